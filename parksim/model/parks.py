@@ -1,0 +1,241 @@
+"""Park projects: building, opening, recognition, provincial recommendation, grading, demonstration.
+
+A :class:`Park` owns its floor space as a SimPy ``Container`` (free usable m²): a firm takes
+space when it enters or expands and gives it back when it leaves, so occupied floor can never
+exceed capacity. Each park runs one process, :func:`park_life`, from project to recognised
+(and perhaps provincial) park. New projects come from :func:`pipeline`; new builds wait for
+land quota, itself a ``Container`` topped up each January by :func:`land_release`. The yearly
+performance evaluation and demonstration selection run in :func:`annual_grading`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import simpy
+from scipy.special import ndtri
+
+from parksim.calendar import month_index, parse_month
+from parksim.records import Kind
+from parksim.rng import firm_stream_seed, keyed_uniform
+
+__all__ = ["Park", "park_life", "pipeline", "land_release", "annual_grading"]
+
+M2_PER_MU = 666.67  # one mu of land in m2 (exact: 10000/15)
+
+
+class Park:
+    """A park: its floor, its firms, and its standing with the district and province."""
+
+    __slots__ = (
+        "id", "name", "lead_sector", "development_model", "floor_area_m2", "usable_m2", "space",
+        "firms", "lead_firms", "is_open", "recognised_at", "provincial", "demonstration",
+        "delisted", "grade", "consecutive_a", "consecutive_d", "has_platform", "seed",
+    )
+
+    def __init__(self, env, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
+                 usable_share: float, has_platform: bool, seed: int):
+        self.id = park_id
+        self.name = name
+        self.lead_sector = lead_sector
+        self.development_model = model
+        self.floor_area_m2 = floor_area_m2
+        self.usable_m2 = floor_area_m2 * usable_share
+        self.space = simpy.Container(env, capacity=self.usable_m2, init=self.usable_m2)
+        self.firms: dict[int, object] = {}
+        self.lead_firms = 0
+        self.is_open = False
+        self.recognised_at: float | None = None
+        self.provincial = False
+        self.demonstration = False
+        self.delisted = False
+        self.grade: str | None = None
+        self.consecutive_a = 0
+        self.consecutive_d = 0
+        self.has_platform = has_platform
+        self.seed = seed
+
+    @property
+    def recognised(self) -> bool:
+        return self.recognised_at is not None and not self.delisted
+
+    @property
+    def free_m2(self) -> float:
+        return self.space.level
+
+    @property
+    def occupancy(self) -> float:
+        return 1.0 - self.space.level / self.usable_m2 if self.usable_m2 > 0 else 0.0
+
+    def admits(self, sector: int, need_m2: float, lead_min_share: float) -> bool:
+        """Whether a firm of ``sector`` needing ``need_m2`` fits this park's positioning and space."""
+        if not self.is_open or self.space.level < need_m2:
+            return False
+        if sector == self.lead_sector:
+            return True
+        n = len(self.firms)
+        return (n - self.lead_firms + 1) / (n + 1) <= 1.0 - lead_min_share + 1e-12
+
+    def draw(self, purpose: int) -> float:
+        return keyed_uniform(self.seed, purpose)
+
+
+def park_life(ctx, park: Park, opens_at: float):
+    """Open (after building), then be recognised and perhaps recommended to the province."""
+    env = ctx.env
+    if not park.is_open:
+        if opens_at > env.now:
+            yield env.timeout(opens_at - env.now)
+        park.is_open = True
+        ctx.records.park(env.now, Kind.PARK_OPENED, park.id, park.floor_area_m2)
+    rec = ctx.scenario.parks.recognition
+    if park.floor_area_m2 < rec.min_floor_area_m2:
+        return
+    lo, hi = rec.review_months
+    ready = max(env.now, ctx.recognition_opens)
+    yield env.timeout(ready - env.now + lo + (hi - lo) * park.draw(1))
+    park.recognised_at = env.now
+    ctx.records.park(env.now, Kind.PARK_RECOGNISED, park.id, park.floor_area_m2)
+    if park.floor_area_m2 < rec.provincial_min_floor_area_m2 or park.draw(2) >= rec.provincial_probability:
+        return
+    lo, hi = rec.provincial_review_months
+    yield env.timeout(lo + (hi - lo) * park.draw(3))
+    if park.recognised:
+        park.provincial = True
+        ctx.records.park(env.now, Kind.PARK_PROVINCIAL, park.id, park.floor_area_m2)
+
+
+def pipeline(ctx):
+    """Propose new park projects as a Poisson process inside the pipeline window."""
+    env = ctx.env
+    spec = ctx.scenario.parks.pipeline
+    if spec.proposals_per_year <= 0:
+        return
+    start = ctx.scenario.calendar.start
+    t0 = float(max(month_index(start, spec.window.start), 0))
+    t1 = float(month_index(start, spec.window.end) + 1)
+    key = ctx.streams.key("projects")
+    models = list(spec.models.items())
+    total_share = sum(m.share for _, m in models)
+    number = 0
+    t = t0
+    while True:
+        u = keyed_uniform(firm_stream_seed(key, number), 0)
+        t += -math.log1p(-u) * 12.0 / spec.proposals_per_year
+        if t >= t1 or t >= ctx.horizon:
+            return
+        yield env.timeout(t - env.now)
+        env.process(_project(ctx, number, models, total_share))
+        number += 1
+
+
+def _project(ctx, number: int, models, total_share: float):
+    """One proposed project: pick its model and size, wait for land if new, build, then live."""
+    env = ctx.env
+    spec = ctx.scenario.parks.pipeline
+    seed = firm_stream_seed(ctx.streams.key("projects"), number)
+    u_model, u_renov, u_area, u_time, u_sector = (keyed_uniform(seed, j) for j in range(1, 6))
+    acc = 0.0
+    name, model = models[-1]
+    for name_i, model_i in models:
+        acc += model_i.share / total_share
+        if u_model < acc:
+            name, model = name_i, model_i
+            break
+    renovation = u_renov < model.renovation_share
+    area = model.floor_area_median_m2 * math.exp(model.floor_area_log_sigma * float(ndtri(min(max(u_area, 1e-12), 1 - 1e-12))))
+    lo, hi = model.renovation_months if renovation else model.new_build_months
+    build = lo + (hi - lo) * u_time
+    park = ctx.add_park(f"{name} project {number + 1}", ctx.sector_of_uniform(u_sector), name, area)
+    if not renovation:
+        mu = area / (spec.plot_ratio * M2_PER_MU)
+        yield ctx.land.get(mu)
+        land = ctx.levers["land"]
+        if land.active(env.now):
+            ctx.ledger.pay("land", land.cap, env.now, mu * land.spec.land_discount_yuan_per_mu, park.id, -1)
+    yield env.timeout(build)
+    yield from park_life(ctx, park, env.now)
+
+
+def land_release(ctx):
+    """Release each year's land quota for park building in January."""
+    env = ctx.env
+    _, m0 = parse_month(ctx.scenario.calendar.start)
+    base = ctx.scenario.parks.pipeline.land_quota_mu_per_year
+    land = ctx.levers["land"]
+    t = 0.0
+    while t < ctx.horizon:
+        extra = land.spec.extra_land_quota_mu_per_year if land.active(t) else 0.0
+        months_left = 12 if t > 0 else 13 - m0
+        amount = (base + extra) * months_left / 12.0
+        if amount > 0:
+            yield ctx.land.put(amount)
+        nxt = t + months_left
+        if nxt >= ctx.horizon:
+            return
+        yield env.timeout(nxt - env.now)
+        t = nxt
+
+
+def annual_grading(ctx):
+    """Grade every recognised park each year; delist persistent D parks; select demonstration parks."""
+    env = ctx.env
+    spec = ctx.scenario.parks.grading
+    demo = ctx.scenario.parks.demonstration
+    _, m0 = parse_month(ctx.scenario.calendar.start)
+    t = ((spec.month - m0) % 12) + 0.5
+    services = ctx.levers["services"]
+    weights = spec.occupancy_weight + spec.output_weight + spec.tech_weight + spec.services_weight or 1.0
+    key = ctx.streams.key("grading")
+    round_no = 0
+    while t < ctx.horizon:
+        yield env.timeout(t - env.now)
+        scored = []
+        for park in ctx.parks:
+            if not park.recognised:
+                continue
+            score = _score(park, spec, services.active(env.now)) / weights
+            u = keyed_uniform(firm_stream_seed(key, park.id), round_no)
+            score += spec.noise_sd * float(ndtri(min(max(u, 1e-12), 1 - 1e-12)))
+            grade = "A" if score >= spec.thresholds["A"] else "B" if score >= spec.thresholds["B"] else "C" if score >= spec.thresholds["C"] else "D"
+            park.grade = grade
+            ctx.records.park(env.now, Kind.PARK_GRADED, park.id, park.floor_area_m2, grade)
+            in_grace = env.now - park.recognised_at < spec.grace_years * 12.0
+            park.consecutive_a = park.consecutive_a + 1 if grade == "A" else 0
+            park.consecutive_d = park.consecutive_d + 1 if grade == "D" and not in_grace else 0
+            if park.consecutive_d >= spec.delist_after_d_grades:
+                park.delisted = True
+                ctx.records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2,
+                                 "provincial" if park.provincial else "")
+                continue
+            scored.append((score, park))
+        candidates = [
+            (s, p) for s, p in scored
+            if p.provincial and not p.demonstration and p.consecutive_a >= demo.min_consecutive_a
+        ]
+        candidates.sort(key=lambda sp: (-sp[0], sp[1].id))
+        selected = 0
+        for _, park in candidates:
+            if selected >= demo.selections_per_year:
+                break
+            if keyed_uniform(firm_stream_seed(key, 1_000_000 + park.id), round_no) < demo.selection_probability:
+                park.demonstration = True
+                selected += 1
+                ctx.records.park(env.now, Kind.PARK_DEMONSTRATION, park.id, park.floor_area_m2)
+        round_no += 1
+        t += 12.0
+
+
+def _score(park: Park, spec, services_active: bool) -> float:
+    n = len(park.firms)
+    revenue = sum(f.revenue for f in park.firms.values())
+    tech = sum(1 for f in park.firms.values() if f.tech)
+    output = min(revenue / park.usable_m2 / spec.output_benchmark_yuan_per_m2, 1.5) if park.usable_m2 else 0.0
+    tech_share = min((tech / n) / spec.tech_benchmark_share, 1.5) if n else 0.0
+    platform = 1.0 if park.has_platform and services_active else 0.0
+    return (
+        spec.occupancy_weight * park.occupancy
+        + spec.output_weight * output
+        + spec.tech_weight * tech_share
+        + spec.services_weight * platform
+    )

@@ -1,0 +1,341 @@
+"""Reading scenario files: TOML, ``extends`` chains, ``--set`` overrides, and error messages.
+
+A scenario file may name a parent with ``extends = "other.toml"`` (relative to the file).
+The chain is merged parent first: tables merge key by key, arrays (such as the list of parks)
+are replaced whole. The merged files are validated as written; command-line overrides
+(``--set path.to.key=value``) are applied afterwards and validated again, so an error always
+names where the bad value came from: a file (with the line, where it can be found) or a flag.
+
+Every failure is a :class:`ScenarioError`, which renders as one line for people and as a
+JSON object for programs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from parksim.scenario.schema import Scenario
+
+__all__ = ["ScenarioError", "load_scenario", "load_raw", "apply_overrides", "validate"]
+
+
+@dataclass
+class ScenarioError(Exception):
+    """Bad input: which file, which key, what was expected."""
+
+    file: str
+    message: str
+    key: str = ""
+    line: int | None = None
+    suggestion: str | None = None
+    details: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        key = f" {self.key}:" if self.key else ""
+        hint = f" (did you mean '{self.suggestion}'?)" if self.suggestion else ""
+        more = f" [and {len(self.details)} more]" if self.details else ""
+        return f"{where}:{key} {self.message}{hint}{more}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error": "bad_input",
+            "file": self.file,
+            "key": self.key or None,
+            "line": self.line,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "more": self.details,
+        }
+
+
+# --------------------------------------------------------------------------- files and chains
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), "is a directory, expected a TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), f"cannot read file: {exc}") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        match = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(match.group(1)) if match else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        raise ScenarioError(str(path), f"TOML syntax error: {msg}", line=line) from None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One file of an ``extends`` chain, as written."""
+
+    path: Path
+    data: dict[str, Any]
+    text: str
+
+
+def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
+    resolved = path.resolve()
+    if resolved in seen:
+        cycle = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ScenarioError(str(path), f"extends chain loops back on itself: {cycle}", key="extends")
+    data, text = _read_toml(path)
+    parent = data.pop("extends", None)
+    layer = Layer(path, data, text)
+    if parent is None:
+        return [layer]
+    if not isinstance(parent, str) or not parent:
+        raise ScenarioError(str(path), "expected a file name (string)", key="extends", line=_find_line(text, ("extends",)))
+    parent_path = path.parent / parent
+    if not parent_path.exists():
+        raise ScenarioError(
+            str(path), f"extends a file that does not exist: {parent_path}", key="extends", line=_find_line(text, ("extends",))
+        )
+    return [*_chain(parent_path, (*seen, resolved)), layer]
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; every other value (arrays included) is replaced whole."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_raw(path: str | Path) -> tuple[dict[str, Any], list[Layer]]:
+    """The merged raw data of a file and its ``extends`` chain, and the layers (parent first)."""
+    layers = _chain(Path(path))
+    data: dict[str, Any] = {}
+    for layer in layers:
+        data = merge(data, layer.data)
+    return data, layers
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
+    """Apply ``path.to.key=value`` overrides; the value is read as TOML (a bare word is a string)."""
+    out = data
+    for item in overrides:
+        if "=" not in item:
+            raise ScenarioError("--set", f"expected path.to.key=value, got {item!r}", key=item)
+        path, value = item.split("=", 1)
+        keys = [k.strip() for k in path.strip().split(".")]
+        if not all(keys):
+            raise ScenarioError("--set", f"expected path.to.key=value, got {item!r}", key=path)
+        out = merge(out, _nest(keys, _parse_value(value.strip())))
+    return out
+
+
+def _nest(keys: list[str], value: Any) -> dict[str, Any]:
+    for key in reversed(keys):
+        value = {key: value}
+    return value
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(
+    data: dict[str, Any], layers: list[Layer] | None = None, overridden: dict[str, Any] | None = None
+) -> Scenario:
+    """Validate merged data; errors name the layer that wrote the bad key, or ``--set``.
+
+    ``overridden`` holds the keys set from the command line (as nested tables), so that an
+    error in one of them is reported against the flag rather than a file.
+    """
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        errors = [_describe(err, layers or [], overridden or {}) for err in exc.errors()]
+        first = errors[0]
+        first.details = [str(e) for e in errors[1:]]
+        raise first from None
+
+
+def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any]) -> ScenarioError:
+    loc = tuple(p for p in err["loc"] if p != "[key]")
+    key = _dotted(loc)
+    kind = err["type"]
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    unit = _unit_at(loc)
+    suggestion = None
+    if kind == "extra_forbidden":
+        msg = "unknown key"
+        suggestion = _nearest(loc)
+    elif kind == "missing":
+        msg = "missing key" + (f" (expected {unit})" if unit else "")
+    else:
+        got = err.get("input")
+        if not isinstance(got, dict | list):
+            msg = f"{msg}, got {got!r}" if "got" not in msg else msg
+        if unit and kind not in ("value_error", "assertion_error"):
+            msg += f" (unit: {unit})"
+    if overridden and _contains(overridden, loc if kind != "missing" else loc[:-1]):
+        return ScenarioError("--set", msg, key=key, suggestion=suggestion)
+    layer = _owner(loc, layers, kind) or (layers[-1] if layers else None)
+    file = str(layer.path) if layer else "<scenario>"
+    line = _find_line(layer.text, loc) if layer else None
+    return ScenarioError(file, msg, key=key, line=line, suggestion=suggestion)
+
+
+def _contains(data: Any, loc: tuple[Any, ...]) -> bool:
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _owner(loc: tuple[Any, ...], layers: list[Layer], kind: str) -> Layer | None:
+    """The most derived layer that wrote the key at ``loc`` (or its nearest written parent)."""
+    probe = loc[:-1] if kind == "missing" else loc
+    for depth in range(len(probe), -1, -1):
+        for layer in reversed(layers):
+            if _contains(layer.data, probe[:depth]) and depth > 0:
+                return layer
+    return None
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[Any, Any]:
+    """The pydantic model class holding the last key of ``loc`` and that field's info."""
+    model: Any = Scenario
+    info = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None, info
+        if part not in model.model_fields:
+            return model, None
+        info = model.model_fields[part]
+        model = _inner(info.annotation)
+    return model, info
+
+
+def _inner(annotation: Any) -> Any:
+    """Unwrap Optional[...], tuple[X, ...] and dict[K, X] down to X."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _inner(args[0]) if len(args) == 1 else annotation
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        return _inner(args[0]) if len(args) == 2 and args[1] is Ellipsis else annotation
+    if origin is dict:
+        return _inner(typing.get_args(annotation)[1])
+    if origin is typing.Annotated:
+        return _inner(typing.get_args(annotation)[0])
+    return annotation
+
+
+def _unit_at(loc: tuple[Any, ...]) -> str | None:
+    _, info = _walk(loc)
+    extra = getattr(info, "json_schema_extra", None) if info else None
+    return extra.get("unit") if isinstance(extra, dict) else None
+
+
+def _nearest(loc: tuple[Any, ...]) -> str | None:
+    model, _ = _walk(loc[:-1])
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    names = list(model.model_fields)
+    match = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
+
+
+def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line of the key at ``loc`` in a TOML text (tables and arrays of tables)."""
+    want = tuple(loc)
+    counts: dict[tuple[Any, ...], int] = {}
+    table: tuple[Any, ...] = ()
+    best: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            parts = tuple(p.strip().strip('"') for p in header.group(2).split("."))
+            if header.group(1) == "[[":
+                index = counts.get(parts, -1) + 1
+                counts[parts] = index
+                table = (*parts, index)
+            else:
+                table = parts
+            if want[: len(table)] == table:
+                best = number
+                if len(table) == len(want):
+                    return number
+            continue
+        key = _KEY.match(raw)
+        if key:
+            parts = tuple(p.strip().strip('"') for p in key.group(1).split("."))
+            full = (*table, *parts)
+            if want[: len(full)] == full or full == want[: len(full)]:
+                return number
+    return best
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_scenario(path: str | Path, overrides: typing.Iterable[str] = ()) -> Scenario:
+    """Load, merge and validate a scenario file, then apply and validate overrides.
+
+    Parameters
+    ----------
+    path
+        A TOML scenario file; ``extends`` chains are followed.
+    overrides
+        ``"path.to.key=value"`` strings, applied after the files are validated.
+
+    Raises
+    ------
+    ScenarioError
+        For any bad input, naming the file (or ``--set``), the key path and what was expected.
+    """
+    data, layers = load_raw(path)
+    scenario = validate(data, layers)
+    overrides = list(overrides)
+    if not overrides:
+        return scenario
+    return validate(apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides))

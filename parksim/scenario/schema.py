@@ -1,0 +1,403 @@
+"""The scenario schema: every number the model uses, typed, with its unit and valid range.
+
+A scenario is a frozen tree of pydantic models validated once, at load. Nothing here has a
+hidden default for a model parameter: the numbers live in the scenario files (``scenarios/``),
+each with a comment giving its source, so a reader can tell evidence from assumption. Each
+field's ``unit`` (in ``json_schema_extra``) is what error messages and the scenario reference
+quote. Only bookkeeping fields (names, descriptions, optional lists) have defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from parksim.calendar import month_index, parse_month
+
+__all__ = [
+    "Scenario",
+    "TARGET_KEYS",
+    "OBSERVABLE_KEYS",
+    "LEVERS",
+    "GRADES",
+    "DEVELOPMENT_MODELS",
+]
+
+TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
+OBSERVABLE_KEYS = TARGET_KEYS + ("provincial_parks",)
+LEVERS = ("finance", "land", "tax", "services")
+GRADES = ("A", "B", "C", "D")
+DEVELOPMENT_MODELS = ("government", "lead_enterprise", "third_party", "consortium")
+
+
+def _month(value: str) -> str:
+    parse_month(value)
+    return value
+
+
+Month = Annotated[str, AfterValidator(_month)]
+Grade = Literal["A", "B", "C", "D"]
+
+
+def q(unit: str, description: str, **constraints: Any) -> Any:
+    """A required field with a unit and a description (and optional bounds)."""
+    return Field(description=description, json_schema_extra={"unit": unit}, **constraints)
+
+
+def qd(default: Any, unit: str, description: str, **constraints: Any) -> Any:
+    """An optional field with a default, a unit and a description."""
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **constraints)
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Multiplier = Annotated[float, Field(ge=0.0, le=20.0)]
+
+
+class Strict(BaseModel):
+    """Base for every scenario table: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Window(Strict):
+    """A time window in calendar months, both ends inclusive."""
+
+    start: Month = q("YYYY-MM", "first calendar month of the window")
+    end: Month = q("YYYY-MM", "last calendar month of the window (inclusive)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if month_index(self.start, self.end) < 0:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Calendar(Strict):
+    start: Month = q("YYYY-MM", "first simulated month (the policy launch is 2019-01)")
+    horizon: Month = q("YYYY-MM", "last simulated month (inclusive)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Calendar:
+        n = month_index(self.start, self.horizon)
+        if n < 0:
+            raise ValueError(f"horizon {self.horizon} is before start {self.start}")
+        if n >= 12 * 50:
+            raise ValueError("a run longer than 50 years is not supported")
+        return self
+
+
+class RunSettings(Strict):
+    replications: int = q("replications", "independent replications of the run", ge=1, le=1_000_000)
+    seed: int = q("integer", "root seed of numpy.random.SeedSequence", ge=0, lt=2**63)
+
+
+class District(Strict):
+    """The pool of small and micro firms outside the parks."""
+
+    firms: int = q("firms", "small and micro firms outside parks at the start", ge=0, le=10_000_000)
+    revenue_median_yuan: float = q("yuan/year", "median annual revenue of pool firms", gt=0)
+    revenue_log_sigma: float = q("log(yuan)", "spread of log revenue of pool firms", ge=0, le=5)
+    age_mean_years: float = q("years", "mean age of pool firms at the start (exponential)", gt=0, le=100)
+    sectors: dict[str, float] = q("share", "sector -> share of pool firms (normalised)", min_length=1)
+    rd_share: Share = q("share", "share of firms that do R&D")
+    tech_share: Share = q("share", "share of firms already certified tech-based")
+    floor_m2_per_million_yuan: float = q("m2 per M yuan/year", "floor need per unit of revenue", gt=0)
+    floor_min_m2: float = q("m2", "smallest floor need of a firm", gt=0)
+    floor_log_sigma: float = q("log(m2)", "firm-specific spread of floor need", ge=0, le=3)
+    relocation_rate_per_year: float = q("1/year", "rate at which a pool firm applies to a park (relocation pressure)", ge=0, le=5)
+    formation_rate_per_year: float = q("1/year", "new firms formed per pool firm per year", ge=0, le=2)
+    reapply_months: float = q("months", "mean wait before a rejected firm applies again", gt=0, le=120)
+    max_applications: int = q("applications", "applications a firm makes before giving up", ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _sectors(self) -> District:
+        for name, share in self.sectors.items():
+            if share < 0:
+                raise ValueError(f"sector share for {name!r} must be >= 0, got {share}")
+        if sum(self.sectors.values()) <= 0:
+            raise ValueError("sector shares must add up to more than 0")
+        return self
+
+
+class InitialPark(Strict):
+    """A park or park project that exists at the calendar start."""
+
+    name: str = q("text", "park name", min_length=1)
+    status: Literal["operating", "renovating", "building"] = q("status", "state at the start")
+    floor_area_m2: float = q("m2", "gross floor area", gt=0, le=10_000_000)
+    lead_sector: str = q("sector", "industry positioning (a sector of district.sectors)")
+    development_model: Literal["government", "lead_enterprise", "third_party", "consortium"] = q(
+        "model", "who develops and runs the park"
+    )
+    opens: Month | None = qd(None, "YYYY-MM", "month the park opens (renovating/building only)")
+    firms: int = qd(0, "firms", "firms already located in the park at the start", ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _opens(self) -> InitialPark:
+        if self.status != "operating" and self.opens is None:
+            raise ValueError(f"a park that is {self.status} needs 'opens' (YYYY-MM)")
+        if self.status == "operating" and self.opens is not None:
+            raise ValueError("an operating park has no 'opens' month")
+        return self
+
+
+class DevelopmentModel(Strict):
+    """How projects of one development model are built."""
+
+    share: float = q("share", "share of new proposals (normalised)", ge=0)
+    renovation_share: Share = q("share", "share renovating existing stock rather than building new")
+    floor_area_median_m2: float = q("m2", "median gross floor area of a project", gt=0)
+    floor_area_log_sigma: float = q("log(m2)", "spread of project floor area", ge=0, le=3)
+    renovation_months: tuple[float, float] = q("months", "[min, max] renovation time")
+    new_build_months: tuple[float, float] = q("months", "[min, max] new-build time")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> DevelopmentModel:
+        for name in ("renovation_months", "new_build_months"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{name} must be [min, max] with 0 <= min <= max, got [{lo}, {hi}]")
+        return self
+
+
+class Pipeline(Strict):
+    """New park projects proposed during the run."""
+
+    proposals_per_year: float = q("projects/year", "rate of new park proposals", ge=0, le=1000)
+    window: Window = q("YYYY-MM", "months in which projects are proposed")
+    plot_ratio: float = q("m2 floor per m2 land", "floor-area ratio of new builds", gt=0, le=10)
+    land_quota_mu_per_year: float = q("mu/year", "land released for park building each year, before policy", ge=0)
+    models: dict[str, DevelopmentModel] = q("table", "development model -> how it builds", min_length=1)
+
+    @model_validator(mode="after")
+    def _models(self) -> Pipeline:
+        unknown = sorted(set(self.models) - set(DEVELOPMENT_MODELS))
+        if unknown:
+            raise ValueError(f"unknown development model {unknown[0]!r}; expected one of {', '.join(DEVELOPMENT_MODELS)}")
+        if sum(m.share for m in self.models.values()) <= 0:
+            raise ValueError("development model shares must add up to more than 0")
+        return self
+
+
+class Recognition(Strict):
+    """District recognition (认定) and provincial recommendation of parks."""
+
+    opens: Month = q("YYYY-MM", "first month the district recognises parks")
+    review_months: tuple[float, float] = q("months", "[min, max] time from eligibility to recognition")
+    min_floor_area_m2: float = q("m2", "smallest park the district recognises", ge=0)
+    provincial_probability: Share = q("probability", "chance a recognised park is recommended to the province")
+    provincial_min_floor_area_m2: float = q("m2", "smallest park the province accepts", ge=0)
+    provincial_review_months: tuple[float, float] = q("months", "[min, max] time from recognition to provincial recommendation")
+
+
+class Grading(Strict):
+    """Annual A/B/C/D performance evaluation (绩效评价) of recognised parks."""
+
+    month: int = q("calendar month", "month of the year in which parks are graded", ge=1, le=12)
+    grace_years: float = q("years", "new parks are exempt from low-grade penalties this long", ge=0)
+    thresholds: dict[Literal["A", "B", "C"], float] = q("score", "lowest score for grades A, B, C")
+    occupancy_weight: float = q("weight", "weight of occupancy in the score", ge=0)
+    output_weight: float = q("weight", "weight of output per m2 in the score", ge=0)
+    tech_weight: float = q("weight", "weight of the tech-firm share in the score", ge=0)
+    services_weight: float = q("weight", "weight of service-platform coverage in the score", ge=0)
+    output_benchmark_yuan_per_m2: float = q("yuan/m2/year", "revenue per m2 that scores 1", gt=0)
+    tech_benchmark_share: float = q("share", "tech-firm share that scores 1", gt=0, le=1)
+    noise_sd: float = q("score", "assessors' noise on the score", ge=0)
+    delist_after_d_grades: int = q("gradings", "consecutive D grades (outside grace) before delisting", ge=1)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Grading:
+        if set(self.thresholds) != {"A", "B", "C"}:
+            raise ValueError("thresholds needs A, B and C")
+        if not self.thresholds["A"] >= self.thresholds["B"] >= self.thresholds["C"]:
+            raise ValueError("thresholds must satisfy A >= B >= C")
+        return self
+
+
+class Demonstration(Strict):
+    """Selection of provincial or municipal demonstration parks (示范园)."""
+
+    min_consecutive_a: int = q("gradings", "consecutive A grades a provincial park needs to be a candidate", ge=1)
+    selections_per_year: int = q("parks/year", "most parks selected at one grading", ge=0)
+    selection_probability: Share = q("probability", "chance each ranked candidate is selected")
+
+
+class Admission(Strict):
+    """Admission screening (准入) of applicants against each park's positioning."""
+
+    lead_sector_min_share: Share = q("share", "lead-industry firms must stay at least this share of a park's firms")
+    pass_probability: Share = q("probability", "chance an applicant passes the entry standards")
+    rd_pass_multiplier: float = q("ratio", "pass-probability multiplier for firms doing R&D", ge=0, le=10)
+    min_revenue_yuan: float = q("yuan/year", "smallest revenue admitted", ge=0)
+
+
+class Parks(Strict):
+    usable_share: Share = q("share", "share of gross floor area firms can rent")
+    rent_yuan_m2_month: float = q("yuan/m2/month", "park rent", ge=0)
+    growth_drift_per_year: float = q("log revenue/year", "extra growth from being in a park", ge=-1, le=1)
+    exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard in a park relative to outside")
+    initial: tuple[InitialPark, ...] = q("list", "parks and projects at the start")
+    pipeline: Pipeline
+    recognition: Recognition
+    grading: Grading
+    demonstration: Demonstration
+    admission: Admission
+
+
+class Enterprises(Strict):
+    """The life of a firm inside a park."""
+
+    review_interval_months: float = q("months", "time between a firm's reviews (revenue report)", gt=0, le=24)
+    growth_drift_per_year: float = q("log revenue/year", "baseline drift of log revenue", ge=-1, le=1)
+    growth_scale_per_year: float = q("log revenue/year", "Laplace scale of yearly log-revenue change at the reference size", gt=0, le=2)
+    growth_reference_revenue_yuan: float = q("yuan/year", "revenue at which the Laplace scale applies", gt=0)
+    growth_size_exponent: float = q("exponent", "beta in scale ~ revenue^-beta", ge=0, le=1)
+    upgrade_threshold_yuan: float = q("yuan/year", "revenue that makes a firm above designated size (小升规)", gt=0)
+    exit_hazard_by_age: tuple[float, ...] = q("1/year", "annual exit hazard at age 0-1, 1-2, ...; the last applies beyond", min_length=1)
+    tech_hazard_per_year: float = q("1/year", "rate at which an R&D firm is certified tech-based", ge=0, le=5)
+    rd_adoption_per_year: float = q("1/year", "rate at which a firm without R&D starts R&D", ge=0, le=5)
+    expansion_tolerance: float = q("share", "a firm seeks space when its need exceeds its floor by this share", ge=0, le=10)
+    contract_months: float = q("months", "time after entry when the performance contract is checked", ge=0)
+    contract_min_revenue_yuan_per_m2: float = q("yuan/m2/year", "revenue per m2 the contract requires", ge=0)
+    contract_enforcement_probability: Share = q("probability", "chance a firm missing its contract is moved out, per review")
+
+    @model_validator(mode="after")
+    def _hazards(self) -> Enterprises:
+        for i, h in enumerate(self.exit_hazard_by_age):
+            if not 0 <= h <= 5:
+                raise ValueError(f"exit_hazard_by_age[{i}] must be within [0, 5] per year, got {h}")
+        return self
+
+
+class Lever(Strict):
+    """What every policy lever has: a window, eligibility, a budget and effects on firms."""
+
+    enabled: bool = qd(True, "bool", "whether the lever operates at all")
+    window: Window = q("YYYY-MM", "months in which the lever operates")
+    budget_cap_yuan_per_year: float = q("yuan/year", "most the lever may spend in a calendar year", ge=0)
+    take_up: Share = q("probability", "chance an eligible firm takes the support at a review")
+    max_revenue_yuan: float = q("yuan/year", "eligible firms have at most this revenue", ge=0)
+    min_park_grade: Grade = q("grade", "eligible firms are in parks graded at least this (ungraded parks qualify)")
+    growth_drift_per_year: float = q("log revenue/year", "extra growth while supported", ge=-1, le=1)
+    exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard while supported")
+    tech_hazard_multiplier: Multiplier = q("ratio", "tech-certification rate while supported")
+
+
+class Finance(Lever):
+    """Loan guarantees and interest subsidies."""
+
+    loan_yuan: float = q("yuan", "loan per supported firm", ge=0)
+    interest_subsidy_rate: float = q("1/year", "interest subsidised, as a share of the loan", ge=0, le=1)
+    guarantee_fee_rate: float = q("1/year", "guarantee fee paid by the district, share of the loan", ge=0, le=1)
+    expected_loss_rate: float = q("1/year", "guarantee losses borne by the district, share of the loan", ge=0, le=1)
+
+
+class Land(Lever):
+    """Rent subsidies, land for park building and grade-differentiated factor prices."""
+
+    rent_subsidy_share_by_year: tuple[float, ...] = q("share", "share of rent subsidised in a firm's 1st, 2nd, ... year in a park", min_length=1)
+    extra_land_quota_mu_per_year: float = q("mu/year", "land released for parks on top of the base quota", ge=0)
+    land_discount_yuan_per_mu: float = q("yuan/mu", "land-price concession booked when quota is used", ge=0)
+    grade_drift_per_year: dict[Grade, float] = q("log revenue/year", "growth effect of factor prices by park grade")
+
+    @model_validator(mode="after")
+    def _shares(self) -> Land:
+        for i, s in enumerate(self.rent_subsidy_share_by_year):
+            if not 0 <= s <= 1:
+                raise ValueError(f"rent_subsidy_share_by_year[{i}] must be within [0, 1], got {s}")
+        return self
+
+
+class Tax(Lever):
+    """Small-firm income-tax relief, R&D super-deduction and upgrade rewards."""
+
+    relief_share_of_revenue: float = q("share of revenue", "tax relief per supported firm-year", ge=0, le=0.5)
+    upgrade_reward_yuan: float = q("yuan", "one-off reward for a firm that upgrades (小升规)", ge=0)
+    rd_adoption_multiplier: Multiplier = q("ratio", "R&D adoption rate while supported")
+
+
+class Services(Lever):
+    """Public service platforms in parks (design, marketing, finance, legal)."""
+
+    platform_coverage: Share = q("share", "share of parks with a service platform")
+    cost_yuan_per_firm_year: float = q("yuan/firm/year", "platform cost per served firm", ge=0)
+
+
+class Policies(Strict):
+    finance: Finance
+    land: Land
+    tax: Tax
+    services: Services
+
+
+class Shock(Window):
+    """A time-windowed shock (e.g. the February-April 2020 epidemic lockdown)."""
+
+    name: str = q("text", "what the shock is", min_length=1)
+    growth_drift_per_year: float = q("log revenue/year", "drift added while the shock lasts", ge=-10, le=10)
+    exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard while the shock lasts")
+    relocation_multiplier: Multiplier = q("ratio", "relocation applications while the shock lasts")
+
+
+class Targets(Strict):
+    date: Month = q("YYYY-MM", "month at whose end the targets are checked")
+    upgrades_counted_from: Month = q("YYYY-MM", "upgrades count from this month (policy launch)")
+    parks: float = q("parks", "recognised parks", ge=0)
+    floor_area_m2: float = q("m2", "floor area of recognised parks", ge=0)
+    firms: float = q("firms", "firms located in parks", ge=0)
+    upgrades: float = q("firms", "firms upgraded to above designated size, cumulative", ge=0)
+    tech_firms: float = q("firms", "tech-based firms in parks", ge=0)
+    demo_parks: float = q("parks", "demonstration parks", ge=0)
+
+
+class Observation(Strict):
+    key: Literal["parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks", "provincial_parks"] = q(
+        "key", "observed quantity"
+    )
+    date: Month = q("YYYY-MM", "month at whose end it was observed")
+    value: float = q("same as key", "observed value", ge=0)
+    source: str = qd("", "text", "where the number comes from")
+
+
+class Scenario(Strict):
+    """One complete, validated scenario."""
+
+    name: str = qd("scenario", "text", "short name")
+    description: str = qd("", "text", "what the scenario represents")
+    calendar: Calendar
+    run: RunSettings
+    district: District
+    parks: Parks
+    enterprises: Enterprises
+    policies: Policies
+    shocks: tuple[Shock, ...] = qd((), "list", "time-windowed shocks")
+    targets: Targets
+    observations: tuple[Observation, ...] = qd((), "list", "observed values to print beside the simulated ones")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        sectors = set(self.district.sectors)
+        for i, park in enumerate(self.parks.initial):
+            if park.lead_sector not in sectors:
+                raise ValueError(
+                    f"parks.initial[{i}].lead_sector {park.lead_sector!r} is not a sector of district.sectors "
+                    f"({', '.join(sorted(sectors))})"
+                )
+        start = self.calendar.start
+        for i, park in enumerate(self.parks.initial):
+            if park.opens is not None and month_index(start, park.opens) < 0:
+                raise ValueError(f"parks.initial[{i}].opens {park.opens} is before calendar.start {start}")
+        if month_index(start, self.targets.date) < 0:
+            raise ValueError(f"targets.date {self.targets.date} is before calendar.start {start}")
+        if month_index(self.targets.date, self.calendar.horizon) < 0:
+            raise ValueError(
+                f"targets.date {self.targets.date} is after calendar.horizon {self.calendar.horizon}; "
+                "a run must reach the date its targets are checked"
+            )
+        return self
+
+    @property
+    def horizon_months(self) -> int:
+        """Number of simulated months."""
+        return month_index(self.calendar.start, self.calendar.horizon) + 1
