@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["Streams", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed"]
+__all__ = ["Streams", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed", "stream_seeds"]
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -44,7 +44,10 @@ def firm_stream_seed(key: int, entity: int) -> int:
 
 def keyed_uniform(state: int, draw: int) -> float:
     """Draw number ``draw`` of the stream whose state is ``state``, in [0, 1)."""
-    return (_mix((state + draw * _GOLDEN) & _MASK) >> 11) * _TO_UNIT
+    z = (state + (draw + 1) * _GOLDEN) & _MASK
+    z = ((z ^ (z >> 30)) * _M1) & _MASK
+    z = ((z ^ (z >> 27)) * _M2) & _MASK
+    return ((z ^ (z >> 31)) >> 11) * _TO_UNIT
 
 
 def _mix_np(z: np.ndarray) -> np.ndarray:
@@ -54,11 +57,17 @@ def _mix_np(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray = 0) -> np.ndarray:
-    """Vectorised :func:`keyed_uniform` for many entities (same bits as the scalar form)."""
+def stream_seeds(key: int, entities: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`firm_stream_seed` (uint64 array)."""
     ids = np.asarray(entities, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        state = _mix_np(np.uint64(key) ^ _mix_np(ids))
+        return _mix_np(np.uint64(key) ^ _mix_np(ids))
+
+
+def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray = 0) -> np.ndarray:
+    """Vectorised :func:`keyed_uniform` for many entities (same bits as the scalar form)."""
+    state = stream_seeds(key, entities)
+    with np.errstate(over="ignore"):
         z = _mix_np(state + np.asarray(draw, dtype=np.uint64) * np.uint64(_GOLDEN))
     return (z >> np.uint64(11)).astype(np.float64) * _TO_UNIT
 

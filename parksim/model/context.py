@@ -27,7 +27,21 @@ from parksim.records import Kind, RecordBuffer, Records
 from parksim.rng import Streams, firm_stream_seed, keyed_uniform, keyed_uniforms
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Context", "run_replication", "FirmParams"]
+__all__ = ["Context", "run_replication", "FirmParams", "RunOutput", "PARK_COLUMNS"]
+
+PARK_COLUMNS = (
+    "park_id", "name", "lead_sector", "development_model", "floor_area_m2", "has_platform",
+    "opened", "recognised", "provincial", "demonstration", "delisted", "last_grade", "firms_at_end",
+)
+"""Columns of the per-replication park table (state at the end of the run)."""
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What one replication produces: its event records and its parks' final state."""
+
+    records: Records
+    parks: list[tuple]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +202,23 @@ class Context:
                     self.enter(int(firm_id), park, float(revenue[firm_id]), need, t=0.0)
 
 
-def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> Records:
-    """Run one replication of ``scenario`` and return its records."""
+def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:
+    """Run one replication of ``scenario``: its records and its parks' final state.
+
+    The garbage collector's first threshold is raised for the run: a replication creates
+    many short-lived objects and no reference cycles worth collecting mid-run.
+    """
     thresholds = gc.get_threshold()
     gc.set_threshold(100_000, 50, 100)
     try:
         ctx = Context(scenario, Streams(seed))
         ctx.env.run(until=ctx.horizon)
-        return ctx.records.freeze()
+        parks = [
+            (p.id, p.name, ctx.sector_names[p.lead_sector], p.development_model, p.floor_area_m2, p.has_platform,
+             p.is_open, p.recognised_at is not None, p.provincial, p.demonstration, p.delisted, p.grade or "",
+             len(p.firms))
+            for p in ctx.parks
+        ]
+        return RunOutput(ctx.records.freeze(), parks)
     finally:
         gc.set_threshold(*thresholds)

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from parksim.model.shocks import _interp_flat
-from parksim.rng import firm_stream_seed, keyed_uniform, keyed_uniforms
+from parksim.rng import keyed_uniform, keyed_uniforms, stream_seeds
 
 __all__ = ["Pool", "applications"]
 
@@ -75,6 +75,7 @@ class Pool:
         cum = np.concatenate([[0.0], np.cumsum(monthly)])
         target = np.interp(self.since, grid, cum) - np.log1p(-u[7])
         self.applies_at = np.where(target < cum[-1], _interp_flat(target, cum, grid), np.inf)
+        self.seeds = stream_seeds(key, ids)
         self.state = np.zeros(n, dtype=np.int8)
         self.n_initial = n0
         self.size = n
@@ -87,7 +88,7 @@ class Pool:
         years = (t - self.since[firm]) / 12.0
         z = 0.0
         if years > 0:
-            u = keyed_uniform(firm_stream_seed(self.key, firm), 100 + attempt)
+            u = keyed_uniform(int(self.seeds[firm]), 100 + attempt)
             z = _inv_norm(min(max(u, 1e-12), 1 - 1e-12)) * self.scale_year * math.sqrt(years)
         return math.exp(float(self.log_revenue0[firm]) + self.drift * max(years, 0.0) + z)
 
@@ -107,7 +108,7 @@ def screen(ctx, firm: int, attempt: int, t: float):
     revenue = pool.revenue_at(firm, t, attempt)
     if revenue < adm.min_revenue_yuan or revenue >= ctx.firm_params.upgrade_threshold:
         return None
-    seed = firm_stream_seed(pool.key, firm)
+    seed = int(pool.seeds[firm])
     rd = bool(pool.rd[firm])
     p = adm.pass_probability * (adm.rd_pass_multiplier if rd else 1.0)
     if keyed_uniform(seed, 200 + attempt) >= p:
@@ -147,5 +148,5 @@ def applications(ctx):
             park, revenue, need = admitted
             ctx.enter(firm, park, revenue, need)
         elif attempt + 1 < d.max_applications:
-            u = keyed_uniform(firm_stream_seed(pool.key, firm), 400 + attempt)
+            u = keyed_uniform(int(pool.seeds[firm]), 400 + attempt)
             heapq.heappush(heap, (t - d.reapply_months * math.log1p(-u), firm, attempt + 1))

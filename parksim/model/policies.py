@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parksim.calendar import month_index, year_of
+from parksim.calendar import month_index, parse_month
 from parksim.records import RecordBuffer
 from parksim.scenario.schema import GRADES, Lever as LeverSpec
 
@@ -25,7 +25,8 @@ class Ledger:
     """Money paid by each lever, per calendar year, against the lever's yearly cap."""
 
     def __init__(self, start: str, records: RecordBuffer):
-        self._start = start
+        year, month = parse_month(start)
+        self._month0 = year * 12 + month - 1
         self._records = records
         self.spent: dict[tuple[str, int], float] = {}
 
@@ -33,8 +34,7 @@ class Ledger:
         """Book ``amount`` if the lever's budget for this calendar year allows it."""
         if amount <= 0:
             return True
-        year = year_of(self._start, t)
-        key = (lever, year)
+        key = (lever, (self._month0 + int(t)) // 12)
         spent = self.spent.get(key, 0.0)
         if spent + amount > cap_yuan_per_year:
             return False

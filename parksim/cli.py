@@ -1,0 +1,177 @@
+"""The ``parksim`` command line: parse arguments, call the Python API, print. No model logic.
+
+Exit codes: 0 a forecast was produced (whether or not the targets are met), 1 a failure
+while running, 2 bad input (scenario, flags or output directory), 130 interrupted.
+Bad input is one line on stderr naming the file and the key -- and, with ``--json``, also a
+JSON object on stdout -- and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer below 2**63, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error also honours ``--json``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "--json" in sys.argv[1:]:
+            print(json.dumps({"error": "bad_input", "file": None, "key": None, "message": message}))
+        super().error(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from parksim import __version__
+
+    parser = _Parser(prog="parksim", description="Forecast Fuyang's small and micro enterprise park targets.")
+    parser.add_argument("--version", action="version", version=f"parksim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario's forecast and write its results directory")
+    run.add_argument("scenario", help="scenario file (TOML)")
+    run.add_argument("--replications", "-n", type=_positive, help="replications (default: the scenario's run.replications)")
+    run.add_argument("--seed", type=_seed, help="root seed (default: the scenario's run.seed)")
+    run.add_argument("--workers", "-w", type=_positive, help="worker processes (default: all cores)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a scenario key, e.g. --set policies.finance.take_up=0.5 (repeatable)")
+    run.add_argument("-o", "--output", help="results directory (default: a new one under results/)")
+    run.add_argument("--force", action="store_true", help="write into a non-empty results directory")
+    run.add_argument("--records", action="store_true", help="also write every event record")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    val = sub.add_parser("validate", help="check scenario files without running them")
+    val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="check these overrides too")
+    val.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _bad_input(error: Any, as_json: bool) -> int:
+    print(f"parksim: error: {error}", file=sys.stderr)
+    if as_json:
+        payload = error.to_json() if hasattr(error, "to_json") else {"error": "bad_input", "message": str(error)}
+        print(json.dumps(payload, ensure_ascii=False))
+    return EXIT_BAD_INPUT
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from parksim.scenario import ScenarioError, load_scenario
+
+    files = []
+    for path in args.scenarios:
+        try:
+            scenario = load_scenario(path, args.overrides)
+        except ScenarioError as error:
+            print(f"parksim: error: {error}", file=sys.stderr)
+            files.append({"file": path, "ok": False, "error": error.to_json()})
+            continue
+        files.append({"file": path, "ok": True, "scenario": scenario.name})
+        if not args.json:
+            print(f"ok  {path}  ({scenario.name}: {scenario.calendar.start} to {scenario.calendar.horizon}, "
+                  f"{len(scenario.parks.initial)} initial parks)")
+    ok = all(f["ok"] for f in files)
+    if args.json:
+        print(json.dumps({"valid": ok, "files": files}, ensure_ascii=False))
+    return EXIT_OK if ok else EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    from parksim.forecast import simulate
+    from parksim.report.table import forecast_table
+    from parksim.results import ResultsDirError, default_results_dir, prepare_results_dir, write_results
+    from parksim.scenario import ScenarioError, load_raw, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario, args.overrides)
+        target = Path(args.output) if args.output else default_results_dir(Path(args.scenario).stem)
+        prepare_results_dir(target, args.force)
+    except (ScenarioError, ResultsDirError) as error:
+        return _bad_input(error, args.json)
+    n = args.replications or scenario.run.replications
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="rep", desc=scenario.name, file=sys.stderr, delay=1.0, dynamic_ncols=True)
+    try:
+        forecast = simulate(scenario, replications=n, seed=args.seed, workers=args.workers,
+                            records=args.records, progress=bar.update if bar else None)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        print("parksim: interrupted; no results written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a failure while running: one line, and the details on request
+        if bar:
+            bar.close()
+        if os.environ.get("PARKSIM_DEBUG"):
+            raise
+        print(f"parksim: run failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAILED
+    if bar:
+        bar.close()
+    summary = forecast.summary(results_dir=str(target))
+    _, layers = load_raw(args.scenario)
+    try:
+        write_results(forecast, target, summary, force=args.force,
+                      sources=[str(layer.path) for layer in layers], command=sys.argv)
+    except KeyboardInterrupt:
+        print("parksim: interrupted while writing; the results directory has no manifest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        print(f"parksim: cannot write results to {target}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(forecast_table(summary))
+        print(f"\nresults written to {target}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``parksim`` console script and ``python -m parksim``."""
+    args = build_parser().parse_args(argv)
+    handler = {"run": _run, "validate": _validate}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("parksim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Metrics: pure functions from event records to monthly series, target values and aggregates.
+
+Nothing here runs the model. :func:`monthly_series` turns one replication's records into the
+end-of-month value of every target quantity and of occupancy, entries, exits by reason and
+fiscal spend by lever; :func:`target_values` reads the targets at the target date (even when
+the run goes on past it). :func:`summarise_targets` aggregates replications into the
+probability each target is met, with a binomial confidence interval from scipy, and the
+median and 5-95% range of the simulated value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from parksim.calendar import month_index
+from parksim.records import Kind, Records
+from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
+
+__all__ = [
+    "SERIES_COLUMNS",
+    "monthly_series",
+    "target_values",
+    "fiscal_cost",
+    "observed_values",
+    "proportion_interval",
+    "summarise_targets",
+    "INTERVAL_METHOD",
+    "QUANTILES",
+]
+
+SERIES_COLUMNS = (
+    "parks",
+    "floor_area_m2",
+    "firms",
+    "upgrades",
+    "tech_firms",
+    "demo_parks",
+    "provincial_parks",
+    "parks_open",
+    "capacity_m2",
+    "occupied_m2",
+    "occupancy",
+    "entries",
+    "exits_failure",
+    "exits_contract",
+    "exits_graduated",
+    *(f"spend_{lever}_yuan" for lever in LEVERS),
+    "spend_total_yuan",
+)
+"""Columns of the monthly series: end-of-month values; entries, exits and spend cumulative."""
+
+INTERVAL_METHOD = "wilson"
+"""Confidence interval for a probability: Wilson score interval (scipy.stats.binomtest)."""
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def _cumulative(month: np.ndarray, mask: np.ndarray, months: int, weights: np.ndarray | None = None) -> np.ndarray:
+    idx = month[mask]
+    w = None if weights is None else weights[mask]
+    counts = np.bincount(idx, weights=w, minlength=months)[:months]
+    return np.cumsum(counts, dtype=np.float64)
+
+
+def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
+    """End-of-month values, shape ``(months, len(SERIES_COLUMNS))``, from one replication's records."""
+    months = scenario.horizon_months
+    usable = scenario.parks.usable_share
+    upgrades_from = month_index(scenario.calendar.start, scenario.targets.upgrades_counted_from)
+    month = np.clip(np.floor(records.time_months).astype(np.int64), 0, max(months - 1, 0))
+    kind = records.kind
+    floor = np.nan_to_num(records.floor_m2)
+    tech = records.tech
+    detail = records.detail
+
+    def cum(mask, weights=None):
+        return _cumulative(month, mask, months, weights)
+
+    recognised = kind == Kind.PARK_RECOGNISED
+    delisted = kind == Kind.PARK_DELISTED
+    entered = kind == Kind.FIRM_ENTERED
+    exited = kind == Kind.FIRM_EXITED
+    expanded = kind == Kind.FIRM_EXPANDED
+    opened = kind == Kind.PARK_OPENED
+    paid = kind == Kind.SUPPORT_PAID
+    amount = records.amount_yuan
+    out = np.zeros((months, len(SERIES_COLUMNS)))
+    col = {name: i for i, name in enumerate(SERIES_COLUMNS)}
+    out[:, col["parks"]] = cum(recognised) - cum(delisted)
+    out[:, col["floor_area_m2"]] = cum(recognised, floor) - cum(delisted, floor)
+    out[:, col["firms"]] = cum(entered) - cum(exited)
+    out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
+    out[:, col["tech_firms"]] = cum(entered & tech) + cum(kind == Kind.FIRM_TECH) - cum(exited & tech)
+    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION)
+    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(delisted & (detail == "provincial"))
+    out[:, col["parks_open"]] = cum(opened)
+    capacity = cum(opened, floor) * usable
+    occupied = cum(entered, floor) + cum(expanded, floor) - cum(exited, floor)
+    out[:, col["capacity_m2"]] = capacity
+    out[:, col["occupied_m2"]] = occupied
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, col["occupancy"]] = np.where(capacity > 0, occupied / np.where(capacity > 0, capacity, 1), 0.0)
+    out[:, col["entries"]] = cum(entered)
+    for reason in ("failure", "contract", "graduated"):
+        out[:, col[f"exits_{reason}"]] = cum(exited & (detail == reason))
+    total = np.zeros(months)
+    for lever in LEVERS:
+        spend = cum(paid & (detail == lever), amount)
+        out[:, col[f"spend_{lever}_yuan"]] = spend
+        total += spend
+    out[:, col["spend_total_yuan"]] = total
+    return out
+
+
+def _row(series: np.ndarray, scenario: Scenario, month: str) -> np.ndarray:
+    return series[month_index(scenario.calendar.start, month)]
+
+
+def target_values(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
+    """The six target quantities at the end of the target month."""
+    row = _row(series, scenario, scenario.targets.date)
+    return {key: float(row[SERIES_COLUMNS.index(key)]) for key in TARGET_KEYS}
+
+
+def fiscal_cost(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
+    """Money paid by each lever (and in total) up to the end of the target month."""
+    row = _row(series, scenario, scenario.targets.date)
+    out = {lever: float(row[SERIES_COLUMNS.index(f"spend_{lever}_yuan")]) for lever in LEVERS}
+    out["total"] = float(row[SERIES_COLUMNS.index("spend_total_yuan")])
+    return out
+
+
+def observed_values(series: np.ndarray, scenario: Scenario) -> list[float]:
+    """Simulated value of each scenario observation (NaN when outside the run)."""
+    out = []
+    for obs in scenario.observations:
+        i = month_index(scenario.calendar.start, obs.date)
+        out.append(float(series[i, SERIES_COLUMNS.index(obs.key)]) if 0 <= i < len(series) else float("nan"))
+    return out
+
+
+def proportion_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of a binomial proportion (Wilson score), clipped to [0, 1]."""
+    if trials == 0:
+        return 0.0, 1.0
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence, method=INTERVAL_METHOD)
+    return float(min(max(ci.low, 0.0), 1.0)), float(min(max(ci.high, 0.0), 1.0))
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    key: str
+    threshold: float
+    probability: float
+    ci_low: float
+    ci_high: float
+    median: float
+    p05: float
+    p95: float
+
+    def as_dict(self) -> dict[str, float | str]:
+        return dict(self.__dict__)
+
+
+def summarise_targets(values: dict[str, np.ndarray], scenario: Scenario) -> tuple[list[TargetSummary], dict[str, float]]:
+    """Per target: probability met (with CI), median and 5-95% range; and all six together."""
+    out = []
+    n = len(next(iter(values.values())))
+    all_met = np.ones(n, dtype=bool)
+    for key in TARGET_KEYS:
+        v = np.asarray(values[key], dtype=float)
+        threshold = float(getattr(scenario.targets, key))
+        met = v >= threshold
+        all_met &= met
+        lo, hi = proportion_interval(int(met.sum()), n)
+        p05, p50, p95 = np.quantile(v, QUANTILES)
+        out.append(TargetSummary(key, threshold, float(met.mean()), lo, hi, float(p50), float(p05), float(p95)))
+    lo, hi = proportion_interval(int(all_met.sum()), n)
+    return out, {"probability": float(all_met.mean()), "ci_low": lo, "ci_high": hi}

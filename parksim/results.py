@@ -1,0 +1,216 @@
+"""The results directory: what a forecast writes, how it is written, and how it is read back.
+
+A results directory holds the resolved scenario (``scenario.toml``), the summary printed by
+the command line (``summary.json``), the per-replication target values (``targets``), the
+monthly series (``series``), each replication's parks (``parks``) and, when asked for, every
+event record (``records``) -- tables as Parquet, plus CSV in UTF-8 with a byte-order mark so
+spreadsheet programs show the Chinese park names -- and a ``manifest.json`` with versions,
+hashes, seed and timings. Every file is written to a temporary name and renamed into place;
+the manifest is written last, so a directory without one is an interrupted run, never a
+result that merely looks complete. :func:`load_results` reads it back.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tomli_w
+
+from parksim.metrics import INTERVAL_METHOD, QUANTILES
+
+__all__ = [
+    "Results",
+    "ResultsDirError",
+    "prepare_results_dir",
+    "default_results_dir",
+    "write_results",
+    "load_results",
+    "source_hash",
+    "RESULT_FILES",
+]
+
+TABLES = ("targets", "series", "parks", "records")
+RESULT_FILES = (
+    "manifest.json",
+    "summary.json",
+    "scenario.toml",
+    *(f"{t}.parquet" for t in TABLES),
+    *(f"{t}.csv" for t in TABLES if t != "records"),
+)
+
+
+class ResultsDirError(Exception):
+    """The results directory cannot be used (bad input: exit code 2)."""
+
+
+def source_hash() -> str:
+    """SHA-256 of the package's own source files, so results name the exact model that made them."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def default_results_dir(name: str, base: str | Path = "results") -> Path:
+    """A new timestamped directory under ``results/``."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"{name}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(base) / f"{name}-{stamp}-{n}"
+    return path
+
+
+def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
+    """Check that ``path`` can become a results directory, before anything runs.
+
+    Refuses an existing file, an existing non-empty directory (unless ``force``) and a
+    location that cannot be created. Creates nothing.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ResultsDirError(f"{path}: output path is a file, expected a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise ResultsDirError(f"{path}: output directory is not empty (use --force to overwrite)")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultsDirError(f"{path}: cannot create directory, {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultsDirError(f"{path}: cannot create directory, {probe} is not writable")
+    return path
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_table(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+    os.replace(tmp, path)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for lib in ("parksim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "matplotlib"):
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
+
+
+def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bool = False,
+                  sources: list[str] | None = None, command: list[str] | None = None) -> Path:
+    """Write a forecast's results directory (atomically, manifest last)."""
+    path = prepare_results_dir(path, force)
+    path.mkdir(parents=True, exist_ok=True)
+    for name in RESULT_FILES:
+        stale = path / name
+        if stale.exists():
+            stale.unlink()
+    scenario = forecast.scenario
+    _atomic_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(scenario.model_dump(mode="json"))).encode())
+    _atomic_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
+    tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks}
+    if forecast.records is not None:
+        tables["records"] = forecast.records
+    for name, frame in tables.items():
+        _atomic_table(frame, path / f"{name}.parquet")
+        if name != "records":
+            _atomic_table(frame, path / f"{name}.csv")
+    manifest = {
+        "kind": "forecast",
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "scenario": scenario.name,
+        "scenario_files": [{"path": p, "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()} for p in sources or []],
+        "command": command,
+        "seed": forecast.seed,
+        "replications": forecast.replications,
+        "workers": forecast.workers,
+        "wall_time_s": round(forecast.wall_time_s, 3),
+        "interval_method": f"{INTERVAL_METHOD} score interval for probabilities (scipy.stats.binomtest), 95%",
+        "quantiles": list(QUANTILES),
+        "package_version": _versions()["parksim"],
+        "source_sha256": source_hash(),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "tables": sorted(tables),
+        "files": sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) + ["manifest.json"],
+    }
+    _atomic_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+@dataclass
+class Results:
+    """A results directory read back into memory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+    scenario: Any
+    targets: pd.DataFrame
+    series: pd.DataFrame
+    parks: pd.DataFrame
+    records: pd.DataFrame | None
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a results directory written by ``parksim run`` (or :func:`write_results`).
+
+    Raises ``FileNotFoundError`` when the directory has no manifest: it is not a results
+    directory, or the run that wrote it was interrupted.
+    """
+    from parksim.scenario.loader import validate
+    import tomllib
+
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{path}: no manifest.json (not a results directory, or an interrupted run)")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    scenario = validate(tomllib.loads((path / "scenario.toml").read_text(encoding="utf-8")))
+    records = pd.read_parquet(path / "records.parquet") if (path / "records.parquet").exists() else None
+    return Results(
+        path,
+        manifest,
+        summary,
+        scenario,
+        pd.read_parquet(path / "targets.parquet"),
+        pd.read_parquet(path / "series.parquet"),
+        pd.read_parquet(path / "parks.parquet"),
+        records,
+    )
