@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["Streams", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed", "stream_seeds"]
+__all__ = ["Streams", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed", "stream_seeds", "seeded_uniforms"]
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -39,7 +39,7 @@ def _mix(z: int) -> int:
 
 def firm_stream_seed(key: int, entity: int) -> int:
     """The splitmix64 state of ``entity``'s stream for a purpose ``key``."""
-    return _mix(key ^ _mix(entity))
+    return _mix(int(key) ^ _mix(int(entity)))
 
 
 def keyed_uniform(state: int, draw: int) -> float:
@@ -64,12 +64,16 @@ def stream_seeds(key: int, entities: np.ndarray) -> np.ndarray:
         return _mix_np(np.uint64(key) ^ _mix_np(ids))
 
 
+def seeded_uniforms(seeds: np.ndarray, draw: int | np.ndarray) -> np.ndarray:
+    """Vectorised :func:`keyed_uniform` for streams whose states are ``seeds`` (same bits)."""
+    with np.errstate(over="ignore"):
+        z = _mix_np(np.asarray(seeds, dtype=np.uint64) + np.asarray(draw, dtype=np.uint64) * np.uint64(_GOLDEN))
+    return (z >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+
+
 def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray = 0) -> np.ndarray:
     """Vectorised :func:`keyed_uniform` for many entities (same bits as the scalar form)."""
-    state = stream_seeds(key, entities)
-    with np.errstate(over="ignore"):
-        z = _mix_np(state + np.asarray(draw, dtype=np.uint64) * np.uint64(_GOLDEN))
-    return (z >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+    return seeded_uniforms(stream_seeds(key, entities), draw)
 
 
 def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequence]:

@@ -4,10 +4,11 @@ Firms outside parks are not processes. At the start of a replication the pool dr
 every firm at once and from keyed streams (so a firm keeps its luck across scenarios): its
 sector, revenue, age, R&D and tech status, floor factor, the time it would die and the time
 relocation pressure (rectification of "低小散" workshops) makes it apply to a park. New firm
-formation adds firms on keyed arrival times. One process, :func:`applications`, then walks
-through the applications in time order; each applicant is screened (:func:`screen`) against
-each park's positioning and entry standards, and either enters a park (becoming an
-:class:`~parksim.model.enterprise.Enterprise` process) or tries again later.
+formation adds firms on keyed arrival times. Applicants are screened against the entry
+standards in bulk (:class:`Screening`); one process, :func:`applications`, then walks through
+the passing applications in time order, and each either enters a park whose positioning and
+free floor admit it (becoming an :class:`~parksim.model.enterprise.Enterprise` process) or
+tries again later.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import numpy as np
 from scipy.special import ndtri
 
 from parksim.model.shocks import _interp_flat
-from parksim.rng import keyed_uniform, keyed_uniforms, stream_seeds
+from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_seeds
 
-__all__ = ["Pool", "applications"]
+__all__ = ["Pool", "Screening", "applications", "choose_park"]
 
 _inv_norm = NormalDist().inv_cdf
 POOL, PLACED = 0, 1
@@ -92,61 +93,104 @@ class Pool:
             z = _inv_norm(min(max(u, 1e-12), 1 - 1e-12)) * self.scale_year * math.sqrt(years)
         return math.exp(float(self.log_revenue0[firm]) + self.drift * max(years, 0.0) + z)
 
-    def first_applications(self, horizon: float) -> list[tuple[float, int, int]]:
-        """(time, firm, attempt) of every first application inside the horizon."""
-        mask = (self.applies_at < self.dies_at) & (self.applies_at < horizon) & (self.state == POOL)
-        firms = np.flatnonzero(mask)
-        times = self.applies_at[firms]
-        order = np.argsort(times, kind="stable")
-        return [(float(times[i]), int(firms[i]), 0) for i in order]
+    def revenues_at(self, firms: np.ndarray, t: np.ndarray, attempt: int) -> np.ndarray:
+        """Vectorised :meth:`revenue_at`."""
+        years = np.maximum((t - self.since[firms]) / 12.0, 0.0)
+        z = _normal(seeded_uniforms(self.seeds[firms], 100 + attempt)) * self.scale_year * np.sqrt(years)
+        return np.exp(self.log_revenue0[firms] + self.drift * years + z)
 
 
-def screen(ctx, firm: int, attempt: int, t: float):
-    """Screen an applicant: ``(park, revenue, need_m2)`` when admitted, else ``None``."""
+class Screening:
+    """Admission screening (准入) of pool applicants against the entry standards.
+
+    Whether an application passes the standards depends only on the firm and its keyed draws,
+    not on the state of the parks, so every application that will pass is found in bulk, with
+    numpy, before the run (:meth:`passing`); only those wake the applications process, which
+    then looks for a park with room (:func:`applications`).
+    """
+
+    def __init__(self, ctx):
+        adm = ctx.scenario.parks.admission
+        d = ctx.scenario.district
+        self.pool = ctx.pool
+        self.min_revenue = adm.min_revenue_yuan
+        self.max_revenue = ctx.firm_params.upgrade_threshold
+        self.pass_probability = adm.pass_probability
+        self.rd_multiplier = adm.rd_pass_multiplier
+        self.max_applications = d.max_applications
+        self.reapply_months = d.reapply_months
+        self.horizon = ctx.horizon
+
+    def passing(self) -> list[tuple[float, int, int, float]]:
+        """``(time, firm, attempt, revenue)`` of each firm's first application that passes."""
+        pool = self.pool
+        firms = np.flatnonzero((pool.applies_at < pool.dies_at) & (pool.applies_at < self.horizon) & (pool.state == POOL))
+        t = pool.applies_at[firms]
+        seeds = pool.seeds[firms]
+        dies = pool.dies_at[firms]
+        p = self.pass_probability * np.where(pool.rd[firms], self.rd_multiplier, 1.0)
+        active = np.ones(len(firms), dtype=bool)
+        found: list[tuple[float, int, int, float]] = []
+        for attempt in range(self.max_applications):
+            active &= (t < dies) & (t < self.horizon)
+            revenue = pool.revenues_at(firms, t, attempt)
+            ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
+            ok &= seeded_uniforms(seeds, 200 + attempt) < p
+            found.extend(zip(t[ok].tolist(), firms[ok].tolist(), [attempt] * int(ok.sum()), revenue[ok].tolist(), strict=True))
+            active &= ~ok
+            t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, 400 + attempt)), t)
+        return found
+
+    def next_passing(self, firm: int, t: float, attempt: int) -> tuple[float, int, int, float] | None:
+        """After ``attempt`` failed for want of space: the firm's next application that passes."""
+        pool = self.pool
+        seed = int(pool.seeds[firm])
+        dies = float(pool.dies_at[firm])
+        p = self.pass_probability * (self.rd_multiplier if pool.rd[firm] else 1.0)
+        while attempt + 1 < self.max_applications:
+            t -= self.reapply_months * math.log1p(-keyed_uniform(seed, 400 + attempt))
+            attempt += 1
+            if t >= dies or t >= self.horizon:
+                return None
+            revenue = pool.revenue_at(firm, t, attempt)
+            if self.min_revenue <= revenue < self.max_revenue and keyed_uniform(seed, 200 + attempt) < p:
+                return t, firm, attempt, revenue
+        return None
+
+
+def choose_park(ctx, firm: int, attempt: int, need_m2: float):
+    """A park whose positioning and free floor admit the firm (lead-sector parks first), or None."""
     pool = ctx.pool
-    adm = ctx.scenario.parks.admission
-    revenue = pool.revenue_at(firm, t, attempt)
-    if revenue < adm.min_revenue_yuan or revenue >= ctx.firm_params.upgrade_threshold:
-        return None
-    seed = int(pool.seeds[firm])
-    rd = bool(pool.rd[firm])
-    p = adm.pass_probability * (adm.rd_pass_multiplier if rd else 1.0)
-    if keyed_uniform(seed, 200 + attempt) >= p:
-        return None
-    need = ctx.floor_need(revenue, float(pool.floor_factor[firm]))
     sector = int(pool.sector[firm])
+    share = ctx.scenario.parks.admission.lead_sector_min_share
     lead, other = [], []
-    share = adm.lead_sector_min_share
     for park in ctx.parks:
-        if park.admits(sector, need, share):
+        if park.admits(sector, need_m2, share):
             (lead if park.lead_sector == sector else other).append(park)
     choice = lead or other
     if not choice:
         return None
-    pick = choice[int(keyed_uniform(seed, 300 + attempt) * len(choice))]
-    return pick, revenue, need
+    return choice[int(keyed_uniform(int(pool.seeds[firm]), 300 + attempt) * len(choice))]
 
 
 def applications(ctx):
-    """Walk through applications in time order; admitted firms enter, rejected ones may retry."""
+    """Walk through passing applications in time order: enter a park with room, or try again later."""
     env = ctx.env
     pool = ctx.pool
-    d = ctx.scenario.district
-    heap = pool.first_applications(ctx.horizon)
+    screening = Screening(ctx)
+    heap = screening.passing()
     heapq.heapify(heap)
-    horizon = ctx.horizon
     while heap:
-        t, firm, attempt = heapq.heappop(heap)
-        if t >= horizon:
-            return
+        t, firm, attempt, revenue = heapq.heappop(heap)
         if t > env.now:
             yield env.timeout(t - env.now)
-        if pool.state[firm] != POOL or t >= pool.dies_at[firm]:
+        if pool.state[firm] != POOL:
             continue
-        admitted = screen(ctx, firm, attempt, t)
-        if admitted is not None:
-            park, revenue, need = admitted
+        need = ctx.floor_need(revenue, float(pool.floor_factor[firm]))
+        park = choose_park(ctx, firm, attempt, need)
+        if park is not None:
             ctx.enter(firm, park, revenue, need)
-        elif attempt + 1 < d.max_applications:
-            u = keyed_uniform(int(pool.seeds[firm]), 400 + attempt)
-            heapq.heappush(heap, (t - d.reapply_months * math.log1p(-u), firm, attempt + 1))
+            continue
+        retry = screening.next_passing(firm, t, attempt)
+        if retry is not None:
+            heapq.heappush(heap, retry)

@@ -85,21 +85,25 @@ class Lever:
         """Share of the lever's full effect the firm gets (1 unless the lever tapers)."""
         return 1.0
 
-    def offer(self, firm, t: float, dt_months: float, ledger: Ledger, support: Support) -> None:
-        """Support ``firm`` for ``[t, t + dt)`` if it is eligible, takes it up and it is paid."""
+    def offer(self, firm, t: float, dt_months: float, ledger: Ledger, support: Support) -> bool:
+        """Support ``firm`` for ``[t, t + dt)`` if it is eligible, takes it up and it is paid.
+
+        Returns whether the firm is supported; its effects are added to ``support``.
+        """
         if not self.eligible(firm, t) or firm.draw(self.purpose) >= self.take_up:
-            return
+            return False
         strength = self.strength(firm, t)
         if strength <= 0:
-            return
+            return False
         covered = min(t + dt_months, self.t1) - t
         cost = self.annual_cost(firm, t) * covered / 12.0
         if not ledger.pay(self.name, self.cap, t, cost, firm.park.id, firm.id):
-            return
+            return False
         spec = self.spec
         support.drift += spec.growth_drift_per_year * strength
         support.exit_multiplier *= 1.0 + (spec.exit_hazard_multiplier - 1.0) * strength
         support.tech_multiplier *= 1.0 + (spec.tech_hazard_multiplier - 1.0) * strength
+        return True
 
 
 class FinanceLever(Lever):
@@ -137,11 +141,11 @@ class TaxLever(Lever):
     def annual_cost(self, firm, t: float) -> float:
         return firm.revenue * self.spec.relief_share_of_revenue
 
-    def offer(self, firm, t, dt_months, ledger, support) -> None:
-        before = support.drift, support.exit_multiplier, support.tech_multiplier
-        super().offer(firm, t, dt_months, ledger, support)
-        if (support.drift, support.exit_multiplier, support.tech_multiplier) != before:
+    def offer(self, firm, t, dt_months, ledger, support) -> bool:
+        supported = super().offer(firm, t, dt_months, ledger, support)
+        if supported:
             support.rd_multiplier *= self.spec.rd_adoption_multiplier
+        return supported
 
     def reward_upgrade(self, firm, t: float, ledger: Ledger) -> None:
         if self.active(t):

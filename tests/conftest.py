@@ -1,0 +1,87 @@
+"""Shared fixtures: the shipped scenarios, a tiny fast variant of the baseline, and helpers
+for writing scenario files and running the ``parksim`` command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import parksim
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_DIR = TESTS_DIR.parent
+
+# The baseline made small and fast: fewer pool firms, 18 months instead of 36, 4 replications.
+TINY_OVERRIDES = (
+    "district.firms=2000",
+    "calendar.horizon=2020-06",
+    "targets.date=2020-06",
+    "run.replications=4",
+)
+
+
+@pytest.fixture(scope="session")
+def scenarios_dir() -> Path:
+    """The shipped ``scenarios/`` folder."""
+    return REPO_DIR / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def baseline_path(scenarios_dir: Path) -> Path:
+    """The baseline scenario file."""
+    return scenarios_dir / "baseline.toml"
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides() -> list[str]:
+    """``--set`` overrides that make the baseline small and fast."""
+    return list(TINY_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def tiny_scenario(baseline_path: Path) -> parksim.Scenario:
+    """The baseline with 2,000 pool firms, an 18-month horizon and 4 replications (frozen)."""
+    return parksim.load_scenario(baseline_path, overrides=TINY_OVERRIDES)
+
+
+@pytest.fixture
+def write_toml(tmp_path: Path) -> Callable[[str, str], Path]:
+    """A callable ``(name, text) -> Path`` writing a TOML file into ``tmp_path``."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def run_parksim(*args: str | os.PathLike, cwd: str | os.PathLike | None = None,
+                timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m parksim ARGS`` as a real subprocess and capture its output."""
+    env = {k: v for k, v in os.environ.items() if k != "PARKSIM_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "parksim", *map(str, args)],
+        capture_output=True, text=True, encoding="utf-8", cwd=cwd, env=env, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def parksim_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_parksim`` as a fixture: ``parksim_cli("run", path, "-n", "4", cwd=tmp_path)``."""
+    return run_parksim
+
+
+@pytest.fixture(scope="session")
+def tiny_args(tiny_overrides: list[str]) -> list[str]:
+    """Command-line flags for a tiny, single-process, quiet run."""
+    args = ["-n", "4", "--workers", "1", "--quiet"]
+    for item in tiny_overrides:
+        args += ["--set", item]
+    return args
