@@ -164,6 +164,11 @@ class Forecast:
                 "by_lever": {lever: float(self.targets[f"fiscal_{lever}_yuan"].median()) for lever in LEVERS},
             },
             "cost_per_upgrade_yuan": _num(float(np.median(per_upgrade))) if len(per_upgrade) else None,
+            "park_investment_yuan": {
+                "median": float(self.targets["park_investment_yuan"].median()),
+                "p05": float(self.targets["park_investment_yuan"].quantile(0.05)),
+                "p95": float(self.targets["park_investment_yuan"].quantile(0.95)),
+            },
             "interval_method": "wilson score (scipy.stats.binomtest), 95%",
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,
@@ -227,6 +232,7 @@ def _collect(scenario: Scenario, seed: int, n: int, workers: int, wall: float, r
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
     for lever in (*LEVERS, "total"):
         targets[f"fiscal_{lever}_yuan"] = [r.fiscal[lever] for r in results]
+    targets["park_investment_yuan"] = [r.fiscal["park_investment"] for r in results]
     observed = pd.DataFrame({f"obs_{i}": [r.observed[i] for r in results] for i in range(len(scenario.observations))})
     stacked = np.concatenate([r.series for r in results]) if n else np.zeros((0, len(SERIES_COLUMNS)))
     series = pd.DataFrame(stacked, columns=list(SERIES_COLUMNS))

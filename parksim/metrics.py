@@ -49,8 +49,10 @@ SERIES_COLUMNS = (
     "exits_graduated",
     *(f"spend_{lever}_yuan" for lever in LEVERS),
     "spend_total_yuan",
+    "park_investment_yuan",
 )
-"""Columns of the monthly series: end-of-month values; entries, exits and spend cumulative."""
+"""Columns of the monthly series: end-of-month values; entries, exits, spend and the
+investment in park projects started during the run are cumulative."""
 
 INTERVAL_METHOD = "wilson"
 """Confidence interval for a probability: Wilson score interval (scipy.stats.binomtest)."""
@@ -112,6 +114,7 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
         out[:, col[f"spend_{lever}_yuan"]] = spend
         total += spend
     out[:, col["spend_total_yuan"]] = total
+    out[:, col["park_investment_yuan"]] = cum(kind == Kind.PARK_STARTED, amount)
     return out
 
 
@@ -126,10 +129,12 @@ def target_values(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
 
 
 def fiscal_cost(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
-    """Money paid by each lever (and in total) up to the end of the target month."""
+    """Money paid by each lever (and in total) up to the end of the target month, and the
+    investment in park projects started by then (not a policy cost: reported beside it)."""
     row = _row(series, scenario, scenario.targets.date)
     out = {lever: float(row[SERIES_COLUMNS.index(f"spend_{lever}_yuan")]) for lever in LEVERS}
     out["total"] = float(row[SERIES_COLUMNS.index("spend_total_yuan")])
+    out["park_investment"] = float(row[SERIES_COLUMNS.index("park_investment_yuan")])
     return out
 
 

@@ -34,6 +34,7 @@ class Kind:
     FIRM_EXITED = 9
     FIRM_EXPANDED = 10
     SUPPORT_PAID = 11
+    PARK_STARTED = 12
 
 
 KINDS = (
@@ -49,6 +50,7 @@ KINDS = (
     "firm_exited",
     "firm_expanded",
     "support_paid",
+    "park_started",
 )
 
 COLUMNS = (
@@ -66,7 +68,9 @@ COLUMNS = (
 """Record columns. ``floor_m2`` is the firm's floor (entered/exited), the extra floor taken
 (expanded) or the park's gross floor area (park records). ``detail`` holds the grade
 (graded), the exit reason (failure, contract, graduated), the lever (support_paid) or
-"provincial" on a delisting of a provincial park. ``amount_yuan`` is the money paid."""
+"provincial" on a delisting of a provincial park, "renovation" or "new_build" on a park
+project that starts building. ``amount_yuan`` is the money paid (support_paid) or the
+project's investment (park_started)."""
 
 _NAN = math.nan
 
@@ -79,8 +83,8 @@ class RecordBuffer:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
 
-    def park(self, t: float, kind: int, park: int, floor_m2: float, detail: str = "") -> None:
-        self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, detail, 0.0))
+    def park(self, t: float, kind: int, park: int, floor_m2: float, detail: str = "", amount_yuan: float = 0.0) -> None:
+        self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, detail, amount_yuan))
 
     def firm(
         self,

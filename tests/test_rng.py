@@ -153,12 +153,6 @@ def test_successive_draws_of_one_stream_are_uniform_and_uncorrelated():
     assert stats.chisquare(counts.ravel()).pvalue > 1e-4
 
 
-def test_the_largest_53_bit_value_stays_below_one():
-    # the conversion maps the top 53 bits to [0, 1): the largest possible value is 1 - 2**-53
-    top = np.uint64(2**64 - 1) >> np.uint64(11)
-    assert float(top) * 2.0**-53 < 1.0
-
-
 @pytest.mark.parametrize("draw", [0, 1, 17, 2**20])
 def test_uniform_means_by_draw_number(draw):
     n = 100_000

@@ -153,6 +153,8 @@ def _project(ctx, number: int, models, total_share: float):
         land = ctx.levers["land"]
         if land.active(env.now):
             ctx.ledger.pay("land", land.cap, env.now, mu * land.spec.land_discount_yuan_per_mu, park.id, -1)
+    cost = model.renovation_cost_yuan_per_m2 if renovation else model.new_build_cost_yuan_per_m2
+    ctx.records.park(env.now, Kind.PARK_STARTED, park.id, area, "renovation" if renovation else "new_build", area * cost)
     yield env.timeout(build)
     yield from park_life(ctx, park, env.now)
 

@@ -64,6 +64,7 @@ def forecast_table(summary: dict[str, Any]) -> str:
         f"(5-95%: {_money(fiscal['p05'])} - {_money(fiscal['p95'])})",
         f"  by lever (medians): {levers}",
         f"  cost per upgrade: {_money(summary['cost_per_upgrade_yuan'])} (median over replications)",
+        f"investment in new park projects (not a policy cost): median {_money(summary['park_investment_yuan']['median'])}",
         "",
         "P(met) is the share of replications meeting the target; 95% CI is the Wilson score interval.",
     ]

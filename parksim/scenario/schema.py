@@ -151,6 +151,8 @@ class DevelopmentModel(Strict):
     floor_area_log_sigma: float = q("log(m2)", "spread of project floor area", ge=0, le=3)
     renovation_months: tuple[float, float] = q("months", "[min, max] renovation time")
     new_build_months: tuple[float, float] = q("months", "[min, max] new-build time")
+    renovation_cost_yuan_per_m2: float = q("yuan/m2", "investment to renovate existing stock into a park", ge=0)
+    new_build_cost_yuan_per_m2: float = q("yuan/m2", "investment to build a park new", ge=0)
 
     @model_validator(mode="after")
     def _ranges(self) -> DevelopmentModel:
