@@ -109,7 +109,12 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from parksim.forecast import simulate
     from parksim.report.table import forecast_table
-    from parksim.results import ResultsDirError, default_results_dir, prepare_results_dir, write_results
+    from parksim.results import (
+        ResultsDirError,
+        default_results_dir,
+        prepare_results_dir,
+        write_results,
+    )
     from parksim.scenario import ScenarioError, load_raw, load_scenario
 
     try:

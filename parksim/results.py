@@ -193,8 +193,9 @@ def load_results(path: str | Path) -> Results:
     Raises ``FileNotFoundError`` when the directory has no manifest: it is not a results
     directory, or the run that wrote it was interrupted.
     """
-    from parksim.scenario.loader import validate
     import tomllib
+
+    from parksim.scenario.loader import validate
 
     path = Path(path)
     manifest_path = path / "manifest.json"

@@ -24,6 +24,7 @@ from parksim.rng import (
     keyed_uniform,
     keyed_uniforms,
     replication_seeds,
+    seeded_uniforms,
     stream_seeds,
 )
 
@@ -71,6 +72,15 @@ def test_keyed_draws_agree_for_an_array_of_draw_numbers():
     vector = keyed_uniforms(key, ids, draws)
     scalar = [keyed_uniform(firm_stream_seed(key, i), int(d)) for i, d in zip(ids, draws, strict=True)]
     np.testing.assert_array_equal(vector, np.array(scalar))
+
+
+@settings(deadline=None, max_examples=40)
+@given(key=U64, entities=st.lists(U64, min_size=1, max_size=10), draws=st.lists(st.integers(0, 2**32), min_size=1, max_size=10))
+def test_seeded_uniforms_agree_with_the_scalar_form(key, entities, draws):
+    states = stream_seeds(key, np.array(entities, dtype=np.uint64))
+    for draw in draws:
+        vector = seeded_uniforms(states, draw)
+        assert vector.tolist() == [keyed_uniform(int(s), draw) for s in states]
 
 
 def test_keyed_draws_are_pure_functions_of_key_entity_and_draw():

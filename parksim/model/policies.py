@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from parksim.calendar import month_index, parse_month
 from parksim.records import RecordBuffer
-from parksim.scenario.schema import GRADES, Lever as LeverSpec
+from parksim.scenario.schema import GRADES
+from parksim.scenario.schema import Lever as LeverSpec
 
 __all__ = ["Ledger", "Lever", "Support", "build_levers", "GRADE_RANK"]
 

@@ -1,6 +1,12 @@
 """Scenarios: the typed schema and the loader (TOML files, ``extends`` chains, overrides)."""
 
-from parksim.scenario.loader import ScenarioError, apply_overrides, load_raw, load_scenario, validate
+from parksim.scenario.loader import (
+    ScenarioError,
+    apply_overrides,
+    load_raw,
+    load_scenario,
+    validate,
+)
 from parksim.scenario.schema import LEVERS, OBSERVABLE_KEYS, TARGET_KEYS, Scenario
 
 __all__ = [
