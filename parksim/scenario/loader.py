@@ -192,11 +192,16 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
     elif kind == "missing":
         msg = "missing key" + (f" (expected {unit})" if unit else "")
     else:
+        if msg.startswith("Input should be "):
+            rest = msg.removeprefix("Input should be ")
+            if rest.startswith(("greater", "less")):
+                rest = "a value " + rest
+            msg = "expected " + rest
+            if unit:
+                msg += f" ({unit})"
         got = err.get("input")
-        if not isinstance(got, dict | list):
-            msg = f"{msg}, got {got!r}" if "got" not in msg else msg
-        if unit and kind not in ("value_error", "assertion_error"):
-            msg += f" (unit: {unit})"
+        if not isinstance(got, dict | list) and "got" not in msg:
+            msg = f"{msg}, got {got!r}"
     if overridden and _contains(overridden, loc if kind != "missing" else loc[:-1]):
         return ScenarioError("--set", msg, key=key, suggestion=suggestion)
     layer = _owner(loc, layers, kind) or (layers[-1] if layers else None)
