@@ -52,7 +52,7 @@ def forecast_table(summary: dict[str, Any]) -> str:
         lines += ["", f"{'observed':<22}{'date':>11}{'value':>9}{'':>16}{'median':>12}{'5-95% range':>24}"]
         for o in summary["observed"]:
             span = f"{_n(o['p05'])} - {_n(o['p95'])}"
-            flag = "" if o["inside_p05_p95"] else "  (outside)"
+            flag = "  (not simulated)" if o["median"] is None else "" if o["inside_p05_p95"] else "  (outside)"
             lines.append(
                 f"{LABELS.get(o['key'], o['key']):<22}{o['date']:>11}{_n(o['observed']):>9}{'':>16}{_n(o['median']):>12}{span:>24}{flag}"
             )

@@ -181,9 +181,13 @@ def validate(
 
 def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any]) -> ScenarioError:
     loc = tuple(p for p in err["loc"] if p != "[key]")
-    key = _dotted(loc)
     kind = err["type"]
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    named = _NAMED.match(msg) if kind == "value_error" else None
+    if named:  # a cross-field check names the key it is about: "targets.date: ..."
+        loc = (*loc, *_parse_key(named.group(1)))
+        msg = named.group(2)
+    key = _dotted(loc)
     unit = _unit_at(loc)
     suggestion = None
     if kind == "extra_forbidden":
@@ -208,6 +212,17 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
     file = str(layer.path) if layer else "<scenario>"
     line = _find_line(layer.text, loc) if layer else None
     return ScenarioError(file, msg, key=key, line=line, suggestion=suggestion)
+
+
+_NAMED = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])+): (.*)$", re.S)
+
+
+def _parse_key(path: str) -> tuple[Any, ...]:
+    """``"parks.initial[2].opens"`` -> ``("parks", "initial", 2, "opens")``."""
+    out: list[Any] = []
+    for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", path):
+        out.append(int(part[1:-1]) if part.startswith("[") else part)
+    return tuple(out)
 
 
 def _contains(data: Any, loc: tuple[Any, ...]) -> bool:

@@ -235,7 +235,7 @@ class Admission(Strict):
 
 
 class Parks(Strict):
-    usable_share: Share = q("share", "share of gross floor area firms can rent")
+    usable_share: float = q("share", "share of gross floor area firms can rent", gt=0.0, le=1.0)
     rent_yuan_m2_month: float = q("yuan/m2/month", "park rent", ge=0)
     growth_drift_per_year: float = q("log revenue/year", "extra growth from being in a park", ge=-1, le=1)
     exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard in a park relative to outside")
@@ -379,22 +379,23 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        # Messages start with the key path they are about; the loader reports that key.
         sectors = set(self.district.sectors)
         for i, park in enumerate(self.parks.initial):
             if park.lead_sector not in sectors:
                 raise ValueError(
-                    f"parks.initial[{i}].lead_sector {park.lead_sector!r} is not a sector of district.sectors "
+                    f"parks.initial[{i}].lead_sector: {park.lead_sector!r} is not a sector of district.sectors "
                     f"({', '.join(sorted(sectors))})"
                 )
         start = self.calendar.start
         for i, park in enumerate(self.parks.initial):
             if park.opens is not None and month_index(start, park.opens) < 0:
-                raise ValueError(f"parks.initial[{i}].opens {park.opens} is before calendar.start {start}")
+                raise ValueError(f"parks.initial[{i}].opens: {park.opens} is before calendar.start {start}")
         if month_index(start, self.targets.date) < 0:
-            raise ValueError(f"targets.date {self.targets.date} is before calendar.start {start}")
+            raise ValueError(f"targets.date: {self.targets.date} is before calendar.start {start}")
         if month_index(self.targets.date, self.calendar.horizon) < 0:
             raise ValueError(
-                f"targets.date {self.targets.date} is after calendar.horizon {self.calendar.horizon}; "
+                f"targets.date: {self.targets.date} is after calendar.horizon {self.calendar.horizon}; "
                 "a run must reach the date its targets are checked"
             )
         return self

@@ -1,0 +1,346 @@
+"""The ``parksim`` command line, run as a real subprocess: exit codes, output, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import parksim
+from parksim.report.table import LABELS
+from parksim.scenario import LEVERS, TARGET_KEYS
+
+TARGET_FIELDS = {"key", "threshold", "probability", "ci_low", "ci_high", "median", "p05", "p95"}
+SUMMARY_KEYS = {
+    "scenario", "replications", "seed", "horizon", "targets", "all_met_probability",
+    "observed", "fiscal_cost_yuan", "results_dir",
+}
+OBSERVED_FIELDS = {"key", "date", "observed", "median", "p05", "p95"}
+# Thresholds low enough that a tiny run meets some targets and misses others.
+REACHABLE = ["--set", "targets.upgrades=8", "--set", "targets.tech_firms=30"]
+SEED = "11"
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses NaN and Infinity."""
+
+    def refuse(constant: str):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def assert_bad_input(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Exit 2, no traceback, one ``parksim: error:`` line on stderr naming the fragments."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("parksim: error:"), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def bad_child(write_toml, baseline_path: Path) -> Path:
+    return write_toml("typo.toml", f"""
+extends = "{baseline_path.as_posix()}"
+
+[policies.finance]
+take_upp = 0.5
+""")
+
+
+# --------------------------------------------------------------------------- shared runs
+
+
+@pytest.fixture(scope="module")
+def json_run(parksim_cli, tmp_path_factory, baseline_path, tiny_args):
+    """One tiny ``--json`` run (1 worker, seed 11) shared by several tests."""
+    base = tmp_path_factory.mktemp("json_run")
+    out = base / "results"
+    proc = parksim_cli("run", baseline_path, *tiny_args, *REACHABLE, "--seed", SEED,
+                       "--json", "-o", out, cwd=base)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def table_run(parksim_cli, tmp_path_factory, baseline_path, tiny_args):
+    """One tiny run printing the table (the scenario's own seed), into an empty directory."""
+    base = tmp_path_factory.mktemp("table_run")
+    out = base / "results"
+    out.mkdir()
+    proc = parksim_cli("run", baseline_path, *tiny_args, *REACHABLE, "-o", out, cwd=base)
+    return proc, out
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def test_console_script_validates_every_shipped_scenario(scenarios_dir, tmp_path):
+    """The installed ``parksim`` script (not only ``python -m parksim``) works."""
+    script = Path(sys.executable).with_name("parksim")
+    if not script.exists():
+        script = Path(shutil.which("parksim") or "parksim")
+    files = sorted(scenarios_dir.glob("*.toml"))
+    proc = subprocess.run([str(script), "validate", *map(str, files)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    ok_lines = [line for line in proc.stdout.splitlines() if line.startswith("ok")]
+    assert len(ok_lines) == len(files)
+    for path in files:
+        assert str(path) in proc.stdout
+
+
+def test_validate_reports_a_bad_file_and_still_checks_the_others(parksim_cli, baseline_path, write_toml, tmp_path):
+    bad = bad_child(write_toml, baseline_path)
+    proc = parksim_cli("validate", baseline_path, bad, cwd=tmp_path)
+    line = assert_bad_input(proc, bad.name, "policies.finance.take_upp", "take_up")
+    assert ":5:" in line
+    assert f"ok  {baseline_path}" in proc.stdout
+
+
+def test_validate_json(parksim_cli, baseline_path, write_toml, tmp_path):
+    bad = bad_child(write_toml, baseline_path)
+    proc = parksim_cli("validate", "--json", baseline_path, bad, cwd=tmp_path)
+    assert_bad_input(proc, bad.name, "policies.finance.take_upp")
+    payload = strict_json(proc.stdout)
+    assert isinstance(payload, dict)
+    assert payload["valid"] is False
+    by_file = {entry["file"]: entry for entry in payload["files"]}
+    assert by_file[str(baseline_path)]["ok"] is True
+    error = by_file[str(bad)]["error"]
+    assert by_file[str(bad)]["ok"] is False
+    assert error["key"] == "policies.finance.take_upp"
+    assert error["suggestion"] == "take_up"
+    assert error["line"] == 5
+
+
+# --------------------------------------------------------------------------- run --json
+
+
+def test_run_json_prints_one_strict_json_object(json_run):
+    proc, out = json_run
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    summary = strict_json(lines[0])
+    assert isinstance(summary, dict)
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["scenario"] == "baseline"
+    assert summary["replications"] == 4
+    assert summary["seed"] == int(SEED)
+    assert summary["horizon"] == "2020-06"
+    assert summary["results_dir"] == str(out)
+
+
+def test_run_json_targets(json_run):
+    proc, out = json_run
+    summary = strict_json(proc.stdout)
+    targets = summary["targets"]
+    assert [t["key"] for t in targets] == list(TARGET_KEYS)
+    thresholds = {"parks": 15, "floor_area_m2": 1_000_000, "firms": 500, "upgrades": 8,
+                  "tech_firms": 30, "demo_parks": 3}
+    table = pd.read_parquet(out / "targets.parquet")
+    for t in targets:
+        assert set(t) == TARGET_FIELDS
+        assert t["threshold"] == thresholds[t["key"]]
+        assert 0.0 <= t["ci_low"] <= t["probability"] <= t["ci_high"] <= 1.0
+        assert t["p05"] <= t["median"] <= t["p95"]
+        # the probability is the share of replications meeting the threshold
+        met = table[t["key"]] >= t["threshold"]
+        assert t["probability"] == pytest.approx(met.mean())
+        assert t["median"] == pytest.approx(table[t["key"]].median())
+    probability = summary["all_met_probability"]
+    assert 0.0 <= probability <= min(t["probability"] for t in targets)
+    assert probability == pytest.approx(table["met_all"].mean())
+
+
+def test_run_json_observed_and_fiscal_cost(json_run):
+    proc, _ = json_run
+    summary = strict_json(proc.stdout)
+    observed = summary["observed"]
+    assert [o["key"] for o in observed] == ["parks", "provincial_parks"]
+    for o in observed:
+        assert OBSERVED_FIELDS <= set(o)
+        assert o["date"] == "2019-12"
+        assert o["p05"] <= o["median"] <= o["p95"]
+    assert observed[0]["observed"] == 11
+    fiscal = summary["fiscal_cost_yuan"]
+    assert set(fiscal) == {"median", "p05", "p95", "by_lever"}
+    assert set(fiscal["by_lever"]) == set(LEVERS)
+    assert 0 <= fiscal["p05"] <= fiscal["median"] <= fiscal["p95"]
+    assert all(v >= 0 for v in fiscal["by_lever"].values())
+    assert fiscal["median"] > 0  # the baseline's levers pay out in 2019-07..2020-06
+
+
+def test_summary_is_strict_json_when_observations_fall_after_the_run(baseline_path):
+    """Observations the run does not reach become null, never NaN."""
+    scenario = parksim.load_scenario(baseline_path, overrides=[
+        "district.firms=500", "calendar.horizon=2019-06", "targets.date=2019-06"])
+    summary = parksim.simulate(scenario, replications=2, seed=5, workers=1).summary(results_dir="x")
+    text = json.dumps(summary, allow_nan=False)
+    assert strict_json(text)["observed"][0]["median"] is None
+
+
+def test_run_json_equals_summary_file(json_run):
+    proc, out = json_run
+    assert strict_json(proc.stdout) == strict_json((out / "summary.json").read_text(encoding="utf-8"))
+    assert (out / "manifest.json").exists()
+
+
+def test_run_prints_the_table_into_an_empty_directory(table_run):
+    proc, out = table_run
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for key in TARGET_KEYS:
+        assert LABELS[key] in text
+    assert "all six met" in text
+    assert "fiscal cost" in text
+    assert "cost per upgrade" in text
+    assert str(out) in text
+    assert (out / "manifest.json").exists()
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+
+def test_same_seed_gives_identical_targets(parksim_cli, json_run, table_run, baseline_path, tiny_args, tmp_path):
+    first_proc, first = json_run
+    proc = parksim_cli("run", baseline_path, *tiny_args, *REACHABLE, "--seed", SEED,
+                       "--json", "-o", tmp_path / "again", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert strict_json(proc.stdout)["targets"] == strict_json(first_proc.stdout)["targets"]
+    again = pd.read_parquet(tmp_path / "again" / "targets.parquet")
+    pd.testing.assert_frame_equal(again, pd.read_parquet(first / "targets.parquet"))
+    # and the seed matters: the scenario's own seed gives other replications
+    other = pd.read_parquet(table_run[1] / "targets.parquet")
+    assert not other[list(TARGET_KEYS)].equals(again[list(TARGET_KEYS)])
+
+
+def test_worker_count_does_not_change_results(parksim_cli, json_run, baseline_path, tiny_overrides, tmp_path):
+    _, one_worker = json_run
+    args = ["-n", "4", "--workers", "2", "--quiet"]
+    for item in tiny_overrides:
+        args += ["--set", item]
+    proc = parksim_cli("run", baseline_path, *args, *REACHABLE, "--seed", SEED,
+                       "-o", tmp_path / "two", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    two = pd.read_parquet(tmp_path / "two" / "targets.parquet")
+    one = pd.read_parquet(one_worker / "targets.parquet")
+    assert list(two["replication"]) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(two, one)
+    manifest = json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["workers"] == 2
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_scenario_exits_2_and_writes_nothing(parksim_cli, baseline_path, write_toml, tiny_args, tmp_path):
+    bad = bad_child(write_toml, baseline_path)
+    out = tmp_path / "not" / "yet"
+    proc = parksim_cli("run", bad, *tiny_args, "-o", out, cwd=tmp_path)
+    assert_bad_input(proc, bad.name, "policies.finance.take_upp", "take_up")
+    assert proc.stdout == ""
+    assert not out.exists()
+    assert not (tmp_path / "not").exists()
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_override_with_json_prints_an_error_object(parksim_cli, baseline_path, tiny_args, tmp_path):
+    out = tmp_path / "out"
+    proc = parksim_cli("run", baseline_path, *tiny_args, "--set", "policies.finance.take_up=1.5",
+                       "--json", "-o", out, cwd=tmp_path)
+    assert_bad_input(proc, "--set", "policies.finance.take_up", "1.5")
+    payload = strict_json(proc.stdout)
+    assert payload["error"] == "bad_input"
+    assert payload["file"] == "--set"
+    assert payload["key"] == "policies.finance.take_up"
+    assert not out.exists()
+
+
+def test_zero_replications_is_rejected(parksim_cli, baseline_path, tmp_path):
+    out = tmp_path / "out"
+    proc = parksim_cli("run", baseline_path, "--replications", "0", "--workers", "1", "--json",
+                       "-o", out, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "replications" in proc.stderr
+    payload = strict_json(proc.stdout)
+    assert payload["error"] == "bad_input"
+    assert "replications" in payload["message"]
+    assert not out.exists()
+
+
+def test_non_empty_output_directory_needs_force(parksim_cli, baseline_path, tiny_args, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
+    proc = parksim_cli("run", baseline_path, *tiny_args, "-o", out, cwd=tmp_path)
+    assert_bad_input(proc, str(out), "--force")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+    proc = parksim_cli("run", baseline_path, *tiny_args, "--force", "-o", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "manifest.json").exists()
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_file_in_the_way_of_output(parksim_cli, baseline_path, tiny_args, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory", encoding="utf-8")
+    proc = parksim_cli("run", baseline_path, *tiny_args, "--json", "-o", blocker, cwd=tmp_path)
+    assert_bad_input(proc, str(blocker), "file")
+    assert strict_json(proc.stdout)["error"] == "bad_input"
+    assert blocker.read_text(encoding="utf-8") == "not a directory"
+
+
+# --------------------------------------------------------------------------- interruption
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def test_ctrl_c_exits_130_without_results(baseline_path, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parksim", "run", str(baseline_path), "-n", "400", "--workers", "2", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )
+    try:
+        started = time.monotonic()
+        # wait until the run has gone ~1.5 s and (on Linux) its worker pool is up
+        while time.monotonic() - started < 30:
+            if proc.poll() is not None:
+                break
+            if time.monotonic() - started >= 1.5 and (_children(proc.pid) or not Path("/proc").is_dir()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the 400-replication run finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    assert not (out / "manifest.json").exists()

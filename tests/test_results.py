@@ -1,0 +1,211 @@
+"""The results directory: what ``parksim run`` writes and what ``load_results`` reads back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import parksim
+from parksim.calendar import month_label
+from parksim.results import ResultsDirError, prepare_results_dir, source_hash, write_results
+from parksim.scenario import TARGET_KEYS
+
+BOM = b"\xef\xbb\xbf"
+PARK_NAME = "场口百丈小微企业创新园"
+RECORD_COLUMNS = [
+    "replication", "time_months", "date", "kind", "park_id", "firm_id", "firm_age_years",
+    "revenue_yuan", "floor_m2", "tech", "detail", "amount_yuan",
+]
+TABLES = ("targets", "series", "parks", "records")
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory, parksim_cli, baseline_path, tiny_overrides):
+    """A tiny run with ``--records``: the replications come from the scenario (4)."""
+    base = tmp_path_factory.mktemp("results")
+    out = base / "baseline-tiny"
+    args = ["run", baseline_path, "--workers", "1", "--quiet", "--records", "-o", out]
+    for item in tiny_overrides:
+        args += ["--set", item]
+    proc = parksim_cli(*args, cwd=base)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def forecast(tiny_scenario):
+    """The same forecast, made in this process through the Python API."""
+    return parksim.simulate(tiny_scenario, workers=1, records=True)
+
+
+@pytest.fixture(scope="module")
+def results(results_dir):
+    return parksim.load_results(results_dir)
+
+
+def test_directory_holds_every_file(results_dir):
+    names = {p.name for p in results_dir.iterdir()}
+    expected = {"manifest.json", "summary.json", "scenario.toml",
+                *(f"{t}.parquet" for t in TABLES), "targets.csv", "series.csv", "parks.csv"}
+    assert expected <= names
+    assert not [n for n in names if n.endswith(".tmp")]  # no leftovers of atomic writes
+
+
+def test_csv_files_carry_a_bom_and_chinese_names(results_dir):
+    for name in ("targets", "series", "parks"):
+        assert (results_dir / f"{name}.csv").read_bytes().startswith(BOM), name
+    text = (results_dir / "parks.csv").read_bytes()[len(BOM):].decode("utf-8")
+    assert PARK_NAME in text
+
+
+def test_csv_matches_parquet(results_dir):
+    for name in ("targets", "parks"):
+        from_csv = pd.read_csv(results_dir / f"{name}.csv", encoding="utf-8-sig")
+        from_parquet = pd.read_parquet(results_dir / f"{name}.parquet")
+        assert list(from_csv.columns) == list(from_parquet.columns)
+        assert len(from_csv) == len(from_parquet)
+        for column in from_parquet.columns:
+            if pd.api.types.is_numeric_dtype(from_parquet[column]) and not pd.api.types.is_bool_dtype(from_parquet[column]):
+                np.testing.assert_allclose(from_csv[column].to_numpy(float), from_parquet[column].to_numpy(float),
+                                           rtol=1e-12, err_msg=f"{name}.{column}")
+    names = pd.read_csv(results_dir / "parks.csv", encoding="utf-8-sig")["name"]
+    assert PARK_NAME in set(names)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_load_results_equals_the_forecast(results, forecast, table):
+    """What the command line wrote is what the API computes for the same scenario and seed."""
+    loaded = getattr(results, table)
+    assert isinstance(loaded, pd.DataFrame)
+    pd.testing.assert_frame_equal(loaded, getattr(forecast, table))
+
+
+def test_targets_table_has_one_row_per_replication(results, tiny_scenario):
+    targets = results.targets
+    assert list(targets["replication"]) == list(range(tiny_scenario.run.replications))
+    for key in TARGET_KEYS:
+        met = targets[key] >= float(getattr(tiny_scenario.targets, key))
+        assert (targets[f"met_{key}"] == met).all(), key
+    assert (targets["met_all"] == targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)).all()
+    levers = targets[[f"fiscal_{lever}_yuan" for lever in parksim.scenario.LEVERS]].sum(axis=1)
+    np.testing.assert_allclose(targets["fiscal_total_yuan"], levers, rtol=1e-9)
+
+
+def test_series_cover_every_month_of_every_replication(results, tiny_scenario):
+    series = results.series
+    months = tiny_scenario.horizon_months
+    assert len(series) == months * tiny_scenario.run.replications
+    first = series[series["replication"] == 0]
+    assert list(first["month"]) == list(range(months))
+    assert str(first["date"].iloc[0]) == tiny_scenario.calendar.start
+    assert str(first["date"].iloc[-1]) == tiny_scenario.calendar.horizon
+
+
+def test_scenario_round_trips(results, results_dir, tiny_scenario):
+    assert isinstance(results.scenario, parksim.Scenario)
+    assert results.scenario == tiny_scenario
+    reloaded = parksim.load_scenario(results_dir / "scenario.toml")
+    assert reloaded == tiny_scenario
+    assert reloaded.parks.initial[0].name == PARK_NAME
+
+
+def test_summary_is_read_back(results, results_dir):
+    assert results.summary["results_dir"] == str(results_dir)
+    assert results.summary["replications"] == 4
+    assert [t["key"] for t in results.summary["targets"]] == list(TARGET_KEYS)
+
+
+def test_records_columns_and_kinds(results, tiny_scenario):
+    records = results.records
+    assert list(records.columns) == RECORD_COLUMNS
+    kinds = set(records["kind"].astype(str))
+    assert {"park_opened", "park_recognised", "park_graded", "firm_entered", "firm_exited"} <= kinds
+    assert set(records["replication"]) == set(range(tiny_scenario.run.replications))
+    exits = records[records["kind"] == "firm_exited"]
+    assert len(exits) > 0
+    assert set(exits["detail"]) <= {"failure", "contract", "graduated"}
+    grades = records[records["kind"] == "park_graded"]["detail"]
+    assert set(grades) <= {"A", "B", "C", "D"}
+    # the date column is the calendar month of time_months
+    start = tiny_scenario.calendar.start
+    sample = records.iloc[:: max(1, len(records) // 200)]
+    for t, date in zip(sample["time_months"], sample["date"], strict=True):
+        assert date == month_label(start, int(np.floor(t)))
+    assert records["time_months"].between(0, tiny_scenario.horizon_months).all()
+    # within a replication, records are in time order
+    for _, group in records.groupby("replication"):
+        assert group["time_months"].is_monotonic_increasing
+
+
+def test_manifest(results, results_dir, baseline_path, tiny_scenario):
+    manifest = json.loads((results_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest == results.manifest
+    assert manifest["seed"] == tiny_scenario.run.seed
+    assert manifest["replications"] == tiny_scenario.run.replications
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["source_sha256"])
+    assert manifest["source_sha256"] == source_hash()
+    versions = manifest["versions"]
+    for lib in ("simpy", "numpy", "pandas", "pyarrow", "pydantic"):
+        assert versions[lib] == metadata.version(lib), lib
+    assert versions["parksim"] == parksim.__version__
+    assert "wilson" in manifest["interval_method"].lower()
+    assert isinstance(manifest["wall_time_s"], float | int) and manifest["wall_time_s"] >= 0
+    sources = manifest["scenario_files"]
+    assert [s["path"] for s in sources] == [str(baseline_path)]
+    assert sources[0]["sha256"] == hashlib.sha256(baseline_path.read_bytes()).hexdigest()
+    assert sorted(manifest["files"]) == sorted(p.name for p in results_dir.iterdir())
+
+
+def test_load_results_without_manifest(results_dir, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        parksim.load_results(tmp_path)
+    copy = tmp_path / "interrupted"
+    shutil.copytree(results_dir, copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(FileNotFoundError):
+        parksim.load_results(copy)
+
+
+def test_write_and_load_without_records(tiny_scenario, tmp_path):
+    forecast = parksim.simulate(tiny_scenario, replications=2, seed=3, workers=1)
+    out = tmp_path / "no-records"
+    write_results(forecast, out, forecast.summary(results_dir=str(out)))
+    assert not (out / "records.parquet").exists()
+    loaded = parksim.load_results(out)
+    assert loaded.records is None
+    assert loaded.manifest["seed"] == 3 and loaded.manifest["replications"] == 2
+    pd.testing.assert_frame_equal(loaded.targets, forecast.targets)
+
+
+def test_write_results_replaces_stale_files_with_force(tiny_scenario, tmp_path):
+    out = tmp_path / "out"
+    first = parksim.simulate(tiny_scenario, replications=2, seed=1, workers=1, records=True)
+    write_results(first, out, first.summary(results_dir=str(out)))
+    assert (out / "records.parquet").exists()
+    second = parksim.simulate(tiny_scenario, replications=3, seed=2, workers=1)
+    with pytest.raises(ResultsDirError):
+        write_results(second, out, second.summary(results_dir=str(out)))
+    write_results(second, out, second.summary(results_dir=str(out)), force=True)
+    loaded = parksim.load_results(out)
+    assert loaded.records is None  # the first run's records are not passed off as the second's
+    assert len(loaded.targets) == 3
+    assert loaded.manifest["seed"] == 2
+
+
+def test_prepare_results_dir_refuses_unusable_paths(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(ResultsDirError):
+        prepare_results_dir(blocker)
+    with pytest.raises(ResultsDirError):
+        prepare_results_dir(blocker / "below" / "it")
+    fresh = tmp_path / "a" / "b"
+    assert prepare_results_dir(fresh) == fresh
+    assert not fresh.exists() and not (tmp_path / "a").exists()  # checks, creates nothing
