@@ -37,6 +37,16 @@ def _month(value: str) -> str:
 
 
 Month = Annotated[str, AfterValidator(_month)]
+
+
+def _months_range(value: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = value
+    if not 0 <= lo <= hi:
+        raise ValueError(f"expected [min, max] months with 0 <= min <= max, got [{lo}, {hi}]")
+    return value
+
+
+MonthsRange = Annotated[tuple[float, float], AfterValidator(_months_range)]
 Grade = Literal["A", "B", "C", "D"]
 
 
@@ -149,18 +159,10 @@ class DevelopmentModel(Strict):
     renovation_share: Share = q("share", "share renovating existing stock rather than building new")
     floor_area_median_m2: float = q("m2", "median gross floor area of a project", gt=0)
     floor_area_log_sigma: float = q("log(m2)", "spread of project floor area", ge=0, le=3)
-    renovation_months: tuple[float, float] = q("months", "[min, max] renovation time")
-    new_build_months: tuple[float, float] = q("months", "[min, max] new-build time")
+    renovation_months: MonthsRange = q("months", "[min, max] renovation time")
+    new_build_months: MonthsRange = q("months", "[min, max] new-build time")
     renovation_cost_yuan_per_m2: float = q("yuan/m2", "investment to renovate existing stock into a park", ge=0)
     new_build_cost_yuan_per_m2: float = q("yuan/m2", "investment to build a park new", ge=0)
-
-    @model_validator(mode="after")
-    def _ranges(self) -> DevelopmentModel:
-        for name in ("renovation_months", "new_build_months"):
-            lo, hi = getattr(self, name)
-            if not 0 <= lo <= hi:
-                raise ValueError(f"{name} must be [min, max] with 0 <= min <= max, got [{lo}, {hi}]")
-        return self
 
 
 class Pipeline(Strict):
@@ -186,11 +188,11 @@ class Recognition(Strict):
     """District recognition (认定) and provincial recommendation of parks."""
 
     opens: Month = q("YYYY-MM", "first month the district recognises parks")
-    review_months: tuple[float, float] = q("months", "[min, max] time from eligibility to recognition")
+    review_months: MonthsRange = q("months", "[min, max] time from eligibility to recognition")
     min_floor_area_m2: float = q("m2", "smallest park the district recognises", ge=0)
     provincial_probability: Share = q("probability", "chance a recognised park is recommended to the province")
     provincial_min_floor_area_m2: float = q("m2", "smallest park the province accepts", ge=0)
-    provincial_review_months: tuple[float, float] = q("months", "[min, max] time from recognition to provincial recommendation")
+    provincial_review_months: MonthsRange = q("months", "[min, max] time from recognition to provincial recommendation")
 
 
 class Grading(Strict):

@@ -1,0 +1,249 @@
+"""Records and metrics without SimPy: a hand-written event log and the series it implies.
+
+The event log below reads like a timeline of one small world (model months from 2019-01):
+
+    t=0.0  park 0 opens (10,000 m2 gross)           t=0.0  firm 9 enters park 0 (900 m2)
+    t=0.3  project 2 starts renovating 20,000 m2 for 24 M yuan (investment, not policy spend)
+    t=0.5  park 0 recognised                        t=1.2  firm 7 enters park 0 (1,200 m2)
+    t=1.5  firm 9 upgrades (before counting starts) t=1.8  park 1 opens (40,000 m2) and is recognised
+    t=2.2  park 1 recommended to the province       t=2.5  firm 7 upgrades; tax pays a 200,000 reward
+    t=2.9  firm 7 certified tech-based              t=3.2  firm 7 expands by 300 m2
+    t=3.7  firm 7 fails and exits (1,500 m2, tech)  t=4.1  park 0 recommended to the province
+    t=4.2  firm 9 graduates (900 m2)                t=4.9  firm 8 enters park 1 (800 m2, tech)
+    t=4.9  finance pays 5,000 for firm 8            t=5.0  park 0 made a demonstration park
+    t=5.5  park 1 delisted (was provincial)         t=6.3  land pays 70,000 for firm 8
+
+Upgrades count from 2019-03 (month 2), so firm 9's upgrade in February is not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import parksim
+from parksim.metrics import (
+    SERIES_COLUMNS,
+    fiscal_cost,
+    monthly_series,
+    observed_values,
+    proportion_interval,
+    summarise_targets,
+    target_values,
+)
+from parksim.records import KINDS, Kind, RecordBuffer, Records
+
+_BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
+COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
+
+
+def _scenario(horizon: str = "2019-08", target: str = "2019-08", counted_from: str = "2019-03", usable: float = 0.8):
+    return parksim.load_scenario(
+        _BASELINE,
+        overrides=[
+            f'calendar.horizon="{horizon}"',
+            f'targets.date="{target}"',
+            f'targets.upgrades_counted_from="{counted_from}"',
+            f"parks.usable_share={usable}",
+            "district.firms=100",
+        ],
+    )
+
+
+def _timeline() -> Records:
+    buf = RecordBuffer()
+    F, P = buf.firm, buf.park
+    # appended deliberately out of time order: freeze() sorts by time
+    P(0.0, Kind.PARK_OPENED, 0, 10_000.0)
+    F(0.0, Kind.FIRM_ENTERED, 0, 9, 4.0, 8e6, 900.0, False)
+    P(0.3, Kind.PARK_STARTED, 2, 20_000.0, "renovation", 2.4e7)
+    P(0.5, Kind.PARK_RECOGNISED, 0, 10_000.0)
+    P(1.8, Kind.PARK_OPENED, 1, 40_000.0)
+    P(1.8, Kind.PARK_RECOGNISED, 1, 40_000.0)
+    F(1.2, Kind.FIRM_ENTERED, 0, 7, 3.0, 5e6, 1_200.0, False)
+    F(1.5, Kind.FIRM_UPGRADED, 0, 9, 4.1, 2.1e7, 900.0, False)
+    P(2.2, Kind.PARK_PROVINCIAL, 1, 40_000.0)
+    F(3.7, Kind.FIRM_EXITED, 0, 7, 3.2, 2.2e7, 1_500.0, True, "failure")
+    F(2.5, Kind.FIRM_UPGRADED, 0, 7, 3.1, 2.05e7, 1_200.0, False)
+    buf.paid(2.5, "tax", 0, 7, 200_000.0)
+    F(2.9, Kind.FIRM_TECH, 0, 7, 3.1, 2.05e7, 1_200.0, True)
+    F(3.2, Kind.FIRM_EXPANDED, 0, 7, 3.2, 2.2e7, 300.0, True)
+    P(4.1, Kind.PARK_PROVINCIAL, 0, 10_000.0)
+    F(4.2, Kind.FIRM_EXITED, 0, 9, 4.3, 2.6e7, 900.0, False, "graduated")
+    F(4.9, Kind.FIRM_ENTERED, 1, 8, 1.0, 3e6, 800.0, True)
+    buf.paid(4.9, "finance", 1, 8, 5_000.0)
+    P(5.0, Kind.PARK_DEMONSTRATION, 0, 10_000.0)
+    P(5.5, Kind.PARK_DELISTED, 1, 40_000.0, "provincial")
+    buf.paid(6.3, "land", 1, 8, 70_000.0)
+    return buf.freeze()
+
+
+# month -> expected end-of-month values (months not listed repeat the previous month's values)
+TIMELINE = {
+    "2019-01": dict(parks=1, floor_area_m2=10_000, parks_open=1, capacity_m2=8_000, firms=1, occupied_m2=900,
+                    entries=1, upgrades=0, tech_firms=0, provincial_parks=0, demo_parks=0, spend_total_yuan=0,
+                    park_investment_yuan=2.4e7),
+    "2019-02": dict(parks=2, floor_area_m2=50_000, parks_open=2, capacity_m2=40_000, firms=2, occupied_m2=2_100,
+                    entries=2, upgrades=0),
+    "2019-03": dict(provincial_parks=1, upgrades=1, tech_firms=1, spend_tax_yuan=200_000, spend_total_yuan=200_000),
+    "2019-04": dict(firms=1, occupied_m2=900, tech_firms=0, exits_failure=1, exits_graduated=0),
+    "2019-05": dict(firms=1, occupied_m2=800, tech_firms=1, entries=3, exits_graduated=1, provincial_parks=2,
+                    spend_finance_yuan=5_000, spend_total_yuan=205_000),
+    "2019-06": dict(demo_parks=1, parks=1, floor_area_m2=10_000, provincial_parks=1, parks_open=2),
+    "2019-07": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=1),
+    "2019-08": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1),
+}
+
+
+def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
+    rec = _timeline()
+    assert np.all(np.diff(rec.time_months) >= 0)
+    assert len(rec) == 21
+    # at t=2.5 the upgrade was recorded before the reward, at t=4.9 the entry before the payment
+    at = lambda t: [KINDS[k] for k in rec.kind[rec.time_months == t]]  # noqa: E731
+    assert at(2.5) == ["firm_upgraded", "support_paid"]
+    assert at(4.9) == ["firm_entered", "support_paid"]
+    assert at(1.8) == ["park_opened", "park_recognised"]
+    # columns keep their meaning through the sort
+    exit7 = rec.of(Kind.FIRM_EXITED) & (rec.firm_id == 7)
+    assert rec.time_months[exit7].tolist() == [3.7] and rec.detail[exit7].tolist() == ["failure"]
+    paid = rec.of(Kind.SUPPORT_PAID)
+    assert rec.detail[paid].tolist() == ["tax", "finance", "land"]
+    assert rec.amount_yuan[paid].tolist() == [200_000.0, 5_000.0, 70_000.0]
+    assert np.all(rec.firm_id[rec.kind <= Kind.PARK_DELISTED] == -1)
+    started = rec.of(Kind.PARK_STARTED)
+    assert rec.detail[started].tolist() == ["renovation"] and rec.amount_yuan[started].tolist() == [2.4e7]
+
+
+def test_monthly_series_follows_the_timeline():
+    scenario = _scenario()
+    series = monthly_series(_timeline(), scenario)
+    assert series.shape == (8, len(SERIES_COLUMNS))
+    expected: dict[str, float] = {name: 0.0 for name in SERIES_COLUMNS}
+    for i, (label, changes) in enumerate(TIMELINE.items()):
+        assert parksim.calendar.month_label(scenario.calendar.start, i) == label
+        expected.update(changes)
+        expected["occupancy"] = expected["occupied_m2"] / expected["capacity_m2"]
+        got = {name: float(series[i, COL[name]]) for name in SERIES_COLUMNS}
+        for name in SERIES_COLUMNS:
+            assert got[name] == pytest.approx(expected[name]), f"{label} {name}: {got[name]} != {expected[name]}"
+
+
+def test_capacity_uses_the_usable_share_and_occupancy_is_a_share_of_it():
+    series = monthly_series(_timeline(), _scenario(usable=0.5))
+    assert series[1, COL["capacity_m2"]] == pytest.approx(25_000)
+    assert series[1, COL["occupancy"]] == pytest.approx(2_100 / 25_000)
+
+
+def test_upgrades_before_the_counting_month_are_not_counted():
+    rec = _timeline()
+    # counting from the start: firm 9's February upgrade counts too
+    early = monthly_series(rec, _scenario(counted_from="2019-01"))
+    assert early[:, COL["upgrades"]].tolist() == [0, 1, 2, 2, 2, 2, 2, 2]
+    # counting from April: neither upgrade counts
+    late = monthly_series(rec, _scenario(counted_from="2019-04"))
+    assert late[:, COL["upgrades"]].tolist() == [0] * 8
+    # counting from a month before the start counts everything
+    before = monthly_series(rec, _scenario(counted_from="2018-06"))
+    assert before[-1, COL["upgrades"]] == 2
+
+
+def test_target_values_read_the_target_month_not_the_last_month():
+    rec = _timeline()
+    scenario = _scenario(horizon="2019-08", target="2019-05")
+    series = monthly_series(rec, scenario)
+    values = target_values(series, scenario)
+    assert set(values) == {"parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks"}
+    # end of May 2019: park 1 not yet delisted, no demonstration park yet
+    assert values == {"parks": 2.0, "floor_area_m2": 50_000.0, "firms": 1.0, "upgrades": 1.0,
+                      "tech_firms": 1.0, "demo_parks": 0.0}
+    cost = fiscal_cost(series, scenario)
+    assert cost == {"finance": 5_000.0, "land": 0.0, "tax": 200_000.0, "services": 0.0, "total": 205_000.0,
+                    "park_investment": 2.4e7}
+    # at the end of the run the land payment and the delisting are in
+    end = _scenario(horizon="2019-08", target="2019-08")
+    later = monthly_series(rec, end)
+    assert target_values(later, end)["parks"] == 1.0
+    assert fiscal_cost(later, end)["total"] == 275_000.0
+
+
+def test_observed_values_are_nan_outside_the_run():
+    scenario = _scenario()  # the baseline's observations are dated 2019-12, after this run
+    assert [o.date for o in scenario.observations] == ["2019-12", "2019-12"]
+    values = observed_values(monthly_series(_timeline(), scenario), scenario)
+    assert len(values) == 2 and all(math.isnan(v) for v in values)
+    longer = _scenario(horizon="2019-12", target="2019-12")
+    values = observed_values(monthly_series(_timeline(), longer), longer)
+    assert values == [1.0, 1.0]  # parks and provincial parks at the end of 2019
+
+
+def test_empty_records_give_an_all_zero_series():
+    scenario = _scenario(horizon="2019-03", target="2019-03")
+    assert len(RecordBuffer().freeze()) == 0
+    empty = monthly_series(Records.empty(), scenario)
+    assert empty.shape == (3, len(SERIES_COLUMNS)) and not empty.any()
+    assert target_values(empty, scenario)["firms"] == 0.0
+
+
+def test_to_frame_names_kinds_and_dates():
+    frame = _timeline().to_frame(replication=3, start="2019-01")
+    assert list(frame.columns[:3]) == ["replication", "time_months", "date"]
+    assert (frame["replication"] == 3).all()
+    row = frame[(frame["kind"] == "firm_entered") & (frame["firm_id"] == 7)].iloc[0]
+    assert row["date"] == "2019-02" and row["time_months"] == 1.2
+    assert frame[frame["kind"] == "support_paid"]["date"].tolist() == ["2019-03", "2019-05", "2019-07"]
+
+
+# --------------------------------------------------------------------------- intervals and summaries
+
+
+@settings(deadline=None, max_examples=80)
+@given(n=st.integers(1, 5000), data=st.data())
+def test_proportion_interval_is_in_unit_interval_and_matches_scipy(n, data):
+    k = data.draw(st.one_of(st.just(0), st.just(n), st.integers(0, n)))
+    lo, hi = proportion_interval(k, n)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+    assert lo == pytest.approx(max(ci.low, 0.0), abs=1e-12)
+    assert hi == pytest.approx(min(ci.high, 1.0), abs=1e-12)
+
+
+def test_proportion_interval_edges():
+    assert proportion_interval(0, 0) == (0.0, 1.0)
+    lo, hi = proportion_interval(0, 20)
+    assert lo == 0.0 and 0.0 < hi < 0.25
+    lo, hi = proportion_interval(20, 20)
+    assert hi == 1.0 and 0.75 < lo < 1.0
+    wide, narrow = proportion_interval(5, 10, 0.99), proportion_interval(5, 10, 0.80)
+    assert wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
+
+
+def test_summarise_targets_counts_replications_that_meet_each_threshold():
+    scenario = _scenario()
+    t = scenario.targets
+    n = 40
+    rng = np.random.default_rng(0)
+    values = {key: np.full(n, float(getattr(t, key)) + 1.0) for key in
+              ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")}
+    values["upgrades"] = np.where(np.arange(n) < 10, t.upgrades - 1.0, t.upgrades)  # 30 of 40 meet it (>=)
+    values["firms"] = rng.normal(t.firms, 50.0, n)
+    per_target, all_met = summarise_targets(values, scenario)
+    by_key = {s.key: s for s in per_target}
+    assert by_key["upgrades"].probability == 0.75
+    assert by_key["upgrades"].threshold == t.upgrades
+    assert by_key["parks"].probability == 1.0
+    assert (by_key["upgrades"].ci_low, by_key["upgrades"].ci_high) == proportion_interval(30, 40)
+    firms = values["firms"]
+    assert by_key["firms"].probability == pytest.approx(np.mean(firms >= t.firms))
+    assert by_key["firms"].median == pytest.approx(np.median(firms))
+    assert by_key["firms"].p05 == pytest.approx(np.quantile(firms, 0.05))
+    assert by_key["firms"].p95 == pytest.approx(np.quantile(firms, 0.95))
+    both = np.mean((firms >= t.firms) & (np.arange(n) >= 10))
+    assert all_met["probability"] == pytest.approx(both)
+    assert all_met["ci_low"] <= both <= all_met["ci_high"]
