@@ -50,9 +50,12 @@ SERIES_COLUMNS = (
     *(f"spend_{lever}_yuan" for lever in LEVERS),
     "spend_total_yuan",
     "park_investment_yuan",
+    "firms_all_parks",
 )
 """Columns of the monthly series: end-of-month values; entries, exits, spend and the
-investment in park projects started during the run are cumulative."""
+investment in park projects started during the run are cumulative. ``parks``,
+``floor_area_m2``, ``firms`` and ``tech_firms`` count recognised (not delisted) parks and the
+firms in them, as the targets do; ``firms_all_parks`` counts firms in every park."""
 
 INTERVAL_METHOD = "wilson"
 """Confidence interval for a probability: Wilson score interval (scipy.stats.binomtest)."""
@@ -65,6 +68,20 @@ def _cumulative(month: np.ndarray, mask: np.ndarray, months: int, weights: np.nd
     w = None if weights is None else weights[mask]
     counts = np.bincount(idx, weights=w, minlength=months)[:months]
     return np.cumsum(counts, dtype=np.float64)
+
+
+def _per_park(park: np.ndarray, month: np.ndarray, mask: np.ndarray, parks: int, months: int) -> np.ndarray:
+    """Cumulative count per park and month, shape ``(parks, months)``."""
+    idx = park[mask].astype(np.int64) * months + month[mask]
+    counts = np.bincount(idx, minlength=parks * months)[: parks * months].reshape(parks, months)
+    return np.cumsum(counts, axis=1)
+
+
+def _has(detail: np.ndarray, mask: np.ndarray, flag: str) -> np.ndarray:
+    out = np.zeros(len(detail), dtype=bool)
+    idx = np.flatnonzero(mask)
+    out[idx] = [flag in str(d).split("+") for d in detail[idx]]
+    return out
 
 
 def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
@@ -93,11 +110,21 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     col = {name: i for i, name in enumerate(SERIES_COLUMNS)}
     out[:, col["parks"]] = cum(recognised) - cum(delisted)
     out[:, col["floor_area_m2"]] = cum(recognised, floor) - cum(delisted, floor)
-    out[:, col["firms"]] = cum(entered) - cum(exited)
+    parks = int(records.park_id.max()) + 1 if len(records) else 0
+    park = np.maximum(records.park_id, 0)
+    counted = (_per_park(park, month, recognised, parks, months) - _per_park(park, month, delisted, parks, months)) > 0
+    firms_by_park = _per_park(park, month, entered, parks, months) - _per_park(park, month, exited, parks, months)
+    tech_by_park = (
+        _per_park(park, month, entered & tech, parks, months)
+        + _per_park(park, month, kind == Kind.FIRM_TECH, parks, months)
+        - _per_park(park, month, exited & tech, parks, months)
+    )
+    out[:, col["firms"]] = (firms_by_park * counted).sum(axis=0)
+    out[:, col["tech_firms"]] = (tech_by_park * counted).sum(axis=0)
+    out[:, col["firms_all_parks"]] = cum(entered) - cum(exited)
     out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
-    out[:, col["tech_firms"]] = cum(entered & tech) + cum(kind == Kind.FIRM_TECH) - cum(exited & tech)
-    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION)
-    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(delisted & (detail == "provincial"))
+    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(_has(detail, delisted, "demonstration"))
+    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(_has(detail, delisted, "provincial"))
     out[:, col["parks_open"]] = cum(opened)
     capacity = cum(opened, floor) * usable
     occupied = cum(entered, floor) + cum(expanded, floor) - cum(exited, floor)

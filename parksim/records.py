@@ -67,9 +67,9 @@ COLUMNS = (
 )
 """Record columns. ``floor_m2`` is the firm's floor (entered/exited), the extra floor taken
 (expanded) or the park's gross floor area (park records). ``detail`` holds the grade
-(graded), the exit reason (failure, contract, graduated), the lever (support_paid) or
-"provincial" on a delisting of a provincial park, "renovation" or "new_build" on a park
-project that starts building. ``amount_yuan`` is the money paid (support_paid) or the
+(graded), the exit reason (failure, contract, graduated), the lever (support_paid), the
+standing a delisted park loses ("provincial", "demonstration", joined by "+"), or
+"renovation" / "new_build" on a park project that starts building. ``amount_yuan`` is the money paid (support_paid) or the
 project's investment (park_started)."""
 
 _NAN = math.nan

@@ -1,6 +1,7 @@
 """The results directory: what a forecast writes, how it is written, and how it is read back.
 
-A results directory holds the resolved scenario (``scenario.toml``), the summary printed by
+A results directory holds the resolved scenario (``scenario.toml``, with the replications and
+seed actually run, so running it again reproduces the results), the summary printed by
 the command line (``summary.json``), the per-replication target values (``targets``), the
 monthly series (``series``), each replication's parks (``parks``) and, when asked for, every
 event record (``records``) -- tables as Parquet, plus CSV in UTF-8 with a byte-order mark so
@@ -45,7 +46,7 @@ RESULT_FILES = (
     "summary.json",
     "scenario.toml",
     *(f"{t}.parquet" for t in TABLES),
-    *(f"{t}.csv" for t in TABLES if t != "records"),
+    *(f"{t}.csv" for t in TABLES),
 )
 
 
@@ -141,15 +142,16 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
         if stale.exists():
             stale.unlink()
     scenario = forecast.scenario
-    _atomic_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(scenario.model_dump(mode="json"))).encode())
+    resolved = scenario.model_dump(mode="json")
+    resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed}  # as run, flags included
+    _atomic_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
     _atomic_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks}
     if forecast.records is not None:
         tables["records"] = forecast.records
     for name, frame in tables.items():
         _atomic_table(frame, path / f"{name}.parquet")
-        if name != "records":
-            _atomic_table(frame, path / f"{name}.csv")
+        _atomic_table(frame, path / f"{name}.csv")
     manifest = {
         "kind": "forecast",
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

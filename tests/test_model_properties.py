@@ -162,7 +162,9 @@ def check_invariants(scenario, out) -> dict[str, int]:
     assert np.all(series[:, COL["tech_firms"]] <= series[:, COL["firms"]])
     assert np.all((series[:, COL["occupancy"]] >= -1e-9) & (series[:, COL["occupancy"]] <= 1 + 1e-9))
     last = series[-1]
-    assert last[COL["firms"]] == present
+    assert last[COL["firms_all_parks"]] == present
+    # the targets count firms in recognised parks only: never more than are in all parks
+    assert np.all(series[:, COL["firms"]] <= series[:, COL["firms_all_parks"]])
     assert last[COL["entries"]] == n_entered
     assert last[COL["exits_failure"]] + last[COL["exits_contract"]] + last[COL["exits_graduated"]] == n_exited
     assert last[COL["spend_total_yuan"]] == pytest.approx(float(r.amount_yuan[paid].sum()))

@@ -162,9 +162,9 @@ def test_zero_take_up_means_no_firm_is_supported(lever):
 
 @pytest.mark.parametrize("lever", LEVERS)
 def test_only_firms_in_parks_of_the_minimum_grade_are_supported(lever):
-    """``min_park_grade = "A"``: firm-level support goes to firms in ungraded or A-graded parks only."""
+    """``min_park_grade = "A"``, no grace period: support goes to firms in ungraded or A parks only."""
     for seed in SEEDS:
-        scenario, out = _run(f'policies.{lever}.min_park_grade="A"', seed=seed)
+        scenario, out = _run(f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=0", seed=seed)
         r = out.records
         graded = r.of(Kind.PARK_GRADED)
         history = defaultdict(list)
@@ -186,6 +186,25 @@ def test_only_firms_in_parks_of_the_minimum_grade_are_supported(lever):
             assert not before or before[-1] == "A", (lever, t, park, before[-1])
             checked += 1
         assert checked > 0
+
+
+@pytest.mark.parametrize("lever", ["finance", "land"])
+def test_the_grace_period_keeps_support_in_parks_graded_below_the_minimum(lever):
+    """Losing support for a low grade is a penalty, and new parks are exempt during their grace."""
+    supported_below_minimum = 0
+    for seed in SEEDS:
+        _, out = _run(f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=10", seed=seed)
+        r = out.records
+        graded = r.of(Kind.PARK_GRADED)
+        history = defaultdict(list)
+        for t, park, grade in zip(r.time_months[graded], r.park_id[graded], r.detail[graded], strict=True):
+            history[int(park)].append((float(t), grade))
+        pay = _payments(out, lever)
+        for t, firm, park in zip(pay["t"], pay["firm"], pay["park"], strict=True):
+            before = [g for tg, g in history[int(park)] if tg < t]
+            if firm >= 0 and before and before[-1] != "A":
+                supported_below_minimum += 1
+    assert supported_below_minimum > 0
 
 
 def test_services_are_paid_only_in_parks_with_a_platform():

@@ -14,6 +14,8 @@ The event log below reads like a timeline of one small world (model months from 
     t=5.5  park 1 delisted (was provincial)         t=6.3  land pays 70,000 for firm 8
 
 Upgrades count from 2019-03 (month 2), so firm 9's upgrade in February is not counted.
+From 2019-06 firm 8 sits in a delisted park: it counts in ``firms_all_parks`` but no longer
+towards the ``firms`` and ``tech_firms`` targets, which count recognised parks only.
 """
 
 from __future__ import annotations
@@ -86,17 +88,20 @@ def _timeline() -> Records:
 
 # month -> expected end-of-month values (months not listed repeat the previous month's values)
 TIMELINE = {
-    "2019-01": dict(parks=1, floor_area_m2=10_000, parks_open=1, capacity_m2=8_000, firms=1, occupied_m2=900,
+    "2019-01": dict(parks=1, floor_area_m2=10_000, parks_open=1, capacity_m2=8_000, firms=1, firms_all_parks=1,
+                    occupied_m2=900,
                     entries=1, upgrades=0, tech_firms=0, provincial_parks=0, demo_parks=0, spend_total_yuan=0,
                     park_investment_yuan=2.4e7),
-    "2019-02": dict(parks=2, floor_area_m2=50_000, parks_open=2, capacity_m2=40_000, firms=2, occupied_m2=2_100,
+    "2019-02": dict(parks=2, floor_area_m2=50_000, parks_open=2, capacity_m2=40_000, firms=2, firms_all_parks=2,
+                    occupied_m2=2_100,
                     entries=2, upgrades=0),
     "2019-03": dict(provincial_parks=1, upgrades=1, tech_firms=1, spend_tax_yuan=200_000, spend_total_yuan=200_000),
-    "2019-04": dict(firms=1, occupied_m2=900, tech_firms=0, exits_failure=1, exits_graduated=0),
-    "2019-05": dict(firms=1, occupied_m2=800, tech_firms=1, entries=3, exits_graduated=1, provincial_parks=2,
+    "2019-04": dict(firms=1, firms_all_parks=1, occupied_m2=900, tech_firms=0, exits_failure=1, exits_graduated=0),
+    "2019-05": dict(firms=1, firms_all_parks=1, occupied_m2=800, tech_firms=1, entries=3, exits_graduated=1, provincial_parks=2,
                     spend_finance_yuan=5_000, spend_total_yuan=205_000),
-    "2019-06": dict(demo_parks=1, parks=1, floor_area_m2=10_000, provincial_parks=1, parks_open=2),
-    "2019-07": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=1),
+    "2019-06": dict(demo_parks=1, parks=1, floor_area_m2=10_000, provincial_parks=1, parks_open=2,
+                    firms=0, tech_firms=0, firms_all_parks=1),
+    "2019-07": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=0, firms_all_parks=1),
     "2019-08": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1),
 }
 
@@ -247,3 +252,21 @@ def test_summarise_targets_counts_replications_that_meet_each_threshold():
     both = np.mean((firms >= t.firms) & (np.arange(n) >= 10))
     assert all_met["probability"] == pytest.approx(both)
     assert all_met["ci_low"] <= both <= all_met["ci_high"]
+
+
+def test_delisting_a_demonstration_park_removes_its_standing():
+    """A delisted park loses what it held: recognition, provincial and demonstration status."""
+    scenario = _scenario()
+    buf = RecordBuffer()
+    buf.park(0.0, Kind.PARK_OPENED, 0, 30_000.0)
+    buf.park(0.2, Kind.PARK_RECOGNISED, 0, 30_000.0)
+    buf.park(0.4, Kind.PARK_PROVINCIAL, 0, 30_000.0)
+    buf.firm(0.6, Kind.FIRM_ENTERED, 0, 5, 2.0, 4e6, 1_000.0, True)
+    buf.park(1.5, Kind.PARK_DEMONSTRATION, 0, 30_000.0)
+    buf.park(3.5, Kind.PARK_DELISTED, 0, 30_000.0, "provincial+demonstration")
+    series = monthly_series(buf.freeze(), scenario)
+    col = {name: i for i, name in enumerate(SERIES_COLUMNS)}
+    before, after = series[2], series[3]
+    assert [before[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")] == [1, 1, 1, 1, 1]
+    assert [after[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")] == [0, 0, 0, 0, 0]
+    assert after[col["firms_all_parks"]] == 1 and after[col["floor_area_m2"]] == 0

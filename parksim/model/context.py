@@ -62,7 +62,6 @@ class FirmParams:
     contract_min_yuan_per_m2: float
     contract_enforcement: float
     park_exit_multiplier: float
-    grace_months: float
 
     @classmethod
     def of(cls, s: Scenario) -> FirmParams:
@@ -83,7 +82,6 @@ class FirmParams:
             contract_min_yuan_per_m2=e.contract_min_revenue_yuan_per_m2,
             contract_enforcement=e.contract_enforcement_probability,
             park_exit_multiplier=s.parks.exit_hazard_multiplier,
-            grace_months=s.parks.grading.grace_years * 12.0,
         )
 
 
@@ -137,7 +135,7 @@ class Context:
         seed = firm_stream_seed(self._park_key, park_id)
         coverage = self.scenario.policies.services.platform_coverage
         park = Park(self.env, park_id, name, lead_sector, model, floor_area_m2, self.scenario.parks.usable_share,
-                    keyed_uniform(seed, 0) < coverage, seed)
+                    keyed_uniform(seed, 0) < coverage, seed, self.scenario.parks.grading.grace_years * 12.0)
         self.parks.append(park)
         return park
 
@@ -148,17 +146,21 @@ class Context:
         """Floor a firm of this revenue needs (m²)."""
         return max(self._floor_min, self._floor_per_yuan * revenue) * factor
 
-    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, t: float | None = None) -> Enterprise:
-        """Move a pool firm into ``park``: take its floor, record it, start its process."""
+    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, tenure_months: float = 0.0) -> Enterprise:
+        """Move a pool firm into ``park``: take its floor, record it, start its process.
+
+        ``tenure_months`` is how long the firm has already been in the park (for the firms
+        seated at the start): its rent relief and performance contract count from then.
+        """
         env = self.env
-        now = env.now if t is None else t
+        now = env.now
         pool = self.pool
         pool.state[firm_id] = PLACED
         park.space.get(need_m2)
         firm = Enterprise(
             firm_id, park, int(pool.sector[firm_id]), float(pool.born_at[firm_id]), revenue,
             bool(pool.rd[firm_id]), bool(pool.tech[firm_id]), need_m2, float(pool.floor_factor[firm_id]),
-            now, firm_stream_seed(self._firm_key, firm_id),
+            now - tenure_months, firm_stream_seed(self._firm_key, firm_id),
         )
         park.firms[firm_id] = firm
         if firm.sector == park.lead_sector:
@@ -189,6 +191,7 @@ class Context:
         fits = (revenue >= adm.min_revenue_yuan) & (revenue < self.firm_params.upgrade_threshold)
         order = np.argsort(keyed_uniforms(self.streams.key("initial"), np.arange(n0)), kind="stable")
         order = order[fits[order]]
+        tenure = self.scenario.parks.initial_tenure_months
         for spec, park in zip(self.scenario.parks.initial, self.parks, strict=False):
             if spec.firms == 0 or spec.status != "operating":
                 continue
@@ -199,7 +202,7 @@ class Context:
             for firm_id in np.concatenate([lead, rest]):
                 need = self.floor_need(float(revenue[firm_id]), float(pool.floor_factor[firm_id]))
                 if park.free_m2 >= need:
-                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, t=0.0)
+                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, tenure)
 
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:

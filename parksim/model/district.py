@@ -81,23 +81,31 @@ class Pool:
         self.n_initial = n0
         self.size = n
         self.key = key
-        self.scale_year = math.sqrt(2.0) * scenario.enterprises.growth_scale_per_year
-        self.drift = scenario.enterprises.growth_drift_per_year
+        e = scenario.enterprises
+        self.scale_year = math.sqrt(2.0) * e.growth_scale_per_year
+        self.size_exponent = e.growth_size_exponent
+        self.log_reference = math.log(e.growth_reference_revenue_yuan)
+        self.drift = e.growth_drift_per_year
 
-    def revenue_at(self, firm: int, t: float, attempt: int) -> float:
-        """Revenue of a pool firm at ``t``: its start revenue grown by a keyed random walk."""
-        years = (t - self.since[firm]) / 12.0
-        z = 0.0
-        if years > 0:
-            u = keyed_uniform(int(self.seeds[firm]), 100 + attempt)
-            z = _inv_norm(min(max(u, 1e-12), 1 - 1e-12)) * self.scale_year * math.sqrt(years)
-        return math.exp(float(self.log_revenue0[firm]) + self.drift * max(years, 0.0) + z)
+    def grow(self, firm: int, log_revenue: float, years: float, attempt: int) -> float:
+        """One step of a pool firm's log-revenue random walk, ending at its application ``attempt``.
 
-    def revenues_at(self, firms: np.ndarray, t: np.ndarray, attempt: int) -> np.ndarray:
-        """Vectorised :meth:`revenue_at`."""
-        years = np.maximum((t - self.since[firms]) / 12.0, 0.0)
-        z = _normal(seeded_uniforms(self.seeds[firms], 100 + attempt)) * self.scale_year * np.sqrt(years)
-        return np.exp(self.log_revenue0[firms] + self.drift * years + z)
+        A normal step with the Laplace walk's variance (2 b^2 per year, b shrinking with size):
+        outside parks only the firm's revenue at its applications matters, so the walk is
+        sampled at those instants and nowhere else.
+        """
+        if years <= 0:
+            return log_revenue
+        u = keyed_uniform(int(self.seeds[firm]), 100 + attempt)
+        scale = self.scale_year * math.exp(-self.size_exponent * (log_revenue - self.log_reference))
+        return log_revenue + self.drift * years + scale * math.sqrt(years) * _inv_norm(min(max(u, 1e-12), 1 - 1e-12))
+
+    def grow_all(self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int) -> np.ndarray:
+        """Vectorised :meth:`grow`."""
+        years = np.maximum(years, 0.0)
+        scale = self.scale_year * np.exp(-self.size_exponent * (log_revenue - self.log_reference))
+        z = _normal(seeded_uniforms(self.seeds[firms], 100 + attempt))
+        return log_revenue + self.drift * years + scale * np.sqrt(years) * z
 
 
 class Screening:
@@ -126,6 +134,8 @@ class Screening:
         pool = self.pool
         firms = np.flatnonzero((pool.applies_at < pool.dies_at) & (pool.applies_at < self.horizon) & (pool.state == POOL))
         t = pool.applies_at[firms]
+        last = pool.since[firms]
+        log_revenue = pool.log_revenue0[firms]
         seeds = pool.seeds[firms]
         dies = pool.dies_at[firms]
         p = self.pass_probability * np.where(pool.rd[firms], self.rd_multiplier, 1.0)
@@ -133,7 +143,9 @@ class Screening:
         found: list[tuple[float, int, int, float]] = []
         for attempt in range(self.max_applications):
             active &= (t < dies) & (t < self.horizon)
-            revenue = pool.revenues_at(firms, t, attempt)
+            log_revenue = pool.grow_all(firms, log_revenue, (t - last) / 12.0, attempt)
+            last = t
+            revenue = np.exp(log_revenue)
             ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
             found.extend(zip(t[ok].tolist(), firms[ok].tolist(), [attempt] * int(ok.sum()), revenue[ok].tolist(), strict=True))
@@ -141,18 +153,21 @@ class Screening:
             t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, 400 + attempt)), t)
         return found
 
-    def next_passing(self, firm: int, t: float, attempt: int) -> tuple[float, int, int, float] | None:
-        """After ``attempt`` failed for want of space: the firm's next application that passes."""
+    def next_passing(self, firm: int, t: float, attempt: int, revenue: float) -> tuple[float, int, int, float] | None:
+        """After ``attempt`` (at ``t``, with ``revenue``) found no room: the next application that passes."""
         pool = self.pool
         seed = int(pool.seeds[firm])
         dies = float(pool.dies_at[firm])
         p = self.pass_probability * (self.rd_multiplier if pool.rd[firm] else 1.0)
+        log_revenue = math.log(revenue)
         while attempt + 1 < self.max_applications:
+            last = t
             t -= self.reapply_months * math.log1p(-keyed_uniform(seed, 400 + attempt))
             attempt += 1
             if t >= dies or t >= self.horizon:
                 return None
-            revenue = pool.revenue_at(firm, t, attempt)
+            log_revenue = pool.grow(firm, log_revenue, (t - last) / 12.0, attempt)
+            revenue = math.exp(log_revenue)
             if self.min_revenue <= revenue < self.max_revenue and keyed_uniform(seed, 200 + attempt) < p:
                 return t, firm, attempt, revenue
         return None
@@ -191,6 +206,6 @@ def applications(ctx):
         if park is not None:
             ctx.enter(firm, park, revenue, need)
             continue
-        retry = screening.next_passing(firm, t, attempt)
+        retry = screening.next_passing(firm, t, attempt, revenue)
         if retry is not None:
             heapq.heappush(heap, retry)

@@ -93,8 +93,7 @@ def firm_life(ctx, firm: Enterprise):
         park = firm.park
         # growth
         land = ctx.levers["land"]
-        in_grace = park.recognised_at is not None and t - park.recognised_at < p.grace_months
-        drift = (p.drift + support.drift + land.grade_drift(park.grade, in_grace, t)) * dy + shock_drift
+        drift = (p.drift + support.drift + land.grade_drift(park.grade, park.in_grace(t), t)) * dy + shock_drift
         scale = p.scale * (firm.revenue / p.reference_revenue) ** -p.size_exponent * p.sqrt_dy
         g = firm.draw(Purpose.GROWTH) - 0.5
         shock = -scale * math.copysign(math.log1p(-2.0 * abs(g)), g) if g else 0.0

@@ -30,11 +30,11 @@ class Park:
     __slots__ = (
         "id", "name", "lead_sector", "development_model", "floor_area_m2", "usable_m2", "space",
         "firms", "lead_firms", "is_open", "recognised_at", "provincial", "demonstration",
-        "delisted", "grade", "consecutive_a", "consecutive_d", "has_platform", "seed",
+        "delisted", "grade", "consecutive_a", "consecutive_d", "has_platform", "seed", "grace_months",
     )
 
     def __init__(self, env, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
-                 usable_share: float, has_platform: bool, seed: int):
+                 usable_share: float, has_platform: bool, seed: int, grace_months: float):
         self.id = park_id
         self.name = name
         self.lead_sector = lead_sector
@@ -54,10 +54,15 @@ class Park:
         self.consecutive_d = 0
         self.has_platform = has_platform
         self.seed = seed
+        self.grace_months = grace_months
 
     @property
     def recognised(self) -> bool:
         return self.recognised_at is not None and not self.delisted
+
+    def in_grace(self, t: float) -> bool:
+        """Within the grace period after recognition, when low grades carry no penalty."""
+        return self.recognised_at is not None and t - self.recognised_at < self.grace_months
 
     @property
     def free_m2(self) -> float:
@@ -69,7 +74,7 @@ class Park:
 
     def admits(self, sector: int, need_m2: float, lead_min_share: float) -> bool:
         """Whether a firm of ``sector`` needing ``need_m2`` fits this park's positioning and space."""
-        if not self.is_open or self.space.level < need_m2:
+        if not self.is_open or self.delisted or self.space.level < need_m2:
             return False
         if sector == self.lead_sector:
             return True
@@ -160,27 +165,37 @@ def _project(ctx, number: int, models, total_share: float):
 
 
 def land_release(ctx):
-    """Release each year's land quota for park building in January."""
+    """Release land for park building: the base quota each calendar year from January, the land
+    lever's extra quota from the month the lever starts; part years pro rata."""
     env = ctx.env
     _, m0 = parse_month(ctx.scenario.calendar.start)
     base = ctx.scenario.parks.pipeline.land_quota_mu_per_year
     land = ctx.levers["land"]
-    t = 0.0
-    while t < ctx.horizon:
-        extra = land.spec.extra_land_quota_mu_per_year if land.active(t) else 0.0
-        months_left = 12 if t > 0 else 13 - m0
-        amount = (base + extra) * months_left / 12.0
+    extra = land.spec.extra_land_quota_mu_per_year if land.enabled else 0.0
+    releases = []
+    a = 0.0
+    while a < ctx.horizon:
+        b = a + (13 - m0 if a == 0 else 12)
+        releases.append((a, base * (b - a) / 12.0))
+        lo, hi = max(a, land.t0), min(b, land.t1)
+        if hi > lo:
+            releases.append((lo, extra * (hi - lo) / 12.0))
+        a = b
+    for t, amount in sorted(releases):
+        if t >= ctx.horizon:
+            return
+        if t > env.now:
+            yield env.timeout(t - env.now)
         if amount > 0:
             yield ctx.land.put(amount)
-        nxt = t + months_left
-        if nxt >= ctx.horizon:
-            return
-        yield env.timeout(nxt - env.now)
-        t = nxt
 
 
 def annual_grading(ctx):
-    """Grade every recognised park each year; delist persistent D parks; select demonstration parks."""
+    """Grade every recognised park each year; delist persistent D parks; select demonstration parks.
+
+    A delisted park loses its recognition and with it its provincial and demonstration status;
+    it admits no new firms, and its firms no longer count towards the targets.
+    """
     env = ctx.env
     spec = ctx.scenario.parks.grading
     demo = ctx.scenario.parks.demonstration
@@ -202,13 +217,13 @@ def annual_grading(ctx):
             grade = "A" if score >= spec.thresholds["A"] else "B" if score >= spec.thresholds["B"] else "C" if score >= spec.thresholds["C"] else "D"
             park.grade = grade
             ctx.records.park(env.now, Kind.PARK_GRADED, park.id, park.floor_area_m2, grade)
-            in_grace = env.now - park.recognised_at < spec.grace_years * 12.0
+            in_grace = park.in_grace(env.now)
             park.consecutive_a = park.consecutive_a + 1 if grade == "A" else 0
             park.consecutive_d = park.consecutive_d + 1 if grade == "D" and not in_grace else 0
             if park.consecutive_d >= spec.delist_after_d_grades:
                 park.delisted = True
-                ctx.records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2,
-                                 "provincial" if park.provincial else "")
+                lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration)) if held]
+                ctx.records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2, "+".join(lost))
                 continue
             scored.append((score, park))
         candidates = [

@@ -73,10 +73,12 @@ class Lever:
         return self.enabled and self.t0 <= t < self.t1
 
     def eligible(self, firm, t: float) -> bool:
+        """Active, the firm small enough, and its park graded well enough (or ungraded, or in grace)."""
         if not self.active(t) or firm.revenue > self.max_revenue:
             return False
-        grade = firm.park.grade
-        return grade is None or GRADE_RANK[grade] <= self.min_rank
+        park = firm.park
+        grade = park.grade
+        return grade is None or GRADE_RANK[grade] <= self.min_rank or park.in_grace(t)
 
     def annual_cost(self, firm, t: float) -> float:
         """Yuan per supported firm-year."""

@@ -187,6 +187,13 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
     if named:  # a cross-field check names the key it is about: "targets.date: ..."
         loc = (*loc, *_parse_key(named.group(1)))
         msg = named.group(2)
+        # other keys it names (e.g. calendar.horizon): blame the most derived file that wrote one
+        mentioned = [loc, *(_parse_key(k) for k in _KEYS.findall(msg))]
+        for layer in reversed(layers):
+            written = [m for m in mentioned if _contains(layer.data, m)]
+            if written:
+                loc = written[0]
+                break
     key = _dotted(loc)
     unit = _unit_at(loc)
     suggestion = None
@@ -214,6 +221,7 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
     return ScenarioError(file, msg, key=key, line=line, suggestion=suggestion)
 
 
+_KEYS = re.compile(r"\b([a-z_]+(?:\.[a-z_]+|\[\d+\])+)\b")
 _NAMED = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])+): (.*)$", re.S)
 
 

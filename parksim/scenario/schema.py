@@ -241,6 +241,7 @@ class Parks(Strict):
     rent_yuan_m2_month: float = q("yuan/m2/month", "park rent", ge=0)
     growth_drift_per_year: float = q("log revenue/year", "extra growth from being in a park", ge=-1, le=1)
     exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard in a park relative to outside")
+    initial_tenure_months: float = q("months", "how long the firms already in parks at the start have been there", ge=0)
     initial: tuple[InitialPark, ...] = q("list", "parks and projects at the start")
     pipeline: Pipeline
     recognition: Recognition
@@ -392,12 +393,12 @@ class Scenario(Strict):
         start = self.calendar.start
         for i, park in enumerate(self.parks.initial):
             if park.opens is not None and month_index(start, park.opens) < 0:
-                raise ValueError(f"parks.initial[{i}].opens: {park.opens} is before calendar.start {start}")
+                raise ValueError(f"parks.initial[{i}].opens: parks.initial[{i}].opens {park.opens} is before calendar.start {start}")
         if month_index(start, self.targets.date) < 0:
-            raise ValueError(f"targets.date: {self.targets.date} is before calendar.start {start}")
+            raise ValueError(f"targets.date: targets.date {self.targets.date} is before calendar.start {start}")
         if month_index(self.targets.date, self.calendar.horizon) < 0:
             raise ValueError(
-                f"targets.date: {self.targets.date} is after calendar.horizon {self.calendar.horizon}; "
+                f"targets.date: targets.date {self.targets.date} is after calendar.horizon {self.calendar.horizon}; "
                 "a run must reach the date its targets are checked"
             )
         return self
