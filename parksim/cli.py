@@ -111,16 +111,19 @@ def _run(args: argparse.Namespace) -> int:
     from parksim.report.table import forecast_table
     from parksim.results import (
         ResultsDirError,
+        claim_results_dir,
         default_results_dir,
-        prepare_results_dir,
+        release_results_dir,
         write_results,
     )
-    from parksim.scenario import ScenarioError, load_raw, load_scenario
+    from parksim.scenario import ScenarioError, load_with_sources
 
     try:
-        scenario = load_scenario(args.scenario, args.overrides)
-        target = Path(args.output) if args.output else default_results_dir(Path(args.scenario).stem)
-        prepare_results_dir(target, args.force)
+        scenario, sources = load_with_sources(args.scenario, args.overrides)
+        if args.output:
+            target, created = claim_results_dir(args.output, args.force)
+        else:
+            target, created = claim_results_dir(default_results_dir(Path(args.scenario).stem), unique=True)
     except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
     n = args.replications or scenario.run.replications
@@ -130,35 +133,30 @@ def _run(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=n, unit="rep", desc=scenario.name, file=sys.stderr, delay=1.0, dynamic_ncols=True)
     try:
-        forecast = simulate(scenario, replications=n, seed=args.seed, workers=args.workers,
-                            records=args.records, progress=bar.update if bar else None)
+        try:
+            forecast = simulate(scenario, replications=n, seed=args.seed, workers=args.workers,
+                                records=args.records, progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        summary = forecast.summary(results_dir=str(target))
+        write_results(forecast, target, summary, force=args.force, sources=sources, command=sys.argv)
     except KeyboardInterrupt:
-        if bar:
-            bar.close()
+        release_results_dir(target, created)
         print("parksim: interrupted; no results written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as error:
+        release_results_dir(target, created)
+        print(f"parksim: cannot write results to {target}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as error:  # a failure while running: one line, and the details on request
-        if bar:
-            bar.close()
+        release_results_dir(target, created)
         if os.environ.get("PARKSIM_DEBUG"):
             raise
         print(f"parksim: run failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_FAILED
-    if bar:
-        bar.close()
-    summary = forecast.summary(results_dir=str(target))
-    _, layers = load_raw(args.scenario)
-    try:
-        write_results(forecast, target, summary, force=args.force,
-                      sources=[str(layer.path) for layer in layers], command=sys.argv)
-    except KeyboardInterrupt:
-        print("parksim: interrupted while writing; the results directory has no manifest", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except OSError as error:
-        print(f"parksim: cannot write results to {target}: {error}", file=sys.stderr)
-        return EXIT_FAILED
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False))
+        print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
     else:
         print(forecast_table(summary))
         print(f"\nresults written to {target}")

@@ -33,6 +33,8 @@ __all__ = [
     "Results",
     "ResultsDirError",
     "prepare_results_dir",
+    "claim_results_dir",
+    "release_results_dir",
     "default_results_dir",
     "write_results",
     "load_results",
@@ -65,14 +67,9 @@ def source_hash() -> str:
 
 
 def default_results_dir(name: str, base: str | Path = "results") -> Path:
-    """A new timestamped directory under ``results/``."""
+    """A name for a new timestamped directory under ``results/`` (see :func:`claim_results_dir`)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(base) / f"{name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(base) / f"{name}-{stamp}-{n}"
-    return path
+    return Path(base) / f"{name}-{stamp}"
 
 
 def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
@@ -96,6 +93,54 @@ def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False) -> tuple[Path, bool]:
+    """Create (or take over) the results directory before a run, so no other run can take it.
+
+    With ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an
+    error. Returns the directory and whether this call created it (so that a failed run can
+    remove what it made, and nothing else).
+    """
+    path = Path(path)
+    candidate, n = path, 1
+    while True:
+        if not (unique and candidate.exists()):
+            prepare_results_dir(candidate, force)
+            try:
+                candidate.mkdir(parents=True, exist_ok=False)
+                return candidate, True
+            except FileExistsError:
+                if not unique:
+                    if candidate.is_dir() and (force or not any(candidate.iterdir())):
+                        return candidate, False
+                    raise ResultsDirError(f"{candidate}: output directory was taken by another run") from None
+            except OSError as exc:
+                raise ResultsDirError(f"{candidate}: cannot create directory: {exc.strerror}") from None
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+
+
+def release_results_dir(path: Path, created: bool) -> None:
+    """After a failed or interrupted run: remove the directory if this run made it and it is empty."""
+    if created and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _atomic_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
@@ -111,6 +156,8 @@ def _atomic_table(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=False)
     else:
         frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -133,8 +180,14 @@ def _versions() -> dict[str, str]:
 
 
 def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bool = False,
-                  sources: list[str] | None = None, command: list[str] | None = None) -> Path:
-    """Write a forecast's results directory (atomically, manifest last)."""
+                  sources: list[dict[str, str]] | None = None, command: list[str] | None = None) -> Path:
+    """Write a forecast into its (claimed) results directory: atomically, manifest last.
+
+    A non-empty directory is refused unless ``force``. Every file is written under a
+    temporary name, synced and renamed into place; the
+    manifest, written last, lists each file with its size and SHA-256, which
+    :func:`load_results` checks.
+    """
     path = prepare_results_dir(path, force)
     path.mkdir(parents=True, exist_ok=True)
     for name in RESULT_FILES:
@@ -145,18 +198,19 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
     resolved = scenario.model_dump(mode="json")
     resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed}  # as run, flags included
     _atomic_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
-    _atomic_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
+    _atomic_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks}
     if forecast.records is not None:
         tables["records"] = forecast.records
     for name, frame in tables.items():
         _atomic_table(frame, path / f"{name}.parquet")
         _atomic_table(frame, path / f"{name}.csv")
+    files = sorted(p.name for p in path.iterdir() if p.name in RESULT_FILES and p.name != "manifest.json")
     manifest = {
         "kind": "forecast",
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "scenario": scenario.name,
-        "scenario_files": [{"path": p, "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()} for p in sources or []],
+        "scenario_files": sources or [],
         "command": command,
         "seed": forecast.seed,
         "replications": forecast.replications,
@@ -169,9 +223,11 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
         "versions": _versions(),
         "platform": platform.platform(),
         "tables": sorted(tables),
-        "files": sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) + ["manifest.json"],
+        "files": {name: {"bytes": (path / name).stat().st_size, "sha256": _sha256(path / name)} for name in files},
     }
+    _fsync_dir(path)
     _atomic_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    _fsync_dir(path)
     return path
 
 
@@ -192,8 +248,9 @@ class Results:
 def load_results(path: str | Path) -> Results:
     """Read a results directory written by ``parksim run`` (or :func:`write_results`).
 
-    Raises ``FileNotFoundError`` when the directory has no manifest: it is not a results
-    directory, or the run that wrote it was interrupted.
+    Raises ``FileNotFoundError`` when the directory has no manifest (it is not a results
+    directory, or the run that wrote it was interrupted) and ``ValueError`` when a file does
+    not match the size and SHA-256 the manifest recorded.
     """
     import tomllib
 
@@ -204,6 +261,10 @@ def load_results(path: str | Path) -> Results:
     if not manifest_path.exists():
         raise FileNotFoundError(f"{path}: no manifest.json (not a results directory, or an interrupted run)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for name, meta in manifest.get("files", {}).items():
+        file = path / name
+        if not file.exists() or file.stat().st_size != meta["bytes"] or _sha256(file) != meta["sha256"]:
+            raise ValueError(f"{file}: does not match the manifest (changed or damaged after it was written)")
     summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     scenario = validate(tomllib.loads((path / "scenario.toml").read_text(encoding="utf-8")))
     records = pd.read_parquet(path / "records.parquet") if (path / "records.parquet").exists() else None

@@ -14,7 +14,14 @@ import pytest
 
 import parksim
 from parksim.calendar import month_label
-from parksim.results import ResultsDirError, prepare_results_dir, source_hash, write_results
+from parksim.results import (
+    ResultsDirError,
+    claim_results_dir,
+    prepare_results_dir,
+    release_results_dir,
+    source_hash,
+    write_results,
+)
 from parksim.scenario import TARGET_KEYS
 
 BOM = b"\xef\xbb\xbf"
@@ -160,7 +167,30 @@ def test_manifest(results, results_dir, baseline_path, tiny_scenario):
     sources = manifest["scenario_files"]
     assert [s["path"] for s in sources] == [str(baseline_path)]
     assert sources[0]["sha256"] == hashlib.sha256(baseline_path.read_bytes()).hexdigest()
-    assert sorted(manifest["files"]) == sorted(p.name for p in results_dir.iterdir())
+    # every other file, with its size and SHA-256 (the manifest cannot hash itself)
+    assert sorted(manifest["files"]) == sorted(p.name for p in results_dir.iterdir() if p.name != "manifest.json")
+    for name, meta in manifest["files"].items():
+        data = (results_dir / name).read_bytes()
+        assert meta == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_load_results_refuses_a_file_changed_after_the_manifest(results_dir, tmp_path):
+    copy = tmp_path / "tampered"
+    shutil.copytree(results_dir, copy)
+    with open(copy / "targets.csv", "ab") as fh:
+        fh.write(b"0,1,2\n")
+    with pytest.raises(ValueError, match="targets.csv"):
+        parksim.load_results(copy)
+
+
+def test_each_run_claims_its_own_default_directory(tmp_path):
+    """Two runs started in the same second do not share (or overwrite) a results directory."""
+    name = tmp_path / "results" / "baseline-20261125-101500"
+    first, made_first = claim_results_dir(name, unique=True)
+    second, made_second = claim_results_dir(name, unique=True)
+    assert made_first and made_second and first != second and first.is_dir() and second.is_dir()
+    release_results_dir(second, made_second)
+    assert not second.exists() and first.exists()
 
 
 def test_load_results_without_manifest(results_dir, tmp_path):

@@ -322,6 +322,24 @@ date = "2023-01"
     assert "targets.date" in text and "calendar.horizon" in text
 
 
+def test_cross_field_error_blames_the_file_that_changed_one_of_the_keys(baseline_path, write_toml):
+    """A child that shortens the horizon is blamed, not the parent that set the target date."""
+    child = write_toml("short.toml", f"""
+extends = "{baseline_path.as_posix()}"
+
+[calendar]
+horizon = "2020-12"
+""")
+    err = load_error(child)
+    assert err.file == str(child) and err.key == "calendar.horizon" and err.line == 5
+    assert "targets.date" in str(err)
+
+
+def test_cross_field_error_caused_by_a_flag_blames_the_flag(baseline_path):
+    err = load_error(baseline_path, overrides=["calendar.horizon=2019-12"])
+    assert err.file == "--set" and err.key == "calendar.horizon"
+
+
 def test_error_in_middle_of_chain_names_the_file_that_wrote_it(baseline_path, write_toml):
     middle = write_toml("middle.toml", f"""
 extends = "{baseline_path.as_posix()}"
@@ -422,6 +440,10 @@ zzzzzzzz = 1
         ("firms = 2.5", "district.firms", "integer"),
         ('rd_share = "a quarter"', "district.rd_share", "number"),
         ("sectors = 3", "district.sectors", "dictionary"),
+        ('rd_share = "0.25"', "district.rd_share", "number"),  # no silent text-to-number
+        ("firms = true", "district.firms", "integer"),  # nor booleans for integers
+        ("revenue_median_yuan = inf", "district.revenue_median_yuan", "finite"),
+        ("revenue_log_sigma = nan", "district.revenue_log_sigma", "finite"),
     ],
 )
 def test_wrong_type_names_file_key_and_line(baseline_path, write_toml, line, key, fragment):

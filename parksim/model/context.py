@@ -117,6 +117,7 @@ class Context:
             park = self.add_park(spec.name, self.sector_names.index(spec.lead_sector), spec.development_model, spec.floor_area_m2)
             if spec.status == "operating":
                 park.is_open = True
+                park.opened_at = -math.inf  # established before the run: not a new park
                 self.records.park(0.0, Kind.PARK_OPENED, park.id, park.floor_area_m2)
                 opens = 0.0
             else:

@@ -31,6 +31,7 @@ class Park:
         "id", "name", "lead_sector", "development_model", "floor_area_m2", "usable_m2", "space",
         "firms", "lead_firms", "is_open", "recognised_at", "provincial", "demonstration",
         "delisted", "grade", "consecutive_a", "consecutive_d", "has_platform", "seed", "grace_months",
+        "opened_at",
     )
 
     def __init__(self, env, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
@@ -55,14 +56,18 @@ class Park:
         self.has_platform = has_platform
         self.seed = seed
         self.grace_months = grace_months
+        self.opened_at = math.inf
 
     @property
     def recognised(self) -> bool:
         return self.recognised_at is not None and not self.delisted
 
     def in_grace(self, t: float) -> bool:
-        """Within the grace period after recognition, when low grades carry no penalty."""
-        return self.recognised_at is not None and t - self.recognised_at < self.grace_months
+        """A new park within its grace period after opening, when low grades carry no penalty.
+
+        Parks already operating at the start are not new (``opened_at`` is minus infinity).
+        """
+        return 0.0 <= t - self.opened_at < self.grace_months
 
     @property
     def free_m2(self) -> float:
@@ -92,6 +97,7 @@ def park_life(ctx, park: Park, opens_at: float):
         if opens_at > env.now:
             yield env.timeout(opens_at - env.now)
         park.is_open = True
+        park.opened_at = env.now
         ctx.records.park(env.now, Kind.PARK_OPENED, park.id, park.floor_area_m2)
     rec = ctx.scenario.parks.recognition
     if park.floor_area_m2 < rec.min_floor_area_m2:
@@ -223,6 +229,7 @@ def annual_grading(ctx):
             if park.consecutive_d >= spec.delist_after_d_grades:
                 park.delisted = True
                 lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration)) if held]
+                park.provincial = park.demonstration = False
                 ctx.records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2, "+".join(lost))
                 continue
             scored.append((score, park))

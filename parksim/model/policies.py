@@ -10,6 +10,7 @@ subclasses so that every lever passes the same conformance tests.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from parksim.calendar import month_index, parse_month
@@ -33,6 +34,8 @@ class Ledger:
 
     def pay(self, lever: str, cap_yuan_per_year: float, t: float, amount: float, park: int, firm: int) -> bool:
         """Book ``amount`` if the lever's budget for this calendar year allows it."""
+        if not math.isfinite(amount):
+            raise FloatingPointError(f"{lever}: payment of {amount} yuan at t={t:.2f} is not a finite number")
         if amount <= 0:
             return True
         key = (lever, (self._month0 + int(t)) // 12)

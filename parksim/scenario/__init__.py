@@ -5,6 +5,7 @@ from parksim.scenario.loader import (
     apply_overrides,
     load_raw,
     load_scenario,
+    load_with_sources,
     validate,
 )
 from parksim.scenario.schema import LEVERS, OBSERVABLE_KEYS, TARGET_KEYS, Scenario
@@ -13,6 +14,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "load_scenario",
+    "load_with_sources",
     "load_raw",
     "apply_overrides",
     "validate",

@@ -13,6 +13,7 @@ JSON object for programs.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import tomllib
 import types
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from parksim.scenario.schema import Scenario
 
-__all__ = ["ScenarioError", "load_scenario", "load_raw", "apply_overrides", "validate"]
+__all__ = ["ScenarioError", "load_scenario", "load_with_sources", "load_raw", "apply_overrides", "validate"]
 
 
 @dataclass
@@ -171,12 +172,21 @@ def validate(
     error in one of them is reported against the flag rather than a file.
     """
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(_tuples(data))
     except ValidationError as exc:
         errors = [_describe(err, layers or [], overridden or {}) for err in exc.errors()]
         first = errors[0]
         first.details = [str(e) for e in errors[1:]]
         raise first from None
+
+
+def _tuples(value: Any) -> Any:
+    """TOML arrays as tuples (the schema is strict and frozen)."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    return value
 
 
 def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any]) -> ScenarioError:
@@ -187,8 +197,12 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
     if named:  # a cross-field check names the key it is about: "targets.date: ..."
         loc = (*loc, *_parse_key(named.group(1)))
         msg = named.group(2)
-        # other keys it names (e.g. calendar.horizon): blame the most derived file that wrote one
+        # other keys it names (e.g. calendar.horizon): blame the flag or the most derived file
+        # that wrote one of them
         mentioned = [loc, *(_parse_key(k) for k in _KEYS.findall(msg))]
+        flagged = [m for m in mentioned if overridden and _contains(overridden, m)]
+        if flagged:
+            return ScenarioError("--set", msg, key=_dotted(flagged[0]))
         for layer in reversed(layers):
             written = [m for m in mentioned if _contains(layer.data, m)]
             if written:
@@ -346,6 +360,18 @@ def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
 # --------------------------------------------------------------------------- entry point
 
 
+def load_with_sources(path: str | Path, overrides: typing.Iterable[str] = ()) -> tuple[Scenario, list[dict[str, str]]]:
+    """:func:`load_scenario`, and the files it read (parent first) with their SHA-256, taken
+    from the very text that was validated."""
+    data, layers = load_raw(path)
+    scenario = validate(data, layers)
+    overrides = list(overrides)
+    if overrides:
+        scenario = validate(apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides))
+    sources = [{"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()} for layer in layers]
+    return scenario, sources
+
+
 def load_scenario(path: str | Path, overrides: typing.Iterable[str] = ()) -> Scenario:
     """Load, merge and validate a scenario file, then apply and validate overrides.
 
@@ -361,9 +387,4 @@ def load_scenario(path: str | Path, overrides: typing.Iterable[str] = ()) -> Sce
     ScenarioError
         For any bad input, naming the file (or ``--set``), the key path and what was expected.
     """
-    data, layers = load_raw(path)
-    scenario = validate(data, layers)
-    overrides = list(overrides)
-    if not overrides:
-        return scenario
-    return validate(apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides))
+    return load_with_sources(path, overrides)[0]

@@ -65,9 +65,11 @@ Multiplier = Annotated[float, Field(ge=0.0, le=20.0)]
 
 
 class Strict(BaseModel):
-    """Base for every scenario table: unknown keys are errors, values are frozen."""
+    """Base for every scenario table: unknown keys are errors, values are frozen, types are
+    strict (no text for numbers, no booleans for integers; an integer is a valid float) and
+    NaN and infinity are refused. The loader hands TOML arrays over as tuples."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
 
 class Window(Strict):
