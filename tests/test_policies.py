@@ -42,6 +42,15 @@ def _payments(out, lever: str) -> dict[str, np.ndarray]:
     return {"t": r.time_months[m], "firm": r.firm_id[m], "park": r.park_id[m], "amount": r.amount_yuan[m]}
 
 
+def _grade_history(records) -> dict[int, list[tuple[float, str]]]:
+    """Park -> [(time, grade), ...] from the grading records."""
+    graded = records.of(Kind.PARK_GRADED)
+    history = defaultdict(list)
+    for t, park, grade in zip(records.time_months[graded], records.park_id[graded], records.detail[graded], strict=True):
+        history[int(park)].append((float(t), grade))
+    return history
+
+
 def _spend(out, lever: str) -> float:
     return float(_payments(out, lever)["amount"].sum())
 
@@ -166,10 +175,7 @@ def test_only_firms_in_parks_of_the_minimum_grade_are_supported(lever):
     for seed in SEEDS:
         scenario, out = _run(f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=0", seed=seed)
         r = out.records
-        graded = r.of(Kind.PARK_GRADED)
-        history = defaultdict(list)
-        for t, park, grade in zip(r.time_months[graded], r.park_id[graded], r.detail[graded], strict=True):
-            history[int(park)].append((float(t), grade))
+        history = _grade_history(r)
         assert {g for h in history.values() for _, g in h} - {"A"}, "some park must be graded below A"
         up = r.of(Kind.FIRM_UPGRADED)
         upgrades = set(zip(r.time_months[up].tolist(), r.firm_id[up].tolist(), strict=True))
@@ -195,10 +201,7 @@ def test_the_grace_period_keeps_support_in_parks_graded_below_the_minimum(lever)
     for seed in SEEDS:
         _, out = _run(f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=10", seed=seed)
         r = out.records
-        graded = r.of(Kind.PARK_GRADED)
-        history = defaultdict(list)
-        for t, park, grade in zip(r.time_months[graded], r.park_id[graded], r.detail[graded], strict=True):
-            history[int(park)].append((float(t), grade))
+        history = _grade_history(r)
         pay = _payments(out, lever)
         for t, firm, park in zip(pay["t"], pay["firm"], pay["park"], strict=True):
             before = [g for tg, g in history[int(park)] if tg < t]
