@@ -56,6 +56,10 @@ class ResultsDirError(Exception):
     """The results directory cannot be used (bad input: exit code 2)."""
 
 
+LOCK = ".parksim.lock"
+"""Held (created exclusively) by the run writing into a results directory, removed when done."""
+
+
 def source_hash() -> str:
     """SHA-256 of the package's own source files, so results name the exact model that made them."""
     root = Path(__file__).resolve().parent
@@ -81,7 +85,7 @@ def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ResultsDirError(f"{path}: output path is a file, expected a directory")
-    if path.is_dir() and any(path.iterdir()) and not force:
+    if path.is_dir() and any(p.name != LOCK for p in path.iterdir()) and not force:
         raise ResultsDirError(f"{path}: output directory is not empty (use --force to overwrite)")
     probe = path
     while not probe.exists():
@@ -94,33 +98,53 @@ def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
 
 
 def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False) -> tuple[Path, bool]:
-    """Create (or take over) the results directory before a run, so no other run can take it.
+    """Create (or take over) the results directory before a run and lock it for this run.
 
-    With ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an
-    error. Returns the directory and whether this call created it (so that a failed run can
-    remove what it made, and nothing else).
+    The lock is a file created exclusively in the directory, so two runs never write into
+    the same one; :func:`write_results` removes it once the manifest is written. With
+    ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an error;
+    ``force`` also takes over the lock a killed run left behind. Returns the directory and
+    whether this call created it (so that a failed run removes what it made, and nothing else).
     """
     path = Path(path)
     candidate, n = path, 1
     while True:
         if not (unique and candidate.exists()):
             prepare_results_dir(candidate, force)
+            created = False
             try:
                 candidate.mkdir(parents=True, exist_ok=False)
-                return candidate, True
+                created = True
             except FileExistsError:
-                if not unique:
-                    if candidate.is_dir() and (force or not any(candidate.iterdir())):
-                        return candidate, False
-                    raise ResultsDirError(f"{candidate}: output directory was taken by another run") from None
+                pass
             except OSError as exc:
                 raise ResultsDirError(f"{candidate}: cannot create directory: {exc.strerror}") from None
+            if _lock(candidate, force):
+                return candidate, created
+            if not unique:
+                raise ResultsDirError(
+                    f"{candidate}: another run is writing into this directory "
+                    f"(if none is, remove {candidate / LOCK} or use --force)"
+                )
         n += 1
         candidate = path.with_name(f"{path.name}-{n}")
 
 
+def _lock(path: Path, force: bool) -> bool:
+    flags = os.O_CREAT | os.O_WRONLY | (0 if force else os.O_EXCL)
+    try:
+        fd = os.open(path / LOCK, flags, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+    return True
+
+
 def release_results_dir(path: Path, created: bool) -> None:
-    """After a failed or interrupted run: remove the directory if this run made it and it is empty."""
+    """After a failed or interrupted run: drop this run's lock, and remove the directory if
+    this run made it and nothing else is in it."""
+    (path / LOCK).unlink(missing_ok=True)
     if created and path.is_dir() and not any(path.iterdir()):
         path.rmdir()
 
@@ -227,6 +251,7 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
     }
     _fsync_dir(path)
     _atomic_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    (path / LOCK).unlink(missing_ok=True)
     _fsync_dir(path)
     return path
 

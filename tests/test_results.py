@@ -15,6 +15,7 @@ import pytest
 import parksim
 from parksim.calendar import month_label
 from parksim.results import (
+    LOCK,
     ResultsDirError,
     claim_results_dir,
     prepare_results_dir,
@@ -239,3 +240,16 @@ def test_prepare_results_dir_refuses_unusable_paths(tmp_path):
     fresh = tmp_path / "a" / "b"
     assert prepare_results_dir(fresh) == fresh
     assert not fresh.exists() and not (tmp_path / "a").exists()  # checks, creates nothing
+
+
+def test_a_locked_directory_is_refused_until_released(tmp_path):
+    """Two runs given the same -o never write into one directory; --force takes over a stale lock."""
+    out = tmp_path / "shared"
+    first, made = claim_results_dir(out)
+    assert made and (out / LOCK).exists()
+    with pytest.raises(ResultsDirError, match="another run"):
+        claim_results_dir(out)
+    again, made_again = claim_results_dir(out, force=True)  # e.g. after the first run was killed
+    assert again == out and not made_again
+    release_results_dir(out, made)
+    assert not out.exists()

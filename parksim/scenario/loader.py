@@ -224,6 +224,9 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
             msg = "expected " + rest
             if unit:
                 msg += f" ({unit})"
+        elif kind in ("too_long", "too_short") and isinstance(err.get("input"), tuple | list):
+            bound = re.search(r"(at (?:most|least) \d+)", err["msg"])
+            msg = f"expected {bound.group(1) if bound else 'a different number of'} values" + (f" ({unit})" if unit else "")
         got = err.get("input")
         if not isinstance(got, dict | list) and "got" not in msg:
             msg = f"{msg}, got {got!r}"
