@@ -1,7 +1,8 @@
 """The ``parksim`` command line: parse arguments, call the Python API, print. No model logic.
 
-Exit codes: 0 a forecast was produced (whether or not the targets are met), 1 a failure
-while running, 2 bad input (scenario, flags or output directory), 130 interrupted.
+Exit codes: 0 a forecast was produced (whether or not the targets are met) or every sweep
+task is done, 1 a failure while running, 2 bad input (scenario, experiment, flags or output
+directory), 3 a sweep finished with some tasks failed, 130 interrupted.
 Bad input is one line on stderr naming the file and the key -- and, with ``--json``, also a
 JSON object on stdout -- and nothing is written.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TASKS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _positive(text: str) -> int:
@@ -68,6 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--records", action="store_true", help="also write every event record")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    cmp = sub.add_parser("compare", help="compare scenarios on common random numbers")
+    cmp.add_argument("scenarios", nargs="+", help="scenario files (TOML); differences are taken against the first")
+    cmp.add_argument("--replications", "-n", type=_positive, help="replications (default: the first scenario's)")
+    cmp.add_argument("--seed", type=_seed, help="root seed (default: the first scenario's)")
+    cmp.add_argument("--workers", "-w", type=_positive, help="local worker processes (default: all cores)")
+    cmp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    cmp.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    cmp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    swp = sub.add_parser("sweep", help="run an experiment file's design into a resumable results directory")
+    swp.add_argument("experiment", help="experiment file (TOML)")
+    swp.add_argument("-o", "--output", help="results directory (default: results/<experiment file name>)")
+    swp.add_argument("--workers", "-w", type=_positive, help="local worker processes (default: all cores)")
+    swp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    swp.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                     help="skip tasks already in the directory (default); --no-resume refuses a started one")
+    swp.add_argument("--rerun-failed", action="store_true", help="run again the tasks that failed before")
+    swp.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    swp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
@@ -163,10 +184,124 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _progress(total: int, desc: str, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="task", desc=desc, file=sys.stderr, delay=1.0, dynamic_ncols=True)
+
+
+def _executor(args: argparse.Namespace):
+    from parksim.study.executors import make_executor
+
+    try:
+        return make_executor(args.workers, args.scheduler)
+    except (OSError, TimeoutError) as error:
+        raise _Unreachable(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from parksim.report.table import comparison_table
+    from parksim.scenario import ScenarioError, load_scenario
+    from parksim.study.compare import compare
+
+    try:
+        scenarios = [load_scenario(path) for path in args.scenarios]
+    except ScenarioError as error:
+        return _bad_input(error, args.json)
+    names = [Path(p).stem for p in args.scenarios]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in args.scenarios]
+    n = args.replications or scenarios[0].run.replications
+    seed = scenarios[0].run.seed if args.seed is None else args.seed
+    try:
+        executor = _executor(args)
+    except _Unreachable as error:
+        return _bad_input(error, args.json)
+    bar = _progress(n * len(scenarios), "compare", args.quiet)
+    try:
+        result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None)
+    except KeyboardInterrupt:
+        print("parksim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if os.environ.get("PARKSIM_DEBUG"):
+            raise
+        print(f"parksim: compare failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if bar:
+            bar.close()
+        executor.close()
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
+    else:
+        print(comparison_table(summary))
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from parksim.report.table import sweep_summary
+    from parksim.results import ResultsDirError
+    from parksim.scenario import ScenarioError
+    from parksim.study.experiment import load_experiment
+    from parksim.study.sweep import run_sweep
+
+    target = Path(args.output) if args.output else Path("results") / Path(args.experiment).stem
+    try:
+        plan = load_experiment(args.experiment)
+        if not args.resume and (target / "manifest.json").exists():
+            raise ResultsDirError(f"{target}: already holds a sweep (and --no-resume was given)")
+    except (ScenarioError, ResultsDirError) as error:
+        return _bad_input(error, args.json)
+    try:
+        executor = _executor(args)
+    except _Unreachable as error:
+        return _bad_input(error, args.json)
+    bar = None
+
+    def total(n: int) -> None:
+        nonlocal bar
+        bar = _progress(n, plan.experiment.name, args.quiet)
+
+    try:
+        report = run_sweep(plan, target, executor, rerun_failed=args.rerun_failed,
+                           progress=lambda k: bar.update(k) if bar else None, on_total=total)
+    except ResultsDirError as error:
+        return _bad_input(error, args.json)
+    except KeyboardInterrupt:
+        print(f"parksim: interrupted; finished tasks are kept in {target}, run the same command to go on",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        print(f"parksim: cannot write to {target}: {error}; finished shards are kept", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:
+        if os.environ.get("PARKSIM_DEBUG"):
+            raise
+        print(f"parksim: sweep failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if bar:
+            bar.close()
+        executor.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), allow_nan=False))
+    else:
+        print(sweep_summary(report.as_dict()))
+    return EXIT_TASKS_FAILED if report.failed else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
     args = build_parser().parse_args(argv)
-    handler = {"run": _run, "validate": _validate}[args.command]
+    handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

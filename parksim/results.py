@@ -39,6 +39,9 @@ __all__ = [
     "write_results",
     "load_results",
     "source_hash",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "library_versions",
     "RESULT_FILES",
 ]
 
@@ -149,7 +152,7 @@ def release_results_dir(path: Path, created: bool) -> None:
         path.rmdir()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -165,7 +168,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -193,7 +196,7 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for lib in ("parksim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "matplotlib"):
         try:
@@ -221,8 +224,8 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
     scenario = forecast.scenario
     resolved = scenario.model_dump(mode="json")
     resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed}  # as run, flags included
-    _atomic_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
-    _atomic_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
+    atomic_write_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks}
     if forecast.records is not None:
         tables["records"] = forecast.records
@@ -242,17 +245,17 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
         "wall_time_s": round(forecast.wall_time_s, 3),
         "interval_method": f"{INTERVAL_METHOD} score interval for probabilities (scipy.stats.binomtest), 95%",
         "quantiles": list(QUANTILES),
-        "package_version": _versions()["parksim"],
+        "package_version": library_versions()["parksim"],
         "source_sha256": source_hash(),
-        "versions": _versions(),
+        "versions": library_versions(),
         "platform": platform.platform(),
         "tables": sorted(tables),
         "files": {name: {"bytes": (path / name).stat().st_size, "sha256": _sha256(path / name)} for name in files},
     }
-    _fsync_dir(path)
-    _atomic_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    fsync_dir(path)
+    atomic_write_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
     (path / LOCK).unlink(missing_ok=True)
-    _fsync_dir(path)
+    fsync_dir(path)
     return path
 
 
@@ -270,8 +273,11 @@ class Results:
     records: pd.DataFrame | None
 
 
-def load_results(path: str | Path) -> Results:
+def load_results(path: str | Path, meta: bool = False) -> Results | pd.DataFrame:
     """Read a results directory written by ``parksim run`` (or :func:`write_results`).
+
+    A sweep's directory (``parksim sweep``) gives a DataFrame with one row per task instead
+    (see :func:`parksim.study.store.load_sweep`; ``meta=True`` adds timings, hosts, workers).
 
     Raises ``FileNotFoundError`` when the directory has no manifest (it is not a results
     directory, or the run that wrote it was interrupted) and ``ValueError`` when a file does
@@ -286,9 +292,13 @@ def load_results(path: str | Path) -> Results:
     if not manifest_path.exists():
         raise FileNotFoundError(f"{path}: no manifest.json (not a results directory, or an interrupted run)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for name, meta in manifest.get("files", {}).items():
+    if manifest.get("kind") == "sweep":
+        from parksim.study.store import load_sweep
+
+        return load_sweep(path, meta=meta)
+    for name, expected in manifest.get("files", {}).items():
         file = path / name
-        if not file.exists() or file.stat().st_size != meta["bytes"] or _sha256(file) != meta["sha256"]:
+        if not file.exists() or file.stat().st_size != expected["bytes"] or _sha256(file) != expected["sha256"]:
             raise ValueError(f"{file}: does not match the manifest (changed or damaged after it was written)")
     summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     scenario = validate(tomllib.loads((path / "scenario.toml").read_text(encoding="utf-8")))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["forecast_table", "LABELS"]
+__all__ = ["forecast_table", "comparison_table", "sweep_summary", "LABELS"]
 
 LABELS = {
     "parks": "parks recognised",
@@ -67,5 +67,47 @@ def forecast_table(summary: dict[str, Any]) -> str:
         f"investment in new park projects (not a policy cost): median {_money(summary['park_investment_yuan']['median'])}",
         "",
         "P(met) is the share of replications meeting the target; 95% CI is the Wilson score interval.",
+    ]
+    return "\n".join(lines)
+
+
+def _signed(x: float | None) -> str:
+    return "-" if x is None else f"{x:+,.1f}"
+
+
+def comparison_table(summary: dict[str, Any]) -> str:
+    """Render a paired comparison (``parksim compare``)."""
+    names = summary["scenarios"]
+    first = names[0]
+    width = max(12, *(len(n) for n in names)) + 2
+    lines = [
+        f"parksim compare: {', '.join(names)} -- {summary['replications']} replications each, seed {summary['seed']}, "
+        f"common random numbers; differences against {first}",
+        "",
+        f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}{'95% CI of diff':>22}{'yuan per extra':>18}",
+    ]
+    for t in summary["targets"]:
+        ci = f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]"
+        dci = "" if t["diff"] is None else f"[{_signed(t['diff_ci_low'])}, {_signed(t['diff_ci_high'])}]"
+        per = "" if t["cost_per_extra_yuan"] is None else f"{t['cost_per_extra_yuan']:,.0f}"
+        label = LABELS[t["key"]] if t["scenario"] == first else ""
+        diff = "" if t["diff"] is None else _signed(t["diff"])
+        lines.append(f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}{_n(t['median']):>12}{diff:>11}{dci:>22}{per:>18}")
+    lines += ["", "fiscal cost to the target date (median): " + ", ".join(
+        f"{n} {_money(v)}" for n, v in summary["fiscal_cost_yuan"].items())]
+    lines.append("diff: mean paired difference of the target value; yuan per extra: extra mean fiscal cost / diff,")
+    lines.append("shown where the extra is there (its 95% interval lies above zero).")
+    return "\n".join(lines)
+
+
+def sweep_summary(report: dict[str, Any]) -> str:
+    """Render the outcome of ``parksim sweep``."""
+    rate = report.get("tasks_per_s")
+    lines = [
+        f"parksim sweep: {report['experiment']} on {report['executor']}",
+        f"  tasks: {report['tasks']:,} in the design; {report['skipped']:,} already done, {report['run']:,} run now"
+        + (f" ({rate:,.1f} tasks/s)" if rate else ""),
+        f"  failed: {report['failed']:,}" + ("  (see the 'error' column; --rerun-failed runs them again)" if report["failed"] else ""),
+        f"  results: {report['results_dir']}  (parksim.load_results(dir) gives one row per task)",
     ]
     return "\n".join(lines)

@@ -26,7 +26,20 @@ from pydantic import BaseModel, ValidationError
 
 from parksim.scenario.schema import Scenario
 
-__all__ = ["ScenarioError", "load_scenario", "load_with_sources", "load_raw", "apply_overrides", "validate"]
+__all__ = [
+    "ScenarioError",
+    "Layer",
+    "load_scenario",
+    "load_with_sources",
+    "load_raw",
+    "apply_overrides",
+    "validate",
+    "validate_model",
+    "read_toml",
+    "find_line",
+    "parse_key",
+    "nearest_name",
+]
 
 
 @dataclass
@@ -62,7 +75,7 @@ class ScenarioError(Exception):
 # --------------------------------------------------------------------------- files and chains
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -95,17 +108,17 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
     if resolved in seen:
         cycle = " -> ".join(str(p) for p in (*seen, resolved))
         raise ScenarioError(str(path), f"extends chain loops back on itself: {cycle}", key="extends")
-    data, text = _read_toml(path)
+    data, text = read_toml(path)
     parent = data.pop("extends", None)
     layer = Layer(path, data, text)
     if parent is None:
         return [layer]
     if not isinstance(parent, str) or not parent:
-        raise ScenarioError(str(path), "expected a file name (string)", key="extends", line=_find_line(text, ("extends",)))
+        raise ScenarioError(str(path), "expected a file name (string)", key="extends", line=find_line(text, ("extends",)))
     parent_path = path.parent / parent
     if not parent_path.exists():
         raise ScenarioError(
-            str(path), f"extends a file that does not exist: {parent_path}", key="extends", line=_find_line(text, ("extends",))
+            str(path), f"extends a file that does not exist: {parent_path}", key="extends", line=find_line(text, ("extends",))
         )
     return [*_chain(parent_path, (*seen, resolved)), layer]
 
@@ -171,10 +184,16 @@ def validate(
     ``overridden`` holds the keys set from the command line (as nested tables), so that an
     error in one of them is reported against the flag rather than a file.
     """
+    return validate_model(Scenario, data, layers, overridden)
+
+
+def validate_model(model: type[BaseModel], data: dict[str, Any], layers: list[Layer] | None = None,
+                   overridden: dict[str, Any] | None = None) -> Any:
+    """Validate ``data`` as ``model`` (a scenario, an experiment, ...) with located errors."""
     try:
-        return Scenario.model_validate(_tuples(data))
+        return model.model_validate(_tuples(data))
     except ValidationError as exc:
-        errors = [_describe(err, layers or [], overridden or {}) for err in exc.errors()]
+        errors = [_describe(err, layers or [], overridden or {}, model) for err in exc.errors()]
         first = errors[0]
         first.details = [str(e) for e in errors[1:]]
         raise first from None
@@ -189,17 +208,17 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any]) -> ScenarioError:
+def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any], root: type[BaseModel]) -> ScenarioError:
     loc = tuple(p for p in err["loc"] if p != "[key]")
     kind = err["type"]
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     named = _NAMED.match(msg) if kind == "value_error" else None
     if named:  # a cross-field check names the key it is about: "targets.date: ..."
-        loc = (*loc, *_parse_key(named.group(1)))
+        loc = (*loc, *parse_key(named.group(1)))
         msg = named.group(2)
         # other keys it names (e.g. calendar.horizon): blame the flag or the most derived file
         # that wrote one of them
-        mentioned = [loc, *(_parse_key(k) for k in _KEYS.findall(msg))]
+        mentioned = [loc, *(parse_key(k) for k in _KEYS.findall(msg))]
         flagged = [m for m in mentioned if overridden and _contains(overridden, m)]
         if flagged:
             return ScenarioError("--set", msg, key=_dotted(flagged[0]))
@@ -209,11 +228,11 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
                 loc = written[0]
                 break
     key = _dotted(loc)
-    unit = _unit_at(loc)
+    unit = _unit_at(loc, root)
     suggestion = None
     if kind == "extra_forbidden":
         msg = "unknown key"
-        suggestion = _nearest(loc)
+        suggestion = _nearest(loc, root)
     elif kind == "missing":
         msg = "missing key" + (f" (expected {unit})" if unit else "")
     else:
@@ -234,7 +253,7 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
         return ScenarioError("--set", msg, key=key, suggestion=suggestion)
     layer = _owner(loc, layers, kind) or (layers[-1] if layers else None)
     file = str(layer.path) if layer else "<scenario>"
-    line = _find_line(layer.text, loc) if layer else None
+    line = find_line(layer.text, loc) if layer else None
     return ScenarioError(file, msg, key=key, line=line, suggestion=suggestion)
 
 
@@ -242,7 +261,7 @@ _KEYS = re.compile(r"\b([a-z_]+(?:\.[a-z_]+|\[\d+\])+)\b")
 _NAMED = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])+): (.*)$", re.S)
 
 
-def _parse_key(path: str) -> tuple[Any, ...]:
+def parse_key(path: str) -> tuple[Any, ...]:
     """``"parks.initial[2].opens"`` -> ``("parks", "initial", 2, "opens")``."""
     out: list[Any] = []
     for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", path):
@@ -279,9 +298,9 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _walk(loc: tuple[Any, ...]) -> tuple[Any, Any]:
+def _walk(loc: tuple[Any, ...], root: type[BaseModel]) -> tuple[Any, Any]:
     """The pydantic model class holding the last key of ``loc`` and that field's info."""
-    model: Any = Scenario
+    model: Any = root
     info = None
     for part in loc:
         if isinstance(part, int):
@@ -311,14 +330,14 @@ def _inner(annotation: Any) -> Any:
     return annotation
 
 
-def _unit_at(loc: tuple[Any, ...]) -> str | None:
-    _, info = _walk(loc)
+def _unit_at(loc: tuple[Any, ...], root: type[BaseModel]) -> str | None:
+    _, info = _walk(loc, root)
     extra = getattr(info, "json_schema_extra", None) if info else None
     return extra.get("unit") if isinstance(extra, dict) else None
 
 
-def _nearest(loc: tuple[Any, ...]) -> str | None:
-    model, _ = _walk(loc[:-1])
+def _nearest(loc: tuple[Any, ...], root: type[BaseModel]) -> str | None:
+    model, _ = _walk(loc[:-1], root)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return None
     names = list(model.model_fields)
@@ -330,7 +349,7 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
 
 
-def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
+def find_line(text: str, loc: tuple[Any, ...]) -> int | None:
     """Best-effort line of the key at ``loc`` in a TOML text (tables and arrays of tables)."""
     want = tuple(loc)
     counts: dict[tuple[Any, ...], int] = {}
@@ -391,3 +410,9 @@ def load_scenario(path: str | Path, overrides: typing.Iterable[str] = ()) -> Sce
         For any bad input, naming the file (or ``--set``), the key path and what was expected.
     """
     return load_with_sources(path, overrides)[0]
+
+
+def nearest_name(name: str, names: typing.Iterable[str]) -> str | None:
+    """The closest of ``names`` to a mistyped ``name`` (or None)."""
+    match = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return match[0] if match else None

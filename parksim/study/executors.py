@@ -1,0 +1,149 @@
+"""Executors: where tasks run. A local process pool (the default) or a Dask cluster.
+
+Both take the same inputs -- the design points' scenarios, the root seed, an iterator of
+:class:`~parksim.study.tasks.Task` and the outputs to keep -- and yield result rows as they
+arrive, in whatever order they finish. Results never depend on the executor or on the number
+of workers: a task's result is a pure function of (scenario, seed, replication).
+
+* :class:`LocalExecutor` runs chunks of tasks on a ``multiprocessing`` pool (fork, all cores
+  by default; in-process with one worker). Each chunk carries the scenarios its tasks need.
+* :class:`DaskExecutor` connects to a running ``dask scheduler`` (started with Dask's own
+  commands), sends each point's scenario to the workers once, and keeps a bounded number of
+  chunks in flight, so the driver's memory stays flat however long the sweep. If a worker
+  dies, Dask runs its unfinished chunks elsewhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import signal
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from parksim.scenario.schema import Scenario
+from parksim.study.tasks import Task, evaluate_batch
+
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
+
+
+def _chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
+    it = iter(tasks)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_chunk(args: tuple[dict[int, Scenario], int, list[Task], Sequence[str], bool]) -> list[dict[str, Any]]:
+    scenarios, seed, tasks, outputs, tune_gc = args
+    return evaluate_batch(scenarios, seed, tasks, outputs, tune_gc)
+
+
+class Executor:
+    """Runs tasks and yields their result rows as they finish."""
+
+    workers: int = 1
+
+    def run(self, scenarios: Sequence[Scenario], seed: int, tasks: Iterable[Task], outputs: Sequence[str],
+            total: int) -> Iterator[list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the executor holds (a pool, a client)."""
+
+
+class LocalExecutor(Executor):
+    """A local process pool (fork); one worker runs in-process."""
+
+    def __init__(self, workers: int | None = None, chunk: int | None = None, tune_gc: bool = True):
+        from parksim.forecast import default_workers
+
+        self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.chunk = chunk
+        self.tune_gc = tune_gc
+
+    def describe(self) -> str:
+        return f"local pool, {self.workers} worker{'s' if self.workers != 1 else ''}"
+
+    def run(self, scenarios, seed, tasks, outputs, total):
+        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
+        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), self.tune_gc)
+                for chunk in _chunks(tasks, size))
+        if self.workers == 1:
+            for job in jobs:
+                yield _run_chunk((job[0], job[1], job[2], job[3], False))
+            return
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = multiprocessing.get_context(method).Pool(self.workers, initializer=_ignore_sigint)
+        try:
+            yield from pool.imap_unordered(_run_chunk, jobs)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+
+
+class DaskExecutor(Executor):
+    """A Dask distributed cluster, reached at ``address`` (e.g. ``tcp://127.0.0.1:8786``)."""
+
+    def __init__(self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0):
+        from distributed import Client
+
+        self.address = address
+        self.client = Client(address, timeout=timeout, set_as_default=False)
+        info = self.client.scheduler_info()
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
+        self.chunk = chunk
+        self.tune_gc = tune_gc
+
+    def describe(self) -> str:
+        return f"Dask cluster at {self.address}, {self.workers} worker thread{'s' if self.workers != 1 else ''}"
+
+    def run(self, scenarios, seed, tasks, outputs, total):
+        from distributed import as_completed
+
+        client = self.client
+        remote = client.scatter(list(scenarios), broadcast=True, hash=True)
+        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
+        window = max(4, self.workers * 4)
+        chunks = _chunks(tasks, size)
+        running = as_completed()
+        for chunk in itertools.islice(chunks, window):
+            running.add(self._submit(remote, seed, chunk, outputs))
+        for future in running:
+            rows = future.result()
+            future.release()
+            nxt = next(chunks, None)
+            if nxt is not None:
+                running.add(self._submit(remote, seed, nxt, outputs))
+            yield rows
+
+    def _submit(self, remote, seed, chunk, outputs):
+        points = sorted({t.point for t in chunk})
+        needed = {p: remote[p] for p in points}
+        key = "parksim-" + chunk[0].key + f"-{len(chunk)}"
+        return self.client.submit(_run_chunk_remote, needed, seed, chunk, tuple(outputs), self.tune_gc,
+                                  key=key, pure=False, retries=1)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _run_chunk_remote(scenarios: dict[int, Scenario], seed: int, tasks: list[Task], outputs, tune_gc: bool):
+    return evaluate_batch(scenarios, seed, tasks, outputs, tune_gc)
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """A Dask executor when a scheduler address is given, else the local pool."""
+    if scheduler:
+        return DaskExecutor(scheduler)
+    return LocalExecutor(workers)

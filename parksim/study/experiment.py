@@ -1,0 +1,304 @@
+"""Experiment files: a base scenario, factors, a design, replications; and their design points.
+
+An experiment file (TOML, in ``experiments/``) names a base scenario, the factors to vary
+(any scenario key path, by a list of values or by a range), a design -- a full grid, a Latin
+hypercube (``scipy.stats.qmc``) or a Sobol/Saltelli sample (SALib) -- the replications per
+point and the outputs to keep. :func:`load_experiment` validates it with the same quality of
+errors as a scenario file, then builds and validates every design point's scenario, so a bad
+factor path, a range of the wrong type, an empty design or a value the scenario schema
+refuses is reported (exit code 2) before anything runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from parksim.scenario.loader import (
+    Layer,
+    ScenarioError,
+    apply_overrides,
+    find_line,
+    load_raw,
+    nearest_name,
+    parse_key,
+    read_toml,
+    validate,
+    validate_model,
+)
+from parksim.scenario.schema import Scenario
+
+__all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS", "scenario_hash"]
+
+OUTPUTS = ("targets", "fiscal", "observed")
+"""What a sweep can keep per task: target values, fiscal cost by lever, observed-date values."""
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+Value = float | int | str | bool
+
+
+class Factor(_Table):
+    """One scenario key varied by the design."""
+
+    path: str = Field(min_length=1, description="scenario key path, e.g. policies.finance.take_up",
+                      json_schema_extra={"unit": "key path"})
+    values: tuple[Value, ...] | None = Field(None, min_length=1, description="the levels to use",
+                                             json_schema_extra={"unit": "the key's unit"})
+    range: tuple[float, float] | None = Field(None, description="[low, high] for sampled or gridded designs",
+                                              json_schema_extra={"unit": "the key's unit"})
+    levels: int | None = Field(None, ge=1, le=10_000, description="grid levels across the range",
+                               json_schema_extra={"unit": "levels"})
+    scale: Literal["linear", "log"] = Field("linear", description="spacing of a range",
+                                            json_schema_extra={"unit": "linear|log"})
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Factor:
+        if (self.values is None) == (self.range is None):
+            raise ValueError("give either values or range")
+        if self.range is not None:
+            lo, hi = self.range
+            if not lo <= hi:
+                raise ValueError(f"range must be [low, high] with low <= high, got [{lo}, {hi}]")
+            if self.scale == "log" and lo <= 0:
+                raise ValueError(f"a log-scaled range needs low > 0, got {lo}")
+        elif self.levels is not None:
+            raise ValueError("levels go with a range, not with values")
+        return self
+
+
+class Design(_Table):
+    kind: Literal["grid", "lhs", "sobol"] = Field(description="full grid, Latin hypercube or Sobol/Saltelli",
+                                                  json_schema_extra={"unit": "grid|lhs|sobol"})
+    samples: int | None = Field(None, ge=1, le=10_000_000, json_schema_extra={"unit": "points"},
+                                description="lhs: number of points; sobol: base sample N (points = N(D+2), or N(2D+2) with second_order)")
+    seed: int = Field(0, ge=0, description="seed of the sampler", json_schema_extra={"unit": "integer"})
+    second_order: bool = Field(False, description="sobol: sample for second-order indices too",
+                               json_schema_extra={"unit": "bool"})
+
+    @model_validator(mode="after")
+    def _samples(self) -> Design:
+        if self.kind in ("lhs", "sobol") and self.samples is None:
+            raise ValueError(f"a {self.kind} design needs samples")
+        return self
+
+
+class Experiment(_Table):
+    name: str = Field("experiment", min_length=1, json_schema_extra={"unit": "text"}, description="short name")
+    description: str = Field("", json_schema_extra={"unit": "text"}, description="what the experiment asks")
+    scenario: str = Field(min_length=1, json_schema_extra={"unit": "path"},
+                          description="base scenario file, relative to the experiment file")
+    overrides: tuple[str, ...] = Field((), json_schema_extra={"unit": "key=value"},
+                                       description="scenario overrides applied before the factors")
+    replications: int = Field(ge=1, le=1_000_000, json_schema_extra={"unit": "replications"},
+                              description="replications per design point")
+    seed: int = Field(ge=0, lt=2**63, json_schema_extra={"unit": "integer"},
+                      description="root seed; every point uses the same replication seeds (common random numbers)")
+    outputs: tuple[Literal["targets", "fiscal", "observed"], ...] = Field(
+        ("targets", "fiscal"), min_length=1, json_schema_extra={"unit": "list"}, description="what to keep per task")
+    design: Design
+    factors: tuple[Factor, ...] = Field(min_length=1, json_schema_extra={"unit": "list"}, description="the keys varied")
+
+    @model_validator(mode="after")
+    def _factors(self) -> Experiment:
+        seen = set()
+        for i, f in enumerate(self.factors):
+            if f.path in seen:
+                raise ValueError(f"factors[{i}].path: factors[{i}].path {f.path!r} is given twice")
+            seen.add(f.path)
+            if self.design.kind == "grid" and f.range is not None and f.levels is None:
+                raise ValueError(f"factors[{i}].levels: factors[{i}] has a range; a grid design needs its levels")
+            if self.design.kind != "grid" and f.levels is not None:
+                raise ValueError(f"factors[{i}].levels: levels only apply to a grid design")
+        return self
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of a scenario's canonical JSON: equal scenarios, equal hashes."""
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A loaded experiment: its settings, design points and each point's scenario."""
+
+    path: Path
+    experiment: Experiment
+    base: Scenario
+    factor_values: list[tuple[Any, ...]]
+    scenarios: list[Scenario]
+    point_hashes: list[str]
+    sources: list[dict[str, str]]
+
+    @property
+    def factor_names(self) -> list[str]:
+        return [f.path for f in self.experiment.factors]
+
+    @property
+    def tasks(self) -> int:
+        return len(self.scenarios) * self.experiment.replications
+
+    def identity(self) -> str:
+        """What makes two sweeps the same experiment: settings, points (their resolved scenarios)."""
+        e = self.experiment
+        payload = {
+            "replications": e.replications,
+            "seed": e.seed,
+            "outputs": list(e.outputs),
+            "factors": self.factor_names,
+            "points": self.point_hashes,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _unit_samples(design: Design, d: int) -> np.ndarray:
+    if design.kind == "lhs":
+        from scipy.stats import qmc
+
+        return qmc.LatinHypercube(d=d, seed=design.seed).random(design.samples)
+    from SALib.sample import sobol
+
+    problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
+    return sobol.sample(problem, design.samples, calc_second_order=design.second_order, seed=design.seed)
+
+
+def _from_unit(factor: Factor, u: np.ndarray) -> list[Any]:
+    if factor.values is not None:
+        idx = np.minimum((u * len(factor.values)).astype(int), len(factor.values) - 1)
+        return [factor.values[i] for i in idx]
+    lo, hi = factor.range
+    if factor.scale == "log":
+        return list(np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
+    return list(lo + u * (hi - lo))
+
+
+def _levels(factor: Factor) -> list[Any]:
+    if factor.values is not None:
+        return list(factor.values)
+    lo, hi = factor.range
+    n = factor.levels
+    if factor.scale == "log":
+        return list(np.geomspace(lo, hi, n)) if n > 1 else [lo]
+    return list(np.linspace(lo, hi, n)) if n > 1 else [lo]
+
+
+def _points(exp: Experiment) -> list[tuple[Any, ...]]:
+    factors = exp.factors
+    if exp.design.kind == "grid":
+        return list(itertools.product(*(_levels(f) for f in factors)))
+    u = _unit_samples(exp.design, len(factors))
+    columns = [_from_unit(f, u[:, i]) for i, f in enumerate(factors)]
+    return list(zip(*columns, strict=True))
+
+
+def _get(data: Any, key: tuple[Any, ...]) -> Any:
+    node = data
+    for part in key:
+        node = node[part]
+    return node
+
+
+def _set(data: Any, key: tuple[Any, ...], value: Any) -> None:
+    node = data
+    for part in key[:-1]:
+        node = node[part]
+    node[key[-1]] = value
+
+
+def _check_path(exp_file: Path, text: str, data: dict[str, Any], i: int, path: str) -> tuple[Any, ...]:
+    """The factor's key as a tuple, or an error naming the part that does not exist."""
+    key = parse_key(path)
+    node: Any = data
+    for depth, part in enumerate(key):
+        ok = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if not ok:
+            where = ".".join(str(p) for p in key[:depth]) or "the scenario"
+            hint = nearest_name(str(part), node) if isinstance(node, dict) else None
+            raise ScenarioError(str(exp_file), f"factor path {path!r} does not exist: {where} has no {part!r}",
+                                key=f"factors[{i}].path", line=find_line(text, ("factors", i, "path")), suggestion=hint)
+        node = node[part]
+    if isinstance(node, dict | list):
+        raise ScenarioError(str(exp_file), f"factor path {path!r} is a table or list, not a value",
+                            key=f"factors[{i}].path", line=find_line(text, ("factors", i, "path")))
+    return key
+
+
+def _coerce(template: Any, value: Any) -> Any:
+    """A design value in the type of the scenario key it sets (ints rounded, numpy unwrapped)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(template, bool) or isinstance(value, bool | str):
+        return value
+    if isinstance(template, int) and isinstance(value, float):
+        return int(round(value))
+    if isinstance(template, float) and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def load_experiment(path: str | Path) -> Plan:
+    """Load and validate an experiment file and every design point's scenario.
+
+    Raises
+    ------
+    ScenarioError
+        For any bad input (experiment file, base scenario, factor path or design point),
+        naming the file and the key.
+    """
+    path = Path(path)
+    data, text = read_toml(path)
+    layer = Layer(path, data, text)
+    exp: Experiment = validate_model(Experiment, data, [layer])
+    base_path = path.parent / exp.scenario
+    if not base_path.exists():
+        raise ScenarioError(str(path), f"base scenario not found: {base_path}", key="scenario",
+                            line=find_line(text, ("scenario",)))
+    raw, layers = load_raw(base_path)
+    base = validate(raw, layers)
+    if exp.overrides:
+        raw = apply_overrides(raw, exp.overrides)
+        try:
+            base = validate(raw, layers, overridden=apply_overrides({}, exp.overrides))
+        except ScenarioError as err:
+            raise ScenarioError(str(path), f"override {err.key}: {err.message}", key="overrides",
+                                line=find_line(text, ("overrides",))) from None
+    keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(exp.factors)]
+    for i, f in enumerate(exp.factors):
+        template = _get(raw, keys[i])
+        if f.range is not None and not isinstance(template, int | float) or isinstance(template, bool) and f.range is not None:
+            raise ScenarioError(str(path), f"factor {f.path!r} is {type(template).__name__}, a range needs a number",
+                                key=f"factors[{i}].range", line=find_line(text, ("factors", i, "range")))
+    points = _points(exp)
+    if not points:
+        raise ScenarioError(str(path), "the design has no points", key="design", line=find_line(text, ("design",)))
+    scenarios, values, hashes = [], [], []
+    for n, point in enumerate(points):
+        data_n = copy.deepcopy(raw)
+        coerced = tuple(_coerce(_get(raw, k), v) for k, v in zip(keys, point, strict=True))
+        for k, v in zip(keys, coerced, strict=True):
+            _set(data_n, k, v)
+        try:
+            scenario = validate(data_n, layers)
+        except ScenarioError as err:
+            setting = ", ".join(f"{f.path}={v!r}" for f, v in zip(exp.factors, coerced, strict=True))
+            raise ScenarioError(str(path), f"design point {n} ({setting}) is not a valid scenario: {err.key}: {err.message}",
+                                key="factors") from None
+        scenarios.append(scenario)
+        values.append(coerced)
+        hashes.append(scenario_hash(scenario))
+    sources = [{"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()} for layer in [layer, *layers]]
+    return Plan(path, exp, base, values, scenarios, hashes, sources)

@@ -1,0 +1,196 @@
+"""The sweep results store: Parquet shards streamed to disk, a manifest, resume by task key.
+
+A sweep's results directory holds ``manifest.json`` (what experiment this is, written first),
+``experiment.toml`` (a copy of the experiment file), ``points.parquet`` (each design point's
+factor values) and ``shards/`` -- Parquet files of task rows, each written under a temporary
+name, synced and renamed into place, so a shard is either complete or absent. Rows are
+buffered in memory only until the next shard is written (every few hundred rows or seconds),
+so the driver's memory stays flat however many tasks a sweep has.
+
+Re-running a sweep into the same directory reads the task keys of the rows already there and
+skips them (``failed`` rows are run again only with ``rerun_failed``); their shard files are
+never rewritten. A directory holding a different experiment is refused. Killing the driver
+at any point loses at most the buffered rows, which the next run recomputes -- identically,
+since a task's result depends only on its key. :func:`load_sweep` reads it all back, one row
+per task, keeping only deterministic columns unless ``meta=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from parksim.results import (
+    LOCK,
+    ResultsDirError,
+    atomic_write_bytes,
+    fsync_dir,
+    library_versions,
+    source_hash,
+)
+from parksim.study.tasks import META_COLUMNS
+
+__all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
+
+SWEEP_KIND = "sweep"
+
+
+class SweepStore:
+    """A sweep's results directory, opened for writing."""
+
+    def __init__(self, path: str | Path, plan, flush_rows: int = 500, flush_seconds: float = 5.0):
+        self.path = Path(path)
+        self.plan = plan
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.shards = self.path / "shards"
+        self._buffer: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._open()
+
+    # ------------------------------------------------------------------ opening
+
+    def _open(self) -> None:
+        path = self.path
+        identity = self.plan.identity()
+        if path.exists() and not path.is_dir():
+            raise ResultsDirError(f"{path}: output path is a file, expected a directory")
+        manifest_path = path / "manifest.json"
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if manifest.get("kind") != SWEEP_KIND or manifest.get("identity") != identity:
+                raise ResultsDirError(
+                    f"{path}: holds results of a different experiment (or another model version); "
+                    "use a new output directory"
+                )
+        elif path.is_dir() and any(p.name != LOCK for p in path.iterdir()):
+            raise ResultsDirError(f"{path}: output directory is not empty and holds no sweep")
+        try:
+            self.shards.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path / LOCK, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ResultsDirError(
+                f"{path}: another sweep is writing into this directory (if none is, remove {path / LOCK})"
+            ) from None
+        except OSError as exc:
+            raise ResultsDirError(f"{path}: cannot create the results directory: {exc.strerror}") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        if not manifest_path.exists():
+            self._write_header(identity)
+
+    def _write_header(self, identity: str) -> None:
+        plan = self.plan
+        exp = plan.experiment
+        points = pd.DataFrame(plan.factor_values, columns=plan.factor_names)
+        points.insert(0, "point", range(len(points)))
+        points["scenario_sha256"] = plan.point_hashes
+        tmp = self.path / ".points.parquet.tmp"
+        points.to_parquet(tmp, index=False)
+        os.replace(tmp, self.path / "points.parquet")
+        atomic_write_bytes(self.path / "experiment.toml", plan.path.read_bytes())
+        manifest = {
+            "kind": SWEEP_KIND,
+            "identity": identity,
+            "experiment": exp.name,
+            "experiment_file": str(plan.path),
+            "scenario_files": plan.sources,
+            "design": exp.design.model_dump(mode="json"),
+            "factors": plan.factor_names,
+            "points": len(plan.scenarios),
+            "replications": exp.replications,
+            "tasks": plan.tasks,
+            "seed": exp.seed,
+            "outputs": list(exp.outputs),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "package_version": library_versions()["parksim"],
+            "source_sha256": source_hash(),
+            "versions": library_versions(),
+        }
+        atomic_write_bytes(self.path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+        fsync_dir(self.path)
+
+    # ------------------------------------------------------------------ state
+
+    def finished(self) -> tuple[set[str], set[str]]:
+        """Keys of the tasks already done (``ok``) and of those that failed (and not since succeeded)."""
+        ok: set[str] = set()
+        failed: set[str] = set()
+        for shard in sorted(self.shards.glob("part-*.parquet")):
+            table = pq.read_table(shard, columns=["key", "status"])
+            for key, status in zip(table.column("key").to_pylist(), table.column("status").to_pylist(), strict=True):
+                (ok if status == "ok" else failed).add(key)
+        return ok, failed - ok
+
+    # ------------------------------------------------------------------ writing
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Buffer rows; write a shard when enough have arrived or enough time has passed."""
+        self._buffer.extend(rows)
+        if len(self._buffer) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one new shard (atomically)."""
+        if not self._buffer:
+            return
+        frame = pd.DataFrame(self._buffer)
+        if "traceback" not in frame:
+            frame["traceback"] = ""
+        frame["traceback"] = frame["traceback"].fillna("")
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = self.shards / f".{name}.tmp"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.shards / name)
+        fsync_dir(self.shards)
+        self._buffer = []
+        self._last_flush = time.monotonic()
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Flush what is buffered, write the run's summary, release the lock."""
+        try:
+            self.flush()
+            if summary is not None:
+                atomic_write_bytes(self.path / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+        finally:
+            (self.path / LOCK).unlink(missing_ok=True)
+
+    def abandon(self) -> None:
+        """Release the lock without writing (the buffered rows are recomputed next time)."""
+        (self.path / LOCK).unlink(missing_ok=True)
+
+
+def load_sweep(path: str | Path, meta: bool = False) -> pd.DataFrame:
+    """One row per task of a sweep: factor values, replication, seed, status and results.
+
+    Only deterministic columns are kept, sorted by point and replication, so two runs of the
+    same sweep give equal frames; ``meta=True`` adds timings, hosts and workers.
+    """
+    path = Path(path)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    points = pd.read_parquet(path / "points.parquet").drop(columns=["scenario_sha256"])
+    shards = sorted((path / "shards").glob("part-*.parquet"))
+    if not shards:
+        columns = ["point", *manifest["factors"], "replication", "seed", "status", "error"]
+        return pd.DataFrame(columns=columns)
+    rows = pd.concat([pd.read_parquet(s) for s in shards], ignore_index=True)
+    # one row per task: a success wins over a failure, the latest over earlier ones
+    rows["_ok"] = rows["status"] == "ok"
+    rows = rows.sort_values(["_ok", "finished_at"]).drop_duplicates("key", keep="last").drop(columns="_ok")
+    rows = rows.merge(points, on="point", how="left")
+    fixed = ["point", *manifest["factors"], "replication", "seed", "status", "error"]
+    values = [c for c in rows.columns if c not in fixed and c not in META_COLUMNS and c not in ("key", "traceback")]
+    columns = fixed + values + (["key", *META_COLUMNS, "traceback"] if meta else [])
+    out = rows[columns].sort_values(["point", "replication"]).reset_index(drop=True)
+    return out

@@ -1,0 +1,112 @@
+"""Tasks: one replication of one design point, its key, and the function a worker runs.
+
+A task is identified by a hash of everything that determines its result -- the resolved
+scenario of its point, the root seed, the replication, the package version and a hash of the
+model's source -- so a results store can tell a finished task from one still to run, and a
+changed model never passes off old results as new. The replication's random numbers come from
+``SeedSequence(seed, spawn_key=(replication,))``, the same child a forecast would spawn, so
+every point of a sweep (and every scenario of a comparison) meets the same luck.
+
+:func:`evaluate` runs in a worker. It never raises: a task that fails returns its error as a
+row, so one bad point does not stop a sweep.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import socket
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
+
+__all__ = ["Task", "task_key", "evaluate", "evaluate_batch", "interleaved", "result_columns", "META_COLUMNS"]
+
+META_COLUMNS = ("seconds", "host", "worker", "finished_at")
+"""Columns that describe how a task ran, not what it computed (``load_results(meta=True)``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    key: str
+    point: int
+    replication: int
+
+
+def task_key(point_hash: str, seed: int, replication: int, version: str, source: str) -> str:
+    """Hash of everything that determines a task's result."""
+    return hashlib.sha256(f"{point_hash}|{seed}|{replication}|{version}|{source}".encode()).hexdigest()[:32]
+
+
+def interleaved(point_hashes: Sequence[str], replications: int, seed: int, version: str, source: str) -> Iterator[Task]:
+    """Tasks replication by replication across all points, so a partial sweep covers the design evenly."""
+    for r in range(replications):
+        for p, h in enumerate(point_hashes):
+            yield Task(task_key(h, seed, r, version, source), p, r)
+
+
+def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
+    """Value columns a task row carries for the chosen outputs."""
+    cols: list[str] = []
+    if "targets" in outputs:
+        cols += list(TARGET_KEYS)
+    if "fiscal" in outputs:
+        cols += [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_investment_yuan"]
+    if "observed" in outputs:
+        cols += [f"observed_{i}" for i in range(observations)]
+    return cols
+
+
+def _tune_gc() -> None:
+    """In a long-lived worker, move what is already alive out of the collector's way, once.
+
+    A worker process that has imported a scheduler, a scenario library and many results holds
+    hundreds of thousands of objects; every full collection during a replication would walk
+    them all. Freezing them (``gc.freeze``) leaves the collector only the task's own objects.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
+def evaluate(scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True) -> dict[str, Any]:
+    """Run one task; a row of its results (status ``ok``) or of its error (status ``failed``)."""
+    from parksim.forecast import replicate
+
+    if tune_gc:
+        _tune_gc()
+    started = time.perf_counter()
+    row: dict[str, Any] = {"key": task.key, "point": task.point, "replication": task.replication, "seed": seed}
+    try:
+        result = replicate(scenario, np.random.SeedSequence(seed, spawn_key=(task.replication,)), task.replication)
+        row["status"] = "ok"
+        row["error"] = ""
+        if "targets" in outputs:
+            row.update(result.targets)
+        if "fiscal" in outputs:
+            row.update({(f"fiscal_{k}_yuan" if k in (*LEVERS, "total") else f"{k}_yuan"): v
+                        for k, v in result.fiscal.items()})
+        if "observed" in outputs:
+            row.update({f"observed_{i}": v for i, v in enumerate(result.observed)})
+    except Exception as exc:  # a failing task is recorded, never raised
+        row["status"] = "failed"
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["traceback"] = traceback.format_exc(limit=8)
+    row["seconds"] = time.perf_counter() - started
+    row["host"] = socket.gethostname()
+    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    row["finished_at"] = time.time()
+    return row
+
+
+def evaluate_batch(scenarios: Sequence[Scenario], seed: int, tasks: Sequence[Task], outputs: Sequence[str],
+                   tune_gc: bool = True) -> list[dict[str, Any]]:
+    """Run several tasks; ``scenarios`` holds (at least) the points they refer to, by index."""
+    return [evaluate(scenarios[t.point], seed, t, outputs, tune_gc) for t in tasks]
