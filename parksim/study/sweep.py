@@ -45,11 +45,17 @@ class SweepReport:
 
 
 def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bool = False,
-              progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> SweepReport:
-    """Run the tasks of ``plan`` not yet in the store at ``path``; rows stream to disk as they arrive."""
+              progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None,
+              flush_rows: int = 500, flush_seconds: float = 5.0) -> SweepReport:
+    """Run the tasks of ``plan`` not yet in the store at ``path``; rows stream to disk as they arrive.
+
+    ``progress`` is called with the number of task rows that arrived; ``on_total`` once, with
+    the number of tasks to run. A shard is written every ``flush_rows`` rows or
+    ``flush_seconds`` seconds, whichever comes first.
+    """
     exp = plan.experiment
     version, source = library_versions()["parksim"], source_hash()
-    store = SweepStore(path, plan)
+    store = SweepStore(path, plan, flush_rows=flush_rows, flush_seconds=flush_seconds)
     try:
         ok, failed = store.finished()
         skip = ok if rerun_failed else ok | failed
