@@ -134,7 +134,6 @@ def _run(args: argparse.Namespace) -> int:
         ResultsDirError,
         claim_results_dir,
         default_results_dir,
-        release_results_dir,
         write_results,
     )
     from parksim.scenario import ScenarioError, load_with_sources
@@ -142,9 +141,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         scenario, sources = load_with_sources(args.scenario, args.overrides)
         if args.output:
-            target, created = claim_results_dir(args.output, args.force)
+            claim = claim_results_dir(args.output, args.force)
         else:
-            target, created = claim_results_dir(default_results_dir(Path(args.scenario).stem), unique=True)
+            claim = claim_results_dir(default_results_dir(Path(args.scenario).stem), unique=True)
+        target = claim.path
     except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
     n = args.replications or scenario.run.replications
@@ -162,16 +162,17 @@ def _run(args: argparse.Namespace) -> int:
                 bar.close()
         summary = forecast.summary(results_dir=str(target))
         write_results(forecast, target, summary, force=args.force, sources=sources, command=sys.argv)
+        claim.release()
     except KeyboardInterrupt:
-        release_results_dir(target, created)
+        claim.release(remove_if_empty=True)
         print("parksim: interrupted; no results written", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as error:
-        release_results_dir(target, created)
+        claim.release(remove_if_empty=True)
         print(f"parksim: cannot write results to {target}: {error}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as error:  # a failure while running: one line, and the details on request
-        release_results_dir(target, created)
+        claim.release(remove_if_empty=True)
         if os.environ.get("PARKSIM_DEBUG"):
             raise
         print(f"parksim: run failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for details)", file=sys.stderr)

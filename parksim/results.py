@@ -14,6 +14,7 @@ result that merely looks complete. :func:`load_results` reads it back.
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import hashlib
 import json
 import os
@@ -34,7 +35,8 @@ __all__ = [
     "ResultsDirError",
     "prepare_results_dir",
     "claim_results_dir",
-    "release_results_dir",
+    "Claim",
+    "DirectoryLock",
     "default_results_dir",
     "write_results",
     "load_results",
@@ -60,7 +62,7 @@ class ResultsDirError(Exception):
 
 
 LOCK = ".parksim.lock"
-"""Held (created exclusively) by the run writing into a results directory, removed when done."""
+"""The lock file of a results directory (see :class:`DirectoryLock`)."""
 
 
 def source_hash() -> str:
@@ -100,14 +102,58 @@ def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
     return path
 
 
-def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False) -> tuple[Path, bool]:
+class DirectoryLock:
+    """An exclusive lock on a results directory, held by the one run writing into it.
+
+    It is an advisory ``flock`` on ``.parksim.lock``: the kernel releases it when the holding
+    process ends, however it ends, so a killed run never leaves a directory locked.
+    """
+
+    def __init__(self, directory: Path):
+        self.path = Path(directory) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if no other run holds it."""
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class Claim:
+    """A results directory claimed for one run: where, whether the run made it, its lock."""
+
+    path: Path
+    created: bool
+    lock: DirectoryLock
+
+    def release(self, remove_if_empty: bool = False) -> None:
+        """Drop the lock; after a failed run, also remove the directory if the run made it and it is empty."""
+        self.lock.release()
+        if remove_if_empty and self.created and self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
+
+def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False) -> Claim:
     """Create (or take over) the results directory before a run and lock it for this run.
 
-    The lock is a file created exclusively in the directory, so two runs never write into
-    the same one; :func:`write_results` removes it once the manifest is written. With
-    ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an error;
-    ``force`` also takes over the lock a killed run left behind. Returns the directory and
-    whether this call created it (so that a failed run removes what it made, and nothing else).
+    With ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an
+    error. A directory another live run holds is refused, whatever ``force`` says.
     """
     path = Path(path)
     candidate, n = path, 1
@@ -122,34 +168,13 @@ def claim_results_dir(path: str | Path, force: bool = False, unique: bool = Fals
                 pass
             except OSError as exc:
                 raise ResultsDirError(f"{candidate}: cannot create directory: {exc.strerror}") from None
-            if _lock(candidate, force):
-                return candidate, created
+            lock = DirectoryLock(candidate)
+            if lock.acquire():
+                return Claim(candidate, created, lock)
             if not unique:
-                raise ResultsDirError(
-                    f"{candidate}: another run is writing into this directory "
-                    f"(if none is, remove {candidate / LOCK} or use --force)"
-                )
+                raise ResultsDirError(f"{candidate}: another run is writing into this directory")
         n += 1
         candidate = path.with_name(f"{path.name}-{n}")
-
-
-def _lock(path: Path, force: bool) -> bool:
-    flags = os.O_CREAT | os.O_WRONLY | (0 if force else os.O_EXCL)
-    try:
-        fd = os.open(path / LOCK, flags, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-    return True
-
-
-def release_results_dir(path: Path, created: bool) -> None:
-    """After a failed or interrupted run: drop this run's lock, and remove the directory if
-    this run made it and nothing else is in it."""
-    (path / LOCK).unlink(missing_ok=True)
-    if created and path.is_dir() and not any(path.iterdir()):
-        path.rmdir()
 
 
 def fsync_dir(path: Path) -> None:
@@ -254,7 +279,6 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
     }
     fsync_dir(path)
     atomic_write_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-    (path / LOCK).unlink(missing_ok=True)
     fsync_dir(path)
     return path
 

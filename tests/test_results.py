@@ -6,6 +6,9 @@ import hashlib
 import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from importlib import metadata
 
 import numpy as np
@@ -18,10 +21,7 @@ from parksim.results import (
     LOCK,
     ResultsDirError,
     claim_results_dir,
-    prepare_results_dir,
-    release_results_dir,
     source_hash,
-    write_results,
 )
 from parksim.scenario import TARGET_KEYS
 
@@ -187,69 +187,37 @@ def test_load_results_refuses_a_file_changed_after_the_manifest(results_dir, tmp
 def test_each_run_claims_its_own_default_directory(tmp_path):
     """Two runs started in the same second do not share (or overwrite) a results directory."""
     name = tmp_path / "results" / "baseline-20261125-101500"
-    first, made_first = claim_results_dir(name, unique=True)
-    second, made_second = claim_results_dir(name, unique=True)
-    assert made_first and made_second and first != second and first.is_dir() and second.is_dir()
-    release_results_dir(second, made_second)
-    assert not second.exists() and first.exists()
-
-
-def test_load_results_without_manifest(results_dir, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        parksim.load_results(tmp_path)
-    copy = tmp_path / "interrupted"
-    shutil.copytree(results_dir, copy)
-    (copy / "manifest.json").unlink()
-    with pytest.raises(FileNotFoundError):
-        parksim.load_results(copy)
-
-
-def test_write_and_load_without_records(tiny_scenario, tmp_path):
-    forecast = parksim.simulate(tiny_scenario, replications=2, seed=3, workers=1)
-    out = tmp_path / "no-records"
-    write_results(forecast, out, forecast.summary(results_dir=str(out)))
-    assert not (out / "records.parquet").exists()
-    loaded = parksim.load_results(out)
-    assert loaded.records is None
-    assert loaded.manifest["seed"] == 3 and loaded.manifest["replications"] == 2
-    pd.testing.assert_frame_equal(loaded.targets, forecast.targets)
-
-
-def test_write_results_replaces_stale_files_with_force(tiny_scenario, tmp_path):
-    out = tmp_path / "out"
-    first = parksim.simulate(tiny_scenario, replications=2, seed=1, workers=1, records=True)
-    write_results(first, out, first.summary(results_dir=str(out)))
-    assert (out / "records.parquet").exists()
-    second = parksim.simulate(tiny_scenario, replications=3, seed=2, workers=1)
-    with pytest.raises(ResultsDirError):
-        write_results(second, out, second.summary(results_dir=str(out)))
-    write_results(second, out, second.summary(results_dir=str(out)), force=True)
-    loaded = parksim.load_results(out)
-    assert loaded.records is None  # the first run's records are not passed off as the second's
-    assert len(loaded.targets) == 3
-    assert loaded.manifest["seed"] == 2
-
-
-def test_prepare_results_dir_refuses_unusable_paths(tmp_path):
-    blocker = tmp_path / "blocker"
-    blocker.write_text("x", encoding="utf-8")
-    with pytest.raises(ResultsDirError):
-        prepare_results_dir(blocker)
-    with pytest.raises(ResultsDirError):
-        prepare_results_dir(blocker / "below" / "it")
-    fresh = tmp_path / "a" / "b"
-    assert prepare_results_dir(fresh) == fresh
-    assert not fresh.exists() and not (tmp_path / "a").exists()  # checks, creates nothing
+    first = claim_results_dir(name, unique=True)
+    second = claim_results_dir(name, unique=True)
+    assert first.created and second.created and first.path != second.path
+    assert first.path.is_dir() and second.path.is_dir()
+    second.release(remove_if_empty=True)
+    assert not second.path.exists() and first.path.exists()
+    first.release()
 
 
 def test_a_locked_directory_is_refused_until_released(tmp_path):
-    """Two runs given the same -o never write into one directory; --force takes over a stale lock."""
+    """Two runs given the same -o never write into one directory, not even with --force."""
     out = tmp_path / "shared"
-    first, made = claim_results_dir(out)
-    assert made and (out / LOCK).exists()
-    with pytest.raises(ResultsDirError, match="another run"):
-        claim_results_dir(out)
-    again, made_again = claim_results_dir(out, force=True)  # e.g. after the first run was killed
-    assert again == out and not made_again
-    release_results_dir(out, made)
+    first = claim_results_dir(out)
+    assert first.created and (out / LOCK).exists()
+    for force in (False, True):
+        with pytest.raises(ResultsDirError, match="another run"):
+            claim_results_dir(out, force=force)
+    first.release(remove_if_empty=True)
     assert not out.exists()
+
+
+def test_a_killed_run_leaves_no_lock_behind(tmp_path):
+    """The lock dies with the process that held it, however it ended."""
+    out = tmp_path / "killed"
+    code = (
+        "import os, signal, sys; from parksim.results import claim_results_dir; "
+        f"c = claim_results_dir({str(out)!r}); print('locked', flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "locked" in proc.stdout
+    assert (out / LOCK).exists()  # the file stays, the lock does not
+    again = claim_results_dir(out)
+    assert again.path == out and not again.created
+    again.release()

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from parksim.results import (
     LOCK,
+    DirectoryLock,
     ResultsDirError,
     atomic_write_bytes,
     fsync_dir,
@@ -76,15 +77,12 @@ class SweepStore:
             raise ResultsDirError(f"{path}: output directory is not empty and holds no sweep")
         try:
             self.shards.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path / LOCK, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise ResultsDirError(
-                f"{path}: another sweep is writing into this directory (if none is, remove {path / LOCK})"
-            ) from None
+            self.lock = DirectoryLock(path)
+            locked = self.lock.acquire()
         except OSError as exc:
             raise ResultsDirError(f"{path}: cannot create the results directory: {exc.strerror}") from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
+        if not locked:
+            raise ResultsDirError(f"{path}: another sweep is writing into this directory")
         if not manifest_path.exists():
             self._write_header(identity)
 
@@ -164,11 +162,11 @@ class SweepStore:
             if summary is not None:
                 atomic_write_bytes(self.path / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
         finally:
-            (self.path / LOCK).unlink(missing_ok=True)
+            self.lock.release()
 
     def abandon(self) -> None:
         """Release the lock without writing (the buffered rows are recomputed next time)."""
-        (self.path / LOCK).unlink(missing_ok=True)
+        self.lock.release()
 
 
 def load_sweep(path: str | Path, meta: bool = False) -> pd.DataFrame:
