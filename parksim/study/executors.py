@@ -7,14 +7,18 @@ of workers: a task's result is a pure function of (scenario, seed, replication).
 
 * :class:`LocalExecutor` runs chunks of tasks on a ``multiprocessing`` pool (fork, all cores
   by default; in-process with one worker). Each chunk carries the scenarios its tasks need.
+  The driver's objects are frozen for the garbage collector before the fork, so workers
+  never walk (or copy) them.
 * :class:`DaskExecutor` connects to a running ``dask scheduler`` (started with Dask's own
   commands), sends each point's scenario to the workers once, and keeps a bounded number of
   chunks in flight, so the driver's memory stays flat however long the sweep. If a worker
-  dies, Dask runs its unfinished chunks elsewhere.
+  dies, Dask runs its unfinished chunks elsewhere. A long-lived worker freezes what it holds
+  for the garbage collector before its first task.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import multiprocessing
@@ -74,13 +78,17 @@ class LocalExecutor(Executor):
 
     def run(self, scenarios, seed, tasks, outputs, total):
         size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
-        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), self.tune_gc)
+        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), False)
                 for chunk in _chunks(tasks, size))
         if self.workers == 1:
-            for job in jobs:
-                yield _run_chunk((job[0], job[1], job[2], job[3], False))
+            yield from map(_run_chunk, jobs)
             return
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        # Freeze the driver's objects before forking (the gc module's advice): the workers then
+        # never walk or copy them in a collection. Undone when the pool is gone.
+        frozen = self.tune_gc and method == "fork"
+        if frozen:
+            gc.freeze()
         pool = multiprocessing.get_context(method).Pool(self.workers, initializer=_ignore_sigint)
         try:
             yield from pool.imap_unordered(_run_chunk, jobs)
@@ -90,6 +98,8 @@ class LocalExecutor(Executor):
             raise
         finally:
             pool.join()
+            if frozen:
+                gc.unfreeze()
 
 
 class DaskExecutor(Executor):

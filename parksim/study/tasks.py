@@ -13,6 +13,7 @@ row, so one bad point does not stop a sweep.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -64,16 +65,17 @@ def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
     return cols
 
 
+@functools.cache
 def _tune_gc() -> None:
     """In a long-lived worker, move what is already alive out of the collector's way, once.
 
     A worker process that has imported a scheduler, a scenario library and many results holds
     hundreds of thousands of objects; every full collection during a replication would walk
     them all. Freezing them (``gc.freeze``) leaves the collector only the task's own objects.
+    Cached: once per process (asking ``gc.get_freeze_count()`` instead would walk them all).
     """
-    if gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
+    gc.collect()
+    gc.freeze()
 
 
 def evaluate(scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True) -> dict[str, Any]:
