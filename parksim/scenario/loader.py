@@ -193,7 +193,11 @@ def validate_model(model: type[BaseModel], data: dict[str, Any], layers: list[La
     try:
         return model.model_validate(_tuples(data))
     except ValidationError as exc:
-        errors = [_describe(err, layers or [], overridden or {}, model) for err in exc.errors()]
+        raw = exc.errors()
+        # a list shortened by a bad item also reports "too short after validation": a follow-on
+        raw = [e for e in raw if not (e["type"] == "too_short" and "after validation" in e["msg"]
+                                      and any(o is not e and tuple(o["loc"][: len(e["loc"])]) == tuple(e["loc"]) for o in raw))]
+        errors = [_describe(err, layers or [], overridden or {}, model) for err in raw]
         first = errors[0]
         first.details = [str(e) for e in errors[1:]]
         raise first from None

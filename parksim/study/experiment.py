@@ -151,10 +151,13 @@ class Plan:
     def tasks(self) -> int:
         return len(self.scenarios) * self.experiment.replications
 
-    def identity(self) -> str:
-        """What makes two sweeps the same experiment: settings, points (their resolved scenarios)."""
+    def identity(self, version: str, source: str) -> str:
+        """What makes two sweeps the same experiment: settings, points (their resolved scenarios)
+        and the model that computes them (package ``version`` and ``source`` hash)."""
         e = self.experiment
         payload = {
+            "package_version": version,
+            "source_sha256": source,
             "replications": e.replications,
             "seed": e.seed,
             "outputs": list(e.outputs),

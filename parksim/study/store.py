@@ -48,9 +48,10 @@ SWEEP_KIND = "sweep"
 class SweepStore:
     """A sweep's results directory, opened for writing."""
 
-    def __init__(self, path: str | Path, plan, flush_rows: int = 500, flush_seconds: float = 5.0):
+    def __init__(self, path: str | Path, plan, identity: str, flush_rows: int = 500, flush_seconds: float = 5.0):
         self.path = Path(path)
         self.plan = plan
+        self.identity = identity
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.shards = self.path / "shards"
@@ -62,7 +63,7 @@ class SweepStore:
 
     def _open(self) -> None:
         path = self.path
-        identity = self.plan.identity()
+        identity = self.identity
         if path.exists() and not path.is_dir():
             raise ResultsDirError(f"{path}: output path is a file, expected a directory")
         manifest_path = path / "manifest.json"

@@ -55,7 +55,7 @@ def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bo
     """
     exp = plan.experiment
     version, source = library_versions()["parksim"], source_hash()
-    store = SweepStore(path, plan, flush_rows=flush_rows, flush_seconds=flush_seconds)
+    store = SweepStore(path, plan, plan.identity(version, source), flush_rows=flush_rows, flush_seconds=flush_seconds)
     try:
         ok, failed = store.finished()
         skip = ok if rerun_failed else ok | failed
