@@ -38,7 +38,7 @@ from parksim.records import Records
 from parksim.rng import replication_seeds
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
-__all__ = ["Forecast", "ReplicationResult", "replicate", "simulate", "default_workers"]
+__all__ = ["Forecast", "ReplicationResult", "replicate", "simulate", "default_workers", "worker_init"]
 
 
 @dataclass
@@ -82,8 +82,17 @@ def _chunk(args: tuple[Scenario, list[tuple[int, np.random.SeedSequence]], bool]
     return [replicate(scenario, seed, i, keep) for i, seed in items]
 
 
-def _ignore_sigint() -> None:
+def worker_init() -> None:
+    """Set up a pool worker: Ctrl-C is the driver's to handle, and the worker dies with its
+    driver (Linux ``PR_SET_PDEATHSIG``) instead of lingering -- and holding the results
+    directory's lock -- when the driver is killed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: workers end when the pool's pipes close
+        pass
 
 
 def _run(scenario: Scenario, seeds: list[np.random.SeedSequence], workers: int, keep: bool) -> Iterator[list[ReplicationResult]]:
@@ -95,7 +104,7 @@ def _run(scenario: Scenario, seeds: list[np.random.SeedSequence], workers: int, 
     size = max(1, math.ceil(len(items) / (workers * 8)))
     chunks = [(scenario, items[i : i + size], keep) for i in range(0, len(items), size)]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = multiprocessing.get_context(method).Pool(min(workers, len(chunks)), initializer=_ignore_sigint)
+    pool = multiprocessing.get_context(method).Pool(min(workers, len(chunks)), initializer=worker_init)
     try:
         yield from pool.imap_unordered(_chunk, chunks)
         pool.close()

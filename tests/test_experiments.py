@@ -302,6 +302,11 @@ def test_sobol_same_seed_same_points(plan_of):
     assert a.factor_values != c.factor_values
 
 
+def test_sobol_samples_must_be_a_power_of_two(plan_of):
+    with pytest.raises(ScenarioError, match="power of two"):
+        plan_of(SOBOL.format(n=6, seed=3, second="false"))
+
+
 def test_shipped_experiments_load_with_their_documented_sizes():
     sizes = {}
     for path in sorted((REPO_DIR / "experiments").glob("*.toml")):

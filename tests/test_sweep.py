@@ -455,3 +455,30 @@ def test_output_that_cannot_be_created_subprocess(exp_path, tmp_path, parksim_cl
     assert str(target) in line
     assert not target.exists()
     assert proc.stdout == ""
+
+
+def test_repeated_design_points_each_get_their_rows(write_toml, baseline_path, tmp_path):
+    """Two points that resolve to the same scenario share one computation, and both have rows."""
+    exp = write_toml("dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35, 0.8), land=(2.5e7,)))
+    out = tmp_path / "out"
+    report = run_sweep(load_experiment(exp), out, LocalExecutor(1))
+    assert report.run == 2 * 3 and report.failed == 0  # 3 points, 2 distinct, 3 replications
+    frame = load_sweep(out)
+    assert len(frame) == 9 and sorted(frame["point"].unique()) == [0, 1, 2]
+    first, second = (frame[frame["point"] == p].drop(columns="point").reset_index(drop=True) for p in (0, 1))
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_key_left_to_its_default_can_be_a_factor(write_toml, baseline_path, tmp_path):
+    """`policies.tax.enabled` is not written in the baseline (it defaults to true) but can be varied."""
+    text = experiment_text(baseline_path, replications=2).replace(
+        'path = "policies.land.budget_cap_yuan_per_year"\nvalues = [25000000.0, 0.0]',
+        'path = "policies.tax.enabled"\nvalues = [true, false]')
+    assert "policies.tax.enabled" in text
+    plan = load_experiment(write_toml("default.toml", text))
+    assert [s.policies.tax.enabled for s in plan.scenarios] == [True, False, True, False]
+    out = tmp_path / "out"
+    run_sweep(plan, out, LocalExecutor(1))
+    frame = load_sweep(out)
+    off = frame[frame["policies.tax.enabled"] == False]  # noqa: E712
+    assert (off["fiscal_tax_yuan"] == 0).all() and (frame[frame["policies.tax.enabled"] == True]["fiscal_tax_yuan"] > 0).any()  # noqa: E712

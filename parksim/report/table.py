@@ -105,8 +105,9 @@ def sweep_summary(report: dict[str, Any]) -> str:
     rate = report.get("tasks_per_s")
     lines = [
         f"parksim sweep: {report['experiment']} on {report['executor']}",
-        f"  tasks: {report['tasks']:,} in the design; {report['skipped']:,} already done, {report['run']:,} run now"
-        + (f" ({rate:,.1f} tasks/s)" if rate else ""),
+        f"  tasks: {report['tasks']:,} in the design; {report['skipped'] - report['skipped_failed']:,} already done"
+        + (f", {report['skipped_failed']:,} failed before and not run again" if report["skipped_failed"] else "")
+        + f", {report['run']:,} run now" + (f" ({rate:,.1f} tasks/s)" if rate else ""),
         f"  failed: {report['failed']:,}" + ("  (see the 'error' column; --rerun-failed runs them again)" if report["failed"] else ""),
         f"  results: {report['results_dir']}  (parksim.load_results(dir) gives one row per task)",
     ]

@@ -48,7 +48,6 @@ class Comparison:
     replications: int
     seed: int
     values: dict[str, dict[str, np.ndarray]]  # name -> column -> per-replication values
-    failed: int
 
     def summary(self) -> dict[str, Any]:
         first = self.names[0]
@@ -85,7 +84,6 @@ class Comparison:
             "replications": self.replications,
             "seed": self.seed,
             "fiscal_cost_yuan": {n: float(np.median(self.values[n]["fiscal_total_yuan"])) for n in self.names},
-            "failed_tasks": self.failed,
             "targets": out_targets,
         }
 
@@ -117,4 +115,4 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
             progress(len(rows))
     if failed:
         raise RuntimeError(f"{failed} of {len(tasks)} replications failed; the comparison would not be paired")
-    return Comparison(list(names), list(scenarios), replications, seed, values, failed)
+    return Comparison(list(names), list(scenarios), replications, seed, values)

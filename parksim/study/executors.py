@@ -11,7 +11,7 @@ of workers: a task's result is a pure function of (scenario, seed, replication).
   never walk (or copy) them.
 * :class:`DaskExecutor` connects to a running ``dask scheduler`` (started with Dask's own
   commands), sends each point's scenario to the workers once, and keeps a bounded number of
-  chunks in flight, so the driver's memory stays flat however long the sweep. If a worker
+  chunks in flight, so the driver never holds more than a window of results. If a worker
   dies, Dask runs its unfinished chunks elsewhere. A long-lived worker freezes what it holds
   for the garbage collector before its first task.
 """
@@ -22,10 +22,10 @@ import gc
 import itertools
 import math
 import multiprocessing
-import signal
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from parksim.forecast import worker_init
 from parksim.scenario.schema import Scenario
 from parksim.study.tasks import Task, evaluate_batch
 
@@ -36,10 +36,6 @@ def _chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
     it = iter(tasks)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
-
-
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_chunk(args: tuple[dict[int, Scenario], int, list[Task], Sequence[str], bool]) -> list[dict[str, Any]]:
@@ -89,7 +85,7 @@ class LocalExecutor(Executor):
         frozen = self.tune_gc and method == "fork"
         if frozen:
             gc.freeze()
-        pool = multiprocessing.get_context(method).Pool(self.workers, initializer=_ignore_sigint)
+        pool = multiprocessing.get_context(method).Pool(self.workers, initializer=worker_init)
         try:
             yield from pool.imap_unordered(_run_chunk, jobs)
             pool.close()
@@ -126,9 +122,10 @@ class DaskExecutor(Executor):
         size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
         window = max(4, self.workers * 4)
         chunks = _chunks(tasks, size)
-        running = as_completed()
-        for chunk in itertools.islice(chunks, window):
-            running.add(self._submit(remote, seed, chunk, outputs))
+        first = [self._submit(remote, seed, chunk, outputs) for chunk in itertools.islice(chunks, window)]
+        if not first:
+            return
+        running = as_completed(first)
         for future in running:
             rows = future.result()
             future.release()

@@ -91,7 +91,9 @@ class Design(_Table):
     @model_validator(mode="after")
     def _samples(self) -> Design:
         if self.kind in ("lhs", "sobol") and self.samples is None:
-            raise ValueError(f"a {self.kind} design needs samples")
+            raise ValueError(f"{'an' if self.kind == 'lhs' else 'a'} {self.kind} design needs samples")
+        if self.kind == "sobol" and self.samples & (self.samples - 1):
+            raise ValueError(f"samples: a sobol design needs a power of two (Sobol sequences), got {self.samples}")
         return self
 
 
@@ -279,6 +281,7 @@ def load_experiment(path: str | Path) -> Plan:
         except ScenarioError as err:
             raise ScenarioError(str(path), f"override {err.key}: {err.message}", key="overrides",
                                 line=find_line(text, ("overrides",))) from None
+    raw = base.model_dump(mode="json")  # every key, those left to their defaults included
     keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(exp.factors)]
     for i, f in enumerate(exp.factors):
         template = _get(raw, keys[i])
@@ -295,7 +298,7 @@ def load_experiment(path: str | Path) -> Plan:
         for k, v in zip(keys, coerced, strict=True):
             _set(data_n, k, v)
         try:
-            scenario = validate(data_n, layers)
+            scenario = validate(data_n)
         except ScenarioError as err:
             setting = ", ".join(f"{f.path}={v!r}" for f, v in zip(exp.factors, coerced, strict=True))
             raise ScenarioError(str(path), f"design point {n} ({setting}) is not a valid scenario: {err.key}: {err.message}",

@@ -5,7 +5,7 @@ A sweep's results directory holds ``manifest.json`` (what experiment this is, wr
 factor values) and ``shards/`` -- Parquet files of task rows, each written under a temporary
 name, synced and renamed into place, so a shard is either complete or absent. Rows are
 buffered in memory only until the next shard is written (every few hundred rows or seconds),
-so the driver's memory stays flat however many tasks a sweep has.
+so the driver's memory does not grow with the results (only with the set of task keys).
 
 Re-running a sweep into the same directory reads the task keys of the rows already there and
 skips them (``failed`` rows are run again only with ``rerun_failed``); their shard files are
@@ -38,7 +38,7 @@ from parksim.results import (
     library_versions,
     source_hash,
 )
-from parksim.study.tasks import META_COLUMNS
+from parksim.study.tasks import META_COLUMNS, task_key
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
 
@@ -102,7 +102,7 @@ class SweepStore:
             "identity": identity,
             "experiment": exp.name,
             "experiment_file": str(plan.path),
-            "scenario_files": plan.sources,
+            "source_files": plan.sources,
             "design": exp.design.model_dump(mode="json"),
             "factors": plan.factor_names,
             "points": len(plan.scenarios),
@@ -184,12 +184,19 @@ def load_sweep(path: str | Path, meta: bool = False) -> pd.DataFrame:
         columns = ["point", *manifest["factors"], "replication", "seed", "status", "error"]
         return pd.DataFrame(columns=columns)
     rows = pd.concat([pd.read_parquet(s) for s in shards], ignore_index=True)
-    # one row per task: a success wins over a failure, the latest over earlier ones
+    # one row per task key: a success wins over a failure, the latest over earlier ones
     rows["_ok"] = rows["status"] == "ok"
-    rows = rows.sort_values(["_ok", "finished_at"]).drop_duplicates("key", keep="last").drop(columns="_ok")
-    rows = rows.merge(points, on="point", how="left")
+    rows = rows.sort_values(["_ok", "finished_at"]).drop_duplicates("key", keep="last").drop(columns=["_ok", "point", "replication"])
+    # every (point, replication) of the design, by its key: repeated design points share a row
+    hashes = pd.read_parquet(path / "points.parquet", columns=["point", "scenario_sha256"])
+    expected = pd.DataFrame(
+        [(p, r, task_key(h, manifest["seed"], r, manifest["package_version"], manifest["source_sha256"]))
+         for p, h in zip(hashes["point"], hashes["scenario_sha256"], strict=True)
+         for r in range(manifest["replications"])],
+        columns=["point", "replication", "key"],
+    )
+    rows = expected.merge(rows, on="key", how="inner").merge(points, on="point", how="left")
     fixed = ["point", *manifest["factors"], "replication", "seed", "status", "error"]
     values = [c for c in rows.columns if c not in fixed and c not in META_COLUMNS and c not in ("key", "traceback")]
     columns = fixed + values + (["key", *META_COLUMNS, "traceback"] if meta else [])
-    out = rows[columns].sort_values(["point", "replication"]).reset_index(drop=True)
-    return out
+    return rows[columns].sort_values(["point", "replication"]).reset_index(drop=True)

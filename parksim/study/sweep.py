@@ -3,14 +3,15 @@
 :func:`run_sweep` opens (or re-opens) the store, skips the tasks already finished, feeds the
 rest to the executor in interleaved order (replication by replication across the design) and
 hands each arriving chunk of rows to the store. A task that fails is recorded with its error
-and the sweep goes on; the report says how many failed. Ctrl-C writes what has arrived and
+and the sweep goes on; the report says how many failed. Results are never held in memory;
+the driver keeps only the set of task keys (tens of bytes per task). Ctrl-C writes what has arrived and
 stops; the next run picks up from there.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,30 +19,46 @@ from parksim.results import library_versions, source_hash
 from parksim.study.executors import Executor
 from parksim.study.experiment import Plan
 from parksim.study.store import SweepStore
-from parksim.study.tasks import interleaved
+from parksim.study.tasks import Task, interleaved
 
 __all__ = ["SweepReport", "run_sweep"]
 
 
 @dataclass
 class SweepReport:
+    """How a sweep went: ``skipped`` tasks were not run again (``skipped_failed`` of them had
+    failed before), ``run`` were run now, ``failed`` have no result (before or now)."""
+
     experiment: str
     results_dir: str
     executor: str
     tasks: int
     skipped: int
+    skipped_failed: int
     run: int
     failed: int
     wall_time_s: float
 
     @property
     def complete(self) -> bool:
-        return self.failed == 0 and self.skipped + self.run == self.tasks
+        """Every task of the design has a result (a report exists only once all were tried)."""
+        return self.failed == 0
+
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out["tasks_per_s"] = self.run / self.wall_time_s if self.wall_time_s > 0 else None
         return out
+
+
+def _to_run(plan: Plan, version: str, source: str, skip: set[str]) -> Iterator[Task]:
+    """The tasks still to run, interleaved; a task shared by repeated design points runs once."""
+    seen: set[str] = set()
+    exp = plan.experiment
+    for task in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source):
+        if task.key not in skip and task.key not in seen:
+            seen.add(task.key)
+            yield task
 
 
 def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bool = False,
@@ -59,24 +76,23 @@ def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bo
     try:
         ok, failed = store.finished()
         skip = ok if rerun_failed else ok | failed
-        keys = [t.key for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source)]
-        skipped = sum(1 for k in keys if k in skip)
-        still_failed = 0 if rerun_failed else sum(1 for k in keys if k in failed)
-        todo = len(keys) - skipped
-        del keys
+        done_before = failed_before = 0
+        for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source):
+            done_before += t.key in ok
+            failed_before += (not rerun_failed) and t.key in failed
+        todo = sum(1 for _ in _to_run(plan, version, source, skip))
         if on_total is not None:
             on_total(todo)
         started = time.perf_counter()
-        tasks = (t for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source) if t.key not in skip)
         run = new_failed = 0
-        for rows in executor.run(plan.scenarios, exp.seed, tasks, exp.outputs, todo):
+        for rows in executor.run(plan.scenarios, exp.seed, _to_run(plan, version, source, skip), exp.outputs, todo):
             store.add(rows)
             run += len(rows)
             new_failed += sum(1 for r in rows if r["status"] != "ok")
             if progress is not None:
                 progress(len(rows))
-        report = SweepReport(exp.name, str(path), executor.describe(), plan.tasks, skipped, run,
-                             still_failed + new_failed, time.perf_counter() - started)
+        report = SweepReport(exp.name, str(path), executor.describe(), plan.tasks, done_before + failed_before, failed_before, run,
+                             failed_before + new_failed, time.perf_counter() - started)
     except KeyboardInterrupt:
         store.close()
         raise
