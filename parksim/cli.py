@@ -198,7 +198,7 @@ def _executor(args: argparse.Namespace):
 
     try:
         return make_executor(args.workers, args.scheduler)
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, ValueError) as error:
         raise _Unreachable(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
 
 

@@ -10,7 +10,7 @@ of workers: a task's result is a pure function of (scenario, seed, replication).
   The driver's objects are frozen for the garbage collector before the fork, so workers
   never walk (or copy) them.
 * :class:`DaskExecutor` connects to a running ``dask scheduler`` (started with Dask's own
-  commands), sends each point's scenario to the workers once, and keeps a bounded number of
+  commands), sends chunks of tasks with the scenarios they need, and keeps a bounded number of
   chunks in flight, so the driver never holds more than a window of results. If a worker
   dies, Dask runs its unfinished chunks elsewhere. A long-lived worker freezes what it holds
   for the garbage collector before its first task.
@@ -102,10 +102,8 @@ class DaskExecutor(Executor):
     """A Dask distributed cluster, reached at ``address`` (e.g. ``tcp://127.0.0.1:8786``)."""
 
     def __init__(self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0):
-        from distributed import Client
-
         self.address = address
-        self.client = Client(address, timeout=timeout, set_as_default=False)
+        self.client = _connect(address, timeout)
         info = self.client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
         self.chunk = chunk
@@ -118,31 +116,69 @@ class DaskExecutor(Executor):
         from distributed import as_completed
 
         client = self.client
-        remote = client.scatter(list(scenarios), broadcast=True, hash=True)
         size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
         window = max(4, self.workers * 4)
         chunks = _chunks(tasks, size)
-        first = [self._submit(remote, seed, chunk, outputs) for chunk in itertools.islice(chunks, window)]
+        first = [self._submit(scenarios, seed, chunk, outputs) for chunk in itertools.islice(chunks, window)]
         if not first:
             return
-        running = as_completed(first)
+        running = as_completed(first, loop=client.loop)
         for future in running:
             rows = future.result()
             future.release()
             nxt = next(chunks, None)
             if nxt is not None:
-                running.add(self._submit(remote, seed, nxt, outputs))
+                running.add(self._submit(scenarios, seed, nxt, outputs))
             yield rows
 
-    def _submit(self, remote, seed, chunk, outputs):
-        points = sorted({t.point for t in chunk})
-        needed = {p: remote[p] for p in points}
+    def _submit(self, scenarios, seed, chunk, outputs):
+        # The chunk carries its scenarios (a few kB each). Scattered data would be cheaper to
+        # send, but Dask keeps one replica of it, and a task whose input died with a worker
+        # cannot be recomputed; a chunk that carries its inputs always can.
+        needed = {t.point: scenarios[t.point] for t in chunk}
         key = "parksim-" + chunk[0].key + f"-{len(chunk)}"
         return self.client.submit(_run_chunk_remote, needed, seed, chunk, tuple(outputs), self.tune_gc,
                                   key=key, pure=False, retries=1)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _connect(address: str, timeout: float):
+    """A client of the scheduler at ``address``, or a clear error within about ``timeout`` s.
+
+    A plain TCP probe first, so a closed port fails at once; then the Dask handshake, bounded
+    by a thread join, since a port where something else listens never answers it.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    from distributed import Client
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if not parts.hostname or not parts.port:
+        raise ValueError(f"expected a scheduler address like tcp://HOST:8786, got {address!r}")
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=min(timeout, 10.0)).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {parts.hostname}:{parts.port} ({exc.strerror or exc})") from None
+    outcome: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            outcome["client"] = Client(address, timeout=timeout, set_as_default=False)
+        except Exception as exc:  # reported below, in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect, name="parksim-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)
+    if "client" in outcome:
+        return outcome["client"]
+    if "error" in outcome:
+        raise ConnectionError(f"{type(outcome['error']).__name__}: {outcome['error']}")
+    raise TimeoutError(f"no Dask scheduler answered within {timeout:.0f} s (is that the scheduler's port?)")
 
 
 def _run_chunk_remote(scenarios: dict[int, Scenario], seed: int, tasks: list[Task], outputs, tune_gc: bool):
