@@ -3,8 +3,8 @@
 :func:`replicate` is the unit of work -- ``scenario + seed -> ReplicationResult`` -- run in a
 worker: the model produces records, metrics turn them into series and target values there,
 and only those (plus the records, if asked for) travel back. :func:`simulate` seeds the
-replications from one root ``SeedSequence``, runs them in-process or on a pool of worker
-processes (the same results either way), and returns a :class:`Forecast` whose ``targets``,
+replications from one root ``SeedSequence``, runs them in-process or on the local pool
+(:mod:`parksim.pool`; the same results either way), and returns a :class:`Forecast` whose ``targets``,
 ``series`` and ``records`` are pandas DataFrames and whose :meth:`Forecast.summary` is the
 object the command line prints.
 """
@@ -12,9 +12,6 @@ object the command line prints.
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,11 +31,12 @@ from parksim.metrics import (
     target_values,
 )
 from parksim.model import PARK_COLUMNS, run_replication
+from parksim.pool import default_workers, imap_unordered
 from parksim.records import Records
 from parksim.rng import replication_seeds
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
-__all__ = ["Forecast", "ReplicationResult", "replicate", "simulate", "default_workers", "worker_init"]
+__all__ = ["Forecast", "ReplicationResult", "replicate", "simulate"]
 
 
 @dataclass
@@ -69,50 +67,16 @@ def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int
     )
 
 
-def default_workers() -> int:
-    """All cores this process may use."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(os.cpu_count() or 1, 1)
-
-
 def _chunk(args: tuple[Scenario, list[tuple[int, np.random.SeedSequence]], bool]) -> list[ReplicationResult]:
     scenario, items, keep = args
     return [replicate(scenario, seed, i, keep) for i, seed in items]
 
 
-def worker_init() -> None:
-    """Set up a pool worker: Ctrl-C is the driver's to handle, and the worker dies with its
-    driver (Linux ``PR_SET_PDEATHSIG``) instead of lingering -- and holding the results
-    directory's lock -- when the driver is killed."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):  # not Linux: workers end when the pool's pipes close
-        pass
-
-
 def _run(scenario: Scenario, seeds: list[np.random.SeedSequence], workers: int, keep: bool) -> Iterator[list[ReplicationResult]]:
     items = list(enumerate(seeds))
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            yield _chunk((scenario, [item], keep))
-        return
-    size = max(1, math.ceil(len(items) / (workers * 8)))
+    size = max(1, math.ceil(len(items) / (workers * 16)))
     chunks = [(scenario, items[i : i + size], keep) for i in range(0, len(items), size)]
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = multiprocessing.get_context(method).Pool(min(workers, len(chunks)), initializer=worker_init)
-    try:
-        yield from pool.imap_unordered(_chunk, chunks)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    yield from imap_unordered(_chunk, chunks, min(workers, len(chunks)))
 
 
 @dataclass

@@ -5,10 +5,9 @@ Both take the same inputs -- the design points' scenarios, the root seed, an ite
 arrive, in whatever order they finish. Results never depend on the executor or on the number
 of workers: a task's result is a pure function of (scenario, seed, replication).
 
-* :class:`LocalExecutor` runs chunks of tasks on a ``multiprocessing`` pool (fork, all cores
-  by default; in-process with one worker). Each chunk carries the scenarios its tasks need.
-  The driver's objects are frozen for the garbage collector before the fork, so workers
-  never walk (or copy) them.
+* :class:`LocalExecutor` runs chunks of tasks on the local pool (:mod:`parksim.pool`: fork,
+  all cores by default, in-process with one worker). Each chunk carries the scenarios its
+  tasks need.
 * :class:`DaskExecutor` connects to a running ``dask scheduler`` (started with Dask's own
   commands), sends chunks of tasks with the scenarios they need, and keeps a bounded number of
   chunks in flight, so the driver never holds more than a window of results. If a worker
@@ -18,14 +17,12 @@ of workers: a task's result is a pure function of (scenario, seed, replication).
 
 from __future__ import annotations
 
-import gc
 import itertools
 import math
-import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from parksim.forecast import worker_init
+from parksim.pool import default_workers, imap_unordered
 from parksim.scenario.schema import Scenario
 from parksim.study.tasks import Task, evaluate_batch
 
@@ -63,8 +60,6 @@ class LocalExecutor(Executor):
     """A local process pool (fork); one worker runs in-process."""
 
     def __init__(self, workers: int | None = None, chunk: int | None = None, tune_gc: bool = True):
-        from parksim.forecast import default_workers
-
         self.workers = default_workers() if workers is None else max(1, int(workers))
         self.chunk = chunk
         self.tune_gc = tune_gc
@@ -73,29 +68,10 @@ class LocalExecutor(Executor):
         return f"local pool, {self.workers} worker{'s' if self.workers != 1 else ''}"
 
     def run(self, scenarios, seed, tasks, outputs, total):
-        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
+        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 16))))
         jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), False)
                 for chunk in _chunks(tasks, size))
-        if self.workers == 1:
-            yield from map(_run_chunk, jobs)
-            return
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        # Freeze the driver's objects before forking (the gc module's advice): the workers then
-        # never walk or copy them in a collection. Undone when the pool is gone.
-        frozen = self.tune_gc and method == "fork"
-        if frozen:
-            gc.freeze()
-        pool = multiprocessing.get_context(method).Pool(self.workers, initializer=worker_init)
-        try:
-            yield from pool.imap_unordered(_run_chunk, jobs)
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
-            if frozen:
-                gc.unfreeze()
+        yield from imap_unordered(_run_chunk, jobs, self.workers, self.tune_gc)
 
 
 class DaskExecutor(Executor):
@@ -116,7 +92,7 @@ class DaskExecutor(Executor):
         from distributed import as_completed
 
         client = self.client
-        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 8))))
+        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 16))))
         window = max(4, self.workers * 4)
         chunks = _chunks(tasks, size)
         first = [self._submit(scenarios, seed, chunk, outputs) for chunk in itertools.islice(chunks, window)]
