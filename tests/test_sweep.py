@@ -482,3 +482,14 @@ def test_a_key_left_to_its_default_can_be_a_factor(write_toml, baseline_path, tm
     frame = load_sweep(out)
     off = frame[frame["policies.tax.enabled"] == False]  # noqa: E712
     assert (off["fiscal_tax_yuan"] == 0).all() and (frame[frame["policies.tax.enabled"] == True]["fiscal_tax_yuan"] > 0).any()  # noqa: E712
+
+
+def test_failure_counts_are_the_same_on_a_first_run_and_a_rerun(write_toml, baseline_path, tmp_path):
+    """Two identical broken points share their tasks; both runs count the design's failed tasks alike."""
+    plan = load_experiment(write_toml("dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35), land=(2.5e7,))))
+    broken = dataclasses.replace(plan, scenarios=[s.model_copy(update={"district": None}) for s in plan.scenarios])
+    out = tmp_path / "out"
+    first = run_sweep(broken, out, LocalExecutor(1))
+    again = run_sweep(broken, out, LocalExecutor(1))
+    assert first.run == 3 and first.failed == 6  # 3 distinct tasks run, 2 points x 3 replications failed
+    assert again.run == 0 and again.failed == 6 and again.skipped == 6

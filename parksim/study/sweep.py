@@ -4,7 +4,7 @@
 rest to the executor in interleaved order (replication by replication across the design) and
 hands each arriving chunk of rows to the store. A task that fails is recorded with its error
 and the sweep goes on; the report says how many failed. Results are never held in memory;
-the driver keeps only the set of task keys (tens of bytes per task). Ctrl-C writes what has arrived and
+the driver keeps the set of task keys (a couple of hundred bytes per task). Ctrl-C writes what has arrived and
 stops; the next run picks up from there.
 """
 
@@ -84,15 +84,18 @@ def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bo
         if on_total is not None:
             on_total(todo)
         started = time.perf_counter()
-        run = new_failed = 0
+        run = 0
         for rows in executor.run(plan.scenarios, exp.seed, _to_run(plan, version, source, skip), exp.outputs, todo):
             store.add(rows)
             run += len(rows)
-            new_failed += sum(1 for r in rows if r["status"] != "ok")
             if progress is not None:
                 progress(len(rows))
+        store.flush()
+        # failures counted per task of the design (repeated points share a key), as the store holds them
+        _, failed_now = store.finished()
+        failed_total = sum(t.key in failed_now for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source))
         report = SweepReport(exp.name, str(path), executor.describe(), plan.tasks, done_before + failed_before, failed_before, run,
-                             failed_before + new_failed, time.perf_counter() - started)
+                             failed_total, time.perf_counter() - started)
     except KeyboardInterrupt:
         store.close()
         raise
