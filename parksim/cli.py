@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _failure(what: str, error: Exception) -> int:
+    """A failure while running: one line, and the traceback with ``PARKSIM_DEBUG=1``."""
+    if os.environ.get("PARKSIM_DEBUG"):
+        raise error
+    print(f"parksim: {what} failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for details)", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def _bad_input(error: Any, as_json: bool) -> int:
     print(f"parksim: error: {error}", file=sys.stderr)
     if as_json:
@@ -171,12 +179,9 @@ def _run(args: argparse.Namespace) -> int:
         claim.release(remove_if_empty=True)
         print(f"parksim: cannot write results to {target}: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as error:  # a failure while running: one line, and the details on request
+    except Exception as error:
         claim.release(remove_if_empty=True)
-        if os.environ.get("PARKSIM_DEBUG"):
-            raise
-        print(f"parksim: run failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for details)", file=sys.stderr)
-        return EXIT_FAILED
+        return _failure("run", error)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
     else:
@@ -231,10 +236,7 @@ def _compare(args: argparse.Namespace) -> int:
         print("parksim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        if os.environ.get("PARKSIM_DEBUG"):
-            raise
-        print(f"parksim: compare failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return _failure("compare", error)
     finally:
         if bar:
             bar.close()
@@ -284,10 +286,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"parksim: cannot write to {target}: {error}; finished shards are kept", file=sys.stderr)
         return EXIT_FAILED
     except Exception as error:
-        if os.environ.get("PARKSIM_DEBUG"):
-            raise
-        print(f"parksim: sweep failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return _failure("sweep", error)
     finally:
         if bar:
             bar.close()
