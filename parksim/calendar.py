@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_month", "month_index", "month_label", "month_end", "year_of"]
+__all__ = ["parse_month", "month_index", "month_label", "year_of"]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -31,11 +31,6 @@ def month_index(start: str, month: str) -> int:
     y0, m0 = parse_month(start)
     y1, m1 = parse_month(month)
     return (y1 - y0) * 12 + (m1 - m0)
-
-
-def month_end(start: str, month: str) -> float:
-    """Model time at the end of calendar ``month`` (the instant the next month begins)."""
-    return float(month_index(start, month) + 1)
 
 
 def month_label(start: str, index: int) -> str:

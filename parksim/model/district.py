@@ -79,8 +79,6 @@ class Pool:
         self.seeds = stream_seeds(key, ids)
         self.state = np.zeros(n, dtype=np.int8)
         self.n_initial = n0
-        self.size = n
-        self.key = key
         e = scenario.enterprises
         self.scale_year = math.sqrt(2.0) * e.growth_scale_per_year
         self.size_exponent = e.growth_size_exponent

@@ -288,9 +288,9 @@ def _contains(data: Any, loc: tuple[Any, ...]) -> bool:
 def _owner(loc: tuple[Any, ...], layers: list[Layer], kind: str) -> Layer | None:
     """The most derived layer that wrote the key at ``loc`` (or its nearest written parent)."""
     probe = loc[:-1] if kind == "missing" else loc
-    for depth in range(len(probe), -1, -1):
+    for depth in range(len(probe), 0, -1):
         for layer in reversed(layers):
-            if _contains(layer.data, probe[:depth]) and depth > 0:
+            if _contains(layer.data, probe[:depth]):
                 return layer
     return None
 

@@ -113,7 +113,7 @@ class DaskExecutor(Executor):
         # cannot be recomputed; a chunk that carries its inputs always can.
         needed = {t.point: scenarios[t.point] for t in chunk}
         key = "parksim-" + chunk[0].key + f"-{len(chunk)}"
-        return self.client.submit(_run_chunk_remote, needed, seed, chunk, tuple(outputs), self.tune_gc,
+        return self.client.submit(evaluate_batch, needed, seed, chunk, tuple(outputs), self.tune_gc,
                                   key=key, pure=False, retries=1)
 
     def close(self) -> None:
@@ -155,10 +155,6 @@ def _connect(address: str, timeout: float):
     if "error" in outcome:
         raise ConnectionError(f"{type(outcome['error']).__name__}: {outcome['error']}")
     raise TimeoutError(f"no Dask scheduler answered within {timeout:.0f} s (is that the scheduler's port?)")
-
-
-def _run_chunk_remote(scenarios: dict[int, Scenario], seed: int, tasks: list[Task], outputs, tune_gc: bool):
-    return evaluate_batch(scenarios, seed, tasks, outputs, tune_gc)
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -285,7 +285,7 @@ def load_experiment(path: str | Path) -> Plan:
     keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(exp.factors)]
     for i, f in enumerate(exp.factors):
         template = _get(raw, keys[i])
-        if f.range is not None and not isinstance(template, int | float) or isinstance(template, bool) and f.range is not None:
+        if f.range is not None and (isinstance(template, bool) or not isinstance(template, int | float)):
             raise ScenarioError(str(path), f"factor {f.path!r} is {type(template).__name__}, a range needs a number",
                                 key=f"factors[{i}].range", line=find_line(text, ("factors", i, "range")))
     points = _points(exp)
