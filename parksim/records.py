@@ -5,8 +5,10 @@ opened, a firm entered, a grant was paid. Everything downstream (series, target 
 fiscal ledger) is computed from these records by :mod:`parksim.metrics`, so a metric can be
 tested without SimPy and recomputed without running the model again.
 
-Records are appended as fixed-width tuples (cheap inside the event loop) and turned into
-numpy columns once, when the replication ends.
+Records come in two forms, both cheap inside the event loop: one at a time as fixed-width
+tuples (a park opens, a firm enters) and many at once as numpy columns (the half-yearly
+reports review every firm in the parks together). The buffer keeps them as columnar chunks in
+the order they were recorded and joins them once, when the replication ends.
 """
 
 from __future__ import annotations
@@ -76,12 +78,13 @@ _NAN = math.nan
 
 
 class RecordBuffer:
-    """Append-only buffer of one replication's records."""
+    """Append-only buffer of one replication's records: tuples one at a time, columns in bulk."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "chunks")
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []
+        self.chunks: list[tuple[np.ndarray, ...]] = []
 
     def park(self, t: float, kind: int, park: int, floor_m2: float, detail: str = "", amount_yuan: float = 0.0) -> None:
         self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, detail, amount_yuan))
@@ -103,27 +106,44 @@ class RecordBuffer:
     def paid(self, t: float, lever: str, park: int, firm: int, amount_yuan: float) -> None:
         self.rows.append((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan))
 
+    def firms(self, t: float, kind: int, park: np.ndarray, firm: np.ndarray, age_years: np.ndarray,
+              revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray, detail: str = "") -> None:
+        """Records of the same kind at the same instant for many firms (columns of equal length)."""
+        n = len(firm)
+        if n:
+            self._chunk((np.full(n, t), np.full(n, kind, np.int8), park, firm, age_years, revenue_yuan, floor_m2,
+                         tech, np.full(n, detail, dtype=object), np.zeros(n)))
+
+    def payments(self, t: float, lever: str, park: np.ndarray, firm: np.ndarray, amount_yuan: np.ndarray) -> None:
+        """Support paid at one instant by one lever to many firms."""
+        n = len(firm)
+        if n:
+            nan = np.full(n, _NAN)
+            self._chunk((np.full(n, t), np.full(n, Kind.SUPPORT_PAID, np.int8), park, firm, nan, nan, nan,
+                         np.zeros(n, bool), np.full(n, lever, dtype=object), amount_yuan))
+
+    def _chunk(self, columns: tuple) -> None:
+        self._flush()
+        self.chunks.append(columns)
+
+    def _flush(self) -> None:
+        if self.rows:
+            cols = list(zip(*self.rows, strict=True))
+            self.chunks.append(tuple(np.asarray(c, dtype=d) for c, d in zip(cols, _DTYPES, strict=True)))
+            self.rows = []
+
     def freeze(self) -> Records:
         """Columns in time order (ties keep the order they were recorded in)."""
-        rows = self.rows
-        if not rows:
-            empty = Records.empty()
-            return empty
-        cols = list(zip(*rows, strict=True))
-        time = np.asarray(cols[0], dtype=np.float64)
-        order = np.argsort(time, kind="stable")
-        return Records(
-            time_months=time[order],
-            kind=np.asarray(cols[1], dtype=np.int8)[order],
-            park_id=np.asarray(cols[2], dtype=np.int32)[order],
-            firm_id=np.asarray(cols[3], dtype=np.int64)[order],
-            firm_age_years=np.asarray(cols[4], dtype=np.float64)[order],
-            revenue_yuan=np.asarray(cols[5], dtype=np.float64)[order],
-            floor_m2=np.asarray(cols[6], dtype=np.float64)[order],
-            tech=np.asarray(cols[7], dtype=bool)[order],
-            detail=np.asarray(cols[8], dtype=object)[order],
-            amount_yuan=np.asarray(cols[9], dtype=np.float64)[order],
-        )
+        self._flush()
+        if not self.chunks:
+            return Records.empty()
+        cols = [np.concatenate([c[i] for c in self.chunks]).astype(d, copy=False) for i, d in enumerate(_DTYPES)]
+        order = np.argsort(cols[0], kind="stable")
+        return Records(*(c[order] for c in cols))
+
+
+_DTYPES = (np.float64, np.int8, np.int32, np.int64, np.float64, np.float64, np.float64, bool, object, np.float64)
+"""dtypes of :data:`COLUMNS`, in order."""
 
 
 @dataclass(frozen=True)

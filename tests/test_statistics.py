@@ -207,10 +207,12 @@ GROWTH_ONE_STEP = (
 
 @pytest.fixture(scope="module")
 def one_step_growth():
+    """Each firm's first review: it is at the first report after entry (reports every
+    ``review_interval_months`` from the start), over an interval of ``dy`` years."""
     scenario = parksim.load_scenario(_BASELINE, overrides=list(GROWTH_ONE_STEP))
     e = scenario.enterprises
-    dy = e.review_interval_months / 12.0
-    drift = (e.growth_drift_per_year + scenario.parks.growth_drift_per_year) * dy
+    dt = e.review_interval_months
+    drift_per_year = e.growth_drift_per_year + scenario.parks.growth_drift_per_year
     steps, scales = [], []
     for seq in np.random.SeedSequence(2718).spawn(10):
         r = run_replication(scenario, seq).records
@@ -220,8 +222,9 @@ def one_step_growth():
         for f, t, revenue, reason in zip(r.firm_id[exited].tolist(), r.time_months[exited], r.revenue_yuan[exited],
                                          r.detail[exited], strict=True):
             t0, r0 = start[f]
-            assert reason == "contract" and t == pytest.approx(t0 + e.review_interval_months)
-            steps.append(math.log(revenue / r0) - drift)
+            assert reason == "contract" and t == (math.floor(t0 / dt) + 1) * dt
+            dy = (t - t0) / 12.0
+            steps.append(math.log(revenue / r0) - drift_per_year * dy)
             scales.append(e.growth_scale_per_year * (r0 / e.growth_reference_revenue_yuan) ** -e.growth_size_exponent
                           * math.sqrt(dy))
     return np.array(steps), np.array(scales)

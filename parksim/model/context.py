@@ -2,25 +2,28 @@
 
 The :class:`Context` is the only place that holds run state (no module-level state): the
 environment, the scenario, the random streams, the record buffer, the fiscal ledger, the
-policy levers, the parks, the district pool and the land quota. It wires up the processes
-and offers the few operations several processes share (a firm entering or leaving a park,
-adding a park, a firm's floor need). :func:`run_replication` is the one entry point that
+policy levers, the parks and their vacancies, the district pool, the firms in parks and the
+land quota. It wires up the processes and offers the few operations several processes share
+(a firm entering or leaving a park, taking floor, a scheduled failure, adding a park, a
+firm's floor need). :func:`run_replication` is the one entry point that
 runs a replication: ``scenario + seed -> records``, picklable both ways.
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import simpy
 
 from parksim.calendar import month_index
 from parksim.model.district import PLACED, Pool, applications
-from parksim.model.enterprise import Enterprise, firm_life
-from parksim.model.parks import Park, annual_grading, land_release, park_life, pipeline
+from parksim.model.enterprise import FirmTable, next_report, reporting, stub_failure
+from parksim.model.parks import Park, Vacancies, annual_grading, land_release, park_life, pipeline
 from parksim.model.policies import Ledger, build_levers
 from parksim.model.shocks import AgeHazard, ShockSchedule
 from parksim.records import Kind, RecordBuffer, Records
@@ -49,10 +52,9 @@ class FirmParams:
     """Per-firm constants precomputed from the scenario for the review loop."""
 
     review_months: float
-    sqrt_dy: float
     drift: float
     scale: float
-    reference_revenue: float
+    log_reference: float
     size_exponent: float
     upgrade_threshold: float
     tech_rate: float
@@ -62,6 +64,8 @@ class FirmParams:
     contract_min_yuan_per_m2: float
     contract_enforcement: float
     park_exit_multiplier: float
+    floor_per_yuan: float
+    floor_min: float
 
     @classmethod
     def of(cls, s: Scenario) -> FirmParams:
@@ -69,10 +73,9 @@ class FirmParams:
         dt = e.review_interval_months
         return cls(
             review_months=dt,
-            sqrt_dy=math.sqrt(dt / 12.0),
             drift=e.growth_drift_per_year + s.parks.growth_drift_per_year,
             scale=e.growth_scale_per_year,
-            reference_revenue=e.growth_reference_revenue_yuan,
+            log_reference=math.log(e.growth_reference_revenue_yuan),
             size_exponent=e.growth_size_exponent,
             upgrade_threshold=e.upgrade_threshold_yuan,
             tech_rate=e.tech_hazard_per_year,
@@ -82,6 +85,8 @@ class FirmParams:
             contract_min_yuan_per_m2=e.contract_min_revenue_yuan_per_m2,
             contract_enforcement=e.contract_enforcement_probability,
             park_exit_multiplier=s.parks.exit_hazard_multiplier,
+            floor_per_yuan=s.district.floor_m2_per_million_yuan / 1e6,
+            floor_min=s.district.floor_min_m2,
         )
 
 
@@ -110,6 +115,8 @@ class Context:
         self._floor_min = d.floor_min_m2
         self.land = simpy.Container(env)
         self.parks: list[Park] = []
+        self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2)
+        self.firms = FirmTable()
         self._park_key = streams.key("parks")
         self._firm_key = streams.key("firms")
         self.pool = Pool(self)
@@ -118,12 +125,14 @@ class Context:
             if spec.status == "operating":
                 park.is_open = True
                 park.opened_at = -math.inf  # established before the run: not a new park
+                self.vacancies.update(park)
                 self.records.park(0.0, Kind.PARK_OPENED, park.id, park.floor_area_m2)
                 opens = 0.0
             else:
                 opens = float(month_index(start, spec.opens))
             env.process(park_life(self, park, opens))
         self._place_initial_firms()
+        env.process(reporting(self))
         env.process(applications(self))
         env.process(pipeline(self))
         env.process(land_release(self))
@@ -135,7 +144,7 @@ class Context:
         park_id = len(self.parks)
         seed = firm_stream_seed(self._park_key, park_id)
         coverage = self.scenario.policies.services.platform_coverage
-        park = Park(self.env, park_id, name, lead_sector, model, floor_area_m2, self.scenario.parks.usable_share,
+        park = Park(park_id, name, lead_sector, model, floor_area_m2, self.scenario.parks.usable_share,
                     keyed_uniform(seed, 0) < coverage, seed, self.scenario.parks.grading.grace_years * 12.0)
         self.parks.append(park)
         return park
@@ -147,42 +156,84 @@ class Context:
         """Floor a firm of this revenue needs (m²)."""
         return max(self._floor_min, self._floor_per_yuan * revenue) * factor
 
-    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, tenure_months: float = 0.0) -> Enterprise:
-        """Move a pool firm into ``park``: take its floor, record it, start its process.
+    def grade_drift(self, park: Park, t: float) -> float:
+        """Growth effect of the park's grade on its firms (the land lever's factor prices)."""
+        return self.levers["land"].grade_drift(park.grade, park.in_grace(t), t)
 
-        ``tenure_months`` is how long the firm has already been in the park (for the firms
-        seated at the start): its rent relief and performance contract count from then.
+    def park_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Revenue and number of tech firms in each park now (indexed by park id)."""
+        table = self.firms
+        rows = table.in_parks()
+        parks = table.park[rows]
+        n = len(self.parks)
+        revenue = np.bincount(parks, weights=np.exp(table.log_revenue[rows]), minlength=n)
+        tech = np.bincount(parks, weights=table.tech[rows], minlength=n)
+        return revenue, tech
+
+    def take_floor(self, park: Park, m2: float) -> None:
+        park.free_m2 -= m2
+        self.vacancies.update(park)
+
+    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, now: float,
+              tenure_months: float | None = None) -> int:
+        """Move a pool firm into ``park`` at ``now``: take its floor, record it, add it to the firm table.
+
+        A firm entering between reports draws whether it fails before the first. The firms
+        seated at the start (``tenure_months`` given) have been in the park that long already:
+        their rent relief and performance contract count from then, and the first report
+        (at the start) opens their first interval.
         """
-        env = self.env
-        now = env.now
         pool = self.pool
         pool.state[firm_id] = PLACED
-        park.space.get(need_m2)
-        firm = Enterprise(
-            firm_id, park, int(pool.sector[firm_id]), float(pool.born_at[firm_id]), revenue,
-            bool(pool.rd[firm_id]), bool(pool.tech[firm_id]), need_m2, float(pool.floor_factor[firm_id]),
-            now - tenure_months, firm_stream_seed(self._firm_key, firm_id),
-        )
-        park.firms[firm_id] = firm
-        if firm.sector == park.lead_sector:
+        self.take_floor(park, need_m2)
+        sector = int(pool.sector[firm_id])
+        park.n_firms += 1
+        if sector == park.lead_sector:
             park.lead_firms += 1
-        self.records.firm(now, Kind.FIRM_ENTERED, park.id, firm_id, firm.age_years(now), revenue, need_m2, firm.tech)
-        env.process(firm_life(self, firm))
-        return firm
+        if tenure_months is None:
+            entered, until = now, next_report(now, self.firm_params.review_months)
+        else:
+            entered, until = now - tenure_months, now
+        born = float(pool.born_at[firm_id])
+        tech = bool(pool.tech[firm_id])
+        row = self.firms.append(
+            firm_id, park.id, sector, born, math.log(revenue), bool(pool.rd[firm_id]), tech, need_m2,
+            float(pool.floor_factor[firm_id]), entered, now, until, firm_stream_seed(self._firm_key, firm_id),
+        )
+        self.records.firm(now, Kind.FIRM_ENTERED, park.id, firm_id, (now - born) / 12.0, revenue, need_m2, tech)
+        if tenure_months is None:
+            stub_failure(self, row, now, until)
+        return row
 
-    def leave(self, firm: Enterprise, reason: str) -> None:
-        """A firm leaves its park (failure, contract or graduated): free its floor, record it."""
-        park = firm.park
-        now = self.env.now
-        park.space.put(firm.floor_m2)
-        del park.firms[firm.id]
-        if firm.sector == park.lead_sector:
+    def leave(self, row: int, now: float, reason: str) -> None:
+        """The firm in ``row`` leaves its park (failure, contract or graduated): free its floor, record it."""
+        table = self.firms
+        park = self.parks[int(table.park[row])]
+        floor = float(table.floor_m2[row])
+        table.active[row] = False
+        park.n_firms -= 1
+        if table.sector[row] == park.lead_sector:
             park.lead_firms -= 1
-        self.records.firm(now, Kind.FIRM_EXITED, park.id, firm.id, firm.age_years(now), firm.revenue,
-                          firm.floor_m2, firm.tech, reason)
+        self.take_floor(park, -floor)
+        self.records.firm(now, Kind.FIRM_EXITED, park.id, int(table.firm[row]), (now - float(table.born_at[row])) / 12.0,
+                          math.exp(float(table.log_revenue[row])), floor, bool(table.tech[row]), reason)
+
+    def schedule_failure(self, row: int, when: float) -> None:
+        """The firm in ``row`` fails at ``when`` (a sampled event time; nothing is scheduled past the horizon)."""
+        if when < self.horizon:
+            self.env.timeout(when - self.env.now).callbacks.append(partial(self._fail, row))
+
+    def _fail(self, row: int, event) -> None:
+        if self.firms.active[row]:
+            self.leave(row, self.env.now, "failure")
 
     def _place_initial_firms(self) -> None:
-        """Seat the firms already in operating parks at the start, drawn from the pool."""
+        """Seat the firms already in operating parks at the start, drawn from the pool.
+
+        Pool firms inside the admission window, in a keyed random order, are queued by sector;
+        each operating park takes its lead-sector share from its sector's queue and the rest
+        from the earliest of the other sectors' queues.
+        """
         pool = self.pool
         adm = self.scenario.parks.admission
         n0 = pool.n_initial
@@ -192,18 +243,30 @@ class Context:
         fits = (revenue >= adm.min_revenue_yuan) & (revenue < self.firm_params.upgrade_threshold)
         order = np.argsort(keyed_uniforms(self.streams.key("initial"), np.arange(n0)), kind="stable")
         order = order[fits[order]]
+        queues = [order[pool.sector[order] == s].tolist() for s in range(len(self.sector_names))]
+        heads = [0] * len(queues)
+        rank = np.empty(n0, dtype=np.int64)
+        rank[order] = np.arange(len(order))
         tenure = self.scenario.parks.initial_tenure_months
         for spec, park in zip(self.scenario.parks.initial, self.parks, strict=False):
             if spec.firms == 0 or spec.status != "operating":
                 continue
-            wanted_lead = math.ceil(spec.firms * adm.lead_sector_min_share)
-            free = order[pool.state[order] == 0]
-            lead = free[pool.sector[free] == park.lead_sector][:wanted_lead]
-            rest = free[pool.sector[free] != park.lead_sector][: spec.firms - len(lead)]
-            for firm_id in np.concatenate([lead, rest]):
+            lead_queue = queues[park.lead_sector]
+            wanted_lead = min(math.ceil(spec.firms * adm.lead_sector_min_share), len(lead_queue) - heads[park.lead_sector])
+            chosen = lead_queue[heads[park.lead_sector]: heads[park.lead_sector] + wanted_lead]
+            heads[park.lead_sector] += wanted_lead
+            others = [(rank[q[heads[s]]], s) for s, q in enumerate(queues) if s != park.lead_sector and heads[s] < len(q)]
+            heapq.heapify(others)
+            while others and len(chosen) < spec.firms:
+                _, s = heapq.heappop(others)
+                chosen.append(queues[s][heads[s]])
+                heads[s] += 1
+                if heads[s] < len(queues[s]):
+                    heapq.heappush(others, (rank[queues[s][heads[s]]], s))
+            for firm_id in chosen:
                 need = self.floor_need(float(revenue[firm_id]), float(pool.floor_factor[firm_id]))
                 if park.free_m2 >= need:
-                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, tenure)
+                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, 0.0, tenure)
 
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:
@@ -220,7 +283,7 @@ def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutp
         parks = [
             (p.id, p.name, ctx.sector_names[p.lead_sector], p.development_model, p.floor_area_m2, p.has_platform,
              p.is_open, p.recognised_at is not None, p.provincial, p.demonstration, p.delisted, p.grade or "",
-             len(p.firms))
+             p.n_firms)
             for p in ctx.parks
         ]
         return RunOutput(ctx.records.freeze(), parks)

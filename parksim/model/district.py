@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from statistics import NormalDist
 
 import numpy as np
 from scipy.special import ndtri
@@ -25,7 +24,6 @@ from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_s
 
 __all__ = ["Pool", "Screening", "applications", "choose_park"]
 
-_inv_norm = NormalDist().inv_cdf
 POOL, PLACED = 0, 1
 
 
@@ -85,21 +83,13 @@ class Pool:
         self.log_reference = math.log(e.growth_reference_revenue_yuan)
         self.drift = e.growth_drift_per_year
 
-    def grow(self, firm: int, log_revenue: float, years: float, attempt: int) -> float:
-        """One step of a pool firm's log-revenue random walk, ending at its application ``attempt``.
+    def grow_all(self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int) -> np.ndarray:
+        """One step of each firm's log-revenue random walk, ending at its application ``attempt``.
 
         A normal step with the Laplace walk's variance (2 b^2 per year, b shrinking with size):
-        outside parks only the firm's revenue at its applications matters, so the walk is
-        sampled at those instants and nowhere else.
+        outside parks only a firm's revenue at its applications matters, so the walk is sampled
+        at those instants and nowhere else.
         """
-        if years <= 0:
-            return log_revenue
-        u = keyed_uniform(int(self.seeds[firm]), 100 + attempt)
-        scale = self.scale_year * math.exp(-self.size_exponent * (log_revenue - self.log_reference))
-        return log_revenue + self.drift * years + scale * math.sqrt(years) * _inv_norm(min(max(u, 1e-12), 1 - 1e-12))
-
-    def grow_all(self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int) -> np.ndarray:
-        """Vectorised :meth:`grow`."""
         years = np.maximum(years, 0.0)
         scale = self.scale_year * np.exp(-self.size_exponent * (log_revenue - self.log_reference))
         z = _normal(seeded_uniforms(self.seeds[firms], 100 + attempt))
@@ -127,8 +117,13 @@ class Screening:
         self.reapply_months = d.reapply_months
         self.horizon = ctx.horizon
 
-    def passing(self) -> list[tuple[float, int, int, float]]:
-        """``(time, firm, attempt, revenue)`` of each firm's first application that passes."""
+    def passing(self) -> tuple[list[tuple[float, int, int, float]], dict[int, list[tuple[float, int, int, float]]]]:
+        """Every passing application ``(time, firm, attempt, revenue)``: each firm's first, and its later ones.
+
+        A firm's attempts, their times and its revenue at each are fixed by its keyed draws
+        alone, so they are all found here in bulk; a later one is used only if the earlier
+        found no room (:func:`applications`).
+        """
         pool = self.pool
         firms = np.flatnonzero((pool.applies_at < pool.dies_at) & (pool.applies_at < self.horizon) & (pool.state == POOL))
         t = pool.applies_at[firms]
@@ -138,7 +133,9 @@ class Screening:
         dies = pool.dies_at[firms]
         p = self.pass_probability * np.where(pool.rd[firms], self.rd_multiplier, 1.0)
         active = np.ones(len(firms), dtype=bool)
-        found: list[tuple[float, int, int, float]] = []
+        seen = np.zeros(len(firms), dtype=bool)
+        first: list[tuple[float, int, int, float]] = []
+        later: dict[int, list[tuple[float, int, int, float]]] = {}
         for attempt in range(self.max_applications):
             active &= (t < dies) & (t < self.horizon)
             log_revenue = pool.grow_all(firms, log_revenue, (t - last) / 12.0, attempt)
@@ -146,64 +143,71 @@ class Screening:
             revenue = np.exp(log_revenue)
             ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
-            found.extend(zip(t[ok].tolist(), firms[ok].tolist(), [attempt] * int(ok.sum()), revenue[ok].tolist(), strict=True))
-            active &= ~ok
+            new = ok & ~seen
+            first.extend(zip(t[new].tolist(), firms[new].tolist(), [attempt] * int(new.sum()), revenue[new].tolist(), strict=True))
+            again = ok & seen
+            for row in zip(t[again].tolist(), firms[again].tolist(), [attempt] * int(again.sum()), revenue[again].tolist(), strict=True):
+                later.setdefault(row[1], []).append(row)
+            seen |= ok
             t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, 400 + attempt)), t)
-        return found
+        for rows in later.values():
+            rows.reverse()  # popped from the end, earliest first
+        return first, later
 
-    def next_passing(self, firm: int, t: float, attempt: int, revenue: float) -> tuple[float, int, int, float] | None:
-        """After ``attempt`` (at ``t``, with ``revenue``) found no room: the next application that passes."""
-        pool = self.pool
-        seed = int(pool.seeds[firm])
-        dies = float(pool.dies_at[firm])
-        p = self.pass_probability * (self.rd_multiplier if pool.rd[firm] else 1.0)
-        log_revenue = math.log(revenue)
-        while attempt + 1 < self.max_applications:
-            last = t
-            t -= self.reapply_months * math.log1p(-keyed_uniform(seed, 400 + attempt))
-            attempt += 1
-            if t >= dies or t >= self.horizon:
-                return None
-            log_revenue = pool.grow(firm, log_revenue, (t - last) / 12.0, attempt)
-            revenue = math.exp(log_revenue)
-            if self.min_revenue <= revenue < self.max_revenue and keyed_uniform(seed, 200 + attempt) < p:
-                return t, firm, attempt, revenue
+
+def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
+    """A park whose positioning and free floor admit the firm (lead-sector parks first), or None.
+
+    Uniform among the parks that admit it, found among the parks with any room
+    (:class:`~parksim.model.parks.Vacancies`): a short list is scanned; in a long one a few
+    keyed random picks come first, and a scan only if none of them fits.
+    """
+    vacancies = ctx.vacancies
+    base = 1000 + 16 * attempt
+    lead = vacancies.by_sector[sector]
+    if lead:
+        park = _pick(lead, seed, base, lambda park: park.free_m2 >= need_m2)
+        if park is not None:
+            return park
+    others = vacancies.all
+    if len(others) == len(lead):
         return None
-
-
-def choose_park(ctx, firm: int, attempt: int, need_m2: float):
-    """A park whose positioning and free floor admit the firm (lead-sector parks first), or None."""
-    pool = ctx.pool
-    sector = int(pool.sector[firm])
     share = ctx.scenario.parks.admission.lead_sector_min_share
-    lead, other = [], []
-    for park in ctx.parks:
-        if park.admits(sector, need_m2, share):
-            (lead if park.lead_sector == sector else other).append(park)
-    choice = lead or other
-    if not choice:
-        return None
-    return choice[int(keyed_uniform(int(pool.seeds[firm]), 300 + attempt) * len(choice))]
+    return _pick(others, seed, base + 8, lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
+
+
+def _pick(parks: list, seed: int, base: int, admits) -> object | None:
+    """A uniformly random park of ``parks`` that ``admits`` the firm (keyed draws ``base`` ..), or None."""
+    if len(parks) > _SHORT:
+        for i in range(4):
+            park = parks[int(keyed_uniform(seed, base + i) * len(parks))]
+            if admits(park):
+                return park
+    fits = [park for park in parks if admits(park)]
+    return fits[int(keyed_uniform(seed, base + 4) * len(fits))] if fits else None
+
+
+_SHORT = 24
+"""Lists of parks up to this long are scanned rather than sampled."""
 
 
 def applications(ctx):
-    """Walk through passing applications in time order: enter a park with room, or try again later."""
+    """Walk through passing applications in time order: enter a park with room, or wait for the next."""
     env = ctx.env
     pool = ctx.pool
-    screening = Screening(ctx)
-    heap = screening.passing()
+    heap, later = Screening(ctx).passing()
     heapq.heapify(heap)
+    sector, seeds, floor_factor = pool.sector, pool.seeds, pool.floor_factor
     while heap:
         t, firm, attempt, revenue = heapq.heappop(heap)
         if t > env.now:
             yield env.timeout(t - env.now)
-        if pool.state[firm] != POOL:
-            continue
-        need = ctx.floor_need(revenue, float(pool.floor_factor[firm]))
-        park = choose_park(ctx, firm, attempt, need)
+        need = ctx.floor_need(revenue, float(floor_factor[firm]))
+        park = choose_park(ctx, int(sector[firm]), int(seeds[firm]), attempt, need)
         if park is not None:
-            ctx.enter(firm, park, revenue, need)
-            continue
-        retry = screening.next_passing(firm, t, attempt, revenue)
-        if retry is not None:
+            ctx.enter(firm, park, revenue, need, t)
+        elif firm in later:
+            retry = later[firm].pop()
+            if not later[firm]:
+                del later[firm]
             heapq.heappush(heap, retry)

@@ -1,25 +1,38 @@
-"""The life of a firm inside a park: one SimPy process per firm, woken only by its own events.
+"""Firms inside parks: a columnar firm table, the half-yearly reports, and sampled exits.
 
-A firm in a park wakes at its reviews (every ``review_interval_months``, its revenue report)
-and, if it fails, at its sampled exit time: at the start of each interval it learns its
-support for the interval from the policy levers, then draws whether it exits inside the
-interval (integrated age hazard x park x support x shock) and when. At a review it grows
-(a Laplace-distributed log-revenue change whose spread falls with size), may cross the
-20 M yuan line (an upgrade, 小升规), may start R&D or be certified tech-based, may need more
-space (expand, or graduate out when the park is full), and may be moved out for missing its
-performance contract. Every draw comes from the firm's keyed stream, numbered by purpose and
-review, so two scenarios with the same seed give the same firm the same luck.
+A firm in a park is one row of the :class:`FirmTable` (numpy columns), not a process: what it
+does between reports is decided at the reports, and the only instant of its own that the
+event loop must honour -- a failure inside an interval -- is a sampled event time (a SimPy
+timeout with a callback). The :func:`reporting` process is the district's half-yearly revenue
+report (every ``review_interval_months`` from the start): at each report every firm in a park
+is reviewed at once (:func:`review`) and committed to its next interval (:func:`commit`).
+
+* **Review** closes a firm's interval: its log revenue moves by a Laplace step whose spread
+  falls with size (drift from the park, the levers the firm held and its park's grade, and
+  any shock); it may cross the 20 M yuan line (an upgrade, 小升规), start R&D or be certified
+  tech-based, need more space (expand, or graduate out when the park is full), or be moved
+  out for missing its performance contract.
+* **Commit** opens the next interval: the policy levers are offered to every firm, and each
+  firm draws whether it fails inside the interval (integrated age hazard x park x support x
+  shock) and when; a failure is scheduled at that time.
+
+A firm that enters between reports has a short first interval, up to the next report, without
+lever support (support is granted with the reports); its failure in that interval is drawn at
+entry. Every draw comes from the firm's keyed stream, numbered by purpose and interval, so two
+scenarios with the same seed give the same firm the same luck.
 """
 
 from __future__ import annotations
 
 import math
 
-from parksim.model.policies import Support
-from parksim.records import Kind
-from parksim.rng import keyed_uniform
+import numpy as np
 
-__all__ = ["Enterprise", "firm_life", "Purpose"]
+from parksim.model.policies import Cohort, Support
+from parksim.records import Kind
+from parksim.rng import keyed_uniform, seeded_uniforms
+
+__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "stub_failure", "next_report"]
 
 
 class Purpose:
@@ -34,100 +47,207 @@ class Purpose:
     STRIDE = 16
 
 
-class Enterprise:
-    """A firm located in a park."""
-
-    __slots__ = (
-        "id", "park", "sector", "born_at", "log_revenue", "revenue", "rd", "tech", "upgraded",
-        "floor_m2", "floor_factor", "entered_at", "seed", "review",
-    )
-
-    def __init__(self, firm_id, park, sector, born_at, revenue, rd, tech, floor_m2, floor_factor, entered_at, seed):
-        self.id = firm_id
-        self.park = park
-        self.sector = sector
-        self.born_at = born_at
-        self.revenue = revenue
-        self.log_revenue = math.log(revenue)
-        self.rd = rd
-        self.tech = tech
-        self.upgraded = False
-        self.floor_m2 = floor_m2
-        self.floor_factor = floor_factor
-        self.entered_at = entered_at
-        self.seed = seed
-        self.review = 0
-
-    def draw(self, purpose: int) -> float:
-        """This review's draw for ``purpose`` from the firm's keyed stream."""
-        return keyed_uniform(self.seed, self.review * Purpose.STRIDE + purpose)
-
-    def age_years(self, t: float) -> float:
-        return (t - self.born_at) / 12.0
+_COLUMNS = {
+    "firm": np.int64, "park": np.int32, "sector": np.int16, "born_at": np.float64,
+    "log_revenue": np.float64, "rd": bool, "tech": bool, "upgraded": bool, "floor_m2": np.float64,
+    "floor_factor": np.float64, "entered_at": np.float64, "since": np.float64, "until": np.float64,
+    "review": np.int64, "seed": np.uint64, "active": bool,
+    "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
+}
 
 
-def firm_life(ctx, firm: Enterprise):
-    """Reviews every interval until the firm exits (or the run ends)."""
+class FirmTable:
+    """Every firm that has entered a park in this replication, one row each, as numpy columns.
+
+    ``since`` and ``until`` bound the firm's current interval (``until`` is the report that
+    closes it); ``review`` counts the intervals it has closed; ``active`` is false once it has
+    left. The ``support_*`` columns hold the levers' effects for the current interval.
+    """
+
+    def __init__(self, capacity: int = 1024):
+        self.n = 0
+        self._capacity = capacity
+        for name, dtype in _COLUMNS.items():
+            setattr(self, name, np.zeros(capacity, dtype=dtype))
+
+    def append(self, firm: int, park: int, sector: int, born_at: float, log_revenue: float, rd: bool,
+               tech: bool, floor_m2: float, floor_factor: float, entered_at: float, since: float,
+               until: float, seed: int) -> int:
+        """Add a firm entering a park; returns its row."""
+        row = self.n
+        if row == self._capacity:
+            self._grow()
+        self.firm[row] = firm
+        self.park[row] = park
+        self.sector[row] = sector
+        self.born_at[row] = born_at
+        self.log_revenue[row] = log_revenue
+        self.rd[row] = rd
+        self.tech[row] = tech
+        self.floor_m2[row] = floor_m2
+        self.floor_factor[row] = floor_factor
+        self.entered_at[row] = entered_at
+        self.since[row] = since
+        self.until[row] = until
+        self.seed[row] = seed
+        self.active[row] = True
+        self.support_tech[row] = 1.0
+        self.support_rd[row] = 1.0
+        self.n = row + 1
+        return row
+
+    def _grow(self) -> None:
+        self._capacity *= 2
+        for name in _COLUMNS:
+            old = getattr(self, name)
+            new = np.zeros(self._capacity, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def in_parks(self) -> np.ndarray:
+        """Rows of the firms still in a park."""
+        return np.flatnonzero(self.active[: self.n])
+
+    def draws(self, rows: np.ndarray, review: np.ndarray, purpose: int) -> np.ndarray:
+        """Each firm's keyed draw for ``purpose`` in interval ``review``."""
+        return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + purpose)
+
+
+def next_report(t: float, dt: float) -> float:
+    """The first report strictly after ``t`` (reports at ``k * dt``)."""
+    k = math.floor(t / dt) + 1
+    if k * dt <= t:
+        k += 1
+    return k * dt
+
+
+def reporting(ctx):
+    """The half-yearly reports: review every firm in the parks, then commit it to the next interval."""
     env = ctx.env
+    dt = ctx.firm_params.review_months
+    k = 0
+    while k * dt < ctx.horizon:
+        t = k * dt
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        review(ctx, t)
+        commit(ctx, t, dt)
+        k += 1
+
+
+def _due(table: FirmTable, t: float) -> np.ndarray:
+    rows = table.in_parks()
+    return rows[table.until[rows] <= t]
+
+
+def review(ctx, t: float) -> None:
+    """Close the interval of every firm in a park whose interval ends at report ``t``."""
+    table = ctx.firms
+    rows = _due(table, t)
+    rows = rows[table.since[rows] < t]
+    if rows.size == 0:
+        return
     p = ctx.firm_params
-    dt = p.review_months
-    dy = dt / 12.0
-    levers = ctx.lever_list
-    ledger = ctx.ledger
-    hazard = ctx.age_hazard
-    shocks = ctx.shocks
-    while True:
-        t = env.now
-        support = Support()
-        for lever in levers:
-            lever.offer(firm, t, dt, ledger, support)
-        shock_drift, shock_hazard = shocks.effects(t, t + dt)
-        h = hazard.between(firm.age_years(t), dy) * p.park_exit_multiplier * support.exit_multiplier * shock_hazard
-        u = firm.draw(Purpose.EXIT)
-        if h > 0 and u < -math.expm1(-h):
-            yield env.timeout(dt * -math.log1p(-u) / h)
-            ctx.leave(firm, "failure")
-            return
-        yield env.timeout(dt)
-        firm.review += 1
-        park = firm.park
-        # growth
-        land = ctx.levers["land"]
-        drift = (p.drift + support.drift + land.grade_drift(park.grade, park.in_grace(t), t)) * dy + shock_drift
-        scale = p.scale * (firm.revenue / p.reference_revenue) ** -p.size_exponent * p.sqrt_dy
-        g = firm.draw(Purpose.GROWTH) - 0.5
-        shock = -scale * math.copysign(math.log1p(-2.0 * abs(g)), g) if g else 0.0
-        firm.log_revenue += drift + shock
-        firm.revenue = math.exp(firm.log_revenue)
-        now = env.now
-        if not firm.upgraded and firm.revenue >= p.upgrade_threshold:
-            firm.upgraded = True
-            ctx.records.firm(now, Kind.FIRM_UPGRADED, park.id, firm.id, firm.age_years(now), firm.revenue, firm.floor_m2, firm.tech)
-            ctx.levers["tax"].reward_upgrade(firm, now, ledger)
-        # R&D and tech status
-        if not firm.tech:
-            if firm.rd:
-                if firm.draw(Purpose.TECH) < -math.expm1(-p.tech_rate * support.tech_multiplier * dy):
-                    firm.tech = True
-                    ctx.records.firm(now, Kind.FIRM_TECH, park.id, firm.id, firm.age_years(now), firm.revenue, firm.floor_m2, True)
-            elif firm.draw(Purpose.RD) < -math.expm1(-p.rd_rate * support.rd_multiplier * dy):
-                firm.rd = True
-        # space
-        need = ctx.floor_need(firm.revenue, firm.floor_factor)
-        if need > firm.floor_m2 * (1.0 + p.expansion_tolerance):
-            extra = need - firm.floor_m2
-            if park.free_m2 >= extra:
-                park.space.get(extra)
-                firm.floor_m2 = need
-                ctx.records.firm(now, Kind.FIRM_EXPANDED, park.id, firm.id, firm.age_years(now), firm.revenue, extra, firm.tech)
-            else:
-                ctx.leave(firm, "graduated")
-                return
-        # performance contract
-        if (
-            now - firm.entered_at >= p.contract_months
-            and firm.revenue < p.contract_min_yuan_per_m2 * firm.floor_m2
-            and firm.draw(Purpose.CONTRACT) < p.contract_enforcement
-        ):
-            ctx.leave(firm, "contract")
-            return
+    records = ctx.records
+    since = table.since[rows]
+    dy = (t - since) / 12.0
+    table.review[rows] += 1
+    review_no = table.review[rows]
+    park = table.park[rows]
+    # growth: drift from the firm's park, its levers and its park's grade, plus any shock
+    grade_drift = np.array([ctx.grade_drift(q, t) for q in ctx.parks])[park] if ctx.parks else 0.0
+    shock_drift, _ = ctx.shocks.effects_array(since, t)
+    log_revenue = table.log_revenue[rows]
+    scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
+    g = table.draws(rows, review_no, Purpose.GROWTH) - 0.5
+    shock = -scale * np.sign(g) * np.log1p(-2.0 * np.abs(g))
+    log_revenue = log_revenue + (p.drift + table.support_drift[rows] + grade_drift) * dy + shock_drift + shock
+    table.log_revenue[rows] = log_revenue
+    revenue = np.exp(log_revenue)
+    table.since[rows] = t
+    age = (t - table.born_at[rows]) / 12.0
+    firm = table.firm[rows]
+    # crossing the 20 M yuan line (小升规)
+    up = ~table.upgraded[rows] & (revenue >= p.upgrade_threshold)
+    if up.any():
+        table.upgraded[rows[up]] = True
+        records.firms(t, Kind.FIRM_UPGRADED, park[up], firm[up], age[up], revenue[up], table.floor_m2[rows[up]],
+                      table.tech[rows[up]])
+        ctx.levers["tax"].reward_upgrades(t, ctx.ledger, park[up], firm[up])
+    # R&D and tech status
+    tech = table.tech[rows]
+    rd = table.rd[rows]
+    certified = ~tech & rd & (table.draws(rows, review_no, Purpose.TECH)
+                              < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy))
+    adopts = ~tech & ~rd & (table.draws(rows, review_no, Purpose.RD)
+                            < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
+    if certified.any():
+        table.tech[rows[certified]] = True
+        records.firms(t, Kind.FIRM_TECH, park[certified], firm[certified], age[certified], revenue[certified],
+                      table.floor_m2[rows[certified]], np.ones(int(certified.sum()), bool))
+    table.rd[rows[adopts]] = True
+    # space: expand, or graduate out when the park has no room (one firm at a time, in row order)
+    floor = table.floor_m2[rows]
+    need = np.maximum(p.floor_min, p.floor_per_yuan * revenue) * table.floor_factor[rows]
+    for i in np.flatnonzero(need > floor * (1.0 + p.expansion_tolerance)).tolist():
+        row = int(rows[i])
+        q = ctx.parks[int(park[i])]
+        extra = float(need[i] - floor[i])
+        if q.free_m2 >= extra:
+            ctx.take_floor(q, extra)
+            table.floor_m2[row] = float(need[i])
+            records.firm(t, Kind.FIRM_EXPANDED, q.id, int(firm[i]), float(age[i]), float(revenue[i]), extra,
+                         bool(table.tech[row]))
+        else:
+            ctx.leave(row, t, "graduated")
+    # performance contract, for the firms still in
+    floor = table.floor_m2[rows]
+    breach = (table.active[rows] & (t - table.entered_at[rows] >= p.contract_months)
+              & (revenue < p.contract_min_yuan_per_m2 * floor))
+    if breach.any():
+        enforced = table.draws(rows, review_no, Purpose.CONTRACT) < p.contract_enforcement
+        for row in rows[breach & enforced].tolist():
+            ctx.leave(row, t, "contract")
+
+
+def commit(ctx, t: float, dt: float) -> None:
+    """Open the next interval of every firm in a park at report ``t``: lever support, then exits."""
+    table = ctx.firms
+    rows = _due(table, t)
+    if rows.size == 0:
+        return
+    p = ctx.firm_params
+    review_no = table.review[rows]
+    cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]), table.floor_m2[rows],
+                    table.entered_at[rows], table.seed[rows], review_no)
+    support = Support.none(len(rows))
+    for lever in ctx.lever_list:
+        if lever.active(t):
+            lever.offer(cohort, ctx.parks, t, dt, table.draws(rows, review_no, lever.purpose), ctx.ledger, support)
+    table.support_drift[rows] = support.drift
+    table.support_tech[rows] = support.tech_multiplier
+    table.support_rd[rows] = support.rd_multiplier
+    end = t + dt
+    table.until[rows] = end
+    _, shock_hazard = ctx.shocks.effects(t, end)
+    age = (t - table.born_at[rows]) / 12.0
+    h = ctx.age_hazard.between_array(age, dt / 12.0) * (p.park_exit_multiplier * shock_hazard) * support.exit_multiplier
+    u = table.draws(rows, review_no, Purpose.EXIT)
+    fails = np.flatnonzero((h > 0) & (u < -np.expm1(-h)))
+    if fails.size:
+        at = t + dt * (-np.log1p(-u[fails]) / h[fails])
+        for row, when in zip(rows[fails].tolist(), at.tolist(), strict=True):
+            ctx.schedule_failure(row, when)
+
+
+def stub_failure(ctx, row: int, t: float, until: float) -> None:
+    """Draw whether a firm that has just entered fails before its first report, and schedule it."""
+    table = ctx.firms
+    p = ctx.firm_params
+    _, shock_hazard = ctx.shocks.effects(t, until)
+    age = (t - float(table.born_at[row])) / 12.0
+    h = ctx.age_hazard.between(age, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
+    u = keyed_uniform(int(table.seed[row]), Purpose.EXIT)
+    if h > 0 and u < -math.expm1(-h):
+        ctx.schedule_failure(row, t + (until - t) * -math.log1p(-u) / h)
+

@@ -1,9 +1,12 @@
 """Park projects: building, opening, recognition, provincial recommendation, grading, demonstration.
 
-A :class:`Park` owns its floor space as a SimPy ``Container`` (free usable m²): a firm takes
-space when it enters or expands and gives it back when it leaves, so occupied floor can never
-exceed capacity. Each park runs one process, :func:`park_life`, from project to recognised
-(and perhaps provincial) park. New projects come from :func:`pipeline`; new builds wait for
+A :class:`Park` owns its free usable floor (m²): a firm takes space when it enters or
+expands and gives it back when it leaves, and it takes space only where there is room, so
+occupied floor never exceeds capacity. (Nobody waits for floor -- an applicant without room
+tries another park or applies again later -- so a SimPy ``Container`` would add an event to
+every move and nothing else.) :class:`Vacancies` keeps the parks that can admit anyone, by
+lead sector, so that placing an applicant does not scan every park in a province. Each park
+runs one process, :func:`park_life`, from project to recognised (and perhaps provincial) park. New projects come from :func:`pipeline`; new builds wait for
 land quota, itself a ``Container`` topped up each January by :func:`land_release`. The yearly
 performance evaluation and demonstration selection run in :func:`annual_grading`.
 """
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import simpy
 from scipy.special import ndtri
 
 from parksim.calendar import month_index, parse_month
@@ -28,13 +30,13 @@ class Park:
     """A park: its floor, its firms, and its standing with the district and province."""
 
     __slots__ = (
-        "id", "name", "lead_sector", "development_model", "floor_area_m2", "usable_m2", "space",
-        "firms", "lead_firms", "is_open", "recognised_at", "provincial", "demonstration",
+        "id", "name", "lead_sector", "development_model", "floor_area_m2", "usable_m2", "free_m2",
+        "n_firms", "lead_firms", "is_open", "recognised_at", "provincial", "demonstration",
         "delisted", "grade", "consecutive_a", "consecutive_d", "has_platform", "seed", "grace_months",
-        "opened_at",
+        "opened_at", "slot_sector", "slot_all",
     )
 
-    def __init__(self, env, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
+    def __init__(self, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
                  usable_share: float, has_platform: bool, seed: int, grace_months: float):
         self.id = park_id
         self.name = name
@@ -42,8 +44,8 @@ class Park:
         self.development_model = model
         self.floor_area_m2 = floor_area_m2
         self.usable_m2 = floor_area_m2 * usable_share
-        self.space = simpy.Container(env, capacity=self.usable_m2, init=self.usable_m2)
-        self.firms: dict[int, object] = {}
+        self.free_m2 = self.usable_m2
+        self.n_firms = 0
         self.lead_firms = 0
         self.is_open = False
         self.recognised_at: float | None = None
@@ -57,6 +59,8 @@ class Park:
         self.seed = seed
         self.grace_months = grace_months
         self.opened_at = math.inf
+        self.slot_sector = -1  # positions in the Vacancies lists, -1 when not listed
+        self.slot_all = -1
 
     @property
     def recognised(self) -> bool:
@@ -70,24 +74,48 @@ class Park:
         return 0.0 <= t - self.opened_at < self.grace_months
 
     @property
-    def free_m2(self) -> float:
-        return self.space.level
-
-    @property
     def occupancy(self) -> float:
-        return 1.0 - self.space.level / self.usable_m2 if self.usable_m2 > 0 else 0.0
+        return 1.0 - self.free_m2 / self.usable_m2 if self.usable_m2 > 0 else 0.0
 
-    def admits(self, sector: int, need_m2: float, lead_min_share: float) -> bool:
-        """Whether a firm of ``sector`` needing ``need_m2`` fits this park's positioning and space."""
-        if not self.is_open or self.delisted or self.space.level < need_m2:
-            return False
-        if sector == self.lead_sector:
-            return True
-        n = len(self.firms)
-        return (n - self.lead_firms + 1) / (n + 1) <= 1.0 - lead_min_share + 1e-12
+    def admits_other(self, need_m2: float, lead_min_share: float) -> bool:
+        """Whether a firm outside the lead sector, needing ``need_m2``, fits (space and lead-sector share)."""
+        n = self.n_firms
+        return self.free_m2 >= need_m2 and (n - self.lead_firms + 1) / (n + 1) <= 1.0 - lead_min_share + 1e-12
 
     def draw(self, purpose: int) -> float:
         return keyed_uniform(self.seed, purpose)
+
+
+class Vacancies:
+    """Open, listed parks with room for at least the smallest firm: by lead sector, and all.
+
+    Kept up to date as parks open, are delisted and fill or empty (:meth:`update`), so an
+    applicant looks only at parks that might take it; lists are unordered (swap-remove).
+    """
+
+    def __init__(self, sectors: int, floor_min_m2: float):
+        self.by_sector: list[list[Park]] = [[] for _ in range(sectors)]
+        self.all: list[Park] = []
+        self.floor_min = floor_min_m2
+
+    def update(self, park: Park) -> None:
+        room = park.is_open and not park.delisted and park.free_m2 >= self.floor_min
+        if room and park.slot_all < 0:
+            lead = self.by_sector[park.lead_sector]
+            park.slot_sector, park.slot_all = len(lead), len(self.all)
+            lead.append(park)
+            self.all.append(park)
+        elif not room and park.slot_all >= 0:
+            _remove(self.by_sector[park.lead_sector], park.slot_sector, "slot_sector")
+            _remove(self.all, park.slot_all, "slot_all")
+            park.slot_sector = park.slot_all = -1
+
+
+def _remove(parks: list[Park], i: int, slot: str) -> None:
+    last = parks.pop()
+    if i < len(parks):
+        parks[i] = last
+        setattr(last, slot, i)
 
 
 def park_life(ctx, park: Park, opens_at: float):
@@ -98,6 +126,7 @@ def park_life(ctx, park: Park, opens_at: float):
             yield env.timeout(opens_at - env.now)
         park.is_open = True
         park.opened_at = env.now
+        ctx.vacancies.update(park)
         ctx.records.park(env.now, Kind.PARK_OPENED, park.id, park.floor_area_m2)
     rec = ctx.scenario.parks.recognition
     if park.floor_area_m2 < rec.min_floor_area_m2:
@@ -214,10 +243,11 @@ def annual_grading(ctx):
     while t < ctx.horizon:
         yield env.timeout(t - env.now)
         scored = []
+        revenue, tech = ctx.park_totals()
         for park in ctx.parks:
             if not park.recognised:
                 continue
-            score = _score(park, spec, services.active(env.now)) / weights
+            score = _score(park, revenue[park.id], tech[park.id], spec, services.active(env.now)) / weights
             u = keyed_uniform(firm_stream_seed(key, park.id), round_no)
             score += spec.noise_sd * float(ndtri(min(max(u, 1e-12), 1 - 1e-12)))
             grade = "A" if score >= spec.thresholds["A"] else "B" if score >= spec.thresholds["B"] else "C" if score >= spec.thresholds["C"] else "D"
@@ -228,6 +258,7 @@ def annual_grading(ctx):
             park.consecutive_d = park.consecutive_d + 1 if grade == "D" and not in_grace else 0
             if park.consecutive_d >= spec.delist_after_d_grades:
                 park.delisted = True
+                ctx.vacancies.update(park)
                 lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration)) if held]
                 park.provincial = park.demonstration = False
                 ctx.records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2, "+".join(lost))
@@ -250,10 +281,9 @@ def annual_grading(ctx):
         t += 12.0
 
 
-def _score(park: Park, spec, services_active: bool) -> float:
-    n = len(park.firms)
-    revenue = sum(f.revenue for f in park.firms.values())
-    tech = sum(1 for f in park.firms.values() if f.tech)
+def _score(park: Park, revenue: float, tech: int, spec, services_active: bool) -> float:
+    """The park's grading score from its occupancy, output per m², tech share and services."""
+    n = park.n_firms
     output = min(revenue / park.usable_m2 / spec.output_benchmark_yuan_per_m2, 1.5) if park.usable_m2 else 0.0
     tech_share = min((tech / n) / spec.tech_benchmark_share, 1.5) if n else 0.0
     platform = 1.0 if park.has_platform and services_active else 0.0

@@ -1,11 +1,13 @@
 """Policy levers as scheduled, budgeted objects, and the fiscal ledger they book into.
 
-Each lever (finance, land, tax, services) is one :class:`Lever`: it is active inside its
-window, decides whether a firm is eligible, draws the firm's take-up from the firm's keyed
-stream, asks the :class:`Ledger` for the money (a per-calendar-year budget cap), and if paid
-returns its effects on the firm for the coming review interval. Levers differ only in how
-much one supported firm-year costs and in a few lever-specific rules; those live in small
-subclasses so that every lever passes the same conformance tests.
+Each lever (finance, land, tax, services) is one :class:`Lever`: at each half-yearly report
+it is offered to the whole :class:`Cohort` of firms in parks at once. It is active inside its
+window, decides which firms are eligible, takes each firm's take-up draw from the firm's keyed
+stream, asks the :class:`Ledger` for the money (a per-calendar-year budget cap, takers paid in
+a random order until it runs out), and adds the paid firms' effects for the coming review
+interval to their :class:`Support`. Levers differ only in how much one supported firm-year
+costs and in a few lever-specific rules; those live in small subclasses so that every lever
+passes the same conformance tests.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from parksim.calendar import month_index, parse_month
 from parksim.records import RecordBuffer
 from parksim.scenario.schema import GRADES
 from parksim.scenario.schema import Lever as LeverSpec
 
-__all__ = ["Ledger", "Lever", "Support", "build_levers", "GRADE_RANK"]
+__all__ = ["Ledger", "Lever", "Cohort", "Support", "build_levers", "GRADE_RANK"]
 
 GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
 
@@ -46,15 +50,62 @@ class Ledger:
         self._records.paid(t, lever, park, firm, amount)
         return True
 
+    def pay_all(self, lever: str, cap_yuan_per_year: float, t: float, amounts: np.ndarray, parks: np.ndarray,
+                firms: np.ndarray) -> np.ndarray:
+        """Book many payments at one instant, in the order given, while the year's budget allows.
+
+        Returns which were paid. As with :meth:`pay` one at a time: a payment that does not
+        fit in what is left of the cap is skipped and later, smaller ones may still be paid;
+        zero amounts are paid (nothing is booked).
+        """
+        if not np.all(np.isfinite(amounts)):
+            raise FloatingPointError(f"{lever}: a payment at t={t:.2f} is not a finite number")
+        key = (lever, (self._month0 + int(t)) // 12)
+        spent = self.spent.get(key, 0.0)
+        positive = amounts > 0
+        total = np.cumsum(np.where(positive, amounts, 0.0))
+        left = cap_yuan_per_year - spent
+        paid = total <= left  # the longest run that fits, then the rest one by one
+        if paid.any():
+            left -= float(total[paid][-1])
+        if not paid.all():
+            for i in np.flatnonzero(~paid & (amounts <= left)).tolist():
+                if amounts[i] <= left:
+                    paid[i] = True
+                    left -= float(amounts[i])
+        booked = paid & positive
+        if booked.any():
+            self.spent[key] = spent + float(amounts[booked].sum())
+            self._records.payments(t, lever, parks[booked], firms[booked], amounts[booked])
+        return paid
+
+
+@dataclass(slots=True)
+class Cohort:
+    """The firms in parks at one report, as columns (``rows`` index the firm table)."""
+
+    rows: np.ndarray
+    firm: np.ndarray
+    park: np.ndarray
+    revenue: np.ndarray
+    floor_m2: np.ndarray
+    entered_at: np.ndarray
+    seed: np.ndarray
+    review: np.ndarray
+
 
 @dataclass(slots=True)
 class Support:
-    """Combined effects of the levers a firm holds for one review interval."""
+    """Combined effects of the levers each firm of a cohort holds for one review interval."""
 
-    drift: float = 0.0
-    exit_multiplier: float = 1.0
-    tech_multiplier: float = 1.0
-    rd_multiplier: float = 1.0
+    drift: np.ndarray
+    exit_multiplier: np.ndarray
+    tech_multiplier: np.ndarray
+    rd_multiplier: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> Support:
+        return cls(np.zeros(n), np.ones(n), np.ones(n), np.ones(n))
 
 
 class Lever:
@@ -75,45 +126,48 @@ class Lever:
     def active(self, t: float) -> bool:
         return self.enabled and self.t0 <= t < self.t1
 
-    def eligible(self, firm, t: float) -> bool:
-        """Active, the firm small enough, and its park graded well enough (or ungraded, or in grace)."""
-        if not self.active(t) or firm.revenue > self.max_revenue:
-            return False
-        park = firm.park
+    def park_admits(self, park, t: float) -> bool:
+        """Whether firms in ``park`` may be supported: graded well enough, ungraded, or in grace."""
         grade = park.grade
         return grade is None or GRADE_RANK[grade] <= self.min_rank or park.in_grace(t)
 
-    def annual_cost(self, firm, t: float) -> float:
+    def annual_cost(self, cohort: Cohort, t: float) -> np.ndarray | float:
         """Yuan per supported firm-year."""
         raise NotImplementedError
 
-    def strength(self, firm, t: float) -> float:
-        """Share of the lever's full effect the firm gets (1 unless the lever tapers)."""
+    def strength(self, cohort: Cohort, t: float) -> np.ndarray | float:
+        """Share of the lever's full effect each firm gets (1 unless the lever tapers)."""
         return 1.0
 
-    def offer(self, firm, t: float, dt_months: float, ledger: Ledger, support: Support) -> bool:
-        """Support ``firm`` for ``[t, t + dt)`` if it is eligible, takes it up and it is paid.
+    def offer(self, cohort: Cohort, parks, t: float, dt_months: float, take_up_draws: np.ndarray,
+              ledger: Ledger, support: Support) -> np.ndarray:
+        """Support the cohort's firms for ``[t, t + dt)``: those eligible that take it up and are paid.
 
-        Returns whether the firm is supported; its effects are added to ``support``.
+        Eligible: the lever is active, the firm small enough and its park admits support. Takers
+        are paid in a random order (their take-up draws) until the year's budget runs out.
+        Returns the supported firms' positions in the cohort; their effects go into ``support``.
         """
-        if not self.eligible(firm, t) or firm.draw(self.purpose) >= self.take_up:
-            return False
-        strength = self.strength(firm, t)
-        if strength <= 0:
-            return False
+        if not self.active(t):
+            return np.zeros(0, np.int64)
+        park_ok = np.array([self.park_admits(p, t) for p in parks], dtype=bool)
+        ok = park_ok[cohort.park] & (cohort.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
+        strength = np.broadcast_to(self.strength(cohort, t), ok.shape)
+        ok &= strength > 0
+        takers = np.flatnonzero(ok)
+        takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
         covered = min(t + dt_months, self.t1) - t
-        cost = self.annual_cost(firm, t) * covered / 12.0
-        if not ledger.pay(self.name, self.cap, t, cost, firm.park.id, firm.id):
-            return False
+        cost = np.broadcast_to(self.annual_cost(cohort, t), ok.shape)[takers] * (covered / 12.0)
+        paid = takers[ledger.pay_all(self.name, self.cap, t, cost, cohort.park[takers], cohort.firm[takers])]
         spec = self.spec
-        support.drift += spec.growth_drift_per_year * strength
-        support.exit_multiplier *= 1.0 + (spec.exit_hazard_multiplier - 1.0) * strength
-        support.tech_multiplier *= 1.0 + (spec.tech_hazard_multiplier - 1.0) * strength
-        return True
+        s = strength[paid]
+        support.drift[paid] += spec.growth_drift_per_year * s
+        support.exit_multiplier[paid] *= 1.0 + (spec.exit_hazard_multiplier - 1.0) * s
+        support.tech_multiplier[paid] *= 1.0 + (spec.tech_hazard_multiplier - 1.0) * s
+        return paid
 
 
 class FinanceLever(Lever):
-    def annual_cost(self, firm, t: float) -> float:
+    def annual_cost(self, cohort, t):
         s = self.spec
         return s.loan_yuan * (s.interest_subsidy_rate + s.guarantee_fee_rate + s.expected_loss_rate)
 
@@ -122,18 +176,18 @@ class LandLever(Lever):
     def __init__(self, name, spec, start, purpose, rent_yuan_m2_month: float):
         super().__init__(name, spec, start, purpose)
         self.rent = rent_yuan_m2_month
-        self.shares = spec.rent_subsidy_share_by_year
-        self.full = max(self.shares) or 1.0
+        self.shares = np.array([*spec.rent_subsidy_share_by_year, 0.0])
+        self.full = max(spec.rent_subsidy_share_by_year) or 1.0
 
-    def _share(self, firm, t: float) -> float:
-        year = int((t - firm.entered_at) / 12.0)
-        return self.shares[year] if year < len(self.shares) else 0.0
+    def _share(self, cohort: Cohort, t: float) -> np.ndarray:
+        year = ((t - cohort.entered_at) // 12.0).astype(np.int64)
+        return self.shares[np.clip(year, 0, len(self.shares) - 1)]
 
-    def strength(self, firm, t: float) -> float:
-        return self._share(firm, t) / self.full
+    def strength(self, cohort, t):
+        return self._share(cohort, t) / self.full
 
-    def annual_cost(self, firm, t: float) -> float:
-        return firm.floor_m2 * self.rent * 12.0 * self._share(firm, t)
+    def annual_cost(self, cohort, t):
+        return cohort.floor_m2 * self.rent * 12.0 * self._share(cohort, t)
 
     def grade_drift(self, grade: str | None, in_grace: bool, t: float) -> float:
         """Growth effect of grade-differentiated factor prices (no penalty during grace)."""
@@ -144,25 +198,25 @@ class LandLever(Lever):
 
 
 class TaxLever(Lever):
-    def annual_cost(self, firm, t: float) -> float:
-        return firm.revenue * self.spec.relief_share_of_revenue
+    def annual_cost(self, cohort, t):
+        return cohort.revenue * self.spec.relief_share_of_revenue
 
-    def offer(self, firm, t, dt_months, ledger, support) -> bool:
-        supported = super().offer(firm, t, dt_months, ledger, support)
-        if supported:
-            support.rd_multiplier *= self.spec.rd_adoption_multiplier
-        return supported
+    def offer(self, cohort, parks, t, dt_months, take_up_draws, ledger, support):
+        paid = super().offer(cohort, parks, t, dt_months, take_up_draws, ledger, support)
+        support.rd_multiplier[paid] *= self.spec.rd_adoption_multiplier
+        return paid
 
-    def reward_upgrade(self, firm, t: float, ledger: Ledger) -> None:
-        if self.active(t):
-            ledger.pay(self.name, self.cap, t, self.spec.upgrade_reward_yuan, firm.park.id, firm.id)
+    def reward_upgrades(self, t: float, ledger: Ledger, parks: np.ndarray, firms: np.ndarray) -> None:
+        """The one-off reward for each firm that has just upgraded (小升规), while the budget lasts."""
+        if self.active(t) and len(firms):
+            ledger.pay_all(self.name, self.cap, t, np.full(len(firms), self.spec.upgrade_reward_yuan), parks, firms)
 
 
 class ServicesLever(Lever):
-    def eligible(self, firm, t: float) -> bool:
-        return firm.park.has_platform and super().eligible(firm, t)
+    def park_admits(self, park, t):
+        return park.has_platform and super().park_admits(park, t)
 
-    def annual_cost(self, firm, t: float) -> float:
+    def annual_cost(self, cohort, t):
         return self.spec.cost_yuan_per_firm_year
 
 

@@ -45,6 +45,20 @@ class ShockSchedule:
                 factor += (h - 1.0) * overlap / span
         return drift, max(factor, 0.0)
 
+    def effects_array(self, a: np.ndarray, b: float) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """:meth:`effects` for many intervals ``[a_i, b)`` ending at the same instant."""
+        if not self.windows:
+            return 0.0, 1.0
+        span = b - a
+        drift = np.zeros(len(a))
+        factor = np.ones(len(a))
+        for t0, t1, g, h, _ in self.windows:
+            overlap = np.clip(min(b, t1) - np.maximum(a, t0), 0.0, None)
+            drift += g * overlap / 12.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor += np.where(span > 0, (h - 1.0) * overlap / span, 0.0)
+        return drift, np.maximum(factor, 0.0)
+
     def relocation_profile(self, months: int) -> np.ndarray:
         """Multiplier of relocation pressure in each month ``0 .. months-1``."""
         profile = np.ones(months)
@@ -85,6 +99,10 @@ class AgeHazard:
         inside = np.interp(ages, grid, self.cum)
         beyond = self.cum[-1] + self.h[-1] * (ages - self.n)
         return np.where(ages >= self.n, beyond, inside)
+
+    def between_array(self, ages: np.ndarray, years: float | np.ndarray) -> np.ndarray:
+        """:meth:`between` for many ages at once."""
+        return self.cumulative_array(ages + years) - self.cumulative_array(ages)
 
     def inverse_array(self, targets: np.ndarray) -> np.ndarray:
         """Age at which the integrated hazard reaches ``targets`` (vectorised)."""
