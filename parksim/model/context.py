@@ -22,7 +22,7 @@ import simpy
 
 from parksim.calendar import month_index
 from parksim.model.district import PLACED, Pool, applications
-from parksim.model.enterprise import FirmTable, next_report, reporting, stub_failure
+from parksim.model.enterprise import FirmTable, reporting
 from parksim.model.parks import Park, Vacancies, annual_grading, land_release, park_life, pipeline
 from parksim.model.policies import Ledger, build_levers
 from parksim.model.shocks import AgeHazard, ShockSchedule
@@ -118,7 +118,7 @@ class Context:
         self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2)
         self.firms = FirmTable()
         self._park_key = streams.key("parks")
-        self._firm_key = streams.key("firms")
+        self.firm_key = streams.key("firms")
         self.pool = Pool(self)
         for spec in scenario.parks.initial:
             park = self.add_park(spec.name, self.sector_names.index(spec.lead_sector), spec.development_model, spec.floor_area_m2)
@@ -174,14 +174,13 @@ class Context:
         park.free_m2 -= m2
         self.vacancies.update(park)
 
-    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, now: float,
-              tenure_months: float | None = None) -> int:
+    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, now: float, entered_at: float,
+              until: float, seed: int) -> int:
         """Move a pool firm into ``park`` at ``now``: take its floor, record it, add it to the firm table.
 
-        A firm entering between reports draws whether it fails before the first. The firms
-        seated at the start (``tenure_months`` given) have been in the park that long already:
-        their rent relief and performance contract count from then, and the first report
-        (at the start) opens their first interval.
+        ``until`` is the report that closes the firm's first interval; the firms seated at the
+        start have been in their park since ``entered_at`` (before the run), which their rent
+        relief and performance contract count from. Returns the firm's row.
         """
         pool = self.pool
         pool.state[firm_id] = PLACED
@@ -190,19 +189,11 @@ class Context:
         park.n_firms += 1
         if sector == park.lead_sector:
             park.lead_firms += 1
-        if tenure_months is None:
-            entered, until = now, next_report(now, self.firm_params.review_months)
-        else:
-            entered, until = now - tenure_months, now
         born = float(pool.born_at[firm_id])
         tech = bool(pool.tech[firm_id])
-        row = self.firms.append(
-            firm_id, park.id, sector, born, math.log(revenue), bool(pool.rd[firm_id]), tech, need_m2,
-            float(pool.floor_factor[firm_id]), entered, now, until, firm_stream_seed(self._firm_key, firm_id),
-        )
+        row = self.firms.append(firm_id, park.id, sector, born, math.log(revenue), bool(pool.rd[firm_id]), tech,
+                                need_m2, float(pool.floor_factor[firm_id]), entered_at, now, until, seed)
         self.records.firm(now, Kind.FIRM_ENTERED, park.id, firm_id, (now - born) / 12.0, revenue, need_m2, tech)
-        if tenure_months is None:
-            stub_failure(self, row, now, until)
         return row
 
     def leave(self, row: int, now: float, reason: str) -> None:
@@ -266,7 +257,8 @@ class Context:
             for firm_id in chosen:
                 need = self.floor_need(float(revenue[firm_id]), float(pool.floor_factor[firm_id]))
                 if park.free_m2 >= need:
-                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, 0.0, tenure)
+                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, 0.0, -tenure, 0.0,
+                               firm_stream_seed(self.firm_key, int(firm_id)))
 
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
+from parksim.model.enterprise import first_intervals
 from parksim.model.shocks import _interp_flat
 from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_seeds
 
@@ -116,14 +117,19 @@ class Screening:
         self.max_applications = d.max_applications
         self.reapply_months = d.reapply_months
         self.horizon = ctx.horizon
+        self.ctx = ctx
 
-    def passing(self) -> tuple[list[tuple[float, int, int, float]], dict[int, list[tuple[float, int, int, float]]]]:
-        """Every passing application ``(time, firm, attempt, revenue)``: each firm's first, and its later ones.
+    def passing(self) -> tuple[list[tuple], dict[int, list[tuple]]]:
+        """Every passing application: each firm's first, and its later ones (by firm).
 
-        A firm's attempts, their times and its revenue at each are fixed by its keyed draws
-        alone, so they are all found here in bulk; a later one is used only if the earlier
+        An application is ``(time, firm, attempt, revenue, floor need, firm stream seed, end of
+        first interval, failure time in it)``. A firm's attempts, their times, its revenue at
+        each and what would happen in its first interval in a park are fixed by its keyed draws
+        alone, so they are all found here in bulk; a later attempt is used only if the earlier
         found no room (:func:`applications`).
         """
+        ctx = self.ctx
+        params = ctx.firm_params
         pool = self.pool
         firms = np.flatnonzero((pool.applies_at < pool.dies_at) & (pool.applies_at < self.horizon) & (pool.state == POOL))
         t = pool.applies_at[firms]
@@ -134,8 +140,9 @@ class Screening:
         p = self.pass_probability * np.where(pool.rd[firms], self.rd_multiplier, 1.0)
         active = np.ones(len(firms), dtype=bool)
         seen = np.zeros(len(firms), dtype=bool)
-        first: list[tuple[float, int, int, float]] = []
-        later: dict[int, list[tuple[float, int, int, float]]] = {}
+        firm_seeds = stream_seeds(ctx.firm_key, firms)
+        first: list[tuple] = []
+        later: dict[int, list[tuple]] = {}
         for attempt in range(self.max_applications):
             active &= (t < dies) & (t < self.horizon)
             log_revenue = pool.grow_all(firms, log_revenue, (t - last) / 12.0, attempt)
@@ -143,11 +150,16 @@ class Screening:
             revenue = np.exp(log_revenue)
             ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
-            new = ok & ~seen
-            first.extend(zip(t[new].tolist(), firms[new].tolist(), [attempt] * int(new.sum()), revenue[new].tolist(), strict=True))
-            again = ok & seen
-            for row in zip(t[again].tolist(), firms[again].tolist(), [attempt] * int(again.sum()), revenue[again].tolist(), strict=True):
-                later.setdefault(row[1], []).append(row)
+            i = np.flatnonzero(ok)
+            need = np.maximum(params.floor_min, params.floor_per_yuan * revenue[i]) * pool.floor_factor[firms[i]]
+            until, fails_at = first_intervals(ctx, t[i], pool.born_at[firms[i]], firm_seeds[i])
+            rows = zip(t[i].tolist(), firms[i].tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
+                       firm_seeds[i].tolist(), until.tolist(), fails_at.tolist(), strict=True)
+            for row, again in zip(rows, seen[i].tolist(), strict=True):
+                if again:
+                    later.setdefault(row[1], []).append(row)
+                else:
+                    first.append(row)
             seen |= ok
             t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, 400 + attempt)), t)
         for rows in later.values():
@@ -197,15 +209,17 @@ def applications(ctx):
     pool = ctx.pool
     heap, later = Screening(ctx).passing()
     heapq.heapify(heap)
-    sector, seeds, floor_factor = pool.sector, pool.seeds, pool.floor_factor
+    sector, seeds = pool.sector, pool.seeds
+    horizon = ctx.horizon
     while heap:
-        t, firm, attempt, revenue = heapq.heappop(heap)
+        t, firm, attempt, revenue, need, seed, until, fails_at = heapq.heappop(heap)
         if t > env.now:
             yield env.timeout(t - env.now)
-        need = ctx.floor_need(revenue, float(floor_factor[firm]))
         park = choose_park(ctx, int(sector[firm]), int(seeds[firm]), attempt, need)
         if park is not None:
-            ctx.enter(firm, park, revenue, need, t)
+            row = ctx.enter(firm, park, revenue, need, t, t, until, seed)
+            if fails_at < horizon:
+                ctx.schedule_failure(row, fails_at)
         elif firm in later:
             retry = later[firm].pop()
             if not later[firm]:

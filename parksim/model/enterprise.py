@@ -24,15 +24,13 @@ scenarios with the same seed give the same firm the same luck.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from parksim.model.policies import Cohort, Support
 from parksim.records import Kind
-from parksim.rng import keyed_uniform, seeded_uniforms
+from parksim.rng import seeded_uniforms
 
-__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "stub_failure", "next_report"]
+__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals"]
 
 
 class Purpose:
@@ -111,14 +109,6 @@ class FirmTable:
     def draws(self, rows: np.ndarray, review: np.ndarray, purpose: int) -> np.ndarray:
         """Each firm's keyed draw for ``purpose`` in interval ``review``."""
         return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + purpose)
-
-
-def next_report(t: float, dt: float) -> float:
-    """The first report strictly after ``t`` (reports at ``k * dt``)."""
-    k = math.floor(t / dt) + 1
-    if k * dt <= t:
-        k += 1
-    return k * dt
 
 
 def reporting(ctx):
@@ -240,14 +230,22 @@ def commit(ctx, t: float, dt: float) -> None:
             ctx.schedule_failure(row, when)
 
 
-def stub_failure(ctx, row: int, t: float, until: float) -> None:
-    """Draw whether a firm that has just entered fails before its first report, and schedule it."""
-    table = ctx.firms
-    p = ctx.firm_params
-    _, shock_hazard = ctx.shocks.effects(t, until)
-    age = (t - float(table.born_at[row])) / 12.0
-    h = ctx.age_hazard.between(age, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
-    u = keyed_uniform(int(table.seed[row]), Purpose.EXIT)
-    if h > 0 and u < -math.expm1(-h):
-        ctx.schedule_failure(row, t + (until - t) * -math.log1p(-u) / h)
+def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For firms that would enter at times ``t``: the report closing their first interval, and
+    when they fail inside it (infinity if they do not).
 
+    The first interval, up to the next report, has no lever support; whether and when a firm
+    fails in it depends only on its age, its entry time and its keyed draw, so this is found
+    in bulk for every passing application before the run (the firm's stream ``seeds``).
+    """
+    p = ctx.firm_params
+    dt = p.review_months
+    until = (np.floor(t / dt) + 1.0) * dt
+    until = np.where(until <= t, until + dt, until)
+    _, shock_hazard = ctx.shocks.effects_array(t, until)
+    h = ctx.age_hazard.between_array((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
+    u = seeded_uniforms(seeds, Purpose.EXIT)
+    fails = (h > 0) & (u < -np.expm1(-h))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = np.where(fails, t + (until - t) * (-np.log1p(-u) / h), np.inf)
+    return until, at

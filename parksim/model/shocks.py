@@ -45,15 +45,15 @@ class ShockSchedule:
                 factor += (h - 1.0) * overlap / span
         return drift, max(factor, 0.0)
 
-    def effects_array(self, a: np.ndarray, b: float) -> tuple[np.ndarray | float, np.ndarray | float]:
-        """:meth:`effects` for many intervals ``[a_i, b)`` ending at the same instant."""
+    def effects_array(self, a: np.ndarray, b: float | np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """:meth:`effects` for many intervals ``[a_i, b_i)`` at once."""
         if not self.windows:
             return 0.0, 1.0
         span = b - a
         drift = np.zeros(len(a))
         factor = np.ones(len(a))
         for t0, t1, g, h, _ in self.windows:
-            overlap = np.clip(min(b, t1) - np.maximum(a, t0), 0.0, None)
+            overlap = np.clip(np.minimum(b, t1) - np.maximum(a, t0), 0.0, None)
             drift += g * overlap / 12.0
             with np.errstate(divide="ignore", invalid="ignore"):
                 factor += np.where(span > 0, (h - 1.0) * overlap / span, 0.0)
