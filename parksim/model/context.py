@@ -232,8 +232,8 @@ class Context:
             return
         revenue = np.exp(pool.log_revenue0[:n0])
         fits = (revenue >= adm.min_revenue_yuan) & (revenue < self.firm_params.upgrade_threshold)
-        order = np.argsort(keyed_uniforms(self.streams.key("initial"), np.arange(n0)), kind="stable")
-        order = order[fits[order]]
+        order = np.flatnonzero(fits)
+        order = order[np.argsort(keyed_uniforms(self.streams.key("initial"), order), kind="stable")]
         queues = [order[pool.sector[order] == s].tolist() for s in range(len(self.sector_names))]
         heads = [0] * len(queues)
         rank = np.empty(n0, dtype=np.int64)

@@ -53,7 +53,8 @@ class Pool:
             births = np.zeros(0)
         n = n0 + len(births)
         ids = np.arange(n, dtype=np.int64)
-        u = [keyed_uniforms(key, ids, j) for j in range(8)]
+        self.seeds = stream_seeds(key, ids)
+        u = [seeded_uniforms(self.seeds, j) for j in range(8)]
         shares = np.array(list(d.sectors.values()), dtype=float)
         self.sector = np.searchsorted(np.cumsum(shares / shares.sum()), u[0], side="right").clip(0, len(shares) - 1)
         self.log_revenue0 = math.log(d.revenue_median_yuan) + d.revenue_log_sigma * _normal(u[1])
@@ -75,7 +76,6 @@ class Pool:
         cum = np.concatenate([[0.0], np.cumsum(monthly)])
         target = np.interp(self.since, grid, cum) - np.log1p(-u[7])
         self.applies_at = np.where(target < cum[-1], _interp_flat(target, cum, grid), np.inf)
-        self.seeds = stream_seeds(key, ids)
         self.state = np.zeros(n, dtype=np.int8)
         self.n_initial = n0
         e = scenario.enterprises

@@ -255,7 +255,7 @@ class Parks(Strict):
 class Enterprises(Strict):
     """The life of a firm inside a park."""
 
-    review_interval_months: float = q("months", "time between a firm's reviews (revenue report)", gt=0, le=24)
+    review_interval_months: float = q("months", "time between the revenue reports at which every firm in a park is reviewed", gt=0, le=24)
     growth_drift_per_year: float = q("log revenue/year", "baseline drift of log revenue", ge=-1, le=1)
     growth_scale_per_year: float = q("log revenue/year", "Laplace scale of yearly log-revenue change at the reference size", gt=0, le=2)
     growth_reference_revenue_yuan: float = q("yuan/year", "revenue at which the Laplace scale applies", gt=0)
