@@ -1,8 +1,10 @@
 """A vectorised numpy twin of the firm lifecycle: the pool, applications and life in a park.
 
-The SimPy model (:mod:`parksim.model`) runs every firm in a park as its own process. The twin
-applies the same lifecycle rules to all firms at once, with whole-array numpy operations and
-loops only over application attempts and report dates, for two purposes:
+The SimPy model (:mod:`parksim.model`) walks applications one at a time through the event
+loop, places firms in parks with finite room, pays support from capped budgets and schedules
+each failure as an event. The twin applies the same lifecycle rules to all firms at once, with
+whole-array numpy operations and loops only over application attempts and report dates, for
+two purposes:
 
 - **a speed floor**: the time of a model replication divided by the twin's time for the same
   pool, parks and horizon says how much the event machinery costs over the bare arithmetic;
@@ -172,7 +174,7 @@ class _Levers:
         self.drift = np.array([s.growth_drift_per_year for s in specs])
         self.exit = np.array([s.exit_hazard_multiplier for s in specs])
         self.tech = np.array([s.tech_hazard_multiplier for s in specs])
-        self.rd = np.array([s.rd_adoption_multiplier if name == "tax" else 1.0 for name, s in zip(_LEVERS, specs, strict=True)])
+        self.rd = np.array([scenario.policies.tax.rd_adoption_multiplier if name == "tax" else 1.0 for name in _LEVERS])
         self.land = _LEVERS.index("land")
         self.services = _LEVERS.index("services")
         # rent subsidies taper with the years in the park: the share of the full effect, 0 beyond the list
@@ -193,7 +195,8 @@ class _Levers:
         n = len(revenue)
         if not len(on):
             return 0.0, 1.0, 1.0, 1.0
-        strength = ((revenue <= self.max_revenue[on, None]) & (rng.random((len(on), n)) < self.take_up[on, None])).astype(float)
+        takes = (revenue <= self.max_revenue[on, None]) & (rng.random((len(on), n)) < self.take_up[on, None])
+        strength = takes.astype(float)
         for row, lever in enumerate(on):
             if lever == self.services:
                 strength[row] *= platform
@@ -276,9 +279,12 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
     # relocation: a firm first applies when the integrated pressure has risen by an Exp(1) draw
     # above its level at the start (or at birth). For initial firms, that happens before the
     # horizon with probability 1 - exp(-pressure at the horizon), at a truncated Exp(1) level.
-    pressure = np.concatenate([[0.0], np.cumsum(d.relocation_rate_per_year / 12.0 * shocks.relocation_by_month(months))])
+    monthly = d.relocation_rate_per_year / 12.0 * shocks.relocation_by_month(months)
+    pressure = np.concatenate([[0.0], np.cumsum(monthly)])
     total = pressure[-1]
-    initial = rng.choice(n0, size=rng.binomial(n0, -math.expm1(-total)), replace=False) if n0 and total > 0 else np.zeros(0, dtype=np.int64)
+    initial = np.zeros(0, dtype=np.int64)
+    if n0 and total > 0:
+        initial = rng.choice(n0, size=rng.binomial(n0, -math.expm1(-total)), replace=False)
     level = -np.log1p(rng.random(len(initial)) * math.expm1(-total))
     not_seated = np.ones(n0, dtype=bool)
     not_seated[seated] = False
@@ -327,7 +333,9 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
         entered_at[pos[ok]] = t[ok]
         log_revenue_at_entry[pos[ok]] = log_revenue[ok]
         rest = ~ok
-        pos, last, log_revenue, pass_probability, dies = (x[rest] for x in (pos, t, log_revenue, pass_probability, dies))
+        pos, last, log_revenue, pass_probability, dies = (
+            x[rest] for x in (pos, t, log_revenue, pass_probability, dies)
+        )
         t = last + rng.exponential(d.reapply_months, len(pos))
 
     # ---- firms in parks: the seated firms and the entrants, in order of entry
@@ -413,7 +421,8 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
         if not len(present):
             continue
         # support for the next interval, then its exit draw
-        support = levers.offer(rng, now, np.exp(log_revenue[present]), (now - entered_at[present]) / 12.0, platform[present])
+        years_in_park = (now - entered_at[present]) / 12.0
+        support = levers.offer(rng, now, np.exp(log_revenue[present]), years_in_park, platform[present])
         drift[present], exit_multiplier, tech_multiplier[present], rd_multiplier[present] = support
         interval_start[present] = now
         fail(present, now, now + dt, park_exit * shocks.hazard_factor(now, now + dt) * exit_multiplier)
