@@ -69,10 +69,14 @@ class Ledger:
         if paid.any():
             left -= float(total[paid][-1])
         if not paid.all():
-            for i in np.flatnonzero(~paid & (amounts <= left)).tolist():
-                if amounts[i] <= left:
+            rest = np.flatnonzero(~paid & (amounts <= left))
+            smallest = float(amounts[rest].min()) if rest.size else math.inf
+            for i, amount in zip(rest.tolist(), amounts[rest].tolist(), strict=True):
+                if left < smallest:
+                    break
+                if amount <= left:
                     paid[i] = True
-                    left -= float(amounts[i])
+                    left -= amount
         booked = paid & positive
         if booked.any():
             self.spent[key] = spent + float(amounts[booked].sum())
