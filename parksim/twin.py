@@ -29,8 +29,9 @@ The lifecycle it follows:
   start are drawn at random among the initial pool firms inside the revenue window, their
   tenure counted from ``-parks.initial_tenure_months``.
 - **In a park.** Firms report every ``review_interval_months`` on a common calendar
-  (t = 0, dt, 2 dt, ...). A firm entering between two reports lives its first, shorter
-  interval without support. At each report a firm that was in the park before it grows (a
+  (t = 0, dt, 2 dt, ...), the report at the end of the horizon included; what a report finds
+  is dated at the last instant of the half-year it closes. A firm entering between two
+  reports lives its first, shorter interval without support. At each report a firm that was in the park before it grows (a
   Laplace step whose scale falls with size), may cross the upgrade line (小升规), may start
   R&D or be certified tech-based, expands its floor when its need outgrows it, and may be
   moved out for missing its performance contract; it then learns its support from the four
@@ -55,6 +56,9 @@ import numpy as np
 from parksim.calendar import month_index
 
 __all__ = ["TwinOutput", "run_twin", "EXIT_REASONS"]
+
+_CLOSE = 1e-6
+"""Months before ``k * dt`` at which a report's findings are dated: inside the half-year they close."""
 
 EXIT_REASONS = ("", "failure", "contract", "graduated")
 """Values of :attr:`TwinOutput.exit_reason` ("" for firms still in a park at the horizon)."""
@@ -387,8 +391,9 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
     floor_min, tolerance = d.floor_min_m2, e.expansion_tolerance
     contract_per_m2 = e.contract_min_revenue_yuan_per_m2
     tech_rate, rd_rate = e.tech_hazard_per_year, e.rd_adoption_per_year
-    for report in range(math.ceil(horizon / dt)):
+    for report in range(math.floor(horizon / dt) + 1):
         now = report * dt
+        closing = now - _CLOSE  # a report's findings are dated at the last instant of the half-year
         present = np.flatnonzero((entered_at <= now) & np.isnan(exited_at))
         # reviews of the firms whose interval ends now: growth, upgrade, R&D and tech, space, contract
         rows = present[interval_start[present] < now]
@@ -400,13 +405,13 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
             lr = lr + (base_drift + drift[rows]) * dy + shocks.growth(s, now) + rng.laplace(0.0, scale)
             log_revenue[rows] = lr
             revenue = np.exp(lr)
-            upgraded_at[rows[np.isnan(upgraded_at[rows]) & (revenue >= high)]] = now
+            upgraded_at[rows[np.isnan(upgraded_at[rows]) & (revenue >= high)]] = closing
             u_status, u_contract = rng.random((2, len(rows)))
             was_rd, was_tech = rd[rows], tech[rows]
             certified = ~was_tech & was_rd & (u_status < -np.expm1(-tech_rate * tech_multiplier[rows] * dy))
             starts_rd = ~was_tech & ~was_rd & (u_status < -np.expm1(-rd_rate * rd_multiplier[rows] * dy))
             tech[rows[certified]] = True
-            tech_at[rows[certified]] = now
+            tech_at[rows[certified]] = closing
             rd[rows[starts_rd]] = True
             need = np.maximum(floor_min, floor_per_yuan * revenue) * floor_factor[rows]
             floor[rows] = np.where(need > floor[rows] * (1.0 + tolerance), need, floor[rows])
@@ -415,10 +420,10 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
                 & (revenue < contract_per_m2 * floor[rows])
                 & (u_contract < e.contract_enforcement_probability)
             )
-            exited_at[rows[moved_out]] = now
+            exited_at[rows[moved_out]] = closing
             reason[rows[moved_out]] = _CONTRACT
             present = present[np.isnan(exited_at[present])]
-        if not len(present):
+        if not len(present) or now >= horizon:
             continue
         # support for the next interval, then its exit draw
         years_in_park = (now - entered_at[present]) / 12.0

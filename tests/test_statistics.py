@@ -207,7 +207,7 @@ GROWTH_ONE_STEP = (
 
 @pytest.fixture(scope="module")
 def one_step_growth():
-    """Each firm's first review: it is at the first report after entry (reports every
+    """Each firm's first review: it closes the half-year in which the firm entered (reports every
     ``review_interval_months`` from the start), over an interval of ``dy`` years."""
     scenario = parksim.load_scenario(_BASELINE, overrides=list(GROWTH_ONE_STEP))
     e = scenario.enterprises
@@ -222,8 +222,9 @@ def one_step_growth():
         for f, t, revenue, reason in zip(r.firm_id[exited].tolist(), r.time_months[exited], r.revenue_yuan[exited],
                                          r.detail[exited], strict=True):
             t0, r0 = start[f]
-            assert reason == "contract" and t == (math.floor(t0 / dt) + 1) * dt
-            dy = (t - t0) / 12.0
+            report = (math.floor(t0 / dt) + 1) * dt  # the review closing the half-year is dated just before it
+            assert reason == "contract" and report - 1e-5 < t < report
+            dy = (report - t0) / 12.0
             steps.append(math.log(revenue / r0) - drift_per_year * dy)
             scales.append(e.growth_scale_per_year * (r0 / e.growth_reference_revenue_yuan) ** -e.growth_size_exponent
                           * math.sqrt(dy))

@@ -4,8 +4,10 @@ A firm in a park is one row of the :class:`FirmTable` (numpy columns), not a pro
 does between reports is decided at the reports, and the only instant of its own that the
 event loop must honour -- a failure inside an interval -- is a sampled event time (a SimPy
 timeout with a callback). The :func:`reporting` process is the district's half-yearly revenue
-report (every ``review_interval_months`` from the start): at each report every firm in a park
-is reviewed at once (:func:`review`) and committed to its next interval (:func:`commit`).
+report (every ``review_interval_months`` from the start): at the last instant of each
+half-year every firm in a park is reviewed at once (:func:`review`), so what the report finds
+counts in the half-year it closes, and at the first instant of the next each is committed to
+its next interval (:func:`commit`).
 
 * **Review** closes a firm's interval: its log revenue moves by a Laplace step whose spread
   falls with size (drift from the park, the levers the firm held and its park's grade, and
@@ -111,16 +113,29 @@ class FirmTable:
         return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + purpose)
 
 
+CLOSE_MONTHS = 1e-6
+"""How long before ``k * dt`` a report closes the half-year (about three seconds): its reviews
+are dated inside the half-year they close, so a target at the end of a month counts them."""
+
+
 def reporting(ctx):
-    """The half-yearly reports: review every firm in the parks, then commit it to the next interval."""
+    """The half-yearly reports: at the last instant of each half-year review every firm in the
+    parks (:func:`review`); at its first, commit them to the next interval (:func:`commit`)."""
     env = ctx.env
     dt = ctx.firm_params.review_months
     k = 0
-    while k * dt < ctx.horizon:
+    while True:
         t = k * dt
+        if k > 0:
+            closing = t - CLOSE_MONTHS
+            if closing >= ctx.horizon:
+                return
+            yield env.timeout(closing - env.now)
+            review(ctx, t, closing)
+        if t >= ctx.horizon:
+            return
         if t > env.now:
             yield env.timeout(t - env.now)
-        review(ctx, t)
         commit(ctx, t, dt)
         k += 1
 
@@ -130,8 +145,8 @@ def _due(table: FirmTable, t: float) -> np.ndarray:
     return rows[table.until[rows] <= t]
 
 
-def review(ctx, t: float) -> None:
-    """Close the interval of every firm in a park whose interval ends at report ``t``."""
+def review(ctx, t: float, now: float) -> None:
+    """Close the interval of every firm in a park whose interval ends at ``t`` (dated ``now``, just before)."""
     table = ctx.firms
     rows = _due(table, t)
     rows = rows[table.since[rows] < t]
@@ -145,7 +160,7 @@ def review(ctx, t: float) -> None:
     review_no = table.review[rows]
     park = table.park[rows]
     # growth: drift from the firm's park, its levers and its park's grade, plus any shock
-    grade_drift = np.array([ctx.grade_drift(q, t) for q in ctx.parks])[park] if ctx.parks else 0.0
+    grade_drift = np.array([ctx.grade_drift(q, now) for q in ctx.parks])[park] if ctx.parks else 0.0
     shock_drift, _ = ctx.shocks.effects_array(since, t)
     log_revenue = table.log_revenue[rows]
     scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
@@ -155,15 +170,15 @@ def review(ctx, t: float) -> None:
     table.log_revenue[rows] = log_revenue
     revenue = np.exp(log_revenue)
     table.since[rows] = t
-    age = (t - table.born_at[rows]) / 12.0
+    age = (now - table.born_at[rows]) / 12.0
     firm = table.firm[rows]
     # crossing the 20 M yuan line (小升规)
     up = ~table.upgraded[rows] & (revenue >= p.upgrade_threshold)
     if up.any():
         table.upgraded[rows[up]] = True
-        records.firms(t, Kind.FIRM_UPGRADED, park[up], firm[up], age[up], revenue[up], table.floor_m2[rows[up]],
+        records.firms(now, Kind.FIRM_UPGRADED, park[up], firm[up], age[up], revenue[up], table.floor_m2[rows[up]],
                       table.tech[rows[up]])
-        ctx.levers["tax"].reward_upgrades(t, ctx.ledger, park[up], firm[up])
+        ctx.levers["tax"].reward_upgrades(now, ctx.ledger, park[up], firm[up])
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
@@ -173,7 +188,7 @@ def review(ctx, t: float) -> None:
                             < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
     if certified.any():
         table.tech[rows[certified]] = True
-        records.firms(t, Kind.FIRM_TECH, park[certified], firm[certified], age[certified], revenue[certified],
+        records.firms(now, Kind.FIRM_TECH, park[certified], firm[certified], age[certified], revenue[certified],
                       table.floor_m2[rows[certified]], np.ones(int(certified.sum()), bool))
     table.rd[rows[adopts]] = True
     # space: expand, or graduate out when the park has no room (one firm at a time, in row order)
@@ -186,10 +201,10 @@ def review(ctx, t: float) -> None:
         if q.free_m2 >= extra:
             ctx.take_floor(q, extra)
             table.floor_m2[row] = float(need[i])
-            records.firm(t, Kind.FIRM_EXPANDED, q.id, int(firm[i]), float(age[i]), float(revenue[i]), extra,
+            records.firm(now, Kind.FIRM_EXPANDED, q.id, int(firm[i]), float(age[i]), float(revenue[i]), extra,
                          bool(table.tech[row]))
         else:
-            ctx.leave(row, t, "graduated")
+            ctx.leave(row, now, "graduated")
     # performance contract, for the firms still in
     floor = table.floor_m2[rows]
     breach = (table.active[rows] & (t - table.entered_at[rows] >= p.contract_months)
@@ -197,7 +212,7 @@ def review(ctx, t: float) -> None:
     if breach.any():
         enforced = table.draws(rows, review_no, Purpose.CONTRACT) < p.contract_enforcement
         for row in rows[breach & enforced].tolist():
-            ctx.leave(row, t, "contract")
+            ctx.leave(row, now, "contract")
 
 
 def commit(ctx, t: float, dt: float) -> None:
