@@ -9,13 +9,20 @@ Measures, on the baseline scenario:
   the same number of events pending, measured in the same process;
 * events per in-park firm-year, and the scaling exponent of one replication's time over
   1x, 3x and 10x the district's firms and parks;
+* the model against its vectorised numpy twin (:mod:`parksim.twin`): a replication's median
+  time over the twin's, on the same seeds (``twin_ratio``);
 * replications per second with 1 and 2 local workers (start-up of the pool included), and
-  the speed-up of 2 over 1 (``speedup_local_2w``).
+  the speed-up of 2 over 1 (``speedup_local_2w``);
+* the same on a Dask cluster started with Dask's own commands on 127.0.0.1, as in
+  ``benchmarks/study.py`` (workers warmed, profiler off; ``speedup_dask_2w``);
+* full run only: one replication of ``scenarios/zhejiang_province.toml`` (~1,000 parks,
+  570,000 firms, 60 months) in a fresh process, its wall time measured in that process and
+  its peak resident memory read by this one (``province_seconds``, ``province_peak_mb``).
 
 Usage::
 
-    python benchmarks/run.py                 # full
-    python benchmarks/run.py --quick         # a short version
+    python benchmarks/run.py                 # full (a few minutes)
+    python benchmarks/run.py --quick         # a short version without the province (a minute or two)
     python benchmarks/run.py --json out.json # also write the figures as JSON
 
 Machines are shared and noisy: read medians and ratios, not single times.
@@ -26,7 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,8 +46,22 @@ import parksim
 from parksim.model import run_replication
 from parksim.model.context import Context
 from parksim.rng import Streams
+from parksim.twin import run_twin
 
 ROOT = Path(__file__).resolve().parents[1]
+PROVINCE = ROOT / "scenarios" / "zhejiang_province.toml"
+
+
+def replication_peak_mb(scenario) -> float:
+    """Peak memory allocated while one replication runs (tracemalloc: Python objects and numpy arrays), MiB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        run_replication(scenario, np.random.SeedSequence([2024, 0]))
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 def one_replication(scenario, seeds: int) -> dict:
@@ -70,6 +93,17 @@ def one_replication(scenario, seeds: int) -> dict:
     }
 
 
+def twin_seconds(scenario, seeds: int) -> float:
+    """Median time of one run of the vectorised twin, on the seeds of :func:`one_replication`."""
+    times = []
+    for i in range(seeds):
+        seq = np.random.SeedSequence([2024, i])
+        t0 = time.perf_counter()
+        run_twin(scenario, seq)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def throughput(scenario, replications: int, workers: int, repeats: int) -> float:
     """Best replications per second over ``repeats`` batches, pool start-up included."""
     best = 0.0
@@ -78,6 +112,81 @@ def throughput(scenario, replications: int, workers: int, repeats: int) -> float
         parksim.simulate(scenario, replications=replications, seed=100 + r, workers=workers)
         best = max(best, replications / (time.perf_counter() - t0))
     return best
+
+
+def dask_throughput(scenario_path: str, scenario, replications: int,
+                    repeats: int) -> dict[int, float]:
+    """Best replications per second on a Dask cluster of 1 and of 2 workers.
+
+    The cluster, the warm-up and the timed batches are those of ``benchmarks/study.py``; each
+    timed batch includes its own submission and scheduling.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from study import TINY, Cluster, _batch_rate
+
+    from parksim.study.executors import DaskExecutor
+
+    tiny = parksim.load_scenario(scenario_path, overrides=TINY)
+    rates = {}
+    for workers in (1, 2):
+        cluster = Cluster(workers)
+        try:
+            executor = DaskExecutor(cluster.address)
+            _batch_rate(executor, tiny, 20, 1)  # warm the workers: imports, first tasks
+            rates[workers] = _batch_rate(executor, scenario, replications, repeats)
+            executor.close()
+        finally:
+            cluster.close()
+    return rates
+
+
+PROVINCE_CHILD = """
+import json, sys, time
+import numpy as np
+import parksim
+from parksim.model import run_replication
+from parksim.records import Kind
+
+scenario = parksim.load_scenario(sys.argv[1])
+t0 = time.perf_counter()
+out = run_replication(scenario, np.random.SeedSequence([2024, 0]))
+seconds = time.perf_counter() - t0
+records = out.records
+entered = records.of(Kind.FIRM_ENTERED)
+print(json.dumps({
+    "province_seconds": seconds,
+    "province_records": len(records),
+    "province_firms_entered": int(entered.sum()),
+    "province_firms_seated_at_start": int((entered & (records.time_months == 0)).sum()),
+    "province_parks": len(out.parks),
+}))
+"""
+
+
+def province(path: Path, timeout_s: float) -> dict:
+    """One replication of the province scenario in a fresh process: time, size, peak memory.
+
+    The wall time is measured inside the child, around ``run_replication`` alone. The peak
+    resident memory is the largest of this process's finished children
+    (``RUSAGE_CHILDREN``), so run it before any other child (pools, Dask) is started.
+    """
+    scenario = parksim.load_scenario(path)
+    figures = {
+        "province_initial_parks": len(scenario.parks.initial),
+        "province_district_firms": scenario.district.firms,
+        "province_months": scenario.horizon_months,
+    }
+    command = [sys.executable, "-c", PROVINCE_CHILD, str(path)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:  # the child is killed and reaped: its peak still counts
+        figures.update(province_seconds=None, province_timed_out_after_s=timeout_s)
+    else:
+        if proc.returncode != 0:
+            raise RuntimeError(f"the province replication failed:\n{proc.stderr}")
+        figures.update(json.loads(proc.stdout.splitlines()[-1]))
+    figures["province_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return figures
 
 
 def bare_simpy_seconds_per_event(processes: int, events: int) -> float:
@@ -162,12 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer seeds and a smaller batch")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "baseline.toml"))
+    parser.add_argument("--province-timeout", type=float, default=3600.0, metavar="SECONDS",
+                        help="give up the province replication after this long (full run only)")
     args = parser.parse_args(argv)
 
     scenario = parksim.load_scenario(args.scenario)
     seeds, batch, repeats = (5, 100, 1) if args.quick else (15, 200, 3)
     figures: dict = {"scenario": scenario.name, "python": sys.version.split()[0], "platform": platform.platform()}
+    if not args.quick:  # first: its peak memory is read over all finished children
+        figures.update(province(PROVINCE, args.province_timeout))
     figures.update(one_replication(scenario, seeds))
+    figures["replication_peak_mb"] = replication_peak_mb(scenario)
+    figures["twin_s"] = twin_seconds(scenario, seeds)
+    figures["twin_ratio"] = figures["replication_s"] / figures["twin_s"]
     pending, firm_years = pending_and_firm_years(scenario, np.random.SeedSequence([2024, 0]))
     bare = bare_simpy_seconds_per_event(max(int(pending), 1), 200_000)
     per_event = 1.0 / figures["events_per_s"]
@@ -191,11 +307,18 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_local_2w": two / one,
         "seconds_for_1000_replications_2w": 1000 / two,
     })
+    dask = dask_throughput(args.scenario, scenario, batch, repeats)
+    figures.update({
+        "replications_per_s_dask_1w": dask[1],
+        "replications_per_s_dask_2w": dask[2],
+        "speedup_dask_2w": dask[2] / dask[1],
+    })
 
     rows = [
         ("one baseline replication (median)", f"{figures['replication_s'] * 1000:.1f} ms"),
         ("  of which start-up (pool, parks)", f"{figures['replication_setup_s'] * 1000:.1f} ms"),
         ("  of which event loop", f"{figures['replication_loop_s'] * 1000:.1f} ms"),
+        ("  peak memory allocated (tracemalloc)", f"{figures['replication_peak_mb']:.1f} MiB"),
         ("SimPy events per replication", f"{figures['events_per_replication']:,.0f}"),
         ("events per second (event loop)", f"{figures['events_per_s']:,.0f}"),
         ("bare SimPy per event (same pending)", f"{figures['bare_simpy_us_per_event']:.2f} us"),
@@ -203,11 +326,28 @@ def main(argv: list[str] | None = None) -> int:
         ("overhead per event, model / bare SimPy", f"{figures['overhead_per_event_ratio']:.1f}x"),
         ("events per in-park firm-year", f"{figures['events_per_firm_year']:.2f}"),
         ("scaling exponent (1x, 3x, 10x firms and parks)", f"N^{figures['scaling_exponent']:.2f}"),
+        ("vectorised twin, one run (median)", f"{figures['twin_s'] * 1000:.1f} ms"),
+        ("model / twin, time per replication", f"{figures['twin_ratio']:.1f}x"),
         (f"replications/s, 1 worker ({batch} reps)", f"{one:.1f}"),
         (f"replications/s, 2 workers ({batch} reps)", f"{two:.1f}"),
         ("speed-up, 2 workers over 1", f"{two / one:.2f}x"),
         ("1,000 replications on 2 workers", f"{1000 / two:.0f} s"),
+        (f"Dask replications/s, 1 -> 2 workers ({batch} reps)", f"{dask[1]:.1f} -> {dask[2]:.1f}"),
+        ("Dask speed-up, 2 workers over 1", f"{figures['speedup_dask_2w']:.2f}x"),
     ]
+    if "province_seconds" in figures:
+        seconds = figures["province_seconds"]
+        rows += [
+            ("province: one replication (fresh process)",
+             f"{seconds:.1f} s" if seconds is not None else f"> {args.province_timeout:.0f} s"),
+            ("province: peak resident memory", f"{figures['province_peak_mb']:.0f} MiB"),
+        ]
+        if seconds is not None:
+            rows += [
+                ("province: event records", f"{figures['province_records']:,}"),
+                ("province: firms seated at the start", f"{figures['province_firms_seated_at_start']:,}"),
+                ("province: firms entered in all", f"{figures['province_firms_entered']:,}"),
+            ]
     width = max(len(r[0]) for r in rows)
     print(f"parksim benchmark -- {scenario.name}, Python {figures['python']}")
     for name, value in rows:
