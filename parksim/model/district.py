@@ -209,6 +209,8 @@ def applications(ctx):
     pool = ctx.pool
     heap, later = Screening(ctx).passing()
     heapq.heapify(heap)
+    needs = [row[4] for row in heap] + [row[4] for rows in later.values() for row in rows]
+    ctx.vacancies.admit_from(min(needs, default=math.inf), ctx.parks)
     sector, seeds = pool.sector, pool.seeds
     horizon = ctx.horizon
     while heap:

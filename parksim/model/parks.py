@@ -87,7 +87,7 @@ class Park:
 
 
 class Vacancies:
-    """Open, listed parks with room for at least the smallest firm: by lead sector, and all.
+    """Open, listed parks with room for at least the smallest applicant: by lead sector, and all.
 
     Kept up to date as parks open, are delisted and fill or empty (:meth:`update`), so an
     applicant looks only at parks that might take it; lists are unordered (swap-remove).
@@ -97,6 +97,12 @@ class Vacancies:
         self.by_sector: list[list[Park]] = [[] for _ in range(sectors)]
         self.all: list[Park] = []
         self.floor_min = floor_min_m2
+
+    def admit_from(self, floor_m2: float, parks: list[Park]) -> None:
+        """List only parks with at least ``floor_m2`` free (the smallest need of any applicant)."""
+        self.floor_min = floor_m2
+        for park in parks:
+            self.update(park)
 
     def update(self, park: Park) -> None:
         room = park.is_open and not park.delisted and park.free_m2 >= self.floor_min
