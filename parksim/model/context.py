@@ -89,6 +89,10 @@ class FirmParams:
             floor_min=s.district.floor_min_m2,
         )
 
+    def floor_need(self, revenue, factor):
+        """Floor (m²) firms of these revenues and floor factors need (numbers or arrays)."""
+        return np.maximum(self.floor_min, self.floor_per_yuan * revenue) * factor
+
 
 class Context:
     """Everything one replication owns."""
@@ -111,8 +115,6 @@ class Context:
         self.sector_names = list(d.sectors)
         shares = np.array(list(d.sectors.values()), dtype=float)
         self._sector_cum = np.cumsum(shares / shares.sum())
-        self._floor_per_yuan = d.floor_m2_per_million_yuan / 1e6
-        self._floor_min = d.floor_min_m2
         self.land = simpy.Container(env)
         self.parks: list[Park] = []
         self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2)
@@ -151,10 +153,6 @@ class Context:
 
     def sector_of_uniform(self, u: float) -> int:
         return int(min(np.searchsorted(self._sector_cum, u, side="right"), len(self._sector_cum) - 1))
-
-    def floor_need(self, revenue: float, factor: float) -> float:
-        """Floor a firm of this revenue needs (m²)."""
-        return max(self._floor_min, self._floor_per_yuan * revenue) * factor
 
     def grade_drift(self, park: Park, t: float) -> float:
         """Growth effect of the park's grade on its firms (the land lever's factor prices)."""
@@ -254,8 +252,8 @@ class Context:
                 heads[s] += 1
                 if heads[s] < len(queues[s]):
                     heapq.heappush(others, (rank[queues[s][heads[s]]], s))
-            for firm_id in chosen:
-                need = self.floor_need(float(revenue[firm_id]), float(pool.floor_factor[firm_id]))
+            needs = self.firm_params.floor_need(revenue[chosen], pool.floor_factor[chosen]).tolist()
+            for firm_id, need in zip(chosen, needs, strict=True):
                 if park.free_m2 >= need:
                     self.enter(int(firm_id), park, float(revenue[firm_id]), need, 0.0, -tenure, 0.0,
                                firm_stream_seed(self.firm_key, int(firm_id)))

@@ -151,7 +151,7 @@ class Screening:
             ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
             i = np.flatnonzero(ok)
-            need = np.maximum(params.floor_min, params.floor_per_yuan * revenue[i]) * pool.floor_factor[firms[i]]
+            need = params.floor_need(revenue[i], pool.floor_factor[firms[i]])
             until, fails_at = first_intervals(ctx, t[i], pool.born_at[firms[i]], firm_seeds[i])
             rows = zip(t[i].tolist(), firms[i].tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
                        firm_seeds[i].tolist(), until.tolist(), fails_at.tolist(), strict=True)

@@ -193,7 +193,7 @@ def review(ctx, t: float, now: float) -> None:
     table.rd[rows[adopts]] = True
     # space: expand, or graduate out when the park has no room (one firm at a time, in row order)
     floor = table.floor_m2[rows]
-    need = np.maximum(p.floor_min, p.floor_per_yuan * revenue) * table.floor_factor[rows]
+    need = p.floor_need(revenue, table.floor_factor[rows])
     for i in np.flatnonzero(need > floor * (1.0 + p.expansion_tolerance)).tolist():
         row = int(rows[i])
         q = ctx.parks[int(park[i])]
@@ -224,7 +224,7 @@ def commit(ctx, t: float, dt: float) -> None:
     p = ctx.firm_params
     review_no = table.review[rows]
     cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]), table.floor_m2[rows],
-                    table.entered_at[rows], table.seed[rows], review_no)
+                    table.entered_at[rows])
     support = Support.none(len(rows))
     for lever in ctx.lever_list:
         if lever.active(t):

@@ -94,8 +94,6 @@ class Cohort:
     revenue: np.ndarray
     floor_m2: np.ndarray
     entered_at: np.ndarray
-    seed: np.ndarray
-    review: np.ndarray
 
 
 @dataclass(slots=True)
