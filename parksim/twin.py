@@ -30,12 +30,14 @@ The lifecycle it follows:
   tenure counted from ``-parks.initial_tenure_months``.
 - **In a park.** Firms report every ``review_interval_months`` on a common calendar
   (t = 0, dt, 2 dt, ...), the report at the end of the horizon included; what a report finds
-  is dated at the last instant of the half-year it closes. A firm entering between two
-  reports lives its first, shorter interval without support. At each report a firm that was in the park before it grows (a
-  Laplace step whose scale falls with size), may cross the upgrade line (小升规), may start
-  R&D or be certified tech-based, expands its floor when its need outgrows it, and may be
-  moved out for missing its performance contract; it then learns its support from the four
-  levers for the next interval and draws whether, and when, it fails in it.
+  is dated at the last instant of the half-year it closes. At each report a firm that was in
+  the park before it grows (a Laplace step whose scale falls with size), may cross the upgrade
+  line (小升规), may start R&D or be certified tech-based, may outgrow its floor and may breach
+  its performance contract. When the next half-year opens (so not after the report at the
+  horizon) a firm in breach may be moved out and one that outgrew its floor expands; each
+  firm then learns its support from the four levers for the next interval and draws whether,
+  and when, it fails in it. A firm entering between two reports learns its support at entry,
+  for its first, shorter interval up to the next report.
 
 What the twin leaves out, because parks never fill in the world it describes: park capacity,
 opening dates, park choice, lead-sector shares and graduations (a firm that outgrows its
@@ -185,32 +187,25 @@ class _Levers:
         shares = scenario.policies.land.rent_subsidy_share_by_year
         self.land_strength = np.array([*shares, 0.0]) / (max(shares) or 1.0)
 
-    def active(self, t: float) -> np.ndarray:
-        return self.enabled & (self.t0 <= t) & (t < self.t1)
+    def offer(self, rng, t, revenue, years_in_park, platform):
+        """Support for an interval starting at ``t`` (one time, or one per firm): (drift, exit,
+        tech and R&D multipliers), one value per firm.
 
-    def offer(self, rng, t: float, revenue, years_in_park, platform):
-        """Support for ``[t, t + dt)``: (drift, exit, tech and R&D multipliers), one value per firm.
-
-        A lever supports a firm if it is active, the firm is small enough, takes it up (and,
-        for services, its park has a platform); land supports it with the rent share of its
-        year in the park relative to the full share.
+        A lever supports a firm if it is active at ``t``, the firm is small enough, takes it up
+        (and, for services, its park has a platform); land supports it with the rent share of
+        its year in the park relative to the full share.
         """
-        on = np.flatnonzero(self.active(t))
         n = len(revenue)
-        if not len(on):
-            return 0.0, 1.0, 1.0, 1.0
-        takes = (revenue <= self.max_revenue[on, None]) & (rng.random((len(on), n)) < self.take_up[on, None])
+        active = self.enabled[:, None] & (self.t0[:, None] <= t) & (t < self.t1[:, None])
+        takes = active & (revenue <= self.max_revenue[:, None]) & (rng.random((len(self.enabled), n)) < self.take_up[:, None])
         strength = takes.astype(float)
-        for row, lever in enumerate(on):
-            if lever == self.services:
-                strength[row] *= platform
-            elif lever == self.land:
-                year = np.minimum(years_in_park.astype(np.int64), len(self.land_strength) - 1)
-                strength[row] *= self.land_strength[year]
-        drift = self.drift[on] @ strength
-        exit_multiplier = np.prod(1.0 + (self.exit[on, None] - 1.0) * strength, axis=0)
-        tech_multiplier = np.prod(1.0 + (self.tech[on, None] - 1.0) * strength, axis=0)
-        rd_multiplier = np.prod(np.where(strength > 0, self.rd[on, None], 1.0), axis=0)
+        strength[self.services] *= platform
+        year = np.minimum(years_in_park.astype(np.int64), len(self.land_strength) - 1)
+        strength[self.land] *= self.land_strength[year]
+        drift = self.drift @ strength
+        exit_multiplier = np.prod(1.0 + (self.exit[:, None] - 1.0) * strength, axis=0)
+        tech_multiplier = np.prod(1.0 + (self.tech[:, None] - 1.0) * strength, axis=0)
+        rd_multiplier = np.prod(np.where(strength > 0, self.rd[:, None], 1.0), axis=0)
         return drift, exit_multiplier, tech_multiplier, rd_multiplier
 
 
@@ -381,12 +376,14 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
         exited_at[rows[failed]] = when[failed]
         reason[rows[failed]] = _FAILURE
 
-    # entrants between reports: the stub up to the next report, without support
+    # entrants between reports: support at entry for the stub up to the next report
+    levers = _Levers(scenario)
     entrants = np.flatnonzero(entered_at > 0)
     start, stub_end = entered_at[entrants], np.ceil(entered_at[entrants] / dt) * dt
-    fail(entrants, start, stub_end, park_exit * shocks.hazard_factor(start, stub_end))
+    support = levers.offer(rng, start, revenue_at_entry[entrants], np.zeros(len(entrants)), platform[entrants])
+    drift[entrants], exit_multiplier, tech_multiplier[entrants], rd_multiplier[entrants] = support
+    fail(entrants, start, stub_end, park_exit * shocks.hazard_factor(start, stub_end) * exit_multiplier)
 
-    levers = _Levers(scenario)
     base_drift = e.growth_drift_per_year + parks.growth_drift_per_year
     floor_min, tolerance = d.floor_min_m2, e.expansion_tolerance
     contract_per_m2 = e.contract_min_revenue_yuan_per_m2
@@ -413,18 +410,21 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
             tech[rows[certified]] = True
             tech_at[rows[certified]] = closing
             rd[rows[starts_rd]] = True
-            need = np.maximum(floor_min, floor_per_yuan * revenue) * floor_factor[rows]
-            floor[rows] = np.where(need > floor[rows] * (1.0 + tolerance), need, floor[rows])
-            moved_out = (
+            breach = (
                 (now - entered_at[rows] >= e.contract_months)
                 & (revenue < contract_per_m2 * floor[rows])
                 & (u_contract < e.contract_enforcement_probability)
             )
-            exited_at[rows[moved_out]] = closing
-            reason[rows[moved_out]] = _CONTRACT
-            present = present[np.isnan(exited_at[present])]
+            need = np.maximum(floor_min, floor_per_yuan * revenue) * floor_factor[rows]
+            grows = ~breach & (need > floor[rows] * (1.0 + tolerance))
         if not len(present) or now >= horizon:
             continue
+        # the moves the report found, made as the next half-year opens
+        if len(rows):
+            floor[rows[grows]] = need[grows]
+            exited_at[rows[breach]] = now
+            reason[rows[breach]] = _CONTRACT
+            present = present[np.isnan(exited_at[present])]
         # support for the next interval, then its exit draw
         years_in_park = (now - entered_at[present]) / 12.0
         support = levers.offer(rng, now, np.exp(log_revenue[present]), years_in_park, platform[present])

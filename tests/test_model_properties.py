@@ -86,6 +86,16 @@ def check_invariants(scenario, out) -> dict[str, int]:
     up = kind == Kind.FIRM_UPGRADED
     assert np.all(r.revenue_yuan[up] >= scenario.enterprises.upgrade_threshold_yuan)
 
+    # the half-yearly reports: upgrades and certifications are found at the last instant of a
+    # half-year; expansions, graduations and contract exits are made as the next one opens
+    dt = scenario.enterprises.review_interval_months
+    found = np.isin(kind, (Kind.FIRM_UPGRADED, Kind.FIRM_TECH))
+    closes = (t[found] + 1e-6) / dt
+    assert np.all((np.abs(closes - np.round(closes)) < 1e-9) & (closes > 0.5)), "a finding off a report's close"
+    moved = (kind == Kind.FIRM_EXPANDED) | (exited & np.isin(r.detail, ("contract", "graduated")))
+    opens = t[moved] / dt
+    assert np.all((np.abs(opens - np.round(opens)) < 1e-9) & (opens > 0.5)), "a move off a half-year's opening"
+
     # conservation: entered = present at end + exited, exits split by reason
     reasons = r.detail[exited].tolist()
     assert set(reasons) <= EXIT_REASONS

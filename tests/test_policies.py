@@ -223,8 +223,9 @@ def test_services_are_paid_only_in_parks_with_a_platform():
 
 @pytest.mark.parametrize("lever", ["finance", "services"])
 def test_flat_rate_levers_charge_for_the_covered_part_of_the_interval(lever):
-    """Finance and services cost a fixed sum per firm-year; a payment covers the firm's next review
-    interval, cut at the window's end."""
+    """Finance and services cost a fixed sum per firm-year; a payment covers the interval up to
+    the next report (a whole review interval at a report, the rest of it for a firm entering
+    between reports), cut at the window's end."""
     scenario, out = _run(f'policies.{lever}.window={{start="2019-07", end="2020-03"}}',
                          "enterprises.review_interval_months=4.0")
     spec = getattr(scenario.policies, lever)
@@ -232,9 +233,12 @@ def test_flat_rate_levers_charge_for_the_covered_part_of_the_interval(lever):
                 if lever == "finance" else spec.cost_yuan_per_firm_year)
     t1 = month_index(START, spec.window.end) + 1
     pay = _payments(out, lever)
-    covered = np.minimum(pay["t"] + 4.0, t1) - pay["t"]
+    next_report = (np.floor(pay["t"] / 4.0) + 1.0) * 4.0
+    covered = np.minimum(next_report, t1) - pay["t"]
     np.testing.assert_allclose(pay["amount"], per_year * covered / 12.0, rtol=1e-12)
-    assert np.any(covered < 4.0) and np.any(covered == 4.0)
+    at_report = pay["t"] % 4.0 == 0.0
+    assert at_report.any() and (~at_report).any()
+    assert np.any(covered[at_report] < 4.0) and np.any(covered[at_report] == 4.0)
 
 
 @pytest.mark.parametrize("lever", ["finance", "tax"])
@@ -249,3 +253,24 @@ def test_a_lever_without_money_has_no_effect(lever):
         _, off = _run(f"policies.{lever}.enabled=false", seed=seed)
         a, b = broke.records.to_frame(), off.records.to_frame()
         assert a.equals(b)
+
+
+def test_a_firm_entering_between_reports_is_supported_from_entry():
+    """Payments between reports go to firms entering at that instant, for the rest of the
+    interval; a report pays the firms already in (and rewards upgrades as it closes)."""
+    scenario, out = _run()
+    r = out.records
+    entered = r.of(Kind.FIRM_ENTERED)
+    entry = dict(zip(r.firm_id[entered].tolist(), r.time_months[entered].tolist(), strict=True))
+    upgraded = r.of(Kind.FIRM_UPGRADED)
+    rewarded = set(zip(r.firm_id[upgraded].tolist(), r.time_months[upgraded].tolist(), strict=True))
+    dt = scenario.enterprises.review_interval_months
+    between = 0
+    for lever in LEVERS:
+        pay = _payments(out, lever)
+        for t, firm in zip(pay["t"].tolist(), pay["firm"].tolist(), strict=True):
+            if firm < 0 or t % dt == 0.0 or (lever == "tax" and (firm, t) in rewarded):
+                continue
+            between += 1
+            assert entry[firm] == t, f"{lever} paid firm {firm} at {t}, between reports, but it entered at {entry[firm]}"
+    assert between > 0

@@ -222,8 +222,8 @@ def one_step_growth():
         for f, t, revenue, reason in zip(r.firm_id[exited].tolist(), r.time_months[exited], r.revenue_yuan[exited],
                                          r.detail[exited], strict=True):
             t0, r0 = start[f]
-            report = (math.floor(t0 / dt) + 1) * dt  # the review closing the half-year is dated just before it
-            assert reason == "contract" and report - 1e-5 < t < report
+            report = (math.floor(t0 / dt) + 1) * dt  # the breach found by the review closing the half-year
+            assert reason == "contract" and t == report  # is acted on as the next half-year opens
             dy = (report - t0) / 12.0
             steps.append(math.log(revenue / r0) - drift_per_year * dy)
             scales.append(e.growth_scale_per_year * (r0 / e.growth_reference_revenue_yuan) ** -e.growth_size_exponent

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
-from parksim.model.enterprise import first_intervals
+from parksim.model.enterprise import first_intervals, support_entrant
 from parksim.model.shocks import _interp_flat
 from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_seeds
 
@@ -123,7 +123,7 @@ class Screening:
         """Every passing application: each firm's first, and its later ones (by firm).
 
         An application is ``(time, firm, attempt, revenue, floor need, firm stream seed, end of
-        first interval, failure time in it)``. A firm's attempts, their times, its revenue at
+        first interval, exit hazard over it without support, exit draw)``. A firm's attempts, their times, its revenue at
         each and what would happen in its first interval in a park are fixed by its keyed draws
         alone, so they are all found here in bulk; a later attempt is used only if the earlier
         found no room (:func:`applications`).
@@ -152,9 +152,9 @@ class Screening:
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
             i = np.flatnonzero(ok)
             need = params.floor_need(revenue[i], pool.floor_factor[firms[i]])
-            until, fails_at = first_intervals(ctx, t[i], pool.born_at[firms[i]], firm_seeds[i])
+            until, hazard, exposure = first_intervals(ctx, t[i], pool.born_at[firms[i]], firm_seeds[i])
             rows = zip(t[i].tolist(), firms[i].tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
-                       firm_seeds[i].tolist(), until.tolist(), fails_at.tolist(), strict=True)
+                       firm_seeds[i].tolist(), until.tolist(), hazard.tolist(), exposure.tolist(), strict=True)
             for row, again in zip(rows, seen[i].tolist(), strict=True):
                 if again:
                     later.setdefault(row[1], []).append(row)
@@ -212,16 +212,14 @@ def applications(ctx):
     needs = [row[4] for row in heap] + [row[4] for rows in later.values() for row in rows]
     ctx.vacancies.admit_from(min(needs, default=math.inf), ctx.parks)
     sector, seeds = pool.sector, pool.seeds
-    horizon = ctx.horizon
     while heap:
-        t, firm, attempt, revenue, need, seed, until, fails_at = heapq.heappop(heap)
+        t, firm, attempt, revenue, need, seed, until, hazard, exposure = heapq.heappop(heap)
         if t > env.now:
             yield env.timeout(t - env.now)
         park = choose_park(ctx, int(sector[firm]), int(seeds[firm]), attempt, need)
         if park is not None:
             row = ctx.enter(firm, park, revenue, need, t, t, until, seed)
-            if fails_at < horizon:
-                ctx.schedule_failure(row, fails_at)
+            support_entrant(ctx, row, park, t, until, hazard, exposure)
         elif firm in later:
             retry = later[firm].pop()
             if not later[firm]:

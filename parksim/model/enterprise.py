@@ -6,33 +6,42 @@ event loop must honour -- a failure inside an interval -- is a sampled event tim
 timeout with a callback). The :func:`reporting` process is the district's half-yearly revenue
 report (every ``review_interval_months`` from the start): at the last instant of each
 half-year every firm in a park is reviewed at once (:func:`review`), so what the report finds
-counts in the half-year it closes, and at the first instant of the next each is committed to
-its next interval (:func:`commit`).
+counts in the half-year it closes, and at the first instant of the next the firms act on it
+and are committed to their next interval (:func:`commit`).
 
 * **Review** closes a firm's interval: its log revenue moves by a Laplace step whose spread
   falls with size (drift from the park, the levers the firm held and its park's grade, and
   any shock); it may cross the 20 M yuan line (an upgrade, 小升规), start R&D or be certified
-  tech-based, need more space (expand, or graduate out when the park is full), or be moved
-  out for missing its performance contract.
-* **Commit** opens the next interval: the policy levers are offered to every firm, and each
-  firm draws whether it fails inside the interval (integrated age hazard x park x support x
-  shock) and when; a failure is scheduled at that time.
+  tech-based, find that it needs more space, or be found in breach of its performance
+  contract.
+* **Commit** opens the next interval: firms in breach are moved out, firms that need space
+  expand where their park has room and graduate out where it has not (longest in the park
+  first); then the policy levers are offered to every firm, and each firm draws whether it
+  fails inside the interval (integrated age hazard x park x support x shock) and when; a
+  failure is scheduled at that time.
 
-A firm that enters between reports has a short first interval, up to the next report, without
-lever support (support is granted with the reports); its failure in that interval is drawn at
-entry. Every draw comes from the firm's keyed stream, numbered by purpose and interval, so two
-scenarios with the same seed give the same firm the same luck.
+Moves come after the report that finds them, as they do in a district: a firm does not leave
+the day its revenue report is filed. So the report at the horizon counts upgrades and tech
+certifications, but the moves it would cause fall after the horizon.
+
+A firm that enters between reports has a short first interval, up to the next report; it is
+offered the levers at entry (:func:`support_entrant`), and whether and when it fails in that
+interval follows from draws made in bulk before the run (:func:`first_intervals`) and the
+support it gets. Every draw comes from the firm's keyed stream, numbered by purpose and
+interval, so two scenarios with the same seed give the same firm the same luck.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from parksim.model.policies import Cohort, Support
 from parksim.records import Kind
-from parksim.rng import seeded_uniforms
+from parksim.rng import keyed_uniform, seeded_uniforms
 
-__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals"]
+__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals", "support_entrant"]
 
 
 class Purpose:
@@ -51,7 +60,7 @@ _COLUMNS = {
     "firm": np.int64, "park": np.int32, "sector": np.int16, "born_at": np.float64,
     "log_revenue": np.float64, "rd": bool, "tech": bool, "upgraded": bool, "floor_m2": np.float64,
     "floor_factor": np.float64, "entered_at": np.float64, "since": np.float64, "until": np.float64,
-    "review": np.int64, "seed": np.uint64, "active": bool,
+    "review": np.int64, "seed": np.uint64, "active": bool, "move": np.int8,
     "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
 }
 
@@ -61,7 +70,9 @@ class FirmTable:
 
     ``since`` and ``until`` bound the firm's current interval (``until`` is the report that
     closes it); ``review`` counts the intervals it has closed; ``active`` is false once it has
-    left. The ``support_*`` columns hold the levers' effects for the current interval.
+    left; ``move`` is what the last report found the firm must do when the next interval opens
+    (:data:`STAY`, :data:`SPACE` or :data:`BREACH`). The ``support_*`` columns hold the levers'
+    effects for the current interval.
     """
 
     def __init__(self, capacity: int = 1024):
@@ -112,6 +123,9 @@ class FirmTable:
         """Each firm's keyed draw for ``purpose`` in interval ``review``."""
         return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + purpose)
 
+
+STAY, SPACE, BREACH = 0, 1, 2
+"""Moves a report can find: none, more space (expand or graduate), a breached performance contract."""
 
 CLOSE_MONTHS = 1e-6
 """How long before ``k * dt`` a report closes the half-year (about three seconds): its reviews
@@ -191,37 +205,25 @@ def review(ctx, t: float, now: float) -> None:
         records.firms(now, Kind.FIRM_TECH, park[certified], firm[certified], age[certified], revenue[certified],
                       table.floor_m2[rows[certified]], np.ones(int(certified.sum()), bool))
     table.rd[rows[adopts]] = True
-    # space: expand, or graduate out when the park has no room (one firm at a time, in row order)
+    # moves, made when the next interval opens: a breached performance contract, or a need for space
     floor = table.floor_m2[rows]
-    need = p.floor_need(revenue, table.floor_factor[rows])
-    for i in np.flatnonzero(need > floor * (1.0 + p.expansion_tolerance)).tolist():
-        row = int(rows[i])
-        q = ctx.parks[int(park[i])]
-        extra = float(need[i] - floor[i])
-        if q.free_m2 >= extra:
-            ctx.take_floor(q, extra)
-            table.floor_m2[row] = float(need[i])
-            records.firm(now, Kind.FIRM_EXPANDED, q.id, int(firm[i]), float(age[i]), float(revenue[i]), extra,
-                         bool(table.tech[row]))
-        else:
-            ctx.leave(row, now, "graduated")
-    # performance contract, for the firms still in
-    floor = table.floor_m2[rows]
-    breach = (table.active[rows] & (t - table.entered_at[rows] >= p.contract_months)
-              & (revenue < p.contract_min_yuan_per_m2 * floor))
-    if breach.any():
-        enforced = table.draws(rows, review_no, Purpose.CONTRACT) < p.contract_enforcement
-        for row in rows[breach & enforced].tolist():
-            ctx.leave(row, now, "contract")
+    breach = ((t - table.entered_at[rows] >= p.contract_months) & (revenue < p.contract_min_yuan_per_m2 * floor)
+              & (table.draws(rows, review_no, Purpose.CONTRACT) < p.contract_enforcement))
+    space = p.floor_need(revenue, table.floor_factor[rows]) > floor * (1.0 + p.expansion_tolerance)
+    table.move[rows] = np.where(breach, BREACH, np.where(space, SPACE, STAY))
 
 
 def commit(ctx, t: float, dt: float) -> None:
-    """Open the next interval of every firm in a park at report ``t``: lever support, then exits."""
+    """Open the next interval of every firm in a park at report ``t``: moves, lever support, then exits."""
     table = ctx.firms
     rows = _due(table, t)
     if rows.size == 0:
         return
     p = ctx.firm_params
+    moving = table.move[rows] != STAY
+    if moving.any():
+        _move(ctx, rows[moving], t)
+        rows = rows[table.active[rows]]
     review_no = table.review[rows]
     cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]), table.floor_m2[rows],
                     table.entered_at[rows])
@@ -245,22 +247,73 @@ def commit(ctx, t: float, dt: float) -> None:
             ctx.schedule_failure(row, when)
 
 
-def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For firms that would enter at times ``t``: the report closing their first interval, and
-    when they fail inside it (infinity if they do not).
+def _move(ctx, rows: np.ndarray, t: float) -> None:
+    """Make the moves the last report found: firms in breach of contract leave, then firms that
+    need space expand where their park has room and graduate where it has not, in row order
+    (longest in the park first), each seeing the floor the moves before it freed or took."""
+    table = ctx.firms
+    p = ctx.firm_params
+    move = table.move[rows]
+    table.move[rows] = STAY
+    for row in rows[move == BREACH].tolist():
+        ctx.leave(row, t, "contract")
+    rows = rows[move == SPACE]
+    revenue = np.exp(table.log_revenue[rows])
+    need = p.floor_need(revenue, table.floor_factor[rows])
+    extra = (need - table.floor_m2[rows]).tolist()
+    age = ((t - table.born_at[rows]) / 12.0).tolist()
+    for row, park_id, firm, more, years, rev, m2 in zip(rows.tolist(), table.park[rows].tolist(),
+                                                       table.firm[rows].tolist(), extra, age, revenue.tolist(),
+                                                       need.tolist(), strict=True):
+        park = ctx.parks[park_id]
+        if park.free_m2 >= more:
+            ctx.take_floor(park, more)
+            table.floor_m2[row] = m2
+            ctx.records.firm(t, Kind.FIRM_EXPANDED, park_id, firm, years, rev, more, bool(table.tech[row]))
+        else:
+            ctx.leave(row, t, "graduated")
 
-    The first interval, up to the next report, has no lever support; whether and when a firm
-    fails in it depends only on its age, its entry time and its keyed draw, so this is found
-    in bulk for every passing application before the run (the firm's stream ``seeds``).
+
+def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For firms that would enter at times ``t``: the report closing their first interval, the
+    exit hazard integrated over it without support, and their Exp(1) exit draw for it.
+
+    These depend only on the firm's age, its entry time and its keyed draw (stream ``seeds``),
+    so they are found in bulk for every passing application before the run; the support the
+    firm gets at entry then scales the hazard (:func:`support_entrant`).
     """
     p = ctx.firm_params
     dt = p.review_months
     until = (np.floor(t / dt) + 1.0) * dt
     until = np.where(until <= t, until + dt, until)
     _, shock_hazard = ctx.shocks.effects_array(t, until)
-    h = ctx.age_hazard.between_array((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
-    u = seeded_uniforms(seeds, Purpose.EXIT)
-    fails = (h > 0) & (u < -np.expm1(-h))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = np.where(fails, t + (until - t) * (-np.log1p(-u) / h), np.inf)
-    return until, at
+    hazard = ctx.age_hazard.between_array((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
+    exposure = -np.log1p(-seeded_uniforms(seeds, Purpose.EXIT))
+    return until, hazard, exposure
+
+
+def support_entrant(ctx, row: int, park, t: float, until: float, hazard: float, exposure: float) -> None:
+    """Open the first interval ``[t, until)`` of the firm in ``row``, entering ``park`` at ``t``:
+    offer it the levers, then schedule its failure if it fails in the interval.
+
+    ``hazard`` is its integrated exit hazard over the interval without support and
+    ``exposure`` its Exp(1) exit draw: it fails if the draw is below the hazard times its
+    support's exit multiplier, at the time that fraction of the (evenly spread) hazard is used.
+    """
+    exit_multiplier = 1.0
+    levers = [lever for lever in ctx.lever_list if lever.active(t)]
+    if levers:
+        table = ctx.firms
+        seed = int(table.seed[row])
+        entrant = Cohort(row, int(table.firm[row]), park.id, math.exp(float(table.log_revenue[row])),
+                         float(table.floor_m2[row]), t)
+        support = Support(0.0, 1.0, 1.0, 1.0)
+        for lever in levers:
+            lever.offer_entrant(entrant, park, t, until, keyed_uniform(seed, lever.purpose), ctx.ledger, support)
+        table.support_drift[row] = support.drift
+        table.support_tech[row] = support.tech_multiplier
+        table.support_rd[row] = support.rd_multiplier
+        exit_multiplier = support.exit_multiplier
+    h = hazard * exit_multiplier
+    if exposure < h:
+        ctx.schedule_failure(row, t + (until - t) * exposure / h)

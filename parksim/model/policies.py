@@ -86,7 +86,8 @@ class Ledger:
 
 @dataclass(slots=True)
 class Cohort:
-    """The firms in parks at one report, as columns (``rows`` index the firm table)."""
+    """The firms in parks at one report, as columns (``rows`` index the firm table); or one
+    firm entering a park, with plain numbers in the columns."""
 
     rows: np.ndarray
     firm: np.ndarray
@@ -98,7 +99,8 @@ class Cohort:
 
 @dataclass(slots=True)
 class Support:
-    """Combined effects of the levers each firm of a cohort holds for one review interval."""
+    """Combined effects of the levers each firm of a cohort holds for one review interval
+    (arrays), or one entrant holds for its first interval (numbers)."""
 
     drift: np.ndarray
     exit_multiplier: np.ndarray
@@ -160,12 +162,41 @@ class Lever:
         covered = min(t + dt_months, self.t1) - t
         cost = np.broadcast_to(self.annual_cost(cohort, t), ok.shape)[takers] * (covered / 12.0)
         paid = takers[ledger.pay_all(self.name, self.cap, t, cost, cohort.park[takers], cohort.firm[takers])]
-        spec = self.spec
-        s = strength[paid]
-        support.drift[paid] += spec.growth_drift_per_year * s
-        support.exit_multiplier[paid] *= 1.0 + (spec.exit_hazard_multiplier - 1.0) * s
-        support.tech_multiplier[paid] *= 1.0 + (spec.tech_hazard_multiplier - 1.0) * s
+        drift, exit_multiplier, tech_multiplier, rd_multiplier = self.effects(strength[paid])
+        support.drift[paid] += drift
+        support.exit_multiplier[paid] *= exit_multiplier
+        support.tech_multiplier[paid] *= tech_multiplier
+        support.rd_multiplier[paid] *= rd_multiplier
         return paid
+
+    def offer_entrant(self, entrant: Cohort, park, t: float, until: float, draw: float, ledger: Ledger,
+                      support: Support) -> bool:
+        """:meth:`offer` for one firm entering at ``t``, for its first interval ``[t, until)``.
+
+        ``entrant`` is a cohort of one with plain numbers in its columns, ``support`` holds plain
+        numbers too; the rules and the costs are those of :meth:`offer`.
+        """
+        if draw >= self.take_up or entrant.revenue > self.max_revenue or not self.active(t) \
+                or not self.park_admits(park, t):
+            return False
+        strength = float(self.strength(entrant, t))
+        if strength <= 0:
+            return False
+        cost = float(self.annual_cost(entrant, t)) * (min(until, self.t1) - t) / 12.0
+        if not ledger.pay(self.name, self.cap, t, cost, park.id, int(entrant.firm)):
+            return False
+        drift, exit_multiplier, tech_multiplier, rd_multiplier = self.effects(strength)
+        support.drift += drift
+        support.exit_multiplier *= exit_multiplier
+        support.tech_multiplier *= tech_multiplier
+        support.rd_multiplier *= rd_multiplier
+        return True
+
+    def effects(self, strength):
+        """(growth drift, exit, tech and R&D multipliers) for firms paid at ``strength`` (numbers or arrays)."""
+        spec = self.spec
+        return (spec.growth_drift_per_year * strength, 1.0 + (spec.exit_hazard_multiplier - 1.0) * strength,
+                1.0 + (spec.tech_hazard_multiplier - 1.0) * strength, 1.0)
 
 
 class FinanceLever(Lever):
@@ -182,7 +213,7 @@ class LandLever(Lever):
         self.full = max(spec.rent_subsidy_share_by_year) or 1.0
 
     def _share(self, cohort: Cohort, t: float) -> np.ndarray:
-        year = ((t - cohort.entered_at) // 12.0).astype(np.int64)
+        year = np.floor_divide(t - cohort.entered_at, 12.0).astype(np.int64)
         return self.shares[np.clip(year, 0, len(self.shares) - 1)]
 
     def strength(self, cohort, t):
@@ -203,10 +234,9 @@ class TaxLever(Lever):
     def annual_cost(self, cohort, t):
         return cohort.revenue * self.spec.relief_share_of_revenue
 
-    def offer(self, cohort, parks, t, dt_months, take_up_draws, ledger, support):
-        paid = super().offer(cohort, parks, t, dt_months, take_up_draws, ledger, support)
-        support.rd_multiplier[paid] *= self.spec.rd_adoption_multiplier
-        return paid
+    def effects(self, strength):
+        drift, exit_multiplier, tech_multiplier, _ = super().effects(strength)
+        return drift, exit_multiplier, tech_multiplier, self.spec.rd_adoption_multiplier
 
     def reward_upgrades(self, t: float, ledger: Ledger, parks: np.ndarray, firms: np.ndarray) -> None:
         """The one-off reward for each firm that has just upgraded (小升规), while the budget lasts."""
