@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from parksim.calendar import month_index
-from parksim.model.district import PLACED, Pool, applications
+from parksim.model.district import PLACED, Pool, Screening, applications
 from parksim.model.enterprise import FirmTable, reporting
 from parksim.model.parks import Park, Vacancies, annual_grading, land_release, park_life, pipeline
 from parksim.model.policies import Ledger, build_levers
@@ -135,7 +135,7 @@ class Context:
             env.process(park_life(self, park, opens))
         self._place_initial_firms()
         env.process(reporting(self))
-        env.process(applications(self))
+        env.process(applications(self, Screening(self).passing()))
         env.process(pipeline(self))
         env.process(land_release(self))
         env.process(annual_grading(self))

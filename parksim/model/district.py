@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from parksim.model.enterprise import first_intervals, support_entrant
+from parksim.model.policies import Cohort
 from parksim.model.shocks import _interp_flat
 from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_seeds
 
@@ -123,7 +124,8 @@ class Screening:
         """Every passing application: each firm's first, and its later ones (by firm).
 
         An application is ``(time, firm, attempt, revenue, floor need, firm stream seed, end of
-        first interval, exit hazard over it without support, exit draw)``. A firm's attempts, their times, its revenue at
+        first interval, exit hazard over it without support, exit draw, lever terms)`` (see
+        :func:`~parksim.model.enterprise.first_intervals`). A firm's attempts, their times, its revenue at
         each and what would happen in its first interval in a park are fixed by its keyed draws
         alone, so they are all found here in bulk; a later attempt is used only if the earlier
         found no room (:func:`applications`).
@@ -152,9 +154,10 @@ class Screening:
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
             i = np.flatnonzero(ok)
             need = params.floor_need(revenue[i], pool.floor_factor[firms[i]])
-            until, hazard, exposure = first_intervals(ctx, t[i], pool.born_at[firms[i]], firm_seeds[i])
+            entrants = Cohort(i, firms[i], None, revenue[i], need, t[i])
+            interval = first_intervals(ctx, t[i], pool.born_at[firms[i]], entrants, firm_seeds[i])
             rows = zip(t[i].tolist(), firms[i].tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
-                       firm_seeds[i].tolist(), until.tolist(), hazard.tolist(), exposure.tolist(), strict=True)
+                       firm_seeds[i].tolist(), *interval, strict=True)
             for row, again in zip(rows, seen[i].tolist(), strict=True):
                 if again:
                     later.setdefault(row[1], []).append(row)
@@ -172,9 +175,12 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
 
     Uniform among the parks that admit it, found among the parks with any room
     (:class:`~parksim.model.parks.Vacancies`): a short list is scanned; in a long one a few
-    keyed random picks come first, and a scan only if none of them fits.
+    keyed random picks come first, and a scan only if none of them fits. An applicant needing
+    more floor than any listed park has free is refused at once.
     """
     vacancies = ctx.vacancies
+    if need_m2 > vacancies.largest:
+        return None
     base = 1000 + 16 * attempt
     lead = vacancies.by_sector[sector]
     if lead:
@@ -182,10 +188,14 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
         if park is not None:
             return park
     others = vacancies.all
-    if len(others) == len(lead):
-        return None
-    share = ctx.scenario.parks.admission.lead_sector_min_share
-    return _pick(others, seed, base + 8, lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
+    park = None
+    if len(others) > len(lead):
+        share = ctx.scenario.parks.admission.lead_sector_min_share
+        park = _pick(others, seed, base + 8,
+                     lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
+    if park is None:
+        vacancies.tighten()
+    return park
 
 
 def _pick(parks: list, seed: int, base: int, admits) -> object | None:
@@ -203,23 +213,24 @@ _SHORT = 24
 """Lists of parks up to this long are scanned rather than sampled."""
 
 
-def applications(ctx):
-    """Walk through passing applications in time order: enter a park with room, or wait for the next."""
+def applications(ctx, passing: tuple[list[tuple], dict[int, list[tuple]]]):
+    """Walk through the ``passing`` applications (:meth:`Screening.passing`) in time order:
+    enter a park with room, or wait for the firm's next."""
     env = ctx.env
     pool = ctx.pool
-    heap, later = Screening(ctx).passing()
+    heap, later = passing
     heapq.heapify(heap)
     needs = [row[4] for row in heap] + [row[4] for rows in later.values() for row in rows]
     ctx.vacancies.admit_from(min(needs, default=math.inf), ctx.parks)
     sector, seeds = pool.sector, pool.seeds
     while heap:
-        t, firm, attempt, revenue, need, seed, until, hazard, exposure = heapq.heappop(heap)
+        t, firm, attempt, revenue, need, seed, until, hazard, exposure, terms = heapq.heappop(heap)
         if t > env.now:
             yield env.timeout(t - env.now)
         park = choose_park(ctx, int(sector[firm]), int(seeds[firm]), attempt, need)
         if park is not None:
             row = ctx.enter(firm, park, revenue, need, t, t, until, seed)
-            support_entrant(ctx, row, park, t, until, hazard, exposure)
+            support_entrant(ctx, row, park, t, until, hazard, exposure, terms)
         elif firm in later:
             retry = later[firm].pop()
             if not later[firm]:

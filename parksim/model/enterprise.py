@@ -33,13 +33,11 @@ interval, so two scenarios with the same seed give the same firm the same luck.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from parksim.model.policies import Cohort, Support
 from parksim.records import Kind
-from parksim.rng import keyed_uniform, seeded_uniforms
+from parksim.rng import seeded_uniforms
 
 __all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals", "support_entrant"]
 
@@ -274,13 +272,16 @@ def _move(ctx, rows: np.ndarray, t: float) -> None:
             ctx.leave(row, t, "graduated")
 
 
-def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, ...]:
-    """For firms that would enter at times ``t``: the report closing their first interval, the
-    exit hazard integrated over it without support, and their Exp(1) exit draw for it.
+def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, entrants: Cohort, seeds: np.ndarray) -> tuple[list, ...]:
+    """For firms that would enter parks at times ``t``: the report closing their first interval,
+    the exit hazard integrated over it without support, their Exp(1) exit draw for it, and the
+    levers they would take up for it (:meth:`~parksim.model.policies.Lever.entrant_terms`).
 
-    These depend only on the firm's age, its entry time and its keyed draw (stream ``seeds``),
-    so they are found in bulk for every passing application before the run; the support the
-    firm gets at entry then scales the hazard (:func:`support_entrant`).
+    These depend only on the firm's age, revenue and floor need, its entry time and its keyed
+    draws (stream ``seeds``), so they are found in bulk for every passing application before
+    the run; at entry, the park's admission and the budgets decide which levers are paid, and
+    the support scales the hazard (:func:`support_entrant`). A firm's lever terms are tuples
+    ``(lever, cost, drift, exit, tech and R&D multipliers)``.
     """
     p = ctx.firm_params
     dt = p.review_months
@@ -289,31 +290,43 @@ def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, seeds: np.ndarray) 
     _, shock_hazard = ctx.shocks.effects_array(t, until)
     hazard = ctx.age_hazard.between_array((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
     exposure = -np.log1p(-seeded_uniforms(seeds, Purpose.EXIT))
-    return until, hazard, exposure
+    terms: list[tuple] = [()] * len(t)
+    for lever in ctx.lever_list:
+        strength, cost = lever.entrant_terms(entrants, t, until, seeded_uniforms(seeds, lever.purpose))
+        takers = np.flatnonzero(strength > 0)
+        if takers.size:
+            drift, exit_multiplier, tech_multiplier, rd_multiplier = (
+                np.broadcast_to(x, takers.shape).tolist() for x in lever.effects(strength[takers]))
+            for i, c, d, e, m, r in zip(takers.tolist(), cost[takers].tolist(), drift, exit_multiplier,
+                                        tech_multiplier, rd_multiplier, strict=True):
+                terms[i] += ((lever, c, d, e, m, r),)
+    return until.tolist(), hazard.tolist(), exposure.tolist(), terms
 
 
-def support_entrant(ctx, row: int, park, t: float, until: float, hazard: float, exposure: float) -> None:
+def support_entrant(ctx, row: int, park, t: float, until: float, hazard: float, exposure: float,
+                    terms: tuple[tuple, ...]) -> None:
     """Open the first interval ``[t, until)`` of the firm in ``row``, entering ``park`` at ``t``:
-    offer it the levers, then schedule its failure if it fails in the interval.
+    pay the levers it takes up (``terms``, from :func:`first_intervals`) where its park admits
+    them and the budget allows, then schedule its failure if it fails in the interval.
 
     ``hazard`` is its integrated exit hazard over the interval without support and
     ``exposure`` its Exp(1) exit draw: it fails if the draw is below the hazard times its
     support's exit multiplier, at the time that fraction of the (evenly spread) hazard is used.
     """
     exit_multiplier = 1.0
-    levers = [lever for lever in ctx.lever_list if lever.active(t)]
-    if levers:
+    if terms:
         table = ctx.firms
-        seed = int(table.seed[row])
-        entrant = Cohort(row, int(table.firm[row]), park.id, math.exp(float(table.log_revenue[row])),
-                         float(table.floor_m2[row]), t)
-        support = Support(0.0, 1.0, 1.0, 1.0)
-        for lever in levers:
-            lever.offer_entrant(entrant, park, t, until, keyed_uniform(seed, lever.purpose), ctx.ledger, support)
-        table.support_drift[row] = support.drift
-        table.support_tech[row] = support.tech_multiplier
-        table.support_rd[row] = support.rd_multiplier
-        exit_multiplier = support.exit_multiplier
+        firm = int(table.firm[row])
+        drift, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0
+        for lever, cost, d, e, m, r in terms:
+            if lever.park_admits(park, t) and ctx.ledger.pay(lever.name, lever.cap, t, cost, park.id, firm):
+                drift += d
+                exit_multiplier *= e
+                tech_multiplier *= m
+                rd_multiplier *= r
+        table.support_drift[row] = drift
+        table.support_tech[row] = tech_multiplier
+        table.support_rd[row] = rd_multiplier
     h = hazard * exit_multiplier
     if exposure < h:
         ctx.schedule_failure(row, t + (until - t) * exposure / h)

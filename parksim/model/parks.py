@@ -97,6 +97,7 @@ class Vacancies:
         self.by_sector: list[list[Park]] = [[] for _ in range(sectors)]
         self.all: list[Park] = []
         self.floor_min = floor_min_m2
+        self.largest = 0.0  # never below the largest free floor of a listed park (see :meth:`tighten`)
 
     def admit_from(self, floor_m2: float, parks: list[Park]) -> None:
         """List only parks with at least ``floor_m2`` free (the smallest need of any applicant)."""
@@ -104,8 +105,20 @@ class Vacancies:
         for park in parks:
             self.update(park)
 
+    def tighten(self) -> float:
+        """Lower :attr:`largest` to the largest free floor of a listed park now, and return it.
+
+        :meth:`update` raises the bound when a park gains floor but does not lower it when one
+        fills, so an applicant needing more than the bound is refused without a look at the
+        parks; once a look finds no room, the bound is tightened.
+        """
+        self.largest = max((park.free_m2 for park in self.all), default=0.0)
+        return self.largest
+
     def update(self, park: Park) -> None:
         room = park.is_open and not park.delisted and park.free_m2 >= self.floor_min
+        if room and park.free_m2 > self.largest:
+            self.largest = park.free_m2
         if room and park.slot_all < 0:
             lead = self.by_sector[park.lead_sector]
             park.slot_sector, park.slot_all = len(lead), len(self.all)

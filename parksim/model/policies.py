@@ -169,28 +169,21 @@ class Lever:
         support.rd_multiplier[paid] *= rd_multiplier
         return paid
 
-    def offer_entrant(self, entrant: Cohort, park, t: float, until: float, draw: float, ledger: Ledger,
-                      support: Support) -> bool:
-        """:meth:`offer` for one firm entering at ``t``, for its first interval ``[t, until)``.
+    def entrant_terms(self, entrants: Cohort, t: np.ndarray, until: np.ndarray,
+                      take_up_draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For firms that would enter parks at times ``t``: whether each would take the lever up
+        for its first interval ``[t, until)``, and what that would cost.
 
-        ``entrant`` is a cohort of one with plain numbers in its columns, ``support`` holds plain
-        numbers too; the rules and the costs are those of :meth:`offer`.
+        Everything :meth:`offer` decides except the park's admission and the budget, which only
+        the moment of entry knows: the lever is active at ``t``, the firm small enough and its
+        take-up draw below the take-up rate. The cost covers the interval, cut at the window's end.
         """
-        if draw >= self.take_up or entrant.revenue > self.max_revenue or not self.active(t) \
-                or not self.park_admits(park, t):
-            return False
-        strength = float(self.strength(entrant, t))
-        if strength <= 0:
-            return False
-        cost = float(self.annual_cost(entrant, t)) * (min(until, self.t1) - t) / 12.0
-        if not ledger.pay(self.name, self.cap, t, cost, park.id, int(entrant.firm)):
-            return False
-        drift, exit_multiplier, tech_multiplier, rd_multiplier = self.effects(strength)
-        support.drift += drift
-        support.exit_multiplier *= exit_multiplier
-        support.tech_multiplier *= tech_multiplier
-        support.rd_multiplier *= rd_multiplier
-        return True
+        ok = self.enabled & (self.t0 <= t) & (t < self.t1)
+        ok &= (entrants.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
+        strength = np.where(ok, self.strength(entrants, t), 0.0)
+        covered = np.minimum(until, self.t1) - t
+        cost = np.broadcast_to(self.annual_cost(entrants, t), ok.shape) * (covered / 12.0)
+        return strength, cost
 
     def effects(self, strength):
         """(growth drift, exit, tech and R&D multipliers) for firms paid at ``strength`` (numbers or arrays)."""
