@@ -117,7 +117,7 @@ class Context:
         self._sector_cum = np.cumsum(shares / shares.sum())
         self.land = simpy.Container(env)
         self.parks: list[Park] = []
-        self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2)
+        self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2, scenario.parks.admission.lead_sector_min_share)
         self.firms = FirmTable()
         self._park_key = streams.key("parks")
         self.firm_key = streams.key("firms")
@@ -182,11 +182,11 @@ class Context:
         """
         pool = self.pool
         pool.state[firm_id] = PLACED
-        self.take_floor(park, need_m2)
         sector = int(pool.sector[firm_id])
         park.n_firms += 1
         if sector == park.lead_sector:
             park.lead_firms += 1
+        self.take_floor(park, need_m2)
         born = float(pool.born_at[firm_id])
         tech = bool(pool.tech[firm_id])
         row = self.firms.append(firm_id, park.id, sector, born, math.log(revenue), bool(pool.rd[firm_id]), tech,

@@ -175,11 +175,11 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
 
     Uniform among the parks that admit it, found among the parks with any room
     (:class:`~parksim.model.parks.Vacancies`): a short list is scanned; in a long one a few
-    keyed random picks come first, and a scan only if none of them fits. An applicant needing
-    more floor than any listed park has free is refused at once.
+    keyed random picks come first, and a scan only if none of them fits. An applicant no park
+    can take is refused without a look at the parks (:meth:`~parksim.model.parks.Vacancies.may_admit`).
     """
     vacancies = ctx.vacancies
-    if need_m2 > vacancies.largest:
+    if not vacancies.may_admit(sector, need_m2):
         return None
     base = 1000 + 16 * attempt
     lead = vacancies.by_sector[sector]
@@ -187,15 +187,9 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
         park = _pick(lead, seed, base, lambda park: park.free_m2 >= need_m2)
         if park is not None:
             return park
-    others = vacancies.all
-    park = None
-    if len(others) > len(lead):
-        share = ctx.scenario.parks.admission.lead_sector_min_share
-        park = _pick(others, seed, base + 8,
-                     lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
-    if park is None:
-        vacancies.tighten()
-    return park
+    share = vacancies.lead_min_share
+    return _pick(vacancies.all, seed, base + 8,
+                 lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
 
 
 def _pick(parks: list, seed: int, base: int, admits) -> object | None:

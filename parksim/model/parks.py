@@ -13,6 +13,7 @@ performance evaluation and demonstration selection run in :func:`annual_grading`
 
 from __future__ import annotations
 
+import heapq
 import math
 
 from scipy.special import ndtri
@@ -79,8 +80,12 @@ class Park:
 
     def admits_other(self, need_m2: float, lead_min_share: float) -> bool:
         """Whether a firm outside the lead sector, needing ``need_m2``, fits (space and lead-sector share)."""
+        return self.free_m2 >= need_m2 and self.open_to_others(lead_min_share)
+
+    def open_to_others(self, lead_min_share: float) -> bool:
+        """Whether one more firm outside the lead sector keeps the lead sector's share."""
         n = self.n_firms
-        return self.free_m2 >= need_m2 and (n - self.lead_firms + 1) / (n + 1) <= 1.0 - lead_min_share + 1e-12
+        return (n - self.lead_firms + 1) / (n + 1) <= 1.0 - lead_min_share + 1e-12
 
     def draw(self, purpose: int) -> float:
         return keyed_uniform(self.seed, purpose)
@@ -89,36 +94,54 @@ class Park:
 class Vacancies:
     """Open, listed parks with room for at least the smallest applicant: by lead sector, and all.
 
-    Kept up to date as parks open, are delisted and fill or empty (:meth:`update`), so an
-    applicant looks only at parks that might take it; lists are unordered (swap-remove).
+    Kept up to date as parks open, are delisted, fill or empty and take firms in or let them go
+    (:meth:`update`), so an applicant looks only at parks that might take it; lists are
+    unordered (swap-remove). It also knows the largest free floor among the parks of each lead
+    sector and among the parks open to firms of other sectors (:meth:`may_admit`), so an
+    applicant no park can take is refused without a look at the parks: max-heaps of
+    (free floor, park), whose entries a later update of the park makes stale.
     """
 
-    def __init__(self, sectors: int, floor_min_m2: float):
+    def __init__(self, sectors: int, floor_min_m2: float, lead_min_share: float):
         self.by_sector: list[list[Park]] = [[] for _ in range(sectors)]
         self.all: list[Park] = []
         self.floor_min = floor_min_m2
-        self.largest = 0.0  # never below the largest free floor of a listed park (see :meth:`tighten`)
+        self.lead_min_share = lead_min_share
+        self._lead_heaps: list[list[tuple]] = [[] for _ in range(sectors)]
+        self._open_heap: list[tuple] = []
+        self._version: dict[int, int] = {}
+        self._sized = False  # the heaps are kept from the first applications on (:meth:`admit_from`)
 
     def admit_from(self, floor_m2: float, parks: list[Park]) -> None:
-        """List only parks with at least ``floor_m2`` free (the smallest need of any applicant)."""
+        """List only parks with at least ``floor_m2`` free (the smallest need of any applicant),
+        and from now on keep the largest free floors for :meth:`may_admit`."""
         self.floor_min = floor_m2
+        self._sized = True
         for park in parks:
             self.update(park)
 
-    def tighten(self) -> float:
-        """Lower :attr:`largest` to the largest free floor of a listed park now, and return it.
+    def may_admit(self, sector: int, need_m2: float) -> bool:
+        """Whether some listed park might take an applicant of ``sector`` needing ``need_m2``:
+        a park of its sector with that much free, or a park open to other sectors with it.
+        False means no park can; true means :func:`~parksim.model.district.choose_park` finds one."""
+        return need_m2 <= self._largest(self._lead_heaps[sector]) or need_m2 <= self._largest(self._open_heap)
 
-        :meth:`update` raises the bound when a park gains floor but does not lower it when one
-        fills, so an applicant needing more than the bound is refused without a look at the
-        parks; once a look finds no room, the bound is tightened.
-        """
-        self.largest = max((park.free_m2 for park in self.all), default=0.0)
-        return self.largest
+    def _largest(self, heap: list[tuple]) -> float:
+        version = self._version
+        while heap and version[heap[0][2]] != heap[0][1]:
+            heapq.heappop(heap)
+        return -heap[0][0] if heap else 0.0
 
     def update(self, park: Park) -> None:
         room = park.is_open and not park.delisted and park.free_m2 >= self.floor_min
-        if room and park.free_m2 > self.largest:
-            self.largest = park.free_m2
+        if self._sized:
+            version = self._version.get(park.id, 0) + 1
+            self._version[park.id] = version
+            if room:
+                entry = (-park.free_m2, version, park.id)
+                heapq.heappush(self._lead_heaps[park.lead_sector], entry)
+                if park.open_to_others(self.lead_min_share):
+                    heapq.heappush(self._open_heap, entry)
         if room and park.slot_all < 0:
             lead = self.by_sector[park.lead_sector]
             park.slot_sector, park.slot_all = len(lead), len(self.all)

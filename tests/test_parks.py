@@ -1,0 +1,101 @@
+"""Placing applicants: the vacancy index agrees with a look at every park.
+
+``Vacancies`` keeps, by lead sector, the parks with room and the largest free floors, so that
+``choose_park`` refuses at once an applicant no park can take and otherwise finds one among
+the parks that admit it. These tests compare both with a brute-force look at all parks: on
+random sequences of parks filling, emptying and taking firms in (hypothesis), and on every
+application of real replications.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import parksim
+import parksim.model.district as district
+from parksim.model import run_replication
+from parksim.model.parks import Park, Vacancies
+
+_BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
+SECTORS = 3
+SHARE = 0.6
+
+
+def _admitting(parks: list[Park], sector: int, need: float, share: float) -> tuple[list[Park], list[Park]]:
+    """(lead-sector parks, parks of other sectors) that admit the applicant, by looking at every park."""
+    lead, other = [], []
+    for p in parks:
+        if not p.is_open or p.delisted or p.free_m2 < need:
+            continue
+        if p.lead_sector == sector:
+            lead.append(p)
+        elif p.admits_other(need, share):
+            other.append(p)
+    return lead, other
+
+
+_step = st.tuples(st.integers(0, 5), st.sampled_from(["take", "free", "lead_in", "other_in", "delist"]),
+                  st.floats(0.0, 3000.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(_step, max_size=60), sector=st.integers(0, SECTORS - 1), need=st.floats(100.0, 6000.0))
+def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
+    parks = [Park(i, f"p{i}", i % SECTORS, "government", 8000.0, 0.75, True, i, 24.0) for i in range(6)]
+    vacancies = Vacancies(SECTORS, 100.0, SHARE)
+    for p in parks:  # open, with four lead-sector firms: room for one or two from other sectors
+        p.is_open = True
+        p.n_firms = p.lead_firms = 4
+    vacancies.admit_from(100.0, parks)
+    for i, action, m2 in steps:
+        p = parks[i]
+        if action == "take":
+            p.free_m2 = max(p.free_m2 - m2, 0.0)
+        elif action == "free":
+            p.free_m2 = min(p.free_m2 + m2, p.usable_m2)
+        elif action == "lead_in":
+            p.n_firms += 1
+            p.lead_firms += 1
+        elif action == "other_in":
+            p.n_firms += 1
+        else:
+            p.delisted = True
+        vacancies.update(p)
+    lead, other = _admitting(parks, sector, need, SHARE)
+    assert vacancies.may_admit(sector, need) == bool(lead or other)
+    listed = {p.id for p in vacancies.all}
+    assert listed == {p.id for p in parks if p.is_open and not p.delisted and p.free_m2 >= 100.0}
+    for s in range(SECTORS):
+        assert {p.id for p in vacancies.by_sector[s]} == {p.id for p in parks if p.id in listed and p.lead_sector == s}
+
+
+def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
+    """On every application of real replications: a park is found exactly when one admits the
+    applicant, and a lead-sector park whenever one admits it."""
+    chosen = district.choose_park
+    seen = {"applications": 0, "refused": 0, "placed_other": 0}
+
+    def checked(ctx, sector, seed, attempt, need):
+        park = chosen(ctx, sector, seed, attempt, need)
+        lead, other = _admitting(ctx.parks, sector, need, ctx.scenario.parks.admission.lead_sector_min_share)
+        seen["applications"] += 1
+        if park is None:
+            seen["refused"] += 1
+            assert not lead and not other
+        else:
+            assert park in (lead or other)
+            seen["placed_other"] += park in other
+        return park
+
+    monkeypatch.setattr(district, "choose_park", checked)
+    scenario = parksim.load_scenario(_BASELINE)
+    for i in range(3):
+        run_replication(scenario, np.random.SeedSequence([31, i]))
+    # the baseline's parks fill: many applicants are refused, and some placed outside their sector
+    assert seen["applications"] > 1000
+    assert 0.2 < seen["refused"] / seen["applications"] < 0.95
+    assert seen["placed_other"] > 0
