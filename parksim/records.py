@@ -78,13 +78,18 @@ _NAN = math.nan
 
 
 class RecordBuffer:
-    """Append-only buffer of one replication's records: tuples one at a time, columns in bulk."""
+    """Append-only buffer of one replication's records: tuples one at a time, columns in bulk.
 
-    __slots__ = ("rows", "chunks")
+    Records keep the order they were recorded in as a list of segments: a run of tuples (a
+    list) or a chunk of columns. Closing a run of tuples when a chunk arrives only moves a list
+    reference; every tuple of the replication is turned into columns once, by :meth:`freeze`.
+    """
+
+    __slots__ = ("rows", "segments")
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []
-        self.chunks: list[tuple[np.ndarray, ...]] = []
+        self.segments: list[list[tuple] | tuple[np.ndarray, ...]] = [self.rows]
 
     def park(self, t: float, kind: int, park: int, floor_m2: float, detail: str = "", amount_yuan: float = 0.0) -> None:
         self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, detail, amount_yuan))
@@ -109,35 +114,40 @@ class RecordBuffer:
     def firms(self, t: float, kind: int, park: np.ndarray, firm: np.ndarray, age_years: np.ndarray,
               revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray, detail: str = "") -> None:
         """Records of the same kind at the same instant for many firms (columns of equal length)."""
-        n = len(firm)
-        if n:
-            self._chunk((np.full(n, t), np.full(n, kind, np.int8), park, firm, age_years, revenue_yuan, floor_m2,
-                         tech, np.full(n, detail, dtype=object), np.zeros(n)))
+        if len(firm):
+            self._chunk((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, detail, 0.0))
 
     def payments(self, t: float, lever: str, park: np.ndarray, firm: np.ndarray, amount_yuan: np.ndarray) -> None:
         """Support paid at one instant by one lever to many firms."""
-        n = len(firm)
-        if n:
-            nan = np.full(n, _NAN)
-            self._chunk((np.full(n, t), np.full(n, Kind.SUPPORT_PAID, np.int8), park, firm, nan, nan, nan,
-                         np.zeros(n, bool), np.full(n, lever, dtype=object), amount_yuan))
+        if len(firm):
+            self._chunk((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan))
 
     def _chunk(self, columns: tuple) -> None:
-        self._flush()
-        self.chunks.append(columns)
-
-    def _flush(self) -> None:
-        if self.rows:
-            cols = list(zip(*self.rows, strict=True))
-            self.chunks.append(tuple(np.asarray(c, dtype=d) for c, d in zip(cols, _DTYPES, strict=True)))
-            self.rows = []
+        """Add a chunk: columns of one length, or single values that hold for every record in it."""
+        self.rows = []
+        self.segments.append(columns)
+        self.segments.append(self.rows)
 
     def freeze(self) -> Records:
         """Columns in time order (ties keep the order they were recorded in)."""
-        self._flush()
-        if not self.chunks:
+        tuples = [row for segment in self.segments if isinstance(segment, list) for row in segment]
+        if not tuples and len(self.segments) == 1:
             return Records.empty()
-        cols = [np.concatenate([c[i] for c in self.chunks]).astype(d, copy=False) for i, d in enumerate(_DTYPES)]
+        converted = [np.asarray(c, dtype=d) for c, d in zip(zip(*tuples, strict=True), _DTYPES, strict=True)] \
+            if tuples else [np.zeros(0, d) for d in _DTYPES]
+        pieces: list[list[np.ndarray]] = [[] for _ in _DTYPES]
+        at = 0
+        for segment in self.segments:
+            if isinstance(segment, list):
+                if segment:
+                    for i, column in enumerate(converted):
+                        pieces[i].append(column[at: at + len(segment)])
+                    at += len(segment)
+                continue
+            n = len(segment[3])
+            for i, (value, dtype) in enumerate(zip(segment, _DTYPES, strict=True)):
+                pieces[i].append(np.asarray(value, dtype=dtype) if np.ndim(value) else np.full(n, value, dtype=dtype))
+        cols = [np.concatenate(p).astype(d, copy=False) for p, d in zip(pieces, _DTYPES, strict=True)]
         order = np.argsort(cols[0], kind="stable")
         return Records(*(c[order] for c in cols))
 

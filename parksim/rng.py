@@ -50,11 +50,25 @@ def keyed_uniform(state: int, draw: int) -> float:
     return ((z ^ (z >> 31)) >> 11) * _TO_UNIT
 
 
+_U_GOLDEN = np.uint64(_GOLDEN)
+_U_M1 = np.uint64(_M1)
+_U_M2 = np.uint64(_M2)
+_U_ONE, _U_11, _U_27, _U_30, _U_31 = (np.uint64(k) for k in (1, 11, 27, 30, 31))
+
+
 def _mix_np(z: np.ndarray) -> np.ndarray:
-    z = z + np.uint64(_GOLDEN)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
-    return z ^ (z >> np.uint64(31))
+    z = z + _U_GOLDEN
+    return _finish(z)
+
+
+def _finish(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, in place on the fresh array ``z`` (uint64 arithmetic wraps)."""
+    z ^= z >> _U_30
+    z *= _U_M1
+    z ^= z >> _U_27
+    z *= _U_M2
+    z ^= z >> _U_31
+    return z
 
 
 def stream_seeds(key: int, entities: np.ndarray) -> np.ndarray:
@@ -65,10 +79,23 @@ def stream_seeds(key: int, entities: np.ndarray) -> np.ndarray:
 
 
 def seeded_uniforms(seeds: np.ndarray, draw: int | np.ndarray) -> np.ndarray:
-    """Vectorised :func:`keyed_uniform` for streams whose states are ``seeds`` (same bits)."""
-    with np.errstate(over="ignore"):
-        z = _mix_np(np.asarray(seeds, dtype=np.uint64) + np.asarray(draw, dtype=np.uint64) * np.uint64(_GOLDEN))
-    return (z >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+    """Vectorised :func:`keyed_uniform` for streams whose states are ``seeds`` (same bits).
+
+    ``seeds`` and ``draw`` broadcast: an ``(n, 1)`` column of draw numbers against ``n`` seeds
+    would not, but ``seeds[:, None]`` against a row of draw numbers gives every firm's draws
+    for several purposes at once.
+    """
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    draw = np.asarray(draw)
+    if draw.ndim == 0:  # numpy scalars warn on the wrap-around that arrays do silently
+        step = np.uint64(((int(draw) + 1) * _GOLDEN) & _MASK)
+    else:
+        step = (draw.astype(np.uint64) + _U_ONE) * _U_GOLDEN
+    z = np.atleast_1d(seeds + step)
+    z = _finish(z)
+    z >>= _U_11
+    u = z.astype(np.float64) * _TO_UNIT
+    return u if seeds.ndim or draw.ndim else u[0]
 
 
 def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray = 0) -> np.ndarray:

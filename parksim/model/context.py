@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from parksim.calendar import month_index
-from parksim.model.district import PLACED, Pool, Screening, applications
+from parksim.model.district import PLACED, Applications, Pool, Screening
 from parksim.model.enterprise import FirmTable, reporting
 from parksim.model.parks import Park, Vacancies, annual_grading, land_release, park_life, pipeline
 from parksim.model.policies import Ledger, build_levers
@@ -135,7 +135,7 @@ class Context:
             env.process(park_life(self, park, opens))
         self._place_initial_firms()
         env.process(reporting(self))
-        env.process(applications(self, Screening(self).passing()))
+        self.applications = Applications(self, Screening(self).passing())
         env.process(pipeline(self))
         env.process(land_release(self))
         env.process(annual_grading(self))
@@ -172,25 +172,22 @@ class Context:
         park.free_m2 -= m2
         self.vacancies.update(park)
 
-    def enter(self, firm_id: int, park: Park, revenue: float, need_m2: float, now: float, entered_at: float,
-              until: float, seed: int) -> int:
+    def enter(self, park: Park, now: float, entered_at: float, until: float, firm_id: int, revenue: float,
+              need_m2: float, seed: int, sector: int, born: float, rd: bool, tech: bool, floor_factor: float) -> int:
         """Move a pool firm into ``park`` at ``now``: take its floor, record it, add it to the firm table.
 
         ``until`` is the report that closes the firm's first interval; the firms seated at the
         start have been in their park since ``entered_at`` (before the run), which their rent
-        relief and performance contract count from. Returns the firm's row.
+        relief and performance contract count from. ``seed`` is the firm's keyed stream;
+        ``sector`` to ``floor_factor`` are its pool attributes. Returns the firm's row.
         """
-        pool = self.pool
-        pool.state[firm_id] = PLACED
-        sector = int(pool.sector[firm_id])
+        self.pool.state[firm_id] = PLACED
         park.n_firms += 1
         if sector == park.lead_sector:
             park.lead_firms += 1
         self.take_floor(park, need_m2)
-        born = float(pool.born_at[firm_id])
-        tech = bool(pool.tech[firm_id])
-        row = self.firms.append(firm_id, park.id, sector, born, math.log(revenue), bool(pool.rd[firm_id]), tech,
-                                need_m2, float(pool.floor_factor[firm_id]), entered_at, now, until, seed)
+        row = self.firms.append(firm_id, park.id, sector, born, math.log(revenue), rd, tech, need_m2, floor_factor,
+                                entered_at, now, until, seed)
         self.records.firm(now, Kind.FIRM_ENTERED, park.id, firm_id, (now - born) / 12.0, revenue, need_m2, tech)
         return row
 
@@ -253,10 +250,12 @@ class Context:
                 if heads[s] < len(queues[s]):
                     heapq.heappush(others, (rank[queues[s][heads[s]]], s))
             needs = self.firm_params.floor_need(revenue[chosen], pool.floor_factor[chosen]).tolist()
-            for firm_id, need in zip(chosen, needs, strict=True):
+            for firm_id, rev, need, sector, born, rd, tech, factor in zip(
+                    chosen, revenue[chosen].tolist(), needs, pool.sector[chosen].tolist(), pool.born_at[chosen].tolist(),
+                    pool.rd[chosen].tolist(), pool.tech[chosen].tolist(), pool.floor_factor[chosen].tolist(), strict=True):
                 if park.free_m2 >= need:
-                    self.enter(int(firm_id), park, float(revenue[firm_id]), need, 0.0, -tenure, 0.0,
-                               firm_stream_seed(self.firm_key, int(firm_id)))
+                    self.enter(park, 0.0, -tenure, 0.0, firm_id, rev, need, firm_stream_seed(self.firm_key, firm_id),
+                               sector, born, rd, tech, factor)
 
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:

@@ -6,9 +6,9 @@ sector, revenue, age, R&D and tech status, floor factor, the time it would die a
 relocation pressure (rectification of "低小散" workshops) makes it apply to a park. New firm
 formation adds firms on keyed arrival times. Applicants are screened against the entry
 standards in bulk (:class:`Screening`); one process, :func:`applications`, then walks through
-the passing applications in time order, and each either enters a park whose positioning and
-free floor admit it (becoming an :class:`~parksim.model.enterprise.Enterprise` process) or
-tries again later.
+the passing applications in time order (:class:`Applications`, a chain of timeouts with
+callbacks), and each either enters a park whose positioning and free floor admit it (becoming
+a row of the :class:`~parksim.model.enterprise.FirmTable`) or tries again later.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from parksim.model.policies import Cohort
 from parksim.model.shocks import _interp_flat
 from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_seeds
 
-__all__ = ["Pool", "Screening", "applications", "choose_park"]
+__all__ = ["Pool", "Screening", "Applications", "choose_park"]
 
 POOL, PLACED = 0, 1
 
@@ -124,8 +124,10 @@ class Screening:
         """Every passing application: each firm's first, and its later ones (by firm).
 
         An application is ``(time, firm, attempt, revenue, floor need, firm stream seed, end of
-        first interval, exit hazard over it without support, exit draw, lever terms)`` (see
-        :func:`~parksim.model.enterprise.first_intervals`). A firm's attempts, their times, its revenue at
+        first interval, exit hazard over it without support, exit draw, lever terms, sector,
+        pool stream seed, birth time, R&D, tech, floor factor)`` (see
+        :func:`~parksim.model.enterprise.first_intervals`): everything entering a park needs,
+        as plain numbers. A firm's attempts, their times, its revenue at
         each and what would happen in its first interval in a park are fixed by its keyed draws
         alone, so they are all found here in bulk; a later attempt is used only if the earlier
         found no room (:func:`applications`).
@@ -156,8 +158,11 @@ class Screening:
             need = params.floor_need(revenue[i], pool.floor_factor[firms[i]])
             entrants = Cohort(i, firms[i], None, revenue[i], need, t[i])
             interval = first_intervals(ctx, t[i], pool.born_at[firms[i]], entrants, firm_seeds[i])
-            rows = zip(t[i].tolist(), firms[i].tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
-                       firm_seeds[i].tolist(), *interval, strict=True)
+            f = firms[i]
+            rows = zip(t[i].tolist(), f.tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
+                       firm_seeds[i].tolist(), *interval, pool.sector[f].tolist(), pool.seeds[f].tolist(),
+                       pool.born_at[f].tolist(), pool.rd[f].tolist(), pool.tech[f].tolist(),
+                       pool.floor_factor[f].tolist(), strict=True)
             for row, again in zip(rows, seen[i].tolist(), strict=True):
                 if again:
                     later.setdefault(row[1], []).append(row)
@@ -207,26 +212,46 @@ _SHORT = 24
 """Lists of parks up to this long are scanned rather than sampled."""
 
 
-def applications(ctx, passing: tuple[list[tuple], dict[int, list[tuple]]]):
-    """Walk through the ``passing`` applications (:meth:`Screening.passing`) in time order:
-    enter a park with room, or wait for the firm's next."""
-    env = ctx.env
-    pool = ctx.pool
-    heap, later = passing
-    heapq.heapify(heap)
-    needs = [row[4] for row in heap] + [row[4] for rows in later.values() for row in rows]
-    ctx.vacancies.admit_from(min(needs, default=math.inf), ctx.parks)
-    sector, seeds = pool.sector, pool.seeds
-    while heap:
-        t, firm, attempt, revenue, need, seed, until, hazard, exposure, terms = heapq.heappop(heap)
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        park = choose_park(ctx, int(sector[firm]), int(seeds[firm]), attempt, need)
-        if park is not None:
-            row = ctx.enter(firm, park, revenue, need, t, t, until, seed)
-            support_entrant(ctx, row, park, t, until, hazard, exposure, terms)
-        elif firm in later:
-            retry = later[firm].pop()
-            if not later[firm]:
-                del later[firm]
-            heapq.heappush(heap, retry)
+class Applications:
+    """The passing applications (:meth:`Screening.passing`), walked through in time order.
+
+    Not a process: a chain of SimPy timeouts with callbacks, one event per application time.
+    At each, the applicant enters a park whose positioning and free floor admit it
+    (:func:`choose_park`), or its next passing application is queued. The chain starts at
+    *t* = 0 after the processes have started, when the vacancy lists learn the smallest floor
+    need of any applicant.
+    """
+
+    __slots__ = ("ctx", "env", "heap", "later", "smallest_need")
+
+    def __init__(self, ctx, passing: tuple[list[tuple], dict[int, list[tuple]]]):
+        self.ctx = ctx
+        self.env = ctx.env
+        self.heap, self.later = passing
+        heapq.heapify(self.heap)
+        self.smallest_need = min([row[4] for row in self.heap] + [row[4] for rows in self.later.values() for row in rows],
+                                 default=math.inf)
+        self.env.timeout(0.0).callbacks.append(self._open)
+
+    def _open(self, _event) -> None:
+        self.ctx.vacancies.admit_from(self.smallest_need, self.ctx.parks)
+        self._apply(None)
+
+    def _apply(self, _event) -> None:
+        """Take every application due now, then wait for the next one."""
+        ctx, heap, later = self.ctx, self.heap, self.later
+        now = self.env.now
+        while heap and heap[0][0] <= now:
+            (t, firm, attempt, revenue, need, seed, until, hazard, exposure, terms,
+             sector, pool_seed, born, rd, tech, floor_factor) = heapq.heappop(heap)
+            park = choose_park(ctx, sector, pool_seed, attempt, need)
+            if park is not None:
+                row = ctx.enter(park, t, t, until, firm, revenue, need, seed, sector, born, rd, tech, floor_factor)
+                support_entrant(ctx, row, firm, park, t, until, hazard, exposure, terms)
+            elif firm in later:
+                retries = later[firm]
+                heapq.heappush(heap, retries.pop())
+                if not retries:
+                    del later[firm]
+        if heap:
+            self.env.timeout(heap[0][0] - now).callbacks.append(self._apply)

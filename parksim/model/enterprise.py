@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parksim.model.policies import Cohort, Support
+from parksim.model.policies import Cohort, Standing, Support
 from parksim.records import Kind
 from parksim.rng import seeded_uniforms
 
@@ -117,9 +117,9 @@ class FirmTable:
         """Rows of the firms still in a park."""
         return np.flatnonzero(self.active[: self.n])
 
-    def draws(self, rows: np.ndarray, review: np.ndarray, purpose: int) -> np.ndarray:
-        """Each firm's keyed draw for ``purpose`` in interval ``review``."""
-        return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + purpose)
+    def draws(self, rows: np.ndarray, review: np.ndarray, purposes: tuple[int, ...]) -> np.ndarray:
+        """Each firm's keyed draws for ``purposes`` in interval ``review``: one row per purpose."""
+        return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + np.array(purposes)[:, None])
 
 
 STAY, SPACE, BREACH = 0, 1, 2
@@ -153,60 +153,62 @@ def reporting(ctx):
 
 
 def _due(table: FirmTable, t: float) -> np.ndarray:
-    rows = table.in_parks()
-    return rows[table.until[rows] <= t]
+    """Rows of the firms in parks whose interval ends at ``t`` (or has ended)."""
+    n = table.n
+    return np.flatnonzero(table.active[:n] & (table.until[:n] <= t))
 
 
 def review(ctx, t: float, now: float) -> None:
     """Close the interval of every firm in a park whose interval ends at ``t`` (dated ``now``, just before)."""
     table = ctx.firms
-    rows = _due(table, t)
-    rows = rows[table.since[rows] < t]
+    n = table.n
+    rows = np.flatnonzero(table.active[:n] & (table.until[:n] <= t) & (table.since[:n] < t))
     if rows.size == 0:
         return
     p = ctx.firm_params
     records = ctx.records
     since = table.since[rows]
     dy = (t - since) / 12.0
-    table.review[rows] += 1
-    review_no = table.review[rows]
+    review_no = table.review[rows] + 1
+    table.review[rows] = review_no
+    u_growth, u_tech, u_rd, u_contract = table.draws(rows, review_no, (Purpose.GROWTH, Purpose.TECH, Purpose.RD,
+                                                                        Purpose.CONTRACT))
     park = table.park[rows]
     # growth: drift from the firm's park, its levers and its park's grade, plus any shock
-    grade_drift = np.array([ctx.grade_drift(q, now) for q in ctx.parks])[park] if ctx.parks else 0.0
+    land = ctx.levers["land"]
+    grade_drift = land.grade_drifts(Standing.of(ctx.parks, now), now) if ctx.parks else 0.0
+    if np.ndim(grade_drift):
+        grade_drift = grade_drift[park]
     shock_drift, _ = ctx.shocks.effects_array(since, t)
     log_revenue = table.log_revenue[rows]
     scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
-    g = table.draws(rows, review_no, Purpose.GROWTH) - 0.5
+    g = u_growth - 0.5
     shock = -scale * np.sign(g) * np.log1p(-2.0 * np.abs(g))
     log_revenue = log_revenue + (p.drift + table.support_drift[rows] + grade_drift) * dy + shock_drift + shock
     table.log_revenue[rows] = log_revenue
     revenue = np.exp(log_revenue)
     table.since[rows] = t
-    age = (now - table.born_at[rows]) / 12.0
-    firm = table.firm[rows]
+    floor = table.floor_m2[rows]
     # crossing the 20 M yuan line (小升规)
-    up = ~table.upgraded[rows] & (revenue >= p.upgrade_threshold)
-    if up.any():
+    up = np.flatnonzero(~table.upgraded[rows] & (revenue >= p.upgrade_threshold))
+    if up.size:
         table.upgraded[rows[up]] = True
-        records.firms(now, Kind.FIRM_UPGRADED, park[up], firm[up], age[up], revenue[up], table.floor_m2[rows[up]],
-                      table.tech[rows[up]])
-        ctx.levers["tax"].reward_upgrades(now, ctx.ledger, park[up], firm[up])
+        records.firms(now, Kind.FIRM_UPGRADED, park[up], table.firm[rows[up]], (now - table.born_at[rows[up]]) / 12.0,
+                      revenue[up], floor[up], table.tech[rows[up]])
+        ctx.levers["tax"].reward_upgrades(now, ctx.ledger, park[up], table.firm[rows[up]])
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
-    certified = ~tech & rd & (table.draws(rows, review_no, Purpose.TECH)
-                              < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy))
-    adopts = ~tech & ~rd & (table.draws(rows, review_no, Purpose.RD)
-                            < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
-    if certified.any():
+    certified = np.flatnonzero(~tech & rd & (u_tech < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy)))
+    adopts = ~tech & ~rd & (u_rd < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
+    if certified.size:
         table.tech[rows[certified]] = True
-        records.firms(now, Kind.FIRM_TECH, park[certified], firm[certified], age[certified], revenue[certified],
-                      table.floor_m2[rows[certified]], np.ones(int(certified.sum()), bool))
+        records.firms(now, Kind.FIRM_TECH, park[certified], table.firm[rows[certified]],
+                      (now - table.born_at[rows[certified]]) / 12.0, revenue[certified], floor[certified], True)
     table.rd[rows[adopts]] = True
     # moves, made when the next interval opens: a breached performance contract, or a need for space
-    floor = table.floor_m2[rows]
     breach = ((t - table.entered_at[rows] >= p.contract_months) & (revenue < p.contract_min_yuan_per_m2 * floor)
-              & (table.draws(rows, review_no, Purpose.CONTRACT) < p.contract_enforcement))
+              & (u_contract < p.contract_enforcement))
     space = p.floor_need(revenue, table.floor_factor[rows]) > floor * (1.0 + p.expansion_tolerance)
     table.move[rows] = np.where(breach, BREACH, np.where(space, SPACE, STAY))
 
@@ -222,13 +224,15 @@ def commit(ctx, t: float, dt: float) -> None:
     if moving.any():
         _move(ctx, rows[moving], t)
         rows = rows[table.active[rows]]
-    review_no = table.review[rows]
-    cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]), table.floor_m2[rows],
-                    table.entered_at[rows])
+    levers = [lever for lever in ctx.lever_list if lever.active(t)]
+    u_exit, *u_levers = table.draws(rows, table.review[rows], (Purpose.EXIT, *(lever.purpose for lever in levers)))
     support = Support.none(len(rows))
-    for lever in ctx.lever_list:
-        if lever.active(t):
-            lever.offer(cohort, ctx.parks, t, dt, table.draws(rows, review_no, lever.purpose), ctx.ledger, support)
+    if levers:
+        cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
+                        table.floor_m2[rows], table.entered_at[rows])
+        standing = Standing.of(ctx.parks, t)
+        for lever, u in zip(levers, u_levers, strict=True):
+            lever.offer(cohort, standing, t, dt, u, ctx.ledger, support)
     table.support_drift[rows] = support.drift
     table.support_tech[rows] = support.tech_multiplier
     table.support_rd[rows] = support.rd_multiplier
@@ -237,10 +241,9 @@ def commit(ctx, t: float, dt: float) -> None:
     _, shock_hazard = ctx.shocks.effects(t, end)
     age = (t - table.born_at[rows]) / 12.0
     h = ctx.age_hazard.between_array(age, dt / 12.0) * (p.park_exit_multiplier * shock_hazard) * support.exit_multiplier
-    u = table.draws(rows, review_no, Purpose.EXIT)
-    fails = np.flatnonzero((h > 0) & (u < -np.expm1(-h)))
+    fails = np.flatnonzero((h > 0) & (u_exit < -np.expm1(-h)))
     if fails.size:
-        at = t + dt * (-np.log1p(-u[fails]) / h[fails])
+        at = t + dt * (-np.log1p(-u_exit[fails]) / h[fails])
         for row, when in zip(rows[fails].tolist(), at.tolist(), strict=True):
             ctx.schedule_failure(row, when)
 
@@ -303,9 +306,9 @@ def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, entrants: Cohort, s
     return until.tolist(), hazard.tolist(), exposure.tolist(), terms
 
 
-def support_entrant(ctx, row: int, park, t: float, until: float, hazard: float, exposure: float,
+def support_entrant(ctx, row: int, firm: int, park, t: float, until: float, hazard: float, exposure: float,
                     terms: tuple[tuple, ...]) -> None:
-    """Open the first interval ``[t, until)`` of the firm in ``row``, entering ``park`` at ``t``:
+    """Open the first interval ``[t, until)`` of ``firm`` in ``row``, entering ``park`` at ``t``:
     pay the levers it takes up (``terms``, from :func:`first_intervals`) where its park admits
     them and the budget allows, then schedule its failure if it fails in the interval.
 
@@ -316,7 +319,6 @@ def support_entrant(ctx, row: int, park, t: float, until: float, hazard: float, 
     exit_multiplier = 1.0
     if terms:
         table = ctx.firms
-        firm = int(table.firm[row])
         drift, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0
         for lever, cost, d, e, m, r in terms:
             if lever.park_admits(park, t) and ctx.ledger.pay(lever.name, lever.cap, t, cost, park.id, firm):

@@ -22,9 +22,10 @@ from parksim.records import RecordBuffer
 from parksim.scenario.schema import GRADES
 from parksim.scenario.schema import Lever as LeverSpec
 
-__all__ = ["Ledger", "Lever", "Cohort", "Support", "build_levers", "GRADE_RANK"]
+__all__ = ["Ledger", "Lever", "Cohort", "Support", "Standing", "build_levers", "GRADE_RANK"]
 
 GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
+UNGRADED = -1
 
 
 class Ledger:
@@ -58,7 +59,7 @@ class Ledger:
         fit in what is left of the cap is skipped and later, smaller ones may still be paid;
         zero amounts are paid (nothing is booked).
         """
-        if not np.all(np.isfinite(amounts)):
+        if not math.isfinite(amounts.sum()) and not np.all(np.isfinite(amounts)):
             raise FloatingPointError(f"{lever}: a payment at t={t:.2f} is not a finite number")
         key = (lever, (self._month0 + int(t)) // 12)
         spent = self.spent.get(key, 0.0)
@@ -95,6 +96,25 @@ class Cohort:
     revenue: np.ndarray
     floor_m2: np.ndarray
     entered_at: np.ndarray
+
+
+@dataclass(slots=True)
+class Standing:
+    """Every park's standing at one instant, as arrays indexed by park id: its grade's rank
+    (:data:`UNGRADED` before its first grading), whether it is in its grace period, and
+    whether it has a service platform. Taken once per report and shared by the levers."""
+
+    rank: np.ndarray
+    in_grace: np.ndarray
+    has_platform: np.ndarray
+
+    @classmethod
+    def of(cls, parks: list, t: float) -> Standing:
+        rank = np.array([UNGRADED if p.grade is None else GRADE_RANK[p.grade] for p in parks], dtype=np.int64)
+        since_open = t - np.array([p.opened_at for p in parks], dtype=float)
+        grace = np.array([p.grace_months for p in parks], dtype=float)
+        in_grace = (since_open >= 0.0) & (since_open < grace)  # parks not yet open: -inf; established: +inf
+        return cls(rank, in_grace, np.array([p.has_platform for p in parks], dtype=bool))
 
 
 @dataclass(slots=True)
@@ -135,6 +155,10 @@ class Lever:
         grade = park.grade
         return grade is None or GRADE_RANK[grade] <= self.min_rank or park.in_grace(t)
 
+    def parks_admitting(self, standing: Standing) -> np.ndarray:
+        """:meth:`park_admits` for every park at once (by park id)."""
+        return (standing.rank <= self.min_rank) | standing.in_grace
+
     def annual_cost(self, cohort: Cohort, t: float) -> np.ndarray | float:
         """Yuan per supported firm-year."""
         raise NotImplementedError
@@ -143,26 +167,30 @@ class Lever:
         """Share of the lever's full effect each firm gets (1 unless the lever tapers)."""
         return 1.0
 
-    def offer(self, cohort: Cohort, parks, t: float, dt_months: float, take_up_draws: np.ndarray,
+    def offer(self, cohort: Cohort, standing: Standing, t: float, dt_months: float, take_up_draws: np.ndarray,
               ledger: Ledger, support: Support) -> np.ndarray:
         """Support the cohort's firms for ``[t, t + dt)``: those eligible that take it up and are paid.
 
-        Eligible: the lever is active, the firm small enough and its park admits support. Takers
-        are paid in a random order (their take-up draws) until the year's budget runs out.
-        Returns the supported firms' positions in the cohort; their effects go into ``support``.
+        Eligible: the lever is active, the firm small enough and its park admits support (its
+        ``standing``). Takers are paid in a random order (their take-up draws) until the year's
+        budget runs out. Returns the supported firms' positions in the cohort; their effects go
+        into ``support``.
         """
         if not self.active(t):
             return np.zeros(0, np.int64)
-        park_ok = np.array([self.park_admits(p, t) for p in parks], dtype=bool)
-        ok = park_ok[cohort.park] & (cohort.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
-        strength = np.broadcast_to(self.strength(cohort, t), ok.shape)
-        ok &= strength > 0
+        ok = self.parks_admitting(standing)[cohort.park] & (cohort.revenue <= self.max_revenue)
+        ok &= take_up_draws < self.take_up
+        strength = self.strength(cohort, t)
+        tapers = np.ndim(strength) > 0
+        if tapers:
+            ok &= strength > 0
         takers = np.flatnonzero(ok)
         takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
         covered = min(t + dt_months, self.t1) - t
-        cost = np.broadcast_to(self.annual_cost(cohort, t), ok.shape)[takers] * (covered / 12.0)
+        annual = self.annual_cost(cohort, t)
+        cost = (annual[takers] if np.ndim(annual) else np.full(len(takers), annual)) * (covered / 12.0)
         paid = takers[ledger.pay_all(self.name, self.cap, t, cost, cohort.park[takers], cohort.firm[takers])]
-        drift, exit_multiplier, tech_multiplier, rd_multiplier = self.effects(strength[paid])
+        drift, exit_multiplier, tech_multiplier, rd_multiplier = self.effects(strength[paid] if tapers else strength)
         support.drift[paid] += drift
         support.exit_multiplier[paid] *= exit_multiplier
         support.tech_multiplier[paid] *= tech_multiplier
@@ -222,6 +250,14 @@ class LandLever(Lever):
         drift = self.spec.grade_drift_per_year.get(grade, 0.0)
         return max(drift, 0.0) if in_grace else drift
 
+    def grade_drifts(self, standing: Standing, t: float) -> np.ndarray | float:
+        """:meth:`grade_drift` for every park at once (by park id)."""
+        if not self.active(t):
+            return 0.0
+        by_rank = np.array([self.spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0])  # [-1]: ungraded
+        drift = by_rank[standing.rank]
+        return np.where(standing.in_grace, np.maximum(drift, 0.0), drift)
+
 
 class TaxLever(Lever):
     def annual_cost(self, cohort, t):
@@ -240,6 +276,9 @@ class TaxLever(Lever):
 class ServicesLever(Lever):
     def park_admits(self, park, t):
         return park.has_platform and super().park_admits(park, t)
+
+    def parks_admitting(self, standing):
+        return standing.has_platform & super().parks_admitting(standing)
 
     def annual_cost(self, cohort, t):
         return self.spec.cost_yuan_per_firm_year
