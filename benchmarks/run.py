@@ -2,11 +2,17 @@
 
 Measures, on the baseline scenario:
 
-* one replication: median wall time over several seeds, start-up (building the pool and
-  parks) and event loop separately;
+* one replication, run as :func:`~parksim.model.run_replication` runs it (the collector
+  tuned): median wall time over several seeds, start-up (building the pool and parks), event
+  loop and hand-back (records in time order, the parks' table) separately;
 * SimPy events processed per replication and events per second;
 * the model's time per event against bare SimPy (processes doing nothing but timeouts) with
-  the same number of events pending, measured in the same process;
+  the same number of events pending, measured in the same process just before each seed's
+  replication (the median of the per-seed ratios: the machine's speed drifts less within a
+  pair than across a run);
+* where the event loop's time goes: events of each kind (applications, firm failures, the
+  half-yearly reports, the yearly grading, park building and land) per replication, and
+  their mean time against bare SimPy's;
 * events per in-park firm-year, and the scaling exponent of one replication's time over
   1x, 3x and 10x the district's firms and parks;
 * the model against its vectorised numpy twin (:mod:`parksim.twin`): a replication's median
@@ -31,6 +37,7 @@ Machines are shared and noisy: read medians and ratios, not single times.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import resource
@@ -44,7 +51,7 @@ import numpy as np
 
 import parksim
 from parksim.model import run_replication
-from parksim.model.context import Context
+from parksim.model.context import Context, collector_tuned, finish
 from parksim.rng import Streams
 from parksim.twin import run_twin
 
@@ -64,33 +71,94 @@ def replication_peak_mb(scenario) -> float:
         tracemalloc.stop()
 
 
-def one_replication(scenario, seeds: int) -> dict:
-    """Median time of one replication (start-up and event loop), and its event count."""
-    setup, loop, events = [], [], []
+def one_replication(scenario, seeds: int, pending: int) -> dict:
+    """Median time of one replication (start-up, event loop, finish), its event count, and the
+    loop's time per event against bare SimPy's with ``pending`` events pending.
+
+    Each seed's replication runs the way :func:`~parksim.model.run_replication` runs it (the
+    collector tuned), in its three phases timed apart. Just before it, bare SimPy's time per
+    event is measured under the same conditions, so each seed gives one ratio of the two
+    taken a moment apart; the median of those ratios is ``overhead_per_event_ratio``.
+    """
+    setup, loop, finishing, events, bare, ratios = [], [], [], [], [], []
     for i in range(seeds):
         seq = np.random.SeedSequence([2024, i])
-        t0 = time.perf_counter()
-        ctx = Context(scenario, Streams(seq))
-        t1 = time.perf_counter()
-        ctx.env.run(until=ctx.horizon)
-        t2 = time.perf_counter()
-        setup.append(t1 - t0)
-        loop.append(t2 - t1)
-        # the same replication again, stepped by hand, to count the events it processes
+        # the replication stepped by hand, untimed, to count the events it processes
         ctx = Context(scenario, Streams(seq))
         env, n = ctx.env, 0
         while env.peek() < ctx.horizon:
             env.step()
             n += 1
         events.append(n)
-    total = [a + b for a, b in zip(setup, loop, strict=True)]
+        with collector_tuned():
+            bare.append(bare_simpy_seconds_per_event(pending, 20_000))
+            t0 = time.perf_counter()
+            ctx = Context(scenario, Streams(seq))
+            t1 = time.perf_counter()
+            ctx.env.run(until=ctx.horizon)
+            t2 = time.perf_counter()
+            finish(ctx)
+            t3 = time.perf_counter()
+        setup.append(t1 - t0)
+        loop.append(t2 - t1)
+        finishing.append(t3 - t2)
+        ratios.append((t2 - t1) / n / bare[-1])
+    total = [a + b + c for a, b, c in zip(setup, loop, finishing, strict=True)]
     return {
         "replication_s": statistics.median(total),
         "replication_setup_s": statistics.median(setup),
         "replication_loop_s": statistics.median(loop),
+        "replication_finish_s": statistics.median(finishing),
         "events_per_replication": statistics.median(events),
         "events_per_s": statistics.median(e / lp for e, lp in zip(events, loop, strict=True)),
+        "bare_simpy_us_per_event": statistics.median(bare) * 1e6,
+        "model_us_per_event": statistics.median(lp / e for e, lp in zip(events, loop, strict=True)) * 1e6,
+        "overhead_per_event_ratio": statistics.median(ratios),
     }
+
+
+def event_costs(scenario, seeds: int, bare_s: float) -> dict[str, dict]:
+    """Where the event loop's time goes: events of each kind per replication, and their mean
+    time against bare SimPy's time per event (``bare_s``).
+
+    Each step is timed on its own and its event classified by what it wakes: the applications
+    chain, a firm's failure, or a process (the half-yearly reports, the yearly grading, park
+    building and land). SimPy has no public accessor for its queue or a process's generator,
+    hence private reads: a benchmark-only look.
+    """
+    totals: dict[str, list] = {}
+    clock = time.perf_counter
+    for i in range(seeds):
+        with collector_tuned():
+            ctx = Context(scenario, Streams(np.random.SeedSequence([2024, i])))
+            env, queue = ctx.env, ctx.env._queue
+            while env.peek() < ctx.horizon:
+                kind = _event_kind(queue[0][3])
+                t0 = clock()
+                env.step()
+                spent = clock() - t0
+                entry = totals.setdefault(kind, [0, 0.0])
+                entry[0] += 1
+                entry[1] += spent
+    return {
+        kind: {"events": n / seeds, "us_per_event": s / n * 1e6, "x_bare": s / n / bare_s}
+        for kind, (n, s) in sorted(totals.items(), key=lambda kv: -kv[1][1])
+    }
+
+
+_PROCESS_KINDS = {"reporting": "half-yearly reports", "annual_grading": "yearly grading"}
+
+
+def _event_kind(event) -> str:
+    for callback in event.callbacks or ():
+        if isinstance(callback, functools.partial):
+            return "firm failures"
+        owner = getattr(callback, "__self__", None)
+        if type(owner).__name__ == "Applications":
+            return "applications"
+        if type(owner).__name__ == "Process":
+            return _PROCESS_KINDS.get(owner._generator.__name__, "parks and land")
+    return "other"
 
 
 def twin_seconds(scenario, seeds: int) -> float:
@@ -280,21 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict = {"scenario": scenario.name, "python": sys.version.split()[0], "platform": platform.platform()}
     if not args.quick:  # first: its peak memory is read over all finished children
         figures.update(province(PROVINCE, args.province_timeout))
-    figures.update(one_replication(scenario, seeds))
-    figures["replication_peak_mb"] = replication_peak_mb(scenario)
-    figures["twin_s"] = twin_seconds(scenario, seeds)
-    figures["twin_ratio"] = figures["replication_s"] / figures["twin_s"]
     pending, firm_years = pending_and_firm_years(scenario, np.random.SeedSequence([2024, 0]))
-    bare = bare_simpy_seconds_per_event(max(int(pending), 1), 200_000)
-    per_event = 1.0 / figures["events_per_s"]
+    figures.update(one_replication(scenario, seeds, max(int(round(pending)), 1)))
     figures.update({
         "mean_pending_events": pending,
-        "bare_simpy_us_per_event": bare * 1e6,
-        "model_us_per_event": per_event * 1e6,
-        "overhead_per_event_ratio": per_event / bare,
         "in_park_firm_years": firm_years,
         "events_per_firm_year": figures["events_per_replication"] / firm_years,
     })
+    figures["event_costs"] = event_costs(scenario, seeds, figures["bare_simpy_us_per_event"] / 1e6)
+    figures["replication_peak_mb"] = replication_peak_mb(scenario)
+    figures["twin_s"] = twin_seconds(scenario, seeds)
+    figures["twin_ratio"] = figures["replication_s"] / figures["twin_s"]
     slope, times = scaling_exponent(scenario, seeds=2 if args.quick else 3)
     figures["scaling_exponent"] = slope
     figures["scaling_seconds"] = {str(k): v for k, v in times.items()}
@@ -318,12 +382,15 @@ def main(argv: list[str] | None = None) -> int:
         ("one baseline replication (median)", f"{figures['replication_s'] * 1000:.1f} ms"),
         ("  of which start-up (pool, parks)", f"{figures['replication_setup_s'] * 1000:.1f} ms"),
         ("  of which event loop", f"{figures['replication_loop_s'] * 1000:.1f} ms"),
+        ("  of which records and parks handed back", f"{figures['replication_finish_s'] * 1000:.1f} ms"),
         ("  peak memory allocated (tracemalloc)", f"{figures['replication_peak_mb']:.1f} MiB"),
         ("SimPy events per replication", f"{figures['events_per_replication']:,.0f}"),
         ("events per second (event loop)", f"{figures['events_per_s']:,.0f}"),
         ("bare SimPy per event (same pending)", f"{figures['bare_simpy_us_per_event']:.2f} us"),
         ("model per event", f"{figures['model_us_per_event']:.2f} us"),
         ("overhead per event, model / bare SimPy", f"{figures['overhead_per_event_ratio']:.1f}x"),
+        *((f"  {kind} ({cost['events']:,.0f} events)", f"{cost['us_per_event']:.1f} us = {cost['x_bare']:.1f}x")
+          for kind, cost in figures["event_costs"].items()),
         ("events per in-park firm-year", f"{figures['events_per_firm_year']:.2f}"),
         ("scaling exponent (1x, 3x, 10x firms and parks)", f"N^{figures['scaling_exponent']:.2f}"),
         ("vectorised twin, one run (median)", f"{figures['twin_s'] * 1000:.1f} ms"),

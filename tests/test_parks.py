@@ -42,7 +42,7 @@ _step = st.tuples(st.integers(0, 5), st.sampled_from(["take", "free", "lead_in",
                   st.floats(0.0, 3000.0))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(steps=st.lists(_step, max_size=60), sector=st.integers(0, SECTORS - 1), need=st.floats(100.0, 6000.0))
 def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
     parks = [Park(i, f"p{i}", i % SECTORS, "government", 8000.0, 0.75, True, i, 24.0) for i in range(6)]
@@ -65,6 +65,12 @@ def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
         else:
             p.delisted = True
         vacancies.update(p)
+        # asked after every change, at the edges too (a need equal to some park's free floor, or
+        # just above it): the lazily kept largest floors stay exact
+        for asked in (need, *(q.free_m2 for q in parks), *(np.nextafter(q.free_m2, np.inf) for q in parks)):
+            for s in range(SECTORS):
+                lead, other = _admitting(parks, s, asked, SHARE)
+                assert vacancies.may_admit(s, asked) == bool(lead or other)
     lead, other = _admitting(parks, sector, need, SHARE)
     assert vacancies.may_admit(sector, need) == bool(lead or other)
     listed = {p.id for p in vacancies.all}
@@ -99,3 +105,43 @@ def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
     assert seen["applications"] > 1000
     assert 0.2 < seen["refused"] / seen["applications"] < 0.95
     assert seen["placed_other"] > 0
+
+
+def test_a_park_freeing_a_little_floor_is_seen_while_another_park_tops_the_list():
+    """The largest free floors are kept lazily: a park whose entry was refreshed at a lower
+    value and then frees a little floor must be seen even while another park's entry, valid
+    and below the park's new floor, sits at the top. Both lists: a lead sector's parks, and
+    the parks open to firms of other sectors."""
+    a, b = (Park(i, f"p{i}", 0, "government", 8000.0, 0.75, True, i, 24.0) for i in range(2))
+    c, d = (Park(i, f"p{i}", i - 1, "government", 8000.0, 0.75, True, i, 24.0) for i in (2, 3))
+    parks = [a, b, c, d]
+    for p in parks:
+        p.is_open = True
+    for p in (c, d):  # four lead-sector firms each: open to one firm of another sector
+        p.n_firms = p.lead_firms = 4
+    vacancies = Vacancies(3, 100.0, 0.6)
+    vacancies.admit_from(100.0, parks)
+
+    def change(park, free_m2):
+        park.free_m2 = free_m2
+        vacancies.update(park)
+
+    for p in (c, d):
+        change(p, 0.0)
+    change(a, 3000.0)
+    assert vacancies.may_admit(0, 6000.0)  # b on top; a's entry (6000) refreshed to 3000
+    change(b, 3100.0)
+    assert vacancies.may_admit(0, 3100.0) and not vacancies.may_admit(0, 3100.5)
+    change(a, 3200.0)  # above b, and above a's refreshed entry
+    assert vacancies.may_admit(0, 3200.0) and not vacancies.may_admit(0, 3200.5)
+
+    for p in (a, b):
+        change(p, 0.0)
+    change(c, 3000.0)
+    change(d, 2000.0)
+    assert vacancies.may_admit(0, 3000.0)
+    change(c, 1000.0)
+    assert vacancies.may_admit(0, 2000.0) and not vacancies.may_admit(0, 2000.5)  # c's entry refreshed to 1000
+    change(d, 1000.25)
+    change(c, 1000.5)  # above d, and above c's refreshed entry
+    assert vacancies.may_admit(0, 1000.5) and not vacancies.may_admit(0, 1000.75)

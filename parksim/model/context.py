@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,10 +28,10 @@ from parksim.model.parks import Park, Vacancies, annual_grading, land_release, p
 from parksim.model.policies import Ledger, build_levers
 from parksim.model.shocks import AgeHazard, ShockSchedule
 from parksim.records import Kind, RecordBuffer, Records
-from parksim.rng import Streams, firm_stream_seed, keyed_uniform, keyed_uniforms
+from parksim.rng import Streams, firm_stream_seed, keyed_uniform, keyed_uniforms, stream_seeds
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Context", "run_replication", "FirmParams", "RunOutput", "PARK_COLUMNS"]
+__all__ = ["Context", "run_replication", "collector_tuned", "finish", "FirmParams", "RunOutput", "PARK_COLUMNS"]
 
 PARK_COLUMNS = (
     "park_id", "name", "lead_sector", "development_model", "floor_area_m2", "has_platform",
@@ -249,32 +250,63 @@ class Context:
                 heads[s] += 1
                 if heads[s] < len(queues[s]):
                     heapq.heappush(others, (rank[queues[s][heads[s]]], s))
-            needs = self.firm_params.floor_need(revenue[chosen], pool.floor_factor[chosen]).tolist()
-            for firm_id, rev, need, sector, born, rd, tech, factor in zip(
-                    chosen, revenue[chosen].tolist(), needs, pool.sector[chosen].tolist(), pool.born_at[chosen].tolist(),
-                    pool.rd[chosen].tolist(), pool.tech[chosen].tolist(), pool.floor_factor[chosen].tolist(), strict=True):
-                if park.free_m2 >= need:
-                    self.enter(park, 0.0, -tenure, 0.0, firm_id, rev, need, firm_stream_seed(self.firm_key, firm_id),
-                               sector, born, rd, tech, factor)
+            needs = self.firm_params.floor_need(revenue[chosen], pool.floor_factor[chosen])
+            free, seated = park.free_m2, []
+            for k, need in enumerate(needs.tolist()):  # in queue order, each where the floor left allows
+                if free >= need:
+                    free -= need
+                    seated.append(k)
+            if seated:
+                self._seat(park, np.asarray(chosen)[seated], revenue, needs[seated], free, -tenure)
+
+    def _seat(self, park: Park, firm_ids: np.ndarray, revenue: np.ndarray, need_m2: np.ndarray, free_m2: float,
+              entered_at: float) -> None:
+        """Seat pool firms in ``park`` at the start (:meth:`enter` for many at once), leaving ``free_m2``."""
+        pool = self.pool
+        pool.state[firm_ids] = PLACED
+        sector = pool.sector[firm_ids]
+        park.n_firms += len(firm_ids)
+        park.lead_firms += int(np.count_nonzero(sector == park.lead_sector))
+        park.free_m2 = free_m2
+        self.vacancies.update(park)
+        born, tech = pool.born_at[firm_ids], pool.tech[firm_ids]
+        revenue = revenue[firm_ids]
+        log_revenue = np.array([math.log(r) for r in revenue.tolist()])
+        self.firms.extend(firm_ids, park.id, sector, born, log_revenue, pool.rd[firm_ids], tech, need_m2,
+                          pool.floor_factor[firm_ids], entered_at, 0.0, 0.0, stream_seeds(self.firm_key, firm_ids))
+        self.records.firms(0.0, Kind.FIRM_ENTERED, park.id, firm_ids, (0.0 - born) / 12.0, revenue, need_m2, tech)
+
+
+@contextmanager
+def collector_tuned():
+    """Raise the garbage collector's first threshold while a replication runs: it creates many
+    short-lived objects and no reference cycles worth collecting mid-run."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def finish(ctx: Context) -> RunOutput:
+    """What a replication that has run hands back: its records, in time order, and its parks."""
+    parks = [
+        (p.id, p.name, ctx.sector_names[p.lead_sector], p.development_model, p.floor_area_m2, p.has_platform,
+         p.is_open, p.recognised_at is not None, p.provincial, p.demonstration, p.delisted, p.grade or "",
+         p.n_firms)
+        for p in ctx.parks
+    ]
+    return RunOutput(ctx.records.freeze(), parks)
 
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:
     """Run one replication of ``scenario``: its records and its parks' final state.
 
-    The garbage collector's first threshold is raised for the run: a replication creates
-    many short-lived objects and no reference cycles worth collecting mid-run.
+    Three phases, which the benchmark times apart: build the world (:class:`Context`: the pool,
+    the parks, the screening), run the event loop to the horizon, and :func:`finish`.
     """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
-    try:
+    with collector_tuned():
         ctx = Context(scenario, Streams(seed))
         ctx.env.run(until=ctx.horizon)
-        parks = [
-            (p.id, p.name, ctx.sector_names[p.lead_sector], p.development_model, p.floor_area_m2, p.has_platform,
-             p.is_open, p.recognised_at is not None, p.provincial, p.demonstration, p.delisted, p.grade or "",
-             p.n_firms)
-            for p in ctx.parks
-        ]
-        return RunOutput(ctx.records.freeze(), parks)
-    finally:
-        gc.set_threshold(*thresholds)
+        return finish(ctx)

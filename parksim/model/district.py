@@ -124,8 +124,8 @@ class Screening:
         """Every passing application: each firm's first, and its later ones (by firm).
 
         An application is ``(time, firm, attempt, revenue, floor need, firm stream seed, end of
-        first interval, exit hazard over it without support, exit draw, lever terms, sector,
-        pool stream seed, birth time, R&D, tech, floor factor)`` (see
+        first interval, exit hazard over it without support, exit draw, lever terms of its batch
+        and its place in them, sector, pool stream seed, birth time, R&D, tech, floor factor)`` (see
         :func:`~parksim.model.enterprise.first_intervals`): everything entering a park needs,
         as plain numbers. A firm's attempts, their times, its revenue at
         each and what would happen in its first interval in a park are fixed by its keyed draws
@@ -157,10 +157,11 @@ class Screening:
             i = np.flatnonzero(ok)
             need = params.floor_need(revenue[i], pool.floor_factor[firms[i]])
             entrants = Cohort(i, firms[i], None, revenue[i], need, t[i])
-            interval = first_intervals(ctx, t[i], pool.born_at[firms[i]], entrants, firm_seeds[i])
+            until, hazard, exposure, terms = first_intervals(ctx, t[i], pool.born_at[firms[i]], entrants, firm_seeds[i])
             f = firms[i]
             rows = zip(t[i].tolist(), f.tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
-                       firm_seeds[i].tolist(), *interval, pool.sector[f].tolist(), pool.seeds[f].tolist(),
+                       firm_seeds[i].tolist(), until, hazard, exposure, [terms] * len(i), range(len(i)),
+                       pool.sector[f].tolist(), pool.seeds[f].tolist(),
                        pool.born_at[f].tolist(), pool.rd[f].tolist(), pool.tech[f].tolist(),
                        pool.floor_factor[f].tolist(), strict=True)
             for row, again in zip(rows, seen[i].tolist(), strict=True):
@@ -189,22 +190,34 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
     base = 1000 + 16 * attempt
     lead = vacancies.by_sector[sector]
     if lead:
-        park = _pick(lead, seed, base, lambda park: park.free_m2 >= need_m2)
+        park = _probe(lead, seed, base, lambda park: park.free_m2 >= need_m2)
+        if park is None:
+            park = _one_of([park for park in lead if park.free_m2 >= need_m2], seed, base)
         if park is not None:
             return park
     share = vacancies.lead_min_share
-    return _pick(vacancies.all, seed, base + 8,
-                 lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
+    others = vacancies.all
+    base += 8
+    park = _probe(others, seed, base, lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
+    if park is None:
+        park = _one_of([park for park in others if park.lead_sector != sector and park.free_m2 >= need_m2
+                        and park.open_to_others(share)], seed, base)
+    return park
 
 
-def _pick(parks: list, seed: int, base: int, admits) -> object | None:
-    """A uniformly random park of ``parks`` that ``admits`` the firm (keyed draws ``base`` ..), or None."""
+def _probe(parks: list, seed: int, base: int, admits) -> object | None:
+    """In a long list of parks, a park that ``admits`` the firm among a few keyed random picks
+    (draws ``base`` ..); None if none of them does, or if the list is short enough to scan."""
     if len(parks) > _SHORT:
         for i in range(4):
             park = parks[int(keyed_uniform(seed, base + i) * len(parks))]
             if admits(park):
                 return park
-    fits = [park for park in parks if admits(park)]
+    return None
+
+
+def _one_of(fits: list, seed: int, base: int) -> object | None:
+    """A uniformly random park of ``fits`` (keyed draw ``base + 4``), or None if it is empty."""
     return fits[int(keyed_uniform(seed, base + 4) * len(fits))] if fits else None
 
 
@@ -242,12 +255,12 @@ class Applications:
         ctx, heap, later = self.ctx, self.heap, self.later
         now = self.env.now
         while heap and heap[0][0] <= now:
-            (t, firm, attempt, revenue, need, seed, until, hazard, exposure, terms,
+            (t, firm, attempt, revenue, need, seed, until, hazard, exposure, terms, i,
              sector, pool_seed, born, rd, tech, floor_factor) = heapq.heappop(heap)
             park = choose_park(ctx, sector, pool_seed, attempt, need)
             if park is not None:
                 row = ctx.enter(park, t, t, until, firm, revenue, need, seed, sector, born, rd, tech, floor_factor)
-                support_entrant(ctx, row, firm, park, t, until, hazard, exposure, terms)
+                support_entrant(ctx, row, firm, park, t, until, hazard, exposure, terms, i)
             elif firm in later:
                 retries = later[firm]
                 heapq.heappush(heap, retries.pop())

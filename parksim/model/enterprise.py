@@ -39,7 +39,7 @@ from parksim.model.policies import Cohort, Standing, Support
 from parksim.records import Kind
 from parksim.rng import seeded_uniforms
 
-__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals", "support_entrant"]
+__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals", "EntrantTerms", "support_entrant"]
 
 
 class Purpose:
@@ -104,6 +104,22 @@ class FirmTable:
         self.support_rd[row] = 1.0
         self.n = row + 1
         return row
+
+    def extend(self, firm: np.ndarray, park: int, sector: np.ndarray, born_at: np.ndarray, log_revenue: np.ndarray,
+               rd: np.ndarray, tech: np.ndarray, floor_m2: np.ndarray, floor_factor: np.ndarray, entered_at: float,
+               since: float, until: float, seed: np.ndarray) -> None:
+        """Add many firms entering one park at one instant (columns of equal length)."""
+        start, k = self.n, len(firm)
+        while start + k > self._capacity:
+            self._grow()
+        end = start + k
+        for name, values in (("firm", firm), ("park", park), ("sector", sector), ("born_at", born_at),
+                             ("log_revenue", log_revenue), ("rd", rd), ("tech", tech), ("floor_m2", floor_m2),
+                             ("floor_factor", floor_factor), ("entered_at", entered_at), ("since", since),
+                             ("until", until), ("seed", seed), ("active", True), ("support_tech", 1.0),
+                             ("support_rd", 1.0)):
+            getattr(self, name)[start:end] = values
+        self.n = end
 
     def _grow(self) -> None:
         self._capacity *= 2
@@ -275,16 +291,15 @@ def _move(ctx, rows: np.ndarray, t: float) -> None:
             ctx.leave(row, t, "graduated")
 
 
-def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, entrants: Cohort, seeds: np.ndarray) -> tuple[list, ...]:
+def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, entrants: Cohort, seeds: np.ndarray) -> tuple:
     """For firms that would enter parks at times ``t``: the report closing their first interval,
-    the exit hazard integrated over it without support, their Exp(1) exit draw for it, and the
-    levers they would take up for it (:meth:`~parksim.model.policies.Lever.entrant_terms`).
+    the exit hazard integrated over it without support, their Exp(1) exit draw for it (lists),
+    and the levers they would take up for it (:class:`EntrantTerms`).
 
     These depend only on the firm's age, revenue and floor need, its entry time and its keyed
     draws (stream ``seeds``), so they are found in bulk for every passing application before
     the run; at entry, the park's admission and the budgets decide which levers are paid, and
-    the support scales the hazard (:func:`support_entrant`). A firm's lever terms are tuples
-    ``(lever, cost, drift, exit, tech and R&D multipliers)``.
+    the support scales the hazard (:func:`support_entrant`).
     """
     p = ctx.firm_params
     dt = p.review_months
@@ -293,39 +308,47 @@ def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, entrants: Cohort, s
     _, shock_hazard = ctx.shocks.effects_array(t, until)
     hazard = ctx.age_hazard.between_array((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
     exposure = -np.log1p(-seeded_uniforms(seeds, Purpose.EXIT))
-    terms: list[tuple] = [()] * len(t)
-    for lever in ctx.lever_list:
-        strength, cost = lever.entrant_terms(entrants, t, until, seeded_uniforms(seeds, lever.purpose))
-        takers = np.flatnonzero(strength > 0)
-        if takers.size:
-            drift, exit_multiplier, tech_multiplier, rd_multiplier = (
-                np.broadcast_to(x, takers.shape).tolist() for x in lever.effects(strength[takers]))
-            for i, c, d, e, m, r in zip(takers.tolist(), cost[takers].tolist(), drift, exit_multiplier,
-                                        tech_multiplier, rd_multiplier, strict=True):
-                terms[i] += ((lever, c, d, e, m, r),)
-    return until.tolist(), hazard.tolist(), exposure.tolist(), terms
+    return until.tolist(), hazard.tolist(), exposure.tolist(), EntrantTerms(ctx.lever_list, entrants, t, until, seeds)
+
+
+class EntrantTerms:
+    """The levers a batch of would-be entrants take up for their first interval, by lever, as
+    lists indexed by entrant: strength (0: not taken up), cost, and effects (growth drift,
+    exit, tech and R&D multipliers) (:meth:`~parksim.model.policies.Lever.entrant_terms`)."""
+
+    __slots__ = ("by_lever",)
+
+    def __init__(self, levers: list, entrants: Cohort, t: np.ndarray, until: np.ndarray, seeds: np.ndarray):
+        self.by_lever = []
+        for lever in levers:
+            strength, cost = lever.entrant_terms(entrants, t, until, seeded_uniforms(seeds, lever.purpose))
+            if np.any(strength > 0):
+                effects = (np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength))
+                self.by_lever.append((lever, strength.tolist(), cost.tolist(), *effects))
 
 
 def support_entrant(ctx, row: int, firm: int, park, t: float, until: float, hazard: float, exposure: float,
-                    terms: tuple[tuple, ...]) -> None:
+                    terms: EntrantTerms, i: int) -> None:
     """Open the first interval ``[t, until)`` of ``firm`` in ``row``, entering ``park`` at ``t``:
-    pay the levers it takes up (``terms``, from :func:`first_intervals`) where its park admits
-    them and the budget allows, then schedule its failure if it fails in the interval.
+    pay the levers it takes up (entrant ``i`` of ``terms``, from :func:`first_intervals`) where
+    its park admits them and the budget allows, then schedule its failure if it fails in the
+    interval.
 
     ``hazard`` is its integrated exit hazard over the interval without support and
     ``exposure`` its Exp(1) exit draw: it fails if the draw is below the hazard times its
     support's exit multiplier, at the time that fraction of the (evenly spread) hazard is used.
     """
     exit_multiplier = 1.0
-    if terms:
+    taken = [terms_of for terms_of in terms.by_lever if terms_of[1][i] > 0]
+    if taken:
         table = ctx.firms
         drift, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0
-        for lever, cost, d, e, m, r in terms:
-            if lever.park_admits(park, t) and ctx.ledger.pay(lever.name, lever.cap, t, cost, park.id, firm):
-                drift += d
-                exit_multiplier *= e
-                tech_multiplier *= m
-                rd_multiplier *= r
+        for lever, _, cost, d, e, m, r in taken:
+            if lever.park_admits(park, t) and ctx.ledger.pay(lever.name, lever.cap, t, cost[i], park.id, firm):
+                drift += d[i]
+                exit_multiplier *= e[i]
+                tech_multiplier *= m[i]
+                rd_multiplier *= r[i]
         table.support_drift[row] = drift
         table.support_tech[row] = tech_multiplier
         table.support_rd[row] = rd_multiplier
