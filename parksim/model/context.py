@@ -250,17 +250,20 @@ class Context:
                 heads[s] += 1
                 if heads[s] < len(queues[s]):
                     heapq.heappush(others, (rank[queues[s][heads[s]]], s))
-            needs = self.firm_params.floor_need(revenue[chosen], pool.floor_factor[chosen])
+            chosen = np.asarray(chosen, dtype=np.int64)
+            tech, rd, floor_factor = pool.traits(chosen)
+            needs = self.firm_params.floor_need(revenue[chosen], floor_factor)
             free, seated = park.free_m2, []
             for k, need in enumerate(needs.tolist()):  # in queue order, each where the floor left allows
                 if free >= need:
                     free -= need
                     seated.append(k)
             if seated:
-                self._seat(park, np.asarray(chosen)[seated], revenue, needs[seated], free, -tenure)
+                self._seat(park, chosen[seated], revenue, needs[seated], tech[seated], rd[seated],
+                           floor_factor[seated], free, -tenure)
 
-    def _seat(self, park: Park, firm_ids: np.ndarray, revenue: np.ndarray, need_m2: np.ndarray, free_m2: float,
-              entered_at: float) -> None:
+    def _seat(self, park: Park, firm_ids: np.ndarray, revenue: np.ndarray, need_m2: np.ndarray, tech: np.ndarray,
+              rd: np.ndarray, floor_factor: np.ndarray, free_m2: float, entered_at: float) -> None:
         """Seat pool firms in ``park`` at the start (:meth:`enter` for many at once), leaving ``free_m2``."""
         pool = self.pool
         pool.state[firm_ids] = PLACED
@@ -269,11 +272,11 @@ class Context:
         park.lead_firms += int(np.count_nonzero(sector == park.lead_sector))
         park.free_m2 = free_m2
         self.vacancies.update(park)
-        born, tech = pool.born_at[firm_ids], pool.tech[firm_ids]
+        born = pool.born_at[firm_ids]
         revenue = revenue[firm_ids]
         log_revenue = np.array([math.log(r) for r in revenue.tolist()])
-        self.firms.extend(firm_ids, park.id, sector, born, log_revenue, pool.rd[firm_ids], tech, need_m2,
-                          pool.floor_factor[firm_ids], entered_at, 0.0, 0.0, stream_seeds(self.firm_key, firm_ids))
+        self.firms.extend(firm_ids, park.id, sector, born, log_revenue, rd, tech, need_m2, floor_factor, entered_at,
+                          0.0, 0.0, stream_seeds(self.firm_key, firm_ids))
         self.records.firms(0.0, Kind.FIRM_ENTERED, park.id, firm_ids, (0.0 - born) / 12.0, revenue, need_m2, tech)
 
 

@@ -2,13 +2,15 @@
 
 Firms outside parks are not processes. At the start of a replication the pool draws, for
 every firm at once and from keyed streams (so a firm keeps its luck across scenarios): its
-sector, revenue, age, R&D and tech status, floor factor, the time it would die and the time
-relocation pressure (rectification of "低小散" workshops) makes it apply to a park. New firm
-formation adds firms on keyed arrival times. Applicants are screened against the entry
-standards in bulk (:class:`Screening`); one process, :func:`applications`, then walks through
-the passing applications in time order (:class:`Applications`, a chain of timeouts with
-callbacks), and each either enters a park whose positioning and free floor admit it (becoming
-a row of the :class:`~parksim.model.enterprise.FirmTable`) or tries again later.
+sector, revenue, age and the time relocation pressure (rectification of "低小散" workshops)
+makes it apply to a park; its R&D and tech status, floor factor and the time it would die are
+drawn from the same streams only for the firms that need them (:meth:`Pool.traits`,
+:meth:`Pool.dies_at`), since most of the pool never applies within a run. New firm formation
+adds firms on keyed arrival times. Applicants are screened against the entry standards in
+bulk (:class:`Screening`); :class:`Applications`, a chain of timeouts with callbacks, then
+walks through the passing applications in time order, and each either enters a park whose
+positioning and free floor admit it (becoming a row of the
+:class:`~parksim.model.enterprise.FirmTable`) or tries again later.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def _normal(u: np.ndarray) -> np.ndarray:
 
 
 class Pool:
-    """Attributes of every firm outside parks (and of those that have left it), as arrays."""
+    """Attributes of every firm outside parks (and of those that have left it), as arrays;
+    those few firms need, on demand."""
 
     def __init__(self, ctx):
         scenario = ctx.scenario
@@ -55,27 +58,22 @@ class Pool:
         n = n0 + len(births)
         ids = np.arange(n, dtype=np.int64)
         self.seeds = stream_seeds(key, ids)
-        u = [seeded_uniforms(self.seeds, j) for j in range(8)]
+        u_sector, u_revenue, u_age, u_relocation = seeded_uniforms(self.seeds, np.array([0, 1, 2, 7])[:, None])
         shares = np.array(list(d.sectors.values()), dtype=float)
-        self.sector = np.searchsorted(np.cumsum(shares / shares.sum()), u[0], side="right").clip(0, len(shares) - 1)
-        self.log_revenue0 = math.log(d.revenue_median_yuan) + d.revenue_log_sigma * _normal(u[1])
-        age0 = -d.age_mean_years * np.log1p(-u[2])
+        self.sector = np.searchsorted(np.cumsum(shares / shares.sum()), u_sector, side="right").clip(0, len(shares) - 1)
+        self.log_revenue0 = math.log(d.revenue_median_yuan) + d.revenue_log_sigma * _normal(u_revenue)
+        age0 = -d.age_mean_years * np.log1p(-u_age)
         self.born_at = np.concatenate([-age0[:n0] * 12.0, births])
         self.since = np.maximum(self.born_at, 0.0)
-        self.tech = u[4] < d.tech_share
-        self.rd = (u[3] < d.rd_share) | self.tech
-        self.floor_factor = np.exp(d.floor_log_sigma * _normal(u[5]))
-        # death: age at which the integrated hazard, from the age at entry to the model, rises by E~Exp(1)
-        hazard = ctx.age_hazard
-        age_in = np.where(ids < n0, age0, 0.0)
-        age_death = hazard.inverse_array(hazard.cumulative_array(age_in) - np.log1p(-u[6]))
-        self.dies_at = self.born_at + age_death * 12.0
+        self._age_in = np.where(ids < n0, age0, 0.0)  # age at entry to the model (new firms: 0)
+        self._district = d
+        self._hazard = ctx.age_hazard
         # relocation: the cumulative relocation pressure R(t) on a monthly grid, inverted at R(since) + E
         months = int(math.ceil(horizon))
         monthly = d.relocation_rate_per_year / 12.0 * ctx.shocks.relocation_profile(months)
         grid = np.arange(months + 1, dtype=float)
         cum = np.concatenate([[0.0], np.cumsum(monthly)])
-        target = np.interp(self.since, grid, cum) - np.log1p(-u[7])
+        target = np.interp(self.since, grid, cum) - np.log1p(-u_relocation)
         self.applies_at = np.where(target < cum[-1], _interp_flat(target, cum, grid), np.inf)
         self.state = np.zeros(n, dtype=np.int8)
         self.n_initial = n0
@@ -84,6 +82,24 @@ class Pool:
         self.size_exponent = e.growth_size_exponent
         self.log_reference = math.log(e.growth_reference_revenue_yuan)
         self.drift = e.growth_drift_per_year
+
+    def traits(self, firms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tech, R&D, floor factor) of ``firms``, from their keyed draws.
+
+        Drawn only for the firms that need them (applicants, firms seated at the start): most
+        of the pool never applies within a run.
+        """
+        d = self._district
+        u_rd, u_tech, u_floor = seeded_uniforms(self.seeds[firms], np.array([3, 4, 5])[:, None])
+        tech = u_tech < d.tech_share
+        return tech, (u_rd < d.rd_share) | tech, np.exp(d.floor_log_sigma * _normal(u_floor))
+
+    def dies_at(self, firms: np.ndarray) -> np.ndarray:
+        """When ``firms`` would die: the age at which the integrated hazard, from their age at
+        entry to the model, rises by E ~ Exp(1) (a keyed draw)."""
+        hazard = self._hazard
+        rise = -np.log1p(-seeded_uniforms(self.seeds[firms], 6))
+        return self.born_at[firms] + hazard.inverse_array(hazard.cumulative_array(self._age_in[firms]) + rise) * 12.0
 
     def grow_all(self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int) -> np.ndarray:
         """One step of each firm's log-revenue random walk, ending at its application ``attempt``.
@@ -135,13 +151,16 @@ class Screening:
         ctx = self.ctx
         params = ctx.firm_params
         pool = self.pool
-        firms = np.flatnonzero((pool.applies_at < pool.dies_at) & (pool.applies_at < self.horizon) & (pool.state == POOL))
+        firms = np.flatnonzero((pool.applies_at < self.horizon) & (pool.state == POOL))
+        dies = pool.dies_at(firms)
+        alive = pool.applies_at[firms] < dies
+        firms, dies = firms[alive], dies[alive]
         t = pool.applies_at[firms]
         last = pool.since[firms]
         log_revenue = pool.log_revenue0[firms]
         seeds = pool.seeds[firms]
-        dies = pool.dies_at[firms]
-        p = self.pass_probability * np.where(pool.rd[firms], self.rd_multiplier, 1.0)
+        tech, rd, floor_factor = pool.traits(firms)
+        p = self.pass_probability * np.where(rd, self.rd_multiplier, 1.0)
         active = np.ones(len(firms), dtype=bool)
         seen = np.zeros(len(firms), dtype=bool)
         firm_seeds = stream_seeds(ctx.firm_key, firms)
@@ -155,15 +174,15 @@ class Screening:
             ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
             ok &= seeded_uniforms(seeds, 200 + attempt) < p
             i = np.flatnonzero(ok)
-            need = params.floor_need(revenue[i], pool.floor_factor[firms[i]])
+            need = params.floor_need(revenue[i], floor_factor[i])
             entrants = Cohort(i, firms[i], None, revenue[i], need, t[i])
             until, hazard, exposure, terms = first_intervals(ctx, t[i], pool.born_at[firms[i]], entrants, firm_seeds[i])
             f = firms[i]
             rows = zip(t[i].tolist(), f.tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
                        firm_seeds[i].tolist(), until, hazard, exposure, [terms] * len(i), range(len(i)),
                        pool.sector[f].tolist(), pool.seeds[f].tolist(),
-                       pool.born_at[f].tolist(), pool.rd[f].tolist(), pool.tech[f].tolist(),
-                       pool.floor_factor[f].tolist(), strict=True)
+                       pool.born_at[f].tolist(), rd[i].tolist(), tech[i].tolist(), floor_factor[i].tolist(),
+                       strict=True)
             for row, again in zip(rows, seen[i].tolist(), strict=True):
                 if again:
                     later.setdefault(row[1], []).append(row)
