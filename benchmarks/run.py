@@ -150,6 +150,8 @@ _PROCESS_KINDS = {"reporting": "half-yearly reports", "annual_grading": "yearly 
 
 
 def _event_kind(event) -> str:
+    if type(event).__name__ == "Process":  # a process has returned: nothing waits for it
+        return "processes ending"
     for callback in event.callbacks or ():
         if isinstance(callback, functools.partial):
             return "firm failures"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 
+import numpy as np
 from scipy.special import ndtri
 
 from parksim.calendar import month_index, parse_month
@@ -286,12 +287,12 @@ def annual_grading(ctx):
         yield env.timeout(t - env.now)
         scored = []
         revenue, tech = ctx.park_totals()
-        for park in ctx.parks:
-            if not park.recognised:
-                continue
+        graded = [park for park in ctx.parks if park.recognised]
+        noise = ndtri(np.clip([keyed_uniform(firm_stream_seed(key, park.id), round_no) for park in graded],
+                              1e-12, 1 - 1e-12)).tolist()
+        for park, z in zip(graded, noise, strict=True):
             score = _score(park, revenue[park.id], tech[park.id], spec, services.active(env.now)) / weights
-            u = keyed_uniform(firm_stream_seed(key, park.id), round_no)
-            score += spec.noise_sd * float(ndtri(min(max(u, 1e-12), 1 - 1e-12)))
+            score += spec.noise_sd * z
             grade = "A" if score >= spec.thresholds["A"] else "B" if score >= spec.thresholds["B"] else "C" if score >= spec.thresholds["C"] else "D"
             park.grade = grade
             ctx.records.park(env.now, Kind.PARK_GRADED, park.id, park.floor_area_m2, grade)
