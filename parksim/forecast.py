@@ -31,7 +31,7 @@ from parksim.metrics import (
     target_values,
 )
 from parksim.model import PARK_COLUMNS, run_replication
-from parksim.pool import default_workers, imap_unordered
+from parksim.pool import chunk_sizes, default_workers, imap_unordered
 from parksim.records import Records
 from parksim.rng import replication_seeds
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
@@ -74,8 +74,10 @@ def _chunk(args: tuple[Scenario, list[tuple[int, np.random.SeedSequence]], bool]
 
 def _run(scenario: Scenario, seeds: list[np.random.SeedSequence], workers: int, keep: bool) -> Iterator[list[ReplicationResult]]:
     items = list(enumerate(seeds))
-    size = max(1, math.ceil(len(items) / (workers * 16)))
-    chunks = [(scenario, items[i : i + size], keep) for i in range(0, len(items), size)]
+    chunks, start = [], 0
+    for size in chunk_sizes(len(items), workers, largest=len(items)):
+        chunks.append((scenario, items[start: start + size], keep))
+        start += size
     yield from imap_unordered(_chunk, chunks, min(workers, len(chunks)))
 
 

@@ -10,13 +10,14 @@ or copy, what they inherited). With one worker everything runs in-process.
 from __future__ import annotations
 
 import gc
+import math
 import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["default_workers", "worker_init", "imap_unordered"]
+__all__ = ["default_workers", "worker_init", "imap_unordered", "chunk_sizes"]
 
 
 def default_workers() -> int:
@@ -25,6 +26,18 @@ def default_workers() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+def chunk_sizes(total: int, workers: int, largest: int = 32) -> Iterator[int]:
+    """Sizes of the chunks ``total`` tasks are sent in: about 16 chunks per worker while much is
+    left, then smaller and smaller (a quarter of what is left per worker, down to one task),
+    so the workers finish together rather than one waiting on another's last large chunk."""
+    cap = max(1, min(largest, math.ceil(total / (workers * 16))))
+    left = total
+    while left > 0:
+        size = max(1, min(cap, math.ceil(left / (workers * 4))))
+        yield size
+        left -= size
 
 
 def worker_init() -> None:
@@ -39,6 +52,23 @@ def worker_init() -> None:
         pass
 
 
+def _start_pool(method: str, workers: int):
+    """A pool of ``workers`` processes, started with Ctrl-C held back until they are all up.
+
+    A SIGINT that lands while a worker is forked is raised inside the fork's after-fork hooks,
+    where Python reports it and drops it: the run would go on as if never interrupted. Held
+    back (blocked) while the pool starts, it is delivered the moment start-up ends.
+    """
+    blocked = hasattr(signal, "pthread_sigmask")
+    if blocked:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return multiprocessing.get_context(method).Pool(workers, initializer=worker_init)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def imap_unordered(fn: Callable[[Any], Any], jobs: Iterable[Any], workers: int, tune_gc: bool = True) -> Iterator[Any]:
     """``fn`` over ``jobs`` on ``workers`` processes, results as they finish (in-process for one)."""
     if workers <= 1:
@@ -48,7 +78,7 @@ def imap_unordered(fn: Callable[[Any], Any], jobs: Iterable[Any], workers: int, 
     frozen = tune_gc and method == "fork"
     if frozen:
         gc.freeze()
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_init)
+    pool = _start_pool(method, workers)
     try:
         yield from pool.imap_unordered(fn, jobs)
         pool.close()

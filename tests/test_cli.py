@@ -326,7 +326,8 @@ def test_ctrl_c_exits_130_without_results(baseline_path, tmp_path):
     )
     try:
         started = time.monotonic()
-        # wait until the run has gone ~1.5 s and (on Linux) its worker pool is up
+        # wait until the run has gone ~1.5 s and (on Linux) its worker pool has started forking:
+        # an interrupt that lands while the workers are forked must not be lost either
         while time.monotonic() - started < 30:
             if proc.poll() is not None:
                 break
@@ -342,5 +343,32 @@ def test_ctrl_c_exits_130_without_results(baseline_path, tmp_path):
             proc.communicate()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    assert not (out / "manifest.json").exists()
+
+
+def test_ctrl_c_while_the_workers_start_is_not_lost(baseline_path, tmp_path):
+    """Ctrl-C the moment the first worker process appears, while the pool is still forking:
+    the interrupt must still end the run (exit 130, nothing written), not be swallowed by the
+    fork's hooks and let the run go on."""
+    if not Path("/proc").is_dir():
+        pytest.skip("needs /proc to see the worker processes appear")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parksim", "run", str(baseline_path), "-n", "200", "--workers", "2", "-o", str(out), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )
+    try:
+        started = time.monotonic()
+        while not _children(proc.pid) and proc.poll() is None and time.monotonic() - started < 60:
+            time.sleep(0.0005)
+        assert proc.poll() is None, "the run ended before its workers started"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     assert not (out / "manifest.json").exists()

@@ -18,20 +18,24 @@ of workers: a task's result is a pure function of (scenario, seed, replication).
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from parksim.pool import default_workers, imap_unordered
+from parksim.pool import chunk_sizes, default_workers, imap_unordered
 from parksim.scenario.schema import Scenario
 from parksim.study.tasks import Task, evaluate_batch
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
 
-def _chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
+def _chunks(tasks: Iterable[Task], total: int, workers: int, size: int | None) -> Iterator[list[Task]]:
+    """``tasks`` in chunks of ``size``, or, without one, of :func:`~parksim.pool.chunk_sizes`."""
     it = iter(tasks)
-    while chunk := list(itertools.islice(it, size)):
+    sizes = itertools.repeat(size) if size else itertools.chain(chunk_sizes(total, workers), itertools.repeat(1))
+    for n in sizes:
+        chunk = list(itertools.islice(it, n))
+        if not chunk:
+            return
         yield chunk
 
 
@@ -68,9 +72,8 @@ class LocalExecutor(Executor):
         return f"local pool, {self.workers} worker{'s' if self.workers != 1 else ''}"
 
     def run(self, scenarios, seed, tasks, outputs, total):
-        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 16))))
         jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), False)
-                for chunk in _chunks(tasks, size))
+                for chunk in _chunks(tasks, total, self.workers, self.chunk))
         yield from imap_unordered(_run_chunk, jobs, self.workers, self.tune_gc)
 
 
@@ -92,9 +95,8 @@ class DaskExecutor(Executor):
         from distributed import as_completed
 
         client = self.client
-        size = self.chunk or max(1, min(32, math.ceil(total / (self.workers * 16))))
         window = max(4, self.workers * 4)
-        chunks = _chunks(tasks, size)
+        chunks = _chunks(tasks, total, self.workers, self.chunk)
         first = [self._submit(scenarios, seed, chunk, outputs) for chunk in itertools.islice(chunks, window)]
         if not first:
             return
