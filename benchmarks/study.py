@@ -67,12 +67,13 @@ def _tasks_rate(executor, scenario, tasks: int) -> tuple[float, float]:
     return tasks / wall, (wall * executor.workers / tasks - compute) * 1000
 
 
-def _batch_rate(executor, scenario, replications: int, repeats: int) -> float:
+def _batch_rate(executor, scenario, replications: int, repeats: int, first_seed: int = 100) -> float:
+    """Best replications per second over ``repeats`` batches, seeds ``first_seed`` upwards."""
     best = 0.0
     hashes = [scenario_hash(scenario)]
-    for r in range(repeats):
+    for seed in range(first_seed, first_seed + repeats):
         t0 = time.perf_counter()
-        for _ in executor.run([scenario], 100 + r, interleaved(hashes, replications, 100 + r, "b", "b"), ("targets",), replications):
+        for _ in executor.run([scenario], seed, interleaved(hashes, replications, seed, "b", "b"), ("targets",), replications):
             pass
         best = max(best, replications / (time.perf_counter() - t0))
     return best

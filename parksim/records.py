@@ -7,8 +7,9 @@ tested without SimPy and recomputed without running the model again.
 
 Records come in two forms, both cheap inside the event loop: one at a time as fixed-width
 tuples (a park opens, a firm enters) and many at once as numpy columns (the half-yearly
-reports review every firm in the parks together). The buffer keeps them as columnar chunks in
-the order they were recorded and joins them once, when the replication ends.
+reports review every firm in the parks together). The buffer keeps them in the order they
+were recorded, runs of tuples as lists and bulk records as chunks of columns, and turns them
+all into columns once, when the replication ends.
 """
 
 from __future__ import annotations
@@ -111,9 +112,10 @@ class RecordBuffer:
     def paid(self, t: float, lever: str, park: int, firm: int, amount_yuan: float) -> None:
         self.rows.append((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan))
 
-    def firms(self, t: float, kind: int, park: np.ndarray, firm: np.ndarray, age_years: np.ndarray,
-              revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray, detail: str = "") -> None:
-        """Records of the same kind at the same instant for many firms (columns of equal length)."""
+    def firms(self, t: float, kind: int, park: np.ndarray | int, firm: np.ndarray, age_years: np.ndarray,
+              revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray | bool, detail: str = "") -> None:
+        """Records of the same kind at the same instant for many firms: columns of the length of
+        ``firm``, or single values (a park, a tech flag) that hold for all of them."""
         if len(firm):
             self._chunk((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, detail, 0.0))
 

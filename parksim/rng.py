@@ -81,9 +81,9 @@ def stream_seeds(key: int, entities: np.ndarray) -> np.ndarray:
 def seeded_uniforms(seeds: np.ndarray, draw: int | np.ndarray) -> np.ndarray:
     """Vectorised :func:`keyed_uniform` for streams whose states are ``seeds`` (same bits).
 
-    ``seeds`` and ``draw`` broadcast: an ``(n, 1)`` column of draw numbers against ``n`` seeds
-    would not, but ``seeds[:, None]`` against a row of draw numbers gives every firm's draws
-    for several purposes at once.
+    ``seeds`` and ``draw`` broadcast: a ``(k, 1)`` column of draw numbers against ``n`` seeds
+    gives a ``(k, n)`` array, one row per draw number, every firm's draws for ``k`` purposes
+    in one call.
     """
     seeds = np.asarray(seeds, dtype=np.uint64)
     draw = np.asarray(draw)

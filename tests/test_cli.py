@@ -318,30 +318,34 @@ def _children(pid: int) -> list[str]:
         return []
 
 
-def test_ctrl_c_exits_130_without_results(baseline_path, tmp_path):
-    out = tmp_path / "out"
+def _interrupt(baseline_path, out, replications: int, ready, poll_s: float) -> tuple[int, str]:
+    """Start a 2-worker forecast, press Ctrl-C once ``ready(proc)`` holds (checked every
+    ``poll_s``), and return its exit code and standard error."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "parksim", "run", str(baseline_path), "-n", "400", "--workers", "2", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        [sys.executable, "-m", "parksim", "run", str(baseline_path), "-n", str(replications), "--workers", "2",
+         "-o", str(out), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent,
     )
     try:
         started = time.monotonic()
-        # wait until the run has gone ~1.5 s and (on Linux) its worker pool has started forking:
-        # an interrupt that lands while the workers are forked must not be lost either
-        while time.monotonic() - started < 30:
-            if proc.poll() is not None:
-                break
-            if time.monotonic() - started >= 1.5 and (_children(proc.pid) or not Path("/proc").is_dir()):
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the 400-replication run finished before it could be interrupted"
+        while proc.poll() is None and not ready(proc, time.monotonic() - started) and time.monotonic() - started < 60:
+            time.sleep(poll_s)
+        assert proc.poll() is None, f"the {replications}-replication run finished before it could be interrupted"
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
+        _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, stderr
+    return proc.returncode, stderr
+
+
+def test_ctrl_c_exits_130_without_results(baseline_path, tmp_path):
+    """Ctrl-C once the run has gone ~1.5 s and (on Linux) its worker pool has started."""
+    out = tmp_path / "out"
+    code, stderr = _interrupt(baseline_path, out, 400, lambda proc, waited: waited >= 1.5 and (
+        _children(proc.pid) or not Path("/proc").is_dir()), 0.05)
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted" in stderr
     assert not (out / "manifest.json").exists()
@@ -354,21 +358,7 @@ def test_ctrl_c_while_the_workers_start_is_not_lost(baseline_path, tmp_path):
     if not Path("/proc").is_dir():
         pytest.skip("needs /proc to see the worker processes appear")
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "parksim", "run", str(baseline_path), "-n", "200", "--workers", "2", "-o", str(out), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )
-    try:
-        started = time.monotonic()
-        while not _children(proc.pid) and proc.poll() is None and time.monotonic() - started < 60:
-            time.sleep(0.0005)
-        assert proc.poll() is None, "the run ended before its workers started"
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, stderr
+    code, stderr = _interrupt(baseline_path, out, 200, lambda proc, waited: bool(_children(proc.pid)), 0.0005)
+    assert code == 130, stderr
     assert "interrupted" in stderr
     assert not (out / "manifest.json").exists()

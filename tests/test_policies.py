@@ -11,16 +11,20 @@ park project (``firm_id == -1``) when it receives land quota.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import parksim
 from parksim.calendar import month_index, year_of
 from parksim.model import PARK_COLUMNS, run_replication
-from parksim.model.parks import M2_PER_MU
+from parksim.model.parks import M2_PER_MU, Park
+from parksim.model.policies import Standing, build_levers
 from parksim.records import Kind
 from parksim.scenario.schema import LEVERS
 
@@ -274,3 +278,23 @@ def test_a_firm_entering_between_reports_is_supported_from_entry():
             between += 1
             assert entry[firm] == t, f"{lever} paid firm {firm} at {t}, between reports, but it entered at {entry[firm]}"
     assert between > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(parks=st.lists(st.tuples(st.sampled_from([None, "A", "B", "C", "D"]),
+                                st.sampled_from([math.inf, -math.inf, 0.0, 5.0, 30.0]),
+                                st.sampled_from([0.0, 12.0, 24.0]), st.booleans()), min_size=1, max_size=8),
+       t=st.sampled_from([0.0, 6.0, 11.5, 29.0, 40.0]), min_grade=st.sampled_from(["A", "B", "C", "D"]))
+def test_the_levers_admit_the_same_parks_one_at_a_time_and_all_at_once(parks, t, min_grade):
+    """Entrants ask each park (``park_admits``); the reports ask all parks at once from their
+    standing (``parks_admitting``): the two must agree for every lever."""
+    scenario = parksim.load_scenario(_BASELINE, overrides=[f'policies.{name}.min_park_grade="{min_grade}"'
+                                                           for name in LEVERS])
+    built = []
+    for i, (grade, opened_at, grace, platform) in enumerate(parks):
+        park = Park(i, f"p{i}", 0, "government", 8000.0, 0.75, platform, i, grace)
+        park.grade, park.opened_at = grade, opened_at
+        built.append(park)
+    standing = Standing.of(built, t)
+    for lever in build_levers(scenario).values():
+        assert lever.parks_admitting(standing).tolist() == [lever.park_admits(p, t) for p in built], lever.name

@@ -155,10 +155,6 @@ class Context:
     def sector_of_uniform(self, u: float) -> int:
         return int(min(np.searchsorted(self._sector_cum, u, side="right"), len(self._sector_cum) - 1))
 
-    def grade_drift(self, park: Park, t: float) -> float:
-        """Growth effect of the park's grade on its firms (the land lever's factor prices)."""
-        return self.levers["land"].grade_drift(park.grade, park.in_grace(t), t)
-
     def park_totals(self) -> tuple[np.ndarray, np.ndarray]:
         """Revenue and number of tech firms in each park now (indexed by park id)."""
         table = self.firms
@@ -177,10 +173,10 @@ class Context:
               need_m2: float, seed: int, sector: int, born: float, rd: bool, tech: bool, floor_factor: float) -> int:
         """Move a pool firm into ``park`` at ``now``: take its floor, record it, add it to the firm table.
 
-        ``until`` is the report that closes the firm's first interval; the firms seated at the
-        start have been in their park since ``entered_at`` (before the run), which their rent
-        relief and performance contract count from. ``seed`` is the firm's keyed stream;
-        ``sector`` to ``floor_factor`` are its pool attributes. Returns the firm's row.
+        ``until`` is the report that closes the firm's first interval; ``entered_at``, which its
+        rent relief and performance contract count from, is ``now`` for an applicant (the firms
+        seated at the start go in together, by :meth:`_seat`). ``seed`` is the firm's keyed
+        stream; ``sector`` to ``floor_factor`` are its pool attributes. Returns the firm's row.
         """
         self.pool.state[firm_id] = PLACED
         park.n_firms += 1

@@ -36,8 +36,8 @@ def _normal(u: np.ndarray) -> np.ndarray:
 
 
 class Pool:
-    """Attributes of every firm outside parks (and of those that have left it), as arrays;
-    those few firms need, on demand."""
+    """Attributes of every firm outside parks (and of those that have left it), as arrays; the
+    attributes only applicants and seated firms need are drawn for them on demand."""
 
     def __init__(self, ctx):
         scenario = ctx.scenario
@@ -119,8 +119,8 @@ class Screening:
 
     Whether an application passes the standards depends only on the firm and its keyed draws,
     not on the state of the parks, so every application that will pass is found in bulk, with
-    numpy, before the run (:meth:`passing`); only those wake the applications process, which
-    then looks for a park with room (:func:`applications`).
+    numpy, before the run (:meth:`passing`); only those wake :class:`Applications`, which
+    then looks for a park with room.
     """
 
     def __init__(self, ctx):
@@ -143,10 +143,11 @@ class Screening:
         first interval, exit hazard over it without support, exit draw, lever terms of its batch
         and its place in them, sector, pool stream seed, birth time, R&D, tech, floor factor)`` (see
         :func:`~parksim.model.enterprise.first_intervals`): everything entering a park needs,
-        as plain numbers. A firm's attempts, their times, its revenue at
-        each and what would happen in its first interval in a park are fixed by its keyed draws
-        alone, so they are all found here in bulk; a later attempt is used only if the earlier
-        found no room (:func:`applications`).
+        as plain numbers, but for the lever terms (an
+        :class:`~parksim.model.enterprise.EntrantTerms` shared by a batch). A firm's attempts,
+        their times, its revenue at each and what would happen in its first interval in a park
+        are fixed by its keyed draws alone, so they are all found here in bulk; a later attempt
+        is used only if the earlier found no room (:class:`Applications`).
         """
         ctx = self.ctx
         params = ctx.firm_params

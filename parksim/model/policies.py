@@ -243,15 +243,10 @@ class LandLever(Lever):
     def annual_cost(self, cohort, t):
         return cohort.floor_m2 * self.rent * 12.0 * self._share(cohort, t)
 
-    def grade_drift(self, grade: str | None, in_grace: bool, t: float) -> float:
-        """Growth effect of grade-differentiated factor prices (no penalty during grace)."""
-        if grade is None or not self.active(t):
-            return 0.0
-        drift = self.spec.grade_drift_per_year.get(grade, 0.0)
-        return max(drift, 0.0) if in_grace else drift
-
     def grade_drifts(self, standing: Standing, t: float) -> np.ndarray | float:
-        """:meth:`grade_drift` for every park at once (by park id)."""
+        """Growth effect of grade-differentiated factor prices on each park's firms (by park
+        id): the drift of its grade while the lever is active, none before its first grading,
+        and no penalty during its grace period."""
         if not self.active(t):
             return 0.0
         by_rank = np.array([self.spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0])  # [-1]: ungraded
