@@ -118,9 +118,10 @@ def one_replication(scenario, seeds: int, pending: int) -> dict:
     }
 
 
-def event_costs(scenario, seeds: int, bare_s: float) -> dict[str, dict]:
+def event_costs(scenario, seeds: int, pending: int) -> dict[str, dict]:
     """Where the event loop's time goes: events of each kind per replication, and their mean
-    time against bare SimPy's time per event (``bare_s``).
+    time against bare SimPy's time per event with ``pending`` events pending, measured just
+    before each seed's replication (as in :func:`one_replication`).
 
     Each step is timed on its own and its event classified by what it wakes: the applications
     chain, a firm's failure, or a process (the half-yearly reports, the yearly grading, park
@@ -137,6 +138,7 @@ def event_costs(scenario, seeds: int, bare_s: float) -> dict[str, dict]:
     stamp = statistics.median(reads)
     for i in range(seeds):
         with collector_tuned():
+            bare = bare_simpy_seconds_per_event(pending, 20_000)
             ctx = Context(scenario, Streams(np.random.SeedSequence([2024, i])))
             env, queue = ctx.env, ctx.env._queue
             while env.peek() < ctx.horizon:
@@ -144,12 +146,13 @@ def event_costs(scenario, seeds: int, bare_s: float) -> dict[str, dict]:
                 t0 = clock()
                 env.step()
                 spent = clock() - t0 - stamp
-                entry = totals.setdefault(kind, [0, 0.0])
+                entry = totals.setdefault(kind, [0, 0.0, 0.0])
                 entry[0] += 1
                 entry[1] += spent
+                entry[2] += spent / bare
     return {
-        kind: {"events": n / seeds, "us_per_event": s / n * 1e6, "x_bare": s / n / bare_s}
-        for kind, (n, s) in sorted(totals.items(), key=lambda kv: -kv[1][1])
+        kind: {"events": n / seeds, "us_per_event": s / n * 1e6, "x_bare": x / n}
+        for kind, (n, s, x) in sorted(totals.items(), key=lambda kv: -kv[1][1])
     }
 
 
@@ -341,16 +344,17 @@ def scaled(scenario, factor: int):
 
 
 def scaling_exponent(scenario, factors=(1, 3, 10), seeds: int = 3) -> tuple[float, dict[int, float]]:
-    """Slope of log(replication time) on log(size), one replication per seed at each size."""
-    times = {}
-    for f in factors:
-        s = scaled(scenario, f)
-        runs = []
-        for i in range(seeds):
+    """Slope of log(replication time) on log(size), the median of ``seeds`` replications at
+    each size. Sizes take turns within each seed (1x, 3x, 10x, 1x, ...), so a shared machine's
+    drift in speed falls on every size alike rather than bending the slope."""
+    runs: dict[int, list[float]] = {f: [] for f in factors}
+    sized = {f: scaled(scenario, f) for f in factors}
+    for i in range(seeds):
+        for f in factors:
             t0 = time.perf_counter()
-            run_replication(s, np.random.SeedSequence([7, i]))
-            runs.append(time.perf_counter() - t0)
-        times[f] = statistics.median(runs)
+            run_replication(sized[f], np.random.SeedSequence([7, i]))
+            runs[f].append(time.perf_counter() - t0)
+    times = {f: statistics.median(r) for f, r in runs.items()}
     slope = float(np.polyfit(np.log(list(times)), np.log(list(times.values())), 1)[0])
     return slope, times
 
@@ -376,11 +380,11 @@ def main(argv: list[str] | None = None) -> int:
         "in_park_firm_years": firm_years,
         "events_per_firm_year": figures["events_per_replication"] / firm_years,
     })
-    figures["event_costs"] = event_costs(scenario, seeds, figures["bare_simpy_us_per_event"] / 1e6)
+    figures["event_costs"] = event_costs(scenario, seeds, max(int(round(pending)), 1))
     figures["replication_peak_mb"] = replication_peak_mb(scenario)
     figures["twin_s"] = twin_seconds(scenario, seeds)
     figures["twin_ratio"] = figures["replication_s"] / figures["twin_s"]
-    slope, times = scaling_exponent(scenario, seeds=2 if args.quick else 3)
+    slope, times = scaling_exponent(scenario, seeds=3 if args.quick else 5)
     figures["scaling_exponent"] = slope
     figures["scaling_seconds"] = {str(k): v for k, v in times.items()}
     rates = throughput(scenario, batch, repeats)

@@ -51,7 +51,7 @@ def test_overhead_pairs_count_the_events_of_each_replication(bench, tiny_scenari
 
 
 def test_every_event_falls_under_a_named_kind(bench, tiny_scenario):
-    costs = bench.event_costs(tiny_scenario, 2, 1e-6)
+    costs = bench.event_costs(tiny_scenario, 2, 5)
     assert "other" not in costs
     assert {"applications", "half-yearly reports"} <= set(costs)
     counted = sum(c["events"] for c in costs.values())
