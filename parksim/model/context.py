@@ -169,14 +169,14 @@ class Context:
         park.free_m2 -= m2
         self.vacancies.update(park)
 
-    def enter(self, park: Park, now: float, entered_at: float, until: float, firm_id: int, revenue: float,
-              need_m2: float, seed: int, sector: int, born: float, rd: bool, tech: bool, floor_factor: float) -> int:
-        """Move a pool firm into ``park`` at ``now``: take its floor, record it, add it to the firm table.
+    def enter(self, park: Park, now: float, until: float, firm_id: int, revenue: float, need_m2: float, seed: int,
+              sector: int, born: float, rd: bool, tech: bool, floor_factor: float) -> int:
+        """Move an applicant from the pool into ``park`` at ``now``: take its floor, record it, add
+        it to the firm table (the firms seated at the start go in together, by :meth:`_seat`).
 
-        ``until`` is the report that closes the firm's first interval; ``entered_at``, which its
-        rent relief and performance contract count from, is ``now`` for an applicant (the firms
-        seated at the start go in together, by :meth:`_seat`). ``seed`` is the firm's keyed
-        stream; ``sector`` to ``floor_factor`` are its pool attributes. Returns the firm's row.
+        ``until`` is the report that closes the firm's first interval; its rent relief and
+        performance contract count from ``now``. ``seed`` is the firm's keyed stream; ``sector``
+        to ``floor_factor`` are its pool attributes. Returns the firm's row.
         """
         self.pool.state[firm_id] = PLACED
         park.n_firms += 1
@@ -184,7 +184,7 @@ class Context:
             park.lead_firms += 1
         self.take_floor(park, need_m2)
         row = self.firms.append(firm_id, park.id, sector, born, math.log(revenue), rd, tech, need_m2, floor_factor,
-                                entered_at, now, until, seed)
+                                now, now, until, seed)
         self.records.firm(now, Kind.FIRM_ENTERED, park.id, firm_id, (now - born) / 12.0, revenue, need_m2, tech)
         return row
 

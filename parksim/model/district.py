@@ -279,7 +279,7 @@ class Applications:
              sector, pool_seed, born, rd, tech, floor_factor) = heapq.heappop(heap)
             park = choose_park(ctx, sector, pool_seed, attempt, need)
             if park is not None:
-                row = ctx.enter(park, t, t, until, firm, revenue, need, seed, sector, born, rd, tech, floor_factor)
+                row = ctx.enter(park, t, until, firm, revenue, need, seed, sector, born, rd, tech, floor_factor)
                 support_entrant(ctx, row, firm, park, t, until, hazard, exposure, terms, i)
             elif firm in later:
                 retries = later[firm]
