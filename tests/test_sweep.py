@@ -16,9 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import parksim
 from parksim.cli import main
+from parksim.pool import chunk_sizes
 from parksim.results import LOCK, DirectoryLock, ResultsDirError
 from parksim.scenario import LEVERS, TARGET_KEYS
 from parksim.study.executors import LocalExecutor
@@ -493,3 +496,16 @@ def test_failure_counts_are_the_same_on_a_first_run_and_a_rerun(write_toml, base
     again = run_sweep(broken, out, LocalExecutor(1))
     assert first.run == 3 and first.failed == 6  # 3 distinct tasks run, 2 points x 3 replications failed
     assert again.run == 0 and again.failed == 6 and again.skipped == 6
+
+
+@settings(max_examples=200, deadline=None)
+@given(total=st.integers(0, 5000), workers=st.integers(1, 16), largest=st.integers(1, 64))
+def test_chunks_cover_every_task_and_shrink_towards_the_end(total, workers, largest):
+    """Chunk sizes add up to the batch, none is empty or above the cap, they never grow, and
+    the last chunks are single tasks (workers finish together)."""
+    sizes = list(chunk_sizes(total, workers, largest))
+    assert sum(sizes) == total
+    assert all(1 <= s <= largest for s in sizes)
+    assert sizes == sorted(sizes, reverse=True)
+    if total >= workers * 4:
+        assert sizes[-1] == 1

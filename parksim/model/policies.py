@@ -232,6 +232,8 @@ class LandLever(Lever):
         self.rent = rent_yuan_m2_month
         self.shares = np.array([*spec.rent_subsidy_share_by_year, 0.0])
         self.full = max(spec.rent_subsidy_share_by_year) or 1.0
+        # growth drift by grade rank (A, B, C, D), and none for an ungraded park (rank -1: last)
+        self.drift_by_rank = np.array([spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0])
 
     def _share(self, cohort: Cohort, t: float) -> np.ndarray:
         year = np.floor_divide(t - cohort.entered_at, 12.0).astype(np.int64)
@@ -249,8 +251,7 @@ class LandLever(Lever):
         and no penalty during its grace period."""
         if not self.active(t):
             return 0.0
-        by_rank = np.array([self.spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0])  # [-1]: ungraded
-        drift = by_rank[standing.rank]
+        drift = self.drift_by_rank[standing.rank]
         return np.where(standing.in_grace, np.maximum(drift, 0.0), drift)
 
 
