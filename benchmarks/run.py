@@ -50,8 +50,9 @@ from pathlib import Path
 import numpy as np
 
 import parksim
+from parksim.gc_tuning import collector_tuned
 from parksim.model import run_replication
-from parksim.model.context import Context, collector_tuned, finish
+from parksim.model.context import Context, finish
 from parksim.rng import Streams
 from parksim.twin import run_twin
 

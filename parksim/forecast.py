@@ -48,7 +48,7 @@ class ReplicationResult:
     fiscal: dict[str, float]
     observed: list[float]
     series: np.ndarray
-    parks: list[tuple]
+    parks: dict[str, list]
     records: Records | None = None
 
 
@@ -215,7 +215,10 @@ def _collect(scenario: Scenario, seed: int, n: int, workers: int, wall: float, r
     series.insert(0, "date", pd.Categorical(np.tile(labels, n), categories=labels, ordered=True))
     series.insert(0, "month", np.tile(np.arange(months, dtype=np.int32), n))
     series.insert(0, "replication", np.repeat(np.arange(n, dtype=np.int32), months))
-    parks = pd.DataFrame([(r.replication, *row) for r in results for row in r.parks], columns=["replication", *PARK_COLUMNS])
+    parks = pd.DataFrame({
+        "replication": [r.replication for r in results for _ in r.parks["park_id"]],
+        **{name: [v for r in results for v in r.parks[name]] for name in PARK_COLUMNS},
+    })
     frames = [r.records.to_frame(r.replication, start) for r in results if r.records is not None]
     records = pd.concat(frames, ignore_index=True) if frames else None
     return Forecast(scenario, seed, n, workers, wall, targets, series, parks, records, observed)

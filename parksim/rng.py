@@ -13,15 +13,20 @@ Reproducibility and common random numbers (CRN) both rest on this module.
 
 The hash is computed two ways: vectorised in numpy for the ~30,000 pool firms at once, and
 with Python integers for the one-at-a-time draws of firms in parks. Both give the same bits.
+
+Every draw number of every keyed stream is registered in :class:`Draw`, one range per
+purpose, so that no two purposes share a number (a test checks that no ranges overlap).
 """
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import numpy as np
 
-__all__ = ["Streams", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed", "stream_seeds", "seeded_uniforms"]
+__all__ = ["Streams", "Stream", "Draw", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed",
+           "stream_seeds", "seeded_uniforms"]
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -127,3 +132,82 @@ class Streams:
     def generator(self, purpose: str) -> np.random.Generator:
         """A numpy Generator for draws that are not tied to one firm or park."""
         return np.random.Generator(np.random.PCG64(self.key(purpose)))
+
+
+class Stream:
+    """The draw numbers of one keyed stream: a range per purpose, named; the attribute of each
+    name is the range's first number.
+
+    ``key`` names the stream (:meth:`Streams.key`). ``stride``, where given, is how many
+    numbers one interval of an entity's life takes: draw ``k * stride + n`` is purpose ``n``
+    in interval ``k``, so the ranges must fit below the stride. ``by_entity`` marks a stream
+    whose ranges number entities rather than draws (the draw number is then a round).
+    """
+
+    def __init__(self, key: str, stride: int | None = None, by_entity: bool = False, **ranges: range):
+        self.key = key
+        self.stride = stride
+        self.by_entity = by_entity
+        self.ranges = ranges
+        for name, numbers in ranges.items():
+            setattr(self, name, numbers.start)
+
+    def overlaps(self) -> list[tuple[str, str]]:
+        """Pairs of purposes whose ranges share a number (none, in a sound registry)."""
+        named = sorted(self.ranges.items(), key=lambda item: (item[1].start, item[1].stop))
+        return [(a, b) for (a, ra), (b, rb) in itertools.pairwise(named) if rb.start < ra.stop]
+
+
+MAX_APPLICATIONS = 20
+"""Most applications a pool firm makes (the scenario schema's bound): ranges per attempt hold this many."""
+
+PARK_CHOICE_DRAWS = 16
+"""Draw numbers one application's choice of park may use (keyed picks among lead-sector parks, then others)."""
+
+
+class Draw:
+    """The registry of keyed draw numbers, one :class:`Stream` per keyed purpose of a replication."""
+
+    POOL = Stream(
+        "pool",
+        sector=range(0, 1), revenue=range(1, 2), age=range(2, 3), rd=range(3, 4), tech=range(4, 5),
+        floor_factor=range(5, 6), death=range(6, 7), relocation=range(7, 8),
+        walk=range(100, 100 + MAX_APPLICATIONS),
+        screening=range(200, 200 + MAX_APPLICATIONS),
+        reapply=range(400, 400 + MAX_APPLICATIONS),
+        park_choice=range(1000, 1000 + PARK_CHOICE_DRAWS * MAX_APPLICATIONS),
+    )
+    """A district firm's attributes, its revenue walk between applications, each application's
+    screening, the wait before the next, and its choice of park."""
+
+    FIRM = Stream(
+        "firms", stride=16,
+        exit=range(0, 1), growth=range(2, 3), tech=range(3, 4), rd=range(4, 5), contract=range(5, 6),
+        take_up_finance=range(10, 11), take_up_land=range(11, 12), take_up_tax=range(12, 13),
+        take_up_services=range(13, 14),
+    )
+    """A firm in a park, per review interval: exit, growth, tech and R&D adoption, contract
+    enforcement, and each lever's take-up."""
+
+    PARK = Stream("parks", platform=range(0, 1), recognition=range(1, 2), provincial=range(2, 3),
+                  provincial_review=range(3, 4))
+    """A park: whether it has a service platform, when it is recognised, whether and when it is
+    recommended to the province."""
+
+    PROJECT = Stream("projects", arrival=range(0, 1), model=range(1, 2), renovation=range(2, 3),
+                     floor_area=range(3, 4), build_time=range(4, 5), sector=range(5, 6))
+    """A park project: the gap before it is proposed, its development model, whether it renovates,
+    its floor area, build time and lead sector."""
+
+    FORMATION = Stream("formation", arrival=range(0, 1))
+    """New firm formation: the gap before each new firm."""
+
+    INITIAL = Stream("initial", order=range(0, 1))
+    """The order in which pool firms are seated in the parks operating at the start."""
+
+    GRADING = Stream("grading", by_entity=True, noise=range(0, 1_000_000),
+                     selection=range(1_000_000, 2_000_000))
+    """Per park (entity ``park id`` plus the range's start) and grading round: the assessors' noise
+    and the demonstration selection draw."""
+
+    ALL = (POOL, FIRM, PARK, PROJECT, FORMATION, INITIAL, GRADING)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import parksim
 from parksim.calendar import month_index, month_label, year_of
 from parksim.metrics import SERIES_COLUMNS, monthly_series
-from parksim.model import PARK_COLUMNS, RunOutput, run_replication
+from parksim.model import RunOutput, run_replication
 from parksim.records import KINDS, Kind
 from parksim.scenario.schema import LEVERS
 
@@ -32,7 +32,6 @@ _BASELINE = _SCENARIOS / "baseline.toml"
 START = "2019-01"
 EXIT_REASONS = {"failure", "contract", "graduated"}
 FIRM_KINDS = (Kind.FIRM_ENTERED, Kind.FIRM_UPGRADED, Kind.FIRM_TECH, Kind.FIRM_EXITED, Kind.FIRM_EXPANDED)
-PARK = {name: i for i, name in enumerate(PARK_COLUMNS)}
 COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
 CUMULATIVE = ("upgrades", "entries", "exits_failure", "exits_contract", "exits_graduated", "demo_parks",
               "parks_open", "capacity_m2", *(f"spend_{lever}_yuan" for lever in LEVERS), "spend_total_yuan")
@@ -100,19 +99,19 @@ def check_invariants(scenario, out) -> dict[str, int]:
     reasons = r.detail[exited].tolist()
     assert set(reasons) <= EXIT_REASONS
     n_entered, n_exited = int(entered.sum()), int(exited.sum())
-    present = sum(row[PARK["firms_at_end"]] for row in out.parks)
+    present = sum(out.parks["firms_at_end"])
     assert n_entered == present + n_exited
     assert n_exited == sum(reasons.count(x) for x in EXIT_REASONS)
     present_by_park = defaultdict(int)
     for f, e in entry_index.items():
         if f not in exit_index:
             present_by_park[int(park[e])] += 1
-    for row in out.parks:
-        assert row[PARK["firms_at_end"]] == present_by_park.get(row[PARK["park_id"]], 0)
+    for park_id, firms_at_end in zip(out.parks["park_id"], out.parks["firms_at_end"], strict=True):
+        assert firms_at_end == present_by_park.get(park_id, 0)
 
     # floor: per park, in time order, occupied never above the usable floor (nor below 0)
     usable = scenario.parks.usable_share
-    gross = {row[PARK["park_id"]]: row[PARK["floor_area_m2"]] for row in out.parks}
+    gross = dict(zip(out.parks["park_id"], out.parks["floor_area_m2"], strict=True))
     opened_at = {}
     for i in np.flatnonzero(kind == Kind.PARK_OPENED):
         assert int(park[i]) not in opened_at, "a park opened twice"
@@ -258,7 +257,7 @@ def test_the_invariant_checker_catches_broken_records():
     floor = r.floor_m2.copy()
     floor[entered[0]] = 1e9
     broken["a park over capacity"] = _corrupt(out, floor_m2=floor)
-    parks = [(*row[:-1], row[-1] + 1) if i == 0 else row for i, row in enumerate(out.parks)]
+    parks = {**out.parks, "firms_at_end": [out.parks["firms_at_end"][0] + 1, *out.parks["firms_at_end"][1:]]}
     broken["a firm lost"] = RunOutput(r, parks)
     for name, bad in broken.items():
         with pytest.raises(AssertionError):

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 import parksim
 import parksim.model.district as district
 from parksim.model import run_replication
-from parksim.model.parks import Park, Vacancies
+from parksim.model.parks import Park, ParkRules, Parks, Vacancies
 
 _BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 SECTORS = 3
 SHARE = 0.6
+RULES = ParkRules(usable_share=0.75, grace_months=24.0, platform_coverage=1.0, key=0)
 
 
 def _admitting(parks: list[Park], sector: int, need: float, share: float) -> tuple[list[Park], list[Park]]:
@@ -45,7 +46,7 @@ _step = st.tuples(st.integers(0, 5), st.sampled_from(["take", "free", "lead_in",
 @settings(max_examples=400, deadline=None)
 @given(steps=st.lists(_step, max_size=60), sector=st.integers(0, SECTORS - 1), need=st.floats(100.0, 6000.0))
 def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
-    parks = [Park(i, f"p{i}", i % SECTORS, "government", 8000.0, 0.75, True, i, 24.0) for i in range(6)]
+    parks = [Park(i, f"p{i}", i % SECTORS, "government", 8000.0, RULES) for i in range(6)]
     vacancies = Vacancies(SECTORS, 100.0, SHARE)
     for p in parks:  # open, with four lead-sector firms: room for one or two from other sectors
         p.is_open = True
@@ -83,11 +84,18 @@ def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
     """On every application of real replications: a park is found exactly when one admits the
     applicant, and a lead-sector park whenever one admits it."""
     chosen = district.choose_park
+    added = Parks.add
+    every_park: list[Park] = []  # the parks of the replication running now
     seen = {"applications": 0, "refused": 0, "placed_other": 0}
 
-    def checked(ctx, sector, seed, attempt, need):
-        park = chosen(ctx, sector, seed, attempt, need)
-        lead, other = _admitting(ctx.parks, sector, need, ctx.scenario.parks.admission.lead_sector_min_share)
+    def add(self, *args):
+        park = added(self, *args)
+        every_park.append(park)
+        return park
+
+    def checked(vacancies, sector, seed, attempt, need):
+        park = chosen(vacancies, sector, seed, attempt, need)
+        lead, other = _admitting(every_park, sector, need, vacancies.lead_min_share)
         seen["applications"] += 1
         if park is None:
             seen["refused"] += 1
@@ -97,9 +105,11 @@ def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
             seen["placed_other"] += park in other
         return park
 
+    monkeypatch.setattr(Parks, "add", add)
     monkeypatch.setattr(district, "choose_park", checked)
     scenario = parksim.load_scenario(_BASELINE)
     for i in range(3):
+        every_park.clear()
         run_replication(scenario, np.random.SeedSequence([31, i]))
     # the baseline's parks fill: many applicants are refused, and some placed outside their sector
     assert seen["applications"] > 1000
@@ -112,8 +122,8 @@ def test_a_park_freeing_a_little_floor_is_seen_while_another_park_tops_the_list(
     value and then frees a little floor must be seen even while another park's entry, valid
     and below the park's new floor, sits at the top. Both lists: a lead sector's parks, and
     the parks open to firms of other sectors."""
-    a, b = (Park(i, f"p{i}", 0, "government", 8000.0, 0.75, True, i, 24.0) for i in range(2))
-    c, d = (Park(i, f"p{i}", i - 1, "government", 8000.0, 0.75, True, i, 24.0) for i in (2, 3))
+    a, b = (Park(i, f"p{i}", 0, "government", 8000.0, RULES) for i in range(2))
+    c, d = (Park(i, f"p{i}", i - 1, "government", 8000.0, RULES) for i in (2, 3))
     parks = [a, b, c, d]
     for p in parks:
         p.is_open = True

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import parksim
 from parksim.calendar import month_index, year_of
-from parksim.model import PARK_COLUMNS, run_replication
-from parksim.model.parks import M2_PER_MU, Park
+from parksim.model import run_replication
+from parksim.model.parks import M2_PER_MU, Park, ParkRules
 from parksim.model.policies import Standing, build_levers
 from parksim.records import Kind
 from parksim.scenario.schema import LEVERS
@@ -32,7 +32,6 @@ _BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 START = "2019-01"
 SMALL = ("district.firms=6000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"')
 SEEDS = (4, 21)
-PARK = {name: i for i, name in enumerate(PARK_COLUMNS)}
 
 
 def _run(*overrides: str, seed: int = SEEDS[0]):
@@ -217,7 +216,7 @@ def test_the_grace_period_keeps_support_in_parks_graded_below_the_minimum(lever)
 def test_services_are_paid_only_in_parks_with_a_platform():
     for seed in SEEDS:
         _, out = _run("policies.services.platform_coverage=0.5", seed=seed)
-        platform = {row[PARK["park_id"]]: row[PARK["has_platform"]] for row in out.parks}
+        platform = dict(zip(out.parks["park_id"], out.parks["has_platform"], strict=True))
         assert set(platform.values()) == {True, False}
         parks = set(_payments(out, "services")["park"].tolist())
         assert parks and all(platform[p] for p in parks)
@@ -292,8 +291,8 @@ def test_the_levers_admit_the_same_parks_one_at_a_time_and_all_at_once(parks, t,
                                                            for name in LEVERS])
     built = []
     for i, (grade, opened_at, grace, platform) in enumerate(parks):
-        park = Park(i, f"p{i}", 0, "government", 8000.0, 0.75, platform, i, grace)
-        park.grade, park.opened_at = grade, opened_at
+        park = Park(i, f"p{i}", 0, "government", 8000.0, ParkRules(0.75, grace, 0.0, 0))
+        park.grade, park.opened_at, park.has_platform = grade, opened_at, platform
         built.append(park)
     standing = Standing.of(built, t)
     for lever in build_levers(scenario).values():

@@ -7,26 +7,46 @@ makes it apply to a park; its R&D and tech status, floor factor and the time it 
 drawn from the same streams only for the firms that need them (:meth:`Pool.traits`,
 :meth:`Pool.dies_at`), since most of the pool never applies within a run. New firm formation
 adds firms on keyed arrival times. Applicants are screened against the entry standards in
-bulk (:class:`Screening`); :class:`Applications`, a chain of timeouts with callbacks, then
-walks through the passing applications in time order, and each either enters a park whose
-positioning and free floor admit it (becoming a row of the
+bulk (:class:`Screening`), which yields the passing applications as columns, one
+:class:`ApplicationBatch` per round of applications; :class:`Applications`, a chain of
+timeouts with callbacks, then walks through them in time order, and each either enters a park
+whose positioning and free floor admit it (becoming a row of the
 :class:`~parksim.model.enterprise.FirmTable`) or tries again later.
+
+:class:`District` is the part of a replication's world that holds the pool, seats the firms
+of the parks operating at the start, and runs the applications.
 """
+
 
 from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import ndtri
 
-from parksim.model.enterprise import first_intervals, support_entrant
-from parksim.model.policies import Cohort
-from parksim.model.shocks import _interp_flat
-from parksim.rng import keyed_uniform, keyed_uniforms, seeded_uniforms, stream_seeds
+from parksim.model.enterprise import EntrantIntervals, first_intervals
+from parksim.model.policies import Cohort, EntrantTerms
+from parksim.model.shocks import inverse_interp
+from parksim.rng import (
+    PARK_CHOICE_DRAWS,
+    Draw,
+    keyed_uniform,
+    keyed_uniforms,
+    seeded_uniforms,
+    stream_seeds,
+)
 
-__all__ = ["Pool", "Screening", "Applications", "choose_park"]
+if TYPE_CHECKING:
+    from parksim.model.context import Context
+    from parksim.model.enterprise import Tenancy
+    from parksim.model.parks import Park, Parks, Vacancies
+    from parksim.model.shocks import AgeHazard
+
+__all__ = ["District", "Pool", "Screening", "ApplicationBatch", "Applications", "choose_park"]
 
 POOL, PLACED = 0, 1
 
@@ -35,22 +55,123 @@ def _normal(u: np.ndarray) -> np.ndarray:
     return ndtri(np.clip(u, 1e-12, 1 - 1e-12))
 
 
+class District:
+    """The district outside the parks: the pool of firms, the entry standards they are screened
+    against, the seating of the firms of the parks operating at the start, and the applications."""
+
+    def __init__(self, ctx: Context, parks: Parks, tenancy: Tenancy):
+        scenario = ctx.scenario
+        self.env = ctx.env
+        self.horizon = ctx.horizon
+        self.scenario = scenario
+        self.parks = parks
+        self.tenancy = tenancy
+        self.initial_key = ctx.streams.key(Draw.INITIAL.key)
+        self.min_revenue = scenario.parks.admission.min_revenue_yuan
+        self.max_revenue = tenancy.params.upgrade_threshold
+        self.pool = Pool(ctx, tenancy.age_hazard)
+        self.applications: Applications | None = None
+
+    def meets_standards(self, revenue: np.ndarray) -> np.ndarray:
+        """Whether firms of these revenues meet the entry standards' revenue window: at least
+        the minimum, and still small or micro (below the upgrade line)."""
+        return (revenue >= self.min_revenue) & (revenue < self.max_revenue)
+
+    def open_applications(self) -> None:
+        """Screen every application in bulk and start walking through the passing ones."""
+        self.applications = Applications(self, Screening(self).passing())
+
+    def seat_initial_firms(self) -> None:
+        """Seat the firms already in operating parks at the start, drawn from the pool.
+
+        Pool firms inside the admission window, in a keyed random order, are queued by sector;
+        each operating park takes its lead-sector share from its sector's queue and the rest
+        from the earliest of the other sectors' queues.
+        """
+        pool = self.pool
+        n0 = pool.n_initial
+        if n0 == 0:
+            return
+        revenue = np.exp(pool.log_revenue0[:n0])
+        order = np.flatnonzero(self.meets_standards(revenue))
+        order = order[np.argsort(keyed_uniforms(self.initial_key, order, Draw.INITIAL.order), kind="stable")]
+        queues = _SectorQueues(order, pool.sector[order], len(self.parks.sector_names), n0)
+        lead_share = self.scenario.parks.admission.lead_sector_min_share
+        for spec, park in zip(self.scenario.parks.initial, self.parks, strict=False):
+            if spec.firms == 0 or spec.status != "operating":
+                continue
+            chosen = queues.take(park.lead_sector, spec.firms, math.ceil(spec.firms * lead_share))
+            self._seat(park, chosen, revenue)
+
+    def _seat(self, park: Park, chosen: np.ndarray, revenue: np.ndarray) -> None:
+        """Seat ``chosen`` pool firms in ``park``, in queue order, each where the floor left allows."""
+        pool = self.pool
+        tenancy = self.tenancy
+        tech, rd, floor_factor = pool.traits(chosen)
+        needs = tenancy.params.floor_need(revenue[chosen], floor_factor)
+        free, seated = park.free_m2, []
+        for k, need in enumerate(needs.tolist()):
+            if free >= need:
+                free -= need
+                seated.append(k)
+        if not seated:
+            return
+        firms = chosen[seated]
+        pool.state[firms] = PLACED
+        firm_revenue = revenue[firms]
+        columns = {
+            "firm": firms, "sector": pool.sector[firms], "born_at": pool.born_at[firms],
+            "log_revenue": np.array([math.log(r) for r in firm_revenue.tolist()]),
+            "rd": rd[seated], "tech": tech[seated], "floor_m2": needs[seated], "floor_factor": floor_factor[seated],
+            "entered_at": -self.scenario.parks.initial_tenure_months, "since": 0.0, "until": 0.0,
+            "seed": stream_seeds(tenancy.key, firms),
+        }
+        tenancy.seat(park, columns, firm_revenue, free)
+
+
+class _SectorQueues:
+    """Pool firms queued by sector, in one keyed order, for seating the parks operating at the start."""
+
+    def __init__(self, order: np.ndarray, sector: np.ndarray, sectors: int, n: int):
+        self.queues = [order[sector == s].tolist() for s in range(sectors)]
+        self.heads = [0] * sectors
+        self.rank = np.empty(n, dtype=np.int64)
+        self.rank[order] = np.arange(len(order))
+
+    def take(self, lead: int, firms: int, lead_firms: int) -> np.ndarray:
+        """Up to ``lead_firms`` from the lead sector's queue, then the earliest of the others' until ``firms``."""
+        queues, heads, rank = self.queues, self.heads, self.rank
+        wanted = min(lead_firms, len(queues[lead]) - heads[lead])
+        chosen = queues[lead][heads[lead]: heads[lead] + wanted]
+        heads[lead] += wanted
+        others = [(rank[q[heads[s]]], s) for s, q in enumerate(queues) if s != lead and heads[s] < len(q)]
+        heapq.heapify(others)
+        while others and len(chosen) < firms:
+            _, s = heapq.heappop(others)
+            chosen.append(queues[s][heads[s]])
+            heads[s] += 1
+            if heads[s] < len(queues[s]):
+                heapq.heappush(others, (rank[queues[s][heads[s]]], s))
+        return np.asarray(chosen, dtype=np.int64)
+
+
 class Pool:
     """Attributes of every firm outside parks (and of those that have left it), as arrays; the
     attributes only applicants and seated firms need are drawn for them on demand."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx: Context, age_hazard: AgeHazard):
         scenario = ctx.scenario
         d = scenario.district
         horizon = ctx.horizon
-        key = ctx.streams.key("pool")
+        key = ctx.streams.key(Draw.POOL.key)
         n0 = d.firms
         # new firm formation: keyed exponential gaps at a rate proportional to the initial pool
         rate = d.formation_rate_per_year * n0 / 12.0
         if rate > 0:
             expected = rate * horizon
             cap = int(expected + 10 * math.sqrt(expected) + 20)
-            gaps = -np.log1p(-keyed_uniforms(ctx.streams.key("formation"), np.arange(cap))) / rate
+            gaps = -np.log1p(-keyed_uniforms(ctx.streams.key(Draw.FORMATION.key), np.arange(cap),
+                                             Draw.FORMATION.arrival)) / rate
             births = np.cumsum(gaps)
             births = births[births < horizon]
         else:
@@ -58,7 +179,9 @@ class Pool:
         n = n0 + len(births)
         ids = np.arange(n, dtype=np.int64)
         self.seeds = stream_seeds(key, ids)
-        u_sector, u_revenue, u_age, u_relocation = seeded_uniforms(self.seeds, np.array([0, 1, 2, 7])[:, None])
+        draw = Draw.POOL
+        u_sector, u_revenue, u_age, u_relocation = seeded_uniforms(
+            self.seeds, np.array([draw.sector, draw.revenue, draw.age, draw.relocation])[:, None])
         shares = np.array(list(d.sectors.values()), dtype=float)
         self.sector = np.searchsorted(np.cumsum(shares / shares.sum()), u_sector, side="right").clip(0, len(shares) - 1)
         self.log_revenue0 = math.log(d.revenue_median_yuan) + d.revenue_log_sigma * _normal(u_revenue)
@@ -67,14 +190,14 @@ class Pool:
         self.since = np.maximum(self.born_at, 0.0)
         self._age_in = np.where(ids < n0, age0, 0.0)  # age at entry to the model (new firms: 0)
         self._district = d
-        self._hazard = ctx.age_hazard
+        self._hazard = age_hazard
         # relocation: the cumulative relocation pressure R(t) on a monthly grid, inverted at R(since) + E
         months = int(math.ceil(horizon))
         monthly = d.relocation_rate_per_year / 12.0 * ctx.shocks.relocation_profile(months)
         grid = np.arange(months + 1, dtype=float)
         cum = np.concatenate([[0.0], np.cumsum(monthly)])
         target = np.interp(self.since, grid, cum) - np.log1p(-u_relocation)
-        self.applies_at = np.where(target < cum[-1], _interp_flat(target, cum, grid), np.inf)
+        self.applies_at = np.where(target < cum[-1], inverse_interp(target, cum, grid), np.inf)
         self.state = np.zeros(n, dtype=np.int8)
         self.n_initial = n0
         e = scenario.enterprises
@@ -90,7 +213,8 @@ class Pool:
         of the pool never applies within a run.
         """
         d = self._district
-        u_rd, u_tech, u_floor = seeded_uniforms(self.seeds[firms], np.array([3, 4, 5])[:, None])
+        draw = Draw.POOL
+        u_rd, u_tech, u_floor = seeded_uniforms(self.seeds[firms], np.array([draw.rd, draw.tech, draw.floor_factor])[:, None])
         tech = u_tech < d.tech_share
         return tech, (u_rd < d.rd_share) | tech, np.exp(d.floor_log_sigma * _normal(u_floor))
 
@@ -98,8 +222,8 @@ class Pool:
         """When ``firms`` would die: the age at which the integrated hazard, from their age at
         entry to the model, rises by E ~ Exp(1) (a keyed draw)."""
         hazard = self._hazard
-        rise = -np.log1p(-seeded_uniforms(self.seeds[firms], 6))
-        return self.born_at[firms] + hazard.inverse_array(hazard.cumulative_array(self._age_in[firms]) + rise) * 12.0
+        rise = -np.log1p(-seeded_uniforms(self.seeds[firms], Draw.POOL.death))
+        return self.born_at[firms] + hazard.inverse(hazard.cumulative(self._age_in[firms]) + rise) * 12.0
 
     def grow_all(self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int) -> np.ndarray:
         """One step of each firm's log-revenue random walk, ending at its application ``attempt``.
@@ -110,7 +234,7 @@ class Pool:
         """
         years = np.maximum(years, 0.0)
         scale = self.scale_year * np.exp(-self.size_exponent * (log_revenue - self.log_reference))
-        z = _normal(seeded_uniforms(self.seeds[firms], 100 + attempt))
+        z = _normal(seeded_uniforms(self.seeds[firms], Draw.POOL.walk + attempt))
         return log_revenue + self.drift * years + scale * np.sqrt(years) * z
 
 
@@ -123,35 +247,29 @@ class Screening:
     then looks for a park with room.
     """
 
-    def __init__(self, ctx):
-        adm = ctx.scenario.parks.admission
-        d = ctx.scenario.district
-        self.pool = ctx.pool
-        self.min_revenue = adm.min_revenue_yuan
-        self.max_revenue = ctx.firm_params.upgrade_threshold
+    def __init__(self, district: District):
+        adm = district.scenario.parks.admission
+        d = district.scenario.district
+        self.district = district
+        self.pool = district.pool
         self.pass_probability = adm.pass_probability
         self.rd_multiplier = adm.rd_pass_multiplier
         self.max_applications = d.max_applications
         self.reapply_months = d.reapply_months
-        self.horizon = ctx.horizon
-        self.ctx = ctx
+        self.horizon = district.horizon
 
-    def passing(self) -> tuple[list[tuple], dict[int, list[tuple]]]:
-        """Every passing application: each firm's first, and its later ones (by firm).
+    def passing(self) -> list[ApplicationBatch]:
+        """Every passing application, one batch per round: a firm's first application is in
+        round 0, its second in round 1, and so on.
 
-        An application is ``(time, firm, attempt, revenue, floor need, firm stream seed, end of
-        first interval, exit hazard over it without support, exit draw, lever terms of its batch
-        and its place in them, sector, pool stream seed, birth time, R&D, tech, floor factor)`` (see
-        :func:`~parksim.model.enterprise.first_intervals`): everything entering a park needs,
-        as plain numbers, but for the lever terms (an
-        :class:`~parksim.model.enterprise.EntrantTerms` shared by a batch). A firm's attempts,
-        their times, its revenue at each and what would happen in its first interval in a park
-        are fixed by its keyed draws alone, so they are all found here in bulk; a later attempt
-        is used only if the earlier found no room (:class:`Applications`).
+        A firm's attempts, their times, its revenue at each and what would happen in its first
+        interval in a park are fixed by its keyed draws alone, so they are all found here in
+        bulk; a later attempt is used only if the earlier found no room (:class:`Applications`).
         """
-        ctx = self.ctx
-        params = ctx.firm_params
+        district = self.district
+        tenancy = district.tenancy
         pool = self.pool
+        draw = Draw.POOL
         firms = np.flatnonzero((pool.applies_at < self.horizon) & (pool.state == POOL))
         dies = pool.dies_at(firms)
         alive = pool.applies_at[firms] < dies
@@ -164,39 +282,76 @@ class Screening:
         p = self.pass_probability * np.where(rd, self.rd_multiplier, 1.0)
         active = np.ones(len(firms), dtype=bool)
         seen = np.zeros(len(firms), dtype=bool)
-        firm_seeds = stream_seeds(ctx.firm_key, firms)
-        first: list[tuple] = []
-        later: dict[int, list[tuple]] = {}
+        firm_seeds = stream_seeds(tenancy.key, firms)
+        batches = []
         for attempt in range(self.max_applications):
             active &= (t < dies) & (t < self.horizon)
             log_revenue = pool.grow_all(firms, log_revenue, (t - last) / 12.0, attempt)
             last = t
             revenue = np.exp(log_revenue)
-            ok = active & (revenue >= self.min_revenue) & (revenue < self.max_revenue)
-            ok &= seeded_uniforms(seeds, 200 + attempt) < p
+            ok = active & district.meets_standards(revenue)
+            ok &= seeded_uniforms(seeds, draw.screening + attempt) < p
             i = np.flatnonzero(ok)
-            need = params.floor_need(revenue[i], floor_factor[i])
-            entrants = Cohort(i, firms[i], None, revenue[i], need, t[i])
-            until, hazard, exposure, terms = first_intervals(ctx, t[i], pool.born_at[firms[i]], entrants, firm_seeds[i])
+            need = tenancy.params.floor_need(revenue[i], floor_factor[i])
             f = firms[i]
-            rows = zip(t[i].tolist(), f.tolist(), [attempt] * len(i), revenue[i].tolist(), need.tolist(),
-                       firm_seeds[i].tolist(), until, hazard, exposure, [terms] * len(i), range(len(i)),
-                       pool.sector[f].tolist(), pool.seeds[f].tolist(),
-                       pool.born_at[f].tolist(), rd[i].tolist(), tech[i].tolist(), floor_factor[i].tolist(),
-                       strict=True)
-            for row, again in zip(rows, seen[i].tolist(), strict=True):
-                if again:
-                    later.setdefault(row[1], []).append(row)
-                else:
-                    first.append(row)
+            entrants = Cohort(i, f, None, revenue[i], need, t[i])
+            born = pool.born_at[f]
+            intervals = first_intervals(tenancy, t[i], born, entrants, firm_seeds[i])
+            batches.append(ApplicationBatch(
+                attempt, t[i].tolist(), f.tolist(), revenue[i].tolist(), need.tolist(), firm_seeds[i].tolist(),
+                intervals, pool.sector[f].tolist(), pool.seeds[f].tolist(), born.tolist(), rd[i].tolist(),
+                tech[i].tolist(), floor_factor[i].tolist(), seen[i].tolist(),
+            ))
             seen |= ok
-            t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, 400 + attempt)), t)
-        for rows in later.values():
-            rows.reverse()  # popped from the end, earliest first
-        return first, later
+            t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, draw.reapply + attempt)), t)
+        return batches
 
 
-def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
+@dataclass(frozen=True, slots=True)
+class ApplicationBatch:
+    """The passing applications of one round, as columns (lists, indexed by application):
+    everything entering a park needs, as plain numbers.
+
+    ``seed`` is the firm's keyed stream in a park and ``pool_seed`` its stream in the pool;
+    ``sector`` to ``floor_factor`` are its pool attributes; ``until``, ``hazard``,
+    ``exposure`` and ``terms`` describe its first interval in a park
+    (:class:`~parksim.model.enterprise.EntrantIntervals`); ``retry`` is true where the firm
+    passed an earlier round, so this application is used only if that one found no room.
+    """
+
+    attempt: int
+    t: list[float]
+    firm: list[int]
+    revenue: list[float]
+    need_m2: list[float]
+    seed: list[int]
+    intervals: EntrantIntervals
+    sector: list[int]
+    pool_seed: list[int]
+    born_at: list[float]
+    rd: list[bool]
+    tech: list[bool]
+    floor_factor: list[float]
+    retry: list[bool]
+
+    @property
+    def until(self) -> list[float]:
+        return self.intervals.until
+
+    @property
+    def hazard(self) -> list[float]:
+        return self.intervals.hazard
+
+    @property
+    def exposure(self) -> list[float]:
+        return self.intervals.exposure
+
+    @property
+    def terms(self) -> EntrantTerms:
+        return self.intervals.terms
+
+
+def choose_park(vacancies: Vacancies, sector: int, seed: int, attempt: int, need_m2: float) -> Park | None:
     """A park whose positioning and free floor admit the firm (lead-sector parks first), or None.
 
     Uniform among the parks that admit it, found among the parks with any room
@@ -204,10 +359,9 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
     keyed random picks come first, and a scan only if none of them fits. An applicant no park
     can take is refused without a look at the parks (:meth:`~parksim.model.parks.Vacancies.may_admit`).
     """
-    vacancies = ctx.vacancies
     if not vacancies.may_admit(sector, need_m2):
         return None
-    base = 1000 + 16 * attempt
+    base = Draw.POOL.park_choice + PARK_CHOICE_DRAWS * attempt
     lead = vacancies.by_sector[sector]
     if lead:
         park = _probe(lead, seed, base, lambda park: park.free_m2 >= need_m2)
@@ -217,7 +371,7 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
             return park
     share = vacancies.lead_min_share
     others = vacancies.all
-    base += 8
+    base += PARK_CHOICE_DRAWS // 2
     park = _probe(others, seed, base, lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
     if park is None:
         park = _one_of([park for park in others if park.lead_sector != sector and park.free_m2 >= need_m2
@@ -225,24 +379,27 @@ def choose_park(ctx, sector: int, seed: int, attempt: int, need_m2: float):
     return park
 
 
-def _probe(parks: list, seed: int, base: int, admits) -> object | None:
+def _probe(parks: list, seed: int, base: int, admits) -> Park | None:
     """In a long list of parks, a park that ``admits`` the firm among a few keyed random picks
     (draws ``base`` ..); None if none of them does, or if the list is short enough to scan."""
     if len(parks) > _SHORT:
-        for i in range(4):
+        for i in range(_PROBES):
             park = parks[int(keyed_uniform(seed, base + i) * len(parks))]
             if admits(park):
                 return park
     return None
 
 
-def _one_of(fits: list, seed: int, base: int) -> object | None:
+def _one_of(fits: list, seed: int, base: int) -> Park | None:
     """A uniformly random park of ``fits`` (keyed draw ``base + 4``), or None if it is empty."""
-    return fits[int(keyed_uniform(seed, base + 4) * len(fits))] if fits else None
+    return fits[int(keyed_uniform(seed, base + _PROBES) * len(fits))] if fits else None
 
 
 _SHORT = 24
 """Lists of parks up to this long are scanned rather than sampled."""
+
+_PROBES = 4
+"""Keyed random picks tried in a long list of parks before it is scanned."""
 
 
 class Applications:
@@ -252,35 +409,48 @@ class Applications:
     At each, the applicant enters a park whose positioning and free floor admit it
     (:func:`choose_park`), or its next passing application is queued. The chain starts at
     *t* = 0 after the processes have started, when the vacancy lists learn the smallest floor
-    need of any applicant.
+    need of any applicant. The queue holds ``(time, firm, round, position in its batch)``.
     """
 
-    __slots__ = ("ctx", "env", "heap", "later", "smallest_need")
+    __slots__ = ("district", "env", "batches", "heap", "later", "smallest_need")
 
-    def __init__(self, ctx, passing: tuple[list[tuple], dict[int, list[tuple]]]):
-        self.ctx = ctx
-        self.env = ctx.env
-        self.heap, self.later = passing
+    def __init__(self, district: District, batches: list[ApplicationBatch]):
+        self.district = district
+        self.env = district.env
+        self.batches = batches
+        self.heap: list[tuple[float, int, int, int]] = []
+        self.later: dict[int, list[tuple[float, int, int, int]]] = {}
+        for batch in batches:
+            for i, (t, firm, retry) in enumerate(zip(batch.t, batch.firm, batch.retry, strict=True)):
+                if retry:
+                    self.later.setdefault(firm, []).append((t, firm, batch.attempt, i))
+                else:
+                    self.heap.append((t, firm, batch.attempt, i))
+        for entries in self.later.values():
+            entries.reverse()  # popped from the end, earliest first
         heapq.heapify(self.heap)
-        self.smallest_need = min([row[4] for row in self.heap] + [row[4] for rows in self.later.values() for row in rows],
-                                 default=math.inf)
+        self.smallest_need = min((need for batch in batches for need in batch.need_m2), default=math.inf)
         self.env.timeout(0.0).callbacks.append(self._open)
 
     def _open(self, _event) -> None:
-        self.ctx.vacancies.admit_from(self.smallest_need, self.ctx.parks)
+        parks = self.district.parks
+        parks.vacancies.admit_from(self.smallest_need, parks)
         self._apply(None)
 
     def _apply(self, _event) -> None:
         """Take every application due now, then wait for the next one."""
-        ctx, heap, later = self.ctx, self.heap, self.later
+        district, heap, later, batches = self.district, self.heap, self.later, self.batches
+        vacancies = district.parks.vacancies
+        state = district.pool.state
+        enter = district.tenancy.enter
         now = self.env.now
         while heap and heap[0][0] <= now:
-            (t, firm, attempt, revenue, need, seed, until, hazard, exposure, terms, i,
-             sector, pool_seed, born, rd, tech, floor_factor) = heapq.heappop(heap)
-            park = choose_park(ctx, sector, pool_seed, attempt, need)
+            _, firm, attempt, i = heapq.heappop(heap)
+            batch = batches[attempt]
+            park = choose_park(vacancies, batch.sector[i], batch.pool_seed[i], attempt, batch.need_m2[i])
             if park is not None:
-                row = ctx.enter(park, t, until, firm, revenue, need, seed, sector, born, rd, tech, floor_factor)
-                support_entrant(ctx, row, firm, park, t, until, hazard, exposure, terms, i)
+                state[firm] = PLACED
+                enter(park, batch, i)
             elif firm in later:
                 retries = later[firm]
                 heapq.heappush(heap, retries.pop())

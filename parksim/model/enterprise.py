@@ -25,33 +25,87 @@ the day its revenue report is filed. So the report at the horizon counts upgrade
 certifications, but the moves it would cause fall after the horizon.
 
 A firm that enters between reports has a short first interval, up to the next report; it is
-offered the levers at entry (:func:`support_entrant`), and whether and when it fails in that
+offered the levers at entry (:meth:`Tenancy.enter`), and whether and when it fails in that
 interval follows from draws made in bulk before the run (:func:`first_intervals`) and the
 support it gets. Every draw comes from the firm's keyed stream, numbered by purpose and
-interval, so two scenarios with the same seed give the same firm the same luck.
+interval (:attr:`~parksim.rng.Draw.FIRM`), so two scenarios with the same seed give the same
+firm the same luck.
+
+:class:`Tenancy` is the part of a replication's world that holds the firm table and the
+operations that move a firm into or out of a park.
 """
+
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from parksim.model.policies import Cohort, Standing, Support
+from parksim.model.policies import Cohort, EntrantTerms, Standing, Support
+from parksim.model.shocks import AgeHazard
 from parksim.records import Kind
-from parksim.rng import seeded_uniforms
+from parksim.rng import Draw, seeded_uniforms
 
-__all__ = ["FirmTable", "Purpose", "reporting", "review", "commit", "first_intervals", "EntrantTerms", "support_entrant"]
+if TYPE_CHECKING:
+    from parksim.model.context import Context
+    from parksim.model.district import Applications
+    from parksim.model.parks import Park, Parks
+    from parksim.model.policies import Policy
+    from parksim.model.shocks import ShockSchedule
+    from parksim.scenario.schema import Scenario
+
+__all__ = ["FirmParams", "FirmTable", "Tenancy", "reporting", "review", "commit", "first_intervals", "EntrantIntervals"]
 
 
-class Purpose:
-    """Numbers of a firm's keyed draws (lever take-up draws use 10-13)."""
+@dataclass(frozen=True, slots=True)
+class FirmParams:
+    """Per-firm constants precomputed from the scenario for the review loop."""
 
-    EXIT = 0
-    EXIT_TIME = 1
-    GROWTH = 2
-    TECH = 3
-    RD = 4
-    CONTRACT = 5
-    STRIDE = 16
+    review_months: float
+    drift: float
+    scale: float
+    log_reference: float
+    size_exponent: float
+    upgrade_threshold: float
+    tech_rate: float
+    rd_rate: float
+    expansion_tolerance: float
+    contract_months: float
+    contract_min_yuan_per_m2: float
+    contract_enforcement: float
+    park_exit_multiplier: float
+    floor_per_yuan: float
+    floor_min: float
+
+    @classmethod
+    def of(cls, s: Scenario) -> FirmParams:
+        e = s.enterprises
+        dt = e.review_interval_months
+        return cls(
+            review_months=dt,
+            drift=e.growth_drift_per_year + s.parks.growth_drift_per_year,
+            scale=e.growth_scale_per_year,
+            log_reference=math.log(e.growth_reference_revenue_yuan),
+            size_exponent=e.growth_size_exponent,
+            upgrade_threshold=e.upgrade_threshold_yuan,
+            tech_rate=e.tech_hazard_per_year,
+            rd_rate=e.rd_adoption_per_year,
+            expansion_tolerance=e.expansion_tolerance,
+            contract_months=e.contract_months,
+            contract_min_yuan_per_m2=e.contract_min_revenue_yuan_per_m2,
+            contract_enforcement=e.contract_enforcement_probability,
+            park_exit_multiplier=s.parks.exit_hazard_multiplier,
+            floor_per_yuan=s.district.floor_m2_per_million_yuan / 1e6,
+            floor_min=s.district.floor_min_m2,
+        )
+
+    def floor_need(self, revenue, factor):
+        """Floor (m²) firms of these revenues and floor factors need (numbers or arrays)."""
+        return np.maximum(self.floor_min, self.floor_per_yuan * revenue) * factor
 
 
 _COLUMNS = {
@@ -79,45 +133,40 @@ class FirmTable:
         for name, dtype in _COLUMNS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
 
-    def append(self, firm: int, park: int, sector: int, born_at: float, log_revenue: float, rd: bool,
-               tech: bool, floor_m2: float, floor_factor: float, entered_at: float, since: float,
-               until: float, seed: int) -> int:
-        """Add a firm entering a park; returns its row."""
+    def append(self, entrant: Applications, i: int, park: int) -> int:
+        """Add applicant ``i`` of ``entrant`` entering ``park`` at its application time; returns its row."""
         row = self.n
         if row == self._capacity:
             self._grow()
-        self.firm[row] = firm
+        t = entrant.t[i]
+        self.firm[row] = entrant.firm[i]
         self.park[row] = park
-        self.sector[row] = sector
-        self.born_at[row] = born_at
-        self.log_revenue[row] = log_revenue
-        self.rd[row] = rd
-        self.tech[row] = tech
-        self.floor_m2[row] = floor_m2
-        self.floor_factor[row] = floor_factor
-        self.entered_at[row] = entered_at
-        self.since[row] = since
-        self.until[row] = until
-        self.seed[row] = seed
+        self.sector[row] = entrant.sector[i]
+        self.born_at[row] = entrant.born_at[i]
+        self.log_revenue[row] = math.log(entrant.revenue[i])
+        self.rd[row] = entrant.rd[i]
+        self.tech[row] = entrant.tech[i]
+        self.floor_m2[row] = entrant.need_m2[i]
+        self.floor_factor[row] = entrant.floor_factor[i]
+        self.entered_at[row] = t
+        self.since[row] = t
+        self.until[row] = entrant.until[i]
+        self.seed[row] = entrant.seed[i]
         self.active[row] = True
         self.support_tech[row] = 1.0
         self.support_rd[row] = 1.0
         self.n = row + 1
         return row
 
-    def extend(self, firm: np.ndarray, park: int, sector: np.ndarray, born_at: np.ndarray, log_revenue: np.ndarray,
-               rd: np.ndarray, tech: np.ndarray, floor_m2: np.ndarray, floor_factor: np.ndarray, entered_at: float,
-               since: float, until: float, seed: np.ndarray) -> None:
-        """Add many firms entering one park at one instant (columns of equal length)."""
-        start, k = self.n, len(firm)
+    def extend(self, columns: dict[str, np.ndarray | float]) -> None:
+        """Add many firms at once: ``columns`` by name, arrays of one length or single values
+        (the firms of a park seated at the start). They are active, with no support yet."""
+        start = self.n
+        k = max(np.size(v) for v in columns.values())
         while start + k > self._capacity:
             self._grow()
         end = start + k
-        for name, values in (("firm", firm), ("park", park), ("sector", sector), ("born_at", born_at),
-                             ("log_revenue", log_revenue), ("rd", rd), ("tech", tech), ("floor_m2", floor_m2),
-                             ("floor_factor", floor_factor), ("entered_at", entered_at), ("since", since),
-                             ("until", until), ("seed", seed), ("active", True), ("support_tech", 1.0),
-                             ("support_rd", 1.0)):
+        for name, values in {**columns, "active": True, "support_tech": 1.0, "support_rd": 1.0}.items():
             getattr(self, name)[start:end] = values
         self.n = end
 
@@ -135,7 +184,107 @@ class FirmTable:
 
     def draws(self, rows: np.ndarray, review: np.ndarray, purposes: tuple[int, ...]) -> np.ndarray:
         """Each firm's keyed draws for ``purposes`` in interval ``review``: one row per purpose."""
-        return seeded_uniforms(self.seed[rows], review * Purpose.STRIDE + np.array(purposes)[:, None])
+        return seeded_uniforms(self.seed[rows], review * Draw.FIRM.stride + np.array(purposes)[:, None])
+
+
+class Tenancy:
+    """The firms in parks: the firm table, and what moves a firm into or out of a park.
+
+    It owns the firm-level rules of a replication (:class:`FirmParams`, the age hazard) and
+    works with the parks (their floor) and the policy (support at entry) it is given.
+    """
+
+    def __init__(self, ctx: Context, parks: Parks, policy: Policy):
+        self.env = ctx.env
+        self.records = ctx.records
+        self.horizon = ctx.horizon
+        self.shocks: ShockSchedule = ctx.shocks
+        self.parks = parks
+        self.policy = policy
+        self.params = FirmParams.of(ctx.scenario)
+        self.age_hazard = AgeHazard(ctx.scenario.enterprises.exit_hazard_by_age)
+        self.table = FirmTable()
+        self.key = ctx.streams.key(Draw.FIRM.key)
+
+    def enter(self, park: Park, entrant: Applications, i: int) -> None:
+        """Move applicant ``i`` of ``entrant`` into ``park`` at its application time: take its
+        floor, record it, add it to the firm table, pay the levers it takes up for its first
+        interval where the park admits them and the budget allows, and schedule its failure if
+        it fails in that interval.
+
+        Its first interval's exit hazard without support and its Exp(1) exit draw were found
+        before the run (:func:`first_intervals`): it fails if the draw is below the hazard
+        times its support's exit multiplier, at the time that fraction of the (evenly spread)
+        hazard is used.
+        """
+        t = entrant.t[i]
+        firm = entrant.firm[i]
+        need = entrant.need_m2[i]
+        park.n_firms += 1
+        if entrant.sector[i] == park.lead_sector:
+            park.lead_firms += 1
+        self.parks.take_floor(park, need)
+        row = self.table.append(entrant, i, park.id)
+        self.records.firm(t, Kind.FIRM_ENTERED, park.id, firm, (t - entrant.born_at[i]) / 12.0, entrant.revenue[i],
+                          need, entrant.tech[i])
+        exit_multiplier = 1.0
+        support = self.policy.support_entrant(entrant.terms, i, park, t, firm)
+        if support is not None:
+            table = self.table
+            table.support_drift[row] = support.drift
+            table.support_tech[row] = support.tech_multiplier
+            table.support_rd[row] = support.rd_multiplier
+            exit_multiplier = support.exit_multiplier
+        h = entrant.hazard[i] * exit_multiplier
+        exposure = entrant.exposure[i]
+        if exposure < h:
+            until = entrant.until[i]
+            self.schedule_failure(row, t + (until - t) * exposure / h)
+
+    def seat(self, park: Park, columns: dict[str, np.ndarray], revenue: np.ndarray, free_m2: float) -> None:
+        """Seat firms in ``park`` at the start (:meth:`enter` for many at once, without levers),
+        leaving it ``free_m2``: ``columns`` are the firm table's, by name, and ``revenue`` the
+        firms' revenue as recorded."""
+        firms, sector = columns["firm"], columns["sector"]
+        park.n_firms += len(firms)
+        park.lead_firms += int(np.count_nonzero(sector == park.lead_sector))
+        park.free_m2 = free_m2
+        self.parks.vacancies.update(park)
+        self.table.extend({**columns, "park": park.id})
+        self.records.firms(0.0, Kind.FIRM_ENTERED, park.id, firms, (0.0 - columns["born_at"]) / 12.0, revenue,
+                           columns["floor_m2"], columns["tech"])
+
+    def leave(self, row: int, now: float, reason: str) -> None:
+        """The firm in ``row`` leaves its park (failure, contract or graduated): free its floor, record it."""
+        table = self.table
+        park = self.parks[int(table.park[row])]
+        floor = float(table.floor_m2[row])
+        table.active[row] = False
+        park.n_firms -= 1
+        if table.sector[row] == park.lead_sector:
+            park.lead_firms -= 1
+        self.parks.take_floor(park, -floor)
+        self.records.firm(now, Kind.FIRM_EXITED, park.id, int(table.firm[row]), (now - float(table.born_at[row])) / 12.0,
+                          math.exp(float(table.log_revenue[row])), floor, bool(table.tech[row]), reason)
+
+    def schedule_failure(self, row: int, when: float) -> None:
+        """The firm in ``row`` fails at ``when`` (a sampled event time; nothing is scheduled past the horizon)."""
+        if when < self.horizon:
+            self.env.timeout(when - self.env.now).callbacks.append(partial(self._fail, row))
+
+    def _fail(self, row: int, event) -> None:
+        if self.table.active[row]:
+            self.leave(row, self.env.now, "failure")
+
+    def park_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Revenue and number of tech firms in each park now (indexed by park id)."""
+        table = self.table
+        rows = table.in_parks()
+        parks = table.park[rows]
+        n = len(self.parks)
+        revenue = np.bincount(parks, weights=np.exp(table.log_revenue[rows]), minlength=n)
+        tech = np.bincount(parks, weights=table.tech[rows], minlength=n)
+        return revenue, tech
 
 
 STAY, SPACE, BREACH = 0, 1, 2
@@ -146,25 +295,26 @@ CLOSE_MONTHS = 1e-6
 are dated inside the half-year they close, so a target at the end of a month counts them."""
 
 
-def reporting(ctx):
+def reporting(tenancy: Tenancy):
     """The half-yearly reports: at the last instant of each half-year review every firm in the
     parks (:func:`review`); at its first, commit them to the next interval (:func:`commit`)."""
-    env = ctx.env
-    dt = ctx.firm_params.review_months
+    env = tenancy.env
+    horizon = tenancy.horizon
+    dt = tenancy.params.review_months
     k = 0
     while True:
         t = k * dt
         if k > 0:
             closing = t - CLOSE_MONTHS
-            if closing >= ctx.horizon:
+            if closing >= horizon:
                 return
             yield env.timeout(closing - env.now)
-            review(ctx, t, closing)
-        if t >= ctx.horizon:
+            review(tenancy, t, closing)
+        if t >= horizon:
             return
         if t > env.now:
             yield env.timeout(t - env.now)
-        commit(ctx, t, dt)
+        commit(tenancy, t, dt)
         k += 1
 
 
@@ -174,28 +324,28 @@ def _due(table: FirmTable, t: float) -> np.ndarray:
     return np.flatnonzero(table.active[:n] & (table.until[:n] <= t))
 
 
-def review(ctx, t: float, now: float) -> None:
+def review(tenancy: Tenancy, t: float, now: float) -> None:
     """Close the interval of every firm in a park whose interval ends at ``t`` (dated ``now``, just before)."""
-    table = ctx.firms
+    table = tenancy.table
     n = table.n
     rows = np.flatnonzero(table.active[:n] & (table.until[:n] <= t) & (table.since[:n] < t))
     if rows.size == 0:
         return
-    p = ctx.firm_params
-    records = ctx.records
+    p = tenancy.params
+    records = tenancy.records
+    parks = tenancy.parks
     since = table.since[rows]
     dy = (t - since) / 12.0
     review_no = table.review[rows] + 1
     table.review[rows] = review_no
-    u_growth, u_tech, u_rd, u_contract = table.draws(rows, review_no, (Purpose.GROWTH, Purpose.TECH, Purpose.RD,
-                                                                        Purpose.CONTRACT))
+    draw = Draw.FIRM
+    u_growth, u_tech, u_rd, u_contract = table.draws(rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract))
     park = table.park[rows]
     # growth: drift from the firm's park, its levers and its park's grade, plus any shock
-    land = ctx.levers["land"]
-    grade_drift = land.grade_drifts(Standing.of(ctx.parks, now), now) if ctx.parks else 0.0
+    grade_drift = tenancy.policy["land"].grade_drifts(Standing.of(parks, now), now) if parks else 0.0
     if np.ndim(grade_drift):
         grade_drift = grade_drift[park]
-    shock_drift, _ = ctx.shocks.effects_array(since, t)
+    shock_drift, _ = tenancy.shocks.effects(since, t)
     log_revenue = table.log_revenue[rows]
     scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
     g = u_growth - 0.5
@@ -211,7 +361,7 @@ def review(ctx, t: float, now: float) -> None:
         table.upgraded[rows[up]] = True
         records.firms(now, Kind.FIRM_UPGRADED, park[up], table.firm[rows[up]], (now - table.born_at[rows[up]]) / 12.0,
                       revenue[up], floor[up], table.tech[rows[up]])
-        ctx.levers["tax"].reward_upgrades(now, ctx.ledger, park[up], table.firm[rows[up]])
+        tenancy.policy.reward_upgrades(now, park[up], table.firm[rows[up]])
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
@@ -229,51 +379,50 @@ def review(ctx, t: float, now: float) -> None:
     table.move[rows] = np.where(breach, BREACH, np.where(space, SPACE, STAY))
 
 
-def commit(ctx, t: float, dt: float) -> None:
+def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     """Open the next interval of every firm in a park at report ``t``: moves, lever support, then exits."""
-    table = ctx.firms
+    table = tenancy.table
     rows = _due(table, t)
     if rows.size == 0:
         return
-    p = ctx.firm_params
+    p = tenancy.params
     moving = table.move[rows] != STAY
     if moving.any():
-        _move(ctx, rows[moving], t)
+        _move(tenancy, rows[moving], t)
         rows = rows[table.active[rows]]
-    levers = [lever for lever in ctx.lever_list if lever.active(t)]
-    u_exit, *u_levers = table.draws(rows, table.review[rows], (Purpose.EXIT, *(lever.purpose for lever in levers)))
-    support = Support.none(len(rows))
+    end = t + dt
+    levers = tenancy.policy.active(t)
+    u_exit, *u_levers = table.draws(rows, table.review[rows], (Draw.FIRM.exit, *(lever.purpose for lever in levers)))
     if levers:
         cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
                         table.floor_m2[rows], table.entered_at[rows])
-        standing = Standing.of(ctx.parks, t)
-        for lever, u in zip(levers, u_levers, strict=True):
-            lever.offer(cohort, standing, t, dt, u, ctx.ledger, support)
+        support = tenancy.policy.support(cohort, Standing.of(tenancy.parks, t), t, end, u_levers)
+    else:
+        support = Support.none(len(rows))
     table.support_drift[rows] = support.drift
     table.support_tech[rows] = support.tech_multiplier
     table.support_rd[rows] = support.rd_multiplier
-    end = t + dt
     table.until[rows] = end
-    _, shock_hazard = ctx.shocks.effects(t, end)
+    _, shock_hazard = tenancy.shocks.effects(np.full(len(rows), t), end)
     age = (t - table.born_at[rows]) / 12.0
-    h = ctx.age_hazard.between_array(age, dt / 12.0) * (p.park_exit_multiplier * shock_hazard) * support.exit_multiplier
+    h = tenancy.age_hazard.between(age, dt / 12.0) * (p.park_exit_multiplier * shock_hazard) * support.exit_multiplier
     fails = np.flatnonzero((h > 0) & (u_exit < -np.expm1(-h)))
     if fails.size:
         at = t + dt * (-np.log1p(-u_exit[fails]) / h[fails])
         for row, when in zip(rows[fails].tolist(), at.tolist(), strict=True):
-            ctx.schedule_failure(row, when)
+            tenancy.schedule_failure(row, when)
 
 
-def _move(ctx, rows: np.ndarray, t: float) -> None:
+def _move(tenancy: Tenancy, rows: np.ndarray, t: float) -> None:
     """Make the moves the last report found: firms in breach of contract leave, then firms that
     need space expand where their park has room and graduate where it has not, in row order
     (longest in the park first), each seeing the floor the moves before it freed or took."""
-    table = ctx.firms
-    p = ctx.firm_params
+    table = tenancy.table
+    p = tenancy.params
     move = table.move[rows]
     table.move[rows] = STAY
     for row in rows[move == BREACH].tolist():
-        ctx.leave(row, t, "contract")
+        tenancy.leave(row, t, "contract")
     rows = rows[move == SPACE]
     revenue = np.exp(table.log_revenue[rows])
     need = p.floor_need(revenue, table.floor_factor[rows])
@@ -282,76 +431,44 @@ def _move(ctx, rows: np.ndarray, t: float) -> None:
     for row, park_id, firm, more, years, rev, m2 in zip(rows.tolist(), table.park[rows].tolist(),
                                                        table.firm[rows].tolist(), extra, age, revenue.tolist(),
                                                        need.tolist(), strict=True):
-        park = ctx.parks[park_id]
+        park = tenancy.parks[park_id]
         if park.free_m2 >= more:
-            ctx.take_floor(park, more)
+            tenancy.parks.take_floor(park, more)
             table.floor_m2[row] = m2
-            ctx.records.firm(t, Kind.FIRM_EXPANDED, park_id, firm, years, rev, more, bool(table.tech[row]))
+            tenancy.records.firm(t, Kind.FIRM_EXPANDED, park_id, firm, years, rev, more, bool(table.tech[row]))
         else:
-            ctx.leave(row, t, "graduated")
+            tenancy.leave(row, t, "graduated")
 
 
-def first_intervals(ctx, t: np.ndarray, born_at: np.ndarray, entrants: Cohort, seeds: np.ndarray) -> tuple:
-    """For firms that would enter parks at times ``t``: the report closing their first interval,
-    the exit hazard integrated over it without support, their Exp(1) exit draw for it (lists),
-    and the levers they would take up for it (:class:`EntrantTerms`).
+@dataclass(frozen=True, slots=True)
+class EntrantIntervals:
+    """The first interval of a batch of would-be entrants, as lists by entrant: the report that
+    closes it, the exit hazard integrated over it without support, the Exp(1) exit draw, and
+    the levers each would take up for it."""
+
+    until: list[float]
+    hazard: list[float]
+    exposure: list[float]
+    terms: EntrantTerms
+
+
+def first_intervals(tenancy: Tenancy, t: np.ndarray, born_at: np.ndarray, entrants: Cohort,
+                    seeds: np.ndarray) -> EntrantIntervals:
+    """For firms that would enter parks at times ``t`` (keyed streams ``seeds``): their first intervals.
 
     These depend only on the firm's age, revenue and floor need, its entry time and its keyed
-    draws (stream ``seeds``), so they are found in bulk for every passing application before
-    the run; at entry, the park's admission and the budgets decide which levers are paid, and
-    the support scales the hazard (:func:`support_entrant`).
+    draws, so they are found in bulk for every passing application before the run; at entry,
+    the park's admission and the budgets decide which levers are paid, and the support scales
+    the hazard (:meth:`Tenancy.enter`).
     """
-    p = ctx.firm_params
+    p = tenancy.params
     dt = p.review_months
     until = (np.floor(t / dt) + 1.0) * dt
     until = np.where(until <= t, until + dt, until)
-    _, shock_hazard = ctx.shocks.effects_array(t, until)
-    hazard = ctx.age_hazard.between_array((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
-    exposure = -np.log1p(-seeded_uniforms(seeds, Purpose.EXIT))
-    return until.tolist(), hazard.tolist(), exposure.tolist(), EntrantTerms(ctx.lever_list, entrants, t, until, seeds)
-
-
-class EntrantTerms:
-    """The levers a batch of would-be entrants take up for their first interval, by lever, as
-    lists indexed by entrant: strength (0: not taken up), cost, and effects (growth drift,
-    exit, tech and R&D multipliers) (:meth:`~parksim.model.policies.Lever.entrant_terms`)."""
-
-    __slots__ = ("by_lever",)
-
-    def __init__(self, levers: list, entrants: Cohort, t: np.ndarray, until: np.ndarray, seeds: np.ndarray):
-        self.by_lever = []
-        for lever in levers:
-            strength, cost = lever.entrant_terms(entrants, t, until, seeded_uniforms(seeds, lever.purpose))
-            if np.any(strength > 0):
-                effects = (np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength))
-                self.by_lever.append((lever, strength.tolist(), cost.tolist(), *effects))
-
-
-def support_entrant(ctx, row: int, firm: int, park, t: float, until: float, hazard: float, exposure: float,
-                    terms: EntrantTerms, i: int) -> None:
-    """Open the first interval ``[t, until)`` of ``firm`` in ``row``, entering ``park`` at ``t``:
-    pay the levers it takes up (entrant ``i`` of ``terms``, from :func:`first_intervals`) where
-    its park admits them and the budget allows, then schedule its failure if it fails in the
-    interval.
-
-    ``hazard`` is its integrated exit hazard over the interval without support and
-    ``exposure`` its Exp(1) exit draw: it fails if the draw is below the hazard times its
-    support's exit multiplier, at the time that fraction of the (evenly spread) hazard is used.
-    """
-    exit_multiplier = 1.0
-    taken = [terms_of for terms_of in terms.by_lever if terms_of[1][i] > 0]
-    if taken:
-        table = ctx.firms
-        drift, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0
-        for lever, _, cost, d, e, m, r in taken:
-            if lever.park_admits(park, t) and ctx.ledger.pay(lever.name, lever.cap, t, cost[i], park.id, firm):
-                drift += d[i]
-                exit_multiplier *= e[i]
-                tech_multiplier *= m[i]
-                rd_multiplier *= r[i]
-        table.support_drift[row] = drift
-        table.support_tech[row] = tech_multiplier
-        table.support_rd[row] = rd_multiplier
-    h = hazard * exit_multiplier
-    if exposure < h:
-        ctx.schedule_failure(row, t + (until - t) * exposure / h)
+    _, shock_hazard = tenancy.shocks.effects(t, until)
+    hazard = tenancy.age_hazard.between((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
+    exposure = -np.log1p(-seeded_uniforms(seeds, Draw.FIRM.exit))
+    levers = tenancy.policy.lever_list
+    take_up = seeded_uniforms(seeds, np.array([lever.purpose for lever in levers])[:, None])
+    return EntrantIntervals(until.tolist(), hazard.tolist(), exposure.tolist(),
+                            EntrantTerms(levers, entrants, t, until, take_up))

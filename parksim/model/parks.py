@@ -6,26 +6,63 @@ occupied floor never exceeds capacity. (Nobody waits for floor -- an applicant w
 tries another park or applies again later -- so a SimPy ``Container`` would add an event to
 every move and nothing else.) :class:`Vacancies` keeps the parks that can admit anyone, by
 lead sector, so that placing an applicant does not scan every park in a province. Each park
-runs one process, :func:`park_life`, from project to recognised (and perhaps provincial) park. New projects come from :func:`pipeline`; new builds wait for
-land quota, itself a ``Container`` topped up each January by :func:`land_release`. The yearly
-performance evaluation and demonstration selection run in :func:`annual_grading`.
+runs one process, :func:`park_life`, from project to recognised (and perhaps provincial)
+park. New projects come from :func:`pipeline`; new builds wait for land quota, itself a
+``Container`` topped up each January by :func:`land_release`. The yearly performance
+evaluation and demonstration selection run in :func:`annual_grading`. :class:`Parks` is the
+part of a replication's world that holds them all: the parks, their vacancies and the land.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import simpy
 from scipy.special import ndtri
 
 from parksim.calendar import month_index, parse_month
 from parksim.records import Kind
-from parksim.rng import firm_stream_seed, keyed_uniform
+from parksim.rng import Draw, firm_stream_seed, keyed_uniform
+from parksim.scenario.schema import GRADES
 
-__all__ = ["Park", "park_life", "pipeline", "land_release", "annual_grading"]
+if TYPE_CHECKING:
+    from parksim.model.context import Context
+    from parksim.model.enterprise import Tenancy
+    from parksim.model.policies import Policy
+
+__all__ = ["Park", "ParkRules", "Parks", "Vacancies", "park_life", "pipeline", "land_release", "annual_grading",
+           "grade_for", "GRADE_RANK", "UNGRADED", "M2_PER_MU"]
 
 M2_PER_MU = 666.67  # one mu of land in m2 (exact: 10000/15)
+
+GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
+"""Rank of each grade, best first (A is 0)."""
+
+UNGRADED = -1
+"""Rank of a park not yet graded: above every grade, so nothing is withheld from it."""
+
+
+def grade_for(score: float, thresholds: dict[str, float]) -> str:
+    """The grade a score earns: the best grade whose lowest score it reaches (the last grade if none)."""
+    for grade in GRADES[:-1]:
+        if score >= thresholds[grade]:
+            return grade
+    return GRADES[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class ParkRules:
+    """What every park of a scenario shares: the usable share of its floor, the grace period of
+    a new park, the chance it has a service platform, and the key of the parks' draws."""
+
+    usable_share: float
+    grace_months: float
+    platform_coverage: float
+    key: int
 
 
 class Park:
@@ -39,13 +76,13 @@ class Park:
     )
 
     def __init__(self, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
-                 usable_share: float, has_platform: bool, seed: int, grace_months: float):
+                 rules: ParkRules):
         self.id = park_id
         self.name = name
         self.lead_sector = lead_sector
         self.development_model = model
         self.floor_area_m2 = floor_area_m2
-        self.usable_m2 = floor_area_m2 * usable_share
+        self.usable_m2 = floor_area_m2 * rules.usable_share
         self.free_m2 = self.usable_m2
         self.n_firms = 0
         self.lead_firms = 0
@@ -57,12 +94,17 @@ class Park:
         self.grade: str | None = None
         self.consecutive_a = 0
         self.consecutive_d = 0
-        self.has_platform = has_platform
-        self.seed = seed
-        self.grace_months = grace_months
+        self.seed = seed = firm_stream_seed(rules.key, park_id)
+        self.has_platform = keyed_uniform(seed, Draw.PARK.platform) < rules.platform_coverage
+        self.grace_months = rules.grace_months
         self.opened_at = math.inf
         self.slot_sector = -1  # positions in the Vacancies lists, -1 when not listed
         self.slot_all = -1
+
+    @property
+    def rank(self) -> int:
+        """Its grade's rank (:data:`GRADE_RANK`), or :data:`UNGRADED`."""
+        return UNGRADED if self.grade is None else GRADE_RANK[self.grade]
 
     @property
     def recognised(self) -> bool:
@@ -161,98 +203,193 @@ def _remove(parks: list[Park], i: int, slot: str) -> None:
         setattr(last, slot, i)
 
 
-def park_life(ctx, park: Park, opens_at: float):
+class Parks:
+    """The parks of one replication: every park and project (by id), the vacancies among them,
+    the land quota for new builds, and what the district's processes ask of them."""
+
+    def __init__(self, ctx: Context, policy: Policy):
+        scenario = ctx.scenario
+        self.env = ctx.env
+        self.records = ctx.records
+        self.horizon = ctx.horizon
+        self.scenario = scenario
+        self.policy = policy
+        d = scenario.district
+        self.sector_names = list(d.sectors)
+        shares = np.array(list(d.sectors.values()), dtype=float)
+        self._sector_cum = np.cumsum(shares / shares.sum())
+        self.rules = ParkRules(scenario.parks.usable_share, scenario.parks.grading.grace_years * 12.0,
+                               scenario.policies.services.platform_coverage, ctx.streams.key(Draw.PARK.key))
+        self.recognition_opens = float(month_index(scenario.calendar.start, scenario.parks.recognition.opens))
+        self.projects_key = ctx.streams.key(Draw.PROJECT.key)
+        self.grading_key = ctx.streams.key(Draw.GRADING.key)
+        self.land = simpy.Container(ctx.env)
+        self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2, scenario.parks.admission.lead_sector_min_share)
+        self._parks: list[Park] = []
+
+    def __len__(self) -> int:
+        return len(self._parks)
+
+    def __iter__(self):
+        return iter(self._parks)
+
+    def __getitem__(self, park_id: int) -> Park:
+        return self._parks[park_id]
+
+    def add(self, name: str, lead_sector: int, model: str, floor_area_m2: float) -> Park:
+        """A new park (or project) with the next id."""
+        park = Park(len(self._parks), name, lead_sector, model, floor_area_m2, self.rules)
+        self._parks.append(park)
+        return park
+
+    def open_initial(self) -> None:
+        """The parks and projects of the scenario's start: operating ones open now (established
+        before the run, not new parks); each runs :func:`park_life`."""
+        start = self.scenario.calendar.start
+        for spec in self.scenario.parks.initial:
+            park = self.add(spec.name, self.sector_names.index(spec.lead_sector), spec.development_model,
+                            spec.floor_area_m2)
+            if spec.status == "operating":
+                park.is_open = True
+                park.opened_at = -math.inf
+                self.vacancies.update(park)
+                self.records.park(0.0, Kind.PARK_OPENED, park.id, park.floor_area_m2)
+                opens = 0.0
+            else:
+                opens = float(month_index(start, spec.opens))
+            self.env.process(park_life(self, park, opens))
+
+    def take_floor(self, park: Park, m2: float) -> None:
+        """``park`` gives ``m2`` of its free floor to a firm (or takes it back, when negative)."""
+        park.free_m2 -= m2
+        self.vacancies.update(park)
+
+    def sector_of_uniform(self, u: float) -> int:
+        """The sector a uniform draw picks, by the district's sector shares."""
+        return int(min(np.searchsorted(self._sector_cum, u, side="right"), len(self._sector_cum) - 1))
+
+    def final_state(self) -> dict[str, list]:
+        """Each park's state at the end of the run, as named columns (:data:`PARK_COLUMNS`)."""
+        parks = self._parks
+        return {
+            "park_id": [p.id for p in parks],
+            "name": [p.name for p in parks],
+            "lead_sector": [self.sector_names[p.lead_sector] for p in parks],
+            "development_model": [p.development_model for p in parks],
+            "floor_area_m2": [p.floor_area_m2 for p in parks],
+            "has_platform": [p.has_platform for p in parks],
+            "opened": [p.is_open for p in parks],
+            "recognised": [p.recognised_at is not None for p in parks],
+            "provincial": [p.provincial for p in parks],
+            "demonstration": [p.demonstration for p in parks],
+            "delisted": [p.delisted for p in parks],
+            "last_grade": [p.grade or "" for p in parks],
+            "firms_at_end": [p.n_firms for p in parks],
+        }
+
+
+PARK_COLUMNS = ("park_id", "name", "lead_sector", "development_model", "floor_area_m2", "has_platform", "opened",
+                "recognised", "provincial", "demonstration", "delisted", "last_grade", "firms_at_end")
+"""Columns of the per-replication park table (state at the end of the run)."""
+
+
+def park_life(parks: Parks, park: Park, opens_at: float):
     """Open (after building), then be recognised and perhaps recommended to the province."""
-    env = ctx.env
+    env = parks.env
+    records = parks.records
     if not park.is_open:
         if opens_at > env.now:
             yield env.timeout(opens_at - env.now)
         park.is_open = True
         park.opened_at = env.now
-        ctx.vacancies.update(park)
-        ctx.records.park(env.now, Kind.PARK_OPENED, park.id, park.floor_area_m2)
-    rec = ctx.scenario.parks.recognition
+        parks.vacancies.update(park)
+        records.park(env.now, Kind.PARK_OPENED, park.id, park.floor_area_m2)
+    rec = parks.scenario.parks.recognition
     if park.floor_area_m2 < rec.min_floor_area_m2:
         return
     lo, hi = rec.review_months
-    ready = max(env.now, ctx.recognition_opens)
-    yield env.timeout(ready - env.now + lo + (hi - lo) * park.draw(1))
+    ready = max(env.now, parks.recognition_opens)
+    yield env.timeout(ready - env.now + lo + (hi - lo) * park.draw(Draw.PARK.recognition))
     park.recognised_at = env.now
-    ctx.records.park(env.now, Kind.PARK_RECOGNISED, park.id, park.floor_area_m2)
-    if park.floor_area_m2 < rec.provincial_min_floor_area_m2 or park.draw(2) >= rec.provincial_probability:
+    records.park(env.now, Kind.PARK_RECOGNISED, park.id, park.floor_area_m2)
+    if park.floor_area_m2 < rec.provincial_min_floor_area_m2 or park.draw(Draw.PARK.provincial) >= rec.provincial_probability:
         return
     lo, hi = rec.provincial_review_months
-    yield env.timeout(lo + (hi - lo) * park.draw(3))
+    yield env.timeout(lo + (hi - lo) * park.draw(Draw.PARK.provincial_review))
     if park.recognised:
         park.provincial = True
-        ctx.records.park(env.now, Kind.PARK_PROVINCIAL, park.id, park.floor_area_m2)
+        records.park(env.now, Kind.PARK_PROVINCIAL, park.id, park.floor_area_m2)
 
 
-def pipeline(ctx):
+def pipeline(parks: Parks):
     """Propose new park projects as a Poisson process inside the pipeline window."""
-    env = ctx.env
-    spec = ctx.scenario.parks.pipeline
+    env = parks.env
+    spec = parks.scenario.parks.pipeline
     if spec.proposals_per_year <= 0:
         return
-    start = ctx.scenario.calendar.start
+    start = parks.scenario.calendar.start
     t0 = float(max(month_index(start, spec.window.start), 0))
     t1 = float(month_index(start, spec.window.end) + 1)
-    key = ctx.streams.key("projects")
-    models = list(spec.models.items())
-    total_share = sum(m.share for _, m in models)
     number = 0
     t = t0
     while True:
-        u = keyed_uniform(firm_stream_seed(key, number), 0)
+        u = keyed_uniform(firm_stream_seed(parks.projects_key, number), Draw.PROJECT.arrival)
         t += -math.log1p(-u) * 12.0 / spec.proposals_per_year
-        if t >= t1 or t >= ctx.horizon:
+        if t >= t1 or t >= parks.horizon:
             return
         yield env.timeout(t - env.now)
-        env.process(_project(ctx, number, models, total_share))
+        env.process(_project(parks, number))
         number += 1
 
 
-def _project(ctx, number: int, models, total_share: float):
-    """One proposed project: pick its model and size, wait for land if new, build, then live."""
-    env = ctx.env
-    spec = ctx.scenario.parks.pipeline
-    seed = firm_stream_seed(ctx.streams.key("projects"), number)
-    u_model, u_renov, u_area, u_time, u_sector = (keyed_uniform(seed, j) for j in range(1, 6))
+def _development_model(models: dict, u: float) -> tuple[str, object]:
+    """The development model a uniform draw picks, by the models' shares."""
+    items = list(models.items())
+    total_share = sum(m.share for _, m in items)
     acc = 0.0
-    name, model = models[-1]
-    for name_i, model_i in models:
-        acc += model_i.share / total_share
-        if u_model < acc:
-            name, model = name_i, model_i
-            break
-    renovation = u_renov < model.renovation_share
+    for name, model in items:
+        acc += model.share / total_share
+        if u < acc:
+            return name, model
+    return items[-1]
+
+
+def _project(parks: Parks, number: int):
+    """One proposed project: pick its model and size, wait for land if new, build, then live."""
+    env = parks.env
+    spec = parks.scenario.parks.pipeline
+    seed = firm_stream_seed(parks.projects_key, number)
+    draw = Draw.PROJECT
+    name, model = _development_model(spec.models, keyed_uniform(seed, draw.model))
+    renovation = keyed_uniform(seed, draw.renovation) < model.renovation_share
+    u_area = keyed_uniform(seed, draw.floor_area)
     area = model.floor_area_median_m2 * math.exp(model.floor_area_log_sigma * float(ndtri(min(max(u_area, 1e-12), 1 - 1e-12))))
     lo, hi = model.renovation_months if renovation else model.new_build_months
-    build = lo + (hi - lo) * u_time
-    park = ctx.add_park(f"{name} project {number + 1}", ctx.sector_of_uniform(u_sector), name, area)
+    build = lo + (hi - lo) * keyed_uniform(seed, draw.build_time)
+    park = parks.add(f"{name} project {number + 1}", parks.sector_of_uniform(keyed_uniform(seed, draw.sector)), name,
+                     area)
     if not renovation:
         mu = area / (spec.plot_ratio * M2_PER_MU)
-        yield ctx.land.get(mu)
-        land = ctx.levers["land"]
-        if land.active(env.now):
-            ctx.ledger.pay("land", land.cap, env.now, mu * land.spec.land_discount_yuan_per_mu, park.id, -1)
+        yield parks.land.get(mu)
+        parks.policy.grant_land(env.now, mu, park.id)
     cost = model.renovation_cost_yuan_per_m2 if renovation else model.new_build_cost_yuan_per_m2
-    ctx.records.park(env.now, Kind.PARK_STARTED, park.id, area, "renovation" if renovation else "new_build", area * cost)
+    parks.records.park(env.now, Kind.PARK_STARTED, park.id, area, "renovation" if renovation else "new_build", area * cost)
     yield env.timeout(build)
-    yield from park_life(ctx, park, env.now)
+    yield from park_life(parks, park, env.now)
 
 
-def land_release(ctx):
+def land_release(parks: Parks):
     """Release land for park building: the base quota each calendar year from January, the land
     lever's extra quota from the month the lever starts; part years pro rata."""
-    env = ctx.env
-    _, m0 = parse_month(ctx.scenario.calendar.start)
-    base = ctx.scenario.parks.pipeline.land_quota_mu_per_year
-    land = ctx.levers["land"]
+    env = parks.env
+    horizon = parks.horizon
+    _, m0 = parse_month(parks.scenario.calendar.start)
+    base = parks.scenario.parks.pipeline.land_quota_mu_per_year
+    land = parks.policy["land"]
     extra = land.spec.extra_land_quota_mu_per_year if land.enabled else 0.0
     releases = []
     a = 0.0
-    while a < ctx.horizon:
+    while a < horizon:
         b = a + (13 - m0 if a == 0 else 12)
         releases.append((a, base * (b - a) / 12.0))
         lo, hi = max(a, land.t0), min(b, land.t1)
@@ -260,51 +397,53 @@ def land_release(ctx):
             releases.append((lo, extra * (hi - lo) / 12.0))
         a = b
     for t, amount in sorted(releases):
-        if t >= ctx.horizon:
+        if t >= horizon:
             return
         if t > env.now:
             yield env.timeout(t - env.now)
         if amount > 0:
-            yield ctx.land.put(amount)
+            yield parks.land.put(amount)
 
 
-def annual_grading(ctx):
+def annual_grading(parks: Parks, tenancy: Tenancy):
     """Grade every recognised park each year; delist persistent D parks; select demonstration parks.
 
     A delisted park loses its recognition and with it its provincial and demonstration status;
     it admits no new firms, and its firms no longer count towards the targets.
     """
-    env = ctx.env
-    spec = ctx.scenario.parks.grading
-    demo = ctx.scenario.parks.demonstration
-    _, m0 = parse_month(ctx.scenario.calendar.start)
+    env = parks.env
+    records = parks.records
+    spec = parks.scenario.parks.grading
+    demo = parks.scenario.parks.demonstration
+    _, m0 = parse_month(parks.scenario.calendar.start)
     t = ((spec.month - m0) % 12) + 0.5
-    services = ctx.levers["services"]
+    services = parks.policy["services"]
     weights = spec.occupancy_weight + spec.output_weight + spec.tech_weight + spec.services_weight or 1.0
-    key = ctx.streams.key("grading")
+    key = parks.grading_key
     round_no = 0
-    while t < ctx.horizon:
+    while t < parks.horizon:
         yield env.timeout(t - env.now)
         scored = []
-        revenue, tech = ctx.park_totals()
-        graded = [park for park in ctx.parks if park.recognised]
-        noise = ndtri(np.clip([keyed_uniform(firm_stream_seed(key, park.id), round_no) for park in graded],
-                              1e-12, 1 - 1e-12)).tolist()
+        revenue, tech = tenancy.park_totals()
+        graded = [park for park in parks if park.recognised]
+        noise = ndtri(np.clip([keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.id), round_no)
+                               for park in graded], 1e-12, 1 - 1e-12)).tolist()
         for park, z in zip(graded, noise, strict=True):
             score = _score(park, revenue[park.id], tech[park.id], spec, services.active(env.now)) / weights
             score += spec.noise_sd * z
-            grade = "A" if score >= spec.thresholds["A"] else "B" if score >= spec.thresholds["B"] else "C" if score >= spec.thresholds["C"] else "D"
+            grade = grade_for(score, spec.thresholds)
             park.grade = grade
-            ctx.records.park(env.now, Kind.PARK_GRADED, park.id, park.floor_area_m2, grade)
+            records.park(env.now, Kind.PARK_GRADED, park.id, park.floor_area_m2, grade)
             in_grace = park.in_grace(env.now)
             park.consecutive_a = park.consecutive_a + 1 if grade == "A" else 0
             park.consecutive_d = park.consecutive_d + 1 if grade == "D" and not in_grace else 0
             if park.consecutive_d >= spec.delist_after_d_grades:
                 park.delisted = True
-                ctx.vacancies.update(park)
-                lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration)) if held]
+                parks.vacancies.update(park)
+                lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration))
+                        if held]
                 park.provincial = park.demonstration = False
-                ctx.records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2, "+".join(lost))
+                records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2, "+".join(lost))
                 continue
             scored.append((score, park))
         candidates = [
@@ -316,10 +455,10 @@ def annual_grading(ctx):
         for _, park in candidates:
             if selected >= demo.selections_per_year:
                 break
-            if keyed_uniform(firm_stream_seed(key, 1_000_000 + park.id), round_no) < demo.selection_probability:
+            if keyed_uniform(firm_stream_seed(key, Draw.GRADING.selection + park.id), round_no) < demo.selection_probability:
                 park.demonstration = True
                 selected += 1
-                ctx.records.park(env.now, Kind.PARK_DEMONSTRATION, park.id, park.floor_area_m2)
+                records.park(env.now, Kind.PARK_DEMONSTRATION, park.id, park.floor_area_m2)
         round_no += 1
         t += 12.0
 

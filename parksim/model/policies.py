@@ -1,31 +1,40 @@
-"""Policy levers as scheduled, budgeted objects, and the fiscal ledger they book into.
+"""The district's support policy: levers as scheduled, budgeted objects, and the fiscal ledger.
 
-Each lever (finance, land, tax, services) is one :class:`Lever`: at each half-yearly report
-it is offered to the whole :class:`Cohort` of firms in parks at once. It is active inside its
-window, decides which firms are eligible, takes each firm's take-up draw from the firm's keyed
-stream, asks the :class:`Ledger` for the money (a per-calendar-year budget cap, takers paid in
-a random order until it runs out), and adds the paid firms' effects for the coming review
-interval to their :class:`Support`. Levers differ only in how much one supported firm-year
-costs and in a few lever-specific rules; those live in small subclasses so that every lever
-passes the same conformance tests.
+Each lever (finance, land, tax, services) is one :class:`Lever`. It is active inside its
+window; a firm is eligible while the lever is active, the firm small enough and its park
+admits support (graded well enough, ungraded, or in its grace period); an eligible firm takes
+it up by its keyed take-up draw. :meth:`Lever.terms` is the one rule for who takes a lever up,
+at what strength and at what cost, and :meth:`Lever.admits` the one rule for which parks
+admit it: both vectorised, called for the whole :class:`Cohort` of firms in parks at a
+half-yearly report and, in bulk before the run, for every would-be entrant
+(:class:`EntrantTerms`). The :class:`Ledger` pays takers against the lever's per-calendar-year
+cap, in a random order (their take-up draws) until the budget runs out. Levers differ only in
+how much one supported firm-year costs and in a few lever-specific rules; those live in small
+subclasses so that every lever passes the same conformance tests. :class:`Policy` is the part
+of a replication's world that holds the four levers and the ledger.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from parksim.calendar import month_index, parse_month
+from parksim.model.parks import GRADE_RANK
 from parksim.records import RecordBuffer
+from parksim.rng import Draw
 from parksim.scenario.schema import GRADES
 from parksim.scenario.schema import Lever as LeverSpec
 
-__all__ = ["Ledger", "Lever", "Cohort", "Support", "Standing", "build_levers", "GRADE_RANK"]
+if TYPE_CHECKING:
+    from parksim.model.parks import Park
+    from parksim.scenario.schema import Scenario
 
-GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
-UNGRADED = -1
+__all__ = ["Policy", "Ledger", "Lever", "Cohort", "Support", "Standing", "EntrantTerms", "LeverTerms",
+           "build_levers"]
 
 
 class Ledger:
@@ -87,12 +96,12 @@ class Ledger:
 
 @dataclass(slots=True)
 class Cohort:
-    """The firms in parks at one report, as columns (``rows`` index the firm table); or one
-    firm entering a park, with plain numbers in the columns."""
+    """Firms as columns: the firms in parks at one report (``rows`` index the firm table), or
+    would-be entrants (``rows`` index their applications; ``park`` is not known yet)."""
 
     rows: np.ndarray
     firm: np.ndarray
-    park: np.ndarray
+    park: np.ndarray | None
     revenue: np.ndarray
     floor_m2: np.ndarray
     entered_at: np.ndarray
@@ -101,16 +110,17 @@ class Cohort:
 @dataclass(slots=True)
 class Standing:
     """Every park's standing at one instant, as arrays indexed by park id: its grade's rank
-    (:data:`UNGRADED` before its first grading), whether it is in its grace period, and
-    whether it has a service platform. Taken once per report and shared by the levers."""
+    (:data:`~parksim.model.parks.UNGRADED` before its first grading), whether it is in its
+    grace period, and whether it has a service platform. Taken once per report and shared by
+    the levers."""
 
     rank: np.ndarray
     in_grace: np.ndarray
     has_platform: np.ndarray
 
     @classmethod
-    def of(cls, parks: list, t: float) -> Standing:
-        rank = np.array([UNGRADED if p.grade is None else GRADE_RANK[p.grade] for p in parks], dtype=np.int64)
+    def of(cls, parks, t: float) -> Standing:
+        rank = np.array([p.rank for p in parks], dtype=np.int64)
         since_open = t - np.array([p.opened_at for p in parks], dtype=float)
         grace = np.array([p.grace_months for p in parks], dtype=float)
         in_grace = (since_open >= 0.0) & (since_open < grace)  # parks not yet open: -inf; established: +inf
@@ -122,10 +132,10 @@ class Support:
     """Combined effects of the levers each firm of a cohort holds for one review interval
     (arrays), or one entrant holds for its first interval (numbers)."""
 
-    drift: np.ndarray
-    exit_multiplier: np.ndarray
-    tech_multiplier: np.ndarray
-    rd_multiplier: np.ndarray
+    drift: np.ndarray | float
+    exit_multiplier: np.ndarray | float
+    tech_multiplier: np.ndarray | float
+    rd_multiplier: np.ndarray | float
 
     @classmethod
     def none(cls, n: int) -> Support:
@@ -133,7 +143,7 @@ class Support:
 
 
 class Lever:
-    """One policy lever. ``purpose`` numbers the firm's keyed take-up stream."""
+    """One policy lever. ``purpose`` numbers the firm's keyed take-up draw (:class:`~parksim.rng.Draw`)."""
 
     def __init__(self, name: str, spec: LeverSpec, start: str, purpose: int):
         self.name = name
@@ -150,68 +160,54 @@ class Lever:
     def active(self, t: float) -> bool:
         return self.enabled and self.t0 <= t < self.t1
 
-    def park_admits(self, park, t: float) -> bool:
-        """Whether firms in ``park`` may be supported: graded well enough, ungraded, or in grace."""
-        grade = park.grade
-        return grade is None or GRADE_RANK[grade] <= self.min_rank or park.in_grace(t)
+    def admits(self, rank, in_grace, has_platform):
+        """Whether firms in parks of this standing may be supported (numbers or arrays): graded
+        well enough, ungraded (rank -1), or in the grace period."""
+        return (rank <= self.min_rank) | in_grace
+
+    def park_admits(self, park: Park, t: float) -> bool:
+        """:meth:`admits` for one park at ``t`` (a firm entering it)."""
+        return self.admits(park.rank, park.in_grace(t), park.has_platform)
 
     def parks_admitting(self, standing: Standing) -> np.ndarray:
-        """:meth:`park_admits` for every park at once (by park id)."""
-        return (standing.rank <= self.min_rank) | standing.in_grace
+        """:meth:`admits` for every park at once (by park id)."""
+        return self.admits(standing.rank, standing.in_grace, standing.has_platform)
 
-    def annual_cost(self, cohort: Cohort, t: float) -> np.ndarray | float:
+    def annual_cost(self, cohort: Cohort, t) -> np.ndarray | float:
         """Yuan per supported firm-year."""
         raise NotImplementedError
 
-    def strength(self, cohort: Cohort, t: float) -> np.ndarray | float:
+    def strength(self, cohort: Cohort, t) -> np.ndarray | float:
         """Share of the lever's full effect each firm gets (1 unless the lever tapers)."""
         return 1.0
 
-    def offer(self, cohort: Cohort, standing: Standing, t: float, dt_months: float, take_up_draws: np.ndarray,
-              ledger: Ledger, support: Support) -> np.ndarray:
-        """Support the cohort's firms for ``[t, t + dt)``: those eligible that take it up and are paid.
+    def terms(self, cohort: Cohort, t, until, take_up_draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the cohort's firms over ``[t, until)`` (numbers, or one per firm): the strength at
+        which each takes the lever up (0: it does not) and what supporting it would cost.
 
-        Eligible: the lever is active, the firm small enough and its park admits support (its
-        ``standing``). Takers are paid in a random order (their take-up draws) until the year's
-        budget runs out. Returns the supported firms' positions in the cohort; their effects go
-        into ``support``.
-        """
-        if not self.active(t):
-            return np.zeros(0, np.int64)
-        ok = self.parks_admitting(standing)[cohort.park] & (cohort.revenue <= self.max_revenue)
-        ok &= take_up_draws < self.take_up
-        strength = self.strength(cohort, t)
-        tapers = np.ndim(strength) > 0
-        if tapers:
-            ok &= strength > 0
-        takers = np.flatnonzero(ok)
-        takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
-        covered = min(t + dt_months, self.t1) - t
-        annual = self.annual_cost(cohort, t)
-        cost = (annual[takers] if np.ndim(annual) else np.full(len(takers), annual)) * (covered / 12.0)
-        paid = takers[ledger.pay_all(self.name, self.cap, t, cost, cohort.park[takers], cohort.firm[takers])]
-        drift, exit_multiplier, tech_multiplier, rd_multiplier = self.effects(strength[paid] if tapers else strength)
-        support.drift[paid] += drift
-        support.exit_multiplier[paid] *= exit_multiplier
-        support.tech_multiplier[paid] *= tech_multiplier
-        support.rd_multiplier[paid] *= rd_multiplier
-        return paid
-
-    def entrant_terms(self, entrants: Cohort, t: np.ndarray, until: np.ndarray,
-                      take_up_draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For firms that would enter parks at times ``t``: whether each would take the lever up
-        for its first interval ``[t, until)``, and what that would cost.
-
-        Everything :meth:`offer` decides except the park's admission and the budget, which only
-        the moment of entry knows: the lever is active at ``t``, the firm small enough and its
-        take-up draw below the take-up rate. The cost covers the interval, cut at the window's end.
+        A firm takes it up if the lever is active at ``t``, the firm is small enough, its
+        take-up draw is below the take-up rate and its strength is positive. The cost covers
+        the interval, cut at the window's end. Its park's admission and the budget are decided
+        apart (:meth:`offer`, :meth:`Policy.support_entrant`).
         """
         ok = self.enabled & (self.t0 <= t) & (t < self.t1)
-        ok &= (entrants.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
-        strength = np.where(ok, self.strength(entrants, t), 0.0)
+        ok &= (cohort.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
+        strength = np.where(ok, self.strength(cohort, t), 0.0)
         covered = np.minimum(until, self.t1) - t
-        cost = np.broadcast_to(self.annual_cost(entrants, t), ok.shape) * (covered / 12.0)
+        cost = np.broadcast_to(self.annual_cost(cohort, t), ok.shape) * (covered / 12.0)
         return strength, cost
+
+    def offer(self, cohort: Cohort, standing: Standing, t: float, until: float, take_up_draws: np.ndarray,
+              ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
+        """Support the cohort's firms for ``[t, until)``: those that take it up (:meth:`terms`),
+        whose park admits it (their ``standing``), paid in a random order (their take-up draws)
+        while the year's budget lasts. Returns the paid firms' positions in the cohort and
+        their strengths."""
+        strength, cost = self.terms(cohort, t, until, take_up_draws)
+        takers = np.flatnonzero(self.parks_admitting(standing)[cohort.park] & (strength > 0))
+        takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
+        paid = takers[ledger.pay_all(self.name, self.cap, t, cost[takers], cohort.park[takers], cohort.firm[takers])]
+        return paid, strength[paid]
 
     def effects(self, strength):
         """(growth drift, exit, tech and R&D multipliers) for firms paid at ``strength`` (numbers or arrays)."""
@@ -270,11 +266,9 @@ class TaxLever(Lever):
 
 
 class ServicesLever(Lever):
-    def park_admits(self, park, t):
-        return park.has_platform and super().park_admits(park, t)
-
-    def parks_admitting(self, standing):
-        return standing.has_platform & super().parks_admitting(standing)
+    def admits(self, rank, in_grace, has_platform):
+        """Only parks with a service platform offer its services."""
+        return has_platform & super().admits(rank, in_grace, has_platform)
 
     def annual_cost(self, cohort, t):
         return self.spec.cost_yuan_per_firm_year
@@ -285,8 +279,94 @@ def build_levers(scenario) -> dict[str, Lever]:
     p = scenario.policies
     start = scenario.calendar.start
     return {
-        "finance": FinanceLever("finance", p.finance, start, purpose=10),
-        "land": LandLever("land", p.land, start, purpose=11, rent_yuan_m2_month=scenario.parks.rent_yuan_m2_month),
-        "tax": TaxLever("tax", p.tax, start, purpose=12),
-        "services": ServicesLever("services", p.services, start, purpose=13),
+        "finance": FinanceLever("finance", p.finance, start, purpose=Draw.FIRM.take_up_finance),
+        "land": LandLever("land", p.land, start, purpose=Draw.FIRM.take_up_land,
+                          rent_yuan_m2_month=scenario.parks.rent_yuan_m2_month),
+        "tax": TaxLever("tax", p.tax, start, purpose=Draw.FIRM.take_up_tax),
+        "services": ServicesLever("services", p.services, start, purpose=Draw.FIRM.take_up_services),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class LeverTerms:
+    """One lever's terms for a batch of would-be entrants, as lists indexed by entrant: the
+    strength each would take it up at (0: not taken up), its cost, and its effects."""
+
+    lever: Lever
+    strength: list[float]
+    cost: list[float]
+    drift: list[float]
+    exit_multiplier: list[float]
+    tech_multiplier: list[float]
+    rd_multiplier: list[float]
+
+
+class EntrantTerms:
+    """The levers a batch of would-be entrants take up for their first interval
+    (:meth:`Lever.terms`), found in bulk before the run; levers nobody takes up are left out."""
+
+    __slots__ = ("by_lever",)
+
+    def __init__(self, levers: list[Lever], entrants: Cohort, t: np.ndarray, until: np.ndarray,
+                 take_up_draws: np.ndarray):
+        self.by_lever: list[LeverTerms] = []
+        for lever, draws in zip(levers, take_up_draws, strict=True):
+            strength, cost = lever.terms(entrants, t, until, draws)
+            if np.any(strength > 0):
+                effects = (np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength))
+                self.by_lever.append(LeverTerms(lever, strength.tolist(), cost.tolist(), *effects))
+
+
+class Policy:
+    """The support policy of one replication: the four levers, in a fixed order, and the ledger."""
+
+    def __init__(self, scenario: Scenario, records: RecordBuffer):
+        self.levers = build_levers(scenario)
+        self.lever_list = list(self.levers.values())
+        self.ledger = Ledger(scenario.calendar.start, records)
+
+    def __getitem__(self, name: str) -> Lever:
+        return self.levers[name]
+
+    def active(self, t: float) -> list[Lever]:
+        """The levers active at ``t``, in order."""
+        return [lever for lever in self.lever_list if lever.active(t)]
+
+    def support(self, cohort: Cohort, standing: Standing, t: float, until: float, take_up_draws) -> Support:
+        """Offer every lever active at ``t`` to the cohort for ``[t, until)`` (``take_up_draws``:
+        one row per active lever) and combine the effects each firm is paid for."""
+        support = Support.none(len(cohort.rows))
+        for lever, draws in zip(self.active(t), take_up_draws, strict=True):
+            paid, strength = lever.offer(cohort, standing, t, until, draws, self.ledger)
+            drift, exit_multiplier, tech_multiplier, rd_multiplier = lever.effects(strength)
+            support.drift[paid] += drift
+            support.exit_multiplier[paid] *= exit_multiplier
+            support.tech_multiplier[paid] *= tech_multiplier
+            support.rd_multiplier[paid] *= rd_multiplier
+        return support
+
+    def support_entrant(self, terms: EntrantTerms, i: int, park: Park, t: float, firm: int) -> Support | None:
+        """Pay the levers entrant ``i`` of ``terms`` takes up, where ``park`` admits them and the
+        budget allows, as it enters at ``t``: its combined support, or None if it takes none up."""
+        taken = [lever_terms for lever_terms in terms.by_lever if lever_terms.strength[i] > 0]
+        if not taken:
+            return None
+        drift, exit_multiplier, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0, 1.0
+        for lt in taken:
+            lever = lt.lever
+            if lever.park_admits(park, t) and self.ledger.pay(lever.name, lever.cap, t, lt.cost[i], park.id, firm):
+                drift += lt.drift[i]
+                exit_multiplier *= lt.exit_multiplier[i]
+                tech_multiplier *= lt.tech_multiplier[i]
+                rd_multiplier *= lt.rd_multiplier[i]
+        return Support(drift, exit_multiplier, tech_multiplier, rd_multiplier)
+
+    def reward_upgrades(self, t: float, parks: np.ndarray, firms: np.ndarray) -> None:
+        """The tax lever's one-off reward for each firm that has just upgraded (小升规)."""
+        self.levers["tax"].reward_upgrades(t, self.ledger, parks, firms)
+
+    def grant_land(self, t: float, mu: float, park: int) -> None:
+        """The land lever's discount on ``mu`` of land a new-build park project takes at ``t``."""
+        land = self.levers["land"]
+        if land.active(t):
+            self.ledger.pay("land", land.cap, t, mu * land.spec.land_discount_yuan_per_mu, park, -1)

@@ -2,7 +2,10 @@
 
 Both are pure arithmetic on the scenario, kept apart from the processes so that a firm's
 review can ask "how much extra hazard and how much lost growth fall into my next interval?"
-in a few multiplications, and so that the twin and the tests can use the same numbers.
+in a few multiplications, and so that tests can check them without SimPy. Each rule has one
+vectorised implementation; a single interval is an array of length one. The twin
+(:mod:`parksim.validation.twin`) does not use them: it reads the same scenario and does this
+arithmetic its own way, so that a mistake here shows up as a disagreement.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numpy as np
 
 from parksim.calendar import month_index
 
-__all__ = ["ShockSchedule", "AgeHazard"]
+__all__ = ["ShockSchedule", "AgeHazard", "inverse_interp"]
 
 
 class ShockSchedule:
@@ -31,22 +34,9 @@ class ShockSchedule:
             for s in shocks
         ]
 
-    def effects(self, a: float, b: float) -> tuple[float, float]:
-        """For the interval ``[a, b)``: (drift in log revenue, hazard factor on its mean)."""
-        if not self.windows or b <= a:
-            return 0.0, 1.0
-        drift = 0.0
-        factor = 1.0
-        span = b - a
-        for t0, t1, g, h, _ in self.windows:
-            overlap = min(b, t1) - max(a, t0)
-            if overlap > 0:
-                drift += g * overlap / 12.0
-                factor += (h - 1.0) * overlap / span
-        return drift, max(factor, 0.0)
-
-    def effects_array(self, a: np.ndarray, b: float | np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
-        """:meth:`effects` for many intervals ``[a_i, b_i)`` at once."""
+    def effects(self, a: np.ndarray, b: float | np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """For intervals ``[a_i, b_i)``: the shocks' drift in log revenue over each, and the
+        factor on its mean exit hazard (the shocks' multipliers averaged over it)."""
         if not self.windows:
             return 0.0, 1.0
         span = b - a
@@ -75,47 +65,32 @@ class AgeHazard:
     def __init__(self, by_age: tuple[float, ...]):
         self.h = np.asarray(by_age, dtype=float)
         self.cum = np.concatenate([[0.0], np.cumsum(self.h)])
-        self._h = [float(x) for x in self.h]
-        self._cum = [float(x) for x in self.cum]
-        self.n = len(self._h)
+        self.n = len(self.h)
 
-    def cumulative(self, age_years: float) -> float:
-        """Integrated hazard from age 0 to ``age_years``."""
-        if age_years <= 0:
-            return 0.0
-        n = self.n
-        if age_years >= n:
-            return self._cum[n] + self._h[-1] * (age_years - n)
-        i = int(age_years)
-        return self._cum[i] + self._h[i] * (age_years - i)
-
-    def between(self, age_years: float, years: float) -> float:
-        """Integrated hazard over ``[age, age + years)``."""
-        return self.cumulative(age_years + years) - self.cumulative(age_years)
-
-    def cumulative_array(self, ages: np.ndarray) -> np.ndarray:
+    def cumulative(self, ages: np.ndarray) -> np.ndarray:
+        """Integrated hazard from age 0 to each of ``ages`` (years)."""
         ages = np.maximum(np.asarray(ages, dtype=float), 0.0)
         grid = np.arange(self.n + 1, dtype=float)
         inside = np.interp(ages, grid, self.cum)
         beyond = self.cum[-1] + self.h[-1] * (ages - self.n)
         return np.where(ages >= self.n, beyond, inside)
 
-    def between_array(self, ages: np.ndarray, years: float | np.ndarray) -> np.ndarray:
-        """:meth:`between` for many ages at once."""
-        return self.cumulative_array(ages + years) - self.cumulative_array(ages)
+    def between(self, ages: np.ndarray, years: float | np.ndarray) -> np.ndarray:
+        """Integrated hazard over ``[age, age + years)`` for each age."""
+        return self.cumulative(ages + years) - self.cumulative(ages)
 
-    def inverse_array(self, targets: np.ndarray) -> np.ndarray:
+    def inverse(self, targets: np.ndarray) -> np.ndarray:
         """Age at which the integrated hazard reaches ``targets`` (vectorised)."""
         targets = np.asarray(targets, dtype=float)
         grid = np.arange(self.n + 1, dtype=float)
         last = self.h[-1]
-        inside = np.interp(targets, self.cum, grid) if np.all(np.diff(self.cum) > 0) else _interp_flat(targets, self.cum, grid)
+        inside = np.interp(targets, self.cum, grid) if np.all(np.diff(self.cum) > 0) else inverse_interp(targets, self.cum, grid)
         with np.errstate(divide="ignore", invalid="ignore"):
             beyond = self.n + (targets - self.cum[-1]) / last if last > 0 else np.full_like(targets, math.inf)
         return np.where(targets >= self.cum[-1], beyond, inside)
 
 
-def _interp_flat(y: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+def inverse_interp(y: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     """Inverse interpolation that tolerates flat stretches (zero hazard at some ages)."""
     idx = np.searchsorted(xp, y, side="right") - 1
     idx = np.clip(idx, 0, len(xp) - 2)

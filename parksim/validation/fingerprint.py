@@ -60,9 +60,10 @@ def record_columns(records: Records, replication: int, start: str) -> dict[str, 
     }
 
 
-def park_rows(parks) -> list[tuple]:
-    """The parks table of one replication as tuples of plain Python values, in ``PARK_COLUMNS`` order."""
-    rows = parks.itertuples(index=False) if hasattr(parks, "itertuples") else parks
+def park_rows(parks: dict[str, list]) -> list[tuple]:
+    """The parks table of one replication (named columns) as tuples of plain Python values, in
+    ``PARK_COLUMNS`` order."""
+    rows = zip(*(parks[name] for name in PARK_COLUMNS), strict=True)
     return [tuple(v.item() if hasattr(v, "item") else v for v in row) for row in rows]
 
 
