@@ -19,6 +19,10 @@ from scipy import stats
 import parksim
 from parksim.model import run_replication
 from parksim.rng import (
+    MAX_APPLICATIONS,
+    PARK_CHOICE_DRAWS,
+    Draw,
+    Stream,
     Streams,
     firm_stream_seed,
     keyed_uniform,
@@ -170,3 +174,29 @@ def test_uniform_means_by_draw_number(draw):
     # mean 1/2 and variance 1/12, within 5 standard errors
     assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / n)
     assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / n)
+
+
+def test_no_two_purposes_of_a_keyed_stream_share_a_draw_number():
+    for stream in Draw.ALL:
+        assert stream.overlaps() == [], stream.key
+        if stream.stride is not None:
+            assert max(r.stop for r in stream.ranges.values()) <= stream.stride, stream.key
+    assert len({stream.key for stream in Draw.ALL}) == len(Draw.ALL)
+
+
+def test_the_overlap_check_sees_a_shared_number():
+    """Power check: ranges that touch are fine, ranges that share a number are caught, adjacent
+    in order of start or not."""
+    assert Stream("s", a=range(0, 2), b=range(2, 4)).overlaps() == []
+    assert Stream("s", a=range(0, 3), b=range(2, 4)).overlaps() == [("a", "b")]
+    assert Stream("s", a=range(0, 10), b=range(2, 3), c=range(5, 6)).overlaps() != []
+
+
+def test_the_registry_holds_every_application_a_scenario_may_make():
+    from parksim.scenario.schema import District
+
+    bound = max(m.le for m in District.model_fields["max_applications"].metadata if hasattr(m, "le"))
+    assert bound <= MAX_APPLICATIONS
+    for name in ("walk", "screening", "reapply"):
+        assert len(Draw.POOL.ranges[name]) == MAX_APPLICATIONS
+    assert len(Draw.POOL.ranges["park_choice"]) == PARK_CHOICE_DRAWS * MAX_APPLICATIONS
