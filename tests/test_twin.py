@@ -1,4 +1,4 @@
-"""The numpy twin of the firm lifecycle (``parksim/twin.py``): its own consistency, and its
+"""The numpy twin of the firm lifecycle (``parksim/validation/twin.py``): its own consistency, and its
 agreement in distribution with the SimPy model in a district whose parks never fill.
 
 The agreement check runs both over many replications of one scenario — the baseline reduced
@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 import parksim
-from parksim.twin import EXIT_REASONS, TwinOutput, _AgeHazard, run_twin
+from parksim.validation.twin import EXIT_REASONS, TwinOutput, _AgeHazard, run_twin
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 BASELINE = REPO_DIR / "scenarios" / "baseline.toml"
