@@ -19,7 +19,7 @@ scenario (:mod:`parksim.scenario`) for what its keys mean, and turns the scenari
 model months with the same calendar (:mod:`parksim.calendar`). It takes nothing of the model's
 code, random streams or draws: it imports nothing from :mod:`parksim.model`, draws from one
 ``numpy.random.Generator`` of its own, in its own order (not from the model's keyed per-firm
-streams, so the two never see the same random numbers), and computes the age hazard, the
+streams: no draw is shared), and computes the age hazard, the
 shocks, the relocation pressure and the levers' effects itself (:class:`_AgeHazard`,
 :class:`_Shocks`, :class:`_Levers`). An oracle must be independent: arithmetic that both took
 from one place would be wrong in both at once and the comparison could not see it, so when
