@@ -15,7 +15,7 @@ Measures, on the baseline scenario:
   their mean time against bare SimPy's;
 * events per in-park firm-year, and the scaling exponent of one replication's time over
   1x, 3x and 10x the district's firms and parks;
-* the model against its vectorised numpy twin (:mod:`parksim.twin`): a replication's median
+* the model against its vectorised numpy twin (:mod:`parksim.validation.twin`): a replication's median
   time over the twin's, on the same seeds (``twin_ratio``);
 * replications per second with 1 and 2 local workers (start-up of the pool included), and
   the speed-up of 2 over 1 (``speedup_local_2w``);
@@ -54,7 +54,7 @@ from parksim.gc_tuning import collector_tuned
 from parksim.model import run_replication
 from parksim.model.context import Context, finish
 from parksim.rng import Streams
-from parksim.twin import run_twin
+from parksim.validation.twin import run_twin
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVINCE = ROOT / "scenarios" / "zhejiang_province.toml"

@@ -29,6 +29,8 @@ __all__ = [
     "summarise_targets",
     "INTERVAL_METHOD",
     "QUANTILES",
+    "FirmHistories",
+    "firm_histories",
 ]
 
 SERIES_COLUMNS = (
@@ -212,3 +214,83 @@ def summarise_targets(values: dict[str, np.ndarray], scenario: Scenario) -> tupl
         out.append(TargetSummary(key, threshold, float(met.mean()), lo, hi, float(p50), float(p05), float(p95)))
     lo, hi = proportion_interval(int(all_met.sum()), n)
     return out, {"probability": float(all_met.mean()), "ci_low": lo, "ci_high": hi}
+
+
+@dataclass(frozen=True)
+class FirmHistories:
+    """One row per firm that entered a park in a replication, in the order they entered.
+
+    Times are model months, ages years; a firm's missing events are NaN (times, ages) or ""
+    (``exit_reason``). ``seated`` marks the firms that entered at the start (*t* = 0): those
+    seated in the operating parks when the run begins. ``age_at_entry`` and
+    ``revenue_at_entry`` are the firm's age and revenue when it entered; ``tech_at_entry``
+    whether it was tech-based then, and ``tech_at`` when it was certified in a park.
+    """
+
+    firm_id: np.ndarray
+    park_id: np.ndarray
+    entered_at: np.ndarray
+    seated: np.ndarray
+    age_at_entry: np.ndarray
+    revenue_at_entry: np.ndarray
+    tech_at_entry: np.ndarray
+    upgraded_at: np.ndarray
+    tech_at: np.ndarray
+    exited_at: np.ndarray
+    exit_reason: np.ndarray
+    age_at_exit: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.firm_id)
+
+
+def _exit_reasons(records: Records) -> np.ndarray:
+    """The exit reason of every record ("failure", "contract" or "graduated" on firm_exited
+    records): where the records keep it, the ``detail`` column. :func:`firm_histories` reads
+    it here and nowhere else."""
+    return records.detail
+
+
+def firm_histories(records: Records) -> FirmHistories:
+    """One replication's firm records as one row per firm: entry, upgrade (小升规), tech
+    certification and exit with its reason and age.
+
+    A firm enters a park at most once in a replication and has at most one upgrade, tech and
+    exit record; expansions and support payments are not part of its history here. Raises
+    ``ValueError`` if the records break this, or hold an event of a firm that never entered.
+    """
+    entered = records.kind == Kind.FIRM_ENTERED
+    firm = records.firm_id[entered]
+    order = np.argsort(firm, kind="stable")
+    by_id = firm[order]
+    if np.any(by_id[1:] == by_id[:-1]):
+        raise ValueError("a firm entered a park more than once")
+
+    def once(kind: int, name: str, column: np.ndarray) -> np.ndarray:
+        """``column`` of each firm's record of ``kind``, in the order of entry."""
+        rows = records.kind == kind
+        who = records.firm_id[rows]
+        at = np.minimum(np.searchsorted(by_id, who), max(len(by_id) - 1, 0))
+        if len(who) and (not len(by_id) or np.any(by_id[at] != who)):
+            raise ValueError(f"a {name} record of a firm that never entered a park")
+        if len(np.unique(who)) != len(who):
+            raise ValueError(f"a firm with more than one {name} record")
+        values = np.full(len(firm), np.nan if column.dtype.kind == "f" else "", dtype=column.dtype)
+        values[order[at]] = column[rows]
+        return values
+
+    time, age = records.time_months, records.firm_age_years
+    return FirmHistories(
+        firm_id=firm,
+        park_id=records.park_id[entered],
+        entered_at=time[entered],
+        seated=time[entered] == 0.0,
+        age_at_entry=age[entered],
+        revenue_at_entry=records.revenue_yuan[entered],
+        tech_at_entry=records.tech[entered],
+        upgraded_at=once(Kind.FIRM_UPGRADED, "firm_upgraded", time),
+        tech_at=once(Kind.FIRM_TECH, "firm_tech", time),
+        exited_at=once(Kind.FIRM_EXITED, "firm_exited", time),
+        exit_reason=once(Kind.FIRM_EXITED, "firm_exited", _exit_reasons(records)),
+        age_at_exit=once(Kind.FIRM_EXITED, "firm_exited", age),
+    )

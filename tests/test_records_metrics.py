@@ -32,6 +32,7 @@ from scipy import stats
 import parksim
 from parksim.metrics import (
     SERIES_COLUMNS,
+    firm_histories,
     fiscal_cost,
     monthly_series,
     observed_values,
@@ -270,3 +271,52 @@ def test_delisting_a_demonstration_park_removes_its_standing():
     assert [before[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")] == [1, 1, 1, 1, 1]
     assert [after[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")] == [0, 0, 0, 0, 0]
     assert after[col["firms_all_parks"]] == 1 and after[col["floor_area_m2"]] == 0
+
+
+def test_firm_histories_of_the_timeline():
+    """Firms 9, 7 and 8 of the timeline, one row each in the order they entered; expansions and
+    payments are not part of a history."""
+    firms = firm_histories(_timeline())
+    assert len(firms) == 3
+    np.testing.assert_array_equal(firms.firm_id, [9, 7, 8])
+    np.testing.assert_array_equal(firms.park_id, [0, 0, 1])
+    np.testing.assert_array_equal(firms.entered_at, [0.0, 1.2, 4.9])
+    np.testing.assert_array_equal(firms.seated, [True, False, False])
+    np.testing.assert_array_equal(firms.age_at_entry, [4.0, 3.0, 1.0])
+    np.testing.assert_array_equal(firms.revenue_at_entry, [8e6, 5e6, 3e6])
+    np.testing.assert_array_equal(firms.tech_at_entry, [False, False, True])
+    np.testing.assert_array_equal(firms.upgraded_at, [1.5, 2.5, np.nan])
+    np.testing.assert_array_equal(firms.tech_at, [np.nan, 2.9, np.nan])
+    np.testing.assert_array_equal(firms.exited_at, [4.2, 3.7, np.nan])
+    assert firms.exit_reason.tolist() == ["graduated", "failure", ""]
+    np.testing.assert_array_equal(firms.age_at_exit, [4.3, 3.2, np.nan])
+
+
+def test_firm_histories_of_bulk_records_and_of_none():
+    """Records written in bulk (a report's upgrades) count like single ones; no records, no firms."""
+    buf = RecordBuffer()
+    buf.firms(0.0, Kind.FIRM_ENTERED, 0, np.array([4, 2]), np.array([6.0, 2.0]), np.array([5e6, 9e6]),
+              np.array([500.0, 700.0]), False)
+    buf.firms(6.0 - 1e-6, Kind.FIRM_UPGRADED, 0, np.array([2, 4]), np.array([2.5, 6.5]), np.array([2.1e7, 2.3e7]),
+              np.array([700.0, 500.0]), False)
+    buf.firm(9.0, Kind.FIRM_EXITED, 0, 2, 2.75, 1.9e7, 700.0, False, "contract")
+    firms = firm_histories(buf.freeze())
+    np.testing.assert_array_equal(firms.firm_id, [4, 2])
+    np.testing.assert_array_equal(firms.upgraded_at, [6.0 - 1e-6, 6.0 - 1e-6])
+    assert firms.exit_reason.tolist() == ["", "contract"]
+    np.testing.assert_array_equal(firms.age_at_exit, [np.nan, 2.75])
+    assert len(firm_histories(RecordBuffer().freeze())) == 0
+
+
+@pytest.mark.parametrize("kind, firm, message", [
+    (Kind.FIRM_ENTERED, 1, "entered a park more than once"),
+    (Kind.FIRM_EXITED, 1, "more than one firm_exited record"),
+    (Kind.FIRM_TECH, 3, "firm_tech record of a firm that never entered"),
+])
+def test_firm_histories_refuse_a_second_entry_or_exit_and_events_of_firms_never_in_a_park(kind, firm, message):
+    buf = RecordBuffer()
+    buf.firm(0.0, Kind.FIRM_ENTERED, 0, 1, 3.0, 4e6, 400.0, False)
+    buf.firm(2.0, Kind.FIRM_EXITED, 0, 1, 3.2, 4e6, 400.0, False, "failure")
+    buf.firm(5.0, kind, 0, firm, 3.4, 4e6, 400.0, True, "contract" if kind == Kind.FIRM_EXITED else "")
+    with pytest.raises(ValueError, match=message):
+        firm_histories(buf.freeze())

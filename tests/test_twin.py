@@ -1,4 +1,4 @@
-"""The numpy twin of the firm lifecycle (``parksim/twin.py``): its own consistency, and its
+"""The numpy twin of the firm lifecycle (``parksim/validation/twin.py``): its own consistency, and its
 agreement in distribution with the SimPy model in a district whose parks never fill.
 
 The agreement check runs both over many replications of one scenario — the baseline reduced
@@ -19,7 +19,8 @@ import pytest
 from scipy import stats
 
 import parksim
-from parksim.twin import EXIT_REASONS, TwinOutput, _AgeHazard, run_twin
+from parksim.metrics import firm_histories
+from parksim.validation.twin import EXIT_REASONS, TwinOutput, _AgeHazard, run_twin
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 BASELINE = REPO_DIR / "scenarios" / "baseline.toml"
@@ -208,42 +209,24 @@ def never_full(tmp_path_factory) -> parksim.Scenario:
     return parksim.load_scenario(path)
 
 
+COLUMNS = ("seated", "entered_at", "age_at_entry", "revenue_at_entry", "tech_at_entry", "upgraded_at", "tech_at",
+           "exited_at", "exit_reason", "age_at_exit")
+"""The columns the model and the twin are compared on, one row per firm that was in a park."""
+
+
 def _model_firms(scenario, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """The model's firm records of one replication as one row per firm, in the twin's columns."""
+    """The model's firm histories of one replication (:func:`~parksim.metrics.firm_histories`)."""
     from parksim.model import run_replication
     from parksim.records import Kind
 
     r = run_replication(scenario, seed).records
-    entered = r.kind == Kind.FIRM_ENTERED
-    firm = r.firm_id[entered]
-    order = np.argsort(firm)
-    assert len(np.unique(firm)) == len(firm)
-
-    def at(kind: int, column: np.ndarray) -> np.ndarray:
-        rows = r.kind == kind
-        assert len(np.unique(r.firm_id[rows])) == rows.sum()
-        values = np.full(len(firm), np.nan if column.dtype.kind == "f" else "", dtype=column.dtype)
-        values[order[np.searchsorted(firm[order], r.firm_id[rows])]] = column[rows]
-        return values
-
-    exited = r.kind == Kind.FIRM_EXITED
+    firms = firm_histories(r)
     # the park never fills: occupied floor stays below its usable floor, and no firm graduates
-    expanded = r.kind == Kind.FIRM_EXPANDED
+    entered, expanded, exited = (r.kind == kind for kind in (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED))
     change = np.where(entered | expanded, r.floor_m2, 0.0) - np.where(exited, r.floor_m2, 0.0)
     assert np.cumsum(change).max() < scenario.parks.usable_share * scenario.parks.initial[0].floor_area_m2
-    assert not np.any(r.detail[exited] == "graduated")
-    return {
-        "seated": r.time_months[entered] == 0.0,
-        "entered_at": r.time_months[entered],
-        "age_at_entry": r.firm_age_years[entered],
-        "revenue_at_entry": r.revenue_yuan[entered],
-        "tech_at_entry": r.tech[entered],
-        "upgraded_at": at(Kind.FIRM_UPGRADED, r.time_months),
-        "tech_at": at(Kind.FIRM_TECH, r.time_months),
-        "exited_at": at(Kind.FIRM_EXITED, r.time_months),
-        "exit_reason": at(Kind.FIRM_EXITED, r.detail.astype(object)),
-        "age_at_exit": at(Kind.FIRM_EXITED, r.firm_age_years),
-    }
+    assert not np.any(firms.exit_reason == "graduated")
+    return {column: getattr(firms, column) for column in COLUMNS}
 
 
 def _twin_firms(scenario, seed) -> dict[str, np.ndarray]:

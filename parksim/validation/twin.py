@@ -1,0 +1,698 @@
+"""A vectorised numpy twin of the firm lifecycle: an oracle for the SimPy model, not a second model.
+
+The SimPy model (:mod:`parksim.model`) walks applications one at a time through the event
+loop, places firms in parks with finite room, pays support from capped budgets and schedules
+each failure as an event. The twin applies the same lifecycle rules to all firms at once, with
+whole-array numpy operations and loops only over application attempts and report dates, for
+two purposes:
+
+- **an independent check**: where the two describe the same world, a district whose parks
+  never fill, they must agree in distribution on entries, upgrades, tech status and exits
+  (``tests/test_twin.py``, which also shows that the comparison sees a 30% stronger exit
+  hazard);
+- **a speed floor**: the time of a model replication divided by the twin's time for the same
+  pool, parks and horizon (``twin_ratio`` in ``benchmarks/run.py``) says how much the event
+  machinery costs over the bare arithmetic.
+
+**What it shares with the model: the scenario, and nothing else.** It reads the same validated
+scenario (:mod:`parksim.scenario`) for what its keys mean, and turns the scenario's dates into
+model months with the same calendar (:mod:`parksim.calendar`). It takes nothing of the model's
+code, random streams or draws: it imports nothing from :mod:`parksim.model`, draws from one
+``numpy.random.Generator`` of its own, in its own order (not from the model's keyed per-firm
+streams: no draw is shared), and computes the age hazard, the
+shocks, the relocation pressure and the levers' effects itself (:class:`_AgeHazard`,
+:class:`_Shocks`, :class:`_Levers`). An oracle must be independent: arithmetic that both took
+from one place would be wrong in both at once and the comparison could not see it, so when
+they agree, two separate readings of the scenario's rules agree.
+
+The phases of :func:`run_twin` are named after the model's submodels, so that the twin can be
+read beside the model; they run, and draw, in this order:
+
+- **Pool** (:func:`_pool`; the model's ``district.Pool``): ``district.firms`` firms at the
+  start plus new firms formed as a Poisson process (born during the run, age 0). Attributes
+  are drawn only for the firms that can reach a park (seated at the start, or applying before
+  the horizon); the others' draws would not change anything.
+- **Seating** (:func:`_seat`; ``Context._place_initial_firms``): the firms already in
+  operating parks at the start are drawn at random among the initial pool firms inside the
+  revenue window, their tenure counted from ``-parks.initial_tenure_months``.
+- **Relocation** (:func:`_relocation`; when ``Pool`` makes a firm apply): relocation pressure
+  (``district.relocation_rate_per_year``, times the shocks' relocation multipliers) makes a
+  firm apply when its integral has risen by an Exp(1) draw since the start (or birth).
+- **Traits** (:func:`_traits`; ``Pool`` and ``Pool.traits``): age, revenue, tech and R&D
+  status and floor factor of the firms that can reach a park.
+- **Applications** (:func:`_applications`; ``Pool.dies_at``, ``Screening`` and
+  ``Applications``): a firm dies at the age at which its integrated age hazard
+  (``enterprises.exit_hazard_by_age``) has risen by an Exp(1) draw above its value at the
+  start (or at birth). At each application the firm's log revenue has moved by a normal step
+  with the in-park Laplace walk's drift and variance; it passes the entry standards inside the
+  revenue window with ``pass_probability`` (times ``rd_pass_multiplier`` for R&D firms) and
+  otherwise tries again after an exponential wait, up to ``district.max_applications`` times,
+  while alive and before the horizon. Parks never fill, so a passing applicant enters at once:
+  screening and placement are one step.
+- **Entry** (:func:`_enter`; ``Context.enter`` and ``enterprise.FirmTable``): the seated
+  firms and the entrants, in order of entry, become the rows of the twin's
+  :class:`_FirmTable`, each with the floor its revenue needs.
+- **Support at entry** (:func:`_support_entrants`; ``enterprise.first_intervals`` and
+  ``support_entrant``): a firm entering between two reports learns its support at entry, for
+  its first, shorter interval up to the next report, and draws whether, and when, it fails in
+  it.
+- **Reports** (:func:`_reporting`; ``enterprise.reporting``): firms report every
+  ``review_interval_months`` on a common calendar (t = 0, dt, 2 dt, ...), the report at the
+  end of the horizon included; what a report finds is dated at the last instant of the
+  half-year it closes.
+
+  - :func:`_review` (``enterprise.review``): a firm that was in the park before the report
+    grows (a Laplace step whose scale falls with size), may cross the upgrade line (小升规),
+    may start R&D or be certified tech-based, may outgrow its floor and may breach its
+    performance contract.
+  - :func:`_commit` (``enterprise.commit``): when the next half-year opens (so not after the
+    report at the horizon) a firm in breach is moved out and one that outgrew its floor
+    expands (:func:`_move`); each firm then learns its support from the four levers for the
+    next interval (:func:`_support`; ``model.policies``) and draws whether, and when, it fails
+    in it (:meth:`_Failure.draw`: the integrated age hazard times the park's, the shocks' and
+    the support's factors; ``model.shocks``).
+
+What the twin leaves out, because parks never fill in the world it describes: park capacity,
+opening dates, park choice, lead-sector shares and graduations (a firm that outgrows its
+floor always expands). It has no park grades either, so it ignores the levers'
+``min_park_grade``, the land lever's ``grade_drift_per_year`` and delisting; it books no money
+and ignores budget caps (every eligible firm that takes a lever up is supported); and a firm's
+park has a service platform with probability ``policies.services.platform_coverage``, drawn
+once per firm at entry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from parksim.calendar import month_index
+
+__all__ = ["TwinOutput", "run_twin", "EXIT_REASONS"]
+
+_CLOSE = 1e-6
+"""Months before ``k * dt`` at which a report's findings are dated: inside the half-year they close."""
+
+EXIT_REASONS = ("", "failure", "contract", "graduated")
+"""Values of :attr:`TwinOutput.exit_reason` ("" for firms still in a park at the horizon)."""
+
+_NONE, _FAILURE, _CONTRACT = 0, 1, 2
+_LEVERS = ("finance", "land", "tax", "services")
+
+
+@dataclass(frozen=True)
+class TwinOutput:
+    """One twin replication: one row per firm that was in a park (seated at the start or entered).
+
+    Times are months since the calendar start; ages are in years. ``age_at_entry`` is the age
+    at ``entered_at``, which for the firms seated at the start is the start of their tenure
+    (negative for a firm whose drawn age is shorter than its tenure), so that
+    ``age_at_exit == age_at_entry + (exited_at - entered_at) / 12`` for every firm.
+    """
+
+    firm_id: np.ndarray
+    entered_at: np.ndarray
+    age_at_entry: np.ndarray
+    revenue_at_entry: np.ndarray
+    upgraded_at: np.ndarray
+    tech_at: np.ndarray
+    tech_at_entry: np.ndarray
+    exited_at: np.ndarray
+    exit_reason: np.ndarray
+    age_at_exit: np.ndarray
+    pool_firms: int
+
+    def __len__(self) -> int:
+        return len(self.firm_id)
+
+
+class _AgeHazard:
+    """The integrated exit hazard by age: piecewise linear, the last rate beyond the table."""
+
+    def __init__(self, by_age: tuple[float, ...]):
+        self.rate = np.asarray(by_age, dtype=float)
+        self.cum = np.concatenate([[0.0], np.cumsum(self.rate)])
+        self.last = len(self.rate) - 1
+
+    def integral(self, age: np.ndarray) -> np.ndarray:
+        """Integrated hazard from age 0 to ``age`` (years)."""
+        age = np.maximum(age, 0.0)
+        year = np.minimum(age.astype(np.int64), self.last)
+        return self.cum[year] + self.rate[year] * (age - year)
+
+    def age_at(self, integral: np.ndarray) -> np.ndarray:
+        """Age at which the integrated hazard reaches ``integral`` (inf if it never does)."""
+        year = np.clip(np.searchsorted(self.cum, integral, side="right") - 1, 0, self.last)
+        rate = self.rate[year]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(rate > 0, year + (integral - self.cum[year]) / rate, np.inf)
+
+
+class _Shocks:
+    """The scenario's shock windows ``[t0, t1)`` in model months, as arrays."""
+
+    def __init__(self, scenario):
+        start = scenario.calendar.start
+        shocks = scenario.shocks
+        self.t0 = np.array([month_index(start, s.start) for s in shocks], dtype=float)
+        self.t1 = np.array([month_index(start, s.end) + 1 for s in shocks], dtype=float)
+        self.drift = np.array([s.growth_drift_per_year for s in shocks], dtype=float)
+        self.hazard = np.array([s.exit_hazard_multiplier for s in shocks], dtype=float)
+        self.relocation = np.array([s.relocation_multiplier for s in shocks], dtype=float)
+
+    def _overlap(self, a, b) -> np.ndarray:
+        a = np.asarray(a, dtype=float)[..., None]
+        b = np.asarray(b, dtype=float)[..., None]
+        return np.maximum(np.minimum(b, self.t1) - np.maximum(a, self.t0), 0.0)
+
+    def growth(self, a, b):
+        """Shock drift in log revenue over ``[a, b)``."""
+        if not len(self.t0):
+            return 0.0
+        return self._overlap(a, b) @ self.drift / 12.0
+
+    def hazard_factor(self, a, b):
+        """Factor on the exit hazard over ``[a, b)``: the shocks' multipliers averaged over it."""
+        if not len(self.t0):
+            return 1.0
+        span = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+        extra = self._overlap(a, b) @ (self.hazard - 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(span > 0, np.maximum(1.0 + extra / span, 0.0), 1.0)
+
+    def relocation_by_month(self, months: int) -> np.ndarray:
+        """Multiplier of relocation pressure in each month ``0 .. months-1``."""
+        profile = np.ones(months)
+        for t0, t1, r in zip(self.t0, self.t1, self.relocation, strict=True):
+            profile[max(int(t0), 0):max(min(int(t1), months), 0)] *= r
+        return profile
+
+
+def _invert(targets: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """Times (grid units) at which a piecewise-linear increasing ``cum`` reaches ``targets``.
+
+    ``targets`` must lie in ``[cum[0], cum[-1])``; flat stretches of ``cum`` are skipped.
+    """
+    i = np.clip(np.searchsorted(cum, targets, side="right") - 1, 0, len(cum) - 2)
+    return i + (targets - cum[i]) / (cum[i + 1] - cum[i])
+
+
+class _Levers:
+    """The four policy levers as parallel arrays, so a report offers all of them at once."""
+
+    def __init__(self, scenario):
+        start = scenario.calendar.start
+        specs = [getattr(scenario.policies, name) for name in _LEVERS]
+        self.enabled = np.array([s.enabled for s in specs])
+        self.t0 = np.array([month_index(start, s.window.start) for s in specs], dtype=float)
+        self.t1 = np.array([month_index(start, s.window.end) + 1 for s in specs], dtype=float)
+        self.take_up = np.array([s.take_up for s in specs])
+        self.max_revenue = np.array([s.max_revenue_yuan for s in specs])
+        self.drift = np.array([s.growth_drift_per_year for s in specs])
+        self.exit = np.array([s.exit_hazard_multiplier for s in specs])
+        self.tech = np.array([s.tech_hazard_multiplier for s in specs])
+        self.rd = np.array([scenario.policies.tax.rd_adoption_multiplier if name == "tax" else 1.0 for name in _LEVERS])
+        self.land = _LEVERS.index("land")
+        self.services = _LEVERS.index("services")
+        # rent subsidies taper with the years in the park: the share of the full effect, 0 beyond the list
+        shares = scenario.policies.land.rent_subsidy_share_by_year
+        self.land_strength = np.array([*shares, 0.0]) / (max(shares) or 1.0)
+
+    def offer(self, rng, t, revenue, years_in_park, platform):
+        """Support for an interval starting at ``t`` (one time, or one per firm): (drift, exit,
+        tech and R&D multipliers), one value per firm.
+
+        A lever supports a firm if it is active at ``t``, the firm is small enough, takes it up
+        (and, for services, its park has a platform); land supports it with the rent share of
+        its year in the park relative to the full share.
+        """
+        n = len(revenue)
+        active = self.enabled[:, None] & (self.t0[:, None] <= t) & (t < self.t1[:, None])
+        takes = active & (revenue <= self.max_revenue[:, None]) & (rng.random((len(self.enabled), n)) < self.take_up[:, None])
+        strength = takes.astype(float)
+        strength[self.services] *= platform
+        year = np.minimum(years_in_park.astype(np.int64), len(self.land_strength) - 1)
+        strength[self.land] *= self.land_strength[year]
+        drift = self.drift @ strength
+        exit_multiplier = np.prod(1.0 + (self.exit[:, None] - 1.0) * strength, axis=0)
+        tech_multiplier = np.prod(1.0 + (self.tech[:, None] - 1.0) * strength, axis=0)
+        rd_multiplier = np.prod(np.where(strength > 0, self.rd[:, None], 1.0), axis=0)
+        return drift, exit_multiplier, tech_multiplier, rd_multiplier
+
+
+def _floor_need(district, revenue: np.ndarray, floor_factor: np.ndarray) -> np.ndarray:
+    """Floor (m²) that firms of these revenues and floor factors need."""
+    return np.maximum(district.floor_min_m2, district.floor_m2_per_million_yuan / 1e6 * revenue) * floor_factor
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The entry standards' revenue window in log revenue: from the admission minimum
+    (included) to the upgrade line (excluded)."""
+
+    log_low: float
+    log_high: float
+
+    @classmethod
+    def of(cls, scenario) -> _Window:
+        low = scenario.parks.admission.min_revenue_yuan
+        return cls(math.log(low) if low > 0 else -math.inf, math.log(scenario.enterprises.upgrade_threshold_yuan))
+
+    def admits(self, log_revenue: np.ndarray) -> np.ndarray:
+        return (log_revenue >= self.log_low) & (log_revenue < self.log_high)
+
+
+@dataclass
+class _Pool:
+    """The district pool: initial firms ``0 .. initial-1``, then new firms in order of birth.
+
+    ``log_revenue0`` is each firm's log revenue at the start (or at birth), NaN until drawn:
+    it is drawn only for the firms that can reach a park.
+    """
+
+    initial: int
+    births: np.ndarray
+    log_revenue0: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.initial + len(self.births)
+
+
+@dataclass(frozen=True)
+class _Traits:
+    """The firms that can reach a park, the ``seated`` ones first, then the applicants: their
+    pool ids, age at the start (new firms: 0), birth time (months), log revenue at the start
+    (or birth), tech and R&D status, and floor factor."""
+
+    firm_id: np.ndarray
+    seated: int
+    age0: np.ndarray
+    born: np.ndarray
+    log_revenue: np.ndarray
+    tech: np.ndarray
+    rd: np.ndarray
+    floor_factor: np.ndarray
+
+
+@dataclass
+class _FirmTable:
+    """Every firm that was in a park (seated at the start or entered), one row each, in order of
+    entry, as numpy columns that the reports update.
+
+    ``interval_start`` is the start of the interval a firm is living, and ``drift``,
+    ``tech_multiplier`` and ``rd_multiplier`` the support it holds for it (none in the stub of
+    a seated firm). ``reason`` is an index into :data:`EXIT_REASONS`.
+    """
+
+    firm_id: np.ndarray
+    entered_at: np.ndarray
+    born: np.ndarray
+    revenue_at_entry: np.ndarray
+    log_revenue: np.ndarray
+    tech_at_entry: np.ndarray
+    tech: np.ndarray
+    rd: np.ndarray
+    floor_factor: np.ndarray
+    floor: np.ndarray
+    platform: np.ndarray
+    upgraded_at: np.ndarray
+    tech_at: np.ndarray
+    exited_at: np.ndarray
+    reason: np.ndarray
+    interval_start: np.ndarray
+    drift: np.ndarray
+    tech_multiplier: np.ndarray
+    rd_multiplier: np.ndarray
+
+    def present(self, now: float) -> np.ndarray:
+        """Rows of the firms in a park at ``now``."""
+        return np.flatnonzero((self.entered_at <= now) & np.isnan(self.exited_at))
+
+    def output(self, pool_firms: int) -> TwinOutput:
+        return TwinOutput(
+            firm_id=self.firm_id,
+            entered_at=self.entered_at,
+            age_at_entry=(self.entered_at - self.born) / 12.0,
+            revenue_at_entry=self.revenue_at_entry,
+            upgraded_at=self.upgraded_at,
+            tech_at=self.tech_at,
+            tech_at_entry=self.tech_at_entry,
+            exited_at=self.exited_at,
+            exit_reason=np.array(EXIT_REASONS, dtype=object)[self.reason],
+            age_at_exit=(self.exited_at - self.born) / 12.0,
+            pool_firms=pool_firms,
+        )
+
+
+@dataclass(frozen=True)
+class _Findings:
+    """What a report found for the firms it reviewed (``rows``): who is in breach of contract,
+    who outgrew its floor, and the floor each needs."""
+
+    rows: np.ndarray
+    breach: np.ndarray
+    grows: np.ndarray
+    need: np.ndarray
+
+    @classmethod
+    def none(cls) -> _Findings:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), np.zeros(0))
+
+
+class _Failure:
+    """Failure in a park: the integrated age hazard over an interval, times the parks' exit
+    multiplier, the shocks' factor over the interval and the firm's support."""
+
+    def __init__(self, scenario, shocks: _Shocks):
+        self.age = _AgeHazard(scenario.enterprises.exit_hazard_by_age)
+        self.shocks = shocks
+        self.park = scenario.parks.exit_hazard_multiplier
+        self.horizon = float(scenario.horizon_months)
+
+    def draw(self, rng, firms: _FirmTable, rows: np.ndarray, a, b, support) -> None:
+        """Draw whether the firms ``rows`` fail in ``[a, b)`` and when (constant hazard inside),
+        given the exit multiplier of their ``support``."""
+        multiplier = self.park * self.shocks.hazard_factor(a, b) * support
+        born = firms.born[rows]
+        h = (self.age.integral((b - born) / 12.0) - self.age.integral((a - born) / 12.0)) * multiplier
+        u = rng.random(len(rows))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            when = a + (b - a) * (-np.log1p(-u) / h)
+        failed = (u < -np.expm1(-h)) & (when < self.horizon)
+        firms.exited_at[rows[failed]] = when[failed]
+        firms.reason[rows[failed]] = _FAILURE
+
+
+def _arrivals(rng: np.random.Generator, rate: float, horizon: float) -> np.ndarray:
+    """Times of a Poisson process of ``rate`` per month on ``[0, horizon)``, in order."""
+    if rate <= 0:
+        return np.zeros(0)
+    expected = rate * horizon
+    times = np.cumsum(rng.exponential(1.0 / rate, int(expected + 10.0 * math.sqrt(expected) + 20)))
+    while times[-1] < horizon:  # practically never: more arrivals than ten standard deviations
+        times = np.concatenate([times, times[-1] + np.cumsum(rng.exponential(1.0 / rate, len(times)))])
+    return times[: np.searchsorted(times, horizon)]
+
+
+# ------------------------------------------------------------------------------- the pool
+
+
+def _pool(rng, scenario) -> _Pool:
+    """The initial firms and the new firms formed during the run (a Poisson process at a rate
+    proportional to the initial pool)."""
+    d = scenario.district
+    births = _arrivals(rng, d.formation_rate_per_year * d.firms / 12.0, float(scenario.horizon_months))
+    return _Pool(d.firms, births, np.full(d.firms + len(births), np.nan))
+
+
+def _seat(rng, scenario, pool: _Pool, window: _Window) -> np.ndarray:
+    """The initial firms seated in operating parks at the start: as many as those parks hold,
+    drawn at random among those whose revenue is inside the admission window.
+
+    They are the first fitting firms in a random order of the initial firms, so only a prefix
+    of that order needs a revenue (written into ``pool.log_revenue0``); the rest of the order
+    is drawn only if the prefix holds too few fitting firms.
+    """
+    n0 = pool.initial
+    seats = sum(p.firms for p in scenario.parks.initial if p.status == "operating")
+    if not seats or not n0:
+        return np.zeros(0, dtype=np.int64)
+    d = scenario.district
+    log_median, sigma = math.log(d.revenue_median_yuan), d.revenue_log_sigma
+    # how far into the order to draw at once: the expected prefix holding `seats` fitting firms, and a margin
+    fit = 1.0
+    if sigma > 0:
+        z_low, z_high = (window.log_low - log_median) / sigma, (window.log_high - log_median) / sigma
+        fit = max(0.5 * (math.erf(z_high / math.sqrt(2.0)) - math.erf(z_low / math.sqrt(2.0))), 1e-6)
+    size = min(n0, int(seats / fit + 6.0 * math.sqrt(seats / fit) + 50))
+    order = rng.choice(n0, size=size, replace=False)
+    values = rng.normal(log_median, sigma, size)
+    fits = window.admits(values)
+    if fits.sum() < seats and size < n0:
+        rest = rng.permutation(np.setdiff1d(np.arange(n0), order, assume_unique=True))
+        more = rng.normal(log_median, sigma, len(rest))
+        order, values = np.concatenate([order, rest]), np.concatenate([values, more])
+        fits = window.admits(values)
+    pool.log_revenue0[order] = values
+    return np.sort(order[np.flatnonzero(fits)[:seats]])
+
+
+def _relocation(rng, scenario, shocks: _Shocks, pool: _Pool, seated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pool firms that relocation pressure makes apply before the horizon (not the seated
+    ones), and the time of each one's first application.
+
+    A firm first applies when the integrated pressure has risen by an Exp(1) draw above its
+    level at the start (or at birth). For initial firms, that happens before the horizon with
+    probability 1 - exp(-pressure at the horizon), at a truncated Exp(1) level.
+    """
+    d = scenario.district
+    months = scenario.horizon_months
+    n0, births = pool.initial, pool.births
+    monthly = d.relocation_rate_per_year / 12.0 * shocks.relocation_by_month(months)
+    pressure = np.concatenate([[0.0], np.cumsum(monthly)])
+    total = pressure[-1]
+    initial = np.zeros(0, dtype=np.int64)
+    if n0 and total > 0:
+        initial = rng.choice(n0, size=rng.binomial(n0, -math.expm1(-total)), replace=False)
+    level = -np.log1p(rng.random(len(initial)) * math.expm1(-total))
+    not_seated = np.ones(n0, dtype=bool)
+    not_seated[seated] = False
+    keep = not_seated[initial]
+    initial, level = initial[keep], level[keep]
+    level_new = np.interp(births, np.arange(months + 1.0), pressure) + rng.exponential(1.0, len(births))
+    new = np.flatnonzero(level_new < total)
+    applicants = np.concatenate([initial, n0 + new])
+    return applicants, _invert(np.concatenate([level, level_new[new]]), pressure)
+
+
+def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarray) -> _Traits:
+    """Age, revenue (where not drawn yet), tech and R&D status and floor factor of the seated
+    firms and the applicants."""
+    d = scenario.district
+    ids = np.concatenate([seated, applicants])
+    m = len(ids)
+    n0 = pool.initial
+    is_new = ids >= n0
+    age0 = np.where(is_new, 0.0, rng.exponential(d.age_mean_years, m))
+    born = -12.0 * age0
+    born[is_new] = pool.births[ids[is_new] - n0]
+    unknown = np.isnan(pool.log_revenue0[ids])
+    pool.log_revenue0[ids[unknown]] = rng.normal(math.log(d.revenue_median_yuan), d.revenue_log_sigma,
+                                                 int(unknown.sum()))
+    tech = rng.random(m) < d.tech_share
+    rd = (rng.random(m) < d.rd_share) | tech
+    floor_factor = np.exp(d.floor_log_sigma * rng.standard_normal(m))
+    return _Traits(ids, len(seated), age0, born, pool.log_revenue0[ids], tech, rd, floor_factor)
+
+
+def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _Traits,
+                  first_application: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each applicant's time of entry (NaN if it never enters) and log revenue at entry.
+
+    An applicant lives until its integrated age hazard has risen by an Exp(1) draw. At each
+    application its revenue has taken the walk's step since its last look; it passes the entry
+    standards inside the window with the pass probability, and otherwise tries again after an
+    exponential wait. Parks never fill, so passing is entering.
+    """
+    d, e, adm = scenario.district, scenario.enterprises, scenario.parks.admission
+    horizon = float(scenario.horizon_months)
+    log_reference = math.log(e.growth_reference_revenue_yuan)
+    k = traits.seated
+    age0, born, rd = traits.age0[k:], traits.born[k:], traits.rd[k:]
+    pos = np.arange(len(born))
+    dies = born + 12.0 * hazard.age_at(hazard.integral(age0) + rng.exponential(1.0, len(pos)))
+    t = first_application
+    last = np.maximum(born, 0.0)
+    log_revenue = traits.log_revenue[k:]
+    pass_probability = adm.pass_probability * np.where(rd, adm.rd_pass_multiplier, 1.0)
+    entered_at = np.full(len(pos), np.nan)
+    log_revenue_at_entry = traits.log_revenue[k:].copy()
+    walk_scale = math.sqrt(2.0) * e.growth_scale_per_year
+    for _attempt in range(d.max_applications):
+        alive = (t < dies) & (t < horizon)
+        pos, t, last, log_revenue, pass_probability, dies = (
+            x[alive] for x in (pos, t, last, log_revenue, pass_probability, dies)
+        )
+        if not len(pos):
+            break
+        years = (t - last) / 12.0
+        sd = walk_scale * np.exp(-e.growth_size_exponent * (log_revenue - log_reference)) * np.sqrt(years)
+        log_revenue = log_revenue + e.growth_drift_per_year * years + sd * rng.standard_normal(len(pos))
+        ok = window.admits(log_revenue) & (rng.random(len(pos)) < pass_probability)
+        entered_at[pos[ok]] = t[ok]
+        log_revenue_at_entry[pos[ok]] = log_revenue[ok]
+        rest = ~ok
+        pos, last, log_revenue, pass_probability, dies = (
+            x[rest] for x in (pos, t, log_revenue, pass_probability, dies)
+        )
+        t = last + rng.exponential(d.reapply_months, len(pos))
+    return entered_at, log_revenue_at_entry
+
+
+# ------------------------------------------------------------------------- firms in parks
+
+
+def _enter(rng, scenario, traits: _Traits, entered_at: np.ndarray, log_revenue_at_entry: np.ndarray) -> _FirmTable:
+    """The firm table: the seated firms and the applicants that entered (``entered_at``,
+    ``log_revenue_at_entry``: one value per applicant), in order of entry, each with the floor
+    it needs and whether its park has a service platform."""
+    k = traits.seated
+    entered_at = np.concatenate([np.full(k, -scenario.parks.initial_tenure_months, dtype=float), entered_at])
+    log_revenue_at_entry = np.concatenate([traits.log_revenue[:k], log_revenue_at_entry])
+    ids = traits.firm_id
+    inside = np.flatnonzero(~np.isnan(entered_at))
+    inside = inside[np.lexsort((ids[inside], entered_at[inside]))]
+    entered_at = entered_at[inside]
+    log_revenue = log_revenue_at_entry[inside]
+    revenue_at_entry = np.exp(log_revenue)
+    tech_at_entry = traits.tech[inside]
+    floor_factor = traits.floor_factor[inside]
+    f = len(inside)
+    platform = rng.random(f) < scenario.policies.services.platform_coverage
+    return _FirmTable(
+        firm_id=ids[inside].astype(np.int64),
+        entered_at=entered_at,
+        born=traits.born[inside],
+        revenue_at_entry=revenue_at_entry,
+        log_revenue=log_revenue,
+        tech_at_entry=tech_at_entry,
+        tech=tech_at_entry.copy(),
+        rd=traits.rd[inside],
+        floor_factor=floor_factor,
+        floor=_floor_need(scenario.district, revenue_at_entry, floor_factor),
+        platform=platform,
+        upgraded_at=np.full(f, np.nan),
+        tech_at=np.full(f, np.nan),
+        exited_at=np.full(f, np.nan),
+        reason=np.zeros(f, dtype=np.int8),
+        interval_start=np.maximum(entered_at, 0.0),
+        drift=np.zeros(f),
+        tech_multiplier=np.ones(f),
+        rd_multiplier=np.ones(f),
+    )
+
+
+def _support(rng, levers: _Levers, firms: _FirmTable, rows: np.ndarray, t, revenue: np.ndarray,
+             years_in_park: np.ndarray) -> np.ndarray:
+    """Support from the levers for the interval the firms ``rows`` open at ``t``: held in the
+    table (growth drift, tech and R&D multipliers); the exit multiplier is returned."""
+    drift, exit_multiplier, tech_multiplier, rd_multiplier = levers.offer(rng, t, revenue, years_in_park,
+                                                                          firms.platform[rows])
+    firms.drift[rows] = drift
+    firms.tech_multiplier[rows] = tech_multiplier
+    firms.rd_multiplier[rows] = rd_multiplier
+    return exit_multiplier
+
+
+def _support_entrants(rng, scenario, firms: _FirmTable, levers: _Levers, failure: _Failure) -> None:
+    """Firms that entered between reports: support at entry for the stub up to the next
+    report, then whether and when they fail in it."""
+    dt = scenario.enterprises.review_interval_months
+    entrants = np.flatnonzero(firms.entered_at > 0)
+    start = firms.entered_at[entrants]
+    stub_end = np.ceil(start / dt) * dt
+    exit_multiplier = _support(rng, levers, firms, entrants, start, firms.revenue_at_entry[entrants],
+                               np.zeros(len(entrants)))
+    failure.draw(rng, firms, entrants, start, stub_end, exit_multiplier)
+
+
+def _reporting(rng, scenario, firms: _FirmTable, levers: _Levers, shocks: _Shocks, failure: _Failure) -> None:
+    """The half-yearly reports from the start to the horizon (included): each reviews the firms
+    whose interval it closes, and, but at the horizon, commits the firms in parks to the next."""
+    dt = scenario.enterprises.review_interval_months
+    horizon = float(scenario.horizon_months)
+    for report in range(math.floor(horizon / dt) + 1):
+        now = report * dt
+        present = firms.present(now)
+        found = _review(rng, scenario, shocks, firms, present, now)
+        if not len(present) or now >= horizon:
+            continue
+        _commit(rng, firms, present, found, now, dt, levers, failure)
+
+
+def _review(rng, scenario, shocks: _Shocks, firms: _FirmTable, present: np.ndarray, now: float) -> _Findings:
+    """Close the interval of the firms in a park before the report at ``now``: growth, upgrade,
+    R&D and tech status, and the moves it finds (breach of contract, need for space)."""
+    rows = present[firms.interval_start[present] < now]
+    if not len(rows):
+        return _Findings.none()
+    e = scenario.enterprises
+    closing = now - _CLOSE  # a report's findings are dated at the last instant of the half-year
+    # growth: a Laplace step whose scale falls with size; drift from the park, the support held and any shock
+    log_reference = math.log(e.growth_reference_revenue_yuan)
+    base_drift = e.growth_drift_per_year + scenario.parks.growth_drift_per_year
+    s = firms.interval_start[rows]
+    dy = (now - s) / 12.0
+    lr = firms.log_revenue[rows]
+    scale = e.growth_scale_per_year * np.exp(-e.growth_size_exponent * (lr - log_reference)) * np.sqrt(dy)
+    lr = lr + (base_drift + firms.drift[rows]) * dy + shocks.growth(s, now) + rng.laplace(0.0, scale)
+    firms.log_revenue[rows] = lr
+    revenue = np.exp(lr)
+    # crossing the upgrade line (小升规)
+    firms.upgraded_at[rows[np.isnan(firms.upgraded_at[rows]) & (revenue >= e.upgrade_threshold_yuan)]] = closing
+    # R&D and tech status
+    u_status, u_contract = rng.random((2, len(rows)))
+    was_rd, was_tech = firms.rd[rows], firms.tech[rows]
+    tech_rate, rd_rate = e.tech_hazard_per_year, e.rd_adoption_per_year
+    certified = ~was_tech & was_rd & (u_status < -np.expm1(-tech_rate * firms.tech_multiplier[rows] * dy))
+    starts_rd = ~was_tech & ~was_rd & (u_status < -np.expm1(-rd_rate * firms.rd_multiplier[rows] * dy))
+    firms.tech[rows[certified]] = True
+    firms.tech_at[rows[certified]] = closing
+    firms.rd[rows[starts_rd]] = True
+    # moves, made when the next half-year opens: a breached performance contract, or a need for space
+    breach = (
+        (now - firms.entered_at[rows] >= e.contract_months)
+        & (revenue < e.contract_min_revenue_yuan_per_m2 * firms.floor[rows])
+        & (u_contract < e.contract_enforcement_probability)
+    )
+    need = _floor_need(scenario.district, revenue, firms.floor_factor[rows])
+    grows = ~breach & (need > firms.floor[rows] * (1.0 + e.expansion_tolerance))
+    return _Findings(rows, breach, grows, need)
+
+
+def _commit(rng, firms: _FirmTable, present: np.ndarray, found: _Findings, now: float, dt: float,
+            levers: _Levers, failure: _Failure) -> None:
+    """Open the next interval at ``now`` for the firms in a park: the moves the report found,
+    then support from the levers, then whether and when each fails in the interval."""
+    _move(firms, found, now)
+    present = present[np.isnan(firms.exited_at[present])]
+    years_in_park = (now - firms.entered_at[present]) / 12.0
+    exit_multiplier = _support(rng, levers, firms, present, now, np.exp(firms.log_revenue[present]), years_in_park)
+    firms.interval_start[present] = now
+    failure.draw(rng, firms, present, now, now + dt, exit_multiplier)
+
+
+def _move(firms: _FirmTable, found: _Findings, now: float) -> None:
+    """Firms that outgrew their floor expand (parks never fill); firms in breach are moved out."""
+    rows = found.rows
+    firms.floor[rows[found.grows]] = found.need[found.grows]
+    firms.exited_at[rows[found.breach]] = now
+    firms.reason[rows[found.breach]] = _CONTRACT
+
+
+# --------------------------------------------------------------------------- one replication
+
+
+def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
+    """One replication of the twin for ``scenario`` (a validated :class:`~parksim.scenario.Scenario`).
+
+    The phases run, and draw from the twin's one generator, in this order; the order is part
+    of what a seed means.
+    """
+    rng = np.random.default_rng(seed)
+    shocks = _Shocks(scenario)
+    failure = _Failure(scenario, shocks)
+    window = _Window.of(scenario)
+    levers = _Levers(scenario)
+    pool = _pool(rng, scenario)
+    seated = _seat(rng, scenario, pool, window)
+    applicants, first_application = _relocation(rng, scenario, shocks, pool, seated)
+    traits = _traits(rng, scenario, pool, seated, applicants)
+    entered_at, log_revenue_at_entry = _applications(rng, scenario, failure.age, window, traits, first_application)
+    firms = _enter(rng, scenario, traits, entered_at, log_revenue_at_entry)
+    _support_entrants(rng, scenario, firms, levers, failure)
+    _reporting(rng, scenario, firms, levers, shocks, failure)
+    return firms.output(pool.size)
