@@ -33,6 +33,7 @@ import numpy as np
 
 import parksim
 from parksim.calendar import month_index
+from parksim.model.parks import M2_PER_MU  # one mu (亩) is 666.7 m2
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -49,7 +50,6 @@ SMALL_MICRO_FIRMS = 1_900_000
 # Other province figures and the estimates this file rests on
 PARKS_AIMED_FOR = 1_000  # the province's aim of ~1,000 certified parks [R]
 FIVE_STAR_PARKS_2022 = 13  # five-star parks province-wide in 2022 [S]
-M2_PER_MU = 10_000 / 15  # one mu is 666.7 m2
 EXISTING_PLOT_RATIO = 1.5  # floor per m2 of land in existing, mostly renovated parks [E 1.2-2.0]
 CANDIDATE_SHARE = 0.30  # small/micro firms in trades that need production floor [E 0.25-0.35]
 FLOOR_LOG_SIGMA = 0.45  # spread of park floor area, as the baseline pipeline's [E]

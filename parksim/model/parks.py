@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["Park", "ParkRules", "Parks", "Vacancies", "park_life", "pipeline", "land_release", "annual_grading",
            "grade_for", "GRADE_RANK", "UNGRADED", "M2_PER_MU"]
 
-M2_PER_MU = 666.67  # one mu of land in m2 (exact: 10000/15)
+M2_PER_MU = 10_000 / 15
+"""Square metres in one mu (亩) of land, exactly."""
 
 GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
 """Rank of each grade, best first (A is 0)."""
