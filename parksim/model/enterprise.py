@@ -276,6 +276,12 @@ class Tenancy:
         if self.table.active[row]:
             self.leave(row, self.env.now, "failure")
 
+    def exit_hazard(self, age_years: np.ndarray, t0: np.ndarray, t1: np.ndarray | float) -> np.ndarray:
+        """The exit hazard of firms in parks integrated over ``[t0, t1)``, before support: their
+        age hazard over the interval, times the park factor and the shocks' factor over it."""
+        _, shock = self.shocks.effects(t0, t1)
+        return self.age_hazard.between(age_years, (t1 - t0) / 12.0) * (self.params.park_exit_multiplier * shock)
+
     def park_totals(self) -> tuple[np.ndarray, np.ndarray]:
         """Revenue and number of tech firms in each park now (indexed by park id)."""
         table = self.table
@@ -385,7 +391,6 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     rows = _due(table, t)
     if rows.size == 0:
         return
-    p = tenancy.params
     moving = table.move[rows] != STAY
     if moving.any():
         _move(tenancy, rows[moving], t)
@@ -403,9 +408,7 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     table.support_tech[rows] = support.tech_multiplier
     table.support_rd[rows] = support.rd_multiplier
     table.until[rows] = end
-    _, shock_hazard = tenancy.shocks.effects(np.full(len(rows), t), end)
-    age = (t - table.born_at[rows]) / 12.0
-    h = tenancy.age_hazard.between(age, dt / 12.0) * (p.park_exit_multiplier * shock_hazard) * support.exit_multiplier
+    h = tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end) * support.exit_multiplier
     fails = np.flatnonzero((h > 0) & (u_exit < -np.expm1(-h)))
     if fails.size:
         at = t + dt * (-np.log1p(-u_exit[fails]) / h[fails])
@@ -465,8 +468,7 @@ def first_intervals(tenancy: Tenancy, t: np.ndarray, born_at: np.ndarray, entran
     dt = p.review_months
     until = (np.floor(t / dt) + 1.0) * dt
     until = np.where(until <= t, until + dt, until)
-    _, shock_hazard = tenancy.shocks.effects(t, until)
-    hazard = tenancy.age_hazard.between((t - born_at) / 12.0, (until - t) / 12.0) * p.park_exit_multiplier * shock_hazard
+    hazard = tenancy.exit_hazard((t - born_at) / 12.0, t, until)
     exposure = -np.log1p(-seeded_uniforms(seeds, Draw.FIRM.exit))
     levers = tenancy.policy.lever_list
     take_up = seeded_uniforms(seeds, np.array([lever.purpose for lever in levers])[:, None])
