@@ -79,10 +79,11 @@ def _per_park(park: np.ndarray, month: np.ndarray, mask: np.ndarray, parks: int,
     return np.cumsum(counts, axis=1)
 
 
-def _has(detail: np.ndarray, mask: np.ndarray, flag: str) -> np.ndarray:
-    out = np.zeros(len(detail), dtype=bool)
+def _lost(lost_standing: np.ndarray, mask: np.ndarray, standing: str) -> np.ndarray:
+    """Which records of ``mask`` (delistings) took ``standing`` away."""
+    out = np.zeros(len(lost_standing), dtype=bool)
     idx = np.flatnonzero(mask)
-    out[idx] = [flag in str(d).split("+") for d in detail[idx]]
+    out[idx] = [standing in str(d).split("+") for d in lost_standing[idx]]
     return out
 
 
@@ -95,7 +96,6 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     kind = records.kind
     floor = np.nan_to_num(records.floor_m2)
     tech = records.tech
-    detail = records.detail
 
     def cum(mask, weights=None):
         return _cumulative(month, mask, months, weights)
@@ -125,8 +125,8 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     out[:, col["tech_firms"]] = (tech_by_park * counted).sum(axis=0)
     out[:, col["firms_all_parks"]] = cum(entered) - cum(exited)
     out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
-    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(_has(detail, delisted, "demonstration"))
-    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(_has(detail, delisted, "provincial"))
+    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(_lost(records.lost_standing, delisted, "demonstration"))
+    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(_lost(records.lost_standing, delisted, "provincial"))
     out[:, col["parks_open"]] = cum(opened)
     capacity = cum(opened, floor) * usable
     occupied = cum(entered, floor) + cum(expanded, floor) - cum(exited, floor)
@@ -136,10 +136,10 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
         out[:, col["occupancy"]] = np.where(capacity > 0, occupied / np.where(capacity > 0, capacity, 1), 0.0)
     out[:, col["entries"]] = cum(entered)
     for reason in ("failure", "contract", "graduated"):
-        out[:, col[f"exits_{reason}"]] = cum(exited & (detail == reason))
+        out[:, col[f"exits_{reason}"]] = cum(exited & (records.exit_reason == reason))
     total = np.zeros(months)
     for lever in LEVERS:
-        spend = cum(paid & (detail == lever), amount)
+        spend = cum(paid & (records.lever == lever), amount)
         out[:, col[f"spend_{lever}_yuan"]] = spend
         total += spend
     out[:, col["spend_total_yuan"]] = total
@@ -244,13 +244,6 @@ class FirmHistories:
         return len(self.firm_id)
 
 
-def _exit_reasons(records: Records) -> np.ndarray:
-    """The exit reason of every record ("failure", "contract" or "graduated" on firm_exited
-    records): where the records keep it, the ``detail`` column. :func:`firm_histories` reads
-    it here and nowhere else."""
-    return records.detail
-
-
 def firm_histories(records: Records) -> FirmHistories:
     """One replication's firm records as one row per firm: entry, upgrade (小升规), tech
     certification and exit with its reason and age.
@@ -291,6 +284,6 @@ def firm_histories(records: Records) -> FirmHistories:
         upgraded_at=once(Kind.FIRM_UPGRADED, "firm_upgraded", time),
         tech_at=once(Kind.FIRM_TECH, "firm_tech", time),
         exited_at=once(Kind.FIRM_EXITED, "firm_exited", time),
-        exit_reason=once(Kind.FIRM_EXITED, "firm_exited", _exit_reasons(records)),
+        exit_reason=once(Kind.FIRM_EXITED, "firm_exited", records.exit_reason),
         age_at_exit=once(Kind.FIRM_EXITED, "firm_exited", age),
     )

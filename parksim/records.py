@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Kind", "KINDS", "RecordBuffer", "Records", "COLUMNS"]
+__all__ = ["Kind", "KINDS", "RecordBuffer", "Records", "COLUMNS", "TEXT_COLUMNS"]
 
 
 class Kind:
@@ -65,15 +65,24 @@ COLUMNS = (
     "revenue_yuan",
     "floor_m2",
     "tech",
-    "detail",
+    "grade",
+    "exit_reason",
+    "lever",
+    "build",
+    "lost_standing",
     "amount_yuan",
 )
-"""Record columns. ``floor_m2`` is the firm's floor (entered/exited), the extra floor taken
-(expanded) or the park's gross floor area (park records). ``detail`` holds the grade
-(graded), the exit reason (failure, contract, graduated), the lever (support_paid), the
-standing a delisted park loses ("provincial", "demonstration", joined by "+"), or
-"renovation" / "new_build" on a park project that starts building. ``amount_yuan`` is the money paid (support_paid) or the
-project's investment (park_started)."""
+"""Record columns, each with one meaning. ``floor_m2`` is the firm's floor (entered, exited),
+the extra floor taken (expanded) or the park's gross floor area (park records). ``grade`` is
+the grade a park got (park_graded); ``exit_reason`` why a firm left (firm_exited: "failure",
+"contract" or "graduated"); ``lever`` the lever that paid (support_paid); ``build`` how a park
+project is built (park_started: "renovation" or "new_build"); ``lost_standing`` the standing a
+delisted park loses ("provincial", "demonstration", both joined by "+", or ""). These text
+columns are "" on every other kind of record. ``amount_yuan`` is the money paid
+(support_paid) or the project's investment (park_started)."""
+
+TEXT_COLUMNS = ("grade", "exit_reason", "lever", "build", "lost_standing")
+"""The columns that hold text, "" where a kind of record does not use them."""
 
 _NAN = math.nan
 
@@ -84,6 +93,7 @@ class RecordBuffer:
     Records keep the order they were recorded in as a list of segments: a run of tuples (a
     list) or a chunk of columns. Closing a run of tuples when a chunk arrives only moves a list
     reference; every tuple of the replication is turned into columns once, by :meth:`freeze`.
+    Each kind of record has its method, which fills the columns that kind uses.
     """
 
     __slots__ = ("rows", "segments")
@@ -92,37 +102,48 @@ class RecordBuffer:
         self.rows: list[tuple] = []
         self.segments: list[list[tuple] | tuple[np.ndarray, ...]] = [self.rows]
 
-    def park(self, t: float, kind: int, park: int, floor_m2: float, detail: str = "", amount_yuan: float = 0.0) -> None:
-        self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, detail, amount_yuan))
+    def park(self, t: float, kind: int, park: int, floor_m2: float) -> None:
+        """A park opened, was recognised, recommended to the province or made a demonstration park."""
+        self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", "", "", 0.0))
 
-    def firm(
-        self,
-        t: float,
-        kind: int,
-        park: int,
-        firm: int,
-        age_years: float,
-        revenue_yuan: float,
-        floor_m2: float,
-        tech: bool,
-        detail: str = "",
-    ) -> None:
-        self.rows.append((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, detail, 0.0))
+    def graded(self, t: float, park: int, floor_m2: float, grade: str) -> None:
+        self.rows.append((t, Kind.PARK_GRADED, park, -1, _NAN, _NAN, floor_m2, False, grade, "", "", "", "", 0.0))
+
+    def delisted(self, t: float, park: int, floor_m2: float, lost_standing: str) -> None:
+        self.rows.append((t, Kind.PARK_DELISTED, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", "", lost_standing,
+                          0.0))
+
+    def started(self, t: float, park: int, floor_m2: float, build: str, investment_yuan: float) -> None:
+        """A park project started building (``build``: "renovation" or "new_build")."""
+        self.rows.append((t, Kind.PARK_STARTED, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", build, "",
+                          investment_yuan))
+
+    def firm(self, t: float, kind: int, park: int, firm: int, age_years: float, revenue_yuan: float, floor_m2: float,
+             tech: bool) -> None:
+        """A firm entered its park or expanded in it."""
+        self.rows.append((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", "", "", "", "", 0.0))
+
+    def exited(self, t: float, park: int, firm: int, age_years: float, revenue_yuan: float, floor_m2: float,
+               tech: bool, reason: str) -> None:
+        """A firm left its park (``reason``: "failure", "contract" or "graduated")."""
+        self.rows.append((t, Kind.FIRM_EXITED, park, firm, age_years, revenue_yuan, floor_m2, tech, "", reason, "", "",
+                          "", 0.0))
 
     def paid(self, t: float, lever: str, park: int, firm: int, amount_yuan: float) -> None:
-        self.rows.append((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan))
+        self.rows.append((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, "", "", lever, "", "", amount_yuan))
 
     def firms(self, t: float, kind: int, park: np.ndarray | int, firm: np.ndarray, age_years: np.ndarray,
-              revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray | bool, detail: str = "") -> None:
-        """Records of the same kind at the same instant for many firms: columns of the length of
-        ``firm``, or single values (a park, a tech flag) that hold for all of them."""
+              revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray | bool) -> None:
+        """Records of the same kind at the same instant for many firms (entered, upgraded, tech):
+        columns of the length of ``firm``, or single values (a park, a tech flag) that hold for
+        all of them."""
         if len(firm):
-            self._chunk((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, detail, 0.0))
+            self._chunk((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", "", "", "", "", 0.0))
 
     def payments(self, t: float, lever: str, park: np.ndarray, firm: np.ndarray, amount_yuan: np.ndarray) -> None:
         """Support paid at one instant by one lever to many firms."""
         if len(firm):
-            self._chunk((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan))
+            self._chunk((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, "", "", lever, "", "", amount_yuan))
 
     def _chunk(self, columns: tuple) -> None:
         """Add a chunk: columns of one length, or single values that hold for every record in it."""
@@ -154,7 +175,8 @@ class RecordBuffer:
         return Records(*(c[order] for c in cols))
 
 
-_DTYPES = (np.float64, np.int8, np.int32, np.int64, np.float64, np.float64, np.float64, bool, object, np.float64)
+_DTYPES = (np.float64, np.int8, np.int32, np.int64, np.float64, np.float64, np.float64, bool,
+           object, object, object, object, object, np.float64)
 """dtypes of :data:`COLUMNS`, in order."""
 
 
@@ -170,16 +192,16 @@ class Records:
     revenue_yuan: np.ndarray
     floor_m2: np.ndarray
     tech: np.ndarray
-    detail: np.ndarray
+    grade: np.ndarray
+    exit_reason: np.ndarray
+    lever: np.ndarray
+    build: np.ndarray
+    lost_standing: np.ndarray
     amount_yuan: np.ndarray
 
     @classmethod
     def empty(cls) -> Records:
-        f = np.zeros(0, dtype=np.float64)
-        return cls(
-            f, np.zeros(0, np.int8), np.zeros(0, np.int32), np.zeros(0, np.int64), f, f, f,
-            np.zeros(0, bool), np.zeros(0, object), f,
-        )
+        return cls(*(np.zeros(0, dtype) for dtype in _DTYPES))
 
     def __len__(self) -> int:
         return len(self.time_months)

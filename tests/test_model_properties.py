@@ -91,12 +91,12 @@ def check_invariants(scenario, out) -> dict[str, int]:
     found = np.isin(kind, (Kind.FIRM_UPGRADED, Kind.FIRM_TECH))
     closes = (t[found] + 1e-6) / dt
     assert np.all((np.abs(closes - np.round(closes)) < 1e-9) & (closes > 0.5)), "a finding off a report's close"
-    moved = (kind == Kind.FIRM_EXPANDED) | (exited & np.isin(r.detail, ("contract", "graduated")))
+    moved = (kind == Kind.FIRM_EXPANDED) | (exited & np.isin(r.exit_reason, ("contract", "graduated")))
     opens = t[moved] / dt
     assert np.all((np.abs(opens - np.round(opens)) < 1e-9) & (opens > 0.5)), "a move off a half-year's opening"
 
     # conservation: entered = present at end + exited, exits split by reason
-    reasons = r.detail[exited].tolist()
+    reasons = r.exit_reason[exited].tolist()
     assert set(reasons) <= EXIT_REASONS
     n_entered, n_exited = int(entered.sum()), int(exited.sum())
     present = sum(out.parks["firms_at_end"])
@@ -148,10 +148,10 @@ def check_invariants(scenario, out) -> dict[str, int]:
     # money: only from enabled levers, inside their windows, never above the yearly cap
     paid = kind == Kind.SUPPORT_PAID
     assert np.all(r.amount_yuan[paid] > 0)
-    assert set(r.detail[paid].tolist()) <= set(LEVERS)
+    assert set(r.lever[paid].tolist()) <= set(LEVERS)
     yearly = defaultdict(float)
     for i in np.flatnonzero(paid):
-        lever = r.detail[i]
+        lever = r.lever[i]
         spec = getattr(scenario.policies, lever)
         assert spec.enabled, f"disabled lever {lever} paid {r.amount_yuan[i]}"
         t0 = month_index(START, spec.window.start)
@@ -237,14 +237,14 @@ def test_the_invariant_checker_catches_broken_records():
     r = out.records
     entered = np.flatnonzero(r.of(Kind.FIRM_ENTERED))
     exited = np.flatnonzero(r.of(Kind.FIRM_EXITED))
-    paid = np.flatnonzero(r.of(Kind.SUPPORT_PAID) & (r.detail == "finance"))
+    paid = np.flatnonzero(r.of(Kind.SUPPORT_PAID) & (r.lever == "finance"))
     broken = {}
     ids = r.firm_id.copy()
     ids[entered[-1]] = ids[entered[0]]
     broken["a firm enters twice"] = _corrupt(out, firm_id=ids)
-    detail = r.detail.copy()
-    detail[exited[0]] = "vanished"
-    broken["an unknown exit reason"] = _corrupt(out, detail=detail)
+    reason = r.exit_reason.copy()
+    reason[exited[0]] = "vanished"
+    broken["an unknown exit reason"] = _corrupt(out, exit_reason=reason)
     t = r.time_months.copy()
     t[-1] = scenario.horizon_months + 0.5
     broken["a record after the horizon"] = _corrupt(out, time_months=t)
@@ -274,8 +274,8 @@ def test_invariants_hold_on_the_baseline_and_the_model_is_not_idle():
     assert counts["entered"] > 300 and counts["exited"] > 30 and counts["paid"] > 100
     for k in (Kind.FIRM_UPGRADED, Kind.FIRM_TECH, Kind.FIRM_EXPANDED, Kind.PARK_GRADED, Kind.PARK_STARTED):
         assert r.of(k).any(), KINDS[k]
-    assert set(r.detail[r.of(Kind.FIRM_EXITED)].tolist()) == EXIT_REASONS
-    assert set(r.detail[r.of(Kind.SUPPORT_PAID)].tolist()) == set(LEVERS)
+    assert set(r.exit_reason[r.of(Kind.FIRM_EXITED)].tolist()) == EXIT_REASONS
+    assert set(r.lever[r.of(Kind.SUPPORT_PAID)].tolist()) == set(LEVERS)
 
 
 def test_binding_budget_caps_are_respected_and_spent():
@@ -288,7 +288,7 @@ def test_binding_budget_caps_are_respected_and_spent():
     paid = r.of(Kind.SUPPORT_PAID)
     for lever, cap in caps.items():
         for year in (2019, 2020):
-            in_year = paid & (r.detail == lever) & (np.floor(r.time_months) // 12 == year - 2019)
+            in_year = paid & (r.lever == lever) & (np.floor(r.time_months) // 12 == year - 2019)
             spent = r.amount_yuan[in_year].sum()
             # binding: the lever spends most of its cap but never more
             assert 0.5 * cap < spent <= cap, (lever, year, spent)
@@ -307,7 +307,7 @@ def test_invariants_hold_under_the_epidemic_shock():
             check_invariants(s, out)
             r = out.records
             window = (r.time_months >= 13) & (r.time_months < 16)  # 2020-02 .. 2020-04
-            n += int((r.of(Kind.FIRM_EXITED) & (r.detail == "failure") & window).sum())
+            n += int((r.of(Kind.FIRM_EXITED) & (r.exit_reason == "failure") & window).sum())
         failures[name] = n
     # the doubled exit hazard shows in the shock window (same seeds: common random numbers)
     assert failures["shock"] > failures["base"]

@@ -41,7 +41,7 @@ def _run(*overrides: str, seed: int = SEEDS[0]):
 
 def _payments(out, lever: str) -> dict[str, np.ndarray]:
     r = out.records
-    m = r.of(Kind.SUPPORT_PAID) & (r.detail == lever)
+    m = r.of(Kind.SUPPORT_PAID) & (r.lever == lever)
     return {"t": r.time_months[m], "firm": r.firm_id[m], "park": r.park_id[m], "amount": r.amount_yuan[m]}
 
 
@@ -49,7 +49,7 @@ def _grade_history(records) -> dict[int, list[tuple[float, str]]]:
     """Park -> [(time, grade), ...] from the grading records."""
     graded = records.of(Kind.PARK_GRADED)
     history = defaultdict(list)
-    for t, park, grade in zip(records.time_months[graded], records.park_id[graded], records.detail[graded], strict=True):
+    for t, park, grade in zip(records.time_months[graded], records.park_id[graded], records.grade[graded], strict=True):
         history[int(park)].append((float(t), grade))
     return history
 
@@ -143,7 +143,7 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
         elif lever == "land":
             # each payment is a new-build project's land concession, booked as it starts building
             assert np.all(pay["firm"] == -1)
-            started = r.of(Kind.PARK_STARTED) & (r.detail == "new_build")
+            started = r.of(Kind.PARK_STARTED) & (r.build == "new_build")
             projects = {(float(t), int(p)): float(area) for t, p, area in
                         zip(r.time_months[started], r.park_id[started], r.floor_m2[started], strict=True)}
             per_mu = scenario.policies.land.land_discount_yuan_per_mu

@@ -65,24 +65,24 @@ def _timeline() -> Records:
     # appended deliberately out of time order: freeze() sorts by time
     P(0.0, Kind.PARK_OPENED, 0, 10_000.0)
     F(0.0, Kind.FIRM_ENTERED, 0, 9, 4.0, 8e6, 900.0, False)
-    P(0.3, Kind.PARK_STARTED, 2, 20_000.0, "renovation", 2.4e7)
+    buf.started(0.3, 2, 20_000.0, "renovation", 2.4e7)
     P(0.5, Kind.PARK_RECOGNISED, 0, 10_000.0)
     P(1.8, Kind.PARK_OPENED, 1, 40_000.0)
     P(1.8, Kind.PARK_RECOGNISED, 1, 40_000.0)
     F(1.2, Kind.FIRM_ENTERED, 0, 7, 3.0, 5e6, 1_200.0, False)
     F(1.5, Kind.FIRM_UPGRADED, 0, 9, 4.1, 2.1e7, 900.0, False)
     P(2.2, Kind.PARK_PROVINCIAL, 1, 40_000.0)
-    F(3.7, Kind.FIRM_EXITED, 0, 7, 3.2, 2.2e7, 1_500.0, True, "failure")
+    buf.exited(3.7, 0, 7, 3.2, 2.2e7, 1_500.0, True, "failure")
     F(2.5, Kind.FIRM_UPGRADED, 0, 7, 3.1, 2.05e7, 1_200.0, False)
     buf.paid(2.5, "tax", 0, 7, 200_000.0)
     F(2.9, Kind.FIRM_TECH, 0, 7, 3.1, 2.05e7, 1_200.0, True)
     F(3.2, Kind.FIRM_EXPANDED, 0, 7, 3.2, 2.2e7, 300.0, True)
     P(4.1, Kind.PARK_PROVINCIAL, 0, 10_000.0)
-    F(4.2, Kind.FIRM_EXITED, 0, 9, 4.3, 2.6e7, 900.0, False, "graduated")
+    buf.exited(4.2, 0, 9, 4.3, 2.6e7, 900.0, False, "graduated")
     F(4.9, Kind.FIRM_ENTERED, 1, 8, 1.0, 3e6, 800.0, True)
     buf.paid(4.9, "finance", 1, 8, 5_000.0)
     P(5.0, Kind.PARK_DEMONSTRATION, 0, 10_000.0)
-    P(5.5, Kind.PARK_DELISTED, 1, 40_000.0, "provincial")
+    buf.delisted(5.5, 1, 40_000.0, "provincial")
     buf.paid(6.3, "land", 1, 8, 70_000.0)
     return buf.freeze()
 
@@ -118,13 +118,13 @@ def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
     assert at(1.8) == ["park_opened", "park_recognised"]
     # columns keep their meaning through the sort
     exit7 = rec.of(Kind.FIRM_EXITED) & (rec.firm_id == 7)
-    assert rec.time_months[exit7].tolist() == [3.7] and rec.detail[exit7].tolist() == ["failure"]
+    assert rec.time_months[exit7].tolist() == [3.7] and rec.exit_reason[exit7].tolist() == ["failure"]
     paid = rec.of(Kind.SUPPORT_PAID)
-    assert rec.detail[paid].tolist() == ["tax", "finance", "land"]
+    assert rec.lever[paid].tolist() == ["tax", "finance", "land"]
     assert rec.amount_yuan[paid].tolist() == [200_000.0, 5_000.0, 70_000.0]
     assert np.all(rec.firm_id[rec.kind <= Kind.PARK_DELISTED] == -1)
     started = rec.of(Kind.PARK_STARTED)
-    assert rec.detail[started].tolist() == ["renovation"] and rec.amount_yuan[started].tolist() == [2.4e7]
+    assert rec.build[started].tolist() == ["renovation"] and rec.amount_yuan[started].tolist() == [2.4e7]
 
 
 def test_monthly_series_follows_the_timeline():
@@ -264,7 +264,7 @@ def test_delisting_a_demonstration_park_removes_its_standing():
     buf.park(0.4, Kind.PARK_PROVINCIAL, 0, 30_000.0)
     buf.firm(0.6, Kind.FIRM_ENTERED, 0, 5, 2.0, 4e6, 1_000.0, True)
     buf.park(1.5, Kind.PARK_DEMONSTRATION, 0, 30_000.0)
-    buf.park(3.5, Kind.PARK_DELISTED, 0, 30_000.0, "provincial+demonstration")
+    buf.delisted(3.5, 0, 30_000.0, "provincial+demonstration")
     series = monthly_series(buf.freeze(), scenario)
     col = {name: i for i, name in enumerate(SERIES_COLUMNS)}
     before, after = series[2], series[3]
@@ -299,7 +299,7 @@ def test_firm_histories_of_bulk_records_and_of_none():
               np.array([500.0, 700.0]), False)
     buf.firms(6.0 - 1e-6, Kind.FIRM_UPGRADED, 0, np.array([2, 4]), np.array([2.5, 6.5]), np.array([2.1e7, 2.3e7]),
               np.array([700.0, 500.0]), False)
-    buf.firm(9.0, Kind.FIRM_EXITED, 0, 2, 2.75, 1.9e7, 700.0, False, "contract")
+    buf.exited(9.0, 0, 2, 2.75, 1.9e7, 700.0, False, "contract")
     firms = firm_histories(buf.freeze())
     np.testing.assert_array_equal(firms.firm_id, [4, 2])
     np.testing.assert_array_equal(firms.upgraded_at, [6.0 - 1e-6, 6.0 - 1e-6])
@@ -316,7 +316,10 @@ def test_firm_histories_of_bulk_records_and_of_none():
 def test_firm_histories_refuse_a_second_entry_or_exit_and_events_of_firms_never_in_a_park(kind, firm, message):
     buf = RecordBuffer()
     buf.firm(0.0, Kind.FIRM_ENTERED, 0, 1, 3.0, 4e6, 400.0, False)
-    buf.firm(2.0, Kind.FIRM_EXITED, 0, 1, 3.2, 4e6, 400.0, False, "failure")
-    buf.firm(5.0, kind, 0, firm, 3.4, 4e6, 400.0, True, "contract" if kind == Kind.FIRM_EXITED else "")
+    buf.exited(2.0, 0, 1, 3.2, 4e6, 400.0, False, "failure")
+    if kind == Kind.FIRM_EXITED:
+        buf.exited(5.0, 0, firm, 3.4, 4e6, 400.0, True, "contract")
+    else:
+        buf.firm(5.0, kind, 0, firm, 3.4, 4e6, 400.0, True)
     with pytest.raises(ValueError, match=message):
         firm_histories(buf.freeze())

@@ -29,7 +29,7 @@ BOM = b"\xef\xbb\xbf"
 PARK_NAME = "场口百丈小微企业创新园"
 RECORD_COLUMNS = [
     "replication", "time_months", "date", "kind", "park_id", "firm_id", "firm_age_years",
-    "revenue_yuan", "floor_m2", "tech", "detail", "amount_yuan",
+    "revenue_yuan", "floor_m2", "tech", "grade", "exit_reason", "lever", "build", "lost_standing", "amount_yuan",
 ]
 TABLES = ("targets", "series", "parks", "records")
 
@@ -138,8 +138,8 @@ def test_records_columns_and_kinds(results, tiny_scenario):
     assert set(records["replication"]) == set(range(tiny_scenario.run.replications))
     exits = records[records["kind"] == "firm_exited"]
     assert len(exits) > 0
-    assert set(exits["detail"]) <= {"failure", "contract", "graduated"}
-    grades = records[records["kind"] == "park_graded"]["detail"]
+    assert set(exits["exit_reason"]) <= {"failure", "contract", "graduated"}
+    grades = records[records["kind"] == "park_graded"]["grade"]
     assert set(grades) <= {"A", "B", "C", "D"}
     # the date column is the calendar month of time_months
     start = tiny_scenario.calendar.start

@@ -18,6 +18,7 @@ from scipy import stats
 
 import parksim
 from parksim.model import run_replication
+from parksim.records import TEXT_COLUMNS
 from parksim.rng import (
     MAX_APPLICATIONS,
     PARK_CHOICE_DRAWS,
@@ -50,7 +51,8 @@ def _same_records(a, b) -> None:
     for name in ("time_months", "kind", "park_id", "firm_id", "firm_age_years", "revenue_yuan",
                  "floor_m2", "tech", "amount_yuan"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    assert list(a.detail) == list(b.detail)
+    for name in TEXT_COLUMNS:
+        assert list(getattr(a, name)) == list(getattr(b, name)), name
 
 
 # --------------------------------------------------------------------------- keyed draws

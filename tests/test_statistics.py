@@ -117,7 +117,7 @@ def initial_firm_exits():
         entered = r.of(Kind.FIRM_ENTERED)
         assert np.all(r.time_months[entered] == 0.0)  # no relocation: only the initial firms
         exited = r.of(Kind.FIRM_EXITED)
-        assert set(r.detail[exited].tolist()) <= {"failure"}
+        assert set(r.exit_reason[exited].tolist()) <= {"failure"}
         gone = set(r.firm_id[exited].tolist())
         ages.append(r.firm_age_years[entered])
         failed.append(np.array([f in gone for f in r.firm_id[entered].tolist()]))
@@ -220,7 +220,7 @@ def one_step_growth():
         start = dict(zip(r.firm_id[entered].tolist(),
                          zip(r.time_months[entered], r.revenue_yuan[entered], strict=True), strict=True))
         for f, t, revenue, reason in zip(r.firm_id[exited].tolist(), r.time_months[exited], r.revenue_yuan[exited],
-                                         r.detail[exited], strict=True):
+                                         r.exit_reason[exited], strict=True):
             t0, r0 = start[f]
             report = (math.floor(t0 / dt) + 1) * dt  # the breach found by the review closing the half-year
             assert reason == "contract" and t == report  # is acted on as the next half-year opens

@@ -122,7 +122,7 @@ def _log(ctx: Context) -> list[tuple]:
     r = finish(ctx).records
     return [(t, KINDS[k], firm, reason)
             for t, k, firm, reason in zip(r.time_months.tolist(), r.kind.tolist(), r.firm_id.tolist(),
-                                          r.detail.tolist(), strict=True)]
+                                          r.exit_reason.tolist(), strict=True)]
 
 
 def test_one_park_three_firms(world):

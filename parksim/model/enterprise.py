@@ -264,8 +264,8 @@ class Tenancy:
         if table.sector[row] == park.lead_sector:
             park.lead_firms -= 1
         self.parks.take_floor(park, -floor)
-        self.records.firm(now, Kind.FIRM_EXITED, park.id, int(table.firm[row]), (now - float(table.born_at[row])) / 12.0,
-                          math.exp(float(table.log_revenue[row])), floor, bool(table.tech[row]), reason)
+        self.records.exited(now, park.id, int(table.firm[row]), (now - float(table.born_at[row])) / 12.0,
+                            math.exp(float(table.log_revenue[row])), floor, bool(table.tech[row]), reason)
 
     def schedule_failure(self, row: int, when: float) -> None:
         """The firm in ``row`` fails at ``when`` (a sampled event time; nothing is scheduled past the horizon)."""

@@ -374,7 +374,7 @@ def _project(parks: Parks, number: int):
         yield parks.land.get(mu)
         parks.policy.grant_land(env.now, mu, park.id)
     cost = model.renovation_cost_yuan_per_m2 if renovation else model.new_build_cost_yuan_per_m2
-    parks.records.park(env.now, Kind.PARK_STARTED, park.id, area, "renovation" if renovation else "new_build", area * cost)
+    parks.records.started(env.now, park.id, area, "renovation" if renovation else "new_build", area * cost)
     yield env.timeout(build)
     yield from park_life(parks, park, env.now)
 
@@ -434,7 +434,7 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
             score += spec.noise_sd * z
             grade = grade_for(score, spec.thresholds)
             park.grade = grade
-            records.park(env.now, Kind.PARK_GRADED, park.id, park.floor_area_m2, grade)
+            records.graded(env.now, park.id, park.floor_area_m2, grade)
             in_grace = park.in_grace(env.now)
             park.consecutive_a = park.consecutive_a + 1 if grade == "A" else 0
             park.consecutive_d = park.consecutive_d + 1 if grade == "D" and not in_grace else 0
@@ -444,7 +444,7 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
                 lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration))
                         if held]
                 park.provincial = park.demonstration = False
-                records.park(env.now, Kind.PARK_DELISTED, park.id, park.floor_area_m2, "+".join(lost))
+                records.delisted(env.now, park.id, park.floor_area_m2, "+".join(lost))
                 continue
             scored.append((score, park))
         candidates = [

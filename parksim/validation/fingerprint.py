@@ -5,10 +5,11 @@ scenario at seed 20190723 and prints one SHA-256 of their records and one of the
 tables, and a digest of all of them. A change that is meant to leave the model's numbers
 alone must leave every line the same; it hashes exact bits, so compare it on one machine.
 
-The records are hashed as the twelve columns of a records table
-(:meth:`~parksim.records.Records.to_frame` with the replication and the date), whatever the
-buffer's own layout, so that a change of how records are stored does not change the
-fingerprint of what they say. :func:`record_columns` is the one place that layout is read.
+The records are hashed as the twelve columns the records table had when the fingerprint was
+first taken (the replication, the date, and one ``detail`` column for what are now five text
+columns, :func:`detail`), whatever the buffer's own layout, so that a change of how records
+are stored does not change the fingerprint of what they say. :func:`record_columns` is the
+one place that layout is read.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from parksim.calendar import month_label
 from parksim.model import PARK_COLUMNS, run_replication
-from parksim.records import KINDS, Records
+from parksim.records import KINDS, TEXT_COLUMNS, Records
 from parksim.scenario import ScenarioError, load_scenario
 from parksim.scenario.schema import Scenario
 
@@ -55,9 +56,20 @@ def record_columns(records: Records, replication: int, start: str) -> dict[str, 
         "revenue_yuan": records.revenue_yuan,
         "floor_m2": records.floor_m2,
         "tech": records.tech.astype(bool),
-        "detail": [str(d) for d in records.detail.tolist()],
+        "detail": [str(d) for d in detail(records).tolist()],
         "amount_yuan": records.amount_yuan,
     }
+
+
+def detail(records: Records) -> np.ndarray:
+    """The records' text columns as the one ``detail`` column they once were: each record uses
+    at most one of them (the grade, the exit reason, the lever, the build or the lost standing)."""
+    out = np.full(len(records), "", dtype=object)
+    for name in TEXT_COLUMNS:
+        values = getattr(records, name)
+        used = values != ""
+        out[used] = values[used]
+    return out
 
 
 def park_rows(parks: dict[str, list]) -> list[tuple]:
