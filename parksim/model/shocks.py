@@ -11,12 +11,25 @@ arithmetic its own way, so that a mistake here shows up as a disagreement.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from parksim.calendar import month_index
 
-__all__ = ["ShockSchedule", "AgeHazard", "inverse_interp"]
+__all__ = ["ShockSchedule", "ShockWindow", "AgeHazard", "inverse_interp"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShockWindow:
+    """One shock in model months: from ``t0`` to before ``t1``, its drift in log revenue per
+    year and its multipliers on the exit hazard and on relocation pressure."""
+
+    t0: float
+    t1: float
+    growth_drift_per_year: float
+    exit_hazard_multiplier: float
+    relocation_multiplier: float
 
 
 class ShockSchedule:
@@ -24,13 +37,8 @@ class ShockSchedule:
 
     def __init__(self, shocks, start: str):
         self.windows = [
-            (
-                float(month_index(start, s.start)),
-                float(month_index(start, s.end) + 1),
-                s.growth_drift_per_year,
-                s.exit_hazard_multiplier,
-                s.relocation_multiplier,
-            )
+            ShockWindow(float(month_index(start, s.start)), float(month_index(start, s.end) + 1),
+                        s.growth_drift_per_year, s.exit_hazard_multiplier, s.relocation_multiplier)
             for s in shocks
         ]
 
@@ -42,20 +50,20 @@ class ShockSchedule:
         span = b - a
         drift = np.zeros(len(a))
         factor = np.ones(len(a))
-        for t0, t1, g, h, _ in self.windows:
-            overlap = np.clip(np.minimum(b, t1) - np.maximum(a, t0), 0.0, None)
-            drift += g * overlap / 12.0
+        for w in self.windows:
+            overlap = np.clip(np.minimum(b, w.t1) - np.maximum(a, w.t0), 0.0, None)
+            drift += w.growth_drift_per_year * overlap / 12.0
             with np.errstate(divide="ignore", invalid="ignore"):
-                factor += np.where(span > 0, (h - 1.0) * overlap / span, 0.0)
+                factor += np.where(span > 0, (w.exit_hazard_multiplier - 1.0) * overlap / span, 0.0)
         return drift, np.maximum(factor, 0.0)
 
     def relocation_profile(self, months: int) -> np.ndarray:
         """Multiplier of relocation pressure in each month ``0 .. months-1``."""
         profile = np.ones(months)
-        for t0, t1, _, _, r in self.windows:
-            lo, hi = max(int(t0), 0), min(int(t1), months)
+        for w in self.windows:
+            lo, hi = max(int(w.t0), 0), min(int(w.t1), months)
             if hi > lo:
-                profile[lo:hi] *= r
+                profile[lo:hi] *= w.relocation_multiplier
         return profile
 
 
