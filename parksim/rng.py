@@ -129,10 +129,6 @@ class Streams:
             self._keys[purpose] = int(child.generate_state(1, np.uint64)[0])
         return self._keys[purpose]
 
-    def generator(self, purpose: str) -> np.random.Generator:
-        """A numpy Generator for draws that are not tied to one firm or park."""
-        return np.random.Generator(np.random.PCG64(self.key(purpose)))
-
 
 class Stream:
     """The draw numbers of one keyed stream: a range per purpose, named; the attribute of each

@@ -33,13 +33,6 @@ __all__ = ["SEED", "REPLICATIONS", "record_columns", "park_rows", "fingerprint",
 SEED = 20190723
 REPLICATIONS = 5
 
-RECORD_COLUMNS = (
-    "replication", "date", "time_months", "kind", "park_id", "firm_id", "firm_age_years",
-    "revenue_yuan", "floor_m2", "tech", "detail", "amount_yuan",
-)
-"""The records table's columns as the fingerprint hashes them."""
-
-
 def record_columns(records: Records, replication: int, start: str) -> dict[str, list | np.ndarray]:
     """The twelve columns of one replication's records table (kinds by name, dates as labels)."""
     n = len(records)
