@@ -7,10 +7,11 @@ primitives, so they live here, below every format and depending on none of them:
   become a results directory; :func:`claim_results_dir` creates (or takes over) it and locks it
   for one run, and :class:`Claim` gives it back, removing a directory the run made if a failed
   run left it empty. :func:`default_results_dir` names a new timestamped one.
-- **The lock.** :class:`DirectoryLock` is an exclusive, non-blocking ``flock`` on
-  ``.parksim.lock`` in the directory, held by the one run writing into it; it dies with the
-  process that holds it, however that process ends: a killed run never leaves a directory
-  locked.
+- **The lock.** :class:`DirectoryLock` is an exclusive, non-blocking lock on ``.parksim.lock``
+  in the directory, held by the one run writing into it. It is an operating-system lock
+  (``flock`` on Linux and macOS, a byte-range lock on Windows, through the ``filelock``
+  library), so it dies with the process that holds it, however that process ends: a killed run
+  never leaves a directory locked.
 - **Atomic writes.** :func:`atomic_write_bytes` and :func:`atomic_write_table` write under a
   temporary name, sync and rename into place, so a file is either complete or absent;
   :func:`fsync_dir` makes the renames themselves durable.
@@ -24,13 +25,15 @@ Any failure a user can fix by choosing another directory is a :class:`ResultsDir
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import hashlib
 import json
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -64,33 +67,42 @@ class ResultsDirError(Exception):
 class DirectoryLock:
     """An exclusive lock on a results directory, held by the one run writing into it.
 
-    It is an advisory ``flock`` on ``.parksim.lock``: the kernel releases it when the holding
-    process ends, however it ends, so a killed run never leaves a directory locked.
+    The lock is the operating system's, on ``.parksim.lock`` in the directory: the kernel
+    releases it when the holding process ends, however it ends, so a killed run never leaves
+    a directory locked. It is not reentrant: while one ``DirectoryLock`` holds a directory,
+    every other attempt is refused -- from another process, from another ``DirectoryLock`` in
+    this process, and a second :meth:`acquire` of this one.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: str | Path):
         self.path = Path(directory) / LOCK
-        self._fd: int | None = None
+        # one hold per object, shared by its threads; a fixed mode, as the lock file always had
+        self._lock = FileLock(self.path, timeout=0, mode=0o644, thread_local=False)
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._lock.is_locked
 
     def acquire(self) -> bool:
-        """Take the lock if no other run holds it."""
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        """Take the lock if no other run holds it (never waits)."""
+        if self._lock.is_locked:
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
         return True
 
     def release(self) -> None:
-        if self._fd is not None:
-            self.path.unlink(missing_ok=True)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        """Drop the lock and its file (a no-op if this object does not hold it)."""
+        if not self._lock.is_locked:
+            return
+        # The file goes while still locked, so no other run can have taken it in between.
+        # Windows cannot remove an open file; its lock removes the file itself on release.
+        with suppress(OSError):
+            self.path.unlink()
+        self._lock.release()
 
 
 # ---------------------------------------------------------------------------- claiming
@@ -170,7 +182,12 @@ def claim_results_dir(path: str | Path, force: bool = False, unique: bool = Fals
 
 
 def fsync_dir(path: Path) -> None:
-    """Make the entries of a directory (the renames into it) durable."""
+    """Make the entries of a directory (the renames into it) durable.
+
+    Windows cannot open a directory for this; NTFS journals the renames itself.
+    """
+    if os.name == "nt":
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
