@@ -8,7 +8,9 @@ The public API for notebooks and scripts:
 >>> forecast.targets.head()        # one row per replication
 >>> forecast.summary()             # what ``parksim run --json`` prints
 
-``parksim.load_results(dir)`` reads back a results directory written by ``parksim run``.
+``parksim.load_results(dir)`` reads back a results directory written by ``parksim run`` (a
+:class:`Results`) or ``parksim sweep`` (a DataFrame, one row per task); ``load_forecast`` and
+``load_sweep`` read one kind each.
 The names are loaded on first use, so ``parksim validate`` and ``parksim --version`` start
 without importing the simulation stack.
 """
@@ -22,7 +24,9 @@ _EXPORTS = {
     "Forecast": "parksim.forecast",
     "simulate": "parksim.forecast",
     "Results": "parksim.results",
-    "load_results": "parksim.results",
+    "load_forecast": "parksim.results",
+    "load_results": "parksim.results_dir",
+    "load_sweep": "parksim.study.store",
     "Scenario": "parksim.scenario",
     "ScenarioError": "parksim.scenario",
     "load_scenario": "parksim.scenario",
@@ -34,15 +38,19 @@ __all__ = [
     "Results",
     "Scenario",
     "ScenarioError",
+    "load_forecast",
     "load_results",
     "load_scenario",
+    "load_sweep",
     "simulate",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from parksim.forecast import Forecast, simulate
-    from parksim.results import Results, load_results
+    from parksim.results import Results, load_forecast
+    from parksim.results_dir import load_results
     from parksim.scenario import Scenario, ScenarioError, load_scenario
+    from parksim.study.store import load_sweep
 
 
 def __getattr__(name: str) -> Any:

@@ -137,13 +137,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from parksim.forecast import simulate
+    from parksim.io import ResultsDirError, claim_results_dir, default_results_dir
     from parksim.report.table import forecast_table
-    from parksim.results import (
-        ResultsDirError,
-        claim_results_dir,
-        default_results_dir,
-        write_results,
-    )
+    from parksim.results import write_results
     from parksim.scenario import ScenarioError, load_with_sources
 
     try:
@@ -250,8 +246,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from parksim.io import ResultsDirError
     from parksim.report.table import sweep_summary
-    from parksim.results import ResultsDirError
     from parksim.scenario import ScenarioError
     from parksim.study.experiment import load_experiment
     from parksim.study.sweep import run_sweep

@@ -17,12 +17,8 @@ import pytest
 
 import parksim
 from parksim.calendar import month_label
-from parksim.results import (
-    LOCK,
-    ResultsDirError,
-    claim_results_dir,
-    source_hash,
-)
+from parksim.io import LOCK, ResultsDirError, claim_results_dir
+from parksim.provenance import source_hash
 from parksim.scenario import TARGET_KEYS
 
 BOM = b"\xef\xbb\xbf"
@@ -184,6 +180,31 @@ def test_load_results_refuses_a_file_changed_after_the_manifest(results_dir, tmp
         parksim.load_results(copy)
 
 
+def test_load_results_reads_a_forecast_as_load_forecast_does(results, results_dir):
+    """The dispatcher hands a forecast's directory to the forecast's own reader."""
+    direct = parksim.load_forecast(results_dir)
+    assert isinstance(direct, parksim.Results) and isinstance(results, parksim.Results)
+    assert direct.manifest == results.manifest and direct.manifest["kind"] == "forecast"
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(direct, table), getattr(results, table))
+
+
+def test_each_reader_refuses_another_kind_of_results(results_dir, tmp_path):
+    with pytest.raises(ValueError, match="not a sweep"):
+        parksim.load_sweep(results_dir)
+    copy = tmp_path / "later-kind"
+    shutil.copytree(results_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["kind"] = "calibration"
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown kind 'calibration'.*forecast, sweep"):
+        parksim.load_results(copy)
+    with pytest.raises(ValueError, match="not a forecast"):
+        parksim.load_forecast(copy)
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        parksim.load_results(tmp_path)
+
+
 def test_each_run_claims_its_own_default_directory(tmp_path):
     """Two runs started in the same second do not share (or overwrite) a results directory."""
     name = tmp_path / "results" / "baseline-20261125-101500"
@@ -212,7 +233,7 @@ def test_a_killed_run_leaves_no_lock_behind(tmp_path):
     """The lock dies with the process that held it, however it ended."""
     out = tmp_path / "killed"
     code = (
-        "import os, signal, sys; from parksim.results import claim_results_dir; "
+        "import os, signal, sys; from parksim.io import claim_results_dir; "
         f"c = claim_results_dir({str(out)!r}); print('locked', flush=True); os.kill(os.getpid(), signal.SIGKILL)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import parksim
 from parksim.cli import main
+from parksim.io import LOCK, DirectoryLock, ResultsDirError
 from parksim.pool import chunk_sizes
-from parksim.results import LOCK, DirectoryLock, ResultsDirError
 from parksim.scenario import LEVERS, TARGET_KEYS
 from parksim.study.executors import LocalExecutor
 from parksim.study.experiment import load_experiment, scenario_hash
@@ -140,6 +140,14 @@ def test_results_do_not_depend_on_workers_or_run(exp_path, tmp_path, parksim_cli
     c = tmp_path / "inproc"
     run_sweep(load_experiment(exp_path), c, LocalExecutor(2, chunk=1))
     pd.testing.assert_frame_equal(a, load_sweep(c))
+
+
+def test_a_sweep_is_not_read_as_a_forecast(exp_path, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(load_experiment(exp_path), out, LocalExecutor(1))
+    pd.testing.assert_frame_equal(parksim.load_results(out), parksim.load_sweep(out))
+    with pytest.raises(ValueError, match="not a forecast"):
+        parksim.load_forecast(out)
 
 
 def test_baseline_point_reproduces_simulate(exp_path, tmp_path, baseline_path):

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from parksim.metrics import proportion_interval
-from parksim.results import library_versions, source_hash
+from parksim.provenance import library_versions, source_hash
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 from parksim.study.executors import Executor
 from parksim.study.experiment import scenario_hash

@@ -13,6 +13,9 @@ never rewritten. A directory holding a different experiment is refused. Killing 
 at any point loses at most the buffered rows, which the next run recomputes -- identically,
 since a task's result depends only on its key. :func:`load_sweep` reads it all back, one row
 per task, keeping only deterministic columns unless ``meta=True``.
+
+This module owns the sweep's format only; the lock and the atomic writes are
+:mod:`parksim.io`'s, and :func:`parksim.load_results` reads any kind of results directory.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parksim.results import (
+from parksim.io import (
     LOCK,
     DirectoryLock,
     ResultsDirError,
     atomic_write_bytes,
+    atomic_write_table,
     fsync_dir,
-    library_versions,
-    source_hash,
+    read_manifest,
 )
+from parksim.provenance import library_versions, source_hash
 from parksim.study.tasks import META_COLUMNS, task_key
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
@@ -93,9 +97,7 @@ class SweepStore:
         points = pd.DataFrame(plan.factor_values, columns=plan.factor_names)
         points.insert(0, "point", range(len(points)))
         points["scenario_sha256"] = plan.point_hashes
-        tmp = self.path / ".points.parquet.tmp"
-        points.to_parquet(tmp, index=False)
-        os.replace(tmp, self.path / "points.parquet")
+        atomic_write_table(points, self.path / "points.parquet")
         atomic_write_bytes(self.path / "experiment.toml", plan.path.read_bytes())
         manifest = {
             "kind": SWEEP_KIND,
@@ -175,9 +177,15 @@ def load_sweep(path: str | Path, meta: bool = False) -> pd.DataFrame:
 
     Only deterministic columns are kept, sorted by point and replication, so two runs of the
     same sweep give equal frames; ``meta=True`` adds timings, hosts and workers.
+
+    Raises ``FileNotFoundError`` when the directory has no manifest and ``ValueError`` when it
+    holds another kind of results.
     """
     path = Path(path)
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(path)
+    if manifest.get("kind") != SWEEP_KIND:
+        raise ValueError(f"{path}: holds {manifest.get('kind')!r} results, not a sweep "
+                         "(parksim.load_results reads any kind)")
     points = pd.read_parquet(path / "points.parquet").drop(columns=["scenario_sha256"])
     shards = sorted((path / "shards").glob("part-*.parquet"))
     if not shards:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from parksim.results import library_versions, source_hash
+from parksim.provenance import library_versions, source_hash
 from parksim.study.executors import Executor
 from parksim.study.experiment import Plan
 from parksim.study.store import SweepStore

@@ -1,0 +1,242 @@
+"""Results directories on disk: claiming one for a run, locking it, writing into it safely.
+
+Every kind of results directory (a forecast's, a sweep's) is written through the same few
+primitives, so they live here, below every format and depending on none of them:
+
+- **Claiming.** :func:`prepare_results_dir` checks, before anything runs, that a path can
+  become a results directory; :func:`claim_results_dir` creates (or takes over) it and locks it
+  for one run, and :class:`Claim` gives it back, removing a directory the run made if a failed
+  run left it empty. :func:`default_results_dir` names a new timestamped one.
+- **The lock.** :class:`DirectoryLock` is an exclusive, non-blocking lock on ``.parksim.lock``
+  in the directory, held by the one run writing into it. It is an operating-system lock
+  (``flock`` on Linux and macOS, a byte-range lock on Windows, through the ``filelock``
+  library), so it dies with the process that holds it, however that process ends: a killed run
+  never leaves a directory locked.
+- **Atomic writes.** :func:`atomic_write_bytes` and :func:`atomic_write_table` write under a
+  temporary name, sync and rename into place, so a file is either complete or absent;
+  :func:`fsync_dir` makes the renames themselves durable.
+- **Reading back.** :func:`read_manifest` reads the manifest every kind of results directory
+  writes last (and only once the rest is in place); :func:`sha256_file` hashes a file for it.
+
+Any failure a user can fix by choosing another directory is a :class:`ResultsDirError`
+(the command line's exit code 2).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "LOCK",
+    "Claim",
+    "DirectoryLock",
+    "ResultsDirError",
+    "atomic_write_bytes",
+    "atomic_write_table",
+    "claim_results_dir",
+    "default_results_dir",
+    "fsync_dir",
+    "prepare_results_dir",
+    "read_manifest",
+    "sha256_file",
+]
+
+LOCK = ".parksim.lock"
+"""The lock file of a results directory (see :class:`DirectoryLock`)."""
+
+
+class ResultsDirError(Exception):
+    """The results directory cannot be used (bad input: exit code 2)."""
+
+
+# ---------------------------------------------------------------------------- the lock
+
+
+class DirectoryLock:
+    """An exclusive lock on a results directory, held by the one run writing into it.
+
+    The lock is the operating system's, on ``.parksim.lock`` in the directory: the kernel
+    releases it when the holding process ends, however it ends, so a killed run never leaves
+    a directory locked. It is not reentrant: while one ``DirectoryLock`` holds a directory,
+    every other attempt is refused -- from another process, from another ``DirectoryLock`` in
+    this process, and a second :meth:`acquire` of this one.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / LOCK
+        # one hold per object, shared by its threads; a fixed mode, as the lock file always had
+        self._lock = FileLock(self.path, timeout=0, mode=0o644, thread_local=False)
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._lock.is_locked
+
+    def acquire(self) -> bool:
+        """Take the lock if no other run holds it (never waits)."""
+        if self._lock.is_locked:
+            return False
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        """Drop the lock and its file (a no-op if this object does not hold it)."""
+        if not self._lock.is_locked:
+            return
+        # The file goes while still locked, so no other run can have taken it in between.
+        # Windows cannot remove an open file; its lock removes the file itself on release.
+        with suppress(OSError):
+            self.path.unlink()
+        self._lock.release()
+
+
+# ---------------------------------------------------------------------------- claiming
+
+
+def default_results_dir(name: str, base: str | Path = "results") -> Path:
+    """A name for a new timestamped directory under ``results/`` (see :func:`claim_results_dir`)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(base) / f"{name}-{stamp}"
+
+
+def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
+    """Check that ``path`` can become a results directory, before anything runs.
+
+    Refuses an existing file, an existing non-empty directory (unless ``force``) and a
+    location that cannot be created. Creates nothing.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ResultsDirError(f"{path}: output path is a file, expected a directory")
+    if path.is_dir() and any(p.name != LOCK for p in path.iterdir()) and not force:
+        raise ResultsDirError(f"{path}: output directory is not empty (use --force to overwrite)")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultsDirError(f"{path}: cannot create directory, {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultsDirError(f"{path}: cannot create directory, {probe} is not writable")
+    return path
+
+
+@dataclass
+class Claim:
+    """A results directory claimed for one run: where, whether the run made it, its lock."""
+
+    path: Path
+    created: bool
+    lock: DirectoryLock
+
+    def release(self, remove_if_empty: bool = False) -> None:
+        """Drop the lock; after a failed run, also remove the directory if the run made it and it is empty."""
+        self.lock.release()
+        if remove_if_empty and self.created and self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
+
+def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False) -> Claim:
+    """Create (or take over) the results directory before a run and lock it for this run.
+
+    With ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an
+    error. A directory another live run holds is refused, whatever ``force`` says.
+    """
+    path = Path(path)
+    candidate, n = path, 1
+    while True:
+        if not (unique and candidate.exists()):
+            prepare_results_dir(candidate, force)
+            created = False
+            try:
+                candidate.mkdir(parents=True, exist_ok=False)
+                created = True
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise ResultsDirError(f"{candidate}: cannot create directory: {exc.strerror}") from None
+            lock = DirectoryLock(candidate)
+            if lock.acquire():
+                return Claim(candidate, created, lock)
+            if not unique:
+                raise ResultsDirError(f"{candidate}: another run is writing into this directory")
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of a directory (the renames into it) durable.
+
+    Windows cannot open a directory for this; NTFS journals the renames itself.
+    """
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` under a temporary name, synced, then renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as Parquet or, by the suffix, as CSV in UTF-8 with a byte-order mark (so
+    spreadsheet programs show Chinese names): under a temporary name, synced, renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of a results directory.
+
+    Raises ``FileNotFoundError`` when there is none: the directory is not a results
+    directory, or the run writing it was interrupted before it finished.
+    """
+    manifest_path = Path(path) / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{path}: no manifest.json (not a results directory, or an interrupted run)")
+    return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
