@@ -33,7 +33,7 @@ from parksim.metrics import (
 from parksim.model import PARK_COLUMNS, run_replication
 from parksim.pool import chunk_sizes, default_workers, imap_unordered
 from parksim.records import Records
-from parksim.rng import replication_seeds
+from parksim.rng import replication_seed
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
 __all__ = ["Forecast", "ReplicationResult", "replicate", "simulate"]
@@ -184,7 +184,7 @@ def simulate(
     if root < 0:
         raise ValueError("seed must be >= 0")
     workers = default_workers() if workers is None else max(1, int(workers))
-    seeds = replication_seeds(root, n)
+    seeds = [replication_seed(root, r) for r in range(n)]
     started = time.perf_counter()
     results: list[ReplicationResult | None] = [None] * n
     for chunk in _run(scenario, seeds, workers, records):
