@@ -199,7 +199,7 @@ def _progress(total: int, desc: str, quiet: bool):
 
 
 def _executor(args: argparse.Namespace):
-    from parksim.study.executors import make_executor
+    from parksim.execution.executors import make_executor
 
     try:
         return make_executor(args.workers, args.scheduler)

@@ -21,50 +21,14 @@ import numpy as np
 import pandas as pd
 
 from parksim.calendar import month_label
-from parksim.metrics import (
-    QUANTILES,
-    SERIES_COLUMNS,
-    fiscal_cost,
-    monthly_series,
-    observed_values,
-    summarise_targets,
-    target_values,
-)
-from parksim.model import PARK_COLUMNS, run_replication
-from parksim.pool import chunk_sizes, default_workers, imap_unordered
-from parksim.records import Records
+from parksim.execution.pool import chunk_sizes, default_workers, imap_unordered
+from parksim.execution.replication import ReplicationResult, replicate
+from parksim.metrics import QUANTILES, SERIES_COLUMNS, summarise_targets
+from parksim.model import PARK_COLUMNS
 from parksim.rng import replication_seed
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
-__all__ = ["Forecast", "ReplicationResult", "replicate", "simulate"]
-
-
-@dataclass
-class ReplicationResult:
-    """What one replication sends back: target values, fiscal cost, series, maybe records."""
-
-    replication: int
-    targets: dict[str, float]
-    fiscal: dict[str, float]
-    observed: list[float]
-    series: np.ndarray
-    parks: list[tuple]
-    records: Records | None = None
-
-
-def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int, keep_records: bool = False) -> ReplicationResult:
-    """Run one replication and reduce its records to metrics."""
-    out = run_replication(scenario, seed)
-    series = monthly_series(out.records, scenario)
-    return ReplicationResult(
-        replication,
-        target_values(series, scenario),
-        fiscal_cost(series, scenario),
-        observed_values(series, scenario),
-        series,
-        out.parks,
-        out.records if keep_records else None,
-    )
+__all__ = ["Forecast", "simulate"]
 
 
 def _chunk(args: tuple[Scenario, list[tuple[int, np.random.SeedSequence]], bool]) -> list[ReplicationResult]:

@@ -14,9 +14,9 @@ from scipy import stats
 
 import parksim
 from parksim.cli import main
+from parksim.execution.executors import LocalExecutor
 from parksim.scenario import TARGET_KEYS
 from parksim.study.compare import compare, paired_difference
-from parksim.study.executors import LocalExecutor
 
 TARGET_FIELDS = {"key", "scenario", "probability", "ci_low", "ci_high", "median", "diff", "diff_ci_low",
                  "diff_ci_high", "cost_per_extra_yuan"}

@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 
 import parksim
-from parksim.study.executors import DaskExecutor, LocalExecutor
+from parksim.execution.executors import DaskExecutor, LocalExecutor
 from parksim.study.experiment import load_experiment
 from parksim.study.sweep import run_sweep
 

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 import parksim
 from parksim.cli import main
-from parksim.pool import chunk_sizes
+from parksim.execution.executors import LocalExecutor
+from parksim.execution.pool import chunk_sizes
+from parksim.execution.tasks import META_COLUMNS, scenario_hash
 from parksim.results import LOCK, DirectoryLock, ResultsDirError
 from parksim.scenario import LEVERS, TARGET_KEYS
-from parksim.study.executors import LocalExecutor
-from parksim.study.experiment import load_experiment, scenario_hash
+from parksim.study.experiment import load_experiment
 from parksim.study.store import load_sweep
 from parksim.study.sweep import run_sweep
-from parksim.study.tasks import META_COLUMNS
 
 TINY = ["district.firms=1500", 'calendar.horizon="2019-12"', 'targets.date="2019-12"']
 FACTORS = ["policies.finance.take_up", "policies.land.budget_cap_yuan_per_year"]

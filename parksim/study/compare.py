@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from parksim.execution.executors import Executor
+from parksim.execution.tasks import interleaved, scenario_hash
 from parksim.metrics import proportion_interval
 from parksim.results import library_versions, source_hash
 from parksim.scenario.schema import TARGET_KEYS, Scenario
-from parksim.study.executors import Executor
-from parksim.study.experiment import scenario_hash
-from parksim.study.tasks import interleaved
 
 __all__ = ["Comparison", "compare", "paired_difference"]
 

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from parksim.execution.tasks import META_COLUMNS, task_key
 from parksim.results import (
     LOCK,
     DirectoryLock,
@@ -38,7 +39,6 @@ from parksim.results import (
     library_versions,
     source_hash,
 )
-from parksim.study.tasks import META_COLUMNS, task_key
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
 
