@@ -1,19 +1,21 @@
-"""Forecasts: many replications of one scenario, on a local process pool, and their summary.
+"""Forecasts: many replications of one scenario, on an executor, and their summary.
 
-:func:`replicate` is the unit of work -- ``scenario + seed -> ReplicationResult`` -- run in a
-worker: the model produces records, metrics turn them into series and target values there,
-and only those (plus the records, if asked for) travel back. :func:`simulate` seeds the
-replications from one root ``SeedSequence``, runs them in-process or on the local pool
-(:mod:`parksim.pool`; the same results either way), and returns a :class:`Forecast` whose ``targets``,
-``series`` and ``records`` are pandas DataFrames and whose :meth:`Forecast.summary` is the
-object the command line prints.
+:func:`simulate` runs a scenario's replications as tasks on an executor -- the local process
+pool by default, or a Dask cluster given by its scheduler's address -- the same way
+comparisons and sweeps run theirs (:mod:`parksim.execution`): replication ``r`` draws from
+:func:`~parksim.rng.replication_seed`, runs and is reduced in a worker, and comes back as a
+row of the outputs asked for. A forecast asks for the scalar outputs and for the tables
+(series, parks and, if wanted, records), and assembles them, by replication, into a
+:class:`Forecast` whose ``targets``, ``series``, ``parks``, ``observed`` and ``records`` are
+pandas DataFrames. The results do not depend on the executor or the number of workers.
+:meth:`Forecast.summary` is the object the command line prints.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,28 +23,14 @@ import numpy as np
 import pandas as pd
 
 from parksim.calendar import month_label
-from parksim.execution.pool import chunk_sizes, default_workers, imap_unordered
-from parksim.execution.replication import ReplicationResult, replicate
+from parksim.execution.executors import Executor, make_executor
+from parksim.execution.replication import ROW_OUTPUTS, result_columns
+from parksim.execution.tasks import scenario_tasks
 from parksim.metrics import QUANTILES, SERIES_COLUMNS, summarise_targets
 from parksim.model import PARK_COLUMNS
-from parksim.rng import replication_seed
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
-__all__ = ["Forecast", "simulate"]
-
-
-def _chunk(args: tuple[Scenario, list[tuple[int, np.random.SeedSequence]], bool]) -> list[ReplicationResult]:
-    scenario, items, keep = args
-    return [replicate(scenario, seed, i, keep) for i, seed in items]
-
-
-def _run(scenario: Scenario, seeds: list[np.random.SeedSequence], workers: int, keep: bool) -> Iterator[list[ReplicationResult]]:
-    items = list(enumerate(seeds))
-    chunks, start = [], 0
-    for size in chunk_sizes(len(items), workers, largest=len(items)):
-        chunks.append((scenario, items[start: start + size], keep))
-        start += size
-    yield from imap_unordered(_chunk, chunks, min(workers, len(chunks)))
+__all__ = ["Forecast", "simulate", "run_forecast"]
 
 
 @dataclass
@@ -59,6 +47,7 @@ class Forecast:
     parks: pd.DataFrame
     records: pd.DataFrame | None
     observed: pd.DataFrame = field(repr=False)
+    executor: str = ""
 
     def summary(self, results_dir: str | None = None) -> dict[str, Any]:
         """The forecast as one JSON-ready object (the ``--json`` output)."""
@@ -73,7 +62,7 @@ class Forecast:
         per_upgrade = per_upgrade[np.isfinite(per_upgrade)]
         observed = []
         for i, obs in enumerate(s.observations):
-            col = self.observed[f"obs_{i}"].to_numpy()
+            col = self.observed[f"observed_{i}"].to_numpy()
             finite = col[np.isfinite(col)]
             q = np.quantile(finite, QUANTILES) if len(finite) else (math.nan,) * 3
             observed.append({
@@ -109,6 +98,7 @@ class Forecast:
                 "p95": float(self.targets["park_investment_yuan"].quantile(0.95)),
             },
             "interval_method": "wilson score (scipy.stats.binomtest), 95%",
+            "executor": self.executor,
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,
         }
@@ -125,6 +115,7 @@ def simulate(
     workers: int | None = None,
     records: bool = False,
     progress: Callable[[int], None] | None = None,
+    scheduler: str | None = None,
 ) -> Forecast:
     """Run replications of ``scenario`` and collect them.
 
@@ -135,51 +126,75 @@ def simulate(
     replications, seed
         Default to the scenario's ``[run]`` table.
     workers
-        Worker processes; default all cores. The results do not depend on it.
+        Local worker processes; default all cores. Ignored with ``scheduler``. The results
+        do not depend on it.
     records
         Keep every event record (a DataFrame in ``Forecast.records``).
     progress
         Called with the number of replications finished since the last call.
+    scheduler
+        The address of a running Dask scheduler (``tcp://HOST:PORT``) to run on instead of
+        the local pool. ``ConnectionError``, ``TimeoutError`` or ``ValueError`` when it cannot
+        be reached (see :class:`~parksim.execution.executors.DaskExecutor`).
     """
+    n, root = _run_settings(scenario, replications, seed)
+    executor = make_executor(workers, scheduler)
+    try:
+        return run_forecast(scenario, n, root, executor, records, progress)
+    finally:
+        executor.close()
+
+
+def _run_settings(scenario: Scenario, replications: int | None, seed: int | None) -> tuple[int, int]:
     n = scenario.run.replications if replications is None else int(replications)
     root = scenario.run.seed if seed is None else int(seed)
     if n < 1:
         raise ValueError("replications must be at least 1")
     if root < 0:
         raise ValueError("seed must be >= 0")
-    workers = default_workers() if workers is None else max(1, int(workers))
-    seeds = [replication_seed(root, r) for r in range(n)]
+    return n, root
+
+
+def run_forecast(scenario: Scenario, replications: int, seed: int, executor: Executor, records: bool = False,
+                 progress: Callable[[int], None] | None = None) -> Forecast:
+    """Run ``replications`` of ``scenario`` under the root ``seed`` on ``executor`` (which the
+    caller closes) and assemble the :class:`Forecast`. ``RuntimeError`` if a replication fails."""
+    n, root = _run_settings(scenario, replications, seed)
+    outputs = (*ROW_OUTPUTS, "series", "parks", *(("records",) if records else ()))
+    tasks = scenario_tasks(scenario, n, root)
     started = time.perf_counter()
-    results: list[ReplicationResult | None] = [None] * n
-    for chunk in _run(scenario, seeds, workers, records):
-        for r in chunk:
-            results[r.replication] = r
+    rows: list[dict[str, Any] | None] = [None] * n
+    for chunk in executor.run([scenario], root, tasks, outputs, n):
+        for row in chunk:
+            if row["status"] != "ok":
+                raise RuntimeError(f"replication {row['replication']} failed: {row['error']}")
+            rows[row["replication"]] = row
         if progress is not None:
             progress(len(chunk))
     wall = time.perf_counter() - started
-    return _collect(scenario, root, n, workers, wall, results)
+    return _collect(scenario, root, n, executor, wall, rows)
 
 
-def _collect(scenario: Scenario, seed: int, n: int, workers: int, wall: float, results) -> Forecast:
+def _collect(scenario: Scenario, seed: int, n: int, executor: Executor, wall: float, rows) -> Forecast:
     start = scenario.calendar.start
     months = scenario.horizon_months
     targets = pd.DataFrame({"replication": np.arange(n, dtype=np.int32)})
     for key in TARGET_KEYS:
-        targets[key] = [r.targets[key] for r in results]
+        targets[key] = [r[key] for r in rows]
     for key in TARGET_KEYS:
         targets[f"met_{key}"] = targets[key] >= float(getattr(scenario.targets, key))
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
-    for lever in (*LEVERS, "total"):
-        targets[f"fiscal_{lever}_yuan"] = [r.fiscal[lever] for r in results]
-    targets["park_investment_yuan"] = [r.fiscal["park_investment"] for r in results]
-    observed = pd.DataFrame({f"obs_{i}": [r.observed[i] for r in results] for i in range(len(scenario.observations))})
-    stacked = np.concatenate([r.series for r in results]) if n else np.zeros((0, len(SERIES_COLUMNS)))
+    for column in result_columns(("fiscal",), 0):
+        targets[column] = [r[column] for r in rows]
+    observed = pd.DataFrame({c: [r[c] for r in rows] for c in result_columns(("observed",), len(scenario.observations))})
+    stacked = np.concatenate([r["tables"]["series"] for r in rows]) if n else np.zeros((0, len(SERIES_COLUMNS)))
     series = pd.DataFrame(stacked, columns=list(SERIES_COLUMNS))
     labels = [month_label(start, m) for m in range(months)]
     series.insert(0, "date", pd.Categorical(np.tile(labels, n), categories=labels, ordered=True))
     series.insert(0, "month", np.tile(np.arange(months, dtype=np.int32), n))
     series.insert(0, "replication", np.repeat(np.arange(n, dtype=np.int32), months))
-    parks = pd.DataFrame([(r.replication, *row) for r in results for row in r.parks], columns=["replication", *PARK_COLUMNS])
-    frames = [r.records.to_frame(r.replication, start) for r in results if r.records is not None]
+    parks = pd.DataFrame([(r["replication"], *row) for r in rows for row in r["tables"]["parks"]], columns=["replication", *PARK_COLUMNS])
+    frames = [r["tables"]["records"].to_frame(r["replication"], start) for r in rows if "records" in r["tables"]]
     records = pd.concat(frames, ignore_index=True) if frames else None
-    return Forecast(scenario, seed, n, workers, wall, targets, series, parks, records, observed)
+    return Forecast(scenario, seed, n, executor.workers, wall, targets, series, parks, records, observed,
+                    executor.describe())

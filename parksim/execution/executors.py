@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from parksim.execution.pool import chunk_sizes, default_workers, imap_unordered
+from parksim.execution.replication import check_outputs
 from parksim.execution.tasks import Task, evaluate_batch
 from parksim.scenario.schema import Scenario
 
@@ -74,7 +75,8 @@ class LocalExecutor(Executor):
         return f"local pool, {self.workers} worker{'s' if self.workers != 1 else ''}"
 
     def run(self, scenarios, seed, tasks, outputs, total):
-        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), False)
+        outputs = check_outputs(outputs)
+        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, outputs, False)
                 for chunk in _chunks(tasks, total, self.workers, self.chunk))
         yield from imap_unordered(_run_chunk, jobs, self.workers, self.tune_gc)
 
@@ -96,6 +98,7 @@ class DaskExecutor(Executor):
     def run(self, scenarios, seed, tasks, outputs, total):
         from distributed import as_completed
 
+        outputs = check_outputs(outputs)
         client = self.client
         window = max(4, self.workers * 4)
         chunks = _chunks(tasks, total, self.workers, self.chunk)

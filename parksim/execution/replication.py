@@ -12,8 +12,9 @@ What travels back is chosen by name, as *outputs*:
   per target), ``fiscal`` (``fiscal_<lever>_yuan``, ``fiscal_total_yuan``,
   ``park_investment_yuan``) and ``observed`` (``observed_<i>``, one per scenario
   observation). This is what a sweep stores and a comparison pairs up.
-* table outputs (:data:`TABLE_OUTPUTS`) travel whole under their own names: ``series`` (the
-  months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (rows of
+* table outputs (:data:`TABLE_OUTPUTS`) travel whole, by name, in the row's ``tables``
+  entry (apart from the columns: the ``parks`` table is not the ``parks`` target): ``series``
+  (the months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (rows of
   :data:`~parksim.model.PARK_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
   This is what a forecast assembles into its tables.
 
@@ -50,7 +51,7 @@ ROW_OUTPUTS = ("targets", "fiscal", "observed")
 """Outputs that flatten into scalar columns of a result row."""
 
 TABLE_OUTPUTS = ("series", "parks", "records")
-"""Outputs that travel whole, under their own names, in a result row."""
+"""Outputs that travel whole, in a result row's ``tables`` entry."""
 
 OUTPUTS = ROW_OUTPUTS + TABLE_OUTPUTS
 
@@ -110,7 +111,8 @@ def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
 
 
 def result_row(result: ReplicationResult, outputs: Sequence[str]) -> dict[str, Any]:
-    """The values of ``outputs`` of one replication: row outputs flattened, table outputs whole."""
+    """The values of ``outputs`` of one replication: row outputs flattened into columns, table
+    outputs whole under ``tables``."""
     row: dict[str, Any] = {}
     if "targets" in outputs:
         row.update(result.targets)
@@ -118,10 +120,7 @@ def result_row(result: ReplicationResult, outputs: Sequence[str]) -> dict[str, A
         row.update({_fiscal_column(item): value for item, value in result.fiscal.items()})
     if "observed" in outputs:
         row.update({f"observed_{i}": value for i, value in enumerate(result.observed)})
-    if "series" in outputs:
-        row["series"] = result.series
-    if "parks" in outputs:
-        row["parks"] = result.parks
-    if "records" in outputs:
-        row["records"] = result.records
+    tables = {name: getattr(result, name) for name in TABLE_OUTPUTS if name in outputs}
+    if tables:
+        row["tables"] = tables
     return row
