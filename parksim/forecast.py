@@ -8,7 +8,8 @@ row of the outputs asked for. A forecast asks for the scalar outputs and for the
 (series, parks and, if wanted, records), and assembles them, by replication, into a
 :class:`Forecast` whose ``targets``, ``series``, ``parks``, ``observed`` and ``records`` are
 pandas DataFrames. The results do not depend on the executor or the number of workers.
-:meth:`Forecast.summary` is the object the command line prints.
+:meth:`Forecast.summary` is the object the command line prints: it assembles and formats
+the figures of :mod:`parksim.aggregate`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from parksim.aggregate import (
+    INTERVAL_METHOD,
+    cost_per_unit,
+    fiscal_summary,
+    summarise_observations,
+    summarise_targets,
+)
 from parksim.calendar import month_label
 from parksim.execution.executors import Executor, make_executor
 from parksim.execution.replication import ROW_OUTPUTS, result_columns
 from parksim.execution.tasks import scenario_tasks
-from parksim.metrics import QUANTILES, SERIES_COLUMNS, summarise_targets
+from parksim.metrics import SERIES_COLUMNS
 from parksim.model import PARK_COLUMNS
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
@@ -50,54 +58,41 @@ class Forecast:
     executor: str = ""
 
     def summary(self, results_dir: str | None = None) -> dict[str, Any]:
-        """The forecast as one JSON-ready object (the ``--json`` output)."""
-        s = self.scenario
-        values = {key: self.targets[key].to_numpy() for key in TARGET_KEYS}
-        per_target, all_met = summarise_targets(values, s)
-        fiscal = self.targets["fiscal_total_yuan"].to_numpy()
-        p05, p50, p95 = (float(x) for x in np.quantile(fiscal, QUANTILES))
-        upgrades = self.targets["upgrades"].to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per_upgrade = np.where(upgrades > 0, fiscal / np.where(upgrades > 0, upgrades, 1), np.nan)
-        per_upgrade = per_upgrade[np.isfinite(per_upgrade)]
-        observed = []
-        for i, obs in enumerate(s.observations):
-            col = self.observed[f"observed_{i}"].to_numpy()
-            finite = col[np.isfinite(col)]
-            q = np.quantile(finite, QUANTILES) if len(finite) else (math.nan,) * 3
-            observed.append({
-                "key": obs.key,
-                "date": obs.date,
-                "observed": obs.value,
-                "median": _num(q[1]),
-                "p05": _num(q[0]),
-                "p95": _num(q[2]),
-                "inside_p05_p95": bool(len(finite) and q[0] <= obs.value <= q[2]),
-                "source": obs.source,
-            })
+        """The forecast as one JSON-ready object (the ``--json`` output); the figures come
+        from :mod:`parksim.aggregate`, undefined ones are ``None``."""
+        s, t = self.scenario, self.targets
+        per_target, all_met = summarise_targets({key: t[key].to_numpy() for key in TARGET_KEYS}, s)
+        observed = summarise_observations([self.observed[c].to_numpy() for c in self.observed.columns], s)
+        fiscal = fiscal_summary(t["fiscal_total_yuan"].to_numpy(),
+                                {lever: t[f"fiscal_{lever}_yuan"].to_numpy() for lever in LEVERS},
+                                t["park_investment_yuan"].to_numpy())
         return {
             "scenario": s.name,
             "replications": self.replications,
             "seed": self.seed,
             "horizon": s.calendar.horizon,
             "target_date": s.targets.date,
-            "targets": [t.as_dict() for t in per_target],
+            "targets": [target.as_dict() for target in per_target],
             "all_met_probability": all_met["probability"],
             "all_met_ci": [all_met["ci_low"], all_met["ci_high"]],
-            "observed": observed,
-            "fiscal_cost_yuan": {
-                "median": p50,
-                "p05": p05,
-                "p95": p95,
-                "by_lever": {lever: float(self.targets[f"fiscal_{lever}_yuan"].median()) for lever in LEVERS},
-            },
-            "cost_per_upgrade_yuan": _num(float(np.median(per_upgrade))) if len(per_upgrade) else None,
+            "observed": [{
+                "key": o.key,
+                "date": o.date,
+                "observed": o.observed,
+                "median": _num(o.median),
+                "p05": _num(o.p05),
+                "p95": _num(o.p95),
+                "inside_p05_p95": o.inside_p05_p95,
+                "source": o.source,
+            } for o in observed],
+            "fiscal_cost_yuan": {"median": fiscal.median, "p05": fiscal.p05, "p95": fiscal.p95, "by_lever": fiscal.by_lever},
+            "cost_per_upgrade_yuan": _num(cost_per_unit(t["fiscal_total_yuan"].to_numpy(), t["upgrades"].to_numpy())),
             "park_investment_yuan": {
-                "median": float(self.targets["park_investment_yuan"].median()),
-                "p05": float(self.targets["park_investment_yuan"].quantile(0.05)),
-                "p95": float(self.targets["park_investment_yuan"].quantile(0.95)),
+                "median": fiscal.investment_median,
+                "p05": fiscal.investment_p05,
+                "p95": fiscal.investment_p95,
             },
-            "interval_method": "wilson score (scipy.stats.binomtest), 95%",
+            "interval_method": f"{INTERVAL_METHOD} score (scipy.stats.binomtest), 95%",
             "executor": self.executor,
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,

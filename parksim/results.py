@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
-from parksim.metrics import INTERVAL_METHOD, QUANTILES
+from parksim.aggregate import INTERVAL_METHOD, QUANTILES
 
 __all__ = [
     "Results",
