@@ -150,10 +150,10 @@ def _run_settings(scenario: Scenario, replications: int | None, seed: int | None
     return n, root
 
 
-def run_forecast(scenario: Scenario, replications: int, seed: int, executor: Executor, records: bool = False,
-                 progress: Callable[[int], None] | None = None) -> Forecast:
-    """Run ``replications`` of ``scenario`` under the root ``seed`` on ``executor`` (which the
-    caller closes) and assemble the :class:`Forecast`. ``RuntimeError`` if a replication fails."""
+def run_forecast(scenario: Scenario, replications: int | None, seed: int | None, executor: Executor,
+                 records: bool = False, progress: Callable[[int], None] | None = None) -> Forecast:
+    """:func:`simulate` on a given ``executor``, which the caller closes. ``replications`` and
+    ``seed`` default to the scenario's ``[run]`` table. ``RuntimeError`` if a replication fails."""
     n, root = _run_settings(scenario, replications, seed)
     outputs = (*ROW_OUTPUTS, "series", "parks", *(("records",) if records else ()))
     tasks = scenario_tasks(scenario, n, root)
