@@ -212,7 +212,7 @@ def dask_throughput(scenario_path: str, scenario, replications: int,
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from study import TINY, Cluster, _batch_rate
 
-    from parksim.study.executors import DaskExecutor
+    from parksim.execution.executors import DaskExecutor
 
     tiny = parksim.load_scenario(scenario_path, overrides=TINY)
     clusters, executors = {}, {}

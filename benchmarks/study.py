@@ -35,10 +35,10 @@ from pathlib import Path
 import psutil
 
 import parksim
-from parksim.study.executors import DaskExecutor, LocalExecutor
-from parksim.study.experiment import Plan, scenario_hash
+from parksim.execution.executors import DaskExecutor, LocalExecutor
+from parksim.execution.tasks import interleaved, scenario_hash
+from parksim.study.experiment import Plan
 from parksim.study.sweep import run_sweep
-from parksim.study.tasks import interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["district.firms=200", 'calendar.horizon="2019-03"', 'targets.date="2019-03"', "parks.pipeline.proposals_per_year=0"]

@@ -1,8 +1,9 @@
 """The ``parksim`` command line: parse arguments, call the Python API, print. No model logic.
 
 Exit codes: 0 a forecast was produced (whether or not the targets are met) or every sweep
-task is done, 1 a failure while running, 2 bad input (scenario, experiment, flags or output
-directory), 3 a sweep finished with some tasks failed, 130 interrupted.
+task is done, 1 a failure while running, 2 bad input (scenario, experiment, flags, output
+directory or a Dask scheduler that cannot be reached), 3 a sweep finished with some tasks
+failed, 130 interrupted.
 Bad input is one line on stderr naming the file and the key -- and, with ``--json``, also a
 JSON object on stdout -- and nothing is written.
 """
@@ -10,6 +11,7 @@ JSON object on stdout -- and nothing is written.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -42,26 +44,35 @@ def _seed(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error also honours ``--json``."""
+    """argparse, but a usage error is also a JSON object on stdout when ``json_errors`` is set
+    (:func:`main` sets it when the arguments it parses hold ``--json``)."""
+
+    def __init__(self, *args: Any, json_errors: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.json_errors = json_errors
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        if "--json" in sys.argv[1:]:
+        if self.json_errors:
             print(json.dumps({"error": "bad_input", "file": None, "key": None, "message": message}))
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The argument parser; with ``json_errors``, usage errors are also printed as JSON."""
     from parksim import __version__
 
-    parser = _Parser(prog="parksim", description="Forecast Fuyang's small and micro enterprise park targets.")
+    parser = _Parser(prog="parksim", description="Forecast Fuyang's small and micro enterprise park targets.",
+                     json_errors=json_errors)
     parser.add_argument("--version", action="version", version=f"parksim {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=functools.partial(_Parser, json_errors=json_errors))
 
     run = sub.add_parser("run", help="run a scenario's forecast and write its results directory")
     run.add_argument("scenario", help="scenario file (TOML)")
     run.add_argument("--replications", "-n", type=_positive, help="replications (default: the scenario's run.replications)")
     run.add_argument("--seed", type=_seed, help="root seed (default: the scenario's run.seed)")
-    run.add_argument("--workers", "-w", type=_positive, help="worker processes (default: all cores)")
+    run.add_argument("--workers", "-w", type=_positive, help="local worker processes (default: all cores)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a scenario key, e.g. --set policies.finance.take_up=0.5 (repeatable)")
     run.add_argument("-o", "--output", help="results directory (default: a new one under results/)")
@@ -136,7 +147,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from parksim.forecast import simulate
+    from parksim.forecast import run_forecast
     from parksim.io import ResultsDirError, claim_results_dir, default_results_dir
     from parksim.report.table import forecast_table
     from parksim.results import write_results
@@ -151,6 +162,15 @@ def _run(args: argparse.Namespace) -> int:
         target = claim.path
     except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
+    try:
+        executor = _executor(args)
+    except _Unreachable as error:
+        claim.release(remove_if_empty=True)
+        return _bad_input(error, args.json)
+    except KeyboardInterrupt:
+        claim.release(remove_if_empty=True)
+        print("parksim: interrupted; no results written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     n = args.replications or scenario.run.replications
     bar = None
     if not args.quiet and sys.stderr.isatty():
@@ -159,13 +179,14 @@ def _run(args: argparse.Namespace) -> int:
         bar = tqdm(total=n, unit="rep", desc=scenario.name, file=sys.stderr, delay=1.0, dynamic_ncols=True)
     try:
         try:
-            forecast = simulate(scenario, replications=n, seed=args.seed, workers=args.workers,
-                                records=args.records, progress=bar.update if bar else None)
+            forecast = run_forecast(scenario, n, args.seed, executor, records=args.records,
+                                    progress=bar.update if bar else None)
         finally:
             if bar:
                 bar.close()
+            executor.close()
         summary = forecast.summary(results_dir=str(target))
-        write_results(forecast, target, summary, force=args.force, sources=sources, command=sys.argv)
+        write_results(forecast, target, summary, force=args.force, sources=sources, command=args.command_line)
         claim.release()
     except KeyboardInterrupt:
         claim.release(remove_if_empty=True)
@@ -195,7 +216,7 @@ def _progress(total: int, desc: str, quiet: bool):
 
 
 def _executor(args: argparse.Namespace):
-    from parksim.study.executors import make_executor
+    from parksim.execution.executors import make_executor
 
     try:
         return make_executor(args.workers, args.scheduler)
@@ -296,7 +317,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
-    args = build_parser().parse_args(argv)
+    command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
+    args = build_parser(json_errors="--json" in command_line[1:]).parse_args(command_line[1:])
+    args.command_line = command_line
     handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep}[args.command]
     try:
         return handler(args)

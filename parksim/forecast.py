@@ -1,84 +1,44 @@
-"""Forecasts: many replications of one scenario, on a local process pool, and their summary.
+"""Forecasts: many replications of one scenario, on an executor, and their summary.
 
-:func:`replicate` is the unit of work -- ``scenario + seed -> ReplicationResult`` -- run in a
-worker: the model produces records, metrics turn them into series and target values there,
-and only those (plus the records, if asked for) travel back. :func:`simulate` seeds the
-replications from one root ``SeedSequence``, runs them in-process or on the local pool
-(:mod:`parksim.pool`; the same results either way), and returns a :class:`Forecast` whose ``targets``,
-``series`` and ``records`` are pandas DataFrames and whose :meth:`Forecast.summary` is the
-object the command line prints.
+:func:`simulate` runs a scenario's replications as tasks on an executor -- the local process
+pool by default, or a Dask cluster given by its scheduler's address -- the same way
+comparisons and sweeps run theirs (:mod:`parksim.execution`): replication ``r`` draws from
+:func:`~parksim.rng.replication_seed`, runs and is reduced in a worker, and comes back as a
+row of the outputs asked for. A forecast asks for the scalar outputs and for the tables
+(series, parks and, if wanted, records), and assembles them, by replication, into a
+:class:`Forecast` whose ``targets``, ``series``, ``parks``, ``observed`` and ``records`` are
+pandas DataFrames. The results do not depend on the executor or the number of workers.
+:meth:`Forecast.summary` is the object the command line prints: it assembles and formats
+the figures of :mod:`parksim.aggregate`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from parksim.calendar import month_label
-from parksim.metrics import (
-    QUANTILES,
-    SERIES_COLUMNS,
-    fiscal_cost,
-    monthly_series,
-    observed_values,
+from parksim.aggregate import (
+    INTERVAL_METHOD,
+    cost_per_unit,
+    fiscal_summary,
+    summarise_observations,
     summarise_targets,
-    target_values,
 )
-from parksim.model import PARK_COLUMNS, run_replication
-from parksim.pool import chunk_sizes, default_workers, imap_unordered
-from parksim.records import Records
-from parksim.rng import replication_seeds
+from parksim.calendar import month_label
+from parksim.execution.executors import Executor, make_executor
+from parksim.execution.replication import ROW_OUTPUTS, result_columns
+from parksim.execution.tasks import scenario_tasks
+from parksim.metrics import SERIES_COLUMNS
+from parksim.model import PARK_COLUMNS
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
-__all__ = ["Forecast", "ReplicationResult", "replicate", "simulate"]
-
-
-@dataclass
-class ReplicationResult:
-    """What one replication sends back: target values, fiscal cost, series, maybe records."""
-
-    replication: int
-    targets: dict[str, float]
-    fiscal: dict[str, float]
-    observed: list[float]
-    series: np.ndarray
-    parks: dict[str, list]
-    records: Records | None = None
-
-
-def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int, keep_records: bool = False) -> ReplicationResult:
-    """Run one replication and reduce its records to metrics."""
-    out = run_replication(scenario, seed)
-    series = monthly_series(out.records, scenario)
-    return ReplicationResult(
-        replication,
-        target_values(series, scenario),
-        fiscal_cost(series, scenario),
-        observed_values(series, scenario),
-        series,
-        out.parks,
-        out.records if keep_records else None,
-    )
-
-
-def _chunk(args: tuple[Scenario, list[tuple[int, np.random.SeedSequence]], bool]) -> list[ReplicationResult]:
-    scenario, items, keep = args
-    return [replicate(scenario, seed, i, keep) for i, seed in items]
-
-
-def _run(scenario: Scenario, seeds: list[np.random.SeedSequence], workers: int, keep: bool) -> Iterator[list[ReplicationResult]]:
-    items = list(enumerate(seeds))
-    chunks, start = [], 0
-    for size in chunk_sizes(len(items), workers, largest=len(items)):
-        chunks.append((scenario, items[start: start + size], keep))
-        start += size
-    yield from imap_unordered(_chunk, chunks, min(workers, len(chunks)))
+__all__ = ["Forecast", "simulate", "run_forecast"]
 
 
 @dataclass
@@ -95,56 +55,45 @@ class Forecast:
     parks: pd.DataFrame
     records: pd.DataFrame | None
     observed: pd.DataFrame = field(repr=False)
+    executor: str = ""
 
     def summary(self, results_dir: str | None = None) -> dict[str, Any]:
-        """The forecast as one JSON-ready object (the ``--json`` output)."""
-        s = self.scenario
-        values = {key: self.targets[key].to_numpy() for key in TARGET_KEYS}
-        per_target, all_met = summarise_targets(values, s)
-        fiscal = self.targets["fiscal_total_yuan"].to_numpy()
-        p05, p50, p95 = (float(x) for x in np.quantile(fiscal, QUANTILES))
-        upgrades = self.targets["upgrades"].to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per_upgrade = np.where(upgrades > 0, fiscal / np.where(upgrades > 0, upgrades, 1), np.nan)
-        per_upgrade = per_upgrade[np.isfinite(per_upgrade)]
-        observed = []
-        for i, obs in enumerate(s.observations):
-            col = self.observed[f"obs_{i}"].to_numpy()
-            finite = col[np.isfinite(col)]
-            q = np.quantile(finite, QUANTILES) if len(finite) else (math.nan,) * 3
-            observed.append({
-                "key": obs.key,
-                "date": obs.date,
-                "observed": obs.value,
-                "median": _num(q[1]),
-                "p05": _num(q[0]),
-                "p95": _num(q[2]),
-                "inside_p05_p95": bool(len(finite) and q[0] <= obs.value <= q[2]),
-                "source": obs.source,
-            })
+        """The forecast as one JSON-ready object (the ``--json`` output); the figures come
+        from :mod:`parksim.aggregate`, undefined ones are ``None``."""
+        s, t = self.scenario, self.targets
+        per_target, all_met = summarise_targets({key: t[key].to_numpy() for key in TARGET_KEYS}, s)
+        observed = summarise_observations([self.observed[c].to_numpy() for c in self.observed.columns], s)
+        fiscal = fiscal_summary(t["fiscal_total_yuan"].to_numpy(),
+                                {lever: t[f"fiscal_{lever}_yuan"].to_numpy() for lever in LEVERS},
+                                t["park_investment_yuan"].to_numpy())
         return {
             "scenario": s.name,
             "replications": self.replications,
             "seed": self.seed,
             "horizon": s.calendar.horizon,
             "target_date": s.targets.date,
-            "targets": [t.as_dict() for t in per_target],
+            "targets": [target.as_dict() for target in per_target],
             "all_met_probability": all_met["probability"],
             "all_met_ci": [all_met["ci_low"], all_met["ci_high"]],
-            "observed": observed,
-            "fiscal_cost_yuan": {
-                "median": p50,
-                "p05": p05,
-                "p95": p95,
-                "by_lever": {lever: float(self.targets[f"fiscal_{lever}_yuan"].median()) for lever in LEVERS},
-            },
-            "cost_per_upgrade_yuan": _num(float(np.median(per_upgrade))) if len(per_upgrade) else None,
+            "observed": [{
+                "key": o.key,
+                "date": o.date,
+                "observed": o.observed,
+                "median": _num(o.median),
+                "p05": _num(o.p05),
+                "p95": _num(o.p95),
+                "inside_p05_p95": o.inside_p05_p95,
+                "source": o.source,
+            } for o in observed],
+            "fiscal_cost_yuan": {"median": fiscal.median, "p05": fiscal.p05, "p95": fiscal.p95, "by_lever": fiscal.by_lever},
+            "cost_per_upgrade_yuan": _num(cost_per_unit(t["fiscal_total_yuan"].to_numpy(), t["upgrades"].to_numpy())),
             "park_investment_yuan": {
-                "median": float(self.targets["park_investment_yuan"].median()),
-                "p05": float(self.targets["park_investment_yuan"].quantile(0.05)),
-                "p95": float(self.targets["park_investment_yuan"].quantile(0.95)),
+                "median": fiscal.investment_median,
+                "p05": fiscal.investment_p05,
+                "p95": fiscal.investment_p95,
             },
-            "interval_method": "wilson score (scipy.stats.binomtest), 95%",
+            "interval_method": f"{INTERVAL_METHOD} score (scipy.stats.binomtest), 95%",
+            "executor": self.executor,
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,
         }
@@ -161,6 +110,7 @@ def simulate(
     workers: int | None = None,
     records: bool = False,
     progress: Callable[[int], None] | None = None,
+    scheduler: str | None = None,
 ) -> Forecast:
     """Run replications of ``scenario`` and collect them.
 
@@ -171,54 +121,78 @@ def simulate(
     replications, seed
         Default to the scenario's ``[run]`` table.
     workers
-        Worker processes; default all cores. The results do not depend on it.
+        Local worker processes; default all cores. Ignored with ``scheduler``. The results
+        do not depend on it.
     records
         Keep every event record (a DataFrame in ``Forecast.records``).
     progress
         Called with the number of replications finished since the last call.
+    scheduler
+        The address of a running Dask scheduler (``tcp://HOST:PORT``) to run on instead of
+        the local pool. ``ConnectionError``, ``TimeoutError`` or ``ValueError`` when it cannot
+        be reached (see :class:`~parksim.execution.executors.DaskExecutor`).
     """
+    n, root = _run_settings(scenario, replications, seed)
+    executor = make_executor(workers, scheduler)
+    try:
+        return run_forecast(scenario, n, root, executor, records, progress)
+    finally:
+        executor.close()
+
+
+def _run_settings(scenario: Scenario, replications: int | None, seed: int | None) -> tuple[int, int]:
     n = scenario.run.replications if replications is None else int(replications)
     root = scenario.run.seed if seed is None else int(seed)
     if n < 1:
         raise ValueError("replications must be at least 1")
     if root < 0:
         raise ValueError("seed must be >= 0")
-    workers = default_workers() if workers is None else max(1, int(workers))
-    seeds = replication_seeds(root, n)
+    return n, root
+
+
+def run_forecast(scenario: Scenario, replications: int | None, seed: int | None, executor: Executor,
+                 records: bool = False, progress: Callable[[int], None] | None = None) -> Forecast:
+    """:func:`simulate` on a given ``executor``, which the caller closes. ``replications`` and
+    ``seed`` default to the scenario's ``[run]`` table. ``RuntimeError`` if a replication fails."""
+    n, root = _run_settings(scenario, replications, seed)
+    outputs = (*ROW_OUTPUTS, "series", "parks", *(("records",) if records else ()))
+    tasks = scenario_tasks(scenario, n, root)
     started = time.perf_counter()
-    results: list[ReplicationResult | None] = [None] * n
-    for chunk in _run(scenario, seeds, workers, records):
-        for r in chunk:
-            results[r.replication] = r
+    rows: list[dict[str, Any] | None] = [None] * n
+    for chunk in executor.run([scenario], root, tasks, outputs, n):
+        for row in chunk:
+            if row["status"] != "ok":
+                raise RuntimeError(f"replication {row['replication']} failed: {row['error']}")
+            rows[row["replication"]] = row
         if progress is not None:
             progress(len(chunk))
     wall = time.perf_counter() - started
-    return _collect(scenario, root, n, workers, wall, results)
+    return _collect(scenario, root, n, executor, wall, rows)
 
 
-def _collect(scenario: Scenario, seed: int, n: int, workers: int, wall: float, results) -> Forecast:
+def _collect(scenario: Scenario, seed: int, n: int, executor: Executor, wall: float, rows) -> Forecast:
     start = scenario.calendar.start
     months = scenario.horizon_months
     targets = pd.DataFrame({"replication": np.arange(n, dtype=np.int32)})
     for key in TARGET_KEYS:
-        targets[key] = [r.targets[key] for r in results]
+        targets[key] = [r[key] for r in rows]
     for key in TARGET_KEYS:
         targets[f"met_{key}"] = targets[key] >= float(getattr(scenario.targets, key))
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
-    for lever in (*LEVERS, "total"):
-        targets[f"fiscal_{lever}_yuan"] = [r.fiscal[lever] for r in results]
-    targets["park_investment_yuan"] = [r.fiscal["park_investment"] for r in results]
-    observed = pd.DataFrame({f"obs_{i}": [r.observed[i] for r in results] for i in range(len(scenario.observations))})
-    stacked = np.concatenate([r.series for r in results]) if n else np.zeros((0, len(SERIES_COLUMNS)))
+    for column in result_columns(("fiscal",), 0):
+        targets[column] = [r[column] for r in rows]
+    observed = pd.DataFrame({c: [r[c] for r in rows] for c in result_columns(("observed",), len(scenario.observations))})
+    stacked = np.concatenate([r["tables"]["series"] for r in rows]) if n else np.zeros((0, len(SERIES_COLUMNS)))
     series = pd.DataFrame(stacked, columns=list(SERIES_COLUMNS))
     labels = [month_label(start, m) for m in range(months)]
     series.insert(0, "date", pd.Categorical(np.tile(labels, n), categories=labels, ordered=True))
     series.insert(0, "month", np.tile(np.arange(months, dtype=np.int32), n))
     series.insert(0, "replication", np.repeat(np.arange(n, dtype=np.int32), months))
     parks = pd.DataFrame({
-        "replication": [r.replication for r in results for _ in r.parks["park_id"]],
-        **{name: [v for r in results for v in r.parks[name]] for name in PARK_COLUMNS},
+        "replication": [r["replication"] for r in rows for _ in r["tables"]["parks"]["park_id"]],
+        **{name: [v for r in rows for v in r["tables"]["parks"][name]] for name in PARK_COLUMNS},
     })
-    frames = [r.records.to_frame(r.replication, start) for r in results if r.records is not None]
+    frames = [r["tables"]["records"].to_frame(r["replication"], start) for r in rows if "records" in r["tables"]]
     records = pd.concat(frames, ignore_index=True) if frames else None
-    return Forecast(scenario, seed, n, workers, wall, targets, series, parks, records, observed)
+    return Forecast(scenario, seed, n, executor.workers, wall, targets, series, parks, records, observed,
+                    executor.describe())

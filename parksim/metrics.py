@@ -1,11 +1,11 @@
-"""Metrics: pure functions from event records to monthly series, target values and aggregates.
+"""Metrics: pure functions from one replication's event records to its monthly series and values.
 
 Nothing here runs the model. :func:`monthly_series` turns one replication's records into the
 end-of-month value of every target quantity and of occupancy, entries, exits by reason and
 fiscal spend by lever; :func:`target_values` reads the targets at the target date (even when
-the run goes on past it). :func:`summarise_targets` aggregates replications into the
-probability each target is met, with a binomial confidence interval from scipy, and the
-median and 5-95% range of the simulated value.
+the run goes on past it); :func:`firm_histories` turns them into one row per firm (entry,
+upgrade, tech certification, exit), the form in which the model is compared with its twin.
+Figures across replications (probabilities, intervals, quantiles) are :mod:`parksim.aggregate`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from parksim.calendar import month_index
 from parksim.records import Kind, Records
@@ -25,10 +24,6 @@ __all__ = [
     "target_values",
     "fiscal_cost",
     "observed_values",
-    "proportion_interval",
-    "summarise_targets",
-    "INTERVAL_METHOD",
-    "QUANTILES",
     "FirmHistories",
     "firm_histories",
 ]
@@ -58,12 +53,6 @@ SERIES_COLUMNS = (
 investment in park projects started during the run are cumulative. ``parks``,
 ``floor_area_m2``, ``firms`` and ``tech_firms`` count recognised (not delisted) parks and the
 firms in them, as the targets do; ``firms_all_parks`` counts firms in every park."""
-
-INTERVAL_METHOD = "wilson"
-"""Confidence interval for a probability: Wilson score interval (scipy.stats.binomtest)."""
-
-QUANTILES = (0.05, 0.5, 0.95)
-
 
 def _cumulative(month: np.ndarray, mask: np.ndarray, months: int, weights: np.ndarray | None = None) -> np.ndarray:
     idx = month[mask]
@@ -174,46 +163,6 @@ def observed_values(series: np.ndarray, scenario: Scenario) -> list[float]:
         i = month_index(scenario.calendar.start, obs.date)
         out.append(float(series[i, SERIES_COLUMNS.index(obs.key)]) if 0 <= i < len(series) else float("nan"))
     return out
-
-
-def proportion_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Confidence interval of a binomial proportion (Wilson score), clipped to [0, 1]."""
-    if trials == 0:
-        return 0.0, 1.0
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence, method=INTERVAL_METHOD)
-    return float(min(max(ci.low, 0.0), 1.0)), float(min(max(ci.high, 0.0), 1.0))
-
-
-@dataclass(frozen=True)
-class TargetSummary:
-    key: str
-    threshold: float
-    probability: float
-    ci_low: float
-    ci_high: float
-    median: float
-    p05: float
-    p95: float
-
-    def as_dict(self) -> dict[str, float | str]:
-        return dict(self.__dict__)
-
-
-def summarise_targets(values: dict[str, np.ndarray], scenario: Scenario) -> tuple[list[TargetSummary], dict[str, float]]:
-    """Per target: probability met (with CI), median and 5-95% range; and all six together."""
-    out = []
-    n = len(next(iter(values.values())))
-    all_met = np.ones(n, dtype=bool)
-    for key in TARGET_KEYS:
-        v = np.asarray(values[key], dtype=float)
-        threshold = float(getattr(scenario.targets, key))
-        met = v >= threshold
-        all_met &= met
-        lo, hi = proportion_interval(int(met.sum()), n)
-        p05, p50, p95 = np.quantile(v, QUANTILES)
-        out.append(TargetSummary(key, threshold, float(met.mean()), lo, hi, float(p50), float(p05), float(p95)))
-    lo, hi = proportion_interval(int(all_met.sum()), n)
-    return out, {"probability": float(all_met.mean()), "ci_low": lo, "ci_high": hi}
 
 
 @dataclass(frozen=True)

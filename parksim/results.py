@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
+from parksim.aggregate import INTERVAL_METHOD, QUANTILES
 from parksim.io import (
     atomic_write_bytes,
     atomic_write_table,
@@ -36,7 +37,6 @@ from parksim.io import (
     read_manifest,
     sha256_file,
 )
-from parksim.metrics import INTERVAL_METHOD, QUANTILES
 from parksim.provenance import library_versions, platform_name, source_hash
 from parksim.scenario.loader import validate
 

@@ -2,9 +2,11 @@
 
 Reproducibility and common random numbers (CRN) both rest on this module.
 
-* The root ``numpy.random.SeedSequence(seed)`` spawns one child per replication, so a
-  replication's randomness depends only on (seed, replication index), never on which worker
-  runs it or in what order.
+* Replication ``r`` draws from ``SeedSequence(seed, spawn_key=(r,))`` -- the child
+  ``SeedSequence(seed).spawn(n)[r]`` would give, made directly -- so a replication's
+  randomness depends only on (seed, replication index), never on which worker runs it, in
+  what order, or how many replications there are. :func:`replication_seed` is the one place
+  this child is made.
 * Inside a replication every purpose (growth shocks, exits, admission screening, ...) has its
   own 64-bit key derived from the replication's SeedSequence and the purpose name.
 * A firm's draws are *keyed*: draw ``k`` of purpose ``p`` for firm ``i`` is a pure function of
@@ -25,7 +27,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["Streams", "Stream", "Draw", "replication_seeds", "keyed_uniform", "keyed_uniforms", "firm_stream_seed",
+__all__ = ["Streams", "Stream", "Draw", "replication_seed", "keyed_uniform", "keyed_uniforms", "firm_stream_seed",
            "stream_seeds", "seeded_uniforms"]
 
 _MASK = (1 << 64) - 1
@@ -108,9 +110,10 @@ def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray = 0) -
     return seeded_uniforms(stream_seeds(key, entities), draw)
 
 
-def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequence]:
-    """One child SeedSequence per replication, spawned from the root seed."""
-    return np.random.SeedSequence(seed).spawn(replications)
+def replication_seed(seed: int, replication: int) -> np.random.SeedSequence:
+    """The SeedSequence of replication ``replication`` under the root ``seed``: the child that
+    ``SeedSequence(seed).spawn(n)[replication]`` gives, for any ``n`` above ``replication``."""
+    return np.random.SeedSequence(seed, spawn_key=(replication,))
 
 
 class Streams:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 import parksim
+from parksim.cli import main
 from parksim.report.table import LABELS
 from parksim.scenario import LEVERS, TARGET_KEYS
 
@@ -306,6 +308,48 @@ def test_file_in_the_way_of_output(parksim_cli, baseline_path, tiny_args, tmp_pa
     assert_bad_input(proc, str(blocker), "file")
     assert strict_json(proc.stdout)["error"] == "bad_input"
     assert blocker.read_text(encoding="utf-8") == "not a directory"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # released on close: nothing listens there
+
+
+def test_run_on_an_unreachable_scheduler_is_bad_input(parksim_cli, baseline_path, tiny_args, tmp_path):
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    out = tmp_path / "out"
+    proc = parksim_cli("run", baseline_path, *tiny_args, "--scheduler", address, "--json", "-o", out, cwd=tmp_path)
+    assert_bad_input(proc, f"cannot reach the Dask scheduler at {address}")
+    payload = strict_json(proc.stdout)
+    assert payload["error"] == "bad_input" and address in payload["message"]
+    assert not out.exists()
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--json", "--bogus"],  # refused by the main parser
+    ["run", "scenario.toml", "-n", "0", "--json"],  # refused by the run parser
+    ["compare", "a.toml", "--workers", "x", "--json"],
+])
+def test_usage_errors_honour_json_in_the_arguments_given_to_main(argv, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["parksim"])  # --json is in main's arguments, not in sys.argv
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    payload = strict_json(out)
+    assert payload["error"] == "bad_input" and payload["message"]
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_usage_errors_without_json_print_no_json(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["parksim", "run", "--json"])  # not main's arguments
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--bogus"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "parksim run: error:" in err
 
 
 # --------------------------------------------------------------------------- interruption

@@ -14,9 +14,9 @@ from scipy import stats
 
 import parksim
 from parksim.cli import main
+from parksim.execution.executors import LocalExecutor
 from parksim.scenario import TARGET_KEYS
-from parksim.study.compare import compare, paired_difference
-from parksim.study.executors import LocalExecutor
+from parksim.study.compare import compare
 
 TARGET_FIELDS = {"key", "scenario", "probability", "ci_low", "ci_high", "median", "diff", "diff_ci_low",
                  "diff_ci_high", "cost_per_extra_yuan"}
@@ -159,13 +159,6 @@ def test_identical_scenarios_differ_by_exactly_zero(tiny_scenario):
             assert a[field] == b[field]
     for key in (*TARGET_KEYS, "fiscal_total_yuan"):
         np.testing.assert_array_equal(result.values["a"][key], result.values["b"][key])
-
-
-def test_paired_difference_of_a_constant_shift_has_a_zero_width_interval():
-    a = np.array([1.0, 5.0, 2.0, 8.0])
-    assert paired_difference(a, a + 3) == (3.0, 3.0, 3.0)
-    mean, lo, hi = paired_difference(a, a + np.array([1.0, 2.0, 3.0, 4.0]))
-    assert mean == 2.5 and lo < 2.5 < hi
 
 
 def test_common_random_numbers_shrink_the_variance_of_the_difference(scenarios_dir):

@@ -1,4 +1,4 @@
-"""Sweeps and comparisons on a real Dask cluster, started with Dask's own commands.
+"""Forecasts, sweeps and comparisons on a real Dask cluster, started with Dask's own commands.
 
 A module-scoped fixture starts ``dask scheduler`` and two ``dask worker`` processes on
 127.0.0.1 (each in its own session, so a worker's nanny and its worker process can be killed
@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 
 import parksim
-from parksim.study.executors import DaskExecutor, LocalExecutor
+from parksim.execution.executors import DaskExecutor, LocalExecutor
 from parksim.study.experiment import load_experiment
 from parksim.study.sweep import run_sweep
 
@@ -302,6 +302,37 @@ def test_compare_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster
     assert expected["replications"] == 12 and expected["scenarios"] == ["a_base", "b_boost"]
     assert len(expected["targets"]) > 0
     assert got == expected
+
+
+def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
+    """``parksim run --scheduler``: the same forecast as the local pool, tables and records included."""
+    sets = [arg for item in TINY for arg in ("--set", item)]
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    done = _parksim("run", BASELINE, *sets, "-n", "10", "-w", "2", "--records", "--json", "--quiet", "-o", local)
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(done.stdout)
+    done = _parksim("run", BASELINE, *sets, "-n", "10", "--scheduler", dask_cluster.address, "--records", "--json",
+                    "--quiet", "-o", remote)
+    assert done.returncode == 0, f"run on Dask failed (exit {done.returncode}):\n{done.stderr}"
+    got = json.loads(done.stdout)
+
+    assert expected["executor"] == "local pool, 2 workers"
+    assert got["executor"] == f"Dask cluster at {dask_cluster.address}, 2 worker threads"
+    assert expected["replications"] == got["replications"] == 10 and len(expected["observed"]) > 0
+    for field in ("targets", "all_met_probability", "all_met_ci", "observed", "fiscal_cost_yuan",
+                  "cost_per_upgrade_yuan", "park_investment_yuan"):
+        assert got[field] == expected[field], field
+    a, b = parksim.load_results(local), parksim.load_results(remote)
+    for table in ("targets", "series", "parks", "records"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table), obj=table)
+    assert b.manifest["workers"] == 2
+
+    # and from Python, on the same cluster
+    scenario = parksim.load_scenario(BASELINE, overrides=TINY)
+    forecast = _bounded(lambda: parksim.simulate(scenario, replications=10, scheduler=dask_cluster.address), CLI_TIMEOUT,
+                        "simulate on the Dask cluster", dask_cluster.logs)
+    pd.testing.assert_frame_equal(forecast.targets, a.targets)
+    assert [o["median"] for o in forecast.summary()["observed"]] == [o["median"] for o in expected["observed"]]
 
 
 def _toml_overrides() -> str:

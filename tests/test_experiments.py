@@ -14,8 +14,9 @@ import pytest
 
 import parksim
 from parksim.cli import main
+from parksim.execution.tasks import scenario_hash
 from parksim.scenario import ScenarioError
-from parksim.study.experiment import load_experiment, scenario_hash
+from parksim.study.experiment import load_experiment
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 TINY = ["district.firms=1500", 'calendar.horizon="2019-12"', 'targets.date="2019-12"']

@@ -25,9 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import stats
 
 import parksim
 from parksim.metrics import (
@@ -36,8 +33,6 @@ from parksim.metrics import (
     fiscal_cost,
     monthly_series,
     observed_values,
-    proportion_interval,
-    summarise_targets,
     target_values,
 )
 from parksim.records import KINDS, Kind, RecordBuffer, Records
@@ -204,55 +199,6 @@ def test_to_frame_names_kinds_and_dates():
     row = frame[(frame["kind"] == "firm_entered") & (frame["firm_id"] == 7)].iloc[0]
     assert row["date"] == "2019-02" and row["time_months"] == 1.2
     assert frame[frame["kind"] == "support_paid"]["date"].tolist() == ["2019-03", "2019-05", "2019-07"]
-
-
-# --------------------------------------------------------------------------- intervals and summaries
-
-
-@settings(deadline=None, max_examples=80)
-@given(n=st.integers(1, 5000), data=st.data())
-def test_proportion_interval_is_in_unit_interval_and_matches_scipy(n, data):
-    k = data.draw(st.one_of(st.just(0), st.just(n), st.integers(0, n)))
-    lo, hi = proportion_interval(k, n)
-    assert 0.0 <= lo <= k / n <= hi <= 1.0
-    ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
-    assert lo == pytest.approx(max(ci.low, 0.0), abs=1e-12)
-    assert hi == pytest.approx(min(ci.high, 1.0), abs=1e-12)
-
-
-def test_proportion_interval_edges():
-    assert proportion_interval(0, 0) == (0.0, 1.0)
-    lo, hi = proportion_interval(0, 20)
-    assert lo == 0.0 and 0.0 < hi < 0.25
-    lo, hi = proportion_interval(20, 20)
-    assert hi == 1.0 and 0.75 < lo < 1.0
-    wide, narrow = proportion_interval(5, 10, 0.99), proportion_interval(5, 10, 0.80)
-    assert wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
-
-
-def test_summarise_targets_counts_replications_that_meet_each_threshold():
-    scenario = _scenario()
-    t = scenario.targets
-    n = 40
-    rng = np.random.default_rng(0)
-    values = {key: np.full(n, float(getattr(t, key)) + 1.0) for key in
-              ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")}
-    values["upgrades"] = np.where(np.arange(n) < 10, t.upgrades - 1.0, t.upgrades)  # 30 of 40 meet it (>=)
-    values["firms"] = rng.normal(t.firms, 50.0, n)
-    per_target, all_met = summarise_targets(values, scenario)
-    by_key = {s.key: s for s in per_target}
-    assert by_key["upgrades"].probability == 0.75
-    assert by_key["upgrades"].threshold == t.upgrades
-    assert by_key["parks"].probability == 1.0
-    assert (by_key["upgrades"].ci_low, by_key["upgrades"].ci_high) == proportion_interval(30, 40)
-    firms = values["firms"]
-    assert by_key["firms"].probability == pytest.approx(np.mean(firms >= t.firms))
-    assert by_key["firms"].median == pytest.approx(np.median(firms))
-    assert by_key["firms"].p05 == pytest.approx(np.quantile(firms, 0.05))
-    assert by_key["firms"].p95 == pytest.approx(np.quantile(firms, 0.95))
-    both = np.mean((firms >= t.firms) & (np.arange(n) >= 10))
-    assert all_met["probability"] == pytest.approx(both)
-    assert all_met["ci_low"] <= both <= all_met["ci_high"]
 
 
 def test_delisting_a_demonstration_park_removes_its_standing():

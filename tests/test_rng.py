@@ -28,7 +28,7 @@ from parksim.rng import (
     firm_stream_seed,
     keyed_uniform,
     keyed_uniforms,
-    replication_seeds,
+    replication_seed,
     seeded_uniforms,
     stream_seeds,
 )
@@ -116,21 +116,29 @@ def test_stream_keys_are_deterministic_and_distinct_per_purpose():
 # --------------------------------------------------------------------------- replication seeds
 
 
-def test_replication_seeds_do_not_depend_on_how_many_are_requested():
-    five = replication_seeds(2024, 5)
-    ten = replication_seeds(2024, 10)
-    for i in range(5):
-        assert five[i].spawn_key == ten[i].spawn_key
-        np.testing.assert_array_equal(five[i].generate_state(4), ten[i].generate_state(4))
-    assert len({tuple(s.generate_state(2)) for s in ten}) == 10
+@given(root=st.integers(0, 2**63 - 1), n=st.integers(1, 40), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_replication_seed_is_the_spawned_child(root, n, data):
+    """``replication_seed(root, r)`` is ``SeedSequence(root).spawn(n)[r]``, for any ``n > r``."""
+    r = data.draw(st.integers(0, n - 1))
+    spawned = np.random.SeedSequence(root).spawn(n)[r]
+    made = replication_seed(root, r)
+    assert made.entropy == spawned.entropy and made.spawn_key == spawned.spawn_key
+    assert made.pool_size == spawned.pool_size and made.n_children_spawned == spawned.n_children_spawned
+    np.testing.assert_array_equal(made.generate_state(8), spawned.generate_state(8))
+    assert Streams(made).key("firms") == Streams(spawned).key("firms")
+
+
+def test_replication_seeds_differ():
+    assert len({tuple(replication_seed(2024, r).generate_state(2)) for r in range(10)}) == 10
 
 
 def test_replication_results_do_not_depend_on_how_many_are_requested():
     scenario = _small_scenario()
-    five = replication_seeds(31, 5)
-    ten = replication_seeds(31, 10)
+    five = np.random.SeedSequence(31).spawn(5)
     for i in (0, 3):
-        _same_records(run_replication(scenario, five[i]).records, run_replication(scenario, ten[i]).records)
+        _same_records(run_replication(scenario, five[i]).records,
+                      run_replication(scenario, replication_seed(31, i)).records)
     # and through the public API: the first rows of a longer forecast are the shorter forecast
     short = parksim.simulate(scenario, replications=2, seed=31, workers=1)
     long = parksim.simulate(scenario, replications=4, seed=31, workers=1)

@@ -85,7 +85,7 @@ def test_hindcast_puts_the_observed_end_2019_numbers_inside_the_simulated_range(
         assert row["p05"] <= row["observed"] <= row["p95"], row
         assert row["inside_p05_p95"] is True
         # the summary's range is the simulated one
-        col = forecast.observed[f"obs_{list(observed).index(row['key'])}"].to_numpy()
+        col = forecast.observed[f"observed_{list(observed).index(row['key'])}"].to_numpy()
         assert row["p05"] == pytest.approx(np.quantile(col, 0.05))
         assert row["p95"] == pytest.approx(np.quantile(col, 0.95))
 

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 import parksim
 from parksim.cli import main
+from parksim.execution.executors import LocalExecutor
+from parksim.execution.pool import chunk_sizes
+from parksim.execution.tasks import META_COLUMNS, scenario_hash
 from parksim.io import LOCK, DirectoryLock, ResultsDirError
-from parksim.pool import chunk_sizes
 from parksim.scenario import LEVERS, TARGET_KEYS
-from parksim.study.executors import LocalExecutor
-from parksim.study.experiment import load_experiment, scenario_hash
+from parksim.study.experiment import load_experiment
 from parksim.study.store import load_sweep
 from parksim.study.sweep import run_sweep
-from parksim.study.tasks import META_COLUMNS
 
 TINY = ["district.firms=1500", 'calendar.horizon="2019-12"', 'targets.date="2019-12"']
 FACTORS = ["policies.finance.take_up", "policies.land.budget_cap_yuan_per_year"]
@@ -168,6 +168,22 @@ def test_baseline_point_reproduces_simulate(exp_path, tmp_path, baseline_path):
     other = frame[frame["point"] != base_point].sort_values(["point", "replication"])
     assert not other.groupby("point")["fiscal_total_yuan"].apply(
         lambda s: list(s) == list(expected["fiscal_total_yuan"])).any()
+
+
+def test_sweep_rows_and_forecast_tables_carry_the_same_columns(write_toml, tmp_path, baseline_path):
+    """One flattening: a sweep's row of a point and the forecast of its scenario give the same
+    values under the same names, observations included (``observed_<i>`` in both)."""
+    text = experiment_text(baseline_path, take_up=(0.35,), land=(2.5e7,), replications=3)
+    text = text.replace(f"seed = {SEED}\n", f'seed = {SEED}\noutputs = ["targets", "fiscal", "observed"]\n')
+    plan = load_experiment(write_toml("observed.toml", text))
+    run_sweep(plan, tmp_path / "out", LocalExecutor(1))
+    rows = load_sweep(tmp_path / "out").sort_values("replication").reset_index(drop=True)
+    forecast = parksim.simulate(plan.scenarios[0], replications=3, seed=SEED, workers=2)
+    observed = [f"observed_{i}" for i in range(len(plan.scenarios[0].observations))]
+    assert observed and list(forecast.observed.columns) == observed
+    pd.testing.assert_frame_equal(rows[observed], forecast.observed, check_dtype=False)
+    columns = [*TARGET_KEYS, *FISCAL]
+    pd.testing.assert_frame_equal(rows[columns], forecast.targets[columns], check_dtype=False)
 
 
 # --------------------------------------------------------------------------- resume and refusal

@@ -1,2 +1,3 @@
-"""Experiments around the model: experiment files and designs, executors (local pool, Dask),
-the sweep results store, sweeps and paired comparisons. The model never imports this package."""
+"""Experiments around the model: experiment files and designs, the sweep results store,
+sweeps and paired comparisons. They run their tasks on the executors of
+:mod:`parksim.execution`. The model never imports this package."""

@@ -1,14 +1,15 @@
 """Paired comparison of scenarios on common random numbers.
 
 Every scenario runs the same replications with the same seeds: replication ``r`` of each
-uses ``SeedSequence(seed, spawn_key=(r,))`` and keyed streams, so the same firm meets the same
+uses :func:`~parksim.rng.replication_seed` and keyed streams, so the same firm meets the same
 luck in every scenario and the difference between two scenarios is measured on matched
 pairs. Per target, :func:`compare` gives each scenario's probability of meeting it (Wilson
 interval) and median, the mean paired difference of the target value against the first
 scenario with a t interval, and the extra fiscal cost per extra unit (yuan per extra upgrade,
 per extra tech firm, per extra firm in parks). Undefined values -- the first scenario itself,
 or no extra units (a difference whose 95% interval does not lie above zero) -- are ``None``,
-never NaN or infinity.
+never NaN or infinity. The figures are computed by :mod:`parksim.aggregate`; this module runs
+the replications and assembles them.
 """
 
 from __future__ import annotations
@@ -19,26 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from parksim.metrics import proportion_interval
+from parksim.aggregate import cost_per_extra_unit, median, paired_difference, proportion
+from parksim.execution.executors import Executor
+from parksim.execution.tasks import interleaved, scenario_hash
 from parksim.provenance import library_versions, source_hash
 from parksim.scenario.schema import TARGET_KEYS, Scenario
-from parksim.study.executors import Executor
-from parksim.study.experiment import scenario_hash
-from parksim.study.tasks import interleaved
 
-__all__ = ["Comparison", "compare", "paired_difference"]
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``b - a`` and its t interval (a zero-width interval when every pair differs alike)."""
-    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
-    mean = float(d.mean())
-    if len(d) < 2 or float(d.std(ddof=1)) == 0.0:
-        return mean, mean, mean
-    lo, hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)
-    return mean, float(lo), float(hi)
+__all__ = ["Comparison", "compare"]
 
 
 @dataclass
@@ -50,6 +39,8 @@ class Comparison:
     values: dict[str, dict[str, np.ndarray]]  # name -> column -> per-replication values
 
     def summary(self) -> dict[str, Any]:
+        """The comparison as one JSON-ready object (the ``--json`` output); the figures come
+        from :mod:`parksim.aggregate`, undefined ones are ``None``."""
         first = self.names[0]
         base = self.values[first]
         out_targets = []
@@ -57,16 +48,15 @@ class Comparison:
             for name, scenario in zip(self.names, self.scenarios, strict=True):
                 v = self.values[name][key]
                 threshold = float(getattr(scenario.targets, key))
-                met = v >= threshold
-                lo, hi = proportion_interval(int(met.sum()), len(v))
+                probability, lo, hi = proportion(v >= threshold)
                 row = {
                     "key": key,
                     "scenario": name,
                     "threshold": threshold,
-                    "probability": float(met.mean()),
+                    "probability": probability,
                     "ci_low": lo,
                     "ci_high": hi,
-                    "median": float(np.median(v)),
+                    "median": median(v),
                     "diff": None,
                     "diff_ci_low": None,
                     "diff_ci_high": None,
@@ -74,16 +64,15 @@ class Comparison:
                 }
                 if name != first:
                     diff, dlo, dhi = paired_difference(base[key], v)
-                    row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi)
-                    extra_cost = float(np.mean(self.values[name]["fiscal_total_yuan"]) - np.mean(base["fiscal_total_yuan"]))
-                    if dlo > 0:  # only a gain that is there (95% interval above zero) has a price
-                        row["cost_per_extra_yuan"] = extra_cost / diff
+                    row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi,
+                               cost_per_extra_yuan=cost_per_extra_unit(base["fiscal_total_yuan"],
+                                                                       self.values[name]["fiscal_total_yuan"], diff, dlo))
                 out_targets.append({k: _finite(x) for k, x in row.items()})
         return {
             "scenarios": self.names,
             "replications": self.replications,
             "seed": self.seed,
-            "fiscal_cost_yuan": {n: float(np.median(self.values[n]["fiscal_total_yuan"])) for n in self.names},
+            "fiscal_cost_yuan": {n: median(self.values[n]["fiscal_total_yuan"]) for n in self.names},
             "targets": out_targets,
         }
 

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from parksim.execution.replication import ROW_OUTPUTS
+from parksim.execution.tasks import scenario_hash
 from parksim.scenario.loader import (
     Layer,
     ScenarioError,
@@ -37,10 +39,11 @@ from parksim.scenario.loader import (
 )
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS", "scenario_hash"]
+__all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS"]
 
-OUTPUTS = ("targets", "fiscal", "observed")
-"""What a sweep can keep per task: target values, fiscal cost by lever, observed-date values."""
+OUTPUTS = ROW_OUTPUTS
+"""What a sweep can keep per task: target values, fiscal cost by lever, observed-date values
+(the outputs that flatten into a row's columns; a store keeps no tables)."""
 
 
 class _Table(BaseModel):
@@ -125,12 +128,6 @@ class Experiment(_Table):
             if self.design.kind != "grid" and f.levels is not None:
                 raise ValueError(f"factors[{i}].levels: levels only apply to a grid design")
         return self
-
-
-def scenario_hash(scenario: Scenario) -> str:
-    """SHA-256 of a scenario's canonical JSON: equal scenarios, equal hashes."""
-    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

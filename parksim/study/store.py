@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from parksim.execution.tasks import META_COLUMNS, task_key
 from parksim.io import (
     LOCK,
     DirectoryLock,
@@ -42,7 +43,6 @@ from parksim.io import (
     read_manifest,
 )
 from parksim.provenance import library_versions, source_hash
-from parksim.study.tasks import META_COLUMNS, task_key
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
 

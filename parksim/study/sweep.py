@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from parksim.execution.executors import Executor
+from parksim.execution.tasks import Task, interleaved
 from parksim.provenance import library_versions, source_hash
-from parksim.study.executors import Executor
 from parksim.study.experiment import Plan
 from parksim.study.store import SweepStore
-from parksim.study.tasks import Task, interleaved
 
 __all__ = ["SweepReport", "run_sweep"]
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from parksim.model import PARK_COLUMNS, run_replication
 from parksim.records import KINDS
+from parksim.rng import replication_seed
 from parksim.scenario import ScenarioError, load_scenario
 from parksim.scenario.schema import Scenario
 from parksim.validation.fingerprint import SEED, park_rows, record_columns
@@ -45,8 +46,8 @@ def digest(scenario: Scenario, seed: int = SEED) -> dict:
     of the scenario's ``run.replications`` replications at ``seed``."""
     records_sha, parks_sha = hashlib.sha256(), hashlib.sha256()
     counts = []
-    for r, child in enumerate(np.random.SeedSequence(seed).spawn(scenario.run.replications)):
-        out = run_replication(scenario, child)
+    for r in range(scenario.run.replications):
+        out = run_replication(scenario, replication_seed(seed, r))
         columns = record_columns(out.records, r, scenario.calendar.start)
         names = list(columns)
         values = [v.tolist() if isinstance(v, np.ndarray) else v for v in columns.values()]

@@ -1,14 +1,17 @@
 """Tasks: one replication of one design point, its key, and the function a worker runs.
 
 A task is identified by a hash of everything that determines its result -- the resolved
-scenario of its point, the root seed, the replication, the package version and a hash of the
-model's source -- so a results store can tell a finished task from one still to run, and a
-changed model never passes off old results as new. The replication's random numbers come from
-``SeedSequence(seed, spawn_key=(replication,))``, the same child a forecast would spawn, so
-every point of a sweep (and every scenario of a comparison) meets the same luck.
+scenario of its point (:func:`scenario_hash`), the root seed, the replication, the package
+version and a hash of the model's source -- so a results store can tell a finished task from
+one still to run, and a changed model never passes off old results as new. The replication's
+random numbers come from :func:`~parksim.rng.replication_seed`, so every point of a sweep,
+every scenario of a comparison and replication ``r`` of a forecast with the same root seed
+meet the same luck.
 
-:func:`evaluate` runs in a worker. It never raises: a task that fails returns its error as a
-row, so one bad point does not stop a sweep.
+:func:`evaluate` runs in a worker: it runs the replication
+(:func:`~parksim.execution.replication.replicate`) and returns its row of the chosen outputs
+(:func:`~parksim.execution.replication.result_row`). It never raises: a task that fails
+returns its error as a row, so one bad point does not stop a sweep.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import json
 import os
 import socket
 import time
@@ -24,11 +28,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from parksim.execution.replication import replicate, result_row
+from parksim.rng import replication_seed
+from parksim.scenario.schema import Scenario
 
-from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
-
-__all__ = ["Task", "task_key", "evaluate", "evaluate_batch", "interleaved", "result_columns", "META_COLUMNS"]
+__all__ = ["Task", "task_key", "scenario_hash", "evaluate", "evaluate_batch", "interleaved", "scenario_tasks",
+           "META_COLUMNS"]
 
 META_COLUMNS = ("seconds", "host", "worker", "finished_at")
 """Columns that describe how a task ran, not what it computed (``load_results(meta=True)``)."""
@@ -39,6 +44,12 @@ class Task:
     key: str
     point: int
     replication: int
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of a scenario's canonical JSON: equal scenarios, equal hashes."""
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def task_key(point_hash: str, seed: int, replication: int, version: str, source: str) -> str:
@@ -53,16 +64,13 @@ def interleaved(point_hashes: Sequence[str], replications: int, seed: int, versi
             yield Task(task_key(h, seed, r, version, source), p, r)
 
 
-def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
-    """Value columns a task row carries for the chosen outputs."""
-    cols: list[str] = []
-    if "targets" in outputs:
-        cols += list(TARGET_KEYS)
-    if "fiscal" in outputs:
-        cols += [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_investment_yuan"]
-    if "observed" in outputs:
-        cols += [f"observed_{i}" for i in range(observations)]
-    return cols
+def scenario_tasks(scenario: Scenario, replications: int, seed: int) -> list[Task]:
+    """The tasks of one scenario's replications, for a run that keeps no store (a forecast).
+
+    Keyed like a sweep's tasks, but without the package version and source hash: here the
+    keys only name the tasks on an executor, and no finished task is ever read back.
+    """
+    return list(interleaved([scenario_hash(scenario)], replications, seed, "", ""))
 
 
 @functools.cache
@@ -80,23 +88,16 @@ def _tune_gc() -> None:
 
 def evaluate(scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True) -> dict[str, Any]:
     """Run one task; a row of its results (status ``ok``) or of its error (status ``failed``)."""
-    from parksim.forecast import replicate
-
     if tune_gc:
         _tune_gc()
     started = time.perf_counter()
     row: dict[str, Any] = {"key": task.key, "point": task.point, "replication": task.replication, "seed": seed}
     try:
-        result = replicate(scenario, np.random.SeedSequence(seed, spawn_key=(task.replication,)), task.replication)
+        result = replicate(scenario, replication_seed(seed, task.replication), task.replication,
+                           keep_records="records" in outputs)
         row["status"] = "ok"
         row["error"] = ""
-        if "targets" in outputs:
-            row.update(result.targets)
-        if "fiscal" in outputs:
-            row.update({(f"fiscal_{k}_yuan" if k in (*LEVERS, "total") else f"{k}_yuan"): v
-                        for k, v in result.fiscal.items()})
-        if "observed" in outputs:
-            row.update({f"observed_{i}": v for i, v in enumerate(result.observed)})
+        row.update(result_row(result, outputs))
     except Exception as exc:  # a failing task is recorded, never raised
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}"

@@ -1,4 +1,4 @@
-"""The local process pool both forecasts and experiments run on.
+"""The local process pool, on which the local executor runs forecasts, comparisons and sweeps.
 
 One place decides how work is spread over this machine's cores: a ``multiprocessing`` pool
 (fork where the platform has it), workers that leave Ctrl-C to the driver and die with it

@@ -1,13 +1,15 @@
 """Executors: where tasks run. A local process pool (the default) or a Dask cluster.
 
-Both take the same inputs -- the design points' scenarios, the root seed, an iterator of
-:class:`~parksim.study.tasks.Task` and the outputs to keep -- and yield result rows as they
-arrive, in whatever order they finish. Results never depend on the executor or on the number
-of workers: a task's result is a pure function of (scenario, seed, replication).
+Forecasts, comparisons and sweeps all hand their tasks to an executor. Both kinds take the
+same inputs -- the design points' scenarios, the root seed, an iterator of
+:class:`~parksim.execution.tasks.Task` and the outputs to keep (see
+:mod:`parksim.execution.replication`) -- and yield result rows as they arrive, in whatever
+order they finish. Results never depend on the executor or on the number of workers: a
+task's result is a pure function of (scenario, seed, replication).
 
-* :class:`LocalExecutor` runs chunks of tasks on the local pool (:mod:`parksim.pool`: fork,
-  all cores by default, in-process with one worker). Each chunk carries the scenarios its
-  tasks need.
+* :class:`LocalExecutor` runs chunks of tasks on the local pool
+  (:mod:`parksim.execution.pool`: fork, all cores by default, in-process with one worker).
+  Each chunk carries the scenarios its tasks need.
 * :class:`DaskExecutor` connects to a running ``dask scheduler`` (started with Dask's own
   commands), sends chunks of tasks with the scenarios they need, and keeps a bounded number of
   chunks in flight, so the driver never holds more than a window of results. If a worker
@@ -21,15 +23,16 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from parksim.pool import chunk_sizes, default_workers, imap_unordered
+from parksim.execution.pool import chunk_sizes, default_workers, imap_unordered
+from parksim.execution.replication import check_outputs
+from parksim.execution.tasks import Task, evaluate_batch
 from parksim.scenario.schema import Scenario
-from parksim.study.tasks import Task, evaluate_batch
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
 
 def _chunks(tasks: Iterable[Task], total: int, workers: int, size: int | None) -> Iterator[list[Task]]:
-    """``tasks`` in chunks of ``size``, or, without one, of :func:`~parksim.pool.chunk_sizes`."""
+    """``tasks`` in chunks of ``size``, or, without one, of :func:`~parksim.execution.pool.chunk_sizes`."""
     it = iter(tasks)
     sizes = itertools.repeat(size) if size else itertools.chain(chunk_sizes(total, workers), itertools.repeat(1))
     for n in sizes:
@@ -72,7 +75,8 @@ class LocalExecutor(Executor):
         return f"local pool, {self.workers} worker{'s' if self.workers != 1 else ''}"
 
     def run(self, scenarios, seed, tasks, outputs, total):
-        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, tuple(outputs), False)
+        outputs = check_outputs(outputs)
+        jobs = (({t.point: scenarios[t.point] for t in chunk}, seed, chunk, outputs, False)
                 for chunk in _chunks(tasks, total, self.workers, self.chunk))
         yield from imap_unordered(_run_chunk, jobs, self.workers, self.tune_gc)
 
@@ -94,6 +98,7 @@ class DaskExecutor(Executor):
     def run(self, scenarios, seed, tasks, outputs, total):
         from distributed import as_completed
 
+        outputs = check_outputs(outputs)
         client = self.client
         window = max(4, self.workers * 4)
         chunks = _chunks(tasks, total, self.workers, self.chunk)
@@ -112,9 +117,10 @@ class DaskExecutor(Executor):
     def _submit(self, scenarios, seed, chunk, outputs):
         # The chunk carries its scenarios (a few kB each). Scattered data would be cheaper to
         # send, but Dask keeps one replica of it, and a task whose input died with a worker
-        # cannot be recomputed; a chunk that carries its inputs always can.
+        # cannot be recomputed; a chunk that carries its inputs always can. The key names the
+        # outputs too: the same tasks asked for other outputs are another computation.
         needed = {t.point: scenarios[t.point] for t in chunk}
-        key = "parksim-" + chunk[0].key + f"-{len(chunk)}"
+        key = "parksim-" + chunk[0].key + f"-{len(chunk)}-" + "+".join(outputs)
         return self.client.submit(evaluate_batch, needed, seed, chunk, tuple(outputs), self.tune_gc,
                                   key=key, pure=False, retries=1)
 

@@ -1,0 +1,189 @@
+"""Aggregates: pure functions from per-replication values to what a forecast or comparison reports.
+
+Metrics (:mod:`parksim.metrics`) reduce one replication; this module reduces many. Every
+figure a summary prints across replications is computed here, in one way: the probability
+that a target is met with its binomial confidence interval (Wilson score, scipy), quantiles
+(the median and the 5-95% range), the simulated range at each observation date, fiscal cost
+summaries, the cost per upgrade, the paired difference between two scenarios on common random
+numbers (a t interval) and the cost per extra unit. Inputs are numpy arrays, one value per
+replication; outputs are floats or small frozen records, NaN where a figure is undefined
+(formatting, e.g. ``None`` in JSON, is the caller's). Nothing here runs the model or knows
+where the values came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from parksim.scenario.schema import TARGET_KEYS, Scenario
+
+__all__ = [
+    "INTERVAL_METHOD",
+    "QUANTILES",
+    "proportion_interval",
+    "proportion",
+    "quantiles",
+    "median",
+    "TargetSummary",
+    "summarise_targets",
+    "ObservationSummary",
+    "summarise_observations",
+    "FiscalSummary",
+    "fiscal_summary",
+    "cost_per_unit",
+    "paired_difference",
+    "cost_per_extra_unit",
+]
+
+INTERVAL_METHOD = "wilson"
+"""Confidence interval for a probability: Wilson score interval (scipy.stats.binomtest)."""
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def proportion_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of a binomial proportion (Wilson score), clipped to [0, 1]."""
+    if trials == 0:
+        return 0.0, 1.0
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence, method=INTERVAL_METHOD)
+    return float(min(max(ci.low, 0.0), 1.0)), float(min(max(ci.high, 0.0), 1.0))
+
+
+def proportion(met: np.ndarray) -> tuple[float, float, float]:
+    """Share of replications where ``met`` holds, and its confidence interval."""
+    met = np.asarray(met, dtype=bool)
+    lo, hi = proportion_interval(int(met.sum()), len(met))
+    return float(met.mean()), lo, hi
+
+
+def quantiles(values: np.ndarray) -> tuple[float, float, float]:
+    """The 5%, 50% and 95% quantiles (linear interpolation), NaN for no values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    p05, p50, p95 = np.quantile(values, QUANTILES)
+    return float(p05), float(p50), float(p95)
+
+
+def median(values: np.ndarray) -> float:
+    """The median (``numpy.median``: the mean of the middle two of an even count, which can
+    differ in the last bit from :func:`quantiles`' interpolated 50%)."""
+    return float(np.median(np.asarray(values, dtype=float)))
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    key: str
+    threshold: float
+    probability: float
+    ci_low: float
+    ci_high: float
+    median: float
+    p05: float
+    p95: float
+
+    def as_dict(self) -> dict[str, float | str]:
+        return dict(self.__dict__)
+
+
+def summarise_targets(values: dict[str, np.ndarray], scenario: Scenario) -> tuple[list[TargetSummary], dict[str, float]]:
+    """Per target: probability met (with CI), median and 5-95% range; and all six together."""
+    out = []
+    n = len(next(iter(values.values())))
+    all_met = np.ones(n, dtype=bool)
+    for key in TARGET_KEYS:
+        v = np.asarray(values[key], dtype=float)
+        threshold = float(getattr(scenario.targets, key))
+        met = v >= threshold
+        all_met &= met
+        probability, lo, hi = proportion(met)
+        p05, p50, p95 = quantiles(v)
+        out.append(TargetSummary(key, threshold, probability, lo, hi, p50, p05, p95))
+    probability, lo, hi = proportion(all_met)
+    return out, {"probability": probability, "ci_low": lo, "ci_high": hi}
+
+
+@dataclass(frozen=True)
+class ObservationSummary:
+    """The simulated range at one observation date, against the observed value."""
+
+    key: str
+    date: str
+    observed: float
+    median: float
+    p05: float
+    p95: float
+    inside_p05_p95: bool
+    source: str
+
+
+def summarise_observations(values: list[np.ndarray], scenario: Scenario) -> list[ObservationSummary]:
+    """For each of the scenario's observations, in order, with ``values[i]`` the simulated value
+    of observation ``i`` per replication (NaN where its date lies outside the run): the median
+    and 5-95% range of the finite values, and whether the observed value lies inside it."""
+    out = []
+    for obs, column in zip(scenario.observations, values, strict=True):
+        column = np.asarray(column, dtype=float)
+        p05, p50, p95 = quantiles(column[np.isfinite(column)])
+        inside = bool(math.isfinite(p05) and p05 <= obs.value <= p95)
+        out.append(ObservationSummary(obs.key, obs.date, obs.value, p50, p05, p95, inside, obs.source))
+    return out
+
+
+@dataclass(frozen=True)
+class FiscalSummary:
+    """Policy spend across replications (total: median and 5-95% range; by lever: median) and,
+    beside it, the investment in park projects (median and 5-95% range)."""
+
+    median: float
+    p05: float
+    p95: float
+    by_lever: dict[str, float]
+    investment_median: float
+    investment_p05: float
+    investment_p95: float
+
+
+def fiscal_summary(total: np.ndarray, by_lever: Mapping[str, np.ndarray], investment: np.ndarray) -> FiscalSummary:
+    """Summarise the fiscal cost and park investment of many replications."""
+    p05, p50, p95 = quantiles(total)
+    inv05, _, inv95 = quantiles(investment)
+    return FiscalSummary(
+        p50, p05, p95,
+        {lever: median(values) for lever, values in by_lever.items()},
+        median(investment), inv05, inv95,
+    )
+
+
+def cost_per_unit(cost: np.ndarray, units: np.ndarray) -> float:
+    """Median over replications of ``cost / units`` (e.g. yuan per upgrade), among those with
+    ``units > 0``; NaN when there are none."""
+    cost = np.asarray(cost, dtype=float)
+    units = np.asarray(units, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.where(units > 0, cost / np.where(units > 0, units, 1), np.nan)
+    per = per[np.isfinite(per)]
+    return median(per) if len(per) else math.nan
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``b - a`` and its t interval (a zero-width interval when every pair differs alike)."""
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    mean = float(d.mean())
+    if len(d) < 2 or float(d.std(ddof=1)) == 0.0:
+        return mean, mean, mean
+    lo, hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)
+    return mean, float(lo), float(hi)
+
+
+def cost_per_extra_unit(base_cost: np.ndarray, cost: np.ndarray, diff: float, diff_ci_low: float) -> float:
+    """Extra mean cost over the base per extra unit gained, ``diff`` being the mean paired gain:
+    a price only for a gain that is there (its interval lies above zero), else NaN."""
+    if not diff_ci_low > 0:
+        return math.nan
+    return float(np.mean(cost) - np.mean(base_cost)) / diff
