@@ -9,13 +9,14 @@ or copy, what they inherited). With one worker everything runs in-process.
 
 from __future__ import annotations
 
-import gc
 import math
 import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from parksim.gc_tuning import frozen_for_fork
 
 __all__ = ["default_workers", "worker_init", "imap_unordered", "chunk_sizes"]
 
@@ -75,17 +76,13 @@ def imap_unordered(fn: Callable[[Any], Any], jobs: Iterable[Any], workers: int, 
         yield from map(fn, jobs)
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    frozen = tune_gc and method == "fork"
-    if frozen:
-        gc.freeze()
-    pool = _start_pool(method, workers)
-    try:
-        yield from pool.imap_unordered(fn, jobs)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-        if frozen:
-            gc.unfreeze()
+    with frozen_for_fork(tune_gc and method == "fork"):
+        pool = _start_pool(method, workers)
+        try:
+            yield from pool.imap_unordered(fn, jobs)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()

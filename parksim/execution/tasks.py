@@ -16,8 +16,6 @@ returns its error as a row, so one bad point does not stop a sweep.
 
 from __future__ import annotations
 
-import functools
-import gc
 import hashlib
 import json
 import os
@@ -29,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parksim.execution.replication import replicate, result_row
+from parksim.gc_tuning import freeze_long_lived
 from parksim.rng import replication_seed
 from parksim.scenario.schema import Scenario
 
@@ -73,23 +72,10 @@ def scenario_tasks(scenario: Scenario, replications: int, seed: int) -> list[Tas
     return list(interleaved([scenario_hash(scenario)], replications, seed, "", ""))
 
 
-@functools.cache
-def _tune_gc() -> None:
-    """In a long-lived worker, move what is already alive out of the collector's way, once.
-
-    A worker process that has imported a scheduler, a scenario library and many results holds
-    hundreds of thousands of objects; every full collection during a replication would walk
-    them all. Freezing them (``gc.freeze``) leaves the collector only the task's own objects.
-    Cached: once per process (asking ``gc.get_freeze_count()`` instead would walk them all).
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def evaluate(scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True) -> dict[str, Any]:
     """Run one task; a row of its results (status ``ok``) or of its error (status ``failed``)."""
-    if tune_gc:
-        _tune_gc()
+    if tune_gc:  # a long-lived worker (a Dask worker) holds many objects every collection would walk
+        freeze_long_lived()
     started = time.perf_counter()
     row: dict[str, Any] = {"key": task.key, "point": task.point, "replication": task.replication, "seed": seed}
     try:
