@@ -15,8 +15,8 @@ Measures, on the baseline scenario:
   their mean time against bare SimPy's;
 * events per in-park firm-year, and the scaling exponent of one replication's time over
   1x, 3x and 10x the district's firms and parks;
-* the model against its vectorised numpy twin (:mod:`parksim.validation.twin`): a replication's median
-  time over the twin's, on the same seeds (``twin_ratio``);
+* the model against its vectorised numpy twin (:mod:`parksim.validation.twin`): a
+  replication's median time over the twin's, on the same seeds (``twin_ratio``);
 * replications per second with 1 and 2 local workers (start-up of the pool included), and
   the speed-up of 2 over 1 (``speedup_local_2w``);
 * the same on a Dask cluster started with Dask's own commands on 127.0.0.1, as in
@@ -28,7 +28,7 @@ Measures, on the baseline scenario:
 Usage::
 
     python benchmarks/run.py                 # full (a few minutes)
-    python benchmarks/run.py --quick         # a short version without the province (a minute or two)
+    python benchmarks/run.py --quick         # without the province (a minute or two)
     python benchmarks/run.py --json out.json # also write the figures as JSON
 
 Machines are shared and noisy: read medians and ratios, not single times.
@@ -61,7 +61,8 @@ PROVINCE = ROOT / "scenarios" / "zhejiang_province.toml"
 
 
 def replication_peak_mb(scenario) -> float:
-    """Peak memory allocated while one replication runs (tracemalloc: Python objects and numpy arrays), MiB."""
+    """Peak memory allocated while one replication runs, MiB
+    (tracemalloc: Python objects and numpy arrays)."""
     import tracemalloc
 
     tracemalloc.start()
@@ -114,7 +115,8 @@ def one_replication(scenario, seeds: int, pending: int) -> dict:
         "events_per_replication": statistics.median(events),
         "events_per_s": statistics.median(e / lp for e, lp in zip(events, loop, strict=True)),
         "bare_simpy_us_per_event": statistics.median(bare) * 1e6,
-        "model_us_per_event": statistics.median(lp / e for e, lp in zip(events, loop, strict=True)) * 1e6,
+        "model_us_per_event": statistics.median(lp / e for e, lp in zip(events, loop, strict=True))
+        * 1e6,
         "overhead_per_event_ratio": statistics.median(ratios),
     }
 
@@ -224,7 +226,10 @@ def dask_throughput(scenario_path: str, scenario, replications: int,
         best = {1: 0.0, 2: 0.0}
         for r in range(repeats):
             for workers in (1, 2):
-                best[workers] = max(best[workers], _batch_rate(executors[workers], scenario, replications, 1, 100 + r))
+                best[workers] = max(
+                    best[workers],
+                    _batch_rate(executors[workers], scenario, replications, 1, 100 + r),
+                )
         return best
     finally:
         for executor in executors.values():
@@ -322,8 +327,16 @@ def pending_and_firm_years(scenario, seed) -> tuple[float, float]:
     records = ctx.records.freeze()
     entered = records.kind == Kind.FIRM_ENTERED
     exited = records.kind == Kind.FIRM_EXITED
-    stay = dict(zip(records.firm_id[entered].tolist(), (ctx.horizon - records.time_months[entered]).tolist(), strict=True))
-    for firm, t in zip(records.firm_id[exited].tolist(), records.time_months[exited].tolist(), strict=True):
+    stay = dict(
+        zip(
+            records.firm_id[entered].tolist(),
+            (ctx.horizon - records.time_months[entered]).tolist(),
+            strict=True,
+        )
+    )
+    for firm, t in zip(
+        records.firm_id[exited].tolist(), records.time_months[exited].tolist(), strict=True
+    ):
         stay[firm] -= ctx.horizon - t
     return float(np.mean(samples)) if samples else 0.0, sum(stay.values()) / 12.0
 
@@ -335,7 +348,9 @@ def scaled(scenario, factor: int):
     data = scenario.model_dump(mode="json")
     data["district"]["firms"] = scenario.district.firms * factor
     parks = data["parks"]
-    parks["initial"] = [dict(p, name=f"{p['name']} x{k}") for k in range(factor) for p in parks["initial"]]
+    parks["initial"] = [
+        dict(p, name=f"{p['name']} x{k}") for k in range(factor) for p in parks["initial"]
+    ]
     parks["pipeline"]["proposals_per_year"] *= factor
     parks["pipeline"]["land_quota_mu_per_year"] *= factor
     data["policies"]["land"]["extra_land_quota_mu_per_year"] *= factor
@@ -344,7 +359,9 @@ def scaled(scenario, factor: int):
     return validate(data)
 
 
-def scaling_exponent(scenario, factors=(1, 3, 10), seeds: int = 3) -> tuple[float, dict[int, float]]:
+def scaling_exponent(
+    scenario, factors=(1, 3, 10), seeds: int = 3
+) -> tuple[float, dict[int, float]]:
     """Slope of log(replication time) on log(size), the median of ``seeds`` replications at
     each size. Sizes take turns within each seed (1x, 3x, 10x, 1x, ...), so a shared machine's
     drift in speed falls on every size alike rather than bending the slope."""
@@ -371,7 +388,11 @@ def main(argv: list[str] | None = None) -> int:
 
     scenario = parksim.load_scenario(args.scenario)
     seeds, batch, repeats = (5, 100, 1) if args.quick else (15, 200, 3)
-    figures: dict = {"scenario": scenario.name, "python": sys.version.split()[0], "platform": platform.platform()}
+    figures: dict = {
+        "scenario": scenario.name,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
     if not args.quick:  # first: its peak memory is read over all finished children
         figures.update(province(PROVINCE, args.province_timeout))
     pending, firm_years = pending_and_firm_years(scenario, np.random.SeedSequence([2024, 0]))
@@ -408,15 +429,23 @@ def main(argv: list[str] | None = None) -> int:
         ("one baseline replication (median)", f"{figures['replication_s'] * 1000:.1f} ms"),
         ("  of which start-up (pool, parks)", f"{figures['replication_setup_s'] * 1000:.1f} ms"),
         ("  of which event loop", f"{figures['replication_loop_s'] * 1000:.1f} ms"),
-        ("  of which records and parks handed back", f"{figures['replication_finish_s'] * 1000:.1f} ms"),
+        (
+            "  of which records and parks handed back",
+            f"{figures['replication_finish_s'] * 1000:.1f} ms",
+        ),
         ("  peak memory allocated (tracemalloc)", f"{figures['replication_peak_mb']:.1f} MiB"),
         ("SimPy events per replication", f"{figures['events_per_replication']:,.0f}"),
         ("events per second (event loop)", f"{figures['events_per_s']:,.0f}"),
         ("bare SimPy per event (same pending)", f"{figures['bare_simpy_us_per_event']:.2f} us"),
         ("model per event", f"{figures['model_us_per_event']:.2f} us"),
         ("overhead per event, model / bare SimPy", f"{figures['overhead_per_event_ratio']:.1f}x"),
-        *((f"  {kind} ({cost['events']:,.0f} events)", f"{cost['us_per_event']:.1f} us = {cost['x_bare']:.1f}x")
-          for kind, cost in figures["event_costs"].items()),
+        *(
+            (
+                f"  {kind} ({cost['events']:,.0f} events)",
+                f"{cost['us_per_event']:.1f} us = {cost['x_bare']:.1f}x",
+            )
+            for kind, cost in figures["event_costs"].items()
+        ),
         ("events per in-park firm-year", f"{figures['events_per_firm_year']:.2f}"),
         ("scaling exponent (1x, 3x, 10x firms and parks)", f"N^{figures['scaling_exponent']:.2f}"),
         ("vectorised twin, one run (median)", f"{figures['twin_s'] * 1000:.1f} ms"),
@@ -438,7 +467,10 @@ def main(argv: list[str] | None = None) -> int:
         if seconds is not None:
             rows += [
                 ("province: event records", f"{figures['province_records']:,}"),
-                ("province: firms seated at the start", f"{figures['province_firms_seated_at_start']:,}"),
+                (
+                    "province: firms seated at the start",
+                    f"{figures['province_firms_seated_at_start']:,}",
+                ),
                 ("province: firms entered in all", f"{figures['province_firms_entered']:,}"),
             ]
     width = max(len(r[0]) for r in rows)

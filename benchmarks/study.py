@@ -41,14 +41,21 @@ from parksim.study.experiment import Plan
 from parksim.study.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["district.firms=200", 'calendar.horizon="2019-03"', 'targets.date="2019-03"', "parks.pipeline.proposals_per_year=0"]
+TINY = [
+    "district.firms=200",
+    'calendar.horizon="2019-03"',
+    'targets.date="2019-03"',
+    "parks.pipeline.proposals_per_year=0",
+]
 
 
 def _plan(scenario, points: int, replications: int, seed: int = 1) -> Plan:
     """A plan of ``points`` copies of one scenario (distinct names, so distinct task keys)."""
     from parksim.study.experiment import Design, Experiment, Factor
 
-    scenarios = [scenario.model_copy(update={"name": f"{scenario.name}-{i}"}) for i in range(points)]
+    scenarios = [
+        scenario.model_copy(update={"name": f"{scenario.name}-{i}"}) for i in range(points)
+    ]
     exp = Experiment(scenario="-", replications=replications, seed=seed, design=Design(kind="grid"),
                      factors=(Factor(path="name", values=tuple(s.name for s in scenarios)),))
     return Plan(Path(__file__), exp, scenario, [(s.name,) for s in scenarios], scenarios,
@@ -60,20 +67,30 @@ def _tasks_rate(executor, scenario, tasks: int) -> tuple[float, float]:
     hashes = [scenario_hash(scenario)]
     rows = []
     t0 = time.perf_counter()
-    for chunk in executor.run([scenario], 3, interleaved(hashes, tasks, 3, "b", "b"), ("targets",), tasks):
+    for chunk in executor.run(
+        [scenario], 3, interleaved(hashes, tasks, 3, "b", "b"), ("targets",), tasks
+    ):
         rows.extend(chunk)
     wall = time.perf_counter() - t0
     compute = statistics.fmean(r["seconds"] for r in rows)
     return tasks / wall, (wall * executor.workers / tasks - compute) * 1000
 
 
-def _batch_rate(executor, scenario, replications: int, repeats: int, first_seed: int = 100) -> float:
+def _batch_rate(
+    executor, scenario, replications: int, repeats: int, first_seed: int = 100
+) -> float:
     """Best replications per second over ``repeats`` batches, seeds ``first_seed`` upwards."""
     best = 0.0
     hashes = [scenario_hash(scenario)]
     for seed in range(first_seed, first_seed + repeats):
         t0 = time.perf_counter()
-        for _ in executor.run([scenario], seed, interleaved(hashes, replications, seed, "b", "b"), ("targets",), replications):
+        for _ in executor.run(
+            [scenario],
+            seed,
+            interleaved(hashes, replications, seed, "b", "b"),
+            ("targets",),
+            replications,
+        ):
             pass
         best = max(best, replications / (time.perf_counter() - t0))
     return best
@@ -87,16 +104,46 @@ class Cluster:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.address = f"tcp://127.0.0.1:{self.port}"
-        self.procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-                                        "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True)]
+        self.procs = [
+            subprocess.Popen(
+                [
+                    "dask",
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--no-dashboard",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        ]
         # Dask's statistical profiler samples the worker thread's stack every 10 ms, holding
         # the GIL; for pure-Python tasks it costs tens of percent (the README recommends this).
         env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
         for _ in range(workers):
-            self.procs.append(subprocess.Popen(["dask", "worker", self.address, "--nthreads", "1", "--nworkers", "1",
-                                                "--no-dashboard", "--host", "127.0.0.1"], env=env,
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        "dask",
+                        "worker",
+                        self.address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
         from distributed import Client
 
         with Client(self.address, timeout=60) as client:
@@ -123,7 +170,9 @@ def _dask_rates(scenario, tiny, batch: int, repeats: int, tiny_tasks: int) -> di
             ex = DaskExecutor(cluster.address)
             _batch_rate(ex, tiny, 20, 1)  # warm the workers
             if workers == 2:
-                out["dask_tasks_per_s"], out["dask_overhead_ms_per_task"] = _tasks_rate(ex, tiny, tiny_tasks)
+                out["dask_tasks_per_s"], out["dask_overhead_ms_per_task"] = _tasks_rate(
+                    ex, tiny, tiny_tasks
+                )
             out[f"dask_rps_{workers}w"] = _batch_rate(ex, scenario, batch, repeats)
             ex.close()
         finally:
@@ -140,9 +189,20 @@ def _gc_effect(scenario, replications: int) -> dict:
         try:
             ex = DaskExecutor(cluster.address, tune_gc=tune)
             hashes = [scenario_hash(scenario)]
-            rows = [r for chunk in ex.run([scenario], 5, interleaved(hashes, replications, 5, "b", "b"), ("targets",), replications)
-                    for r in chunk]
-            out["dask_task_ms_gc_tuned" if tune else "dask_task_ms_gc_default"] = 1000 * statistics.median(r["seconds"] for r in rows)
+            rows = [
+                r
+                for chunk in ex.run(
+                    [scenario],
+                    5,
+                    interleaved(hashes, replications, 5, "b", "b"),
+                    ("targets",),
+                    replications,
+                )
+                for r in chunk
+            ]
+            out["dask_task_ms_gc_tuned" if tune else "dask_task_ms_gc_default"] = (
+                1000 * statistics.median(r["seconds"] for r in rows)
+            )
             ex.close()
         finally:
             cluster.close()
@@ -182,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
 
     fig: dict = {}
     local = LocalExecutor(2)
-    fig["local_tasks_per_s"], fig["local_overhead_ms_per_task"] = _tasks_rate(local, tiny, tiny_tasks)
+    fig["local_tasks_per_s"], fig["local_overhead_ms_per_task"] = _tasks_rate(
+        local, tiny, tiny_tasks
+    )
     fig["local_rps_1w"] = _batch_rate(LocalExecutor(1), scenario, batch, repeats)
     fig["local_rps_2w"] = _batch_rate(LocalExecutor(2), scenario, batch, repeats)
     fig["speedup_local_2w"] = fig["local_rps_2w"] / fig["local_rps_1w"]
@@ -198,12 +260,24 @@ def main(argv: list[str] | None = None) -> int:
         ("local pool: overhead per task", f"{fig['local_overhead_ms_per_task']:.2f} ms"),
         ("Dask: tiny tasks per second (2 workers)", f"{fig['dask_tasks_per_s']:.0f}"),
         ("Dask: overhead per task", f"{fig['dask_overhead_ms_per_task']:.2f} ms"),
-        (f"local: baseline replications/s, 1 -> 2 workers ({batch} reps)", f"{fig['local_rps_1w']:.1f} -> {fig['local_rps_2w']:.1f}"),
+        (
+            f"local: baseline replications/s, 1 -> 2 workers ({batch} reps)",
+            f"{fig['local_rps_1w']:.1f} -> {fig['local_rps_2w']:.1f}",
+        ),
         ("local: speed-up, 2 workers over 1", f"{fig['speedup_local_2w']:.2f}x"),
-        (f"Dask: baseline replications/s, 1 -> 2 workers ({batch} reps)", f"{fig['dask_rps_1w']:.1f} -> {fig['dask_rps_2w']:.1f}"),
+        (
+            f"Dask: baseline replications/s, 1 -> 2 workers ({batch} reps)",
+            f"{fig['dask_rps_1w']:.1f} -> {fig['dask_rps_2w']:.1f}",
+        ),
         ("Dask: speed-up, 2 workers over 1", f"{fig['speedup_dask_2w']:.2f}x"),
-        ("Dask worker: median task, GC default -> tuned", f"{fig['dask_task_ms_gc_default']:.1f} -> {fig['dask_task_ms_gc_tuned']:.1f} ms"),
-        ("driver peak memory: 1,000 / 10,000 tiny tasks", f"{fig['driver_peak_mb_1000_tasks']:.0f} / {fig['driver_peak_mb_10000_tasks']:.0f} MiB"),
+        (
+            "Dask worker: median task, GC default -> tuned",
+            f"{fig['dask_task_ms_gc_default']:.1f} -> {fig['dask_task_ms_gc_tuned']:.1f} ms",
+        ),
+        (
+            "driver peak memory: 1,000 / 10,000 tiny tasks",
+            f"{fig['driver_peak_mb_1000_tasks']:.0f} / {fig['driver_peak_mb_10000_tasks']:.0f} MiB",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print("parksim experiments benchmark (medians and ratios; shared machines are noisy)")

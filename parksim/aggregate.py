@@ -46,11 +46,15 @@ INTERVAL_METHOD = "wilson"
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def proportion_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+def proportion_interval(
+    successes: int, trials: int, confidence: float = 0.95
+) -> tuple[float, float]:
     """Confidence interval of a binomial proportion (Wilson score), clipped to [0, 1]."""
     if trials == 0:
         return 0.0, 1.0
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence, method=INTERVAL_METHOD)
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(
+        confidence, method=INTERVAL_METHOD
+    )
     return float(min(max(ci.low, 0.0), 1.0)), float(min(max(ci.high, 0.0), 1.0))
 
 
@@ -91,7 +95,9 @@ class TargetSummary:
         return dict(self.__dict__)
 
 
-def summarise_targets(values: dict[str, np.ndarray], scenario: Scenario) -> tuple[list[TargetSummary], dict[str, float]]:
+def summarise_targets(
+    values: dict[str, np.ndarray], scenario: Scenario
+) -> tuple[list[TargetSummary], dict[str, float]]:
     """Per target: probability met (with CI), median and 5-95% range; and all six together."""
     out = []
     n = len(next(iter(values.values())))
@@ -122,7 +128,9 @@ class ObservationSummary:
     source: str
 
 
-def summarise_observations(values: list[np.ndarray], scenario: Scenario) -> list[ObservationSummary]:
+def summarise_observations(
+    values: list[np.ndarray], scenario: Scenario
+) -> list[ObservationSummary]:
     """For each of the scenario's observations, in order, with ``values[i]`` the simulated value
     of observation ``i`` per replication (NaN where its date lies outside the run): the median
     and 5-95% range of the finite values, and whether the observed value lies inside it."""
@@ -131,7 +139,9 @@ def summarise_observations(values: list[np.ndarray], scenario: Scenario) -> list
         column = np.asarray(column, dtype=float)
         p05, p50, p95 = quantiles(column[np.isfinite(column)])
         inside = bool(math.isfinite(p05) and p05 <= obs.value <= p95)
-        out.append(ObservationSummary(obs.key, obs.date, obs.value, p50, p05, p95, inside, obs.source))
+        out.append(
+            ObservationSummary(obs.key, obs.date, obs.value, p50, p05, p95, inside, obs.source)
+        )
     return out
 
 
@@ -149,7 +159,9 @@ class FiscalSummary:
     investment_p95: float
 
 
-def fiscal_summary(total: np.ndarray, by_lever: Mapping[str, np.ndarray], investment: np.ndarray) -> FiscalSummary:
+def fiscal_summary(
+    total: np.ndarray, by_lever: Mapping[str, np.ndarray], investment: np.ndarray
+) -> FiscalSummary:
     """Summarise the fiscal cost and park investment of many replications."""
     p05, p50, p95 = quantiles(total)
     inv05, _, inv95 = quantiles(investment)
@@ -171,8 +183,11 @@ def cost_per_unit(cost: np.ndarray, units: np.ndarray) -> float:
     return median(per) if len(per) else math.nan
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``b - a`` and its t interval (a zero-width interval when every pair differs alike)."""
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of ``b - a`` and its t interval (a zero-width
+    interval when every pair differs alike)."""
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     mean = float(d.mean())
     if len(d) < 2 or float(d.std(ddof=1)) == 0.0:
@@ -181,7 +196,9 @@ def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) ->
     return mean, float(lo), float(hi)
 
 
-def cost_per_extra_unit(base_cost: np.ndarray, cost: np.ndarray, diff: float, diff_ci_low: float) -> float:
+def cost_per_extra_unit(
+    base_cost: np.ndarray, cost: np.ndarray, diff: float, diff_ci_low: float
+) -> float:
     """Extra mean cost over the base per extra unit gained, ``diff`` being the mean paired gain:
     a price only for a gain that is there (its interval lies above zero), else NaN."""
     if not diff_ci_low > 0:

@@ -39,7 +39,9 @@ def _seed(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer below 2**63, got {value}")
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative integer below 2**63, got {value}"
+        )
     return value
 
 
@@ -61,44 +63,88 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     """The argument parser; with ``json_errors``, usage errors are also printed as JSON."""
     from parksim import __version__
 
-    parser = _Parser(prog="parksim", description="Forecast Fuyang's small and micro enterprise park targets.",
-                     json_errors=json_errors)
+    parser = _Parser(
+        prog="parksim",
+        description="Forecast Fuyang's small and micro enterprise park targets.",
+        json_errors=json_errors,
+    )
     parser.add_argument("--version", action="version", version=f"parksim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=functools.partial(_Parser, json_errors=json_errors))
 
     run = sub.add_parser("run", help="run a scenario's forecast and write its results directory")
     run.add_argument("scenario", help="scenario file (TOML)")
-    run.add_argument("--replications", "-n", type=_positive, help="replications (default: the scenario's run.replications)")
+    run.add_argument(
+        "--replications",
+        "-n",
+        type=_positive,
+        help="replications (default: the scenario's run.replications)",
+    )
     run.add_argument("--seed", type=_seed, help="root seed (default: the scenario's run.seed)")
-    run.add_argument("--workers", "-w", type=_positive, help="local worker processes (default: all cores)")
+    run.add_argument(
+        "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
+    )
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a scenario key, e.g. --set policies.finance.take_up=0.5 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set policies.finance.take_up=0.5 (repeatable)",
+    )
     run.add_argument("-o", "--output", help="results directory (default: a new one under results/)")
-    run.add_argument("--force", action="store_true", help="write into a non-empty results directory")
+    run.add_argument(
+        "--force", action="store_true", help="write into a non-empty results directory"
+    )
     run.add_argument("--records", action="store_true", help="also write every event record")
-    run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    run.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the table"
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     cmp = sub.add_parser("compare", help="compare scenarios on common random numbers")
-    cmp.add_argument("scenarios", nargs="+", help="scenario files (TOML); differences are taken against the first")
-    cmp.add_argument("--replications", "-n", type=_positive, help="replications (default: the first scenario's)")
+    cmp.add_argument(
+        "scenarios",
+        nargs="+",
+        help="scenario files (TOML); differences are taken against the first",
+    )
+    cmp.add_argument(
+        "--replications", "-n", type=_positive, help="replications (default: the first scenario's)"
+    )
     cmp.add_argument("--seed", type=_seed, help="root seed (default: the first scenario's)")
-    cmp.add_argument("--workers", "-w", type=_positive, help="local worker processes (default: all cores)")
+    cmp.add_argument(
+        "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
+    )
     cmp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
-    cmp.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    cmp.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the table"
+    )
     cmp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
-    swp = sub.add_parser("sweep", help="run an experiment file's design into a resumable results directory")
+    swp = sub.add_parser(
+        "sweep", help="run an experiment file's design into a resumable results directory"
+    )
     swp.add_argument("experiment", help="experiment file (TOML)")
-    swp.add_argument("-o", "--output", help="results directory (default: results/<experiment file name>)")
-    swp.add_argument("--workers", "-w", type=_positive, help="local worker processes (default: all cores)")
+    swp.add_argument(
+        "-o", "--output", help="results directory (default: results/<experiment file name>)"
+    )
+    swp.add_argument(
+        "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
+    )
     swp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
-    swp.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                     help="skip tasks already in the directory (default); --no-resume refuses a started one")
-    swp.add_argument("--rerun-failed", action="store_true", help="run again the tasks that failed before")
-    swp.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    swp.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip tasks already in the directory (default); --no-resume refuses a started one",
+    )
+    swp.add_argument(
+        "--rerun-failed", action="store_true", help="run again the tasks that failed before"
+    )
+    swp.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the summary"
+    )
     swp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -113,14 +159,22 @@ def _failure(what: str, error: Exception) -> int:
     """A failure while running: one line, and the traceback with ``PARKSIM_DEBUG=1``."""
     if os.environ.get("PARKSIM_DEBUG"):
         raise error
-    print(f"parksim: {what} failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for details)", file=sys.stderr)
+    print(
+        f"parksim: {what} failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for "
+        "details)",
+        file=sys.stderr,
+    )
     return EXIT_FAILED
 
 
 def _bad_input(error: Any, as_json: bool) -> int:
     print(f"parksim: error: {error}", file=sys.stderr)
     if as_json:
-        payload = error.to_json() if hasattr(error, "to_json") else {"error": "bad_input", "message": str(error)}
+        payload = (
+            error.to_json()
+            if hasattr(error, "to_json")
+            else {"error": "bad_input", "message": str(error)}
+        )
         print(json.dumps(payload, ensure_ascii=False))
     return EXIT_BAD_INPUT
 
@@ -138,8 +192,11 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         files.append({"file": path, "ok": True, "scenario": scenario.name})
         if not args.json:
-            print(f"ok  {path}  ({scenario.name}: {scenario.calendar.start} to {scenario.calendar.horizon}, "
-                  f"{len(scenario.parks.initial)} initial parks)")
+            print(
+                f"ok  {path}  ({scenario.name}: {scenario.calendar.start} to "
+                f"{scenario.calendar.horizon}, "
+                f"{len(scenario.parks.initial)} initial parks)"
+            )
     ok = all(f["ok"] for f in files)
     if args.json:
         print(json.dumps({"valid": ok, "files": files}, ensure_ascii=False))
@@ -176,7 +233,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=n, unit="rep", desc=scenario.name, file=sys.stderr, delay=1.0, dynamic_ncols=True)
+        bar = tqdm(
+            total=n, unit="rep", desc=scenario.name, file=sys.stderr, delay=1.0, dynamic_ncols=True
+        )
     try:
         try:
             forecast = run_forecast(scenario, n, args.seed, executor, records=args.records,
@@ -186,7 +245,9 @@ def _run(args: argparse.Namespace) -> int:
                 bar.close()
             executor.close()
         summary = forecast.summary(results_dir=str(target))
-        write_results(forecast, target, summary, force=args.force, sources=sources, command=args.command_line)
+        write_results(
+            forecast, target, summary, force=args.force, sources=sources, command=args.command_line
+        )
         claim.release()
     except KeyboardInterrupt:
         claim.release(remove_if_empty=True)
@@ -221,7 +282,9 @@ def _executor(args: argparse.Namespace):
     try:
         return make_executor(args.workers, args.scheduler)
     except (OSError, TimeoutError, ValueError) as error:
-        raise _Unreachable(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
+        raise _Unreachable(
+            f"cannot reach the Dask scheduler at {args.scheduler}: {error}"
+        ) from None
 
 
 class _Unreachable(Exception):
@@ -296,11 +359,16 @@ def _sweep(args: argparse.Namespace) -> int:
     except ResultsDirError as error:
         return _bad_input(error, args.json)
     except KeyboardInterrupt:
-        print(f"parksim: interrupted; finished tasks are kept in {target}, run the same command to go on",
-              file=sys.stderr)
+        print(
+            f"parksim: interrupted; finished tasks are kept in {target}, run the same command to "
+            "go on",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except OSError as error:
-        print(f"parksim: cannot write to {target}: {error}; finished shards are kept", file=sys.stderr)
+        print(
+            f"parksim: cannot write to {target}: {error}; finished shards are kept", file=sys.stderr
+        )
         return EXIT_FAILED
     except Exception as error:
         return _failure("sweep", error)
@@ -320,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
     args = build_parser(json_errors="--json" in command_line[1:]).parse_args(command_line[1:])
     args.command_line = command_line
-    handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep}[args.command]
+    handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep}[
+        args.command
+    ]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -62,7 +62,9 @@ class Forecast:
         from :mod:`parksim.aggregate`, undefined ones are ``None``."""
         s, t = self.scenario, self.targets
         per_target, all_met = summarise_targets({key: t[key].to_numpy() for key in TARGET_KEYS}, s)
-        observed = summarise_observations([self.observed[c].to_numpy() for c in self.observed.columns], s)
+        observed = summarise_observations(
+            [self.observed[c].to_numpy() for c in self.observed.columns], s
+        )
         fiscal = fiscal_summary(t["fiscal_total_yuan"].to_numpy(),
                                 {lever: t[f"fiscal_{lever}_yuan"].to_numpy() for lever in LEVERS},
                                 t["park_investment_yuan"].to_numpy())
@@ -75,18 +77,28 @@ class Forecast:
             "targets": [target.as_dict() for target in per_target],
             "all_met_probability": all_met["probability"],
             "all_met_ci": [all_met["ci_low"], all_met["ci_high"]],
-            "observed": [{
-                "key": o.key,
-                "date": o.date,
-                "observed": o.observed,
-                "median": _num(o.median),
-                "p05": _num(o.p05),
-                "p95": _num(o.p95),
-                "inside_p05_p95": o.inside_p05_p95,
-                "source": o.source,
-            } for o in observed],
-            "fiscal_cost_yuan": {"median": fiscal.median, "p05": fiscal.p05, "p95": fiscal.p95, "by_lever": fiscal.by_lever},
-            "cost_per_upgrade_yuan": _num(cost_per_unit(t["fiscal_total_yuan"].to_numpy(), t["upgrades"].to_numpy())),
+            "observed": [
+                {
+                    "key": o.key,
+                    "date": o.date,
+                    "observed": o.observed,
+                    "median": _num(o.median),
+                    "p05": _num(o.p05),
+                    "p95": _num(o.p95),
+                    "inside_p05_p95": o.inside_p05_p95,
+                    "source": o.source,
+                }
+                for o in observed
+            ],
+            "fiscal_cost_yuan": {
+                "median": fiscal.median,
+                "p05": fiscal.p05,
+                "p95": fiscal.p95,
+                "by_lever": fiscal.by_lever,
+            },
+            "cost_per_upgrade_yuan": _num(
+                cost_per_unit(t["fiscal_total_yuan"].to_numpy(), t["upgrades"].to_numpy())
+            ),
             "park_investment_yuan": {
                 "median": fiscal.investment_median,
                 "p05": fiscal.investment_p05,
@@ -140,7 +152,9 @@ def simulate(
         executor.close()
 
 
-def _run_settings(scenario: Scenario, replications: int | None, seed: int | None) -> tuple[int, int]:
+def _run_settings(
+    scenario: Scenario, replications: int | None, seed: int | None
+) -> tuple[int, int]:
     n = scenario.run.replications if replications is None else int(replications)
     root = scenario.run.seed if seed is None else int(seed)
     if n < 1:
@@ -170,7 +184,9 @@ def run_forecast(scenario: Scenario, replications: int | None, seed: int | None,
     return _collect(scenario, root, n, executor, wall, rows)
 
 
-def _collect(scenario: Scenario, seed: int, n: int, executor: Executor, wall: float, rows) -> Forecast:
+def _collect(
+    scenario: Scenario, seed: int, n: int, executor: Executor, wall: float, rows
+) -> Forecast:
     start = scenario.calendar.start
     months = scenario.horizon_months
     targets = pd.DataFrame({"replication": np.arange(n, dtype=np.int32)})
@@ -181,8 +197,14 @@ def _collect(scenario: Scenario, seed: int, n: int, executor: Executor, wall: fl
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
     for column in result_columns(("fiscal",), 0):
         targets[column] = [r[column] for r in rows]
-    observed = pd.DataFrame({c: [r[c] for r in rows] for c in result_columns(("observed",), len(scenario.observations))})
-    stacked = np.concatenate([r["tables"]["series"] for r in rows]) if n else np.zeros((0, len(SERIES_COLUMNS)))
+    observed = pd.DataFrame(
+        {c: [r[c] for r in rows] for c in result_columns(("observed",), len(scenario.observations))}
+    )
+    stacked = (
+        np.concatenate([r["tables"]["series"] for r in rows])
+        if n
+        else np.zeros((0, len(SERIES_COLUMNS)))
+    )
     series = pd.DataFrame(stacked, columns=list(SERIES_COLUMNS))
     labels = [month_label(start, m) for m in range(months)]
     series.insert(0, "date", pd.Categorical(np.tile(labels, n), categories=labels, ordered=True))
@@ -192,7 +214,22 @@ def _collect(scenario: Scenario, seed: int, n: int, executor: Executor, wall: fl
         "replication": [r["replication"] for r in rows for _ in r["tables"]["parks"]["park_id"]],
         **{name: [v for r in rows for v in r["tables"]["parks"][name]] for name in PARK_COLUMNS},
     })
-    frames = [r["tables"]["records"].to_frame(r["replication"], start) for r in rows if "records" in r["tables"]]
+    frames = [
+        r["tables"]["records"].to_frame(r["replication"], start)
+        for r in rows
+        if "records" in r["tables"]
+    ]
     records = pd.concat(frames, ignore_index=True) if frames else None
-    return Forecast(scenario, seed, n, executor.workers, wall, targets, series, parks, records, observed,
-                    executor.describe())
+    return Forecast(
+        scenario,
+        seed,
+        n,
+        executor.workers,
+        wall,
+        targets,
+        series,
+        parks,
+        records,
+        observed,
+        executor.describe(),
+    )

@@ -144,7 +144,8 @@ class Claim:
     lock: DirectoryLock
 
     def release(self, remove_if_empty: bool = False) -> None:
-        """Drop the lock; after a failed run, also remove the directory if the run made it and it is empty."""
+        """Drop the lock; after a failed run, also remove
+        the directory if the run made it and it is empty."""
         self.lock.release()
         if remove_if_empty and self.created and self.path.is_dir() and not any(self.path.iterdir()):
             self.path.rmdir()
@@ -168,7 +169,9 @@ def claim_results_dir(path: str | Path, force: bool = False, unique: bool = Fals
             except FileExistsError:
                 pass
             except OSError as exc:
-                raise ResultsDirError(f"{candidate}: cannot create directory: {exc.strerror}") from None
+                raise ResultsDirError(
+                    f"{candidate}: cannot create directory: {exc.strerror}"
+                ) from None
             lock = DirectoryLock(candidate)
             if lock.acquire():
                 return Claim(candidate, created, lock)
@@ -229,7 +232,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """
     manifest_path = Path(path) / "manifest.json"
     if not manifest_path.exists():
-        raise FileNotFoundError(f"{path}: no manifest.json (not a results directory, or an interrupted run)")
+        raise FileNotFoundError(
+            f"{path}: no manifest.json (not a results directory, or an interrupted run)"
+        )
     return json.loads(manifest_path.read_text(encoding="utf-8"))
 
 

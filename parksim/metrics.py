@@ -54,14 +54,18 @@ investment in park projects started during the run are cumulative. ``parks``,
 ``floor_area_m2``, ``firms`` and ``tech_firms`` count recognised (not delisted) parks and the
 firms in them, as the targets do; ``firms_all_parks`` counts firms in every park."""
 
-def _cumulative(month: np.ndarray, mask: np.ndarray, months: int, weights: np.ndarray | None = None) -> np.ndarray:
+def _cumulative(
+    month: np.ndarray, mask: np.ndarray, months: int, weights: np.ndarray | None = None
+) -> np.ndarray:
     idx = month[mask]
     w = None if weights is None else weights[mask]
     counts = np.bincount(idx, weights=w, minlength=months)[:months]
     return np.cumsum(counts, dtype=np.float64)
 
 
-def _per_park(park: np.ndarray, month: np.ndarray, mask: np.ndarray, parks: int, months: int) -> np.ndarray:
+def _per_park(
+    park: np.ndarray, month: np.ndarray, mask: np.ndarray, parks: int, months: int
+) -> np.ndarray:
     """Cumulative count per park and month, shape ``(parks, months)``."""
     idx = park[mask].astype(np.int64) * months + month[mask]
     counts = np.bincount(idx, minlength=parks * months)[: parks * months].reshape(parks, months)
@@ -77,7 +81,8 @@ def _lost(lost_standing: np.ndarray, mask: np.ndarray, standing: str) -> np.ndar
 
 
 def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
-    """End-of-month values, shape ``(months, len(SERIES_COLUMNS))``, from one replication's records."""
+    """End-of-month values, shape ``(months,
+    len(SERIES_COLUMNS))``, from one replication's records."""
     months = scenario.horizon_months
     usable = scenario.parks.usable_share
     upgrades_from = month_index(scenario.calendar.start, scenario.targets.upgrades_counted_from)
@@ -103,8 +108,13 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     out[:, col["floor_area_m2"]] = cum(recognised, floor) - cum(delisted, floor)
     parks = int(records.park_id.max()) + 1 if len(records) else 0
     park = np.maximum(records.park_id, 0)
-    counted = (_per_park(park, month, recognised, parks, months) - _per_park(park, month, delisted, parks, months)) > 0
-    firms_by_park = _per_park(park, month, entered, parks, months) - _per_park(park, month, exited, parks, months)
+    counted = (
+        _per_park(park, month, recognised, parks, months)
+        - _per_park(park, month, delisted, parks, months)
+    ) > 0
+    firms_by_park = _per_park(park, month, entered, parks, months) - _per_park(
+        park, month, exited, parks, months
+    )
     tech_by_park = (
         _per_park(park, month, entered & tech, parks, months)
         + _per_park(park, month, kind == Kind.FIRM_TECH, parks, months)
@@ -114,15 +124,21 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     out[:, col["tech_firms"]] = (tech_by_park * counted).sum(axis=0)
     out[:, col["firms_all_parks"]] = cum(entered) - cum(exited)
     out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
-    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(_lost(records.lost_standing, delisted, "demonstration"))
-    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(_lost(records.lost_standing, delisted, "provincial"))
+    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(
+        _lost(records.lost_standing, delisted, "demonstration")
+    )
+    out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(
+        _lost(records.lost_standing, delisted, "provincial")
+    )
     out[:, col["parks_open"]] = cum(opened)
     capacity = cum(opened, floor) * usable
     occupied = cum(entered, floor) + cum(expanded, floor) - cum(exited, floor)
     out[:, col["capacity_m2"]] = capacity
     out[:, col["occupied_m2"]] = occupied
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, col["occupancy"]] = np.where(capacity > 0, occupied / np.where(capacity > 0, capacity, 1), 0.0)
+        out[:, col["occupancy"]] = np.where(
+            capacity > 0, occupied / np.where(capacity > 0, capacity, 1), 0.0
+        )
     out[:, col["entries"]] = cum(entered)
     for reason in ("failure", "contract", "graduated"):
         out[:, col[f"exits_{reason}"]] = cum(exited & (records.exit_reason == reason))
@@ -161,7 +177,11 @@ def observed_values(series: np.ndarray, scenario: Scenario) -> list[float]:
     out = []
     for obs in scenario.observations:
         i = month_index(scenario.calendar.start, obs.date)
-        out.append(float(series[i, SERIES_COLUMNS.index(obs.key)]) if 0 <= i < len(series) else float("nan"))
+        out.append(
+            float(series[i, SERIES_COLUMNS.index(obs.key)])
+            if 0 <= i < len(series)
+            else float("nan")
+        )
     return out
 
 

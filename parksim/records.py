@@ -103,47 +103,182 @@ class RecordBuffer:
         self.segments: list[list[tuple] | tuple[np.ndarray, ...]] = [self.rows]
 
     def park(self, t: float, kind: int, park: int, floor_m2: float) -> None:
-        """A park opened, was recognised, recommended to the province or made a demonstration park."""
+        """A park opened, was recognised, recommended to the
+        province or made a demonstration park."""
         self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", "", "", 0.0))
 
     def graded(self, t: float, park: int, floor_m2: float, grade: str) -> None:
-        self.rows.append((t, Kind.PARK_GRADED, park, -1, _NAN, _NAN, floor_m2, False, grade, "", "", "", "", 0.0))
+        self.rows.append(
+            (t, Kind.PARK_GRADED, park, -1, _NAN, _NAN, floor_m2, False, grade, "", "", "", "", 0.0)
+        )
 
     def delisted(self, t: float, park: int, floor_m2: float, lost_standing: str) -> None:
-        self.rows.append((t, Kind.PARK_DELISTED, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", "", lost_standing,
-                          0.0))
+        self.rows.append(
+            (
+                t,
+                Kind.PARK_DELISTED,
+                park,
+                -1,
+                _NAN,
+                _NAN,
+                floor_m2,
+                False,
+                "",
+                "",
+                "",
+                "",
+                lost_standing,
+                0.0,
+            )
+        )
 
-    def started(self, t: float, park: int, floor_m2: float, build: str, investment_yuan: float) -> None:
+    def started(
+        self, t: float, park: int, floor_m2: float, build: str, investment_yuan: float
+    ) -> None:
         """A park project started building (``build``: "renovation" or "new_build")."""
-        self.rows.append((t, Kind.PARK_STARTED, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", build, "",
-                          investment_yuan))
+        self.rows.append(
+            (
+                t,
+                Kind.PARK_STARTED,
+                park,
+                -1,
+                _NAN,
+                _NAN,
+                floor_m2,
+                False,
+                "",
+                "",
+                "",
+                build,
+                "",
+                investment_yuan,
+            )
+        )
 
-    def firm(self, t: float, kind: int, park: int, firm: int, age_years: float, revenue_yuan: float, floor_m2: float,
-             tech: bool) -> None:
+    def firm(
+        self,
+        t: float,
+        kind: int,
+        park: int,
+        firm: int,
+        age_years: float,
+        revenue_yuan: float,
+        floor_m2: float,
+        tech: bool,
+    ) -> None:
         """A firm entered its park or expanded in it."""
-        self.rows.append((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", "", "", "", "", 0.0))
+        self.rows.append(
+            (t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", "", "", "", "", 0.0)
+        )
 
-    def exited(self, t: float, park: int, firm: int, age_years: float, revenue_yuan: float, floor_m2: float,
-               tech: bool, reason: str) -> None:
+    def exited(
+        self,
+        t: float,
+        park: int,
+        firm: int,
+        age_years: float,
+        revenue_yuan: float,
+        floor_m2: float,
+        tech: bool,
+        reason: str,
+    ) -> None:
         """A firm left its park (``reason``: "failure", "contract" or "graduated")."""
-        self.rows.append((t, Kind.FIRM_EXITED, park, firm, age_years, revenue_yuan, floor_m2, tech, "", reason, "", "",
-                          "", 0.0))
+        self.rows.append(
+            (
+                t,
+                Kind.FIRM_EXITED,
+                park,
+                firm,
+                age_years,
+                revenue_yuan,
+                floor_m2,
+                tech,
+                "",
+                reason,
+                "",
+                "",
+                "",
+                0.0,
+            )
+        )
 
     def paid(self, t: float, lever: str, park: int, firm: int, amount_yuan: float) -> None:
-        self.rows.append((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, "", "", lever, "", "", amount_yuan))
+        self.rows.append(
+            (
+                t,
+                Kind.SUPPORT_PAID,
+                park,
+                firm,
+                _NAN,
+                _NAN,
+                _NAN,
+                False,
+                "",
+                "",
+                lever,
+                "",
+                "",
+                amount_yuan,
+            )
+        )
 
-    def firms(self, t: float, kind: int, park: np.ndarray | int, firm: np.ndarray, age_years: np.ndarray,
-              revenue_yuan: np.ndarray, floor_m2: np.ndarray, tech: np.ndarray | bool) -> None:
+    def firms(
+        self,
+        t: float,
+        kind: int,
+        park: np.ndarray | int,
+        firm: np.ndarray,
+        age_years: np.ndarray,
+        revenue_yuan: np.ndarray,
+        floor_m2: np.ndarray,
+        tech: np.ndarray | bool,
+    ) -> None:
         """Records of the same kind at the same instant for many firms (entered, upgraded, tech):
         columns of the length of ``firm``, or single values (a park, a tech flag) that hold for
         all of them."""
         if len(firm):
-            self._chunk((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", "", "", "", "", 0.0))
+            self._chunk(
+                (
+                    t,
+                    kind,
+                    park,
+                    firm,
+                    age_years,
+                    revenue_yuan,
+                    floor_m2,
+                    tech,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    0.0,
+                )
+            )
 
-    def payments(self, t: float, lever: str, park: np.ndarray, firm: np.ndarray, amount_yuan: np.ndarray) -> None:
+    def payments(
+        self, t: float, lever: str, park: np.ndarray, firm: np.ndarray, amount_yuan: np.ndarray
+    ) -> None:
         """Support paid at one instant by one lever to many firms."""
         if len(firm):
-            self._chunk((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, "", "", lever, "", "", amount_yuan))
+            self._chunk(
+                (
+                    t,
+                    Kind.SUPPORT_PAID,
+                    park,
+                    firm,
+                    _NAN,
+                    _NAN,
+                    _NAN,
+                    False,
+                    "",
+                    "",
+                    lever,
+                    "",
+                    "",
+                    amount_yuan,
+                )
+            )
 
     def _chunk(self, columns: tuple) -> None:
         """Add a chunk: columns of one length, or single values that hold for every record in it."""
@@ -156,8 +291,14 @@ class RecordBuffer:
         tuples = [row for segment in self.segments if isinstance(segment, list) for row in segment]
         if not tuples and len(self.segments) == 1:
             return Records.empty()
-        converted = [np.asarray(c, dtype=d) for c, d in zip(zip(*tuples, strict=True), _DTYPES, strict=True)] \
-            if tuples else [np.zeros(0, d) for d in _DTYPES]
+        converted = (
+            [
+                np.asarray(c, dtype=d)
+                for c, d in zip(zip(*tuples, strict=True), _DTYPES, strict=True)
+            ]
+            if tuples
+            else [np.zeros(0, d) for d in _DTYPES]
+        )
         pieces: list[list[np.ndarray]] = [[] for _ in _DTYPES]
         at = 0
         for segment in self.segments:
@@ -169,8 +310,14 @@ class RecordBuffer:
                 continue
             n = len(segment[3])
             for i, (value, dtype) in enumerate(zip(segment, _DTYPES, strict=True)):
-                pieces[i].append(np.asarray(value, dtype=dtype) if np.ndim(value) else np.full(n, value, dtype=dtype))
-        cols = [np.concatenate(p).astype(d, copy=False) for p, d in zip(pieces, _DTYPES, strict=True)]
+                pieces[i].append(
+                    np.asarray(value, dtype=dtype)
+                    if np.ndim(value)
+                    else np.full(n, value, dtype=dtype)
+                )
+        cols = [
+            np.concatenate(p).astype(d, copy=False) for p, d in zip(pieces, _DTYPES, strict=True)
+        ]
         order = np.argsort(cols[0], kind="stable")
         return Records(*(c[order] for c in cols))
 
@@ -217,7 +364,9 @@ class Records:
         from parksim.calendar import month_label
 
         frame = pd.DataFrame({name: getattr(self, name) for name in COLUMNS})
-        frame["kind"] = pd.Categorical.from_codes(self.kind.astype(np.int64), categories=list(KINDS))
+        frame["kind"] = pd.Categorical.from_codes(
+            self.kind.astype(np.int64), categories=list(KINDS)
+        )
         if start is not None:
             months = np.floor(self.time_months).astype(int)
             labels = {m: month_label(start, int(m)) for m in np.unique(months)}

@@ -69,8 +69,14 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bool = False,
-                  sources: list[dict[str, str]] | None = None, command: list[str] | None = None) -> Path:
+def write_results(
+    forecast,
+    path: str | Path,
+    summary: dict[str, Any],
+    force: bool = False,
+    sources: list[dict[str, str]] | None = None,
+    command: list[str] | None = None,
+) -> Path:
     """Write a forecast into its (claimed) results directory: atomically, manifest last.
 
     A non-empty directory is refused unless ``force``. Every file is written under a
@@ -86,16 +92,24 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
             stale.unlink()
     scenario = forecast.scenario
     resolved = scenario.model_dump(mode="json")
-    resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed}  # as run, flags included
+    resolved["run"] = {
+        "replications": forecast.replications,
+        "seed": forecast.seed,
+    }  # as run, flags included
     atomic_write_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
-    atomic_write_bytes(path / "summary.json", (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(
+        path / "summary.json",
+        (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode(),
+    )
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks}
     if forecast.records is not None:
         tables["records"] = forecast.records
     for name, frame in tables.items():
         atomic_write_table(frame, path / f"{name}.parquet")
         atomic_write_table(frame, path / f"{name}.csv")
-    files = sorted(p.name for p in path.iterdir() if p.name in RESULT_FILES and p.name != "manifest.json")
+    files = sorted(
+        p.name for p in path.iterdir() if p.name in RESULT_FILES and p.name != "manifest.json"
+    )
     manifest = {
         "kind": FORECAST_KIND,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -106,17 +120,23 @@ def write_results(forecast, path: str | Path, summary: dict[str, Any], force: bo
         "replications": forecast.replications,
         "workers": forecast.workers,
         "wall_time_s": round(forecast.wall_time_s, 3),
-        "interval_method": f"{INTERVAL_METHOD} score interval for probabilities (scipy.stats.binomtest), 95%",
+        "interval_method": f"{INTERVAL_METHOD} score interval for probabilities "
+                           "(scipy.stats.binomtest), 95%",
         "quantiles": list(QUANTILES),
         "package_version": library_versions()["parksim"],
         "source_sha256": source_hash(),
         "versions": library_versions(),
         "platform": platform_name(),
         "tables": sorted(tables),
-        "files": {name: {"bytes": (path / name).stat().st_size, "sha256": sha256_file(path / name)} for name in files},
+        "files": {
+            name: {"bytes": (path / name).stat().st_size, "sha256": sha256_file(path / name)}
+            for name in files
+        },
     }
     fsync_dir(path)
-    atomic_write_bytes(path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    atomic_write_bytes(
+        path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    )
     fsync_dir(path)
     return path
 
@@ -150,11 +170,19 @@ def load_forecast(path: str | Path) -> Results:
                          "(parksim.load_results reads any kind)")
     for name, expected in manifest.get("files", {}).items():
         file = path / name
-        if not file.exists() or file.stat().st_size != expected["bytes"] or sha256_file(file) != expected["sha256"]:
-            raise ValueError(f"{file}: does not match the manifest (changed or damaged after it was written)")
+        if (
+            not file.exists()
+            or file.stat().st_size != expected["bytes"]
+            or sha256_file(file) != expected["sha256"]
+        ):
+            raise ValueError(
+                f"{file}: does not match the manifest (changed or damaged after it was written)"
+            )
     summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     scenario = validate(tomllib.loads((path / "scenario.toml").read_text(encoding="utf-8")))
-    records = pd.read_parquet(path / "records.parquet") if (path / "records.parquet").exists() else None
+    records = (
+        pd.read_parquet(path / "records.parquet") if (path / "records.parquet").exists() else None
+    )
     return Results(
         path,
         manifest,

@@ -33,8 +33,8 @@ READERS: dict[str, Callable[[Path, bool], Any]] = {
     FORECAST_KIND: _forecast,
     SWEEP_KIND: load_sweep,
 }
-"""The reader of each kind of results directory, by its manifest's ``kind``: called with the
-directory and ``meta``."""
+"""The reader of each kind of results directory, by its
+manifest's ``kind``: called with the directory and ``meta``."""
 
 
 def load_results(path: str | Path, meta: bool = False) -> Results | pd.DataFrame:
@@ -55,5 +55,7 @@ def load_results(path: str | Path, meta: bool = False) -> Results | pd.DataFrame
         reader = READERS[kind]
     except KeyError:
         known = ", ".join(sorted(READERS))
-        raise ValueError(f"{path}: results of an unknown kind {kind!r} (this version reads: {known})") from None
+        raise ValueError(
+            f"{path}: results of an unknown kind {kind!r} (this version reads: {known})"
+        ) from None
     return reader(path, meta)

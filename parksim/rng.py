@@ -27,8 +27,17 @@ import zlib
 
 import numpy as np
 
-__all__ = ["Streams", "Stream", "Draw", "replication_seed", "keyed_uniform", "keyed_uniforms", "firm_stream_seed",
-           "stream_seeds", "seeded_uniforms"]
+__all__ = [
+    "Streams",
+    "Stream",
+    "Draw",
+    "replication_seed",
+    "keyed_uniform",
+    "keyed_uniforms",
+    "firm_stream_seed",
+    "stream_seeds",
+    "seeded_uniforms",
+]
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -143,7 +152,9 @@ class Stream:
     whose ranges number entities rather than draws (the draw number is then a round).
     """
 
-    def __init__(self, key: str, stride: int | None = None, by_entity: bool = False, **ranges: range):
+    def __init__(
+        self, key: str, stride: int | None = None, by_entity: bool = False, **ranges: range
+    ):
         self.key = key
         self.stride = stride
         self.by_entity = by_entity
@@ -158,14 +169,17 @@ class Stream:
 
 
 MAX_APPLICATIONS = 20
-"""Most applications a pool firm makes (the scenario schema's bound): ranges per attempt hold this many."""
+"""Most applications a pool firm makes (the scenario
+schema's bound): ranges per attempt hold this many."""
 
 PARK_CHOICE_DRAWS = 16
-"""Draw numbers one application's choice of park may use (keyed picks among lead-sector parks, then others)."""
+"""Draw numbers one application's choice of park may use
+(keyed picks among lead-sector parks, then others)."""
 
 
 class Draw:
-    """The registry of keyed draw numbers, one :class:`Stream` per keyed purpose of a replication."""
+    """The registry of keyed draw numbers, one
+    :class:`Stream` per keyed purpose of a replication."""
 
     POOL = Stream(
         "pool",
@@ -180,9 +194,16 @@ class Draw:
     screening, the wait before the next, and its choice of park."""
 
     FIRM = Stream(
-        "firms", stride=16,
-        exit=range(0, 1), growth=range(2, 3), tech=range(3, 4), rd=range(4, 5), contract=range(5, 6),
-        take_up_finance=range(10, 11), take_up_land=range(11, 12), take_up_tax=range(12, 13),
+        "firms",
+        stride=16,
+        exit=range(0, 1),
+        growth=range(2, 3),
+        tech=range(3, 4),
+        rd=range(4, 5),
+        contract=range(5, 6),
+        take_up_finance=range(10, 11),
+        take_up_land=range(11, 12),
+        take_up_tax=range(12, 13),
         take_up_services=range(13, 14),
     )
     """A firm in a park, per review interval: exit, growth, tech and R&D adoption, contract

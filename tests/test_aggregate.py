@@ -31,7 +31,8 @@ from parksim.aggregate import (
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 
 
-# --------------------------------------------------------------------------- intervals and summaries
+# ---------------------------------------------------------------------------
+# intervals and summaries
 
 
 @settings(deadline=None, max_examples=80)
@@ -62,7 +63,9 @@ def test_summarise_targets_counts_replications_that_meet_each_threshold():
     rng = np.random.default_rng(0)
     values = {key: np.full(n, float(getattr(t, key)) + 1.0) for key in
               ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")}
-    values["upgrades"] = np.where(np.arange(n) < 10, t.upgrades - 1.0, t.upgrades)  # 30 of 40 meet it (>=)
+    values["upgrades"] = np.where(
+        np.arange(n) < 10, t.upgrades - 1.0, t.upgrades
+    )  # 30 of 40 meet it (>=)
     values["firms"] = rng.normal(t.firms, 50.0, n)
     per_target, all_met = summarise_targets(values, scenario)
     by_key = {s.key: s for s in per_target}
@@ -106,7 +109,9 @@ def test_observations_summarise_the_finite_values_and_say_whether_the_observatio
     assert [o.key for o in out] == [o.key for o in scenario.observations]
     finite = inside[np.isfinite(inside)]
     assert (out[0].p05, out[0].median, out[0].p95) == quantiles(finite)
-    assert out[0].inside_p05_p95 and out[0].observed == first.value and out[0].source == first.source
+    assert (
+        out[0].inside_p05_p95 and out[0].observed == first.value and out[0].source == first.source
+    )
     assert not out[1].inside_p05_p95 and out[1].median == second.value + 100.0
     for o in out[2:]:
         assert math.isnan(o.median) and not o.inside_p05_p95
@@ -123,8 +128,13 @@ def test_fiscal_summary_keeps_the_arithmetic_of_the_summary(values):
     x = np.array(values)
     y = x[::-1].copy() * 0.5
     summary = fiscal_summary(x, {"finance": y, "land": x}, y)
-    assert (summary.p05, summary.median, summary.p95) == tuple(float(q) for q in np.quantile(x, (0.05, 0.5, 0.95)))
-    assert summary.by_lever == {"finance": float(pd.Series(y).median()), "land": float(pd.Series(x).median())}
+    assert (summary.p05, summary.median, summary.p95) == tuple(
+        float(q) for q in np.quantile(x, (0.05, 0.5, 0.95))
+    )
+    assert summary.by_lever == {
+        "finance": float(pd.Series(y).median()),
+        "land": float(pd.Series(x).median()),
+    }
     s = pd.Series(y)
     assert (summary.investment_median, summary.investment_p05, summary.investment_p95) == (
         float(s.median()), float(s.quantile(0.05)), float(s.quantile(0.95)))

@@ -25,7 +25,9 @@ REPO_DIR = Path(__file__).resolve().parents[1]
 def bench():
     sys.path.insert(0, str(REPO_DIR / "benchmarks"))
     try:
-        spec = importlib.util.spec_from_file_location("parksim_benchmark_run", REPO_DIR / "benchmarks" / "run.py")
+        spec = importlib.util.spec_from_file_location(
+            "parksim_benchmark_run", REPO_DIR / "benchmarks" / "run.py"
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         yield module
@@ -63,4 +65,7 @@ def test_scaled_scenarios_hold_that_many_firms_and_parks(bench, tiny_scenario):
         scaled = bench.scaled(tiny_scenario, factor)
         assert scaled.district.firms == factor * tiny_scenario.district.firms
         assert len(scaled.parks.initial) == factor * len(tiny_scenario.parks.initial)
-        assert scaled.parks.pipeline.proposals_per_year == factor * tiny_scenario.parks.pipeline.proposals_per_year
+        assert (
+            scaled.parks.pipeline.proposals_per_year
+            == factor * tiny_scenario.parks.pipeline.proposals_per_year
+        )

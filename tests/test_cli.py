@@ -103,7 +103,9 @@ def test_console_script_validates_every_shipped_scenario(scenarios_dir, tmp_path
         assert str(path) in proc.stdout
 
 
-def test_validate_reports_a_bad_file_and_still_checks_the_others(parksim_cli, baseline_path, write_toml, tmp_path):
+def test_validate_reports_a_bad_file_and_still_checks_the_others(
+    parksim_cli, baseline_path, write_toml, tmp_path
+):
     bad = bad_child(write_toml, baseline_path)
     proc = parksim_cli("validate", baseline_path, bad, cwd=tmp_path)
     line = assert_bad_input(proc, bad.name, "policies.finance.take_upp", "take_up")
@@ -197,7 +199,9 @@ def test_summary_is_strict_json_when_observations_fall_after_the_run(baseline_pa
 
 def test_run_json_equals_summary_file(json_run):
     proc, out = json_run
-    assert strict_json(proc.stdout) == strict_json((out / "summary.json").read_text(encoding="utf-8"))
+    assert strict_json(proc.stdout) == strict_json(
+        (out / "summary.json").read_text(encoding="utf-8")
+    )
     assert (out / "manifest.json").exists()
 
 
@@ -219,7 +223,9 @@ def test_run_prints_the_table_into_an_empty_directory(table_run):
 # --------------------------------------------------------------------------- reproducibility
 
 
-def test_same_seed_gives_identical_targets(parksim_cli, json_run, table_run, baseline_path, tiny_args, tmp_path):
+def test_same_seed_gives_identical_targets(
+    parksim_cli, json_run, table_run, baseline_path, tiny_args, tmp_path
+):
     first_proc, first = json_run
     proc = parksim_cli("run", baseline_path, *tiny_args, *REACHABLE, "--seed", SEED,
                        "--json", "-o", tmp_path / "again", cwd=tmp_path)
@@ -232,7 +238,9 @@ def test_same_seed_gives_identical_targets(parksim_cli, json_run, table_run, bas
     assert not other[list(TARGET_KEYS)].equals(again[list(TARGET_KEYS)])
 
 
-def test_worker_count_does_not_change_results(parksim_cli, json_run, baseline_path, tiny_overrides, tmp_path):
+def test_worker_count_does_not_change_results(
+    parksim_cli, json_run, baseline_path, tiny_overrides, tmp_path
+):
     _, one_worker = json_run
     args = ["-n", "4", "--workers", "2", "--quiet"]
     for item in tiny_overrides:
@@ -251,7 +259,9 @@ def test_worker_count_does_not_change_results(parksim_cli, json_run, baseline_pa
 # --------------------------------------------------------------------------- bad input
 
 
-def test_bad_scenario_exits_2_and_writes_nothing(parksim_cli, baseline_path, write_toml, tiny_args, tmp_path):
+def test_bad_scenario_exits_2_and_writes_nothing(
+    parksim_cli, baseline_path, write_toml, tiny_args, tmp_path
+):
     bad = bad_child(write_toml, baseline_path)
     out = tmp_path / "not" / "yet"
     proc = parksim_cli("run", bad, *tiny_args, "-o", out, cwd=tmp_path)
@@ -262,7 +272,9 @@ def test_bad_scenario_exits_2_and_writes_nothing(parksim_cli, baseline_path, wri
     assert not (tmp_path / "results").exists()
 
 
-def test_bad_override_with_json_prints_an_error_object(parksim_cli, baseline_path, tiny_args, tmp_path):
+def test_bad_override_with_json_prints_an_error_object(
+    parksim_cli, baseline_path, tiny_args, tmp_path
+):
     out = tmp_path / "out"
     proc = parksim_cli("run", baseline_path, *tiny_args, "--set", "policies.finance.take_up=1.5",
                        "--json", "-o", out, cwd=tmp_path)
@@ -316,10 +328,14 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # released on close: nothing listens there
 
 
-def test_run_on_an_unreachable_scheduler_is_bad_input(parksim_cli, baseline_path, tiny_args, tmp_path):
+def test_run_on_an_unreachable_scheduler_is_bad_input(
+    parksim_cli, baseline_path, tiny_args, tmp_path
+):
     address = f"tcp://127.0.0.1:{_closed_port()}"
     out = tmp_path / "out"
-    proc = parksim_cli("run", baseline_path, *tiny_args, "--scheduler", address, "--json", "-o", out, cwd=tmp_path)
+    proc = parksim_cli(
+        "run", baseline_path, *tiny_args, "--scheduler", address, "--json", "-o", out, cwd=tmp_path
+    )
     assert_bad_input(proc, f"cannot reach the Dask scheduler at {address}")
     payload = strict_json(proc.stdout)
     assert payload["error"] == "bad_input" and address in payload["message"]
@@ -366,15 +382,36 @@ def _interrupt(baseline_path, out, replications: int, ready, poll_s: float) -> t
     """Start a 2-worker forecast, press Ctrl-C once ``ready(proc)`` holds (checked every
     ``poll_s``), and return its exit code and standard error."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "parksim", "run", str(baseline_path), "-n", str(replications), "--workers", "2",
-         "-o", str(out), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent,
+        [
+            sys.executable,
+            "-m",
+            "parksim",
+            "run",
+            str(baseline_path),
+            "-n",
+            str(replications),
+            "--workers",
+            "2",
+            "-o",
+            str(out),
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=out.parent,
     )
     try:
         started = time.monotonic()
-        while proc.poll() is None and not ready(proc, time.monotonic() - started) and time.monotonic() - started < 60:
+        while (
+            proc.poll() is None
+            and not ready(proc, time.monotonic() - started)
+            and time.monotonic() - started < 60
+        ):
             time.sleep(poll_s)
-        assert proc.poll() is None, f"the {replications}-replication run finished before it could be interrupted"
+        assert proc.poll() is None, (
+            f"the {replications}-replication run finished before it could be interrupted"
+        )
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -402,7 +439,9 @@ def test_ctrl_c_while_the_workers_start_is_not_lost(baseline_path, tmp_path):
     if not Path("/proc").is_dir():
         pytest.skip("needs /proc to see the worker processes appear")
     out = tmp_path / "out"
-    code, stderr = _interrupt(baseline_path, out, 200, lambda proc, waited: bool(_children(proc.pid)), 0.0005)
+    code, stderr = _interrupt(
+        baseline_path, out, 200, lambda proc, waited: bool(_children(proc.pid)), 0.0005
+    )
     assert code == 130, stderr
     assert "interrupted" in stderr
     assert not (out / "manifest.json").exists()

@@ -18,8 +18,18 @@ from parksim.execution.executors import LocalExecutor
 from parksim.scenario import TARGET_KEYS
 from parksim.study.compare import compare
 
-TARGET_FIELDS = {"key", "scenario", "probability", "ci_low", "ci_high", "median", "diff", "diff_ci_low",
-                 "diff_ci_high", "cost_per_extra_yuan"}
+TARGET_FIELDS = {
+    "key",
+    "scenario",
+    "probability",
+    "ci_low",
+    "ci_high",
+    "median",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "cost_per_extra_yuan",
+}
 TINY_TABLES = """
 [district]
 firms = 1500
@@ -34,7 +44,8 @@ tech_firms = 24
 """
 POLICIES = {
     "base": "",
-    "finance_up": "\n[policies.finance]\ntake_up = 0.9\nbudget_cap_yuan_per_year = 6.0e7\ngrowth_drift_per_year = 0.3\n",
+    "finance_up": "\n[policies.finance]\ntake_up = 0.9\nbudget_cap_yuan_per_year = 6.0e7\n"
+    "growth_drift_per_year = 0.3\n",
     "tax_up": "\n[policies.tax]\nrelief_share_of_revenue = 0.012\ntech_hazard_multiplier = 2.0\n",
 }
 
@@ -57,8 +68,19 @@ def scenario_files(write_toml, baseline_path) -> list[Path]:
 
 
 def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
-    proc = parksim_cli("compare", *scenario_files, "-n", "30", "-w", "2", "--seed", "7", "--json", "--quiet",
-                       cwd=tmp_path)
+    proc = parksim_cli(
+        "compare",
+        *scenario_files,
+        "-n",
+        "30",
+        "-w",
+        "2",
+        "--seed",
+        "7",
+        "--json",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -75,7 +97,9 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
 
     targets = out["targets"]
     assert len(targets) == len(TARGET_KEYS) * 3
-    assert {(t["key"], t["scenario"]) for t in targets} == {(k, n) for k in TARGET_KEYS for n in names}
+    assert {(t["key"], t["scenario"]) for t in targets} == {
+        (k, n) for k in TARGET_KEYS for n in names
+    }
     for t in targets:
         assert TARGET_FIELDS <= set(t), t
         assert 0.0 <= t["ci_low"] <= t["probability"] <= t["ci_high"] <= 1.0, t
@@ -108,12 +132,18 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
     assert row["upgrades", "finance_up"]["diff"] == pytest.approx(diff)
     assert row["upgrades", "finance_up"]["cost_per_extra_yuan"] == pytest.approx(
         (fiscal["finance_up"].mean() - fiscal["base"].mean()) / diff)
-    assert out["fiscal_cost_yuan"]["finance_up"] == pytest.approx(float(np.median(fiscal["finance_up"])))
+    assert out["fiscal_cost_yuan"]["finance_up"] == pytest.approx(
+        float(np.median(fiscal["finance_up"]))
+    )
 
 
-def test_cli_compare_default_seed_and_replications_come_from_the_first_scenario(scenario_files, capsys):
+def test_cli_compare_default_seed_and_replications_come_from_the_first_scenario(
+    scenario_files, capsys
+):
     a = scenario_files[0]
-    text = a.read_text().replace('name = "base"', 'name = "base"\n\n[run]\nreplications = 3\nseed = 99\n', 1)
+    text = a.read_text().replace(
+        'name = "base"', 'name = "base"\n\n[run]\nreplications = 3\nseed = 99\n', 1
+    )
     a.write_text(text)
     assert main(["compare", str(a), str(scenario_files[1]), "-w", "1", "--json", "--quiet"]) == 0
     out = strict_json(capsys.readouterr().out)
@@ -121,7 +151,9 @@ def test_cli_compare_default_seed_and_replications_come_from_the_first_scenario(
 
 
 def test_cli_compare_table(scenario_files, capsys):
-    code = main(["compare", *map(str, scenario_files[:2]), "-n", "4", "-w", "1", "--seed", "3", "--quiet"])
+    code = main(
+        ["compare", *map(str, scenario_files[:2]), "-n", "4", "-w", "1", "--seed", "3", "--quiet"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     text = captured.out
@@ -131,7 +163,9 @@ def test_cli_compare_table(scenario_files, capsys):
     for name in ("base", "finance_up"):
         assert name in text
         # a row per target for each scenario
-        assert sum(1 for line in text.splitlines() if f" {name} " in f" {line} ") >= len(TARGET_KEYS)
+        assert sum(1 for line in text.splitlines() if f" {name} " in f" {line} ") >= len(
+            TARGET_KEYS
+        )
     assert "4 replications" in text
     assert "{" not in text
 
@@ -173,7 +207,9 @@ def test_common_random_numbers_shrink_the_variance_of_the_difference(scenarios_d
     a = paired.values["base"]["upgrades"]
     b = paired.values["boost"]["upgrades"]
     b_other = independent.values["boost"]["upgrades"]
-    assert np.var(a, ddof=1) > 0 and np.var(b_other, ddof=1) > 0, "upgrades must vary for the test to mean anything"
+    assert np.var(a, ddof=1) > 0 and np.var(b_other, ddof=1) > 0, (
+        "upgrades must vary for the test to mean anything"
+    )
     assert not np.array_equal(b, b_other)
     var_crn = np.var(b - a, ddof=1)
     var_ind = np.var(b_other - a, ddof=1)
@@ -182,6 +218,10 @@ def test_common_random_numbers_shrink_the_variance_of_the_difference(scenarios_d
     if var_crn > 0:
         assert stats.f.sf(var_ind / var_crn, n - 1, n - 1) < 0.01
     # the summary's diff is the mean paired difference
-    row = next(t for t in paired.summary()["targets"] if t["key"] == "upgrades" and t["scenario"] == "boost")
+    row = next(
+        t
+        for t in paired.summary()["targets"]
+        if t["key"] == "upgrades" and t["scenario"] == "boost"
+    )
     assert row["diff"] == pytest.approx(float(np.mean(b - a)))
     assert row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"]

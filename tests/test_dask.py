@@ -96,8 +96,15 @@ class Cluster:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 -- closed in stop()
         self._logs.append(log)
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=self.workdir, env=_env(), start_new_session=True)
+        return subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            env=_env(),
+            start_new_session=True,
+        )
 
     def logs(self) -> str:
         out = []
@@ -116,20 +123,46 @@ class Cluster:
         from distributed import Client
 
         dask = _dask_command()
-        self.scheduler = self._spawn("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                                   str(self.port), "--no-dashboard"])
+        self.scheduler = self._spawn(
+            "scheduler",
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
+        )
         for i in range(self.n_workers):
-            self.workers.append(self._spawn(f"worker-{i}", [
-                dask, "worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                "--host", "127.0.0.1", "--name", f"parksim-test-{i}", "--memory-limit", "0"]))
+            self.workers.append(
+                self._spawn(
+                    f"worker-{i}",
+                    [
+                        dask,
+                        "worker",
+                        self.address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                        "--name",
+                        f"parksim-test-{i}",
+                        "--memory-limit",
+                        "0",
+                    ],
+                )
+            )
         deadline = time.monotonic() + START_TIMEOUT
         # the scheduler listens ...
         while True:
             self._check_alive("starting the Dask cluster")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
                 break
             if time.monotonic() > deadline:
-                pytest.fail(f"the Dask scheduler did not listen on {self.address} within {START_TIMEOUT} s\n{self.logs()}")
+                pytest.fail(
+                    f"the Dask scheduler did not listen on {self.address} within {START_TIMEOUT} "
+                    f"s\n{self.logs()}"
+                )
             time.sleep(0.1)
         # ... and both workers have joined. The client is not the default one, so that code
         # under test that needs a default client is not rescued by the fixture's. A client can
@@ -145,12 +178,18 @@ class Cluster:
                                 or time.monotonic() > deadline:
                             return
 
-        _bounded(workers_joined, max(1.0, deadline - time.monotonic()) + 5, "waiting for the Dask workers",
-                 self.logs)
+        _bounded(
+            workers_joined,
+            max(1.0, deadline - time.monotonic()) + 5,
+            "waiting for the Dask workers",
+            self.logs,
+        )
         self._check_alive("starting the Dask workers")
         if self.worker_count() < self.n_workers:
-            pytest.fail(f"the Dask scheduler at {self.address} did not see {self.n_workers} workers "
-                        f"within {START_TIMEOUT} s\n{self.logs()}")
+            pytest.fail(
+                f"the Dask scheduler at {self.address} did not see {self.n_workers} workers "
+                f"within {START_TIMEOUT} s\n{self.logs()}"
+            )
 
     def worker_pids(self) -> dict[str, int]:
         """Worker address -> pid of the process that runs the tasks (the nanny's child)."""
@@ -249,8 +288,15 @@ values = [0.3, 0.6, 0.9]
 
 
 def _parksim(*args, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "parksim", *map(str, args)], capture_output=True, text=True,
-                          encoding="utf-8", env=_env(), timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "parksim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=_env(),
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _pid(worker: str) -> int:
@@ -283,20 +329,31 @@ def test_sweep_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) 
     workers = meta["worker"].value_counts()
     assert len(workers) == 2, f"expected rows from both Dask workers, got {workers.to_dict()}"
     dask_pids = set(dask_cluster.worker_pids().values())
-    assert {_pid(w) for w in workers.index} == dask_pids, "rows were not computed by the Dask workers"
+    assert {_pid(w) for w in workers.index} == dask_pids, (
+        "rows were not computed by the Dask workers"
+    )
 
 
 def test_compare_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
     a = tmp_path / "a_base.toml"
     b = tmp_path / "b_boost.toml"
-    a.write_text(f'extends = {json.dumps(str(BASELINE))}\nname = "a"\n{_toml_overrides()}', encoding="utf-8")
-    b.write_text(f'extends = {json.dumps(str(a))}\nname = "b"\n'
-                 "[policies.finance]\ntake_up = 0.7\n[policies.land]\ntake_up = 0.95\n", encoding="utf-8")
+    a.write_text(
+        f'extends = {json.dumps(str(BASELINE))}\nname = "a"\n{_toml_overrides()}', encoding="utf-8"
+    )
+    b.write_text(
+        f'extends = {json.dumps(str(a))}\nname = "b"\n'
+        "[policies.finance]\ntake_up = 0.7\n[policies.land]\ntake_up = 0.95\n",
+        encoding="utf-8",
+    )
 
     local = _parksim("compare", a, b, "-n", "12", "-w", "2", "--json", "--quiet")
     assert local.returncode == 0, local.stderr
-    remote = _parksim("compare", a, b, "-n", "12", "--scheduler", dask_cluster.address, "--json", "--quiet")
-    assert remote.returncode == 0, f"compare on Dask failed (exit {remote.returncode}):\n{remote.stderr}"
+    remote = _parksim(
+        "compare", a, b, "-n", "12", "--scheduler", dask_cluster.address, "--json", "--quiet"
+    )
+    assert remote.returncode == 0, (
+        f"compare on Dask failed (exit {remote.returncode}):\n{remote.stderr}"
+    )
 
     expected, got = json.loads(local.stdout), json.loads(remote.stdout)
     assert expected["replications"] == 12 and expected["scenarios"] == ["a_base", "b_boost"]
@@ -305,14 +362,29 @@ def test_compare_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster
 
 
 def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
-    """``parksim run --scheduler``: the same forecast as the local pool, tables and records included."""
+    """``parksim run --scheduler``: the same forecast as the
+    local pool, tables and records included."""
     sets = [arg for item in TINY for arg in ("--set", item)]
     local, remote = tmp_path / "local", tmp_path / "dask"
-    done = _parksim("run", BASELINE, *sets, "-n", "10", "-w", "2", "--records", "--json", "--quiet", "-o", local)
+    done = _parksim(
+        "run", BASELINE, *sets, "-n", "10", "-w", "2", "--records", "--json", "--quiet", "-o", local
+    )
     assert done.returncode == 0, done.stderr
     expected = json.loads(done.stdout)
-    done = _parksim("run", BASELINE, *sets, "-n", "10", "--scheduler", dask_cluster.address, "--records", "--json",
-                    "--quiet", "-o", remote)
+    done = _parksim(
+        "run",
+        BASELINE,
+        *sets,
+        "-n",
+        "10",
+        "--scheduler",
+        dask_cluster.address,
+        "--records",
+        "--json",
+        "--quiet",
+        "-o",
+        remote,
+    )
     assert done.returncode == 0, f"run on Dask failed (exit {done.returncode}):\n{done.stderr}"
     got = json.loads(done.stdout)
 
@@ -329,10 +401,16 @@ def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) ->
 
     # and from Python, on the same cluster
     scenario = parksim.load_scenario(BASELINE, overrides=TINY)
-    forecast = _bounded(lambda: parksim.simulate(scenario, replications=10, scheduler=dask_cluster.address), CLI_TIMEOUT,
-                        "simulate on the Dask cluster", dask_cluster.logs)
+    forecast = _bounded(
+        lambda: parksim.simulate(scenario, replications=10, scheduler=dask_cluster.address),
+        CLI_TIMEOUT,
+        "simulate on the Dask cluster",
+        dask_cluster.logs,
+    )
     pd.testing.assert_frame_equal(forecast.targets, a.targets)
-    assert [o["median"] for o in forecast.summary()["observed"]] == [o["median"] for o in expected["observed"]]
+    assert [o["median"] for o in forecast.summary()["observed"]] == [
+        o["median"] for o in expected["observed"]
+    ]
 
 
 def _toml_overrides() -> str:
@@ -372,10 +450,27 @@ def bad_address_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]
     runs = {}
     for case, address in addresses.items():
         out = tmp / f"out-{case}"
-        proc = subprocess.Popen([sys.executable, "-m", "parksim", "sweep", str(exp), "-o", str(out), "--scheduler",
-                                 address, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", env=_env(),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "parksim",
+                "sweep",
+                str(exp),
+                "-o",
+                str(out),
+                "--scheduler",
+                address,
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            env=_env(),
+            start_new_session=True,
+        )
         runs[case] = {"proc": proc, "started": time.monotonic(), "out": out, "address": address}
     try:
         yield runs
@@ -395,13 +490,17 @@ def _finish(run: dict) -> tuple[int, str, str, float]:
     """Wait for a bad-address run, at most BAD_ADDRESS_LIMIT s after it started."""
     proc = run["proc"]
     try:
-        stdout, stderr = proc.communicate(timeout=max(0.0, run["started"] + BAD_ADDRESS_LIMIT - time.monotonic()))
+        stdout, stderr = proc.communicate(
+            timeout=max(0.0, run["started"] + BAD_ADDRESS_LIMIT - time.monotonic())
+        )
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=10)
-        pytest.fail(f"`parksim sweep --scheduler {run['address']}` still had not answered after "
-                    f"{BAD_ADDRESS_LIMIT:.0f} s (the client timeout is 30 s); stderr: {stderr!r}")
+        pytest.fail(
+            f"`parksim sweep --scheduler {run['address']}` still had not answered after "
+            f"{BAD_ADDRESS_LIMIT:.0f} s (the client timeout is 30 s); stderr: {stderr!r}"
+        )
     return proc.returncode, stdout, stderr, time.monotonic() - run["started"]
 
 
@@ -419,7 +518,9 @@ def test_unreachable_scheduler_is_a_one_line_error(bad_address_runs: dict) -> No
     run = bad_address_runs["closed"]
     returncode, stdout, stderr, elapsed = _finish(run)
     lines = _assert_one_line_error(run, returncode, stdout, stderr)
-    assert lines[0].startswith(f"parksim: error: cannot reach the Dask scheduler at {run['address']}"), lines[0]
+    assert lines[0].startswith(
+        f"parksim: error: cannot reach the Dask scheduler at {run['address']}"
+    ), lines[0]
     # a refused connection is retried until the client's 30 s timeout: slow, but bounded
     assert elapsed < BAD_ADDRESS_LIMIT
 
@@ -447,8 +548,12 @@ def test_sweep_survives_a_killed_worker(tmp_path: Path, own_cluster: Cluster) ->
     group = {addr: next(i for i, p in enumerate(own_cluster.workers) if p.pid == os.getpgid(pid))
              for addr, pid in pids.items()}
 
-    executor = _bounded(lambda: DaskExecutor(own_cluster.address), 40, "connecting to the Dask cluster",
-                        own_cluster.logs)
+    executor = _bounded(
+        lambda: DaskExecutor(own_cluster.address),
+        40,
+        "connecting to the Dask cluster",
+        own_cluster.logs,
+    )
     arrived = 0
     kill: dict = {}
 
@@ -459,15 +564,18 @@ def test_sweep_survives_a_killed_worker(tmp_path: Path, own_cluster: Cluster) ->
             busy = {addr: keys for addr, keys in executor.client.processing().items() if keys}
             victim = sorted(busy)[0] if busy else sorted(pids)[0]
             own_cluster.kill_worker(group[victim])
-            kill.update(address=victim, pid=pids[victim], arrived=arrived, busy=len(busy.get(victim, ())))
+            kill.update(
+                address=victim, pid=pids[victim], arrived=arrived, busy=len(busy.get(victim, ()))
+            )
 
     dask_dir = tmp_path / "dask"
     outcome: dict = {}
 
     def sweep() -> None:
         try:
-            outcome["report"] = run_sweep(plan, dask_dir, executor, progress=progress, flush_rows=10,
-                                          flush_seconds=0.5)
+            outcome["report"] = run_sweep(
+                plan, dask_dir, executor, progress=progress, flush_rows=10, flush_seconds=0.5
+            )
         except BaseException as error:  # noqa: BLE001 -- handed to the test thread
             outcome["error"] = error
         finally:
@@ -476,7 +584,9 @@ def test_sweep_survives_a_killed_worker(tmp_path: Path, own_cluster: Cluster) ->
     thread = threading.Thread(target=sweep, daemon=True)
     thread.start()
     thread.join(timeout=60)
-    assert not thread.is_alive(), f"the sweep hung after a worker was killed ({arrived} of 108 rows arrived)"
+    assert not thread.is_alive(), (
+        f"the sweep hung after a worker was killed ({arrived} of 108 rows arrived)"
+    )
     if "error" in outcome:
         raise outcome["error"]
 
@@ -484,7 +594,9 @@ def test_sweep_survives_a_killed_worker(tmp_path: Path, own_cluster: Cluster) ->
     assert kill, "no results arrived, so no worker was killed"
     assert kill["busy"] > 0, f"the killed worker was running no task: {kill}"
     assert kill["arrived"] < 108, "every task had finished before the kill: not a mid-sweep kill"
-    assert own_cluster.workers[group[kill["address"]]].poll() is not None, "the killed worker is still running"
+    assert own_cluster.workers[group[kill["address"]]].poll() is not None, (
+        "the killed worker is still running"
+    )
     assert own_cluster.worker_count() == 1, "the scheduler still lists the killed worker"
     assert report.failed == 0, report
     assert report.run == 108 and report.complete, report

@@ -45,7 +45,9 @@ def test_result_row_flattens_row_outputs_and_carries_tables_apart(tiny_scenario)
     assert row["tables"]["series"].shape == (tiny_scenario.horizon_months, len(SERIES_COLUMNS))
     assert row["tables"]["records"] is result.records
     assert "tables" not in result_row(result, ("targets",))
-    assert set(result_row(result, ("observed",))) == {f"observed_{i}" for i in range(len(tiny_scenario.observations))}
+    assert set(result_row(result, ("observed",))) == {
+        f"observed_{i}" for i in range(len(tiny_scenario.observations))
+    }
 
 
 def test_unknown_outputs_are_refused():
@@ -88,21 +90,42 @@ def test_a_failed_replication_stops_the_forecast_and_names_it(tiny_scenario, mon
         return real(scenario, seed, replication, keep_records)
 
     monkeypatch.setattr(task_module, "replicate", failing)
-    with pytest.raises(RuntimeError, match=r"replication 2 failed: FloatingPointError: the third one"):
+    with pytest.raises(
+        RuntimeError, match=r"replication 2 failed: FloatingPointError: the third one"
+    ):
         parksim.simulate(tiny_scenario, replications=4, seed=1, workers=1)
 
 
 def test_forecast_summary_shape_is_unchanged_apart_from_the_executor(tiny_scenario):
     summary = parksim.simulate(tiny_scenario, replications=3, seed=4, workers=1).summary()
     assert list(summary) == [
-        "scenario", "replications", "seed", "horizon", "target_date", "targets", "all_met_probability",
-        "all_met_ci", "observed", "fiscal_cost_yuan", "cost_per_upgrade_yuan", "park_investment_yuan",
-        "interval_method", "executor", "wall_time_s", "results_dir",
+        "scenario",
+        "replications",
+        "seed",
+        "horizon",
+        "target_date",
+        "targets",
+        "all_met_probability",
+        "all_met_ci",
+        "observed",
+        "fiscal_cost_yuan",
+        "cost_per_upgrade_yuan",
+        "park_investment_yuan",
+        "interval_method",
+        "executor",
+        "wall_time_s",
+        "results_dir",
     ]
     assert np.isfinite(summary["all_met_probability"])
 
 
-FORBIDDEN = ("parksim.forecast", "parksim.study", "parksim.results", "parksim.cli", "parksim.report")
+FORBIDDEN = (
+    "parksim.forecast",
+    "parksim.study",
+    "parksim.results",
+    "parksim.cli",
+    "parksim.report",
+)
 
 
 def _imports(path: Path) -> list[str]:
@@ -118,7 +141,13 @@ def _imports(path: Path) -> list[str]:
 
 def test_execution_never_imports_the_layers_above_it():
     files = sorted(EXECUTION.glob("*.py"))
-    assert {p.name for p in files} >= {"__init__.py", "pool.py", "executors.py", "tasks.py", "replication.py"}
+    assert {p.name for p in files} >= {
+        "__init__.py",
+        "pool.py",
+        "executors.py",
+        "tasks.py",
+        "replication.py",
+    }
     for path in files:
         for name in _imports(path):
             assert not name.startswith(FORBIDDEN), f"{path.name} imports {name}"

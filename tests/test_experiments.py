@@ -26,8 +26,10 @@ def experiment(baseline: Path, body: str, *, replications: int = 2, seed: int = 
                head: str = "") -> str:
     """The text of a tiny experiment on the real baseline; ``body`` holds design and factors."""
     overrides = ", ".join(json.dumps(o) for o in TINY)
-    return (f'name = "tiny"\nscenario = {json.dumps(baseline.as_posix())}\n'
-            f"overrides = [{overrides}]\nreplications = {replications}\nseed = {seed}\n{head}\n{body}")
+    return (
+        f'name = "tiny"\nscenario = {json.dumps(baseline.as_posix())}\n'
+        f"overrides = [{overrides}]\nreplications = {replications}\nseed = {seed}\n{head}\n{body}"
+    )
 
 
 @pytest.fixture
@@ -65,7 +67,10 @@ levels = 4
     expected = list(itertools.product([0.2, 0.5, 0.8], levels))
     assert len(plan.factor_values) == 12 == len(plan.scenarios) == len(plan.point_hashes)
     assert plan.tasks == 12 * 3
-    assert plan.factor_names == ["policies.finance.take_up", "policies.land.budget_cap_yuan_per_year"]
+    assert plan.factor_names == [
+        "policies.finance.take_up",
+        "policies.land.budget_cap_yuan_per_year",
+    ]
     got = sorted(plan.factor_values)
     assert len(set(got)) == 12
     for (a, b), (x, y) in zip(got, sorted(expected), strict=True):
@@ -169,10 +174,16 @@ scale = "log"
 def test_lhs_has_one_point_in_each_of_n_strata_per_factor(plan_of, n, seed):
     plan = plan_of(LHS.format(n=n, seed=seed))
     assert len(plan.factor_values) == n
-    for i, (lo, hi, log) in enumerate([(0.1, 0.9, False), (1.0e6, 9.0e7, False), (1.0e3, 1.0e6, True)]):
+    for i, (lo, hi, log) in enumerate(
+        [(0.1, 0.9, False), (1.0e6, 9.0e7, False), (1.0e3, 1.0e6, True)]
+    ):
         x = np.array(column(plan, i), dtype=float)
         assert np.all((x >= lo) & (x <= hi)), (i, x)
-        u = (np.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo)) if log else (x - lo) / (hi - lo)
+        u = (
+            (np.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            if log
+            else (x - lo) / (hi - lo)
+        )
         strata = np.minimum(np.floor(u * n).astype(int), n - 1)
         assert sorted(strata) == list(range(n)), (i, strata)
 
@@ -331,49 +342,170 @@ path = "{path}"
 {source}
 """
 
-# (case id, experiment body or None for the baseline head, extra head, key, fragments of the message, suggestion)
+# (case id, experiment body or None for the baseline head,
+# extra head, key, fragments of the message, suggestion)
 BAD = [
-    ("typo_in_path", GRID_ONE.format(path="policies.finanse.take_up", source="values = [0.1]"), "",
-     "factors[0].path", ["policies.finanse.take_up", "does not exist"], "finance"),
-    ("missing_leaf", GRID_ONE.format(path="policies.finance.take_upp", source="values = [0.1]"), "",
-     "factors[0].path", ["take_upp"], "take_up"),
-    ("index_out_of_range", GRID_ONE.format(path="parks.initial[40].firms", source="values = [1]"), "",
-     "factors[0].path", ["does not exist"], None),
-    ("path_to_a_table", GRID_ONE.format(path="policies.finance", source="values = [0.1]"), "",
-     "factors[0].path", ["table"], None),
-    ("range_of_strings", GRID_ONE.format(path="policies.finance.take_up", source='range = ["a", "b"]\nlevels = 2'), "",
-     "factors[0].range", ["number"], None),
-    ("range_on_a_string_key", GRID_ONE.format(path="name", source="range = [0, 1]\nlevels = 2"), "",
-     "factors[0].range", ["'name'", "number"], None),
-    ("low_above_high", GRID_ONE.format(path="policies.finance.take_up", source="range = [0.9, 0.1]\nlevels = 2"), "",
-     "factors[0]", ["low <= high"], None),
-    ("log_range_from_zero", GRID_ONE.format(path="policies.finance.take_up", source='range = [0.0, 0.5]\nlevels = 2\nscale = "log"'), "",
-     "factors[0]", ["low > 0"], None),
-    ("values_and_range", GRID_ONE.format(path="policies.finance.take_up", source="values = [0.2]\nrange = [0.1, 0.9]\nlevels = 2"), "",
-     "factors[0]", ["either values or range"], None),
-    ("levels_with_values", GRID_ONE.format(path="policies.finance.take_up", source="values = [0.2]\nlevels = 2"), "",
-     "factors[0]", ["levels"], None),
-    ("grid_range_without_levels", GRID_ONE.format(path="policies.finance.take_up", source="range = [0.1, 0.9]"), "",
-     "factors[0].levels", ["levels"], None),
-    ("lhs_without_samples", '[design]\nkind = "lhs"\n\n[[factors]]\npath = "policies.finance.take_up"\nrange = [0.1, 0.9]\n', "",
-     "design", ["samples"], None),
-    ("levels_on_lhs", '[design]\nkind = "lhs"\nsamples = 4\n\n[[factors]]\npath = "policies.finance.take_up"\nrange = [0.1, 0.9]\nlevels = 3\n', "",
-     "factors[0].levels", ["grid"], None),
-    ("unknown_design_kind", '[design]\nkind = "random"\n\n[[factors]]\npath = "policies.finance.take_up"\nvalues = [0.1]\n', "",
-     "design.kind", [], None),
-    ("empty_factors", 'factors = []\n\n[design]\nkind = "grid"\n', "",
-     "factors", [], None),
-    ("duplicate_factor", GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]")
-     + '\n[[factors]]\npath = "policies.finance.take_up"\nvalues = [0.2]\n', "",
-     "factors[1].path", ["twice"], None),
-    ("point_refused_by_schema", GRID_ONE.format(path="policies.finance.take_up", source="range = [0.5, 1.5]\nlevels = 3"), "",
-     "factors", ["design point 2", "policies.finance.take_up=1.5", "take_up"], None),
-    ("unknown_key", GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]"), "replicatons = 4",
-     "replicatons", ["unknown key"], "replications"),
-    ("unknown_factor_key", GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]\nlevel = 2"), "",
-     "factors[0].level", ["unknown key"], "levels"),
-    ("bad_override", GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]"),
-     "", "overrides", ["district.firms"], None),
+    (
+        "typo_in_path",
+        GRID_ONE.format(path="policies.finanse.take_up", source="values = [0.1]"),
+        "",
+        "factors[0].path",
+        ["policies.finanse.take_up", "does not exist"],
+        "finance",
+    ),
+    (
+        "missing_leaf",
+        GRID_ONE.format(path="policies.finance.take_upp", source="values = [0.1]"),
+        "",
+        "factors[0].path",
+        ["take_upp"],
+        "take_up",
+    ),
+    (
+        "index_out_of_range",
+        GRID_ONE.format(path="parks.initial[40].firms", source="values = [1]"),
+        "",
+        "factors[0].path",
+        ["does not exist"],
+        None,
+    ),
+    (
+        "path_to_a_table",
+        GRID_ONE.format(path="policies.finance", source="values = [0.1]"),
+        "",
+        "factors[0].path",
+        ["table"],
+        None,
+    ),
+    (
+        "range_of_strings",
+        GRID_ONE.format(path="policies.finance.take_up", source='range = ["a", "b"]\nlevels = 2'),
+        "",
+        "factors[0].range",
+        ["number"],
+        None,
+    ),
+    (
+        "range_on_a_string_key",
+        GRID_ONE.format(path="name", source="range = [0, 1]\nlevels = 2"),
+        "",
+        "factors[0].range",
+        ["'name'", "number"],
+        None,
+    ),
+    (
+        "low_above_high",
+        GRID_ONE.format(path="policies.finance.take_up", source="range = [0.9, 0.1]\nlevels = 2"),
+        "",
+        "factors[0]",
+        ["low <= high"],
+        None,
+    ),
+    (
+        "log_range_from_zero",
+        GRID_ONE.format(
+            path="policies.finance.take_up", source='range = [0.0, 0.5]\nlevels = 2\nscale = "log"'
+        ),
+        "",
+        "factors[0]",
+        ["low > 0"],
+        None,
+    ),
+    (
+        "values_and_range",
+        GRID_ONE.format(
+            path="policies.finance.take_up", source="values = [0.2]\nrange = [0.1, 0.9]\nlevels = 2"
+        ),
+        "",
+        "factors[0]",
+        ["either values or range"],
+        None,
+    ),
+    (
+        "levels_with_values",
+        GRID_ONE.format(path="policies.finance.take_up", source="values = [0.2]\nlevels = 2"),
+        "",
+        "factors[0]",
+        ["levels"],
+        None,
+    ),
+    (
+        "grid_range_without_levels",
+        GRID_ONE.format(path="policies.finance.take_up", source="range = [0.1, 0.9]"),
+        "",
+        "factors[0].levels",
+        ["levels"],
+        None,
+    ),
+    (
+        "lhs_without_samples",
+        '[design]\nkind = "lhs"\n\n'
+        '[[factors]]\npath = "policies.finance.take_up"\nrange = [0.1, 0.9]\n',
+        "",
+        "design",
+        ["samples"],
+        None,
+    ),
+    (
+        "levels_on_lhs",
+        '[design]\nkind = "lhs"\nsamples = 4\n\n'
+        '[[factors]]\npath = "policies.finance.take_up"\nrange = [0.1, 0.9]\nlevels = 3\n',
+        "",
+        "factors[0].levels",
+        ["grid"],
+        None,
+    ),
+    (
+        "unknown_design_kind",
+        '[design]\nkind = "random"\n\n'
+        '[[factors]]\npath = "policies.finance.take_up"\nvalues = [0.1]\n',
+        "",
+        "design.kind",
+        [],
+        None,
+    ),
+    ("empty_factors", 'factors = []\n\n[design]\nkind = "grid"\n', "", "factors", [], None),
+    (
+        "duplicate_factor",
+        GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]")
+        + '\n[[factors]]\npath = "policies.finance.take_up"\nvalues = [0.2]\n',
+        "",
+        "factors[1].path",
+        ["twice"],
+        None,
+    ),
+    (
+        "point_refused_by_schema",
+        GRID_ONE.format(path="policies.finance.take_up", source="range = [0.5, 1.5]\nlevels = 3"),
+        "",
+        "factors",
+        ["design point 2", "policies.finance.take_up=1.5", "take_up"],
+        None,
+    ),
+    (
+        "unknown_key",
+        GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]"),
+        "replicatons = 4",
+        "replicatons",
+        ["unknown key"],
+        "replications",
+    ),
+    (
+        "unknown_factor_key",
+        GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]\nlevel = 2"),
+        "",
+        "factors[0].level",
+        ["unknown key"],
+        "levels",
+    ),
+    (
+        "bad_override",
+        GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]"),
+        "",
+        "overrides",
+        ["district.firms"],
+        None,
+    ),
 ]
 
 
@@ -384,8 +516,12 @@ def bad_text(baseline: Path, body: str, head: str, case: str) -> str:
     return text
 
 
-@pytest.mark.parametrize(("case", "body", "head", "key", "fragments", "suggestion"), BAD, ids=[b[0] for b in BAD])
-def test_bad_experiment_file_is_one_located_error(write_toml, baseline_path, case, body, head, key, fragments, suggestion):
+@pytest.mark.parametrize(
+    ("case", "body", "head", "key", "fragments", "suggestion"), BAD, ids=[b[0] for b in BAD]
+)
+def test_bad_experiment_file_is_one_located_error(
+    write_toml, baseline_path, case, body, head, key, fragments, suggestion
+):
     path = write_toml(f"{case}.toml", bad_text(baseline_path, body, head, case))
     with pytest.raises(ScenarioError) as info:
         load_experiment(path)
@@ -402,12 +538,24 @@ def test_bad_experiment_file_is_one_located_error(write_toml, baseline_path, cas
         assert f"did you mean '{suggestion}'" in text
 
 
-@pytest.mark.parametrize("source", ["range = [0.9, 0.1]\nlevels = 2", "values = [0.2]\nrange = [0.1, 0.9]\nlevels = 2",
-                                    'range = ["a", "b"]\nlevels = 2'], ids=["low_above_high", "both", "strings"])
-def test_one_bad_factor_does_not_also_claim_the_factor_list_is_empty(write_toml, baseline_path, source):
+@pytest.mark.parametrize(
+    "source",
+    [
+        "range = [0.9, 0.1]\nlevels = 2",
+        "values = [0.2]\nrange = [0.1, 0.9]\nlevels = 2",
+        'range = ["a", "b"]\nlevels = 2',
+    ],
+    ids=["low_above_high", "both", "strings"],
+)
+def test_one_bad_factor_does_not_also_claim_the_factor_list_is_empty(
+    write_toml, baseline_path, source
+):
     """The extra errors ("[and N more]", and ``more`` in --json) must be true: a file with one
     factor does not have an empty factors list."""
-    path = write_toml("exp.toml", experiment(baseline_path, GRID_ONE.format(path="policies.finance.take_up", source=source)))
+    path = write_toml(
+        "exp.toml",
+        experiment(baseline_path, GRID_ONE.format(path="policies.finance.take_up", source=source)),
+    )
     with pytest.raises(ScenarioError) as info:
         load_experiment(path)
     assert not [d for d in info.value.details if "at least 1" in d], info.value.details
@@ -425,8 +573,13 @@ def test_missing_base_scenario_names_the_experiment_and_the_key(write_toml, tmp_
 
 def test_relative_base_scenario_is_read_relative_to_the_experiment_file(write_toml, baseline_path):
     # a relative path that only resolves from the experiment file's folder, not from the cwd
-    write_toml("scen/base.toml", f'extends = {json.dumps(baseline_path.as_posix())}\nname = "rel"\n')
-    text = experiment(Path("PLACEHOLDER"), GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]"))
+    write_toml(
+        "scen/base.toml", f'extends = {json.dumps(baseline_path.as_posix())}\nname = "rel"\n'
+    )
+    text = experiment(
+        Path("PLACEHOLDER"),
+        GRID_ONE.format(path="policies.finance.take_up", source="values = [0.1]"),
+    )
     path = write_toml("exps/exp.toml", text.replace('"PLACEHOLDER"', '"../scen/base.toml"'))
     plan = load_experiment(path)
     assert plan.base.name == "rel"
@@ -440,17 +593,31 @@ def test_missing_experiment_file(tmp_path):
 
 # --------------------------------------------------------------------------- via the command line
 
-CLI_CASES = [b for b in BAD if b[0] in {
-    "typo_in_path", "path_to_a_table", "range_of_strings", "range_on_a_string_key", "low_above_high",
-    "values_and_range", "grid_range_without_levels", "lhs_without_samples", "empty_factors",
-    "point_refused_by_schema", "unknown_key",
-}]
+CLI_CASES = [
+    b
+    for b in BAD
+    if b[0]
+    in {
+        "typo_in_path",
+        "path_to_a_table",
+        "range_of_strings",
+        "range_on_a_string_key",
+        "low_above_high",
+        "values_and_range",
+        "grid_range_without_levels",
+        "lhs_without_samples",
+        "empty_factors",
+        "point_refused_by_schema",
+        "unknown_key",
+    }
+]
 
 
 @pytest.mark.parametrize(("case", "body", "head", "key", "fragments", "suggestion"), CLI_CASES,
                          ids=[b[0] for b in CLI_CASES])
-def test_cli_sweep_bad_experiment_exits_2_with_one_line(write_toml, baseline_path, tmp_path, capsys,
-                                                        case, body, head, key, fragments, suggestion):
+def test_cli_sweep_bad_experiment_exits_2_with_one_line(
+    write_toml, baseline_path, tmp_path, capsys, case, body, head, key, fragments, suggestion
+):
     path = write_toml(f"{case}.toml", bad_text(baseline_path, body, head, case))
     out = tmp_path / "out"
     code = main(["sweep", str(path), "-o", str(out), "-w", "1", "--quiet"])
@@ -469,7 +636,8 @@ def test_cli_sweep_bad_experiment_exits_2_with_one_line(write_toml, baseline_pat
 
 
 def test_cli_sweep_bad_experiment_subprocess_json(write_toml, baseline_path, tmp_path, parksim_cli):
-    """As a real process: exit 2, one line, no traceback, nothing written; --json gives the error object."""
+    """As a real process: exit 2, one line, no traceback,
+    nothing written; --json gives the error object."""
     path = write_toml("typo.toml", experiment(baseline_path, GRID_ONE.format(
         path="policies.finanse.take_up", source="values = [0.1]")))
     out = tmp_path / "out"
@@ -495,7 +663,12 @@ def test_cli_sweep_missing_base_scenario_subprocess(write_toml, tmp_path, parksi
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and str(path) in lines[0] and "scenario:" in lines[0] and "nowhere.toml" in lines[0]
+    assert (
+        len(lines) == 1
+        and str(path) in lines[0]
+        and "scenario:" in lines[0]
+        and "nowhere.toml" in lines[0]
+    )
     assert not out.exists()
 
 

@@ -27,9 +27,13 @@ def stored() -> dict:
 
 def test_the_golden_scenario_gives_its_stored_digest(stored):
     fresh = digest(parksim.load_scenario(GOLDEN))
-    assert fresh["counts"] == stored["counts"], f"record counts moved; if meant, refresh with: {REFRESH}"
+    assert fresh["counts"] == stored["counts"], (
+        f"record counts moved; if meant, refresh with: {REFRESH}"
+    )
     assert fresh["record_columns"] == stored["record_columns"]
-    assert fresh["records_sha256"] == stored["records_sha256"], f"records moved; if meant: {REFRESH}"
+    assert fresh["records_sha256"] == stored["records_sha256"], (
+        f"records moved; if meant: {REFRESH}"
+    )
     assert fresh["parks_sha256"] == stored["parks_sha256"], f"parks moved; if meant: {REFRESH}"
 
 
@@ -42,5 +46,7 @@ def test_the_digest_sees_a_tiny_change_of_one_parameter(stored):
     """Power check: a relative change of 1e-6 in the growth drift moves the digest."""
     scenario = parksim.load_scenario(GOLDEN)
     drift = scenario.enterprises.growth_drift_per_year
-    moved = parksim.load_scenario(GOLDEN, overrides=[f"enterprises.growth_drift_per_year={drift * (1 + 1e-6)!r}"])
+    moved = parksim.load_scenario(
+        GOLDEN, overrides=[f"enterprises.growth_drift_per_year={drift * (1 + 1e-6)!r}"]
+    )
     assert digest(moved)["records_sha256"] != stored["records_sha256"]

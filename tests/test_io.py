@@ -40,7 +40,9 @@ print("locked" if lock.acquire() else "refused", flush=True)
 
 def other_process_takes(directory: Path) -> bool:
     """Whether a fresh process can take the directory's lock right now."""
-    proc = subprocess.run([sys.executable, "-c", TRY, str(directory)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", TRY, str(directory)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip() == "locked"
 
@@ -127,8 +129,14 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
     frame = pd.DataFrame({"park": ["场口百丈小微企业创新园"], "firms": [12]})
     atomic_write_table(frame, tmp_path / "parks.parquet")
     atomic_write_table(frame, tmp_path / "parks.csv")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["parks.csv", "parks.parquet", "summary.json"]
-    assert (tmp_path / "parks.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # spreadsheets see UTF-8
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "parks.csv",
+        "parks.parquet",
+        "summary.json",
+    ]
+    assert (
+        (tmp_path / "parks.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    )  # spreadsheets see UTF-8
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parks.parquet"), frame)
     assert sha256_file(tmp_path / "summary.json") == (
         "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356")

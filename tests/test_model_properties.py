@@ -31,10 +31,26 @@ _SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 _BASELINE = _SCENARIOS / "baseline.toml"
 START = "2019-01"
 EXIT_REASONS = {"failure", "contract", "graduated"}
-FIRM_KINDS = (Kind.FIRM_ENTERED, Kind.FIRM_UPGRADED, Kind.FIRM_TECH, Kind.FIRM_EXITED, Kind.FIRM_EXPANDED)
+FIRM_KINDS = (
+    Kind.FIRM_ENTERED,
+    Kind.FIRM_UPGRADED,
+    Kind.FIRM_TECH,
+    Kind.FIRM_EXITED,
+    Kind.FIRM_EXPANDED,
+)
 COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
-CUMULATIVE = ("upgrades", "entries", "exits_failure", "exits_contract", "exits_graduated", "demo_parks",
-              "parks_open", "capacity_m2", *(f"spend_{lever}_yuan" for lever in LEVERS), "spend_total_yuan")
+CUMULATIVE = (
+    "upgrades",
+    "entries",
+    "exits_failure",
+    "exits_contract",
+    "exits_graduated",
+    "demo_parks",
+    "parks_open",
+    "capacity_m2",
+    *(f"spend_{lever}_yuan" for lever in LEVERS),
+    "spend_total_yuan",
+)
 
 
 def _load(path=_BASELINE, overrides=()):
@@ -90,10 +106,16 @@ def check_invariants(scenario, out) -> dict[str, int]:
     dt = scenario.enterprises.review_interval_months
     found = np.isin(kind, (Kind.FIRM_UPGRADED, Kind.FIRM_TECH))
     closes = (t[found] + 1e-6) / dt
-    assert np.all((np.abs(closes - np.round(closes)) < 1e-9) & (closes > 0.5)), "a finding off a report's close"
-    moved = (kind == Kind.FIRM_EXPANDED) | (exited & np.isin(r.exit_reason, ("contract", "graduated")))
+    assert np.all((np.abs(closes - np.round(closes)) < 1e-9) & (closes > 0.5)), (
+        "a finding off a report's close"
+    )
+    moved = (kind == Kind.FIRM_EXPANDED) | (
+        exited & np.isin(r.exit_reason, ("contract", "graduated"))
+    )
     opens = t[moved] / dt
-    assert np.all((np.abs(opens - np.round(opens)) < 1e-9) & (opens > 0.5)), "a move off a half-year's opening"
+    assert np.all((np.abs(opens - np.round(opens)) < 1e-9) & (opens > 0.5)), (
+        "a move off a half-year's opening"
+    )
 
     # conservation: entered = present at end + exited, exits split by reason
     reasons = r.exit_reason[exited].tolist()
@@ -118,15 +140,21 @@ def check_invariants(scenario, out) -> dict[str, int]:
         opened_at[int(park[i])] = float(t[i])
         assert r.floor_m2[i] == pytest.approx(gross[int(park[i])])
     occupied = defaultdict(float)
-    for i in np.flatnonzero(np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED))):
+    for i in np.flatnonzero(
+        np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED))
+    ):
         p = int(park[i])
         if kind[i] == Kind.FIRM_ENTERED:
-            assert p in opened_at and opened_at[p] <= t[i], f"firm entered park {p} before it opened"
+            assert p in opened_at and opened_at[p] <= t[i], (
+                f"firm entered park {p} before it opened"
+            )
         floor = float(r.floor_m2[i])
         assert floor > 0
         occupied[p] += -floor if kind[i] == Kind.FIRM_EXITED else floor
         cap = gross[p] * usable
-        assert occupied[p] <= cap * (1 + 1e-9) + 1e-6, f"park {p}: {occupied[p]:.1f} m2 occupied > {cap:.1f} usable"
+        assert occupied[p] <= cap * (1 + 1e-9) + 1e-6, (
+            f"park {p}: {occupied[p]:.1f} m2 occupied > {cap:.1f} usable"
+        )
         assert occupied[p] >= -1e-6 * max(cap, 1.0)
     # a firm leaves with the floor it held: entry floor plus its expansions
     held = defaultdict(float)
@@ -136,10 +164,17 @@ def check_invariants(scenario, out) -> dict[str, int]:
         assert r.floor_m2[i] == pytest.approx(held[f], rel=1e-9)
 
     # parks: recognised once, only after opening; provincial only after recognition
-    for k in (Kind.PARK_RECOGNISED, Kind.PARK_PROVINCIAL, Kind.PARK_DEMONSTRATION, Kind.PARK_DELISTED):
+    for k in (
+        Kind.PARK_RECOGNISED,
+        Kind.PARK_PROVINCIAL,
+        Kind.PARK_DEMONSTRATION,
+        Kind.PARK_DELISTED,
+    ):
         _, c = np.unique(park[kind == k], return_counts=True)
         assert np.all(c <= 1), f"a park has more than one {KINDS[k]} record"
-    recognised_at = {int(park[i]): float(t[i]) for i in np.flatnonzero(kind == Kind.PARK_RECOGNISED)}
+    recognised_at = {
+        int(park[i]): float(t[i]) for i in np.flatnonzero(kind == Kind.PARK_RECOGNISED)
+    }
     for p, when in recognised_at.items():
         assert p in opened_at and opened_at[p] <= when
     for i in np.flatnonzero(kind == Kind.PARK_PROVINCIAL):
@@ -169,13 +204,18 @@ def check_invariants(scenario, out) -> dict[str, int]:
         assert np.all(np.diff(series[:, COL[name]]) >= -1e-6), f"cumulative {name} falls"
     assert np.all(series[:, COL["firms"]] >= 0)
     assert np.all(series[:, COL["tech_firms"]] <= series[:, COL["firms"]])
-    assert np.all((series[:, COL["occupancy"]] >= -1e-9) & (series[:, COL["occupancy"]] <= 1 + 1e-9))
+    assert np.all(
+        (series[:, COL["occupancy"]] >= -1e-9) & (series[:, COL["occupancy"]] <= 1 + 1e-9)
+    )
     last = series[-1]
     assert last[COL["firms_all_parks"]] == present
     # the targets count firms in recognised parks only: never more than are in all parks
     assert np.all(series[:, COL["firms"]] <= series[:, COL["firms_all_parks"]])
     assert last[COL["entries"]] == n_entered
-    assert last[COL["exits_failure"]] + last[COL["exits_contract"]] + last[COL["exits_graduated"]] == n_exited
+    assert (
+        last[COL["exits_failure"]] + last[COL["exits_contract"]] + last[COL["exits_graduated"]]
+        == n_exited
+    )
     assert last[COL["spend_total_yuan"]] == pytest.approx(float(r.amount_yuan[paid].sum()))
     assert last[COL["parks_open"]] == len(opened_at)
     return {"records": n, "entered": n_entered, "exited": n_exited, "paid": int(paid.sum())}
@@ -200,7 +240,8 @@ def scenarios(draw):
         f"district.relocation_rate_per_year={draw(_num(0.0, 0.3))}",
         f'calendar.horizon="{horizon}"',
         f'targets.date="{horizon}"',
-        f"enterprises.review_interval_months={draw(st.sampled_from([1.0, 2.0, 3.0, 4.5, 6.0, 12.0]))}",
+        "enterprises.review_interval_months="
+        f"{draw(st.sampled_from([1.0, 2.0, 3.0, 4.5, 6.0, 12.0]))}",
         f"parks.usable_share={draw(_num(0.3, 1.0))}",
         f"parks.admission.pass_probability={draw(_num(0.0, 1.0))}",
         f"enterprises.growth_drift_per_year={draw(_num(-0.2, 0.6))}",
@@ -213,7 +254,10 @@ def scenarios(draw):
         overrides.append(f"policies.{lever}.budget_cap_yuan_per_year={draw(CAPS)}")
         a = draw(st.integers(0, 20))
         b = draw(st.integers(a, 30))
-        overrides.append(f'policies.{lever}.window={{start="{month_label(START, a)}", end="{month_label(START, b)}"}}')
+        overrides.append(
+            f'policies.{lever}.window='
+            f'{{start="{month_label(START, a)}", end="{month_label(START, b)}"}}'
+        )
     return _load(overrides=overrides), draw(st.integers(0, 2**32))
 
 
@@ -230,8 +274,11 @@ def _corrupt(out, **columns):
 
 
 def test_the_invariant_checker_catches_broken_records():
-    """The checker is only worth something if it fails on records that describe an impossible world."""
-    scenario = _load(overrides=["district.firms=6000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"'])
+    """The checker is only worth something if it fails on
+    records that describe an impossible world."""
+    scenario = _load(
+        overrides=["district.firms=6000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"']
+    )
     out = run_replication(scenario, np.random.SeedSequence(3))
     check_invariants(scenario, out)
     r = out.records
@@ -257,7 +304,10 @@ def test_the_invariant_checker_catches_broken_records():
     floor = r.floor_m2.copy()
     floor[entered[0]] = 1e9
     broken["a park over capacity"] = _corrupt(out, floor_m2=floor)
-    parks = {**out.parks, "firms_at_end": [out.parks["firms_at_end"][0] + 1, *out.parks["firms_at_end"][1:]]}
+    parks = {
+        **out.parks,
+        "firms_at_end": [out.parks["firms_at_end"][0] + 1, *out.parks["firms_at_end"][1:]],
+    }
     broken["a firm lost"] = RunOutput(r, parks)
     for name, bad in broken.items():
         with pytest.raises(AssertionError):
@@ -272,7 +322,13 @@ def test_invariants_hold_on_the_baseline_and_the_model_is_not_idle():
     r = out.records
     # the invariants above were checked on a run where every mechanism was exercised
     assert counts["entered"] > 300 and counts["exited"] > 30 and counts["paid"] > 100
-    for k in (Kind.FIRM_UPGRADED, Kind.FIRM_TECH, Kind.FIRM_EXPANDED, Kind.PARK_GRADED, Kind.PARK_STARTED):
+    for k in (
+        Kind.FIRM_UPGRADED,
+        Kind.FIRM_TECH,
+        Kind.FIRM_EXPANDED,
+        Kind.PARK_GRADED,
+        Kind.PARK_STARTED,
+    ):
         assert r.of(k).any(), KINDS[k]
     assert set(r.exit_reason[r.of(Kind.FIRM_EXITED)].tolist()) == EXIT_REASONS
     assert set(r.lever[r.of(Kind.SUPPORT_PAID)].tolist()) == set(LEVERS)
@@ -280,8 +336,14 @@ def test_invariants_hold_on_the_baseline_and_the_model_is_not_idle():
 
 def test_binding_budget_caps_are_respected_and_spent():
     caps = {"finance": 3.0e5, "land": 4.0e5, "tax": 2.5e5, "services": 2.0e4}
-    scenario = _load(overrides=["district.firms=8000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"',
-                                *(f"policies.{k}.budget_cap_yuan_per_year={v}" for k, v in caps.items())])
+    scenario = _load(
+        overrides=[
+            "district.firms=8000",
+            'calendar.horizon="2020-12"',
+            'targets.date="2020-12"',
+            *(f"policies.{k}.budget_cap_yuan_per_year={v}" for k, v in caps.items()),
+        ]
+    )
     out = run_replication(scenario, np.random.SeedSequence(17))
     check_invariants(scenario, out)
     r = out.records
@@ -295,10 +357,14 @@ def test_binding_budget_caps_are_respected_and_spent():
 
 
 def test_invariants_hold_under_the_epidemic_shock():
-    scenario = _load(_SCENARIOS / "epidemic_2020.toml",
-                     ["district.firms=4000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"'])
+    scenario = _load(
+        _SCENARIOS / "epidemic_2020.toml",
+        ["district.firms=4000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"'],
+    )
     assert len(scenario.shocks) == 1
-    base = _load(overrides=["district.firms=4000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"'])
+    base = _load(
+        overrides=["district.firms=4000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"']
+    )
     failures = {}
     for name, s in (("shock", scenario), ("base", base)):
         n = 0
@@ -337,8 +403,14 @@ def test_every_scenario_the_loader_accepts_runs(override):
 
 
 def _tiny():
-    return _load(overrides=["district.firms=2000", 'calendar.horizon="2020-06"', 'targets.date="2020-06"',
-                            "run.replications=4"])
+    return _load(
+        overrides=[
+            "district.firms=2000",
+            'calendar.horizon="2020-06"',
+            'targets.date="2020-06"',
+            "run.replications=4",
+        ]
+    )
 
 
 def test_same_seed_same_results_on_one_and_two_workers():

@@ -26,8 +26,11 @@ SHARE = 0.6
 RULES = ParkRules(usable_share=0.75, grace_months=24.0, platform_coverage=1.0, key=0)
 
 
-def _admitting(parks: list[Park], sector: int, need: float, share: float) -> tuple[list[Park], list[Park]]:
-    """(lead-sector parks, parks of other sectors) that admit the applicant, by looking at every park."""
+def _admitting(
+    parks: list[Park], sector: int, need: float, share: float
+) -> tuple[list[Park], list[Park]]:
+    """(lead-sector parks, parks of other sectors) that
+    admit the applicant, by looking at every park."""
     lead, other = [], []
     for p in parks:
         if not p.is_open or p.delisted or p.free_m2 < need:
@@ -39,12 +42,19 @@ def _admitting(parks: list[Park], sector: int, need: float, share: float) -> tup
     return lead, other
 
 
-_step = st.tuples(st.integers(0, 5), st.sampled_from(["take", "free", "lead_in", "other_in", "delist"]),
-                  st.floats(0.0, 3000.0))
+_step = st.tuples(
+    st.integers(0, 5),
+    st.sampled_from(["take", "free", "lead_in", "other_in", "delist"]),
+    st.floats(0.0, 3000.0),
+)
 
 
 @settings(max_examples=400, deadline=None)
-@given(steps=st.lists(_step, max_size=60), sector=st.integers(0, SECTORS - 1), need=st.floats(100.0, 6000.0))
+@given(
+    steps=st.lists(_step, max_size=60),
+    sector=st.integers(0, SECTORS - 1),
+    need=st.floats(100.0, 6000.0),
+)
 def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
     parks = [Park(i, f"p{i}", i % SECTORS, "government", 8000.0, RULES) for i in range(6)]
     vacancies = Vacancies(SECTORS, 100.0, SHARE)
@@ -68,7 +78,11 @@ def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
         vacancies.update(p)
         # asked after every change, at the edges too (a need equal to some park's free floor, or
         # just above it): the lazily kept largest floors stay exact
-        for asked in (need, *(q.free_m2 for q in parks), *(np.nextafter(q.free_m2, np.inf) for q in parks)):
+        for asked in (
+            need,
+            *(q.free_m2 for q in parks),
+            *(np.nextafter(q.free_m2, np.inf) for q in parks),
+        ):
             for s in range(SECTORS):
                 lead, other = _admitting(parks, s, asked, SHARE)
                 assert vacancies.may_admit(s, asked) == bool(lead or other)
@@ -77,7 +91,9 @@ def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
     listed = {p.id for p in vacancies.all}
     assert listed == {p.id for p in parks if p.is_open and not p.delisted and p.free_m2 >= 100.0}
     for s in range(SECTORS):
-        assert {p.id for p in vacancies.by_sector[s]} == {p.id for p in parks if p.id in listed and p.lead_sector == s}
+        assert {p.id for p in vacancies.by_sector[s]} == {
+            p.id for p in parks if p.id in listed and p.lead_sector == s
+        }
 
 
 def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
@@ -151,7 +167,9 @@ def test_a_park_freeing_a_little_floor_is_seen_while_another_park_tops_the_list(
     change(d, 2000.0)
     assert vacancies.may_admit(0, 3000.0)
     change(c, 1000.0)
-    assert vacancies.may_admit(0, 2000.0) and not vacancies.may_admit(0, 2000.5)  # c's entry refreshed to 1000
+    assert vacancies.may_admit(0, 2000.0) and not vacancies.may_admit(
+        0, 2000.5
+    )  # c's entry refreshed to 1000
     change(d, 1000.25)
     change(c, 1000.5)  # above d, and above c's refreshed entry
     assert vacancies.may_admit(0, 1000.5) and not vacancies.may_admit(0, 1000.75)

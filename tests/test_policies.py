@@ -42,14 +42,21 @@ def _run(*overrides: str, seed: int = SEEDS[0]):
 def _payments(out, lever: str) -> dict[str, np.ndarray]:
     r = out.records
     m = r.of(Kind.SUPPORT_PAID) & (r.lever == lever)
-    return {"t": r.time_months[m], "firm": r.firm_id[m], "park": r.park_id[m], "amount": r.amount_yuan[m]}
+    return {
+        "t": r.time_months[m],
+        "firm": r.firm_id[m],
+        "park": r.park_id[m],
+        "amount": r.amount_yuan[m],
+    }
 
 
 def _grade_history(records) -> dict[int, list[tuple[float, str]]]:
     """Park -> [(time, grade), ...] from the grading records."""
     graded = records.of(Kind.PARK_GRADED)
     history = defaultdict(list)
-    for t, park, grade in zip(records.time_months[graded], records.park_id[graded], records.grade[graded], strict=True):
+    for t, park, grade in zip(
+        records.time_months[graded], records.park_id[graded], records.grade[graded], strict=True
+    ):
         history[int(park)].append((float(t), grade))
     return history
 
@@ -98,7 +105,9 @@ def test_spend_only_inside_the_window(lever):
         scenario, out = _run(f"policies.{lever}.{window}", seed=seed)
         pay = _payments(out, lever)
         assert len(pay["t"]) > 0, "the lever should pay inside a six-month window"
-        assert np.all((pay["t"] >= 12.0) & (pay["t"] < 18.0)), pay["t"][(pay["t"] < 12) | (pay["t"] >= 18)]
+        assert np.all((pay["t"] >= 12.0) & (pay["t"] < 18.0)), pay["t"][
+            (pay["t"] < 12) | (pay["t"] >= 18)
+        ]
 
 
 @pytest.mark.parametrize("lever", LEVERS)
@@ -138,14 +147,20 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
             t1 = month_index(START, scenario.policies.tax.window.end) + 1
             in_window = up & (r.time_months >= t0) & (r.time_months < t1)
             rewarded = sorted(zip(pay["t"].tolist(), pay["firm"].tolist(), strict=True))
-            upgraded = sorted(zip(r.time_months[in_window].tolist(), r.firm_id[in_window].tolist(), strict=True))
+            upgraded = sorted(
+                zip(r.time_months[in_window].tolist(), r.firm_id[in_window].tolist(), strict=True)
+            )
             assert rewarded == upgraded and len(upgraded) > 0
         elif lever == "land":
             # each payment is a new-build project's land concession, booked as it starts building
             assert np.all(pay["firm"] == -1)
             started = r.of(Kind.PARK_STARTED) & (r.build == "new_build")
-            projects = {(float(t), int(p)): float(area) for t, p, area in
-                        zip(r.time_months[started], r.park_id[started], r.floor_m2[started], strict=True)}
+            projects = {
+                (float(t), int(p)): float(area)
+                for t, p, area in zip(
+                    r.time_months[started], r.park_id[started], r.floor_m2[started], strict=True
+                )
+            }
             per_mu = scenario.policies.land.land_discount_yuan_per_mu
             plot_ratio = scenario.parks.pipeline.plot_ratio
             for t, park, amount in zip(pay["t"], pay["park"], pay["amount"], strict=True):
@@ -156,7 +171,8 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
 
 
 def test_tax_upgrade_rewards_are_paid_whatever_the_take_up():
-    """The reward goes to every firm that upgrades inside the window, not only to takers of relief."""
+    """The reward goes to every firm that upgrades inside
+    the window, not only to takers of relief."""
     scenario, out = _run("policies.tax.take_up=0.0", "policies.tax.budget_cap_yuan_per_year=1e12")
     pay = _payments(out, "tax")
     r = out.records
@@ -174,24 +190,33 @@ def test_zero_take_up_means_no_firm_is_supported(lever):
 
 @pytest.mark.parametrize("lever", LEVERS)
 def test_only_firms_in_parks_of_the_minimum_grade_are_supported(lever):
-    """``min_park_grade = "A"``, no grace period: support goes to firms in ungraded or A parks only."""
+    """``min_park_grade = "A"``, no grace period: support
+    goes to firms in ungraded or A parks only."""
     for seed in SEEDS:
-        scenario, out = _run(f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=0", seed=seed)
+        scenario, out = _run(
+            f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=0", seed=seed
+        )
         r = out.records
         history = _grade_history(r)
-        assert {g for h in history.values() for _, g in h} - {"A"}, "some park must be graded below A"
+        assert {g for h in history.values() for _, g in h} - {"A"}, (
+            "some park must be graded below A"
+        )
         up = r.of(Kind.FIRM_UPGRADED)
         upgrades = set(zip(r.time_months[up].tolist(), r.firm_id[up].tolist(), strict=True))
         reward = scenario.policies.tax.upgrade_reward_yuan if lever == "tax" else None
         pay = _payments(out, lever)
         checked = 0
-        for t, firm, park, amount in zip(pay["t"], pay["firm"], pay["park"], pay["amount"], strict=True):
+        for t, firm, park, amount in zip(
+            pay["t"], pay["firm"], pay["park"], pay["amount"], strict=True
+        ):
             if firm < 0:
                 continue  # a park project's land concession
             if amount == reward and (float(t), int(firm)) in upgrades:
                 continue  # the upgrade reward is not grade-gated (see the max_revenue test)
             before = [g for tg, g in history[int(park)] if tg < t]
-            assert not any(tg == t for tg, _ in history[int(park)]), "payment at the instant of a grading"
+            assert not any(tg == t for tg, _ in history[int(park)]), (
+                "payment at the instant of a grading"
+            )
             assert not before or before[-1] == "A", (lever, t, park, before[-1])
             checked += 1
         assert checked > 0
@@ -202,7 +227,9 @@ def test_the_grace_period_keeps_support_in_parks_graded_below_the_minimum(lever)
     """Losing support for a low grade is a penalty, and new parks are exempt during their grace."""
     supported_below_minimum = 0
     for seed in SEEDS:
-        _, out = _run(f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=10", seed=seed)
+        _, out = _run(
+            f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=10", seed=seed
+        )
         r = out.records
         history = _grade_history(r)
         pay = _payments(out, lever)
@@ -232,8 +259,12 @@ def test_flat_rate_levers_charge_for_the_covered_part_of_the_interval(lever):
     scenario, out = _run(f'policies.{lever}.window={{start="2019-07", end="2020-03"}}',
                          "enterprises.review_interval_months=4.0")
     spec = getattr(scenario.policies, lever)
-    per_year = (spec.loan_yuan * (spec.interest_subsidy_rate + spec.guarantee_fee_rate + spec.expected_loss_rate)
-                if lever == "finance" else spec.cost_yuan_per_firm_year)
+    per_year = (
+        spec.loan_yuan
+        * (spec.interest_subsidy_rate + spec.guarantee_fee_rate + spec.expected_loss_rate)
+        if lever == "finance"
+        else spec.cost_yuan_per_firm_year
+    )
     t1 = month_index(START, spec.window.end) + 1
     pay = _payments(out, lever)
     next_report = (np.floor(pay["t"] / 4.0) + 1.0) * 4.0
@@ -275,20 +306,33 @@ def test_a_firm_entering_between_reports_is_supported_from_entry():
             if firm < 0 or t % dt == 0.0 or (lever == "tax" and (firm, t) in rewarded):
                 continue
             between += 1
-            assert entry[firm] == t, f"{lever} paid firm {firm} at {t}, between reports, but it entered at {entry[firm]}"
+            assert entry[firm] == t, (
+                f"{lever} paid firm {firm} at {t}, between reports, but it entered at {entry[firm]}"
+            )
     assert between > 0
 
 
 @settings(max_examples=100, deadline=None)
-@given(parks=st.lists(st.tuples(st.sampled_from([None, "A", "B", "C", "D"]),
-                                st.sampled_from([math.inf, -math.inf, 0.0, 5.0, 30.0]),
-                                st.sampled_from([0.0, 12.0, 24.0]), st.booleans()), min_size=1, max_size=8),
-       t=st.sampled_from([0.0, 6.0, 11.5, 29.0, 40.0]), min_grade=st.sampled_from(["A", "B", "C", "D"]))
+@given(
+    parks=st.lists(
+        st.tuples(
+            st.sampled_from([None, "A", "B", "C", "D"]),
+            st.sampled_from([math.inf, -math.inf, 0.0, 5.0, 30.0]),
+            st.sampled_from([0.0, 12.0, 24.0]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    t=st.sampled_from([0.0, 6.0, 11.5, 29.0, 40.0]),
+    min_grade=st.sampled_from(["A", "B", "C", "D"]),
+)
 def test_the_levers_admit_the_same_parks_one_at_a_time_and_all_at_once(parks, t, min_grade):
     """Entrants ask each park (``park_admits``); the reports ask all parks at once from their
     standing (``parks_admitting``): the two must agree for every lever."""
-    scenario = parksim.load_scenario(_BASELINE, overrides=[f'policies.{name}.min_park_grade="{min_grade}"'
-                                                           for name in LEVERS])
+    scenario = parksim.load_scenario(
+        _BASELINE, overrides=[f'policies.{name}.min_park_grade="{min_grade}"' for name in LEVERS]
+    )
     built = []
     for i, (grade, opened_at, grace, platform) in enumerate(parks):
         park = Park(i, f"p{i}", 0, "government", 8000.0, ParkRules(0.75, grace, 0.0, 0))
@@ -296,4 +340,6 @@ def test_the_levers_admit_the_same_parks_one_at_a_time_and_all_at_once(parks, t,
         built.append(park)
     standing = Standing.of(built, t)
     for lever in build_levers(scenario).values():
-        assert lever.parks_admitting(standing).tolist() == [lever.park_admits(p, t) for p in built], lever.name
+        assert lever.parks_admitting(standing).tolist() == [
+            lever.park_admits(p, t) for p in built
+        ], lever.name

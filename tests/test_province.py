@@ -23,7 +23,9 @@ LEVERS = ("finance", "land", "tax", "services")
 
 @pytest.fixture(scope="module")
 def make_province():
-    spec = importlib.util.spec_from_file_location("make_province", REPO_DIR / "benchmarks" / "make_province.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_province", REPO_DIR / "benchmarks" / "make_province.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -67,7 +69,11 @@ def test_parks_start_with_room_for_their_firms(make_province, province, baseline
     """At the model's mean floor need of a seated firm, no operating park is specified full."""
     need = make_province.mean_floor_need_m2(baseline)
     usable = province.parks.usable_share
-    fill = [p.firms * need / (p.floor_area_m2 * usable) for p in province.parks.initial if p.status == "operating"]
+    fill = [
+        p.firms * need / (p.floor_area_m2 * usable)
+        for p in province.parks.initial
+        if p.status == "operating"
+    ]
     assert max(fill) < 0.95
     assert 0.75 < sum(fill) / len(fill) < 0.9
 
@@ -77,8 +83,13 @@ def test_budgets_pipeline_and_land_scale_with_the_pool(province, baseline):
     for lever in LEVERS:
         got = getattr(province.policies, lever).budget_cap_yuan_per_year
         assert math.isclose(got, k * getattr(baseline.policies, lever).budget_cap_yuan_per_year)
-    assert math.isclose(province.parks.pipeline.proposals_per_year, k * baseline.parks.pipeline.proposals_per_year)
-    assert math.isclose(province.parks.pipeline.land_quota_mu_per_year, k * baseline.parks.pipeline.land_quota_mu_per_year)
+    assert math.isclose(
+        province.parks.pipeline.proposals_per_year, k * baseline.parks.pipeline.proposals_per_year
+    )
+    assert math.isclose(
+        province.parks.pipeline.land_quota_mu_per_year,
+        k * baseline.parks.pipeline.land_quota_mu_per_year,
+    )
     assert math.isclose(province.policies.land.extra_land_quota_mu_per_year,
                         k * baseline.policies.land.extra_land_quota_mu_per_year)
     # what the province does not override is the baseline's

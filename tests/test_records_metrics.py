@@ -5,8 +5,8 @@ The event log below reads like a timeline of one small world (model months from 
     t=0.0  park 0 opens (10,000 m2 gross)           t=0.0  firm 9 enters park 0 (900 m2)
     t=0.3  project 2 starts renovating 20,000 m2 for 24 M yuan (investment, not policy spend)
     t=0.5  park 0 recognised                        t=1.2  firm 7 enters park 0 (1,200 m2)
-    t=1.5  firm 9 upgrades (before counting starts) t=1.8  park 1 opens (40,000 m2) and is recognised
-    t=2.2  park 1 recommended to the province       t=2.5  firm 7 upgrades; tax pays a 200,000 reward
+    t=1.5  firm 9 upgrades (before counting starts) t=1.8  park 1 opens (40,000 m2), recognised
+    t=2.2  park 1 recommended to the province       t=2.5  firm 7 upgrades; tax rewards 200,000
     t=2.9  firm 7 certified tech-based              t=3.2  firm 7 expands by 300 m2
     t=3.7  firm 7 fails and exits (1,500 m2, tech)  t=4.1  park 0 recommended to the province
     t=4.2  firm 9 graduates (900 m2)                t=4.9  firm 8 enters park 1 (800 m2, tech)
@@ -41,7 +41,12 @@ _BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
 
 
-def _scenario(horizon: str = "2019-08", target: str = "2019-08", counted_from: str = "2019-03", usable: float = 0.8):
+def _scenario(
+    horizon: str = "2019-08",
+    target: str = "2019-08",
+    counted_from: str = "2019-03",
+    usable: float = 0.8,
+):
     return parksim.load_scenario(
         _BASELINE,
         overrides=[
@@ -84,21 +89,75 @@ def _timeline() -> Records:
 
 # month -> expected end-of-month values (months not listed repeat the previous month's values)
 TIMELINE = {
-    "2019-01": dict(parks=1, floor_area_m2=10_000, parks_open=1, capacity_m2=8_000, firms=1, firms_all_parks=1,
-                    occupied_m2=900,
-                    entries=1, upgrades=0, tech_firms=0, provincial_parks=0, demo_parks=0, spend_total_yuan=0,
-                    park_investment_yuan=2.4e7),
-    "2019-02": dict(parks=2, floor_area_m2=50_000, parks_open=2, capacity_m2=40_000, firms=2, firms_all_parks=2,
-                    occupied_m2=2_100,
-                    entries=2, upgrades=0),
-    "2019-03": dict(provincial_parks=1, upgrades=1, tech_firms=1, spend_tax_yuan=200_000, spend_total_yuan=200_000),
-    "2019-04": dict(firms=1, firms_all_parks=1, occupied_m2=900, tech_firms=0, exits_failure=1, exits_graduated=0),
-    "2019-05": dict(firms=1, firms_all_parks=1, occupied_m2=800, tech_firms=1, entries=3, exits_graduated=1, provincial_parks=2,
-                    spend_finance_yuan=5_000, spend_total_yuan=205_000),
-    "2019-06": dict(demo_parks=1, parks=1, floor_area_m2=10_000, provincial_parks=1, parks_open=2,
-                    firms=0, tech_firms=0, firms_all_parks=1),
-    "2019-07": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=0, firms_all_parks=1),
-    "2019-08": dict(spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1),
+    "2019-01": dict(
+        parks=1,
+        floor_area_m2=10_000,
+        parks_open=1,
+        capacity_m2=8_000,
+        firms=1,
+        firms_all_parks=1,
+        occupied_m2=900,
+        entries=1,
+        upgrades=0,
+        tech_firms=0,
+        provincial_parks=0,
+        demo_parks=0,
+        spend_total_yuan=0,
+        park_investment_yuan=2.4e7,
+    ),
+    "2019-02": dict(
+        parks=2,
+        floor_area_m2=50_000,
+        parks_open=2,
+        capacity_m2=40_000,
+        firms=2,
+        firms_all_parks=2,
+        occupied_m2=2_100,
+        entries=2,
+        upgrades=0,
+    ),
+    "2019-03": dict(
+        provincial_parks=1,
+        upgrades=1,
+        tech_firms=1,
+        spend_tax_yuan=200_000,
+        spend_total_yuan=200_000,
+    ),
+    "2019-04": dict(
+        firms=1,
+        firms_all_parks=1,
+        occupied_m2=900,
+        tech_firms=0,
+        exits_failure=1,
+        exits_graduated=0,
+    ),
+    "2019-05": dict(
+        firms=1,
+        firms_all_parks=1,
+        occupied_m2=800,
+        tech_firms=1,
+        entries=3,
+        exits_graduated=1,
+        provincial_parks=2,
+        spend_finance_yuan=5_000,
+        spend_total_yuan=205_000,
+    ),
+    "2019-06": dict(
+        demo_parks=1,
+        parks=1,
+        floor_area_m2=10_000,
+        provincial_parks=1,
+        parks_open=2,
+        firms=0,
+        tech_firms=0,
+        firms_all_parks=1,
+    ),
+    "2019-07": dict(
+        spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=0, firms_all_parks=1
+    ),
+    "2019-08": dict(
+        spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1
+    ),
 }
 
 
@@ -113,13 +172,17 @@ def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
     assert at(1.8) == ["park_opened", "park_recognised"]
     # columns keep their meaning through the sort
     exit7 = rec.of(Kind.FIRM_EXITED) & (rec.firm_id == 7)
-    assert rec.time_months[exit7].tolist() == [3.7] and rec.exit_reason[exit7].tolist() == ["failure"]
+    assert rec.time_months[exit7].tolist() == [3.7] and rec.exit_reason[exit7].tolist() == [
+        "failure"
+    ]
     paid = rec.of(Kind.SUPPORT_PAID)
     assert rec.lever[paid].tolist() == ["tax", "finance", "land"]
     assert rec.amount_yuan[paid].tolist() == [200_000.0, 5_000.0, 70_000.0]
     assert np.all(rec.firm_id[rec.kind <= Kind.PARK_DELISTED] == -1)
     started = rec.of(Kind.PARK_STARTED)
-    assert rec.build[started].tolist() == ["renovation"] and rec.amount_yuan[started].tolist() == [2.4e7]
+    assert rec.build[started].tolist() == ["renovation"] and rec.amount_yuan[started].tolist() == [
+        2.4e7
+    ]
 
 
 def test_monthly_series_follows_the_timeline():
@@ -133,7 +196,9 @@ def test_monthly_series_follows_the_timeline():
         expected["occupancy"] = expected["occupied_m2"] / expected["capacity_m2"]
         got = {name: float(series[i, COL[name]]) for name in SERIES_COLUMNS}
         for name in SERIES_COLUMNS:
-            assert got[name] == pytest.approx(expected[name]), f"{label} {name}: {got[name]} != {expected[name]}"
+            assert got[name] == pytest.approx(expected[name]), (
+                f"{label} {name}: {got[name]} != {expected[name]}"
+            )
 
 
 def test_capacity_uses_the_usable_share_and_occupancy_is_a_share_of_it():
@@ -160,13 +225,26 @@ def test_target_values_read_the_target_month_not_the_last_month():
     scenario = _scenario(horizon="2019-08", target="2019-05")
     series = monthly_series(rec, scenario)
     values = target_values(series, scenario)
-    assert set(values) == {"parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks"}
+    assert set(values) == {
+        "parks",
+        "floor_area_m2",
+        "firms",
+        "upgrades",
+        "tech_firms",
+        "demo_parks",
+    }
     # end of May 2019: park 1 not yet delisted, no demonstration park yet
     assert values == {"parks": 2.0, "floor_area_m2": 50_000.0, "firms": 1.0, "upgrades": 1.0,
                       "tech_firms": 1.0, "demo_parks": 0.0}
     cost = fiscal_cost(series, scenario)
-    assert cost == {"finance": 5_000.0, "land": 0.0, "tax": 200_000.0, "services": 0.0, "total": 205_000.0,
-                    "park_investment": 2.4e7}
+    assert cost == {
+        "finance": 5_000.0,
+        "land": 0.0,
+        "tax": 200_000.0,
+        "services": 0.0,
+        "total": 205_000.0,
+        "park_investment": 2.4e7,
+    }
     # at the end of the run the land payment and the delisting are in
     end = _scenario(horizon="2019-08", target="2019-08")
     later = monthly_series(rec, end)
@@ -198,7 +276,11 @@ def test_to_frame_names_kinds_and_dates():
     assert (frame["replication"] == 3).all()
     row = frame[(frame["kind"] == "firm_entered") & (frame["firm_id"] == 7)].iloc[0]
     assert row["date"] == "2019-02" and row["time_months"] == 1.2
-    assert frame[frame["kind"] == "support_paid"]["date"].tolist() == ["2019-03", "2019-05", "2019-07"]
+    assert frame[frame["kind"] == "support_paid"]["date"].tolist() == [
+        "2019-03",
+        "2019-05",
+        "2019-07",
+    ]
 
 
 def test_delisting_a_demonstration_park_removes_its_standing():
@@ -214,8 +296,12 @@ def test_delisting_a_demonstration_park_removes_its_standing():
     series = monthly_series(buf.freeze(), scenario)
     col = {name: i for i, name in enumerate(SERIES_COLUMNS)}
     before, after = series[2], series[3]
-    assert [before[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")] == [1, 1, 1, 1, 1]
-    assert [after[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")] == [0, 0, 0, 0, 0]
+    assert [
+        before[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")
+    ] == [1, 1, 1, 1, 1]
+    assert [
+        after[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")
+    ] == [0, 0, 0, 0, 0]
     assert after[col["firms_all_parks"]] == 1 and after[col["floor_area_m2"]] == 0
 
 
@@ -239,12 +325,29 @@ def test_firm_histories_of_the_timeline():
 
 
 def test_firm_histories_of_bulk_records_and_of_none():
-    """Records written in bulk (a report's upgrades) count like single ones; no records, no firms."""
+    """Records written in bulk (a report's upgrades) count
+    like single ones; no records, no firms."""
     buf = RecordBuffer()
-    buf.firms(0.0, Kind.FIRM_ENTERED, 0, np.array([4, 2]), np.array([6.0, 2.0]), np.array([5e6, 9e6]),
-              np.array([500.0, 700.0]), False)
-    buf.firms(6.0 - 1e-6, Kind.FIRM_UPGRADED, 0, np.array([2, 4]), np.array([2.5, 6.5]), np.array([2.1e7, 2.3e7]),
-              np.array([700.0, 500.0]), False)
+    buf.firms(
+        0.0,
+        Kind.FIRM_ENTERED,
+        0,
+        np.array([4, 2]),
+        np.array([6.0, 2.0]),
+        np.array([5e6, 9e6]),
+        np.array([500.0, 700.0]),
+        False,
+    )
+    buf.firms(
+        6.0 - 1e-6,
+        Kind.FIRM_UPGRADED,
+        0,
+        np.array([2, 4]),
+        np.array([2.5, 6.5]),
+        np.array([2.1e7, 2.3e7]),
+        np.array([700.0, 500.0]),
+        False,
+    )
     buf.exited(9.0, 0, 2, 2.75, 1.9e7, 700.0, False, "contract")
     firms = firm_histories(buf.freeze())
     np.testing.assert_array_equal(firms.firm_id, [4, 2])
@@ -259,7 +362,9 @@ def test_firm_histories_of_bulk_records_and_of_none():
     (Kind.FIRM_EXITED, 1, "more than one firm_exited record"),
     (Kind.FIRM_TECH, 3, "firm_tech record of a firm that never entered"),
 ])
-def test_firm_histories_refuse_a_second_entry_or_exit_and_events_of_firms_never_in_a_park(kind, firm, message):
+def test_firm_histories_refuse_a_second_entry_or_exit_and_events_of_firms_never_in_a_park(
+    kind, firm, message
+):
     buf = RecordBuffer()
     buf.firm(0.0, Kind.FIRM_ENTERED, 0, 1, 3.0, 4e6, 400.0, False)
     buf.exited(2.0, 0, 1, 3.2, 4e6, 400.0, False, "failure")

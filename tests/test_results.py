@@ -24,8 +24,22 @@ from parksim.scenario import TARGET_KEYS
 BOM = b"\xef\xbb\xbf"
 PARK_NAME = "场口百丈小微企业创新园"
 RECORD_COLUMNS = [
-    "replication", "time_months", "date", "kind", "park_id", "firm_id", "firm_age_years",
-    "revenue_yuan", "floor_m2", "tech", "grade", "exit_reason", "lever", "build", "lost_standing", "amount_yuan",
+    "replication",
+    "time_months",
+    "date",
+    "kind",
+    "park_id",
+    "firm_id",
+    "firm_age_years",
+    "revenue_yuan",
+    "floor_m2",
+    "tech",
+    "grade",
+    "exit_reason",
+    "lever",
+    "build",
+    "lost_standing",
+    "amount_yuan",
 ]
 TABLES = ("targets", "series", "parks", "records")
 
@@ -76,9 +90,15 @@ def test_csv_matches_parquet(results_dir):
         assert list(from_csv.columns) == list(from_parquet.columns)
         assert len(from_csv) == len(from_parquet)
         for column in from_parquet.columns:
-            if pd.api.types.is_numeric_dtype(from_parquet[column]) and not pd.api.types.is_bool_dtype(from_parquet[column]):
-                np.testing.assert_allclose(from_csv[column].to_numpy(float), from_parquet[column].to_numpy(float),
-                                           rtol=1e-12, err_msg=f"{name}.{column}")
+            if pd.api.types.is_numeric_dtype(
+                from_parquet[column]
+            ) and not pd.api.types.is_bool_dtype(from_parquet[column]):
+                np.testing.assert_allclose(
+                    from_csv[column].to_numpy(float),
+                    from_parquet[column].to_numpy(float),
+                    rtol=1e-12,
+                    err_msg=f"{name}.{column}",
+                )
     names = pd.read_csv(results_dir / "parks.csv", encoding="utf-8-sig")["name"]
     assert PARK_NAME in set(names)
 
@@ -165,7 +185,9 @@ def test_manifest(results, results_dir, baseline_path, tiny_scenario):
     assert [s["path"] for s in sources] == [str(baseline_path)]
     assert sources[0]["sha256"] == hashlib.sha256(baseline_path.read_bytes()).hexdigest()
     # every other file, with its size and SHA-256 (the manifest cannot hash itself)
-    assert sorted(manifest["files"]) == sorted(p.name for p in results_dir.iterdir() if p.name != "manifest.json")
+    assert sorted(manifest["files"]) == sorted(
+        p.name for p in results_dir.iterdir() if p.name != "manifest.json"
+    )
     for name, meta in manifest["files"].items():
         data = (results_dir / name).read_bytes()
         assert meta == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -234,7 +256,8 @@ def test_a_killed_run_leaves_no_lock_behind(tmp_path):
     out = tmp_path / "killed"
     code = (
         "import os, signal, sys; from parksim.io import claim_results_dir; "
-        f"c = claim_results_dir({str(out)!r}); print('locked', flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+        f"c = claim_results_dir({str(out)!r}); print('locked', flush=True); os.kill(os.getpid(), "
+        "signal.SIGKILL)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL and "locked" in proc.stdout

@@ -76,12 +76,18 @@ def test_keyed_draws_agree_for_an_array_of_draw_numbers():
     ids = np.arange(50, dtype=np.int64)
     draws = np.arange(50) * 37 + 3
     vector = keyed_uniforms(key, ids, draws)
-    scalar = [keyed_uniform(firm_stream_seed(key, i), int(d)) for i, d in zip(ids, draws, strict=True)]
+    scalar = [
+        keyed_uniform(firm_stream_seed(key, i), int(d)) for i, d in zip(ids, draws, strict=True)
+    ]
     np.testing.assert_array_equal(vector, np.array(scalar))
 
 
 @settings(deadline=None, max_examples=40)
-@given(key=U64, entities=st.lists(U64, min_size=1, max_size=10), draws=st.lists(st.integers(0, 2**32), min_size=1, max_size=10))
+@given(
+    key=U64,
+    entities=st.lists(U64, min_size=1, max_size=10),
+    draws=st.lists(st.integers(0, 2**32), min_size=1, max_size=10),
+)
 def test_seeded_uniforms_agree_with_the_scalar_form(key, entities, draws):
     states = stream_seeds(key, np.array(entities, dtype=np.uint64))
     for draw in draws:
@@ -124,7 +130,10 @@ def test_replication_seed_is_the_spawned_child(root, n, data):
     spawned = np.random.SeedSequence(root).spawn(n)[r]
     made = replication_seed(root, r)
     assert made.entropy == spawned.entropy and made.spawn_key == spawned.spawn_key
-    assert made.pool_size == spawned.pool_size and made.n_children_spawned == spawned.n_children_spawned
+    assert (
+        made.pool_size == spawned.pool_size
+        and made.n_children_spawned == spawned.n_children_spawned
+    )
     np.testing.assert_array_equal(made.generate_state(8), spawned.generate_state(8))
     assert Streams(made).key("firms") == Streams(spawned).key("firms")
 
@@ -203,7 +212,9 @@ def test_the_overlap_check_sees_a_shared_number():
 def test_the_registry_holds_every_application_a_scenario_may_make():
     from parksim.scenario.schema import District
 
-    bound = max(m.le for m in District.model_fields["max_applications"].metadata if hasattr(m, "le"))
+    bound = max(
+        m.le for m in District.model_fields["max_applications"].metadata if hasattr(m, "le")
+    )
     assert bound <= MAX_APPLICATIONS
     for name in ("walk", "screening", "reapply"):
         assert len(Draw.POOL.ranges[name]) == MAX_APPLICATIONS

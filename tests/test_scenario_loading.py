@@ -135,7 +135,9 @@ value = 11
     assert scenario.parks.pipeline == base.parks.pipeline
 
 
-def test_extends_by_relative_path_is_relative_to_the_file(baseline_path, tmp_path, write_toml, monkeypatch):
+def test_extends_by_relative_path_is_relative_to_the_file(
+    baseline_path, tmp_path, write_toml, monkeypatch
+):
     child_dir = tmp_path / "deep" / "er"
     relative = os.path.relpath(baseline_path, child_dir)
     child = write_toml("deep/er/child.toml", f"""
@@ -262,7 +264,9 @@ def test_override_without_equals_sign_is_reported(baseline_path):
 def test_take_up_override_is_checked_against_its_range(baseline_path, take_up):
     override = f"policies.finance.take_up={take_up!r}"
     if 0.0 <= take_up <= 1.0:
-        assert load_scenario(baseline_path, overrides=[override]).policies.finance.take_up == take_up
+        assert (
+            load_scenario(baseline_path, overrides=[override]).policies.finance.take_up == take_up
+        )
     else:
         err = load_error(baseline_path, overrides=[override])
         assert err.file == "--set" and err.key == "policies.finance.take_up"

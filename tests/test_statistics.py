@@ -56,13 +56,19 @@ def test_integrated_hazard_helper():
 
 def test_all_levers_raise_upgrades_over_no_support_on_common_random_numbers():
     n, seed = 50, 20240601
-    full = parksim.simulate(parksim.load_scenario(_SCENARIOS / "all_levers.toml"), replications=n, seed=seed, workers=2)
-    none = parksim.simulate(parksim.load_scenario(_SCENARIOS / "no_support.toml"), replications=n, seed=seed, workers=2)
+    full = parksim.simulate(
+        parksim.load_scenario(_SCENARIOS / "all_levers.toml"), replications=n, seed=seed, workers=2
+    )
+    none = parksim.simulate(
+        parksim.load_scenario(_SCENARIOS / "no_support.toml"), replications=n, seed=seed, workers=2
+    )
     for key in ("upgrades", "tech_firms"):
         a, b = full.targets[key].to_numpy(), none.targets[key].to_numpy()
         d = a - b
         lower = d.mean() - stats.t.ppf(0.99, n - 1) * d.std(ddof=1) / math.sqrt(n)
-        assert lower > 0, f"{key}: mean paired difference {d.mean():.2f}, 99% lower bound {lower:.2f}"
+        assert lower > 0, (
+            f"{key}: mean paired difference {d.mean():.2f}, 99% lower bound {lower:.2f}"
+        )
     # common random numbers pair the replications: the paired outcomes are positively correlated
     a, b = full.targets["upgrades"].to_numpy(), none.targets["upgrades"].to_numpy()
     assert stats.pearsonr(a, b).statistic > 0.3
@@ -109,7 +115,8 @@ EXIT_ONLY = (
 
 @pytest.fixture(scope="module")
 def initial_firm_exits():
-    """Ages at entry and whether each initial park firm failed within 12 months, over replications."""
+    """Ages at entry and whether each initial park firm
+    failed within 12 months, over replications."""
     scenario = parksim.load_scenario(_BASELINE, overrides=list(EXIT_ONLY))
     ages, failed = [], []
     for seq in np.random.SeedSequence(4242).spawn(50):
@@ -138,7 +145,9 @@ def test_exits_within_a_year_match_the_integrated_hazard_given_the_ages(initial_
     p = 1.0 - np.exp(-m * (_integrated_hazard(table, ages + 1.0) - _integrated_hazard(table, ages)))
     expected, sd = p.sum(), math.sqrt((p * (1 - p)).sum())
     observed = failed.sum()
-    assert abs(observed - expected) < 4 * sd, f"{observed} exits, expected {expected:.1f} +- {sd:.1f}"
+    assert abs(observed - expected) < 4 * sd, (
+        f"{observed} exits, expected {expected:.1f} +- {sd:.1f}"
+    )
     # the test can tell the park multiplier from none: without it the expectation is far off
     p1 = 1.0 - np.exp(-(_integrated_hazard(table, ages + 1.0) - _integrated_hazard(table, ages)))
     assert abs(observed - p1.sum()) > 8 * sd
@@ -151,29 +160,38 @@ def test_exit_share_matches_the_hazard_integrated_over_the_age_distribution(init
     mean = scenario.district.age_mean_years
 
     def p_exit(a: float) -> float:
-        d = _integrated_hazard(table, np.array([a + 1.0]))[0] - _integrated_hazard(table, np.array([a]))[0]
+        d = (
+            _integrated_hazard(table, np.array([a + 1.0]))[0]
+            - _integrated_hazard(table, np.array([a]))[0]
+        )
         return (1.0 - math.exp(-m * d)) * math.exp(-a / mean) / mean
 
     # split at the table's integer ages, where the integrand has kinks
     edges = [0.0, *range(1, len(table) + 1), np.inf]
-    share = sum(integrate.quad(p_exit, lo, hi)[0] for lo, hi in zip(edges[:-1], edges[1:], strict=True))
+    share = sum(
+        integrate.quad(p_exit, lo, hi)[0] for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    )
     n, k = len(failed), int(failed.sum())
     lo, hi = stats.binomtest(k, n).proportion_ci(0.9999, method="wilson")
     assert lo <= share <= hi, f"simulated {k / n:.4f} [{lo:.4f}, {hi:.4f}], analytic {share:.4f}"
 
 
 def test_exit_times_inside_the_review_interval_follow_the_truncated_exponential():
-    """Given a failure in the first interval ``[0, dt)`` (hazard integral ``h`` over it), the exit time
-    has CDF ``F(s) = (1 - exp(-h s / dt)) / (1 - exp(-h))``; ``F(T)`` is uniform (probability
+    """Given a failure in the first interval ``[0, dt)`` (hazard integral ``h`` over it), the exit
+    time has CDF ``F(s) = (1 - exp(-h s / dt)) / (1 - exp(-h))``; ``F(T)`` is uniform (probability
     integral transform, firm by firm)."""
-    scenario = parksim.load_scenario(_BASELINE, overrides=[*EXIT_ONLY, "enterprises.review_interval_months=12.0"])
+    scenario = parksim.load_scenario(
+        _BASELINE, overrides=[*EXIT_ONLY, "enterprises.review_interval_months=12.0"]
+    )
     table = scenario.enterprises.exit_hazard_by_age
     m = scenario.parks.exit_hazard_multiplier
     pit = []
     for seq in np.random.SeedSequence(77).spawn(40):
         r = run_replication(scenario, seq).records
         entered, exited = r.of(Kind.FIRM_ENTERED), r.of(Kind.FIRM_EXITED)
-        age = dict(zip(r.firm_id[entered].tolist(), r.firm_age_years[entered].tolist(), strict=True))
+        age = dict(
+            zip(r.firm_id[entered].tolist(), r.firm_age_years[entered].tolist(), strict=True)
+        )
         a = np.array([age[f] for f in r.firm_id[exited].tolist()])
         t = r.time_months[exited]
         # the exit record's age is the entry age plus the time in the park
@@ -217,17 +235,32 @@ def one_step_growth():
     for seq in np.random.SeedSequence(2718).spawn(10):
         r = run_replication(scenario, seq).records
         entered, exited = r.of(Kind.FIRM_ENTERED), r.of(Kind.FIRM_EXITED)
-        start = dict(zip(r.firm_id[entered].tolist(),
-                         zip(r.time_months[entered], r.revenue_yuan[entered], strict=True), strict=True))
-        for f, t, revenue, reason in zip(r.firm_id[exited].tolist(), r.time_months[exited], r.revenue_yuan[exited],
-                                         r.exit_reason[exited], strict=True):
+        start = dict(
+            zip(
+                r.firm_id[entered].tolist(),
+                zip(r.time_months[entered], r.revenue_yuan[entered], strict=True),
+                strict=True,
+            )
+        )
+        for f, t, revenue, reason in zip(
+            r.firm_id[exited].tolist(),
+            r.time_months[exited],
+            r.revenue_yuan[exited],
+            r.exit_reason[exited],
+            strict=True,
+        ):
             t0, r0 = start[f]
-            report = (math.floor(t0 / dt) + 1) * dt  # the breach found by the review closing the half-year
+            report = (
+                math.floor(t0 / dt) + 1
+            ) * dt  # the breach found by the review closing the half-year
             assert reason == "contract" and t == report  # is acted on as the next half-year opens
             dy = (report - t0) / 12.0
             steps.append(math.log(revenue / r0) - drift_per_year * dy)
-            scales.append(e.growth_scale_per_year * (r0 / e.growth_reference_revenue_yuan) ** -e.growth_size_exponent
-                          * math.sqrt(dy))
+            scales.append(
+                e.growth_scale_per_year
+                * (r0 / e.growth_reference_revenue_yuan) ** -e.growth_size_exponent
+                * math.sqrt(dy)
+            )
     return np.array(steps), np.array(scales)
 
 

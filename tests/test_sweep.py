@@ -36,9 +36,18 @@ FISCAL = [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_inves
 SEED = 5
 
 
-def experiment_text(baseline: Path, *, take_up=(0.35, 0.8), land=(2.5e7, 0.0), replications: int = 3,
-                    seed: int = SEED, overrides=TINY, name: str = "tiny_sweep") -> str:
-    """A grid over the finance take-up and the land budget; (0.35, 2.5e7) is the baseline's own setting."""
+def experiment_text(
+    baseline: Path,
+    *,
+    take_up=(0.35, 0.8),
+    land=(2.5e7, 0.0),
+    replications: int = 3,
+    seed: int = SEED,
+    overrides=TINY,
+    name: str = "tiny_sweep",
+) -> str:
+    """A grid over the finance take-up and the land budget;
+    (0.35, 2.5e7) is the baseline's own setting."""
     return f"""
 name = "{name}"
 scenario = {json.dumps(baseline.as_posix())}
@@ -66,7 +75,10 @@ def exp_path(write_toml, baseline_path) -> Path:
 
 
 def shard_stats(directory: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in (directory / "shards").glob("part-*.parquet")}
+    return {
+        p.name: (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in (directory / "shards").glob("part-*.parquet")
+    }
 
 
 def shard_rows(directory: Path) -> int:
@@ -94,7 +106,12 @@ def test_cli_sweep_gives_one_row_per_task(exp_path, tmp_path, parksim_cli):
     out = tmp_path / "out"
     proc = parksim_cli("sweep", exp_path, "-o", out, "-w", "2", "--quiet", "--json", cwd=tmp_path)
     report = sweep_json(proc)
-    assert report["tasks"] == 12 and report["run"] == 12 and report["skipped"] == 0 and report["failed"] == 0
+    assert (
+        report["tasks"] == 12
+        and report["run"] == 12
+        and report["skipped"] == 0
+        and report["failed"] == 0
+    )
     assert report["results_dir"] == str(out)
     assert not (out / LOCK).exists()  # the lock is released when the sweep ends
 
@@ -112,8 +129,13 @@ def test_cli_sweep_gives_one_row_per_task(exp_path, tmp_path, parksim_cli):
     assert (frame["seed"] == SEED).all()
     assert frame[list(TARGET_KEYS) + FISCAL].notna().all().all()
     # every point, every replication, once; the factor columns are the point's values
-    assert sorted(zip(frame["point"], frame["replication"], strict=True)) == [(p, r) for p in range(4) for r in range(3)]
-    settings = {p: tuple(g[FACTORS].drop_duplicates().itertuples(index=False)) for p, g in frame.groupby("point")}
+    assert sorted(zip(frame["point"], frame["replication"], strict=True)) == [
+        (p, r) for p in range(4) for r in range(3)
+    ]
+    settings = {
+        p: tuple(g[FACTORS].drop_duplicates().itertuples(index=False))
+        for p, g in frame.groupby("point")
+    }
     assert all(len(v) == 1 for v in settings.values())
     assert sorted(v[0] for v in settings.values()) == sorted(
         [(0.35, 2.5e7), (0.35, 0.0), (0.8, 2.5e7), (0.8, 0.0)])
@@ -132,7 +154,9 @@ def test_cli_sweep_gives_one_row_per_task(exp_path, tmp_path, parksim_cli):
 def test_results_do_not_depend_on_workers_or_run(exp_path, tmp_path, parksim_cli):
     one, two = tmp_path / "w1", tmp_path / "w2"
     assert main(["sweep", str(exp_path), "-o", str(one), "-w", "1", "--quiet"]) == 0
-    sweep_json(parksim_cli("sweep", exp_path, "-o", two, "-w", "2", "--quiet", "--json", cwd=tmp_path))
+    sweep_json(
+        parksim_cli("sweep", exp_path, "-o", two, "-w", "2", "--quiet", "--json", cwd=tmp_path)
+    )
     a, b = parksim.load_results(one), parksim.load_results(two)
     assert len(a) == 12
     pd.testing.assert_frame_equal(a, b)
@@ -174,7 +198,9 @@ def test_sweep_rows_and_forecast_tables_carry_the_same_columns(write_toml, tmp_p
     """One flattening: a sweep's row of a point and the forecast of its scenario give the same
     values under the same names, observations included (``observed_<i>`` in both)."""
     text = experiment_text(baseline_path, take_up=(0.35,), land=(2.5e7,), replications=3)
-    text = text.replace(f"seed = {SEED}\n", f'seed = {SEED}\noutputs = ["targets", "fiscal", "observed"]\n')
+    text = text.replace(
+        f"seed = {SEED}\n", f'seed = {SEED}\noutputs = ["targets", "fiscal", "observed"]\n'
+    )
     plan = load_experiment(write_toml("observed.toml", text))
     run_sweep(plan, tmp_path / "out", LocalExecutor(1))
     rows = load_sweep(tmp_path / "out").sort_values("replication").reset_index(drop=True)
@@ -189,7 +215,9 @@ def test_sweep_rows_and_forecast_tables_carry_the_same_columns(write_toml, tmp_p
 # --------------------------------------------------------------------------- resume and refusal
 
 
-def test_rerun_into_the_same_dir_runs_nothing_and_rewrites_nothing(exp_path, tmp_path, parksim_cli, capsys):
+def test_rerun_into_the_same_dir_runs_nothing_and_rewrites_nothing(
+    exp_path, tmp_path, parksim_cli, capsys
+):
     out = tmp_path / "out"
     command = ["sweep", str(exp_path), "-o", str(out), "-w", "2", "--quiet", "--json"]
     first = sweep_json(parksim_cli(*command, cwd=tmp_path))
@@ -225,14 +253,30 @@ def test_no_resume_refuses_a_started_dir(exp_path, tmp_path, capsys):
     assert str(out) in one_error_line(captured.err)
     assert shard_stats(out) == before
     # --no-resume into a new directory is fine
-    assert main(["sweep", str(exp_path), "-o", str(tmp_path / "fresh"), "--no-resume", "-w", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(exp_path),
+                "-o",
+                str(tmp_path / "fresh"),
+                "--no-resume",
+                "-w",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(load_sweep(tmp_path / "fresh")) == 12
 
 
 @pytest.mark.parametrize("change", ["replications", "factor_values", "seed", "overrides"])
 def test_dir_of_another_experiment_is_refused(write_toml, baseline_path, tmp_path, capsys, change):
     out = tmp_path / "out"
-    run_sweep(load_experiment(write_toml("a.toml", experiment_text(baseline_path))), out, LocalExecutor(1))
+    run_sweep(
+        load_experiment(write_toml("a.toml", experiment_text(baseline_path))), out, LocalExecutor(1)
+    )
     before = shard_stats(out)
     manifest = (out / "manifest.json").read_bytes()
     kwargs = {
@@ -255,8 +299,14 @@ def test_dir_of_another_experiment_is_refused(write_toml, baseline_path, tmp_pat
 def test_same_experiment_under_another_name_resumes(write_toml, baseline_path, tmp_path):
     """What the directory is checked against is the experiment's content, not its file name."""
     out = tmp_path / "out"
-    run_sweep(load_experiment(write_toml("a.toml", experiment_text(baseline_path))), out, LocalExecutor(1))
-    report = run_sweep(load_experiment(write_toml("copy.toml", experiment_text(baseline_path))), out, LocalExecutor(1))
+    run_sweep(
+        load_experiment(write_toml("a.toml", experiment_text(baseline_path))), out, LocalExecutor(1)
+    )
+    report = run_sweep(
+        load_experiment(write_toml("copy.toml", experiment_text(baseline_path))),
+        out,
+        LocalExecutor(1),
+    )
     assert report.skipped == 12 and report.run == 0
 
 
@@ -324,7 +374,9 @@ def test_changed_model_never_mixes_results_in_one_dir(exp_path, tmp_path, monkey
 
 def test_rows_stream_into_bounded_shards_in_interleaved_order(exp_path, tmp_path):
     out = tmp_path / "out"
-    run_sweep(load_experiment(exp_path), out, LocalExecutor(1, chunk=1), flush_rows=4, flush_seconds=1e9)
+    run_sweep(
+        load_experiment(exp_path), out, LocalExecutor(1, chunk=1), flush_rows=4, flush_seconds=1e9
+    )
     shards = sorted((out / "shards").glob("part-*.parquet"))
     assert len(shards) == 3
     tables = [pq.read_table(s).to_pandas() for s in shards]
@@ -340,18 +392,38 @@ def test_rows_stream_into_bounded_shards_in_interleaved_order(exp_path, tmp_path
 # --------------------------------------------------------------------------- SIGKILL
 
 
-def test_sigkill_then_rerun_completes_without_rewriting(write_toml, baseline_path, tmp_path, parksim_cli):
+def test_sigkill_then_rerun_completes_without_rewriting(
+    write_toml, baseline_path, tmp_path, parksim_cli
+):
     # 12 points x 100 replications of a very small district: long enough to be killed mid-run,
     # with the first shard (500 rows or 5 s) written well before the end
     light = ["district.firms=300", 'calendar.horizon="2019-06"', 'targets.date="2019-06"']
-    text = experiment_text(baseline_path, take_up=[round(0.05 * i, 2) for i in range(1, 13)], land=[2.5e7],
-                           replications=100, overrides=light, name="killed")
+    text = experiment_text(
+        baseline_path,
+        take_up=[round(0.05 * i, 2) for i in range(1, 13)],
+        land=[2.5e7],
+        replications=100,
+        overrides=light,
+        name="killed",
+    )
     exp = write_toml("big.toml", text)
     plan = load_experiment(exp)
     assert plan.tasks == 1200
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "PARKSIM_DEBUG"}
-    command = [sys.executable, "-m", "parksim", "sweep", str(exp), "-o", str(out), "-w", "2", "--quiet", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "parksim",
+        "sweep",
+        str(exp),
+        "-o",
+        str(out),
+        "-w",
+        "2",
+        "--quiet",
+        "--json",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                             cwd=tmp_path, start_new_session=True)
     try:
@@ -373,7 +445,8 @@ def test_sigkill_then_rerun_completes_without_rewriting(write_toml, baseline_pat
     assert not (out / "summary.json").exists()
     lock_left = (out / LOCK).exists()
 
-    # the same command again: not refused (a lock held by a dead process is no lock), finishes the rest
+    # the same command again: not refused (a lock held
+    # by a dead process is no lock), finishes the rest
     proc2 = parksim_cli(*command[3:], cwd=tmp_path)
     assert proc2.returncode == 0, (
         f"re-run after SIGKILL refused (lock file left: {lock_left}): {proc2.stderr.strip()}")
@@ -486,18 +559,23 @@ def test_output_that_cannot_be_created_subprocess(exp_path, tmp_path, parksim_cl
 
 def test_repeated_design_points_each_get_their_rows(write_toml, baseline_path, tmp_path):
     """Two points that resolve to the same scenario share one computation, and both have rows."""
-    exp = write_toml("dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35, 0.8), land=(2.5e7,)))
+    exp = write_toml(
+        "dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35, 0.8), land=(2.5e7,))
+    )
     out = tmp_path / "out"
     report = run_sweep(load_experiment(exp), out, LocalExecutor(1))
     assert report.run == 2 * 3 and report.failed == 0  # 3 points, 2 distinct, 3 replications
     frame = load_sweep(out)
     assert len(frame) == 9 and sorted(frame["point"].unique()) == [0, 1, 2]
-    first, second = (frame[frame["point"] == p].drop(columns="point").reset_index(drop=True) for p in (0, 1))
+    first, second = (
+        frame[frame["point"] == p].drop(columns="point").reset_index(drop=True) for p in (0, 1)
+    )
     pd.testing.assert_frame_equal(first, second)
 
 
 def test_a_key_left_to_its_default_can_be_a_factor(write_toml, baseline_path, tmp_path):
-    """`policies.tax.enabled` is not written in the baseline (it defaults to true) but can be varied."""
+    """`policies.tax.enabled` is not written in the baseline
+    (it defaults to true) but can be varied."""
     text = experiment_text(baseline_path, replications=2).replace(
         'path = "policies.land.budget_cap_yuan_per_year"\nvalues = [25000000.0, 0.0]',
         'path = "policies.tax.enabled"\nvalues = [true, false]')
@@ -507,18 +585,28 @@ def test_a_key_left_to_its_default_can_be_a_factor(write_toml, baseline_path, tm
     out = tmp_path / "out"
     run_sweep(plan, out, LocalExecutor(1))
     frame = load_sweep(out)
-    off = frame[frame["policies.tax.enabled"] == False]  # noqa: E712
-    assert (off["fiscal_tax_yuan"] == 0).all() and (frame[frame["policies.tax.enabled"] == True]["fiscal_tax_yuan"] > 0).any()  # noqa: E712
+    enabled = frame["policies.tax.enabled"].astype(bool)
+    assert (frame[~enabled]["fiscal_tax_yuan"] == 0).all()
+    assert (frame[enabled]["fiscal_tax_yuan"] > 0).any()
 
 
-def test_failure_counts_are_the_same_on_a_first_run_and_a_rerun(write_toml, baseline_path, tmp_path):
-    """Two identical broken points share their tasks; both runs count the design's failed tasks alike."""
-    plan = load_experiment(write_toml("dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35), land=(2.5e7,))))
-    broken = dataclasses.replace(plan, scenarios=[s.model_copy(update={"district": None}) for s in plan.scenarios])
+def test_failure_counts_are_the_same_on_a_first_run_and_a_rerun(
+    write_toml, baseline_path, tmp_path
+):
+    """Two identical broken points share their tasks; both
+    runs count the design's failed tasks alike."""
+    plan = load_experiment(
+        write_toml("dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35), land=(2.5e7,)))
+    )
+    broken = dataclasses.replace(
+        plan, scenarios=[s.model_copy(update={"district": None}) for s in plan.scenarios]
+    )
     out = tmp_path / "out"
     first = run_sweep(broken, out, LocalExecutor(1))
     again = run_sweep(broken, out, LocalExecutor(1))
-    assert first.run == 3 and first.failed == 6  # 3 distinct tasks run, 2 points x 3 replications failed
+    assert (
+        first.run == 3 and first.failed == 6
+    )  # 3 distinct tasks run, 2 points x 3 replications failed
     assert again.run == 0 and again.failed == 6 and again.skipped == 6
 
 

@@ -98,31 +98,52 @@ enabled = false
 """
 
 
-@pytest.fixture
-def world(write_toml, baseline_path) -> Context:
-    path = write_toml("timeline.toml", SCENARIO.replace("{baseline}", baseline_path.as_posix()))
-    scenario = parksim.load_scenario(path)
-    ctx = Context(scenario, Streams(np.random.SeedSequence(1)))
+def _world(path) -> Context:
+    """The hand-built world of the scenario file at ``path``: its one park, and the three firms
+    of :data:`FIRMS` seated in it by hand at the start."""
+    ctx = Context(parksim.load_scenario(path), Streams(np.random.SeedSequence(1)))
     park = ctx.parks[0]
     n = len(FIRMS["revenue"])
     revenue = np.array(FIRMS["revenue"])
     floor = np.array(FIRMS["floor_m2"])
     columns = {
-        "firm": np.arange(n), "sector": np.full(n, park.lead_sector), "born_at": np.full(n, -60.0),
-        "log_revenue": np.log(revenue), "rd": np.zeros(n, bool), "tech": np.zeros(n, bool), "floor_m2": floor,
-        "floor_factor": np.ones(n), "entered_at": 0.0, "since": 0.0, "until": 0.0,
+        "firm": np.arange(n),
+        "sector": np.full(n, park.lead_sector),
+        "born_at": np.full(n, -60.0),
+        "log_revenue": np.log(revenue),
+        "rd": np.zeros(n, bool),
+        "tech": np.zeros(n, bool),
+        "floor_m2": floor,
+        "floor_factor": np.ones(n),
+        "entered_at": 0.0,
+        "since": 0.0,
+        "until": 0.0,
         "seed": np.arange(n, dtype=np.uint64),
     }
     ctx.tenancy.seat(park, columns, revenue, park.usable_m2 - floor.sum())
     return ctx
 
 
+@pytest.fixture
+def world(write_toml, baseline_path) -> Context:
+    return _world(
+        write_toml("timeline.toml", SCENARIO.replace("{baseline}", baseline_path.as_posix()))
+    )
+
+
 def _log(ctx: Context) -> list[tuple]:
     ctx.env.run(until=ctx.horizon)
     r = finish(ctx).records
-    return [(t, KINDS[k], firm, reason)
-            for t, k, firm, reason in zip(r.time_months.tolist(), r.kind.tolist(), r.firm_id.tolist(),
-                                          r.exit_reason.tolist(), strict=True)]
+    return [
+        (t, KINDS[k], firm, reason)
+        for t, k, firm, reason in zip(
+            r.time_months.tolist(),
+            r.kind.tolist(),
+            r.firm_id.tolist(),
+            r.exit_reason.tolist(),
+            strict=True,
+        )
+    ]
 
 
 def test_one_park_three_firms(world):
@@ -155,15 +176,8 @@ def test_a_weaker_contract_keeps_the_breaching_firm(write_toml, baseline_path):
     """Power check: the log is not fixed whatever the world does. Below firm 2's revenue per m2,
     the contract moves nobody out."""
     text = SCENARIO.replace("{baseline}", baseline_path.as_posix()).replace(
-        f"contract_min_revenue_yuan_per_m2 = {CONTRACT_MIN}", "contract_min_revenue_yuan_per_m2 = 1500.0")
-    scenario = parksim.load_scenario(write_toml("weak.toml", text))
-    ctx = Context(scenario, Streams(np.random.SeedSequence(1)))
-    park = ctx.parks[0]
-    revenue, floor = np.array(FIRMS["revenue"]), np.array(FIRMS["floor_m2"])
-    columns = {
-        "firm": np.arange(3), "sector": np.full(3, park.lead_sector), "born_at": np.full(3, -60.0),
-        "log_revenue": np.log(revenue), "rd": np.zeros(3, bool), "tech": np.zeros(3, bool), "floor_m2": floor,
-        "floor_factor": np.ones(3), "entered_at": 0.0, "since": 0.0, "until": 0.0, "seed": np.arange(3, dtype=np.uint64),
-    }
-    ctx.tenancy.seat(park, columns, revenue, park.usable_m2 - floor.sum())
+        f"contract_min_revenue_yuan_per_m2 = {CONTRACT_MIN}",
+        "contract_min_revenue_yuan_per_m2 = 1500.0",
+    )
+    ctx = _world(write_toml("weak.toml", text))
     assert (18.0, "firm_exited", 2, "contract") not in _log(ctx)

@@ -1,5 +1,5 @@
-"""The numpy twin of the firm lifecycle (``parksim/validation/twin.py``): its own consistency, and its
-agreement in distribution with the SimPy model in a district whose parks never fill.
+"""The numpy twin of the firm lifecycle (``parksim/validation/twin.py``): its own consistency, and
+its agreement in distribution with the SimPy model in a district whose parks never fill.
 
 The agreement check runs both over many replications of one scenario — the baseline reduced
 to one operating park too large to fill, no park pipeline, no lead-sector rule, no budget
@@ -46,8 +46,18 @@ def test_one_row_per_firm_with_consistent_columns(baseline):
     out = run_twin(baseline, 11)
     n = len(out)
     assert n > 500
-    for name in ("firm_id", "entered_at", "age_at_entry", "revenue_at_entry", "upgraded_at", "tech_at",
-                 "tech_at_entry", "exited_at", "exit_reason", "age_at_exit"):
+    for name in (
+        "firm_id",
+        "entered_at",
+        "age_at_entry",
+        "revenue_at_entry",
+        "upgraded_at",
+        "tech_at",
+        "tech_at_entry",
+        "exited_at",
+        "exit_reason",
+        "age_at_exit",
+    ):
         assert len(getattr(out, name)) == n, name
     assert out.firm_id.dtype == np.int64
     assert len(np.unique(out.firm_id)) == n  # no firm enters twice, so none exits twice
@@ -67,7 +77,9 @@ def test_seated_firms_and_entrants(baseline):
     assert np.all((out.entered_at[entrants] > 0) & (out.entered_at[entrants] < horizon))
     assert np.all(np.diff(out.entered_at) >= 0)  # in order of entry
     revenue = out.revenue_at_entry
-    assert np.all((revenue >= adm.min_revenue_yuan) & (revenue < baseline.enterprises.upgrade_threshold_yuan))
+    assert np.all(
+        (revenue >= adm.min_revenue_yuan) & (revenue < baseline.enterprises.upgrade_threshold_yuan)
+    )
     assert np.all(out.age_at_entry[entrants] >= 0)
 
 
@@ -85,7 +97,8 @@ def test_exits_follow_entries_and_ages_add_up(baseline):
 
 
 def _on_report(t: np.ndarray, dt: float) -> np.ndarray:
-    """Whether each time is a report's: the last instant (1e-6 month) before a multiple of ``dt``."""
+    """Whether each time is a report's: the last instant
+    (1e-6 month) before a multiple of ``dt``."""
     return np.abs((t + 1e-6) / dt - np.round((t + 1e-6) / dt)) < 1e-9
 
 
@@ -108,10 +121,13 @@ def test_events_fall_on_report_dates_while_in_the_park(baseline):
     assert np.all(np.isnan(out.tech_at[out.tech_at_entry]))
     contract = out.exit_reason == "contract"
     assert contract.any()
-    # moved out when the half-year after the report that found the breach opens, never at the horizon
+    # moved out when the half-year after the report
+    # that found the breach opens, never at the horizon
     assert np.all(_on_opening(out.exited_at[contract], dt))
     assert np.all(out.exited_at[contract] < baseline.horizon_months)
-    assert np.all(out.exited_at[contract] - out.entered_at[contract] >= baseline.enterprises.contract_months)
+    assert np.all(
+        out.exited_at[contract] - out.entered_at[contract] >= baseline.enterprises.contract_months
+    )
 
 
 def test_reproducible_for_a_seed_and_different_for_another(small):
@@ -130,7 +146,9 @@ def test_no_pressure_no_entrants_and_no_levers():
     )
     out = run_twin(quiet, 1)
     assert np.all(out.entered_at < 0)
-    bare = parksim.load_scenario(REPO_DIR / "scenarios" / "no_support.toml", overrides=["district.firms=6000"])
+    bare = parksim.load_scenario(
+        REPO_DIR / "scenarios" / "no_support.toml", overrides=["district.firms=6000"]
+    )
     assert len(run_twin(bare, 1)) > 0
     empty = parksim.load_scenario(BASELINE, overrides=["district.firms=0"])
     assert len(run_twin(empty, 1)) == 0
@@ -154,7 +172,7 @@ def test_age_hazard_integral_and_its_inverse(baseline):
 NEVER_FULL = """
 extends = "{baseline}"
 name = "never_full"
-description = "One operating park too large to fill; no pipeline, caps, grade effects or lead-sector rule."
+description = "One park too large to fill; no pipeline, caps, grade effects or lead-sector rule."
 
 [district]
 firms = 20000
@@ -209,8 +227,18 @@ def never_full(tmp_path_factory) -> parksim.Scenario:
     return parksim.load_scenario(path)
 
 
-COLUMNS = ("seated", "entered_at", "age_at_entry", "revenue_at_entry", "tech_at_entry", "upgraded_at", "tech_at",
-           "exited_at", "exit_reason", "age_at_exit")
+COLUMNS = (
+    "seated",
+    "entered_at",
+    "age_at_entry",
+    "revenue_at_entry",
+    "tech_at_entry",
+    "upgraded_at",
+    "tech_at",
+    "exited_at",
+    "exit_reason",
+    "age_at_exit",
+)
 """The columns the model and the twin are compared on, one row per firm that was in a park."""
 
 
@@ -222,9 +250,14 @@ def _model_firms(scenario, seed: np.random.SeedSequence) -> dict[str, np.ndarray
     r = run_replication(scenario, seed).records
     firms = firm_histories(r)
     # the park never fills: occupied floor stays below its usable floor, and no firm graduates
-    entered, expanded, exited = (r.kind == kind for kind in (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED))
+    entered, expanded, exited = (
+        r.kind == kind for kind in (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED)
+    )
     change = np.where(entered | expanded, r.floor_m2, 0.0) - np.where(exited, r.floor_m2, 0.0)
-    assert np.cumsum(change).max() < scenario.parks.usable_share * scenario.parks.initial[0].floor_area_m2
+    assert (
+        np.cumsum(change).max()
+        < scenario.parks.usable_share * scenario.parks.initial[0].floor_area_m2
+    )
     assert not np.any(firms.exit_reason == "graduated")
     return {column: getattr(firms, column) for column in COLUMNS}
 
@@ -236,7 +269,9 @@ def _twin_firms(scenario, seed) -> dict[str, np.ndarray]:
         "seated": seated,
         "entered_at": out.entered_at,
         # the model records the age of a seated firm at the start, not at the start of its tenure
-        "age_at_entry": np.where(seated, out.age_at_entry - out.entered_at / 12.0, out.age_at_entry),
+        "age_at_entry": np.where(
+            seated, out.age_at_entry - out.entered_at / 12.0, out.age_at_entry
+        ),
         "revenue_at_entry": out.revenue_at_entry,
         "tech_at_entry": out.tech_at_entry,
         "upgraded_at": out.upgraded_at,
@@ -260,7 +295,9 @@ def _proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     return float(2.0 * stats.norm.sf(abs(k1 / n1 - k2 / n2) / se))
 
 
-def _comparisons(model: dict[str, np.ndarray], twin: dict[str, np.ndarray], replications: int) -> list[tuple]:
+def _comparisons(
+    model: dict[str, np.ndarray], twin: dict[str, np.ndarray], replications: int
+) -> list[tuple]:
     """``(statistic, model value, twin value, p-value)`` for every comparison."""
     rows: list[tuple] = []
     seated_m, seated_t = model["seated"], twin["seated"]
@@ -269,14 +306,25 @@ def _comparisons(model: dict[str, np.ndarray], twin: dict[str, np.ndarray], repl
     # equal exposure: given the total, the model's count of entrants is binomial(total, 1/2)
     rows.append(("entrants per replication", k_m / replications, k_t / replications,
                  stats.binomtest(k_m, k_m + k_t, 0.5).pvalue))
-    for group, m_rows, t_rows in (("seated", seated_m, seated_t), ("entrants", ~seated_m, ~seated_t)):
+    for group, m_rows, t_rows in (
+        ("seated", seated_m, seated_t),
+        ("entrants", ~seated_m, ~seated_t),
+    ):
         m = {key: value[m_rows] for key, value in model.items()}
         t = {key: value[t_rows] for key, value in twin.items()}
         shares = {
             "upgraded": (~np.isnan(m["upgraded_at"]), ~np.isnan(t["upgraded_at"]), None),
-            "tech in a park (of non-tech)": (~np.isnan(m["tech_at"]), ~np.isnan(t["tech_at"]), "tech"),
+            "tech in a park (of non-tech)": (
+                ~np.isnan(m["tech_at"]),
+                ~np.isnan(t["tech_at"]),
+                "tech",
+            ),
             "failed": (m["exit_reason"] == "failure", t["exit_reason"] == "failure", None),
-            "contract exits": (m["exit_reason"] == "contract", t["exit_reason"] == "contract", None),
+            "contract exits": (
+                m["exit_reason"] == "contract",
+                t["exit_reason"] == "contract",
+                None,
+            ),
         }
         if group == "entrants":
             shares["tech at entry"] = (m["tech_at_entry"], t["tech_at_entry"], None)
@@ -287,13 +335,25 @@ def _comparisons(model: dict[str, np.ndarray], twin: dict[str, np.ndarray], repl
             k2, n2 = int(hit_t[base_t].sum()), int(base_t.sum())
             rows.append((f"{group}: share {name}", k1 / n1, k2 / n2, _proportion_p(k1, n1, k2, n2)))
         failed_m, failed_t = m["exit_reason"] == "failure", t["exit_reason"] == "failure"
-        rows.append((f"{group}: failure age (KS, median)", float(np.median(m["age_at_exit"][failed_m])),
-                     float(np.median(t["age_at_exit"][failed_t])),
-                     stats.ks_2samp(m["age_at_exit"][failed_m], t["age_at_exit"][failed_t]).pvalue))
-        rows.append((f"{group}: failure time (KS, median)", float(np.median(m["exited_at"][failed_m])),
-                     float(np.median(t["exited_at"][failed_t])),
-                     stats.ks_2samp(m["exited_at"][failed_m], t["exited_at"][failed_t]).pvalue))
-        for column in ("revenue_at_entry", "age_at_entry") + (("entered_at",) if group == "entrants" else ()):
+        rows.append(
+            (
+                f"{group}: failure age (KS, median)",
+                float(np.median(m["age_at_exit"][failed_m])),
+                float(np.median(t["age_at_exit"][failed_t])),
+                stats.ks_2samp(m["age_at_exit"][failed_m], t["age_at_exit"][failed_t]).pvalue,
+            )
+        )
+        rows.append(
+            (
+                f"{group}: failure time (KS, median)",
+                float(np.median(m["exited_at"][failed_m])),
+                float(np.median(t["exited_at"][failed_t])),
+                stats.ks_2samp(m["exited_at"][failed_m], t["exited_at"][failed_t]).pvalue,
+            )
+        )
+        for column in ("revenue_at_entry", "age_at_entry") + (
+            ("entered_at",) if group == "entrants" else ()
+        ):
             rows.append((f"{group}: {column} (KS, median)", float(np.median(m[column])),
                          float(np.median(t[column])), stats.ks_2samp(m[column], t[column]).pvalue))
     # failures by age band at exit, all firms: a 2 x bands contingency table
@@ -322,7 +382,9 @@ def model_firms(never_full) -> dict[str, np.ndarray]:
 
 
 def test_twin_agrees_with_the_model_where_parks_never_fill(never_full, model_firms):
-    twin = _pooled([_twin_firms(never_full, s) for s in np.random.SeedSequence(1).spawn(REPLICATIONS)])
+    twin = _pooled(
+        [_twin_firms(never_full, s) for s in np.random.SeedSequence(1).spawn(REPLICATIONS)]
+    )
     rows = _comparisons(model_firms, twin, REPLICATIONS)
     print("\n" + _report(rows))
     rejected = [row for row in rows if row[3] < LEVEL]
@@ -331,10 +393,16 @@ def test_twin_agrees_with_the_model_where_parks_never_fill(never_full, model_fir
 
 def test_the_comparison_sees_a_30_percent_stronger_exit_hazard(never_full, model_firms):
     parks = never_full.parks
-    stronger = never_full.model_copy(update={
-        "parks": parks.model_copy(update={"exit_hazard_multiplier": parks.exit_hazard_multiplier * 1.3}),
-    })
-    twin = _pooled([_twin_firms(stronger, s) for s in np.random.SeedSequence(2).spawn(REPLICATIONS)])
+    stronger = never_full.model_copy(
+        update={
+            "parks": parks.model_copy(
+                update={"exit_hazard_multiplier": parks.exit_hazard_multiplier * 1.3}
+            ),
+        }
+    )
+    twin = _pooled(
+        [_twin_firms(stronger, s) for s in np.random.SeedSequence(2).spawn(REPLICATIONS)]
+    )
     rows = {row[0]: row for row in _comparisons(model_firms, twin, REPLICATIONS)}
     print("\n" + _report([rows["seated: share failed"], rows["entrants: share failed"]]))
     assert rows["seated: share failed"][3] < LEVEL

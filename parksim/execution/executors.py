@@ -31,10 +31,17 @@ from parksim.scenario.schema import Scenario
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
 
-def _chunks(tasks: Iterable[Task], total: int, workers: int, size: int | None) -> Iterator[list[Task]]:
-    """``tasks`` in chunks of ``size``, or, without one, of :func:`~parksim.execution.pool.chunk_sizes`."""
+def _chunks(
+    tasks: Iterable[Task], total: int, workers: int, size: int | None
+) -> Iterator[list[Task]]:
+    """``tasks`` in chunks of ``size``, or, without one, of
+    :func:`~parksim.execution.pool.chunk_sizes`."""
     it = iter(tasks)
-    sizes = itertools.repeat(size) if size else itertools.chain(chunk_sizes(total, workers), itertools.repeat(1))
+    sizes = (
+        itertools.repeat(size)
+        if size
+        else itertools.chain(chunk_sizes(total, workers), itertools.repeat(1))
+    )
     for n in sizes:
         chunk = list(itertools.islice(it, n))
         if not chunk:
@@ -42,7 +49,9 @@ def _chunks(tasks: Iterable[Task], total: int, workers: int, size: int | None) -
         yield chunk
 
 
-def _run_chunk(args: tuple[dict[int, Scenario], int, list[Task], Sequence[str], bool]) -> list[dict[str, Any]]:
+def _run_chunk(
+    args: tuple[dict[int, Scenario], int, list[Task], Sequence[str], bool],
+) -> list[dict[str, Any]]:
     scenarios, seed, tasks, outputs, tune_gc = args
     return evaluate_batch(scenarios, seed, tasks, outputs, tune_gc)
 
@@ -52,8 +61,14 @@ class Executor:
 
     workers: int = 1
 
-    def run(self, scenarios: Sequence[Scenario], seed: int, tasks: Iterable[Task], outputs: Sequence[str],
-            total: int) -> Iterator[list[dict[str, Any]]]:
+    def run(
+        self,
+        scenarios: Sequence[Scenario],
+        seed: int,
+        tasks: Iterable[Task],
+        outputs: Sequence[str],
+        total: int,
+    ) -> Iterator[list[dict[str, Any]]]:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -84,7 +99,9 @@ class LocalExecutor(Executor):
 class DaskExecutor(Executor):
     """A Dask distributed cluster, reached at ``address`` (e.g. ``tcp://127.0.0.1:8786``)."""
 
-    def __init__(self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0):
+    def __init__(
+        self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0
+    ):
         self.address = address
         self.client = _connect(address, timeout)
         info = self.client.scheduler_info()
@@ -93,7 +110,8 @@ class DaskExecutor(Executor):
         self.tune_gc = tune_gc
 
     def describe(self) -> str:
-        return f"Dask cluster at {self.address}, {self.workers} worker thread{'s' if self.workers != 1 else ''}"
+        threads = "thread" if self.workers == 1 else "threads"
+        return f"Dask cluster at {self.address}, {self.workers} worker {threads}"
 
     def run(self, scenarios, seed, tasks, outputs, total):
         from distributed import as_completed
@@ -102,7 +120,10 @@ class DaskExecutor(Executor):
         client = self.client
         window = max(4, self.workers * 4)
         chunks = _chunks(tasks, total, self.workers, self.chunk)
-        first = [self._submit(scenarios, seed, chunk, outputs) for chunk in itertools.islice(chunks, window)]
+        first = [
+            self._submit(scenarios, seed, chunk, outputs)
+            for chunk in itertools.islice(chunks, window)
+        ]
         if not first:
             return
         running = as_completed(first, loop=client.loop)
@@ -146,7 +167,9 @@ def _connect(address: str, timeout: float):
     try:
         socket.create_connection((parts.hostname, parts.port), timeout=min(timeout, 10.0)).close()
     except OSError as exc:
-        raise ConnectionError(f"nothing answers at {parts.hostname}:{parts.port} ({exc.strerror or exc})") from None
+        raise ConnectionError(
+            f"nothing answers at {parts.hostname}:{parts.port} ({exc.strerror or exc})"
+        ) from None
     outcome: dict[str, Any] = {}
 
     def connect() -> None:
@@ -162,7 +185,9 @@ def _connect(address: str, timeout: float):
         return outcome["client"]
     if "error" in outcome:
         raise ConnectionError(f"{type(outcome['error']).__name__}: {outcome['error']}")
-    raise TimeoutError(f"no Dask scheduler answered within {timeout:.0f} s (is that the scheduler's port?)")
+    raise TimeoutError(
+        f"no Dask scheduler answered within {timeout:.0f} s (is that the scheduler's port?)"
+    )
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

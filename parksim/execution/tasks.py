@@ -31,8 +31,16 @@ from parksim.gc_tuning import freeze_long_lived
 from parksim.rng import replication_seed
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Task", "task_key", "scenario_hash", "evaluate", "evaluate_batch", "interleaved", "scenario_tasks",
-           "META_COLUMNS"]
+__all__ = [
+    "Task",
+    "task_key",
+    "scenario_hash",
+    "evaluate",
+    "evaluate_batch",
+    "interleaved",
+    "scenario_tasks",
+    "META_COLUMNS",
+]
 
 META_COLUMNS = ("seconds", "host", "worker", "finished_at")
 """Columns that describe how a task ran, not what it computed (``load_results(meta=True)``)."""
@@ -47,17 +55,24 @@ class Task:
 
 def scenario_hash(scenario: Scenario) -> str:
     """SHA-256 of a scenario's canonical JSON: equal scenarios, equal hashes."""
-    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(
+        scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def task_key(point_hash: str, seed: int, replication: int, version: str, source: str) -> str:
     """Hash of everything that determines a task's result."""
-    return hashlib.sha256(f"{point_hash}|{seed}|{replication}|{version}|{source}".encode()).hexdigest()[:32]
+    return hashlib.sha256(
+        f"{point_hash}|{seed}|{replication}|{version}|{source}".encode()
+    ).hexdigest()[:32]
 
 
-def interleaved(point_hashes: Sequence[str], replications: int, seed: int, version: str, source: str) -> Iterator[Task]:
-    """Tasks replication by replication across all points, so a partial sweep covers the design evenly."""
+def interleaved(
+    point_hashes: Sequence[str], replications: int, seed: int, version: str, source: str
+) -> Iterator[Task]:
+    """Tasks replication by replication across all points,
+    so a partial sweep covers the design evenly."""
     for r in range(replications):
         for p, h in enumerate(point_hashes):
             yield Task(task_key(h, seed, r, version, source), p, r)
@@ -72,12 +87,21 @@ def scenario_tasks(scenario: Scenario, replications: int, seed: int) -> list[Tas
     return list(interleaved([scenario_hash(scenario)], replications, seed, "", ""))
 
 
-def evaluate(scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True) -> dict[str, Any]:
+def evaluate(
+    scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True
+) -> dict[str, Any]:
     """Run one task; a row of its results (status ``ok``) or of its error (status ``failed``)."""
-    if tune_gc:  # a long-lived worker (a Dask worker) holds many objects every collection would walk
+    if (
+        tune_gc
+    ):  # a long-lived worker (a Dask worker) holds many objects every collection would walk
         freeze_long_lived()
     started = time.perf_counter()
-    row: dict[str, Any] = {"key": task.key, "point": task.point, "replication": task.replication, "seed": seed}
+    row: dict[str, Any] = {
+        "key": task.key,
+        "point": task.point,
+        "replication": task.replication,
+        "seed": seed,
+    }
     try:
         result = replicate(scenario, replication_seed(seed, task.replication), task.replication,
                            keep_records="records" in outputs)
@@ -95,7 +119,12 @@ def evaluate(scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], 
     return row
 
 
-def evaluate_batch(scenarios: Sequence[Scenario], seed: int, tasks: Sequence[Task], outputs: Sequence[str],
-                   tune_gc: bool = True) -> list[dict[str, Any]]:
+def evaluate_batch(
+    scenarios: Sequence[Scenario],
+    seed: int,
+    tasks: Sequence[Task],
+    outputs: Sequence[str],
+    tune_gc: bool = True,
+) -> list[dict[str, Any]]:
     """Run several tasks; ``scenarios`` holds (at least) the points they refer to, by index."""
     return [evaluate(scenarios[t.point], seed, t, outputs, tune_gc) for t in tasks]

@@ -94,7 +94,9 @@ class District:
             return
         revenue = np.exp(pool.log_revenue0[:n0])
         order = np.flatnonzero(self.meets_standards(revenue))
-        order = order[np.argsort(keyed_uniforms(self.initial_key, order, Draw.INITIAL.order), kind="stable")]
+        order = order[
+            np.argsort(keyed_uniforms(self.initial_key, order, Draw.INITIAL.order), kind="stable")
+        ]
         queues = _SectorQueues(order, pool.sector[order], len(self.parks.sector_names), n0)
         lead_share = self.scenario.parks.admission.lead_sector_min_share
         for spec, park in zip(self.scenario.parks.initial, self.parks, strict=False):
@@ -104,7 +106,8 @@ class District:
             self._seat(park, chosen, revenue)
 
     def _seat(self, park: Park, chosen: np.ndarray, revenue: np.ndarray) -> None:
-        """Seat ``chosen`` pool firms in ``park``, in queue order, each where the floor left allows."""
+        """Seat ``chosen`` pool firms in ``park``, in queue
+        order, each where the floor left allows."""
         pool = self.pool
         tenancy = self.tenancy
         tech, rd, floor_factor = pool.traits(chosen)
@@ -120,17 +123,25 @@ class District:
         pool.state[firms] = PLACED
         firm_revenue = revenue[firms]
         columns = {
-            "firm": firms, "sector": pool.sector[firms], "born_at": pool.born_at[firms],
+            "firm": firms,
+            "sector": pool.sector[firms],
+            "born_at": pool.born_at[firms],
             "log_revenue": np.array([math.log(r) for r in firm_revenue.tolist()]),
-            "rd": rd[seated], "tech": tech[seated], "floor_m2": needs[seated], "floor_factor": floor_factor[seated],
-            "entered_at": -self.scenario.parks.initial_tenure_months, "since": 0.0, "until": 0.0,
+            "rd": rd[seated],
+            "tech": tech[seated],
+            "floor_m2": needs[seated],
+            "floor_factor": floor_factor[seated],
+            "entered_at": -self.scenario.parks.initial_tenure_months,
+            "since": 0.0,
+            "until": 0.0,
             "seed": stream_seeds(tenancy.key, firms),
         }
         tenancy.seat(park, columns, firm_revenue, free)
 
 
 class _SectorQueues:
-    """Pool firms queued by sector, in one keyed order, for seating the parks operating at the start."""
+    """Pool firms queued by sector, in one keyed order, for
+    seating the parks operating at the start."""
 
     def __init__(self, order: np.ndarray, sector: np.ndarray, sectors: int, n: int):
         self.queues = [order[sector == s].tolist() for s in range(sectors)]
@@ -139,12 +150,15 @@ class _SectorQueues:
         self.rank[order] = np.arange(len(order))
 
     def take(self, lead: int, firms: int, lead_firms: int) -> np.ndarray:
-        """Up to ``lead_firms`` from the lead sector's queue, then the earliest of the others' until ``firms``."""
+        """Up to ``lead_firms`` from the lead sector's queue,
+        then the earliest of the others' until ``firms``."""
         queues, heads, rank = self.queues, self.heads, self.rank
         wanted = min(lead_firms, len(queues[lead]) - heads[lead])
         chosen = queues[lead][heads[lead]: heads[lead] + wanted]
         heads[lead] += wanted
-        others = [(rank[q[heads[s]]], s) for s, q in enumerate(queues) if s != lead and heads[s] < len(q)]
+        others = [
+            (rank[q[heads[s]]], s) for s, q in enumerate(queues) if s != lead and heads[s] < len(q)
+        ]
         heapq.heapify(others)
         while others and len(chosen) < firms:
             _, s = heapq.heappop(others)
@@ -183,15 +197,20 @@ class Pool:
         u_sector, u_revenue, u_age, u_relocation = seeded_uniforms(
             self.seeds, np.array([draw.sector, draw.revenue, draw.age, draw.relocation])[:, None])
         shares = np.array(list(d.sectors.values()), dtype=float)
-        self.sector = np.searchsorted(np.cumsum(shares / shares.sum()), u_sector, side="right").clip(0, len(shares) - 1)
-        self.log_revenue0 = math.log(d.revenue_median_yuan) + d.revenue_log_sigma * _normal(u_revenue)
+        self.sector = np.searchsorted(
+            np.cumsum(shares / shares.sum()), u_sector, side="right"
+        ).clip(0, len(shares) - 1)
+        self.log_revenue0 = math.log(d.revenue_median_yuan) + d.revenue_log_sigma * _normal(
+            u_revenue
+        )
         age0 = -d.age_mean_years * np.log1p(-u_age)
         self.born_at = np.concatenate([-age0[:n0] * 12.0, births])
         self.since = np.maximum(self.born_at, 0.0)
         self._age_in = np.where(ids < n0, age0, 0.0)  # age at entry to the model (new firms: 0)
         self._district = d
         self._hazard = age_hazard
-        # relocation: the cumulative relocation pressure R(t) on a monthly grid, inverted at R(since) + E
+        # relocation: the cumulative relocation pressure
+        # R(t) on a monthly grid, inverted at R(since) + E
         months = int(math.ceil(horizon))
         monthly = d.relocation_rate_per_year / 12.0 * ctx.shocks.relocation_profile(months)
         grid = np.arange(months + 1, dtype=float)
@@ -214,7 +233,9 @@ class Pool:
         """
         d = self._district
         draw = Draw.POOL
-        u_rd, u_tech, u_floor = seeded_uniforms(self.seeds[firms], np.array([draw.rd, draw.tech, draw.floor_factor])[:, None])
+        u_rd, u_tech, u_floor = seeded_uniforms(
+            self.seeds[firms], np.array([draw.rd, draw.tech, draw.floor_factor])[:, None]
+        )
         tech = u_tech < d.tech_share
         return tech, (u_rd < d.rd_share) | tech, np.exp(d.floor_log_sigma * _normal(u_floor))
 
@@ -223,9 +244,14 @@ class Pool:
         entry to the model, rises by E ~ Exp(1) (a keyed draw)."""
         hazard = self._hazard
         rise = -np.log1p(-seeded_uniforms(self.seeds[firms], Draw.POOL.death))
-        return self.born_at[firms] + hazard.inverse(hazard.cumulative(self._age_in[firms]) + rise) * 12.0
+        return (
+            self.born_at[firms]
+            + hazard.inverse(hazard.cumulative(self._age_in[firms]) + rise) * 12.0
+        )
 
-    def grow_all(self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int) -> np.ndarray:
+    def grow_all(
+        self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int
+    ) -> np.ndarray:
         """One step of each firm's log-revenue random walk, ending at its application ``attempt``.
 
         A normal step with the Laplace walk's variance (2 b^2 per year, b shrinking with size):
@@ -297,13 +323,30 @@ class Screening:
             entrants = Cohort(i, f, None, revenue[i], need, t[i])
             born = pool.born_at[f]
             intervals = first_intervals(tenancy, t[i], born, entrants, firm_seeds[i])
-            batches.append(ApplicationBatch(
-                attempt, t[i].tolist(), f.tolist(), revenue[i].tolist(), need.tolist(), firm_seeds[i].tolist(),
-                intervals, pool.sector[f].tolist(), pool.seeds[f].tolist(), born.tolist(), rd[i].tolist(),
-                tech[i].tolist(), floor_factor[i].tolist(), seen[i].tolist(),
-            ))
+            batches.append(
+                ApplicationBatch(
+                    attempt,
+                    t[i].tolist(),
+                    f.tolist(),
+                    revenue[i].tolist(),
+                    need.tolist(),
+                    firm_seeds[i].tolist(),
+                    intervals,
+                    pool.sector[f].tolist(),
+                    pool.seeds[f].tolist(),
+                    born.tolist(),
+                    rd[i].tolist(),
+                    tech[i].tolist(),
+                    floor_factor[i].tolist(),
+                    seen[i].tolist(),
+                )
+            )
             seen |= ok
-            t = np.where(active, t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, draw.reapply + attempt)), t)
+            t = np.where(
+                active,
+                t - self.reapply_months * np.log1p(-seeded_uniforms(seeds, draw.reapply + attempt)),
+                t,
+            )
         return batches
 
 
@@ -351,13 +394,16 @@ class ApplicationBatch:
         return self.intervals.terms
 
 
-def choose_park(vacancies: Vacancies, sector: int, seed: int, attempt: int, need_m2: float) -> Park | None:
+def choose_park(
+    vacancies: Vacancies, sector: int, seed: int, attempt: int, need_m2: float
+) -> Park | None:
     """A park whose positioning and free floor admit the firm (lead-sector parks first), or None.
 
     Uniform among the parks that admit it, found among the parks with any room
     (:class:`~parksim.model.parks.Vacancies`): a short list is scanned; in a long one a few
     keyed random picks come first, and a scan only if none of them fits. An applicant no park
-    can take is refused without a look at the parks (:meth:`~parksim.model.parks.Vacancies.may_admit`).
+    can take is refused without a look at the parks
+    (:meth:`~parksim.model.parks.Vacancies.may_admit`).
     """
     if not vacancies.may_admit(sector, need_m2):
         return None
@@ -372,10 +418,24 @@ def choose_park(vacancies: Vacancies, sector: int, seed: int, attempt: int, need
     share = vacancies.lead_min_share
     others = vacancies.all
     base += PARK_CHOICE_DRAWS // 2
-    park = _probe(others, seed, base, lambda park: park.lead_sector != sector and park.admits_other(need_m2, share))
+    park = _probe(
+        others,
+        seed,
+        base,
+        lambda park: park.lead_sector != sector and park.admits_other(need_m2, share),
+    )
     if park is None:
-        park = _one_of([park for park in others if park.lead_sector != sector and park.free_m2 >= need_m2
-                        and park.open_to_others(share)], seed, base)
+        park = _one_of(
+            [
+                park
+                for park in others
+                if park.lead_sector != sector
+                and park.free_m2 >= need_m2
+                and park.open_to_others(share)
+            ],
+            seed,
+            base,
+        )
     return park
 
 
@@ -421,7 +481,9 @@ class Applications:
         self.heap: list[tuple[float, int, int, int]] = []
         self.later: dict[int, list[tuple[float, int, int, int]]] = {}
         for batch in batches:
-            for i, (t, firm, retry) in enumerate(zip(batch.t, batch.firm, batch.retry, strict=True)):
+            for i, (t, firm, retry) in enumerate(
+                zip(batch.t, batch.firm, batch.retry, strict=True)
+            ):
                 if retry:
                     self.later.setdefault(firm, []).append((t, firm, batch.attempt, i))
                 else:
@@ -429,7 +491,9 @@ class Applications:
         for entries in self.later.values():
             entries.reverse()  # popped from the end, earliest first
         heapq.heapify(self.heap)
-        self.smallest_need = min((need for batch in batches for need in batch.need_m2), default=math.inf)
+        self.smallest_need = min(
+            (need for batch in batches for need in batch.need_m2), default=math.inf
+        )
         self.env.timeout(0.0).callbacks.append(self._open)
 
     def _open(self, _event) -> None:
@@ -447,7 +511,9 @@ class Applications:
         while heap and heap[0][0] <= now:
             _, firm, attempt, i = heapq.heappop(heap)
             batch = batches[attempt]
-            park = choose_park(vacancies, batch.sector[i], batch.pool_seed[i], attempt, batch.need_m2[i])
+            park = choose_park(
+                vacancies, batch.sector[i], batch.pool_seed[i], attempt, batch.need_m2[i]
+            )
             if park is not None:
                 state[firm] = PLACED
                 enter(park, batch, i)

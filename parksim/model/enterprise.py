@@ -58,7 +58,16 @@ if TYPE_CHECKING:
     from parksim.model.shocks import ShockSchedule
     from parksim.scenario.schema import Scenario
 
-__all__ = ["FirmParams", "FirmTable", "Tenancy", "reporting", "review", "commit", "first_intervals", "EntrantIntervals"]
+__all__ = [
+    "FirmParams",
+    "FirmTable",
+    "Tenancy",
+    "reporting",
+    "review",
+    "commit",
+    "first_intervals",
+    "EntrantIntervals",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +143,8 @@ class FirmTable:
             setattr(self, name, np.zeros(capacity, dtype=dtype))
 
     def append(self, entrant: Applications, i: int, park: int) -> int:
-        """Add applicant ``i`` of ``entrant`` entering ``park`` at its application time; returns its row."""
+        """Add applicant ``i`` of ``entrant`` entering
+        ``park`` at its application time; returns its row."""
         row = self.n
         if row == self._capacity:
             self._grow()
@@ -166,7 +176,12 @@ class FirmTable:
         while start + k > self._capacity:
             self._grow()
         end = start + k
-        for name, values in {**columns, "active": True, "support_tech": 1.0, "support_rd": 1.0}.items():
+        for name, values in {
+            **columns,
+            "active": True,
+            "support_tech": 1.0,
+            "support_rd": 1.0,
+        }.items():
             getattr(self, name)[start:end] = values
         self.n = end
 
@@ -184,7 +199,9 @@ class FirmTable:
 
     def draws(self, rows: np.ndarray, review: np.ndarray, purposes: tuple[int, ...]) -> np.ndarray:
         """Each firm's keyed draws for ``purposes`` in interval ``review``: one row per purpose."""
-        return seeded_uniforms(self.seed[rows], review * Draw.FIRM.stride + np.array(purposes)[:, None])
+        return seeded_uniforms(
+            self.seed[rows], review * Draw.FIRM.stride + np.array(purposes)[:, None]
+        )
 
 
 class Tenancy:
@@ -225,8 +242,16 @@ class Tenancy:
             park.lead_firms += 1
         self.parks.take_floor(park, need)
         row = self.table.append(entrant, i, park.id)
-        self.records.firm(t, Kind.FIRM_ENTERED, park.id, firm, (t - entrant.born_at[i]) / 12.0, entrant.revenue[i],
-                          need, entrant.tech[i])
+        self.records.firm(
+            t,
+            Kind.FIRM_ENTERED,
+            park.id,
+            firm,
+            (t - entrant.born_at[i]) / 12.0,
+            entrant.revenue[i],
+            need,
+            entrant.tech[i],
+        )
         exit_multiplier = 1.0
         support = self.policy.support_entrant(entrant.terms, i, park, t, firm)
         if support is not None:
@@ -241,7 +266,9 @@ class Tenancy:
             until = entrant.until[i]
             self.schedule_failure(row, t + (until - t) * exposure / h)
 
-    def seat(self, park: Park, columns: dict[str, np.ndarray], revenue: np.ndarray, free_m2: float) -> None:
+    def seat(
+        self, park: Park, columns: dict[str, np.ndarray], revenue: np.ndarray, free_m2: float
+    ) -> None:
         """Seat firms in ``park`` at the start (:meth:`enter` for many at once, without levers),
         leaving it ``free_m2``: ``columns`` are the firm table's, by name, and ``revenue`` the
         firms' revenue as recorded."""
@@ -251,11 +278,20 @@ class Tenancy:
         park.free_m2 = free_m2
         self.parks.vacancies.update(park)
         self.table.extend({**columns, "park": park.id})
-        self.records.firms(0.0, Kind.FIRM_ENTERED, park.id, firms, (0.0 - columns["born_at"]) / 12.0, revenue,
-                           columns["floor_m2"], columns["tech"])
+        self.records.firms(
+            0.0,
+            Kind.FIRM_ENTERED,
+            park.id,
+            firms,
+            (0.0 - columns["born_at"]) / 12.0,
+            revenue,
+            columns["floor_m2"],
+            columns["tech"],
+        )
 
     def leave(self, row: int, now: float, reason: str) -> None:
-        """The firm in ``row`` leaves its park (failure, contract or graduated): free its floor, record it."""
+        """The firm in ``row`` leaves its park (failure,
+        contract or graduated): free its floor, record it."""
         table = self.table
         park = self.parks[int(table.park[row])]
         floor = float(table.floor_m2[row])
@@ -264,11 +300,20 @@ class Tenancy:
         if table.sector[row] == park.lead_sector:
             park.lead_firms -= 1
         self.parks.take_floor(park, -floor)
-        self.records.exited(now, park.id, int(table.firm[row]), (now - float(table.born_at[row])) / 12.0,
-                            math.exp(float(table.log_revenue[row])), floor, bool(table.tech[row]), reason)
+        self.records.exited(
+            now,
+            park.id,
+            int(table.firm[row]),
+            (now - float(table.born_at[row])) / 12.0,
+            math.exp(float(table.log_revenue[row])),
+            floor,
+            bool(table.tech[row]),
+            reason,
+        )
 
     def schedule_failure(self, row: int, when: float) -> None:
-        """The firm in ``row`` fails at ``when`` (a sampled event time; nothing is scheduled past the horizon)."""
+        """The firm in ``row`` fails at ``when`` (a sampled
+        event time; nothing is scheduled past the horizon)."""
         if when < self.horizon:
             self.env.timeout(when - self.env.now).callbacks.append(partial(self._fail, row))
 
@@ -276,11 +321,15 @@ class Tenancy:
         if self.table.active[row]:
             self.leave(row, self.env.now, "failure")
 
-    def exit_hazard(self, age_years: np.ndarray, t0: np.ndarray, t1: np.ndarray | float) -> np.ndarray:
+    def exit_hazard(
+        self, age_years: np.ndarray, t0: np.ndarray, t1: np.ndarray | float
+    ) -> np.ndarray:
         """The exit hazard of firms in parks integrated over ``[t0, t1)``, before support: their
         age hazard over the interval, times the park factor and the shocks' factor over it."""
         _, shock = self.shocks.effects(t0, t1)
-        return self.age_hazard.between(age_years, (t1 - t0) / 12.0) * (self.params.park_exit_multiplier * shock)
+        return self.age_hazard.between(age_years, (t1 - t0) / 12.0) * (
+            self.params.park_exit_multiplier * shock
+        )
 
     def park_totals(self) -> tuple[np.ndarray, np.ndarray]:
         """Revenue and number of tech firms in each park now (indexed by park id)."""
@@ -294,7 +343,8 @@ class Tenancy:
 
 
 STAY, SPACE, BREACH = 0, 1, 2
-"""Moves a report can find: none, more space (expand or graduate), a breached performance contract."""
+"""Moves a report can find: none, more space (expand or
+graduate), a breached performance contract."""
 
 CLOSE_MONTHS = 1e-6
 """How long before ``k * dt`` a report closes the half-year (about three seconds): its reviews
@@ -331,7 +381,8 @@ def _due(table: FirmTable, t: float) -> np.ndarray:
 
 
 def review(tenancy: Tenancy, t: float, now: float) -> None:
-    """Close the interval of every firm in a park whose interval ends at ``t`` (dated ``now``, just before)."""
+    """Close the interval of every firm in a park whose
+    interval ends at ``t`` (dated ``now``, just before)."""
     table = tenancy.table
     n = table.n
     rows = np.flatnonzero(table.active[:n] & (table.until[:n] <= t) & (table.since[:n] < t))
@@ -345,10 +396,14 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     review_no = table.review[rows] + 1
     table.review[rows] = review_no
     draw = Draw.FIRM
-    u_growth, u_tech, u_rd, u_contract = table.draws(rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract))
+    u_growth, u_tech, u_rd, u_contract = table.draws(
+        rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract)
+    )
     park = table.park[rows]
     # growth: drift from the firm's park, its levers and its park's grade, plus any shock
-    grade_drift = tenancy.policy["land"].grade_drifts(Standing.of(parks, now), now) if parks else 0.0
+    grade_drift = (
+        tenancy.policy["land"].grade_drifts(Standing.of(parks, now), now) if parks else 0.0
+    )
     if np.ndim(grade_drift):
         grade_drift = grade_drift[park]
     shock_drift, _ = tenancy.shocks.effects(since, t)
@@ -356,37 +411,51 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
     g = u_growth - 0.5
     shock = -scale * np.sign(g) * np.log1p(-2.0 * np.abs(g))
-    log_revenue = log_revenue + (p.drift + table.support_drift[rows] + grade_drift) * dy + shock_drift + shock
+    log_revenue = (
+        log_revenue + (p.drift + table.support_drift[rows] + grade_drift) * dy + shock_drift + shock
+    )
     table.log_revenue[rows] = log_revenue
     revenue = np.exp(log_revenue)
     table.since[rows] = t
     floor = table.floor_m2[rows]
+
+    def record(kind: int, which: np.ndarray, tech: np.ndarray | bool) -> None:
+        """Record ``kind`` for the firms at positions ``which`` of this review."""
+        firms = rows[which]
+        age = (now - table.born_at[firms]) / 12.0
+        firm_ids = table.firm[firms]
+        records.firms(now, kind, park[which], firm_ids, age, revenue[which], floor[which], tech)
+
     # crossing the 20 M yuan line (小升规)
     up = np.flatnonzero(~table.upgraded[rows] & (revenue >= p.upgrade_threshold))
     if up.size:
         table.upgraded[rows[up]] = True
-        records.firms(now, Kind.FIRM_UPGRADED, park[up], table.firm[rows[up]], (now - table.born_at[rows[up]]) / 12.0,
-                      revenue[up], floor[up], table.tech[rows[up]])
+        record(Kind.FIRM_UPGRADED, up, table.tech[rows[up]])
         tenancy.policy.reward_upgrades(now, park[up], table.firm[rows[up]])
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
-    certified = np.flatnonzero(~tech & rd & (u_tech < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy)))
+    certified = np.flatnonzero(
+        ~tech & rd & (u_tech < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy))
+    )
     adopts = ~tech & ~rd & (u_rd < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
     if certified.size:
         table.tech[rows[certified]] = True
-        records.firms(now, Kind.FIRM_TECH, park[certified], table.firm[rows[certified]],
-                      (now - table.born_at[rows[certified]]) / 12.0, revenue[certified], floor[certified], True)
+        record(Kind.FIRM_TECH, certified, True)
     table.rd[rows[adopts]] = True
     # moves, made when the next interval opens: a breached performance contract, or a need for space
-    breach = ((t - table.entered_at[rows] >= p.contract_months) & (revenue < p.contract_min_yuan_per_m2 * floor)
-              & (u_contract < p.contract_enforcement))
+    breach = (
+        (t - table.entered_at[rows] >= p.contract_months)
+        & (revenue < p.contract_min_yuan_per_m2 * floor)
+        & (u_contract < p.contract_enforcement)
+    )
     space = p.floor_need(revenue, table.floor_factor[rows]) > floor * (1.0 + p.expansion_tolerance)
     table.move[rows] = np.where(breach, BREACH, np.where(space, SPACE, STAY))
 
 
 def commit(tenancy: Tenancy, t: float, dt: float) -> None:
-    """Open the next interval of every firm in a park at report ``t``: moves, lever support, then exits."""
+    """Open the next interval of every firm in a park at
+    report ``t``: moves, lever support, then exits."""
     table = tenancy.table
     rows = _due(table, t)
     if rows.size == 0:
@@ -397,7 +466,9 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
         rows = rows[table.active[rows]]
     end = t + dt
     levers = tenancy.policy.active(t)
-    u_exit, *u_levers = table.draws(rows, table.review[rows], (Draw.FIRM.exit, *(lever.purpose for lever in levers)))
+    u_exit, *u_levers = table.draws(
+        rows, table.review[rows], (Draw.FIRM.exit, *(lever.purpose for lever in levers))
+    )
     if levers:
         cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
                         table.floor_m2[rows], table.entered_at[rows])
@@ -408,7 +479,10 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     table.support_tech[rows] = support.tech_multiplier
     table.support_rd[rows] = support.rd_multiplier
     table.until[rows] = end
-    h = tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end) * support.exit_multiplier
+    h = (
+        tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end)
+        * support.exit_multiplier
+    )
     fails = np.flatnonzero((h > 0) & (u_exit < -np.expm1(-h)))
     if fails.size:
         at = t + dt * (-np.log1p(-u_exit[fails]) / h[fails])
@@ -431,14 +505,23 @@ def _move(tenancy: Tenancy, rows: np.ndarray, t: float) -> None:
     need = p.floor_need(revenue, table.floor_factor[rows])
     extra = (need - table.floor_m2[rows]).tolist()
     age = ((t - table.born_at[rows]) / 12.0).tolist()
-    for row, park_id, firm, more, years, rev, m2 in zip(rows.tolist(), table.park[rows].tolist(),
-                                                       table.firm[rows].tolist(), extra, age, revenue.tolist(),
-                                                       need.tolist(), strict=True):
+    for row, park_id, firm, more, years, rev, m2 in zip(
+        rows.tolist(),
+        table.park[rows].tolist(),
+        table.firm[rows].tolist(),
+        extra,
+        age,
+        revenue.tolist(),
+        need.tolist(),
+        strict=True,
+    ):
         park = tenancy.parks[park_id]
         if park.free_m2 >= more:
             tenancy.parks.take_floor(park, more)
             table.floor_m2[row] = m2
-            tenancy.records.firm(t, Kind.FIRM_EXPANDED, park_id, firm, years, rev, more, bool(table.tech[row]))
+            tenancy.records.firm(
+                t, Kind.FIRM_EXPANDED, park_id, firm, years, rev, more, bool(table.tech[row])
+            )
         else:
             tenancy.leave(row, t, "graduated")
 
@@ -457,7 +540,8 @@ class EntrantIntervals:
 
 def first_intervals(tenancy: Tenancy, t: np.ndarray, born_at: np.ndarray, entrants: Cohort,
                     seeds: np.ndarray) -> EntrantIntervals:
-    """For firms that would enter parks at times ``t`` (keyed streams ``seeds``): their first intervals.
+    """For firms that would enter parks at times ``t`` (keyed streams ``seeds``): their first
+    intervals.
 
     These depend only on the firm's age, revenue and floor need, its entry time and its keyed
     draws, so they are found in bulk for every passing application before the run; at entry,

@@ -34,8 +34,20 @@ if TYPE_CHECKING:
     from parksim.model.enterprise import Tenancy
     from parksim.model.policies import Policy
 
-__all__ = ["Park", "ParkRules", "Parks", "Vacancies", "park_life", "pipeline", "land_release", "annual_grading",
-           "grade_for", "GRADE_RANK", "UNGRADED", "M2_PER_MU"]
+__all__ = [
+    "Park",
+    "ParkRules",
+    "Parks",
+    "Vacancies",
+    "park_life",
+    "pipeline",
+    "land_release",
+    "annual_grading",
+    "grade_for",
+    "GRADE_RANK",
+    "UNGRADED",
+    "M2_PER_MU",
+]
 
 M2_PER_MU = 10_000 / 15
 """Square metres in one mu (亩) of land, exactly."""
@@ -48,7 +60,8 @@ UNGRADED = -1
 
 
 def grade_for(score: float, thresholds: dict[str, float]) -> str:
-    """The grade a score earns: the best grade whose lowest score it reaches (the last grade if none)."""
+    """The grade a score earns: the best grade whose lowest
+    score it reaches (the last grade if none)."""
     for grade in GRADES[:-1]:
         if score >= thresholds[grade]:
             return grade
@@ -70,10 +83,29 @@ class Park:
     """A park: its floor, its firms, and its standing with the district and province."""
 
     __slots__ = (
-        "id", "name", "lead_sector", "development_model", "floor_area_m2", "usable_m2", "free_m2",
-        "n_firms", "lead_firms", "is_open", "recognised_at", "provincial", "demonstration",
-        "delisted", "grade", "consecutive_a", "consecutive_d", "has_platform", "seed", "grace_months",
-        "opened_at", "slot_sector", "slot_all",
+        "id",
+        "name",
+        "lead_sector",
+        "development_model",
+        "floor_area_m2",
+        "usable_m2",
+        "free_m2",
+        "n_firms",
+        "lead_firms",
+        "is_open",
+        "recognised_at",
+        "provincial",
+        "demonstration",
+        "delisted",
+        "grade",
+        "consecutive_a",
+        "consecutive_d",
+        "has_platform",
+        "seed",
+        "grace_months",
+        "opened_at",
+        "slot_sector",
+        "slot_all",
     )
 
     def __init__(self, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
@@ -123,7 +155,8 @@ class Park:
         return 1.0 - self.free_m2 / self.usable_m2 if self.usable_m2 > 0 else 0.0
 
     def admits_other(self, need_m2: float, lead_min_share: float) -> bool:
-        """Whether a firm outside the lead sector, needing ``need_m2``, fits (space and lead-sector share)."""
+        """Whether a firm outside the lead sector, needing
+        ``need_m2``, fits (space and lead-sector share)."""
         return self.free_m2 >= need_m2 and self.open_to_others(lead_min_share)
 
     def open_to_others(self, lead_min_share: float) -> bool:
@@ -154,7 +187,9 @@ class Vacancies:
         self._lead_heaps: list[list[tuple]] = [[] for _ in range(sectors)]
         self._open_heap: list[tuple] = []
         self._version: dict[int, int] = {}
-        self._sized = False  # the heaps are kept from the first applications on (:meth:`admit_from`)
+        self._sized = (
+            False  # the heaps are kept from the first applications on (:meth:`admit_from`)
+        )
 
     def admit_from(self, floor_m2: float, parks: list[Park]) -> None:
         """List only parks with at least ``floor_m2`` free (the smallest need of any applicant),
@@ -167,8 +202,11 @@ class Vacancies:
     def may_admit(self, sector: int, need_m2: float) -> bool:
         """Whether some listed park might take an applicant of ``sector`` needing ``need_m2``:
         a park of its sector with that much free, or a park open to other sectors with it.
-        False means no park can; true means :func:`~parksim.model.district.choose_park` finds one."""
-        return need_m2 <= self._largest(self._lead_heaps[sector]) or need_m2 <= self._largest(self._open_heap)
+        False means no park can; true means :func:`~parksim.model.district.choose_park` finds
+        one."""
+        return need_m2 <= self._largest(self._lead_heaps[sector]) or need_m2 <= self._largest(
+            self._open_heap
+        )
 
     def _largest(self, heap: list[tuple]) -> float:
         version = self._version
@@ -219,13 +257,21 @@ class Parks:
         self.sector_names = list(d.sectors)
         shares = np.array(list(d.sectors.values()), dtype=float)
         self._sector_cum = np.cumsum(shares / shares.sum())
-        self.rules = ParkRules(scenario.parks.usable_share, scenario.parks.grading.grace_years * 12.0,
-                               scenario.policies.services.platform_coverage, ctx.streams.key(Draw.PARK.key))
-        self.recognition_opens = float(month_index(scenario.calendar.start, scenario.parks.recognition.opens))
+        self.rules = ParkRules(
+            scenario.parks.usable_share,
+            scenario.parks.grading.grace_years * 12.0,
+            scenario.policies.services.platform_coverage,
+            ctx.streams.key(Draw.PARK.key),
+        )
+        self.recognition_opens = float(
+            month_index(scenario.calendar.start, scenario.parks.recognition.opens)
+        )
         self.projects_key = ctx.streams.key(Draw.PROJECT.key)
         self.grading_key = ctx.streams.key(Draw.GRADING.key)
         self.land = simpy.Container(ctx.env)
-        self.vacancies = Vacancies(len(self.sector_names), d.floor_min_m2, scenario.parks.admission.lead_sector_min_share)
+        self.vacancies = Vacancies(
+            len(self.sector_names), d.floor_min_m2, scenario.parks.admission.lead_sector_min_share
+        )
         self._parks: list[Park] = []
 
     def __len__(self) -> int:
@@ -248,8 +294,12 @@ class Parks:
         before the run, not new parks); each runs :func:`park_life`."""
         start = self.scenario.calendar.start
         for spec in self.scenario.parks.initial:
-            park = self.add(spec.name, self.sector_names.index(spec.lead_sector), spec.development_model,
-                            spec.floor_area_m2)
+            park = self.add(
+                spec.name,
+                self.sector_names.index(spec.lead_sector),
+                spec.development_model,
+                spec.floor_area_m2,
+            )
             if spec.status == "operating":
                 park.is_open = True
                 park.opened_at = -math.inf
@@ -267,7 +317,9 @@ class Parks:
 
     def sector_of_uniform(self, u: float) -> int:
         """The sector a uniform draw picks, by the district's sector shares."""
-        return int(min(np.searchsorted(self._sector_cum, u, side="right"), len(self._sector_cum) - 1))
+        return int(
+            min(np.searchsorted(self._sector_cum, u, side="right"), len(self._sector_cum) - 1)
+        )
 
     def final_state(self) -> dict[str, list]:
         """Each park's state at the end of the run, as named columns (:data:`PARK_COLUMNS`)."""
@@ -289,8 +341,21 @@ class Parks:
         }
 
 
-PARK_COLUMNS = ("park_id", "name", "lead_sector", "development_model", "floor_area_m2", "has_platform", "opened",
-                "recognised", "provincial", "demonstration", "delisted", "last_grade", "firms_at_end")
+PARK_COLUMNS = (
+    "park_id",
+    "name",
+    "lead_sector",
+    "development_model",
+    "floor_area_m2",
+    "has_platform",
+    "opened",
+    "recognised",
+    "provincial",
+    "demonstration",
+    "delisted",
+    "last_grade",
+    "firms_at_end",
+)
 """Columns of the per-replication park table (state at the end of the run)."""
 
 
@@ -313,7 +378,10 @@ def park_life(parks: Parks, park: Park, opens_at: float):
     yield env.timeout(ready - env.now + lo + (hi - lo) * park.draw(Draw.PARK.recognition))
     park.recognised_at = env.now
     records.park(env.now, Kind.PARK_RECOGNISED, park.id, park.floor_area_m2)
-    if park.floor_area_m2 < rec.provincial_min_floor_area_m2 or park.draw(Draw.PARK.provincial) >= rec.provincial_probability:
+    if (
+        park.floor_area_m2 < rec.provincial_min_floor_area_m2
+        or park.draw(Draw.PARK.provincial) >= rec.provincial_probability
+    ):
         return
     lo, hi = rec.provincial_review_months
     yield env.timeout(lo + (hi - lo) * park.draw(Draw.PARK.provincial_review))
@@ -364,17 +432,25 @@ def _project(parks: Parks, number: int):
     name, model = _development_model(spec.models, keyed_uniform(seed, draw.model))
     renovation = keyed_uniform(seed, draw.renovation) < model.renovation_share
     u_area = keyed_uniform(seed, draw.floor_area)
-    area = model.floor_area_median_m2 * math.exp(model.floor_area_log_sigma * float(ndtri(min(max(u_area, 1e-12), 1 - 1e-12))))
+    area = model.floor_area_median_m2 * math.exp(
+        model.floor_area_log_sigma * float(ndtri(min(max(u_area, 1e-12), 1 - 1e-12)))
+    )
     lo, hi = model.renovation_months if renovation else model.new_build_months
     build = lo + (hi - lo) * keyed_uniform(seed, draw.build_time)
-    park = parks.add(f"{name} project {number + 1}", parks.sector_of_uniform(keyed_uniform(seed, draw.sector)), name,
-                     area)
+    park = parks.add(
+        f"{name} project {number + 1}",
+        parks.sector_of_uniform(keyed_uniform(seed, draw.sector)),
+        name,
+        area,
+    )
     if not renovation:
         mu = area / (spec.plot_ratio * M2_PER_MU)
         yield parks.land.get(mu)
         parks.policy.grant_land(env.now, mu, park.id)
     cost = model.renovation_cost_yuan_per_m2 if renovation else model.new_build_cost_yuan_per_m2
-    parks.records.started(env.now, park.id, area, "renovation" if renovation else "new_build", area * cost)
+    parks.records.started(
+        env.now, park.id, area, "renovation" if renovation else "new_build", area * cost
+    )
     yield env.timeout(build)
     yield from park_life(parks, park, env.now)
 
@@ -419,7 +495,9 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
     _, m0 = parse_month(parks.scenario.calendar.start)
     t = ((spec.month - m0) % 12) + 0.5
     services = parks.policy["services"]
-    weights = spec.occupancy_weight + spec.output_weight + spec.tech_weight + spec.services_weight or 1.0
+    weights = (
+        spec.occupancy_weight + spec.output_weight + spec.tech_weight + spec.services_weight or 1.0
+    )
     key = parks.grading_key
     round_no = 0
     while t < parks.horizon:
@@ -427,10 +505,21 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
         scored = []
         revenue, tech = tenancy.park_totals()
         graded = [park for park in parks if park.recognised]
-        noise = ndtri(np.clip([keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.id), round_no)
-                               for park in graded], 1e-12, 1 - 1e-12)).tolist()
+        noise = ndtri(
+            np.clip(
+                [
+                    keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.id), round_no)
+                    for park in graded
+                ],
+                1e-12,
+                1 - 1e-12,
+            )
+        ).tolist()
         for park, z in zip(graded, noise, strict=True):
-            score = _score(park, revenue[park.id], tech[park.id], spec, services.active(env.now)) / weights
+            score = (
+                _score(park, revenue[park.id], tech[park.id], spec, services.active(env.now))
+                / weights
+            )
             score += spec.noise_sd * z
             grade = grade_for(score, spec.thresholds)
             park.grade = grade
@@ -441,8 +530,14 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
             if park.consecutive_d >= spec.delist_after_d_grades:
                 park.delisted = True
                 parks.vacancies.update(park)
-                lost = [name for name, held in (("provincial", park.provincial), ("demonstration", park.demonstration))
-                        if held]
+                lost = [
+                    name
+                    for name, held in (
+                        ("provincial", park.provincial),
+                        ("demonstration", park.demonstration),
+                    )
+                    if held
+                ]
                 park.provincial = park.demonstration = False
                 records.delisted(env.now, park.id, park.floor_area_m2, "+".join(lost))
                 continue
@@ -456,7 +551,10 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
         for _, park in candidates:
             if selected >= demo.selections_per_year:
                 break
-            if keyed_uniform(firm_stream_seed(key, Draw.GRADING.selection + park.id), round_no) < demo.selection_probability:
+            if (
+                keyed_uniform(firm_stream_seed(key, Draw.GRADING.selection + park.id), round_no)
+                < demo.selection_probability
+            ):
                 park.demonstration = True
                 selected += 1
                 records.park(env.now, Kind.PARK_DEMONSTRATION, park.id, park.floor_area_m2)
@@ -467,7 +565,11 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
 def _score(park: Park, revenue: float, tech: int, spec, services_active: bool) -> float:
     """The park's grading score from its occupancy, output per m², tech share and services."""
     n = park.n_firms
-    output = min(revenue / park.usable_m2 / spec.output_benchmark_yuan_per_m2, 1.5) if park.usable_m2 else 0.0
+    output = (
+        min(revenue / park.usable_m2 / spec.output_benchmark_yuan_per_m2, 1.5)
+        if park.usable_m2
+        else 0.0
+    )
     tech_share = min((tech / n) / spec.tech_benchmark_share, 1.5) if n else 0.0
     platform = 1.0 if park.has_platform and services_active else 0.0
     return (

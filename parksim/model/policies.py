@@ -33,8 +33,17 @@ if TYPE_CHECKING:
     from parksim.model.parks import Park
     from parksim.scenario.schema import Scenario
 
-__all__ = ["Policy", "Ledger", "Lever", "Cohort", "Support", "Standing", "EntrantTerms", "LeverTerms",
-           "build_levers"]
+__all__ = [
+    "Policy",
+    "Ledger",
+    "Lever",
+    "Cohort",
+    "Support",
+    "Standing",
+    "EntrantTerms",
+    "LeverTerms",
+    "build_levers",
+]
 
 
 class Ledger:
@@ -46,10 +55,14 @@ class Ledger:
         self._records = records
         self.spent: dict[tuple[str, int], float] = {}
 
-    def pay(self, lever: str, cap_yuan_per_year: float, t: float, amount: float, park: int, firm: int) -> bool:
+    def pay(
+        self, lever: str, cap_yuan_per_year: float, t: float, amount: float, park: int, firm: int
+    ) -> bool:
         """Book ``amount`` if the lever's budget for this calendar year allows it."""
         if not math.isfinite(amount):
-            raise FloatingPointError(f"{lever}: payment of {amount} yuan at t={t:.2f} is not a finite number")
+            raise FloatingPointError(
+                f"{lever}: payment of {amount} yuan at t={t:.2f} is not a finite number"
+            )
         if amount <= 0:
             return True
         key = (lever, (self._month0 + int(t)) // 12)
@@ -60,8 +73,15 @@ class Ledger:
         self._records.paid(t, lever, park, firm, amount)
         return True
 
-    def pay_all(self, lever: str, cap_yuan_per_year: float, t: float, amounts: np.ndarray, parks: np.ndarray,
-                firms: np.ndarray) -> np.ndarray:
+    def pay_all(
+        self,
+        lever: str,
+        cap_yuan_per_year: float,
+        t: float,
+        amounts: np.ndarray,
+        parks: np.ndarray,
+        firms: np.ndarray,
+    ) -> np.ndarray:
         """Book many payments at one instant, in the order given, while the year's budget allows.
 
         Returns which were paid. As with :meth:`pay` one at a time: a payment that does not
@@ -123,7 +143,9 @@ class Standing:
         rank = np.array([p.rank for p in parks], dtype=np.int64)
         since_open = t - np.array([p.opened_at for p in parks], dtype=float)
         grace = np.array([p.grace_months for p in parks], dtype=float)
-        in_grace = (since_open >= 0.0) & (since_open < grace)  # parks not yet open: -inf; established: +inf
+        in_grace = (since_open >= 0.0) & (
+            since_open < grace
+        )  # parks not yet open: -inf; established: +inf
         return cls(rank, in_grace, np.array([p.has_platform for p in parks], dtype=bool))
 
 
@@ -143,7 +165,8 @@ class Support:
 
 
 class Lever:
-    """One policy lever. ``purpose`` numbers the firm's keyed take-up draw (:class:`~parksim.rng.Draw`)."""
+    """One policy lever. ``purpose`` numbers the firm's keyed take-up draw
+    (:class:`~parksim.rng.Draw`)."""
 
     def __init__(self, name: str, spec: LeverSpec, start: str, purpose: int):
         self.name = name
@@ -181,7 +204,9 @@ class Lever:
         """Share of the lever's full effect each firm gets (1 unless the lever tapers)."""
         return 1.0
 
-    def terms(self, cohort: Cohort, t, until, take_up_draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def terms(
+        self, cohort: Cohort, t, until, take_up_draws: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """For the cohort's firms over ``[t, until)`` (numbers, or one per firm): the strength at
         which each takes the lever up (0: it does not) and what supporting it would cost.
 
@@ -197,8 +222,15 @@ class Lever:
         cost = np.broadcast_to(self.annual_cost(cohort, t), ok.shape) * (covered / 12.0)
         return strength, cost
 
-    def offer(self, cohort: Cohort, standing: Standing, t: float, until: float, take_up_draws: np.ndarray,
-              ledger: Ledger) -> tuple[np.ndarray, np.ndarray]:
+    def offer(
+        self,
+        cohort: Cohort,
+        standing: Standing,
+        t: float,
+        until: float,
+        take_up_draws: np.ndarray,
+        ledger: Ledger,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Support the cohort's firms for ``[t, until)``: those that take it up (:meth:`terms`),
         whose park admits it (their ``standing``), paid in a random order (their take-up draws)
         while the year's budget lasts. Returns the paid firms' positions in the cohort and
@@ -206,14 +238,23 @@ class Lever:
         strength, cost = self.terms(cohort, t, until, take_up_draws)
         takers = np.flatnonzero(self.parks_admitting(standing)[cohort.park] & (strength > 0))
         takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
-        paid = takers[ledger.pay_all(self.name, self.cap, t, cost[takers], cohort.park[takers], cohort.firm[takers])]
+        paid = takers[
+            ledger.pay_all(
+                self.name, self.cap, t, cost[takers], cohort.park[takers], cohort.firm[takers]
+            )
+        ]
         return paid, strength[paid]
 
     def effects(self, strength):
-        """(growth drift, exit, tech and R&D multipliers) for firms paid at ``strength`` (numbers or arrays)."""
+        """(growth drift, exit, tech and R&D multipliers)
+        for firms paid at ``strength`` (numbers or arrays)."""
         spec = self.spec
-        return (spec.growth_drift_per_year * strength, 1.0 + (spec.exit_hazard_multiplier - 1.0) * strength,
-                1.0 + (spec.tech_hazard_multiplier - 1.0) * strength, 1.0)
+        return (
+            spec.growth_drift_per_year * strength,
+            1.0 + (spec.exit_hazard_multiplier - 1.0) * strength,
+            1.0 + (spec.tech_hazard_multiplier - 1.0) * strength,
+            1.0,
+        )
 
 
 class FinanceLever(Lever):
@@ -229,7 +270,9 @@ class LandLever(Lever):
         self.shares = np.array([*spec.rent_subsidy_share_by_year, 0.0])
         self.full = max(spec.rent_subsidy_share_by_year) or 1.0
         # growth drift by grade rank (A, B, C, D), and none for an ungraded park (rank -1: last)
-        self.drift_by_rank = np.array([spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0])
+        self.drift_by_rank = np.array(
+            [spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0]
+        )
 
     def _share(self, cohort: Cohort, t: float) -> np.ndarray:
         year = np.floor_divide(t - cohort.entered_at, 12.0).astype(np.int64)
@@ -259,10 +302,20 @@ class TaxLever(Lever):
         drift, exit_multiplier, tech_multiplier, _ = super().effects(strength)
         return drift, exit_multiplier, tech_multiplier, self.spec.rd_adoption_multiplier
 
-    def reward_upgrades(self, t: float, ledger: Ledger, parks: np.ndarray, firms: np.ndarray) -> None:
-        """The one-off reward for each firm that has just upgraded (小升规), while the budget lasts."""
+    def reward_upgrades(
+        self, t: float, ledger: Ledger, parks: np.ndarray, firms: np.ndarray
+    ) -> None:
+        """The one-off reward for each firm that has just
+        upgraded (小升规), while the budget lasts."""
         if self.active(t) and len(firms):
-            ledger.pay_all(self.name, self.cap, t, np.full(len(firms), self.spec.upgrade_reward_yuan), parks, firms)
+            ledger.pay_all(
+                self.name,
+                self.cap,
+                t,
+                np.full(len(firms), self.spec.upgrade_reward_yuan),
+                parks,
+                firms,
+            )
 
 
 class ServicesLever(Lever):
@@ -280,10 +333,17 @@ def build_levers(scenario) -> dict[str, Lever]:
     start = scenario.calendar.start
     return {
         "finance": FinanceLever("finance", p.finance, start, purpose=Draw.FIRM.take_up_finance),
-        "land": LandLever("land", p.land, start, purpose=Draw.FIRM.take_up_land,
-                          rent_yuan_m2_month=scenario.parks.rent_yuan_m2_month),
+        "land": LandLever(
+            "land",
+            p.land,
+            start,
+            purpose=Draw.FIRM.take_up_land,
+            rent_yuan_m2_month=scenario.parks.rent_yuan_m2_month,
+        ),
         "tax": TaxLever("tax", p.tax, start, purpose=Draw.FIRM.take_up_tax),
-        "services": ServicesLever("services", p.services, start, purpose=Draw.FIRM.take_up_services),
+        "services": ServicesLever(
+            "services", p.services, start, purpose=Draw.FIRM.take_up_services
+        ),
     }
 
 
@@ -313,7 +373,9 @@ class EntrantTerms:
         for lever, draws in zip(levers, take_up_draws, strict=True):
             strength, cost = lever.terms(entrants, t, until, draws)
             if np.any(strength > 0):
-                effects = (np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength))
+                effects = (
+                    np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength)
+                )
                 self.by_lever.append(LeverTerms(lever, strength.tolist(), cost.tolist(), *effects))
 
 
@@ -332,7 +394,9 @@ class Policy:
         """The levers active at ``t``, in order."""
         return [lever for lever in self.lever_list if lever.active(t)]
 
-    def support(self, cohort: Cohort, standing: Standing, t: float, until: float, take_up_draws) -> Support:
+    def support(
+        self, cohort: Cohort, standing: Standing, t: float, until: float, take_up_draws
+    ) -> Support:
         """Offer every lever active at ``t`` to the cohort for ``[t, until)`` (``take_up_draws``:
         one row per active lever) and combine the effects each firm is paid for."""
         support = Support.none(len(cohort.rows))
@@ -345,7 +409,9 @@ class Policy:
             support.rd_multiplier[paid] *= rd_multiplier
         return support
 
-    def support_entrant(self, terms: EntrantTerms, i: int, park: Park, t: float, firm: int) -> Support | None:
+    def support_entrant(
+        self, terms: EntrantTerms, i: int, park: Park, t: float, firm: int
+    ) -> Support | None:
         """Pay the levers entrant ``i`` of ``terms`` takes up, where ``park`` admits them and the
         budget allows, as it enters at ``t``: its combined support, or None if it takes none up."""
         taken = [lever_terms for lever_terms in terms.by_lever if lever_terms.strength[i] > 0]
@@ -354,7 +420,9 @@ class Policy:
         drift, exit_multiplier, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0, 1.0
         for lt in taken:
             lever = lt.lever
-            if lever.park_admits(park, t) and self.ledger.pay(lever.name, lever.cap, t, lt.cost[i], park.id, firm):
+            if lever.park_admits(park, t) and self.ledger.pay(
+                lever.name, lever.cap, t, lt.cost[i], park.id, firm
+            ):
                 drift += lt.drift[i]
                 exit_multiplier *= lt.exit_multiplier[i]
                 tech_multiplier *= lt.tech_multiplier[i]

@@ -42,7 +42,9 @@ class ShockSchedule:
             for s in shocks
         ]
 
-    def effects(self, a: np.ndarray, b: float | np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+    def effects(
+        self, a: np.ndarray, b: float | np.ndarray
+    ) -> tuple[np.ndarray | float, np.ndarray | float]:
         """For intervals ``[a_i, b_i)``: the shocks' drift in log revenue over each, and the
         factor on its mean exit hazard (the shocks' multipliers averaged over it)."""
         if not self.windows:
@@ -92,9 +94,17 @@ class AgeHazard:
         targets = np.asarray(targets, dtype=float)
         grid = np.arange(self.n + 1, dtype=float)
         last = self.h[-1]
-        inside = np.interp(targets, self.cum, grid) if np.all(np.diff(self.cum) > 0) else inverse_interp(targets, self.cum, grid)
+        inside = (
+            np.interp(targets, self.cum, grid)
+            if np.all(np.diff(self.cum) > 0)
+            else inverse_interp(targets, self.cum, grid)
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
-            beyond = self.n + (targets - self.cum[-1]) / last if last > 0 else np.full_like(targets, math.inf)
+            beyond = (
+                self.n + (targets - self.cum[-1]) / last
+                if last > 0
+                else np.full_like(targets, math.inf)
+            )
         return np.where(targets >= self.cum[-1], beyond, inside)
 
 

@@ -1,1 +1,2 @@
-"""Reports: tables (and later figures and the HTML report) made from results; never runs the model."""
+"""Reports: tables (and later figures and the HTML report)
+made from results; never runs the model."""

@@ -38,7 +38,8 @@ def forecast_table(summary: dict[str, Any]) -> str:
         f"parksim forecast: {summary['scenario']} -- {summary['replications']} replications, "
         f"seed {summary['seed']}, targets checked at the end of {summary['target_date']}",
         "",
-        f"{'target':<22}{'threshold':>11}{'P(met)':>9}{'95% CI':>16}{'median':>12}{'5-95% range':>24}",
+        f"{'target':<22}{'threshold':>11}{'P(met)':>9}{'95% CI':>16}{'median':>12}"
+        f"{'5-95% range':>24}",
     ]
     for t in summary["targets"]:
         ci = f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]"
@@ -47,14 +48,27 @@ def forecast_table(summary: dict[str, Any]) -> str:
             f"{LABELS[t['key']]:<22}{_n(t['threshold']):>11}{t['probability']:>9.2f}{ci:>16}{_n(t['median']):>12}{span:>24}"
         )
     lo, hi = summary["all_met_ci"]
-    lines.append(f"{'all six met':<22}{'':>11}{summary['all_met_probability']:>9.2f}{f'[{lo:.2f}, {hi:.2f}]':>16}")
+    lines.append(
+        f"{'all six met':<22}{'':>11}{summary['all_met_probability']:>9.2f}"
+        f"{f'[{lo:.2f}, {hi:.2f}]':>16}"
+    )
     if summary["observed"]:
-        lines += ["", f"{'observed':<22}{'date':>11}{'value':>9}{'':>16}{'median':>12}{'5-95% range':>24}"]
+        lines += [
+            "",
+            f"{'observed':<22}{'date':>11}{'value':>9}{'':>16}{'median':>12}{'5-95% range':>24}",
+        ]
         for o in summary["observed"]:
             span = f"{_n(o['p05'])} - {_n(o['p95'])}"
-            flag = "  (not simulated)" if o["median"] is None else "" if o["inside_p05_p95"] else "  (outside)"
+            flag = (
+                "  (not simulated)"
+                if o["median"] is None
+                else ""
+                if o["inside_p05_p95"]
+                else "  (outside)"
+            )
             lines.append(
-                f"{LABELS.get(o['key'], o['key']):<22}{o['date']:>11}{_n(o['observed']):>9}{'':>16}{_n(o['median']):>12}{span:>24}{flag}"
+                f"{LABELS.get(o['key'], o['key']):<22}{o['date']:>11}{_n(o['observed']):>9}{'':>16}"
+                f"{_n(o['median']):>12}{span:>24}{flag}"
             )
     fiscal = summary["fiscal_cost_yuan"]
     levers = ", ".join(f"{k} {_money(v)}" for k, v in fiscal["by_lever"].items())
@@ -63,10 +77,13 @@ def forecast_table(summary: dict[str, Any]) -> str:
         f"fiscal cost to {summary['target_date']}: median {_money(fiscal['median'])} "
         f"(5-95%: {_money(fiscal['p05'])} - {_money(fiscal['p95'])})",
         f"  by lever (medians): {levers}",
-        f"  cost per upgrade: {_money(summary['cost_per_upgrade_yuan'])} (median over replications)",
-        f"investment in new park projects (not a policy cost): median {_money(summary['park_investment_yuan']['median'])}",
+        f"  cost per upgrade: {_money(summary['cost_per_upgrade_yuan'])} (median over "
+        "replications)",
+        "investment in new park projects (not a policy cost): median "
+        f"{_money(summary['park_investment_yuan']['median'])}",
         "",
-        "P(met) is the share of replications meeting the target; 95% CI is the Wilson score interval.",
+        "P(met) is the share of replications meeting the target; "
+        "95% CI is the Wilson score interval.",
     ]
     return "\n".join(lines)
 
@@ -81,21 +98,30 @@ def comparison_table(summary: dict[str, Any]) -> str:
     first = names[0]
     width = max(12, *(len(n) for n in names)) + 2
     lines = [
-        f"parksim compare: {', '.join(names)} -- {summary['replications']} replications each, seed {summary['seed']}, "
+        f"parksim compare: {', '.join(names)} -- {summary['replications']} replications each, seed "
+        f"{summary['seed']}, "
         f"common random numbers; differences against {first}",
         "",
-        f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}{'95% CI of diff':>22}{'yuan per extra':>18}",
+        f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}"
+        f"{'95% CI of diff':>22}{'yuan per extra':>18}",
     ]
     for t in summary["targets"]:
         ci = f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]"
-        dci = "" if t["diff"] is None else f"[{_signed(t['diff_ci_low'])}, {_signed(t['diff_ci_high'])}]"
+        dci = (
+            ""
+            if t["diff"] is None
+            else f"[{_signed(t['diff_ci_low'])}, {_signed(t['diff_ci_high'])}]"
+        )
         per = "" if t["cost_per_extra_yuan"] is None else f"{t['cost_per_extra_yuan']:,.0f}"
         label = LABELS[t["key"]] if t["scenario"] == first else ""
         diff = "" if t["diff"] is None else _signed(t["diff"])
         lines.append(f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}{_n(t['median']):>12}{diff:>11}{dci:>22}{per:>18}")
     lines += ["", "fiscal cost to the target date (median): " + ", ".join(
         f"{n} {_money(v)}" for n, v in summary["fiscal_cost_yuan"].items())]
-    lines.append("diff: mean paired difference of the target value; yuan per extra: extra mean fiscal cost / diff,")
+    lines.append(
+        "diff: mean paired difference of the target value; "
+        "yuan per extra: extra mean fiscal cost / diff,"
+    )
     lines.append("shown where the extra is there (its 95% interval lies above zero).")
     return "\n".join(lines)
 
@@ -105,10 +131,19 @@ def sweep_summary(report: dict[str, Any]) -> str:
     rate = report.get("tasks_per_s")
     lines = [
         f"parksim sweep: {report['experiment']} on {report['executor']}",
-        f"  tasks: {report['tasks']:,} in the design; {report['skipped'] - report['skipped_failed']:,} already done"
-        + (f", {report['skipped_failed']:,} failed before and not run again" if report["skipped_failed"] else "")
-        + f", {report['run']:,} run now" + (f" ({rate:,.1f} tasks/s)" if rate else ""),
-        f"  failed: {report['failed']:,}" + ("  (see the 'error' column; --rerun-failed runs them again)" if report["failed"] else ""),
+        f"  tasks: {report['tasks']:,} in the design; "
+        f"{report['skipped'] - report['skipped_failed']:,} already done"
+        + (
+            f", {report['skipped_failed']:,} failed before and not run again"
+            if report["skipped_failed"]
+            else ""
+        )
+        + f", {report['run']:,} run now"
+        + (f" ({rate:,.1f} tasks/s)" if rate else ""),
+        f"  failed: {report['failed']:,}"
+        + (
+            "  (see the 'error' column; --rerun-failed runs them again)" if report["failed"] else ""
+        ),
         f"  results: {report['results_dir']}  (parksim.load_results(dir) gives one row per task)",
     ]
     return "\n".join(lines)

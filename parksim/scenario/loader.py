@@ -107,18 +107,28 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
     resolved = path.resolve()
     if resolved in seen:
         cycle = " -> ".join(str(p) for p in (*seen, resolved))
-        raise ScenarioError(str(path), f"extends chain loops back on itself: {cycle}", key="extends")
+        raise ScenarioError(
+            str(path), f"extends chain loops back on itself: {cycle}", key="extends"
+        )
     data, text = read_toml(path)
     parent = data.pop("extends", None)
     layer = Layer(path, data, text)
     if parent is None:
         return [layer]
     if not isinstance(parent, str) or not parent:
-        raise ScenarioError(str(path), "expected a file name (string)", key="extends", line=find_line(text, ("extends",)))
+        raise ScenarioError(
+            str(path),
+            "expected a file name (string)",
+            key="extends",
+            line=find_line(text, ("extends",)),
+        )
     parent_path = path.parent / parent
     if not parent_path.exists():
         raise ScenarioError(
-            str(path), f"extends a file that does not exist: {parent_path}", key="extends", line=find_line(text, ("extends",))
+            str(path),
+            f"extends a file that does not exist: {parent_path}",
+            key="extends",
+            line=find_line(text, ("extends",)),
         )
     return [*_chain(parent_path, (*seen, resolved)), layer]
 
@@ -154,7 +164,8 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
-    """Apply ``path.to.key=value`` overrides; the value is read as TOML (a bare word is a string)."""
+    """Apply ``path.to.key=value`` overrides; the value is
+    read as TOML (a bare word is a string)."""
     out = data
     for item in overrides:
         if "=" not in item:
@@ -177,7 +188,9 @@ def _nest(keys: list[str], value: Any) -> dict[str, Any]:
 
 
 def validate(
-    data: dict[str, Any], layers: list[Layer] | None = None, overridden: dict[str, Any] | None = None
+    data: dict[str, Any],
+    layers: list[Layer] | None = None,
+    overridden: dict[str, Any] | None = None,
 ) -> Scenario:
     """Validate merged data; errors name the layer that wrote the bad key, or ``--set``.
 
@@ -195,8 +208,17 @@ def validate_model(model: type[BaseModel], data: dict[str, Any], layers: list[La
     except ValidationError as exc:
         raw = exc.errors()
         # a list shortened by a bad item also reports "too short after validation": a follow-on
-        raw = [e for e in raw if not (e["type"] == "too_short" and "after validation" in e["msg"]
-                                      and any(o is not e and tuple(o["loc"][: len(e["loc"])]) == tuple(e["loc"]) for o in raw))]
+        raw = [
+            e
+            for e in raw
+            if not (
+                e["type"] == "too_short"
+                and "after validation" in e["msg"]
+                and any(
+                    o is not e and tuple(o["loc"][: len(e["loc"])]) == tuple(e["loc"]) for o in raw
+                )
+            )
+        ]
         errors = [_describe(err, layers or [], overridden or {}, model) for err in raw]
         first = errors[0]
         first.details = [str(e) for e in errors[1:]]
@@ -212,7 +234,9 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any], root: type[BaseModel]) -> ScenarioError:
+def _describe(
+    err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any], root: type[BaseModel]
+) -> ScenarioError:
     loc = tuple(p for p in err["loc"] if p != "[key]")
     kind = err["type"]
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -220,8 +244,8 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
     if named:  # a cross-field check names the key it is about: "targets.date: ..."
         loc = (*loc, *parse_key(named.group(1)))
         msg = named.group(2)
-        # other keys it names (e.g. calendar.horizon): blame the flag or the most derived file
-        # that wrote one of them
+        # other keys it names (e.g. calendar.horizon): blame the
+        # flag or the most derived file that wrote one of them
         mentioned = [loc, *(parse_key(k) for k in _KEYS.findall(msg))]
         flagged = [m for m in mentioned if overridden and _contains(overridden, m)]
         if flagged:
@@ -249,7 +273,9 @@ def _describe(err: dict[str, Any], layers: list[Layer], overridden: dict[str, An
                 msg += f" ({unit})"
         elif kind in ("too_long", "too_short") and isinstance(err.get("input"), tuple | list):
             bound = re.search(r"(at (?:most|least) \d+)", err["msg"])
-            msg = f"expected {bound.group(1) if bound else 'a different number of'} values" + (f" ({unit})" if unit else "")
+            msg = f"expected {bound.group(1) if bound else 'a different number of'} values" + (
+                f" ({unit})" if unit else ""
+            )
         got = err.get("input")
         if not isinstance(got, dict | list) and "got" not in msg:
             msg = f"{msg}, got {got!r}"
@@ -386,15 +412,22 @@ def find_line(text: str, loc: tuple[Any, ...]) -> int | None:
 # --------------------------------------------------------------------------- entry point
 
 
-def load_with_sources(path: str | Path, overrides: typing.Iterable[str] = ()) -> tuple[Scenario, list[dict[str, str]]]:
+def load_with_sources(
+    path: str | Path, overrides: typing.Iterable[str] = ()
+) -> tuple[Scenario, list[dict[str, str]]]:
     """:func:`load_scenario`, and the files it read (parent first) with their SHA-256, taken
     from the very text that was validated."""
     data, layers = load_raw(path)
     scenario = validate(data, layers)
     overrides = list(overrides)
     if overrides:
-        scenario = validate(apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides))
-    sources = [{"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()} for layer in layers]
+        scenario = validate(
+            apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides)
+        )
+    sources = [
+        {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()}
+        for layer in layers
+    ]
     return scenario, sources
 
 

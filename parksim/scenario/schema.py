@@ -69,7 +69,9 @@ class Strict(BaseModel):
     strict (no text for numbers, no booleans for integers; an integer is a valid float) and
     NaN and infinity are refused. The loader hands TOML arrays over as tuples."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False
+    )
 
 
 class Window(Strict):
@@ -110,17 +112,31 @@ class District(Strict):
     firms: int = q("firms", "small and micro firms outside parks at the start", ge=0, le=10_000_000)
     revenue_median_yuan: float = q("yuan/year", "median annual revenue of pool firms", gt=0)
     revenue_log_sigma: float = q("log(yuan)", "spread of log revenue of pool firms", ge=0, le=5)
-    age_mean_years: float = q("years", "mean age of pool firms at the start (exponential)", gt=0, le=100)
-    sectors: dict[str, float] = q("share", "sector -> share of pool firms (normalised)", min_length=1)
+    age_mean_years: float = q(
+        "years", "mean age of pool firms at the start (exponential)", gt=0, le=100
+    )
+    sectors: dict[str, float] = q(
+        "share", "sector -> share of pool firms (normalised)", min_length=1
+    )
     rd_share: Share = q("share", "share of firms that do R&D")
     tech_share: Share = q("share", "share of firms already certified tech-based")
-    floor_m2_per_million_yuan: float = q("m2 per M yuan/year", "floor need per unit of revenue", gt=0)
+    floor_m2_per_million_yuan: float = q(
+        "m2 per M yuan/year", "floor need per unit of revenue", gt=0
+    )
     floor_min_m2: float = q("m2", "smallest floor need of a firm", gt=0)
     floor_log_sigma: float = q("log(m2)", "firm-specific spread of floor need", ge=0, le=3)
-    relocation_rate_per_year: float = q("1/year", "rate at which a pool firm applies to a park (relocation pressure)", ge=0, le=5)
-    formation_rate_per_year: float = q("1/year", "new firms formed per pool firm per year", ge=0, le=2)
-    reapply_months: float = q("months", "mean wait before a rejected firm applies again", gt=0, le=120)
-    max_applications: int = q("applications", "applications a firm makes before giving up", ge=1, le=20)
+    relocation_rate_per_year: float = q(
+        "1/year", "rate at which a pool firm applies to a park (relocation pressure)", ge=0, le=5
+    )
+    formation_rate_per_year: float = q(
+        "1/year", "new firms formed per pool firm per year", ge=0, le=2
+    )
+    reapply_months: float = q(
+        "months", "mean wait before a rejected firm applies again", gt=0, le=120
+    )
+    max_applications: int = q(
+        "applications", "applications a firm makes before giving up", ge=1, le=20
+    )
 
     @model_validator(mode="after")
     def _sectors(self) -> District:
@@ -163,7 +179,9 @@ class DevelopmentModel(Strict):
     floor_area_log_sigma: float = q("log(m2)", "spread of project floor area", ge=0, le=3)
     renovation_months: MonthsRange = q("months", "[min, max] renovation time")
     new_build_months: MonthsRange = q("months", "[min, max] new-build time")
-    renovation_cost_yuan_per_m2: float = q("yuan/m2", "investment to renovate existing stock into a park", ge=0)
+    renovation_cost_yuan_per_m2: float = q(
+        "yuan/m2", "investment to renovate existing stock into a park", ge=0
+    )
     new_build_cost_yuan_per_m2: float = q("yuan/m2", "investment to build a park new", ge=0)
 
 
@@ -173,14 +191,21 @@ class Pipeline(Strict):
     proposals_per_year: float = q("projects/year", "rate of new park proposals", ge=0, le=1000)
     window: Window = q("YYYY-MM", "months in which projects are proposed")
     plot_ratio: float = q("m2 floor per m2 land", "floor-area ratio of new builds", gt=0, le=10)
-    land_quota_mu_per_year: float = q("mu/year", "land released for park building each year, before policy", ge=0)
-    models: dict[str, DevelopmentModel] = q("table", "development model -> how it builds", min_length=1)
+    land_quota_mu_per_year: float = q(
+        "mu/year", "land released for park building each year, before policy", ge=0
+    )
+    models: dict[str, DevelopmentModel] = q(
+        "table", "development model -> how it builds", min_length=1
+    )
 
     @model_validator(mode="after")
     def _models(self) -> Pipeline:
         unknown = sorted(set(self.models) - set(DEVELOPMENT_MODELS))
         if unknown:
-            raise ValueError(f"unknown development model {unknown[0]!r}; expected one of {', '.join(DEVELOPMENT_MODELS)}")
+            raise ValueError(
+                f"unknown development model {unknown[0]!r}; expected one of "
+                f"{', '.join(DEVELOPMENT_MODELS)}"
+            )
         if sum(m.share for m in self.models.values()) <= 0:
             raise ValueError("development model shares must add up to more than 0")
         return self
@@ -192,9 +217,13 @@ class Recognition(Strict):
     opens: Month = q("YYYY-MM", "first month the district recognises parks")
     review_months: MonthsRange = q("months", "[min, max] time from eligibility to recognition")
     min_floor_area_m2: float = q("m2", "smallest park the district recognises", ge=0)
-    provincial_probability: Share = q("probability", "chance a recognised park is recommended to the province")
+    provincial_probability: Share = q(
+        "probability", "chance a recognised park is recommended to the province"
+    )
     provincial_min_floor_area_m2: float = q("m2", "smallest park the province accepts", ge=0)
-    provincial_review_months: MonthsRange = q("months", "[min, max] time from recognition to provincial recommendation")
+    provincial_review_months: MonthsRange = q(
+        "months", "[min, max] time from recognition to provincial recommendation"
+    )
 
 
 class Grading(Strict):
@@ -210,7 +239,9 @@ class Grading(Strict):
     output_benchmark_yuan_per_m2: float = q("yuan/m2/year", "revenue per m2 that scores 1", gt=0)
     tech_benchmark_share: float = q("share", "tech-firm share that scores 1", gt=0, le=1)
     noise_sd: float = q("score", "assessors' noise on the score", ge=0)
-    delist_after_d_grades: int = q("gradings", "consecutive D grades (outside grace) before delisting", ge=1)
+    delist_after_d_grades: int = q(
+        "gradings", "consecutive D grades (outside grace) before delisting", ge=1
+    )
 
     @model_validator(mode="after")
     def _thresholds(self) -> Grading:
@@ -224,7 +255,9 @@ class Grading(Strict):
 class Demonstration(Strict):
     """Selection of provincial or municipal demonstration parks (示范园)."""
 
-    min_consecutive_a: int = q("gradings", "consecutive A grades a provincial park needs to be a candidate", ge=1)
+    min_consecutive_a: int = q(
+        "gradings", "consecutive A grades a provincial park needs to be a candidate", ge=1
+    )
     selections_per_year: int = q("parks/year", "most parks selected at one grading", ge=0)
     selection_probability: Share = q("probability", "chance each ranked candidate is selected")
 
@@ -232,18 +265,26 @@ class Demonstration(Strict):
 class Admission(Strict):
     """Admission screening (准入) of applicants against each park's positioning."""
 
-    lead_sector_min_share: Share = q("share", "lead-industry firms must stay at least this share of a park's firms")
+    lead_sector_min_share: Share = q(
+        "share", "lead-industry firms must stay at least this share of a park's firms"
+    )
     pass_probability: Share = q("probability", "chance an applicant passes the entry standards")
-    rd_pass_multiplier: float = q("ratio", "pass-probability multiplier for firms doing R&D", ge=0, le=10)
+    rd_pass_multiplier: float = q(
+        "ratio", "pass-probability multiplier for firms doing R&D", ge=0, le=10
+    )
     min_revenue_yuan: float = q("yuan/year", "smallest revenue admitted", ge=0)
 
 
 class Parks(Strict):
     usable_share: float = q("share", "share of gross floor area firms can rent", gt=0.0, le=1.0)
     rent_yuan_m2_month: float = q("yuan/m2/month", "park rent", ge=0)
-    growth_drift_per_year: float = q("log revenue/year", "extra growth from being in a park", ge=-1, le=1)
+    growth_drift_per_year: float = q(
+        "log revenue/year", "extra growth from being in a park", ge=-1, le=1
+    )
     exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard in a park relative to outside")
-    initial_tenure_months: float = q("months", "how long the firms already in parks at the start have been there", ge=0)
+    initial_tenure_months: float = q(
+        "months", "how long the firms already in parks at the start have been there", ge=0
+    )
     initial: tuple[InitialPark, ...] = q("list", "parks and projects at the start")
     pipeline: Pipeline
     recognition: Recognition
@@ -255,19 +296,49 @@ class Parks(Strict):
 class Enterprises(Strict):
     """The life of a firm inside a park."""
 
-    review_interval_months: float = q("months", "time between the revenue reports at which every firm in a park is reviewed", gt=0, le=24)
-    growth_drift_per_year: float = q("log revenue/year", "baseline drift of log revenue", ge=-1, le=1)
-    growth_scale_per_year: float = q("log revenue/year", "Laplace scale of yearly log-revenue change at the reference size", gt=0, le=2)
-    growth_reference_revenue_yuan: float = q("yuan/year", "revenue at which the Laplace scale applies", gt=0)
+    review_interval_months: float = q(
+        "months",
+        "time between the revenue reports at which every firm in a park is reviewed",
+        gt=0,
+        le=24,
+    )
+    growth_drift_per_year: float = q(
+        "log revenue/year", "baseline drift of log revenue", ge=-1, le=1
+    )
+    growth_scale_per_year: float = q(
+        "log revenue/year",
+        "Laplace scale of yearly log-revenue change at the reference size",
+        gt=0,
+        le=2,
+    )
+    growth_reference_revenue_yuan: float = q(
+        "yuan/year", "revenue at which the Laplace scale applies", gt=0
+    )
     growth_size_exponent: float = q("exponent", "beta in scale ~ revenue^-beta", ge=0, le=1)
-    upgrade_threshold_yuan: float = q("yuan/year", "revenue that makes a firm above designated size (小升规)", gt=0)
-    exit_hazard_by_age: tuple[float, ...] = q("1/year", "annual exit hazard at age 0-1, 1-2, ...; the last applies beyond", min_length=1)
-    tech_hazard_per_year: float = q("1/year", "rate at which an R&D firm is certified tech-based", ge=0, le=5)
-    rd_adoption_per_year: float = q("1/year", "rate at which a firm without R&D starts R&D", ge=0, le=5)
-    expansion_tolerance: float = q("share", "a firm seeks space when its need exceeds its floor by this share", ge=0, le=10)
-    contract_months: float = q("months", "time after entry when the performance contract is checked", ge=0)
-    contract_min_revenue_yuan_per_m2: float = q("yuan/m2/year", "revenue per m2 the contract requires", ge=0)
-    contract_enforcement_probability: Share = q("probability", "chance a firm missing its contract is moved out, per review")
+    upgrade_threshold_yuan: float = q(
+        "yuan/year", "revenue that makes a firm above designated size (小升规)", gt=0
+    )
+    exit_hazard_by_age: tuple[float, ...] = q(
+        "1/year", "annual exit hazard at age 0-1, 1-2, ...; the last applies beyond", min_length=1
+    )
+    tech_hazard_per_year: float = q(
+        "1/year", "rate at which an R&D firm is certified tech-based", ge=0, le=5
+    )
+    rd_adoption_per_year: float = q(
+        "1/year", "rate at which a firm without R&D starts R&D", ge=0, le=5
+    )
+    expansion_tolerance: float = q(
+        "share", "a firm seeks space when its need exceeds its floor by this share", ge=0, le=10
+    )
+    contract_months: float = q(
+        "months", "time after entry when the performance contract is checked", ge=0
+    )
+    contract_min_revenue_yuan_per_m2: float = q(
+        "yuan/m2/year", "revenue per m2 the contract requires", ge=0
+    )
+    contract_enforcement_probability: Share = q(
+        "probability", "chance a firm missing its contract is moved out, per review"
+    )
 
     @model_validator(mode="after")
     def _hazards(self) -> Enterprises:
@@ -282,11 +353,17 @@ class Lever(Strict):
 
     enabled: bool = qd(True, "bool", "whether the lever operates at all")
     window: Window = q("YYYY-MM", "months in which the lever operates")
-    budget_cap_yuan_per_year: float = q("yuan/year", "most the lever may spend in a calendar year", ge=0)
+    budget_cap_yuan_per_year: float = q(
+        "yuan/year", "most the lever may spend in a calendar year", ge=0
+    )
     take_up: Share = q("probability", "chance an eligible firm takes the support at a review")
     max_revenue_yuan: float = q("yuan/year", "eligible firms have at most this revenue", ge=0)
-    min_park_grade: Grade = q("grade", "eligible firms are in parks graded at least this (ungraded parks qualify)")
-    growth_drift_per_year: float = q("log revenue/year", "extra growth while supported", ge=-1, le=1)
+    min_park_grade: Grade = q(
+        "grade", "eligible firms are in parks graded at least this (ungraded parks qualify)"
+    )
+    growth_drift_per_year: float = q(
+        "log revenue/year", "extra growth while supported", ge=-1, le=1
+    )
     exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard while supported")
     tech_hazard_multiplier: Multiplier = q("ratio", "tech-certification rate while supported")
 
@@ -295,18 +372,32 @@ class Finance(Lever):
     """Loan guarantees and interest subsidies."""
 
     loan_yuan: float = q("yuan", "loan per supported firm", ge=0)
-    interest_subsidy_rate: float = q("1/year", "interest subsidised, as a share of the loan", ge=0, le=1)
-    guarantee_fee_rate: float = q("1/year", "guarantee fee paid by the district, share of the loan", ge=0, le=1)
-    expected_loss_rate: float = q("1/year", "guarantee losses borne by the district, share of the loan", ge=0, le=1)
+    interest_subsidy_rate: float = q(
+        "1/year", "interest subsidised, as a share of the loan", ge=0, le=1
+    )
+    guarantee_fee_rate: float = q(
+        "1/year", "guarantee fee paid by the district, share of the loan", ge=0, le=1
+    )
+    expected_loss_rate: float = q(
+        "1/year", "guarantee losses borne by the district, share of the loan", ge=0, le=1
+    )
 
 
 class Land(Lever):
     """Rent subsidies, land for park building and grade-differentiated factor prices."""
 
-    rent_subsidy_share_by_year: tuple[float, ...] = q("share", "share of rent subsidised in a firm's 1st, 2nd, ... year in a park", min_length=1)
-    extra_land_quota_mu_per_year: float = q("mu/year", "land released for parks on top of the base quota", ge=0)
-    land_discount_yuan_per_mu: float = q("yuan/mu", "land-price concession booked when quota is used", ge=0)
-    grade_drift_per_year: dict[Grade, float] = q("log revenue/year", "growth effect of factor prices by park grade")
+    rent_subsidy_share_by_year: tuple[float, ...] = q(
+        "share", "share of rent subsidised in a firm's 1st, 2nd, ... year in a park", min_length=1
+    )
+    extra_land_quota_mu_per_year: float = q(
+        "mu/year", "land released for parks on top of the base quota", ge=0
+    )
+    land_discount_yuan_per_mu: float = q(
+        "yuan/mu", "land-price concession booked when quota is used", ge=0
+    )
+    grade_drift_per_year: dict[Grade, float] = q(
+        "log revenue/year", "growth effect of factor prices by park grade"
+    )
 
     @model_validator(mode="after")
     def _shares(self) -> Land:
@@ -319,7 +410,9 @@ class Land(Lever):
 class Tax(Lever):
     """Small-firm income-tax relief, R&D super-deduction and upgrade rewards."""
 
-    relief_share_of_revenue: float = q("share of revenue", "tax relief per supported firm-year", ge=0, le=0.5)
+    relief_share_of_revenue: float = q(
+        "share of revenue", "tax relief per supported firm-year", ge=0, le=0.5
+    )
     upgrade_reward_yuan: float = q("yuan", "one-off reward for a firm that upgrades (小升规)", ge=0)
     rd_adoption_multiplier: Multiplier = q("ratio", "R&D adoption rate while supported")
 
@@ -342,7 +435,9 @@ class Shock(Window):
     """A time-windowed shock (e.g. the February-April 2020 epidemic lockdown)."""
 
     name: str = q("text", "what the shock is", min_length=1)
-    growth_drift_per_year: float = q("log revenue/year", "drift added while the shock lasts", ge=-10, le=10)
+    growth_drift_per_year: float = q(
+        "log revenue/year", "drift added while the shock lasts", ge=-10, le=10
+    )
     exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard while the shock lasts")
     relocation_multiplier: Multiplier = q("ratio", "relocation applications while the shock lasts")
 
@@ -359,9 +454,15 @@ class Targets(Strict):
 
 
 class Observation(Strict):
-    key: Literal["parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks", "provincial_parks"] = q(
-        "key", "observed quantity"
-    )
+    key: Literal[
+        "parks",
+        "floor_area_m2",
+        "firms",
+        "upgrades",
+        "tech_firms",
+        "demo_parks",
+        "provincial_parks",
+    ] = q("key", "observed quantity")
     date: Month = q("YYYY-MM", "month at whose end it was observed")
     value: float = q("same as key", "observed value", ge=0)
     source: str = qd("", "text", "where the number comes from")
@@ -380,7 +481,9 @@ class Scenario(Strict):
     policies: Policies
     shocks: tuple[Shock, ...] = qd((), "list", "time-windowed shocks")
     targets: Targets
-    observations: tuple[Observation, ...] = qd((), "list", "observed values to print beside the simulated ones")
+    observations: tuple[Observation, ...] = qd(
+        (), "list", "observed values to print beside the simulated ones"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -389,18 +492,25 @@ class Scenario(Strict):
         for i, park in enumerate(self.parks.initial):
             if park.lead_sector not in sectors:
                 raise ValueError(
-                    f"parks.initial[{i}].lead_sector: {park.lead_sector!r} is not a sector of district.sectors "
+                    f"parks.initial[{i}].lead_sector: {park.lead_sector!r} is not a sector of "
+                    "district.sectors "
                     f"({', '.join(sorted(sectors))})"
                 )
         start = self.calendar.start
         for i, park in enumerate(self.parks.initial):
             if park.opens is not None and month_index(start, park.opens) < 0:
-                raise ValueError(f"parks.initial[{i}].opens: parks.initial[{i}].opens {park.opens} is before calendar.start {start}")
+                raise ValueError(
+                    f"parks.initial[{i}].opens: parks.initial[{i}].opens {park.opens} is before "
+                    f"calendar.start {start}"
+                )
         if month_index(start, self.targets.date) < 0:
-            raise ValueError(f"targets.date: targets.date {self.targets.date} is before calendar.start {start}")
+            raise ValueError(
+                f"targets.date: targets.date {self.targets.date} is before calendar.start {start}"
+            )
         if month_index(self.targets.date, self.calendar.horizon) < 0:
             raise ValueError(
-                f"targets.date: targets.date {self.targets.date} is after calendar.horizon {self.calendar.horizon}; "
+                f"targets.date: targets.date {self.targets.date} is after calendar.horizon "
+                f"{self.calendar.horizon}; "
                 "a run must reach the date its targets are checked"
             )
         return self

@@ -64,15 +64,25 @@ class Comparison:
                 }
                 if name != first:
                     diff, dlo, dhi = paired_difference(base[key], v)
-                    row.update(diff=diff, diff_ci_low=dlo, diff_ci_high=dhi,
-                               cost_per_extra_yuan=cost_per_extra_unit(base["fiscal_total_yuan"],
-                                                                       self.values[name]["fiscal_total_yuan"], diff, dlo))
+                    row.update(
+                        diff=diff,
+                        diff_ci_low=dlo,
+                        diff_ci_high=dhi,
+                        cost_per_extra_yuan=cost_per_extra_unit(
+                            base["fiscal_total_yuan"],
+                            self.values[name]["fiscal_total_yuan"],
+                            diff,
+                            dlo,
+                        ),
+                    )
                 out_targets.append({k: _finite(x) for k, x in row.items()})
         return {
             "scenarios": self.names,
             "replications": self.replications,
             "seed": self.seed,
-            "fiscal_cost_yuan": {n: median(self.values[n]["fiscal_total_yuan"]) for n in self.names},
+            "fiscal_cost_yuan": {
+                n: median(self.values[n]["fiscal_total_yuan"]) for n in self.names
+            },
             "targets": out_targets,
         }
 
@@ -103,5 +113,7 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
         if progress is not None:
             progress(len(rows))
     if failed:
-        raise RuntimeError(f"{failed} of {len(tasks)} replications failed; the comparison would not be paired")
+        raise RuntimeError(
+            f"{failed} of {len(tasks)} replications failed; the comparison would not be paired"
+        )
     return Comparison(list(names), list(scenarios), replications, seed, values)

@@ -60,8 +60,11 @@ class Factor(_Table):
                       json_schema_extra={"unit": "key path"})
     values: tuple[Value, ...] | None = Field(None, min_length=1, description="the levels to use",
                                              json_schema_extra={"unit": "the key's unit"})
-    range: tuple[float, float] | None = Field(None, description="[low, high] for sampled or gridded designs",
-                                              json_schema_extra={"unit": "the key's unit"})
+    range: tuple[float, float] | None = Field(
+        None,
+        description="[low, high] for sampled or gridded designs",
+        json_schema_extra={"unit": "the key's unit"},
+    )
     levels: int | None = Field(None, ge=1, le=10_000, description="grid levels across the range",
                                json_schema_extra={"unit": "levels"})
     scale: Literal["linear", "log"] = Field("linear", description="spacing of a range",
@@ -83,38 +86,68 @@ class Factor(_Table):
 
 
 class Design(_Table):
-    kind: Literal["grid", "lhs", "sobol"] = Field(description="full grid, Latin hypercube or Sobol/Saltelli",
-                                                  json_schema_extra={"unit": "grid|lhs|sobol"})
-    samples: int | None = Field(None, ge=1, le=10_000_000, json_schema_extra={"unit": "points"},
-                                description="lhs: number of points; sobol: base sample N (points = N(D+2), or N(2D+2) with second_order)")
-    seed: int = Field(0, ge=0, description="seed of the sampler", json_schema_extra={"unit": "integer"})
+    kind: Literal["grid", "lhs", "sobol"] = Field(
+        description="full grid, Latin hypercube or Sobol/Saltelli",
+        json_schema_extra={"unit": "grid|lhs|sobol"},
+    )
+    samples: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        json_schema_extra={"unit": "points"},
+        description="lhs: number of points; sobol: base sample N "
+        "(points = N(D+2), or N(2D+2) with second_order)",
+    )
+    seed: int = Field(
+        0, ge=0, description="seed of the sampler", json_schema_extra={"unit": "integer"}
+    )
     second_order: bool = Field(False, description="sobol: sample for second-order indices too",
                                json_schema_extra={"unit": "bool"})
 
     @model_validator(mode="after")
     def _samples(self) -> Design:
         if self.kind in ("lhs", "sobol") and self.samples is None:
-            raise ValueError(f"{'an' if self.kind == 'lhs' else 'a'} {self.kind} design needs samples")
+            raise ValueError(
+                f"{'an' if self.kind == 'lhs' else 'a'} {self.kind} design needs samples"
+            )
         if self.kind == "sobol" and self.samples & (self.samples - 1):
-            raise ValueError(f"samples: a sobol design needs a power of two (Sobol sequences), got {self.samples}")
+            raise ValueError(
+                "samples: a sobol design needs a power of two (Sobol sequences), got "
+                f"{self.samples}"
+            )
         return self
 
 
 class Experiment(_Table):
-    name: str = Field("experiment", min_length=1, json_schema_extra={"unit": "text"}, description="short name")
-    description: str = Field("", json_schema_extra={"unit": "text"}, description="what the experiment asks")
+    name: str = Field(
+        "experiment", min_length=1, json_schema_extra={"unit": "text"}, description="short name"
+    )
+    description: str = Field(
+        "", json_schema_extra={"unit": "text"}, description="what the experiment asks"
+    )
     scenario: str = Field(min_length=1, json_schema_extra={"unit": "path"},
                           description="base scenario file, relative to the experiment file")
     overrides: tuple[str, ...] = Field((), json_schema_extra={"unit": "key=value"},
                                        description="scenario overrides applied before the factors")
     replications: int = Field(ge=1, le=1_000_000, json_schema_extra={"unit": "replications"},
                               description="replications per design point")
-    seed: int = Field(ge=0, lt=2**63, json_schema_extra={"unit": "integer"},
-                      description="root seed; every point uses the same replication seeds (common random numbers)")
+    seed: int = Field(
+        ge=0,
+        lt=2**63,
+        json_schema_extra={"unit": "integer"},
+        description="root seed; every point uses the same replication seeds "
+        "(common random numbers)",
+    )
     outputs: tuple[Literal["targets", "fiscal", "observed"], ...] = Field(
-        ("targets", "fiscal"), min_length=1, json_schema_extra={"unit": "list"}, description="what to keep per task")
+        ("targets", "fiscal"),
+        min_length=1,
+        json_schema_extra={"unit": "list"},
+        description="what to keep per task",
+    )
     design: Design
-    factors: tuple[Factor, ...] = Field(min_length=1, json_schema_extra={"unit": "list"}, description="the keys varied")
+    factors: tuple[Factor, ...] = Field(
+        min_length=1, json_schema_extra={"unit": "list"}, description="the keys varied"
+    )
 
     @model_validator(mode="after")
     def _factors(self) -> Experiment:
@@ -124,7 +157,9 @@ class Experiment(_Table):
                 raise ValueError(f"factors[{i}].path: factors[{i}].path {f.path!r} is given twice")
             seen.add(f.path)
             if self.design.kind == "grid" and f.range is not None and f.levels is None:
-                raise ValueError(f"factors[{i}].levels: factors[{i}] has a range; a grid design needs its levels")
+                raise ValueError(
+                    f"factors[{i}].levels: factors[{i}] has a range; a grid design needs its levels"
+                )
             if self.design.kind != "grid" and f.levels is not None:
                 raise ValueError(f"factors[{i}].levels: levels only apply to a grid design")
         return self
@@ -174,7 +209,9 @@ def _unit_samples(design: Design, d: int) -> np.ndarray:
     from SALib.sample import sobol
 
     problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
-    return sobol.sample(problem, design.samples, calc_second_order=design.second_order, seed=design.seed)
+    return sobol.sample(
+        problem, design.samples, calc_second_order=design.second_order, seed=design.seed
+    )
 
 
 def _from_unit(factor: Factor, u: np.ndarray) -> list[Any]:
@@ -220,7 +257,9 @@ def _set(data: Any, key: tuple[Any, ...], value: Any) -> None:
     node[key[-1]] = value
 
 
-def _check_path(exp_file: Path, text: str, data: dict[str, Any], i: int, path: str) -> tuple[Any, ...]:
+def _check_path(
+    exp_file: Path, text: str, data: dict[str, Any], i: int, path: str
+) -> tuple[Any, ...]:
     """The factor's key as a tuple, or an error naming the part that does not exist."""
     key = parse_key(path)
     node: Any = data
@@ -230,8 +269,13 @@ def _check_path(exp_file: Path, text: str, data: dict[str, Any], i: int, path: s
         if not ok:
             where = ".".join(str(p) for p in key[:depth]) or "the scenario"
             hint = nearest_name(str(part), node) if isinstance(node, dict) else None
-            raise ScenarioError(str(exp_file), f"factor path {path!r} does not exist: {where} has no {part!r}",
-                                key=f"factors[{i}].path", line=find_line(text, ("factors", i, "path")), suggestion=hint)
+            raise ScenarioError(
+                str(exp_file),
+                f"factor path {path!r} does not exist: {where} has no {part!r}",
+                key=f"factors[{i}].path",
+                line=find_line(text, ("factors", i, "path")),
+                suggestion=hint,
+            )
         node = node[part]
     if isinstance(node, dict | list):
         raise ScenarioError(str(exp_file), f"factor path {path!r} is a table or list, not a value",
@@ -282,12 +326,20 @@ def load_experiment(path: str | Path) -> Plan:
     keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(exp.factors)]
     for i, f in enumerate(exp.factors):
         template = _get(raw, keys[i])
-        if f.range is not None and (isinstance(template, bool) or not isinstance(template, int | float)):
-            raise ScenarioError(str(path), f"factor {f.path!r} is {type(template).__name__}, a range needs a number",
-                                key=f"factors[{i}].range", line=find_line(text, ("factors", i, "range")))
+        if f.range is not None and (
+            isinstance(template, bool) or not isinstance(template, int | float)
+        ):
+            raise ScenarioError(
+                str(path),
+                f"factor {f.path!r} is {type(template).__name__}, a range needs a number",
+                key=f"factors[{i}].range",
+                line=find_line(text, ("factors", i, "range")),
+            )
     points = _points(exp)
     if not points:
-        raise ScenarioError(str(path), "the design has no points", key="design", line=find_line(text, ("design",)))
+        raise ScenarioError(
+            str(path), "the design has no points", key="design", line=find_line(text, ("design",))
+        )
     scenarios, values, hashes = [], [], []
     for n, point in enumerate(points):
         data_n = copy.deepcopy(raw)
@@ -297,11 +349,19 @@ def load_experiment(path: str | Path) -> Plan:
         try:
             scenario = validate(data_n)
         except ScenarioError as err:
-            setting = ", ".join(f"{f.path}={v!r}" for f, v in zip(exp.factors, coerced, strict=True))
-            raise ScenarioError(str(path), f"design point {n} ({setting}) is not a valid scenario: {err.key}: {err.message}",
-                                key="factors") from None
+            setting = ", ".join(
+                f"{f.path}={v!r}" for f, v in zip(exp.factors, coerced, strict=True)
+            )
+            raise ScenarioError(
+                str(path),
+                f"design point {n} ({setting}) is not a valid scenario: {err.key}: {err.message}",
+                key="factors",
+            ) from None
         scenarios.append(scenario)
         values.append(coerced)
         hashes.append(scenario_hash(scenario))
-    sources = [{"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()} for layer in [layer, *layers]]
+    sources = [
+        {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()}
+        for layer in [layer, *layers]
+    ]
     return Plan(path, exp, base, values, scenarios, hashes, sources)

@@ -52,7 +52,14 @@ SWEEP_KIND = "sweep"
 class SweepStore:
     """A sweep's results directory, opened for writing."""
 
-    def __init__(self, path: str | Path, plan, identity: str, flush_rows: int = 500, flush_seconds: float = 5.0):
+    def __init__(
+        self,
+        path: str | Path,
+        plan,
+        identity: str,
+        flush_rows: int = 500,
+        flush_seconds: float = 5.0,
+    ):
         self.path = Path(path)
         self.plan = plan
         self.identity = identity
@@ -85,7 +92,9 @@ class SweepStore:
             self.lock = DirectoryLock(path)
             locked = self.lock.acquire()
         except OSError as exc:
-            raise ResultsDirError(f"{path}: cannot create the results directory: {exc.strerror}") from None
+            raise ResultsDirError(
+                f"{path}: cannot create the results directory: {exc.strerror}"
+            ) from None
         if not locked:
             raise ResultsDirError(f"{path}: another sweep is writing into this directory")
         if not manifest_path.exists():
@@ -117,18 +126,24 @@ class SweepStore:
             "source_sha256": source_hash(),
             "versions": library_versions(),
         }
-        atomic_write_bytes(self.path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+        atomic_write_bytes(
+            self.path / "manifest.json",
+            (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(),
+        )
         fsync_dir(self.path)
 
     # ------------------------------------------------------------------ state
 
     def finished(self) -> tuple[set[str], set[str]]:
-        """Keys of the tasks already done (``ok``) and of those that failed (and not since succeeded)."""
+        """Keys of the tasks already done (``ok``) and of
+        those that failed (and not since succeeded)."""
         ok: set[str] = set()
         failed: set[str] = set()
         for shard in sorted(self.shards.glob("part-*.parquet")):
             table = pq.read_table(shard, columns=["key", "status"])
-            for key, status in zip(table.column("key").to_pylist(), table.column("status").to_pylist(), strict=True):
+            for key, status in zip(
+                table.column("key").to_pylist(), table.column("status").to_pylist(), strict=True
+            ):
                 (ok if status == "ok" else failed).add(key)
         return ok, failed - ok
 
@@ -137,7 +152,10 @@ class SweepStore:
     def add(self, rows: list[dict[str, Any]]) -> None:
         """Buffer rows; write a shard when enough have arrived or enough time has passed."""
         self._buffer.extend(rows)
-        if len(self._buffer) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
+        if (
+            len(self._buffer) >= self.flush_rows
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -163,7 +181,9 @@ class SweepStore:
         try:
             self.flush()
             if summary is not None:
-                atomic_write_bytes(self.path / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+                atomic_write_bytes(
+                    self.path / "summary.json", (json.dumps(summary, indent=2) + "\n").encode()
+                )
         finally:
             self.lock.release()
 
@@ -194,17 +214,33 @@ def load_sweep(path: str | Path, meta: bool = False) -> pd.DataFrame:
     rows = pd.concat([pd.read_parquet(s) for s in shards], ignore_index=True)
     # one row per task key: a success wins over a failure, the latest over earlier ones
     rows["_ok"] = rows["status"] == "ok"
-    rows = rows.sort_values(["_ok", "finished_at"]).drop_duplicates("key", keep="last").drop(columns=["_ok", "point", "replication"])
+    rows = (
+        rows.sort_values(["_ok", "finished_at"])
+        .drop_duplicates("key", keep="last")
+        .drop(columns=["_ok", "point", "replication"])
+    )
     # every (point, replication) of the design, by its key: repeated design points share a row
     hashes = pd.read_parquet(path / "points.parquet", columns=["point", "scenario_sha256"])
     expected = pd.DataFrame(
-        [(p, r, task_key(h, manifest["seed"], r, manifest["package_version"], manifest["source_sha256"]))
-         for p, h in zip(hashes["point"], hashes["scenario_sha256"], strict=True)
-         for r in range(manifest["replications"])],
+        [
+            (
+                p,
+                r,
+                task_key(
+                    h, manifest["seed"], r, manifest["package_version"], manifest["source_sha256"]
+                ),
+            )
+            for p, h in zip(hashes["point"], hashes["scenario_sha256"], strict=True)
+            for r in range(manifest["replications"])
+        ],
         columns=["point", "replication", "key"],
     )
     rows = expected.merge(rows, on="key", how="inner").merge(points, on="point", how="left")
     fixed = ["point", *manifest["factors"], "replication", "seed", "status", "error"]
-    values = [c for c in rows.columns if c not in fixed and c not in META_COLUMNS and c not in ("key", "traceback")]
+    values = [
+        c
+        for c in rows.columns
+        if c not in fixed and c not in META_COLUMNS and c not in ("key", "traceback")
+    ]
     columns = fixed + values + (["key", *META_COLUMNS, "traceback"] if meta else [])
     return rows[columns].sort_values(["point", "replication"]).reset_index(drop=True)

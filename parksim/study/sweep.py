@@ -1,11 +1,11 @@
 """Sweeps: run every task of an experiment on an executor, streaming rows into a results store.
 
-:func:`run_sweep` opens (or re-opens) the store, skips the tasks already finished, feeds the
-rest to the executor in interleaved order (replication by replication across the design) and
-hands each arriving chunk of rows to the store. A task that fails is recorded with its error
-and the sweep goes on; the report says how many failed. Results are never held in memory;
-the driver keeps the set of task keys (a couple of hundred bytes per task). Ctrl-C writes what has arrived and
-stops; the next run picks up from there.
+:func:`run_sweep` opens (or re-opens) the store, skips the tasks already finished, feeds the rest to
+the executor in interleaved order (replication by replication across the design) and hands each
+arriving chunk of rows to the store. A task that fails is recorded with its error and the sweep goes
+on; the report says how many failed. Results are never held in memory; the driver keeps the set of
+task keys (a couple of hundred bytes per task). Ctrl-C writes what has arrived and stops; the next
+run picks up from there.
 """
 
 from __future__ import annotations
@@ -61,10 +61,18 @@ def _to_run(plan: Plan, version: str, source: str, skip: set[str]) -> Iterator[T
             yield task
 
 
-def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bool = False,
-              progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None,
-              flush_rows: int = 500, flush_seconds: float = 5.0) -> SweepReport:
-    """Run the tasks of ``plan`` not yet in the store at ``path``; rows stream to disk as they arrive.
+def run_sweep(
+    plan: Plan,
+    path: str | Path,
+    executor: Executor,
+    rerun_failed: bool = False,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    flush_rows: int = 500,
+    flush_seconds: float = 5.0,
+) -> SweepReport:
+    """Run the tasks of ``plan`` not yet in the store at ``path``; rows stream to disk as they
+    arrive.
 
     ``progress`` is called with the number of task rows that arrived; ``on_total`` once, with
     the number of tasks to run. A shard is written every ``flush_rows`` rows or
@@ -72,7 +80,13 @@ def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bo
     """
     exp = plan.experiment
     version, source = library_versions()["parksim"], source_hash()
-    store = SweepStore(path, plan, plan.identity(version, source), flush_rows=flush_rows, flush_seconds=flush_seconds)
+    store = SweepStore(
+        path,
+        plan,
+        plan.identity(version, source),
+        flush_rows=flush_rows,
+        flush_seconds=flush_seconds,
+    )
     try:
         ok, failed = store.finished()
         skip = ok if rerun_failed else ok | failed
@@ -85,17 +99,32 @@ def run_sweep(plan: Plan, path: str | Path, executor: Executor, rerun_failed: bo
             on_total(todo)
         started = time.perf_counter()
         run = 0
-        for rows in executor.run(plan.scenarios, exp.seed, _to_run(plan, version, source, skip), exp.outputs, todo):
+        for rows in executor.run(
+            plan.scenarios, exp.seed, _to_run(plan, version, source, skip), exp.outputs, todo
+        ):
             store.add(rows)
             run += len(rows)
             if progress is not None:
                 progress(len(rows))
         store.flush()
-        # failures counted per task of the design (repeated points share a key), as the store holds them
+        # failures counted per task of the design (repeated
+        # points share a key), as the store holds them
         _, failed_now = store.finished()
-        failed_total = sum(t.key in failed_now for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source))
-        report = SweepReport(exp.name, str(path), executor.describe(), plan.tasks, done_before + failed_before, failed_before, run,
-                             failed_total, time.perf_counter() - started)
+        failed_total = sum(
+            t.key in failed_now
+            for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source)
+        )
+        report = SweepReport(
+            exp.name,
+            str(path),
+            executor.describe(),
+            plan.tasks,
+            done_before + failed_before,
+            failed_before,
+            run,
+            failed_total,
+            time.perf_counter() - started,
+        )
     except KeyboardInterrupt:
         store.close()
         raise

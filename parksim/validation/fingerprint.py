@@ -67,8 +67,8 @@ def detail(records: Records) -> np.ndarray:
 
 
 def park_rows(parks: dict[str, list]) -> list[tuple]:
-    """The parks table of one replication (named columns) as tuples of plain Python values, in
-    ``PARK_COLUMNS`` order."""
+    """The parks table of one replication (named columns) as
+    tuples of plain Python values, in ``PARK_COLUMNS`` order."""
     rows = zip(*(parks[name] for name in PARK_COLUMNS), strict=True)
     return [tuple(v.item() if hasattr(v, "item") else v for v in row) for row in rows]
 
@@ -82,8 +82,11 @@ def _hash_column(digest, values) -> None:
     digest.update(b"\x1e")
 
 
-def fingerprint(scenario: Scenario, replications: int = REPLICATIONS, seed: int = SEED) -> tuple[str, str]:
-    """(SHA-256 of the records, SHA-256 of the parks tables) of replications ``0 .. replications-1``."""
+def fingerprint(
+    scenario: Scenario, replications: int = REPLICATIONS, seed: int = SEED
+) -> tuple[str, str]:
+    """(SHA-256 of the records, SHA-256 of the parks tables)
+    of replications ``0 .. replications-1``."""
     records_digest, parks_digest = hashlib.sha256(), hashlib.sha256()
     start = scenario.calendar.start
     for r in range(replications):
@@ -97,8 +100,10 @@ def fingerprint(scenario: Scenario, replications: int = REPLICATIONS, seed: int 
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parksim.validation.fingerprint",
-                                     description="SHA-256 of the records and parks of replications 0-4 of each scenario.")
+    parser = argparse.ArgumentParser(
+        prog="python -m parksim.validation.fingerprint",
+        description="SHA-256 of the records and parks of replications 0-4 of each scenario.",
+    )
     parser.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
     parser.add_argument("--replications", type=int, default=REPLICATIONS)
     parser.add_argument("--seed", type=int, default=SEED)

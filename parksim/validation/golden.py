@@ -77,8 +77,10 @@ def digest_path(scenario_path: str | Path) -> Path:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parksim.validation.golden",
-                                     description="Print (or --write) the golden digest of a tiny scenario.")
+    parser = argparse.ArgumentParser(
+        prog="python -m parksim.validation.golden",
+        description="Print (or --write) the golden digest of a tiny scenario.",
+    )
     parser.add_argument("scenario", help="the golden scenario file, e.g. tests/golden/tiny.toml")
     parser.add_argument("--write", action="store_true", help="store the digest beside the scenario")
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -93,7 +93,8 @@ from parksim.calendar import month_index
 __all__ = ["TwinOutput", "run_twin", "EXIT_REASONS"]
 
 _CLOSE = 1e-6
-"""Months before ``k * dt`` at which a report's findings are dated: inside the half-year they close."""
+"""Months before ``k * dt`` at which a report's findings are
+dated: inside the half-year they close."""
 
 EXIT_REASONS = ("", "failure", "contract", "graduated")
 """Values of :attr:`TwinOutput.exit_reason` ("" for firms still in a park at the horizon)."""
@@ -213,10 +214,16 @@ class _Levers:
         self.drift = np.array([s.growth_drift_per_year for s in specs])
         self.exit = np.array([s.exit_hazard_multiplier for s in specs])
         self.tech = np.array([s.tech_hazard_multiplier for s in specs])
-        self.rd = np.array([scenario.policies.tax.rd_adoption_multiplier if name == "tax" else 1.0 for name in _LEVERS])
+        self.rd = np.array(
+            [
+                scenario.policies.tax.rd_adoption_multiplier if name == "tax" else 1.0
+                for name in _LEVERS
+            ]
+        )
         self.land = _LEVERS.index("land")
         self.services = _LEVERS.index("services")
-        # rent subsidies taper with the years in the park: the share of the full effect, 0 beyond the list
+        # rent subsidies taper with the years in the park:
+        # the share of the full effect, 0 beyond the list
         shares = scenario.policies.land.rent_subsidy_share_by_year
         self.land_strength = np.array([*shares, 0.0]) / (max(shares) or 1.0)
 
@@ -230,7 +237,11 @@ class _Levers:
         """
         n = len(revenue)
         active = self.enabled[:, None] & (self.t0[:, None] <= t) & (t < self.t1[:, None])
-        takes = active & (revenue <= self.max_revenue[:, None]) & (rng.random((len(self.enabled), n)) < self.take_up[:, None])
+        takes = (
+            active
+            & (revenue <= self.max_revenue[:, None])
+            & (rng.random((len(self.enabled), n)) < self.take_up[:, None])
+        )
         strength = takes.astype(float)
         strength[self.services] *= platform
         year = np.minimum(years_in_park.astype(np.int64), len(self.land_strength) - 1)
@@ -244,7 +255,10 @@ class _Levers:
 
 def _floor_need(district, revenue: np.ndarray, floor_factor: np.ndarray) -> np.ndarray:
     """Floor (m²) that firms of these revenues and floor factors need."""
-    return np.maximum(district.floor_min_m2, district.floor_m2_per_million_yuan / 1e6 * revenue) * floor_factor
+    return (
+        np.maximum(district.floor_min_m2, district.floor_m2_per_million_yuan / 1e6 * revenue)
+        * floor_factor
+    )
 
 
 @dataclass(frozen=True)
@@ -258,7 +272,10 @@ class _Window:
     @classmethod
     def of(cls, scenario) -> _Window:
         low = scenario.parks.admission.min_revenue_yuan
-        return cls(math.log(low) if low > 0 else -math.inf, math.log(scenario.enterprises.upgrade_threshold_yuan))
+        return cls(
+            math.log(low) if low > 0 else -math.inf,
+            math.log(scenario.enterprises.upgrade_threshold_yuan),
+        )
 
     def admits(self, log_revenue: np.ndarray) -> np.ndarray:
         return (log_revenue >= self.log_low) & (log_revenue < self.log_high)
@@ -359,7 +376,12 @@ class _Findings:
 
     @classmethod
     def none(cls) -> _Findings:
-        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), np.zeros(0))
+        return cls(
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=bool),
+            np.zeros(0, dtype=bool),
+            np.zeros(0),
+        )
 
 
 class _Failure:
@@ -377,7 +399,9 @@ class _Failure:
         given the exit multiplier of their ``support``."""
         multiplier = self.park * self.shocks.hazard_factor(a, b) * support
         born = firms.born[rows]
-        h = (self.age.integral((b - born) / 12.0) - self.age.integral((a - born) / 12.0)) * multiplier
+        h = (
+            self.age.integral((b - born) / 12.0) - self.age.integral((a - born) / 12.0)
+        ) * multiplier
         u = rng.random(len(rows))
         with np.errstate(divide="ignore", invalid="ignore"):
             when = a + (b - a) * (-np.log1p(-u) / h)
@@ -393,7 +417,9 @@ def _arrivals(rng: np.random.Generator, rate: float, horizon: float) -> np.ndarr
     expected = rate * horizon
     times = np.cumsum(rng.exponential(1.0 / rate, int(expected + 10.0 * math.sqrt(expected) + 20)))
     while times[-1] < horizon:  # practically never: more arrivals than ten standard deviations
-        times = np.concatenate([times, times[-1] + np.cumsum(rng.exponential(1.0 / rate, len(times)))])
+        times = np.concatenate(
+            [times, times[-1] + np.cumsum(rng.exponential(1.0 / rate, len(times)))]
+        )
     return times[: np.searchsorted(times, horizon)]
 
 
@@ -404,7 +430,9 @@ def _pool(rng, scenario) -> _Pool:
     """The initial firms and the new firms formed during the run (a Poisson process at a rate
     proportional to the initial pool)."""
     d = scenario.district
-    births = _arrivals(rng, d.formation_rate_per_year * d.firms / 12.0, float(scenario.horizon_months))
+    births = _arrivals(
+        rng, d.formation_rate_per_year * d.firms / 12.0, float(scenario.horizon_months)
+    )
     return _Pool(d.firms, births, np.full(d.firms + len(births), np.nan))
 
 
@@ -422,11 +450,17 @@ def _seat(rng, scenario, pool: _Pool, window: _Window) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     d = scenario.district
     log_median, sigma = math.log(d.revenue_median_yuan), d.revenue_log_sigma
-    # how far into the order to draw at once: the expected prefix holding `seats` fitting firms, and a margin
+    # how far into the order to draw at once: the expected
+    # prefix holding `seats` fitting firms, and a margin
     fit = 1.0
     if sigma > 0:
-        z_low, z_high = (window.log_low - log_median) / sigma, (window.log_high - log_median) / sigma
-        fit = max(0.5 * (math.erf(z_high / math.sqrt(2.0)) - math.erf(z_low / math.sqrt(2.0))), 1e-6)
+        z_low, z_high = (
+            (window.log_low - log_median) / sigma,
+            (window.log_high - log_median) / sigma,
+        )
+        fit = max(
+            0.5 * (math.erf(z_high / math.sqrt(2.0)) - math.erf(z_low / math.sqrt(2.0))), 1e-6
+        )
     size = min(n0, int(seats / fit + 6.0 * math.sqrt(seats / fit) + 50))
     order = rng.choice(n0, size=size, replace=False)
     values = rng.normal(log_median, sigma, size)
@@ -440,7 +474,9 @@ def _seat(rng, scenario, pool: _Pool, window: _Window) -> np.ndarray:
     return np.sort(order[np.flatnonzero(fits)[:seats]])
 
 
-def _relocation(rng, scenario, shocks: _Shocks, pool: _Pool, seated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _relocation(
+    rng, scenario, shocks: _Shocks, pool: _Pool, seated: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The pool firms that relocation pressure makes apply before the horizon (not the seated
     ones), and the time of each one's first application.
 
@@ -462,7 +498,9 @@ def _relocation(rng, scenario, shocks: _Shocks, pool: _Pool, seated: np.ndarray)
     not_seated[seated] = False
     keep = not_seated[initial]
     initial, level = initial[keep], level[keep]
-    level_new = np.interp(births, np.arange(months + 1.0), pressure) + rng.exponential(1.0, len(births))
+    level_new = np.interp(births, np.arange(months + 1.0), pressure) + rng.exponential(
+        1.0, len(births)
+    )
     new = np.flatnonzero(level_new < total)
     applicants = np.concatenate([initial, n0 + new])
     return applicants, _invert(np.concatenate([level, level_new[new]]), pressure)
@@ -480,8 +518,9 @@ def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarr
     born = -12.0 * age0
     born[is_new] = pool.births[ids[is_new] - n0]
     unknown = np.isnan(pool.log_revenue0[ids])
-    pool.log_revenue0[ids[unknown]] = rng.normal(math.log(d.revenue_median_yuan), d.revenue_log_sigma,
-                                                 int(unknown.sum()))
+    pool.log_revenue0[ids[unknown]] = rng.normal(
+        math.log(d.revenue_median_yuan), d.revenue_log_sigma, int(unknown.sum())
+    )
     tech = rng.random(m) < d.tech_share
     rd = (rng.random(m) < d.rd_share) | tech
     floor_factor = np.exp(d.floor_log_sigma * rng.standard_normal(m))
@@ -519,8 +558,14 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
         if not len(pos):
             break
         years = (t - last) / 12.0
-        sd = walk_scale * np.exp(-e.growth_size_exponent * (log_revenue - log_reference)) * np.sqrt(years)
-        log_revenue = log_revenue + e.growth_drift_per_year * years + sd * rng.standard_normal(len(pos))
+        sd = (
+            walk_scale
+            * np.exp(-e.growth_size_exponent * (log_revenue - log_reference))
+            * np.sqrt(years)
+        )
+        log_revenue = (
+            log_revenue + e.growth_drift_per_year * years + sd * rng.standard_normal(len(pos))
+        )
         ok = window.admits(log_revenue) & (rng.random(len(pos)) < pass_probability)
         entered_at[pos[ok]] = t[ok]
         log_revenue_at_entry[pos[ok]] = log_revenue[ok]
@@ -535,12 +580,16 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
 # ------------------------------------------------------------------------- firms in parks
 
 
-def _enter(rng, scenario, traits: _Traits, entered_at: np.ndarray, log_revenue_at_entry: np.ndarray) -> _FirmTable:
+def _enter(
+    rng, scenario, traits: _Traits, entered_at: np.ndarray, log_revenue_at_entry: np.ndarray
+) -> _FirmTable:
     """The firm table: the seated firms and the applicants that entered (``entered_at``,
     ``log_revenue_at_entry``: one value per applicant), in order of entry, each with the floor
     it needs and whether its park has a service platform."""
     k = traits.seated
-    entered_at = np.concatenate([np.full(k, -scenario.parks.initial_tenure_months, dtype=float), entered_at])
+    entered_at = np.concatenate(
+        [np.full(k, -scenario.parks.initial_tenure_months, dtype=float), entered_at]
+    )
     log_revenue_at_entry = np.concatenate([traits.log_revenue[:k], log_revenue_at_entry])
     ids = traits.firm_id
     inside = np.flatnonzero(~np.isnan(entered_at))
@@ -579,8 +628,9 @@ def _support(rng, levers: _Levers, firms: _FirmTable, rows: np.ndarray, t, reven
              years_in_park: np.ndarray) -> np.ndarray:
     """Support from the levers for the interval the firms ``rows`` open at ``t``: held in the
     table (growth drift, tech and R&D multipliers); the exit multiplier is returned."""
-    drift, exit_multiplier, tech_multiplier, rd_multiplier = levers.offer(rng, t, revenue, years_in_park,
-                                                                          firms.platform[rows])
+    drift, exit_multiplier, tech_multiplier, rd_multiplier = levers.offer(
+        rng, t, revenue, years_in_park, firms.platform[rows]
+    )
     firms.drift[rows] = drift
     firms.tech_multiplier[rows] = tech_multiplier
     firms.rd_multiplier[rows] = rd_multiplier
@@ -594,12 +644,21 @@ def _support_entrants(rng, scenario, firms: _FirmTable, levers: _Levers, failure
     entrants = np.flatnonzero(firms.entered_at > 0)
     start = firms.entered_at[entrants]
     stub_end = np.ceil(start / dt) * dt
-    exit_multiplier = _support(rng, levers, firms, entrants, start, firms.revenue_at_entry[entrants],
-                               np.zeros(len(entrants)))
+    exit_multiplier = _support(
+        rng,
+        levers,
+        firms,
+        entrants,
+        start,
+        firms.revenue_at_entry[entrants],
+        np.zeros(len(entrants)),
+    )
     failure.draw(rng, firms, entrants, start, stub_end, exit_multiplier)
 
 
-def _reporting(rng, scenario, firms: _FirmTable, levers: _Levers, shocks: _Shocks, failure: _Failure) -> None:
+def _reporting(
+    rng, scenario, firms: _FirmTable, levers: _Levers, shocks: _Shocks, failure: _Failure
+) -> None:
     """The half-yearly reports from the start to the horizon (included): each reviews the firms
     whose interval it closes, and, but at the horizon, commits the firms in parks to the next."""
     dt = scenario.enterprises.review_interval_months
@@ -613,7 +672,9 @@ def _reporting(rng, scenario, firms: _FirmTable, levers: _Levers, shocks: _Shock
         _commit(rng, firms, present, found, now, dt, levers, failure)
 
 
-def _review(rng, scenario, shocks: _Shocks, firms: _FirmTable, present: np.ndarray, now: float) -> _Findings:
+def _review(
+    rng, scenario, shocks: _Shocks, firms: _FirmTable, present: np.ndarray, now: float
+) -> _Findings:
     """Close the interval of the firms in a park before the report at ``now``: growth, upgrade,
     R&D and tech status, and the moves it finds (breach of contract, need for space)."""
     rows = present[firms.interval_start[present] < now]
@@ -621,28 +682,42 @@ def _review(rng, scenario, shocks: _Shocks, firms: _FirmTable, present: np.ndarr
         return _Findings.none()
     e = scenario.enterprises
     closing = now - _CLOSE  # a report's findings are dated at the last instant of the half-year
-    # growth: a Laplace step whose scale falls with size; drift from the park, the support held and any shock
+    # growth: a Laplace step whose scale falls with size;
+    # drift from the park, the support held and any shock
     log_reference = math.log(e.growth_reference_revenue_yuan)
     base_drift = e.growth_drift_per_year + scenario.parks.growth_drift_per_year
     s = firms.interval_start[rows]
     dy = (now - s) / 12.0
     lr = firms.log_revenue[rows]
-    scale = e.growth_scale_per_year * np.exp(-e.growth_size_exponent * (lr - log_reference)) * np.sqrt(dy)
-    lr = lr + (base_drift + firms.drift[rows]) * dy + shocks.growth(s, now) + rng.laplace(0.0, scale)
+    scale = (
+        e.growth_scale_per_year
+        * np.exp(-e.growth_size_exponent * (lr - log_reference))
+        * np.sqrt(dy)
+    )
+    lr = (
+        lr + (base_drift + firms.drift[rows]) * dy + shocks.growth(s, now) + rng.laplace(0.0, scale)
+    )
     firms.log_revenue[rows] = lr
     revenue = np.exp(lr)
     # crossing the upgrade line (小升规)
-    firms.upgraded_at[rows[np.isnan(firms.upgraded_at[rows]) & (revenue >= e.upgrade_threshold_yuan)]] = closing
+    firms.upgraded_at[
+        rows[np.isnan(firms.upgraded_at[rows]) & (revenue >= e.upgrade_threshold_yuan)]
+    ] = closing
     # R&D and tech status
     u_status, u_contract = rng.random((2, len(rows)))
     was_rd, was_tech = firms.rd[rows], firms.tech[rows]
     tech_rate, rd_rate = e.tech_hazard_per_year, e.rd_adoption_per_year
-    certified = ~was_tech & was_rd & (u_status < -np.expm1(-tech_rate * firms.tech_multiplier[rows] * dy))
-    starts_rd = ~was_tech & ~was_rd & (u_status < -np.expm1(-rd_rate * firms.rd_multiplier[rows] * dy))
+    certified = (
+        ~was_tech & was_rd & (u_status < -np.expm1(-tech_rate * firms.tech_multiplier[rows] * dy))
+    )
+    starts_rd = (
+        ~was_tech & ~was_rd & (u_status < -np.expm1(-rd_rate * firms.rd_multiplier[rows] * dy))
+    )
     firms.tech[rows[certified]] = True
     firms.tech_at[rows[certified]] = closing
     firms.rd[rows[starts_rd]] = True
-    # moves, made when the next half-year opens: a breached performance contract, or a need for space
+    # moves, made when the next half-year opens: a
+    # breached performance contract, or a need for space
     breach = (
         (now - firms.entered_at[rows] >= e.contract_months)
         & (revenue < e.contract_min_revenue_yuan_per_m2 * firms.floor[rows])
@@ -660,7 +735,9 @@ def _commit(rng, firms: _FirmTable, present: np.ndarray, found: _Findings, now: 
     _move(firms, found, now)
     present = present[np.isnan(firms.exited_at[present])]
     years_in_park = (now - firms.entered_at[present]) / 12.0
-    exit_multiplier = _support(rng, levers, firms, present, now, np.exp(firms.log_revenue[present]), years_in_park)
+    exit_multiplier = _support(
+        rng, levers, firms, present, now, np.exp(firms.log_revenue[present]), years_in_park
+    )
     firms.interval_start[present] = now
     failure.draw(rng, firms, present, now, now + dt, exit_multiplier)
 
@@ -677,7 +754,8 @@ def _move(firms: _FirmTable, found: _Findings, now: float) -> None:
 
 
 def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
-    """One replication of the twin for ``scenario`` (a validated :class:`~parksim.scenario.Scenario`).
+    """One replication of the twin for ``scenario`` (a validated
+    :class:`~parksim.scenario.Scenario`).
 
     The phases run, and draw from the twin's one generator, in this order; the order is part
     of what a seed means.
@@ -691,7 +769,9 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
     seated = _seat(rng, scenario, pool, window)
     applicants, first_application = _relocation(rng, scenario, shocks, pool, seated)
     traits = _traits(rng, scenario, pool, seated, applicants)
-    entered_at, log_revenue_at_entry = _applications(rng, scenario, failure.age, window, traits, first_application)
+    entered_at, log_revenue_at_entry = _applications(
+        rng, scenario, failure.age, window, traits, first_application
+    )
     firms = _enter(rng, scenario, traits, entered_at, log_revenue_at_entry)
     _support_entrants(rng, scenario, firms, levers, failure)
     _reporting(rng, scenario, firms, levers, shocks, failure)
