@@ -87,13 +87,25 @@ TEXT_COLUMNS = ("grade", "exit_reason", "lever", "build", "lost_standing")
 _NAN = math.nan
 
 
+TEXT_OF_KIND = {
+    Kind.PARK_GRADED: "grade",
+    Kind.FIRM_EXITED: "exit_reason",
+    Kind.SUPPORT_PAID: "lever",
+    Kind.PARK_STARTED: "build",
+    Kind.PARK_DELISTED: "lost_standing",
+}
+"""The text column each kind of record fills (other kinds fill none)."""
+
+
 class RecordBuffer:
     """Append-only buffer of one replication's records: tuples one at a time, columns in bulk.
 
     Records keep the order they were recorded in as a list of segments: a run of tuples (a
     list) or a chunk of columns. Closing a run of tuples when a chunk arrives only moves a list
     reference; every tuple of the replication is turned into columns once, by :meth:`freeze`.
-    Each kind of record has its method, which fills the columns that kind uses.
+    Each kind of record has its method. While buffered, a record holds its text (a grade, an
+    exit reason, a lever, a build, a lost standing) in one slot; :meth:`freeze` puts it into the
+    column its kind fills (:data:`TEXT_OF_KIND`).
     """
 
     __slots__ = ("rows", "segments")
@@ -103,33 +115,18 @@ class RecordBuffer:
         self.segments: list[list[tuple] | tuple[np.ndarray, ...]] = [self.rows]
 
     def park(self, t: float, kind: int, park: int, floor_m2: float) -> None:
-        """A park opened, was recognised, recommended to the
-        province or made a demonstration park."""
-        self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, "", "", "", "", "", 0.0))
+        """A park opened, was recognised, recommended to the province or made a demonstration
+        park."""
+        self.rows.append((t, kind, park, -1, _NAN, _NAN, floor_m2, False, "", 0.0))
 
     def graded(self, t: float, park: int, floor_m2: float, grade: str) -> None:
-        self.rows.append(
-            (t, Kind.PARK_GRADED, park, -1, _NAN, _NAN, floor_m2, False, grade, "", "", "", "", 0.0)
-        )
+        self.rows.append((t, Kind.PARK_GRADED, park, -1, _NAN, _NAN, floor_m2, False, grade, 0.0))
 
     def delisted(self, t: float, park: int, floor_m2: float, lost_standing: str) -> None:
+        """A park delisted, losing ``lost_standing`` ("provincial", "demonstration", both joined
+        by "+", or "")."""
         self.rows.append(
-            (
-                t,
-                Kind.PARK_DELISTED,
-                park,
-                -1,
-                _NAN,
-                _NAN,
-                floor_m2,
-                False,
-                "",
-                "",
-                "",
-                "",
-                lost_standing,
-                0.0,
-            )
+            (t, Kind.PARK_DELISTED, park, -1, _NAN, _NAN, floor_m2, False, lost_standing, 0.0)
         )
 
     def started(
@@ -137,148 +134,41 @@ class RecordBuffer:
     ) -> None:
         """A park project started building (``build``: "renovation" or "new_build")."""
         self.rows.append(
-            (
-                t,
-                Kind.PARK_STARTED,
-                park,
-                -1,
-                _NAN,
-                _NAN,
-                floor_m2,
-                False,
-                "",
-                "",
-                "",
-                build,
-                "",
-                investment_yuan,
-            )
+            (t, Kind.PARK_STARTED, park, -1, _NAN, _NAN, floor_m2, False, build, investment_yuan)
         )
 
-    def firm(
-        self,
-        t: float,
-        kind: int,
-        park: int,
-        firm: int,
-        age_years: float,
-        revenue_yuan: float,
-        floor_m2: float,
-        tech: bool,
-    ) -> None:
+    def firm(self, t: float, kind: int, park: int, firm: int, age_years: float,
+             revenue_yuan: float, floor_m2: float, tech: bool) -> None:
         """A firm entered its park or expanded in it."""
-        self.rows.append(
-            (t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", "", "", "", "", 0.0)
-        )
+        self.rows.append((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", 0.0))
 
-    def exited(
-        self,
-        t: float,
-        park: int,
-        firm: int,
-        age_years: float,
-        revenue_yuan: float,
-        floor_m2: float,
-        tech: bool,
-        reason: str,
-    ) -> None:
+    def exited(self, t: float, park: int, firm: int, age_years: float, revenue_yuan: float,
+               floor_m2: float, tech: bool, reason: str) -> None:
         """A firm left its park (``reason``: "failure", "contract" or "graduated")."""
         self.rows.append(
-            (
-                t,
-                Kind.FIRM_EXITED,
-                park,
-                firm,
-                age_years,
-                revenue_yuan,
-                floor_m2,
-                tech,
-                "",
-                reason,
-                "",
-                "",
-                "",
-                0.0,
-            )
+            (t, Kind.FIRM_EXITED, park, firm, age_years, revenue_yuan, floor_m2, tech, reason, 0.0)
         )
 
     def paid(self, t: float, lever: str, park: int, firm: int, amount_yuan: float) -> None:
         self.rows.append(
-            (
-                t,
-                Kind.SUPPORT_PAID,
-                park,
-                firm,
-                _NAN,
-                _NAN,
-                _NAN,
-                False,
-                "",
-                "",
-                lever,
-                "",
-                "",
-                amount_yuan,
-            )
+            (t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan)
         )
 
-    def firms(
-        self,
-        t: float,
-        kind: int,
-        park: np.ndarray | int,
-        firm: np.ndarray,
-        age_years: np.ndarray,
-        revenue_yuan: np.ndarray,
-        floor_m2: np.ndarray,
-        tech: np.ndarray | bool,
-    ) -> None:
+    def firms(self, t: float, kind: int, park: np.ndarray | int, firm: np.ndarray,
+              age_years: np.ndarray, revenue_yuan: np.ndarray, floor_m2: np.ndarray,
+              tech: np.ndarray | bool) -> None:
         """Records of the same kind at the same instant for many firms (entered, upgraded, tech):
         columns of the length of ``firm``, or single values (a park, a tech flag) that hold for
         all of them."""
         if len(firm):
-            self._chunk(
-                (
-                    t,
-                    kind,
-                    park,
-                    firm,
-                    age_years,
-                    revenue_yuan,
-                    floor_m2,
-                    tech,
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    0.0,
-                )
-            )
+            self._chunk((t, kind, park, firm, age_years, revenue_yuan, floor_m2, tech, "", 0.0))
 
-    def payments(
-        self, t: float, lever: str, park: np.ndarray, firm: np.ndarray, amount_yuan: np.ndarray
-    ) -> None:
+    def payments(self, t: float, lever: str, park: np.ndarray, firm: np.ndarray,
+                 amount_yuan: np.ndarray) -> None:
         """Support paid at one instant by one lever to many firms."""
         if len(firm):
-            self._chunk(
-                (
-                    t,
-                    Kind.SUPPORT_PAID,
-                    park,
-                    firm,
-                    _NAN,
-                    _NAN,
-                    _NAN,
-                    False,
-                    "",
-                    "",
-                    lever,
-                    "",
-                    "",
-                    amount_yuan,
-                )
-            )
+            self._chunk((t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever,
+                         amount_yuan))
 
     def _chunk(self, columns: tuple) -> None:
         """Add a chunk: columns of one length, or single values that hold for every record in it."""
@@ -291,39 +181,43 @@ class RecordBuffer:
         tuples = [row for segment in self.segments if isinstance(segment, list) for row in segment]
         if not tuples and len(self.segments) == 1:
             return Records.empty()
-        converted = (
-            [
-                np.asarray(c, dtype=d)
-                for c, d in zip(zip(*tuples, strict=True), _DTYPES, strict=True)
-            ]
-            if tuples
-            else [np.zeros(0, d) for d in _DTYPES]
-        )
-        pieces: list[list[np.ndarray]] = [[] for _ in _DTYPES]
+        if tuples:
+            converted = [np.asarray(c, dtype=d)
+                         for c, d in zip(zip(*tuples, strict=True), _BUFFER_DTYPES, strict=True)]
+        else:
+            converted = [np.zeros(0, d) for d in _BUFFER_DTYPES]
+        pieces: list[list[np.ndarray]] = [[] for _ in _BUFFER_DTYPES]
         at = 0
         for segment in self.segments:
             if isinstance(segment, list):
                 if segment:
                     for i, column in enumerate(converted):
-                        pieces[i].append(column[at: at + len(segment)])
+                        pieces[i].append(column[at : at + len(segment)])
                     at += len(segment)
                 continue
             n = len(segment[3])
-            for i, (value, dtype) in enumerate(zip(segment, _DTYPES, strict=True)):
+            for i, (value, dtype) in enumerate(zip(segment, _BUFFER_DTYPES, strict=True)):
                 pieces[i].append(
-                    np.asarray(value, dtype=dtype)
-                    if np.ndim(value)
-                    else np.full(n, value, dtype=dtype)
+                    np.asarray(value, dtype=dtype) if np.ndim(value) else np.full(n, value, dtype)
                 )
-        cols = [
-            np.concatenate(p).astype(d, copy=False) for p, d in zip(pieces, _DTYPES, strict=True)
-        ]
+        cols = [np.concatenate(p).astype(d, copy=False)
+                for p, d in zip(pieces, _BUFFER_DTYPES, strict=True)]
         order = np.argsort(cols[0], kind="stable")
-        return Records(*(c[order] for c in cols))
+        *numbers, text, amount = (c[order] for c in cols)
+        kind = numbers[1]
+        texts = {name: np.full(len(kind), "", dtype=object) for name in TEXT_COLUMNS}
+        for k, name in TEXT_OF_KIND.items():
+            mine = kind == k
+            texts[name][mine] = text[mine]
+        return Records(*numbers, *(texts[name] for name in TEXT_COLUMNS), amount)
 
 
-_DTYPES = (np.float64, np.int8, np.int32, np.int64, np.float64, np.float64, np.float64, bool,
-           object, object, object, object, object, np.float64)
+_BUFFER_DTYPES = (np.float64, np.int8, np.int32, np.int64, np.float64, np.float64, np.float64,
+                  bool, object, np.float64)
+"""dtypes of a buffered record's slots: the numeric columns of :data:`COLUMNS` in order, one
+text slot, and ``amount_yuan``."""
+
+_DTYPES = (*_BUFFER_DTYPES[:8], *(object,) * len(TEXT_COLUMNS), np.float64)
 """dtypes of :data:`COLUMNS`, in order."""
 
 
