@@ -33,7 +33,7 @@ import numpy as np
 
 import parksim
 from parksim.calendar import month_index
-from parksim.model.parks import M2_PER_MU  # one mu (亩) is 666.7 m2
+from parksim.model.parks import M2_PER_MU  # one mu (亩): 10,000/15 m2
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

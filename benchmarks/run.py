@@ -61,8 +61,7 @@ PROVINCE = ROOT / "scenarios" / "zhejiang_province.toml"
 
 
 def replication_peak_mb(scenario) -> float:
-    """Peak memory allocated while one replication runs, MiB
-    (tracemalloc: Python objects and numpy arrays)."""
+    """Peak memory (MiB) one replication allocates: Python objects, numpy arrays (tracemalloc)."""
     import tracemalloc
 
     tracemalloc.start()
@@ -256,7 +255,7 @@ print(json.dumps({
     "province_records": len(records),
     "province_firms_entered": int(entered.sum()),
     "province_firms_seated_at_start": int((entered & (records.time_months == 0)).sum()),
-    "province_parks": len(out.parks),
+    "province_parks": len(out.parks["park_id"]),
 }))
 """
 

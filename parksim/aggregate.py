@@ -186,8 +186,7 @@ def cost_per_unit(cost: np.ndarray, units: np.ndarray) -> float:
 def paired_difference(
     a: np.ndarray, b: np.ndarray, confidence: float = 0.95
 ) -> tuple[float, float, float]:
-    """Mean of ``b - a`` and its t interval (a zero-width
-    interval when every pair differs alike)."""
+    """Mean of ``b - a`` and its t interval (zero width when every pair differs alike)."""
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     mean = float(d.mean())
     if len(d) < 2 or float(d.std(ddof=1)) == 0.0:

@@ -160,8 +160,8 @@ def _failure(what: str, error: Exception) -> int:
     if os.environ.get("PARKSIM_DEBUG"):
         raise error
     print(
-        f"parksim: {what} failed: {type(error).__name__}: {error} (set PARKSIM_DEBUG=1 for "
-        "details)",
+        f"parksim: {what} failed: {type(error).__name__}: {error} "
+        "(set PARKSIM_DEBUG=1 for details)",
         file=sys.stderr,
     )
     return EXIT_FAILED
@@ -193,8 +193,8 @@ def _validate(args: argparse.Namespace) -> int:
         files.append({"file": path, "ok": True, "scenario": scenario.name})
         if not args.json:
             print(
-                f"ok  {path}  ({scenario.name}: {scenario.calendar.start} to "
-                f"{scenario.calendar.horizon}, "
+                f"ok  {path}  ({scenario.name}: "
+                f"{scenario.calendar.start} to {scenario.calendar.horizon}, "
                 f"{len(scenario.parks.initial)} initial parks)"
             )
     ok = all(f["ok"] for f in files)
@@ -360,8 +360,8 @@ def _sweep(args: argparse.Namespace) -> int:
         return _bad_input(error, args.json)
     except KeyboardInterrupt:
         print(
-            f"parksim: interrupted; finished tasks are kept in {target}, run the same command to "
-            "go on",
+            f"parksim: interrupted; finished tasks are kept in {target}, "
+            "run the same command to go on",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

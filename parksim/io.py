@@ -144,8 +144,7 @@ class Claim:
     lock: DirectoryLock
 
     def release(self, remove_if_empty: bool = False) -> None:
-        """Drop the lock; after a failed run, also remove
-        the directory if the run made it and it is empty."""
+        """Drop the lock; after a failed run, remove the directory if it was made and is empty."""
         self.lock.release()
         if remove_if_empty and self.created and self.path.is_dir() and not any(self.path.iterdir()):
             self.path.rmdir()

@@ -81,8 +81,7 @@ def _lost(lost_standing: np.ndarray, mask: np.ndarray, standing: str) -> np.ndar
 
 
 def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
-    """End-of-month values, shape ``(months,
-    len(SERIES_COLUMNS))``, from one replication's records."""
+    """End-of-month values of one replication, shape ``(months, len(SERIES_COLUMNS))``."""
     months = scenario.horizon_months
     usable = scenario.parks.usable_share
     upgrades_from = month_index(scenario.calendar.start, scenario.targets.upgrades_counted_from)

@@ -92,10 +92,8 @@ def write_results(
             stale.unlink()
     scenario = forecast.scenario
     resolved = scenario.model_dump(mode="json")
-    resolved["run"] = {
-        "replications": forecast.replications,
-        "seed": forecast.seed,
-    }  # as run, flags included
+    # as run, flags included
+    resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed}
     atomic_write_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
     atomic_write_bytes(
         path / "summary.json",

@@ -33,8 +33,7 @@ READERS: dict[str, Callable[[Path, bool], Any]] = {
     FORECAST_KIND: _forecast,
     SWEEP_KIND: load_sweep,
 }
-"""The reader of each kind of results directory, by its
-manifest's ``kind``: called with the directory and ``meta``."""
+"""The reader of each kind of results directory, by the manifest's ``kind``."""
 
 
 def load_results(path: str | Path, meta: bool = False) -> Results | pd.DataFrame:

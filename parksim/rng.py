@@ -114,7 +114,7 @@ def seeded_uniforms(seeds: np.ndarray, draw: int | np.ndarray) -> np.ndarray:
     return u if seeds.ndim or draw.ndim else u[0]
 
 
-def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray = 0) -> np.ndarray:
+def keyed_uniforms(key: int, entities: np.ndarray, draw: int | np.ndarray) -> np.ndarray:
     """Vectorised :func:`keyed_uniform` for many entities (same bits as the scalar form)."""
     return seeded_uniforms(stream_seeds(key, entities), draw)
 
@@ -169,17 +169,19 @@ class Stream:
 
 
 MAX_APPLICATIONS = 20
-"""Most applications a pool firm makes (the scenario
-schema's bound): ranges per attempt hold this many."""
+"""Most applications a pool firm makes (the schema's bound): ranges per attempt hold this many."""
 
 PARK_CHOICE_DRAWS = 16
-"""Draw numbers one application's choice of park may use
-(keyed picks among lead-sector parks, then others)."""
+"""Draw numbers one application's choice of park may use."""
+
+PARK_PROBES = 4
+"""Keyed random picks an application tries in a long list of parks before it scans the list:
+within an application's ``PARK_CHOICE_DRAWS``, the lead-sector parks use the first half (the
+picks, then one more draw to pick among those that fit) and the other parks the second half."""
 
 
 class Draw:
-    """The registry of keyed draw numbers, one
-    :class:`Stream` per keyed purpose of a replication."""
+    """The registry of keyed draw numbers: one :class:`Stream` per keyed purpose."""
 
     POOL = Stream(
         "pool",

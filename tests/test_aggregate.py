@@ -63,9 +63,8 @@ def test_summarise_targets_counts_replications_that_meet_each_threshold():
     rng = np.random.default_rng(0)
     values = {key: np.full(n, float(getattr(t, key)) + 1.0) for key in
               ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")}
-    values["upgrades"] = np.where(
-        np.arange(n) < 10, t.upgrades - 1.0, t.upgrades
-    )  # 30 of 40 meet it (>=)
+    # 30 of 40 meet it (>=)
+    values["upgrades"] = np.where(np.arange(n) < 10, t.upgrades - 1.0, t.upgrades)
     values["firms"] = rng.normal(t.firms, 50.0, n)
     per_target, all_met = summarise_targets(values, scenario)
     by_key = {s.key: s for s in per_target}

@@ -160,8 +160,8 @@ class Cluster:
                 break
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"the Dask scheduler did not listen on {self.address} within {START_TIMEOUT} "
-                    f"s\n{self.logs()}"
+                    f"the Dask scheduler did not listen on {self.address} "
+                    f"within {START_TIMEOUT} s\n{self.logs()}"
                 )
             time.sleep(0.1)
         # ... and both workers have joined. The client is not the default one, so that code
@@ -362,8 +362,7 @@ def test_compare_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster
 
 
 def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
-    """``parksim run --scheduler``: the same forecast as the
-    local pool, tables and records included."""
+    """``parksim run --scheduler``: the local pool's forecast, tables and records included."""
     sets = [arg for item in TINY for arg in ("--set", item)]
     local, remote = tmp_path / "local", tmp_path / "dask"
     done = _parksim(

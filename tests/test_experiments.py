@@ -636,8 +636,7 @@ def test_cli_sweep_bad_experiment_exits_2_with_one_line(
 
 
 def test_cli_sweep_bad_experiment_subprocess_json(write_toml, baseline_path, tmp_path, parksim_cli):
-    """As a real process: exit 2, one line, no traceback,
-    nothing written; --json gives the error object."""
+    """As a real process: exit 2, one line, no traceback, nothing written; --json: an object."""
     path = write_toml("typo.toml", experiment(baseline_path, GRID_ONE.format(
         path="policies.finanse.take_up", source="values = [0.1]")))
     out = tmp_path / "out"

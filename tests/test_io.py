@@ -134,9 +134,8 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
         "parks.parquet",
         "summary.json",
     ]
-    assert (
-        (tmp_path / "parks.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    )  # spreadsheets see UTF-8
+    # spreadsheets see UTF-8
+    assert (tmp_path / "parks.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parks.parquet"), frame)
     assert sha256_file(tmp_path / "summary.json") == (
         "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356")

@@ -274,8 +274,7 @@ def _corrupt(out, **columns):
 
 
 def test_the_invariant_checker_catches_broken_records():
-    """The checker is only worth something if it fails on
-    records that describe an impossible world."""
+    """The checker is worth something only if it fails on records of an impossible world."""
     scenario = _load(
         overrides=["district.firms=6000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"']
     )

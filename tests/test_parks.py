@@ -29,8 +29,7 @@ RULES = ParkRules(usable_share=0.75, grace_months=24.0, platform_coverage=1.0, k
 def _admitting(
     parks: list[Park], sector: int, need: float, share: float
 ) -> tuple[list[Park], list[Park]]:
-    """(lead-sector parks, parks of other sectors) that
-    admit the applicant, by looking at every park."""
+    """(lead-sector parks, other parks) that admit the applicant, found by a look at every park."""
     lead, other = [], []
     for p in parks:
         if not p.is_open or p.delisted or p.free_m2 < need:
@@ -167,9 +166,8 @@ def test_a_park_freeing_a_little_floor_is_seen_while_another_park_tops_the_list(
     change(d, 2000.0)
     assert vacancies.may_admit(0, 3000.0)
     change(c, 1000.0)
-    assert vacancies.may_admit(0, 2000.0) and not vacancies.may_admit(
-        0, 2000.5
-    )  # c's entry refreshed to 1000
+    # c's entry refreshed to 1000
+    assert vacancies.may_admit(0, 2000.0) and not vacancies.may_admit(0, 2000.5)
     change(d, 1000.25)
     change(c, 1000.5)  # above d, and above c's refreshed entry
     assert vacancies.may_admit(0, 1000.5) and not vacancies.may_admit(0, 1000.75)

@@ -171,8 +171,7 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
 
 
 def test_tax_upgrade_rewards_are_paid_whatever_the_take_up():
-    """The reward goes to every firm that upgrades inside
-    the window, not only to takers of relief."""
+    """The reward goes to every firm upgrading inside the window, not only to takers of relief."""
     scenario, out = _run("policies.tax.take_up=0.0", "policies.tax.budget_cap_yuan_per_year=1e12")
     pay = _payments(out, "tax")
     r = out.records
@@ -190,8 +189,7 @@ def test_zero_take_up_means_no_firm_is_supported(lever):
 
 @pytest.mark.parametrize("lever", LEVERS)
 def test_only_firms_in_parks_of_the_minimum_grade_are_supported(lever):
-    """``min_park_grade = "A"``, no grace period: support
-    goes to firms in ungraded or A parks only."""
+    """``min_park_grade = "A"``, no grace: support goes to firms in ungraded or A parks only."""
     for seed in SEEDS:
         scenario, out = _run(
             f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=0", seed=seed

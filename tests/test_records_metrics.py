@@ -325,8 +325,7 @@ def test_firm_histories_of_the_timeline():
 
 
 def test_firm_histories_of_bulk_records_and_of_none():
-    """Records written in bulk (a report's upgrades) count
-    like single ones; no records, no firms."""
+    """Records written in bulk (a report's upgrades) count like single ones; none, no firms."""
     buf = RecordBuffer()
     buf.firms(
         0.0,

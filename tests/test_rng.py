@@ -22,6 +22,7 @@ from parksim.records import TEXT_COLUMNS
 from parksim.rng import (
     MAX_APPLICATIONS,
     PARK_CHOICE_DRAWS,
+    PARK_PROBES,
     Draw,
     Stream,
     Streams,
@@ -219,3 +220,9 @@ def test_the_registry_holds_every_application_a_scenario_may_make():
     for name in ("walk", "screening", "reapply"):
         assert len(Draw.POOL.ranges[name]) == MAX_APPLICATIONS
     assert len(Draw.POOL.ranges["park_choice"]) == PARK_CHOICE_DRAWS * MAX_APPLICATIONS
+
+
+def test_an_applications_park_choice_fits_its_draw_numbers():
+    """Lead-sector parks use the first half of an application's park-choice draws (the probes,
+    then one pick among the parks that fit), the other parks the second half."""
+    assert PARK_PROBES + 1 <= PARK_CHOICE_DRAWS // 2

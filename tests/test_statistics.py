@@ -115,8 +115,7 @@ EXIT_ONLY = (
 
 @pytest.fixture(scope="module")
 def initial_firm_exits():
-    """Ages at entry and whether each initial park firm
-    failed within 12 months, over replications."""
+    """Ages at entry, and whether each initial firm failed within 12 months, over replications."""
     scenario = parksim.load_scenario(_BASELINE, overrides=list(EXIT_ONLY))
     ages, failed = [], []
     for seq in np.random.SeedSequence(4242).spawn(50):
@@ -250,10 +249,9 @@ def one_step_growth():
             strict=True,
         ):
             t0, r0 = start[f]
-            report = (
-                math.floor(t0 / dt) + 1
-            ) * dt  # the breach found by the review closing the half-year
-            assert reason == "contract" and t == report  # is acted on as the next half-year opens
+            # the breach found by the review closing the half-year is acted on as the next opens
+            report = (math.floor(t0 / dt) + 1) * dt
+            assert reason == "contract" and t == report
             dy = (report - t0) / 12.0
             steps.append(math.log(revenue / r0) - drift_per_year * dy)
             scales.append(

@@ -46,8 +46,7 @@ def experiment_text(
     overrides=TINY,
     name: str = "tiny_sweep",
 ) -> str:
-    """A grid over the finance take-up and the land budget;
-    (0.35, 2.5e7) is the baseline's own setting."""
+    """A grid over finance take-up and land budget; (0.35, 2.5e7) is the baseline's setting."""
     return f"""
 name = "{name}"
 scenario = {json.dumps(baseline.as_posix())}
@@ -574,8 +573,7 @@ def test_repeated_design_points_each_get_their_rows(write_toml, baseline_path, t
 
 
 def test_a_key_left_to_its_default_can_be_a_factor(write_toml, baseline_path, tmp_path):
-    """`policies.tax.enabled` is not written in the baseline
-    (it defaults to true) but can be varied."""
+    """``policies.tax.enabled`` is unwritten in the baseline (default true) but can be varied."""
     text = experiment_text(baseline_path, replications=2).replace(
         'path = "policies.land.budget_cap_yuan_per_year"\nvalues = [25000000.0, 0.0]',
         'path = "policies.tax.enabled"\nvalues = [true, false]')
@@ -593,8 +591,7 @@ def test_a_key_left_to_its_default_can_be_a_factor(write_toml, baseline_path, tm
 def test_failure_counts_are_the_same_on_a_first_run_and_a_rerun(
     write_toml, baseline_path, tmp_path
 ):
-    """Two identical broken points share their tasks; both
-    runs count the design's failed tasks alike."""
+    """Two identical broken points share their tasks; both runs count failed tasks alike."""
     plan = load_experiment(
         write_toml("dup.toml", experiment_text(baseline_path, take_up=(0.35, 0.35), land=(2.5e7,)))
     )
@@ -604,9 +601,8 @@ def test_failure_counts_are_the_same_on_a_first_run_and_a_rerun(
     out = tmp_path / "out"
     first = run_sweep(broken, out, LocalExecutor(1))
     again = run_sweep(broken, out, LocalExecutor(1))
-    assert (
-        first.run == 3 and first.failed == 6
-    )  # 3 distinct tasks run, 2 points x 3 replications failed
+    # 3 distinct tasks run, 2 points x 3 replications failed
+    assert first.run == 3 and first.failed == 6
     assert again.run == 0 and again.failed == 6 and again.skipped == 6
 
 

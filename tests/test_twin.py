@@ -97,8 +97,7 @@ def test_exits_follow_entries_and_ages_add_up(baseline):
 
 
 def _on_report(t: np.ndarray, dt: float) -> np.ndarray:
-    """Whether each time is a report's: the last instant
-    (1e-6 month) before a multiple of ``dt``."""
+    """Whether each time is a report's: the last instant (1e-6 month) before a multiple of dt."""
     return np.abs((t + 1e-6) / dt - np.round((t + 1e-6) / dt)) < 1e-9
 
 

@@ -34,8 +34,7 @@ __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
 def _chunks(
     tasks: Iterable[Task], total: int, workers: int, size: int | None
 ) -> Iterator[list[Task]]:
-    """``tasks`` in chunks of ``size``, or, without one, of
-    :func:`~parksim.execution.pool.chunk_sizes`."""
+    """``tasks`` in chunks of ``size``, or of :func:`~parksim.execution.pool.chunk_sizes`."""
     it = iter(tasks)
     sizes = (
         itertools.repeat(size)

@@ -73,8 +73,7 @@ def _start_pool(method: str, workers: int):
 def imap_unordered(
     fn: Callable[[Any], Any], jobs: Iterable[Any], workers: int, tune_gc: bool = True
 ) -> Iterator[Any]:
-    """``fn`` over ``jobs`` on ``workers`` processes,
-    results as they finish (in-process for one)."""
+    """``fn`` over ``jobs`` on ``workers`` processes, as they finish (in-process for one)."""
     if workers <= 1:
         yield from map(fn, jobs)
         return

@@ -14,7 +14,7 @@ What travels back is chosen by name, as *outputs*:
   observation). This is what a sweep stores and a comparison pairs up.
 * table outputs (:data:`TABLE_OUTPUTS`) travel whole, by name, in the row's ``tables``
   entry (apart from the columns: the ``parks`` table is not the ``parks`` target): ``series``
-  (the months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (rows of
+  (the months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (named columns,
   :data:`~parksim.model.PARK_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
   This is what a forecast assembles into its tables.
 
@@ -66,7 +66,7 @@ class ReplicationResult:
     fiscal: dict[str, float]
     observed: list[float]
     series: np.ndarray
-    parks: list[tuple]
+    parks: dict[str, list]
     records: Records | None = None
 
 

@@ -71,8 +71,7 @@ def task_key(point_hash: str, seed: int, replication: int, version: str, source:
 def interleaved(
     point_hashes: Sequence[str], replications: int, seed: int, version: str, source: str
 ) -> Iterator[Task]:
-    """Tasks replication by replication across all points,
-    so a partial sweep covers the design evenly."""
+    """Tasks replication by replication across all points: a partial sweep covers the design."""
     for r in range(replications):
         for p, h in enumerate(point_hashes):
             yield Task(task_key(h, seed, r, version, source), p, r)
@@ -91,9 +90,8 @@ def evaluate(
     scenario: Scenario, seed: int, task: Task, outputs: Sequence[str], tune_gc: bool = True
 ) -> dict[str, Any]:
     """Run one task; a row of its results (status ``ok``) or of its error (status ``failed``)."""
-    if (
-        tune_gc
-    ):  # a long-lived worker (a Dask worker) holds many objects every collection would walk
+    # a long-lived worker (a Dask worker) holds many objects every collection would walk
+    if tune_gc:
         freeze_long_lived()
     started = time.perf_counter()
     row: dict[str, Any] = {

@@ -33,6 +33,7 @@ from parksim.model.policies import Cohort, EntrantTerms
 from parksim.model.shocks import inverse_interp
 from parksim.rng import (
     PARK_CHOICE_DRAWS,
+    PARK_PROBES,
     Draw,
     keyed_uniform,
     keyed_uniforms,
@@ -106,8 +107,7 @@ class District:
             self._seat(park, chosen, revenue)
 
     def _seat(self, park: Park, chosen: np.ndarray, revenue: np.ndarray) -> None:
-        """Seat ``chosen`` pool firms in ``park``, in queue
-        order, each where the floor left allows."""
+        """Seat ``chosen`` pool firms in ``park``, in queue order, where the floor left allows."""
         pool = self.pool
         tenancy = self.tenancy
         tech, rd, floor_factor = pool.traits(chosen)
@@ -140,8 +140,7 @@ class District:
 
 
 class _SectorQueues:
-    """Pool firms queued by sector, in one keyed order, for
-    seating the parks operating at the start."""
+    """Pool firms queued by sector in one keyed order, to seat the parks operating at the start."""
 
     def __init__(self, order: np.ndarray, sector: np.ndarray, sectors: int, n: int):
         self.queues = [order[sector == s].tolist() for s in range(sectors)]
@@ -149,18 +148,17 @@ class _SectorQueues:
         self.rank = np.empty(n, dtype=np.int64)
         self.rank[order] = np.arange(len(order))
 
-    def take(self, lead: int, firms: int, lead_firms: int) -> np.ndarray:
-        """Up to ``lead_firms`` from the lead sector's queue,
-        then the earliest of the others' until ``firms``."""
+    def take(self, lead: int, n_firms: int, n_lead: int) -> np.ndarray:
+        """Up to ``n_lead`` from the lead queue, then the others' earliest, up to ``n_firms``."""
         queues, heads, rank = self.queues, self.heads, self.rank
-        wanted = min(lead_firms, len(queues[lead]) - heads[lead])
+        wanted = min(n_lead, len(queues[lead]) - heads[lead])
         chosen = queues[lead][heads[lead]: heads[lead] + wanted]
         heads[lead] += wanted
         others = [
             (rank[q[heads[s]]], s) for s, q in enumerate(queues) if s != lead and heads[s] < len(q)
         ]
         heapq.heapify(others)
-        while others and len(chosen) < firms:
+        while others and len(chosen) < n_firms:
             _, s = heapq.heappop(others)
             chosen.append(queues[s][heads[s]])
             heads[s] += 1
@@ -322,23 +320,23 @@ class Screening:
             f = firms[i]
             entrants = Cohort(i, f, None, revenue[i], need, t[i])
             born = pool.born_at[f]
-            intervals = first_intervals(tenancy, t[i], born, entrants, firm_seeds[i])
+            intervals = first_intervals(tenancy, born, entrants, firm_seeds[i])
             batches.append(
                 ApplicationBatch(
-                    attempt,
-                    t[i].tolist(),
-                    f.tolist(),
-                    revenue[i].tolist(),
-                    need.tolist(),
-                    firm_seeds[i].tolist(),
-                    intervals,
-                    pool.sector[f].tolist(),
-                    pool.seeds[f].tolist(),
-                    born.tolist(),
-                    rd[i].tolist(),
-                    tech[i].tolist(),
-                    floor_factor[i].tolist(),
-                    seen[i].tolist(),
+                    attempt=attempt,
+                    t=t[i].tolist(),
+                    firm=f.tolist(),
+                    revenue=revenue[i].tolist(),
+                    need_m2=need.tolist(),
+                    seed=firm_seeds[i].tolist(),
+                    intervals=intervals,
+                    sector=pool.sector[f].tolist(),
+                    pool_seed=pool.seeds[f].tolist(),
+                    born_at=born.tolist(),
+                    rd=rd[i].tolist(),
+                    tech=tech[i].tolist(),
+                    floor_factor=floor_factor[i].tolist(),
+                    retry=seen[i].tolist(),
                 )
             )
             seen |= ok
@@ -443,7 +441,7 @@ def _probe(parks: list, seed: int, base: int, admits) -> Park | None:
     """In a long list of parks, a park that ``admits`` the firm among a few keyed random picks
     (draws ``base`` ..); None if none of them does, or if the list is short enough to scan."""
     if len(parks) > _SHORT:
-        for i in range(_PROBES):
+        for i in range(PARK_PROBES):
             park = parks[int(keyed_uniform(seed, base + i) * len(parks))]
             if admits(park):
                 return park
@@ -452,14 +450,12 @@ def _probe(parks: list, seed: int, base: int, admits) -> Park | None:
 
 def _one_of(fits: list, seed: int, base: int) -> Park | None:
     """A uniformly random park of ``fits`` (keyed draw ``base + 4``), or None if it is empty."""
-    return fits[int(keyed_uniform(seed, base + _PROBES) * len(fits))] if fits else None
+    return fits[int(keyed_uniform(seed, base + PARK_PROBES) * len(fits))] if fits else None
 
 
 _SHORT = 24
 """Lists of parks up to this long are scanned rather than sampled."""
 
-_PROBES = 4
-"""Keyed random picks tried in a long list of parks before it is scanned."""
 
 
 class Applications:

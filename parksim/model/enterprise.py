@@ -52,7 +52,7 @@ from parksim.rng import Draw, seeded_uniforms
 
 if TYPE_CHECKING:
     from parksim.model.context import Context
-    from parksim.model.district import Applications
+    from parksim.model.district import ApplicationBatch
     from parksim.model.parks import Park, Parks
     from parksim.model.policies import Policy
     from parksim.model.shocks import ShockSchedule
@@ -142,26 +142,25 @@ class FirmTable:
         for name, dtype in _COLUMNS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
 
-    def append(self, entrant: Applications, i: int, park: int) -> int:
-        """Add applicant ``i`` of ``entrant`` entering
-        ``park`` at its application time; returns its row."""
+    def append(self, batch: ApplicationBatch, i: int, park: int) -> int:
+        """Add applicant ``i`` of ``batch`` entering ``park`` at its application time; its row."""
         row = self.n
         if row == self._capacity:
             self._grow()
-        t = entrant.t[i]
-        self.firm[row] = entrant.firm[i]
+        t = batch.t[i]
+        self.firm[row] = batch.firm[i]
         self.park[row] = park
-        self.sector[row] = entrant.sector[i]
-        self.born_at[row] = entrant.born_at[i]
-        self.log_revenue[row] = math.log(entrant.revenue[i])
-        self.rd[row] = entrant.rd[i]
-        self.tech[row] = entrant.tech[i]
-        self.floor_m2[row] = entrant.need_m2[i]
-        self.floor_factor[row] = entrant.floor_factor[i]
+        self.sector[row] = batch.sector[i]
+        self.born_at[row] = batch.born_at[i]
+        self.log_revenue[row] = math.log(batch.revenue[i])
+        self.rd[row] = batch.rd[i]
+        self.tech[row] = batch.tech[i]
+        self.floor_m2[row] = batch.need_m2[i]
+        self.floor_factor[row] = batch.floor_factor[i]
         self.entered_at[row] = t
         self.since[row] = t
-        self.until[row] = entrant.until[i]
-        self.seed[row] = entrant.seed[i]
+        self.until[row] = batch.until[i]
+        self.seed[row] = batch.seed[i]
         self.active[row] = True
         self.support_tech[row] = 1.0
         self.support_rd[row] = 1.0
@@ -223,8 +222,8 @@ class Tenancy:
         self.table = FirmTable()
         self.key = ctx.streams.key(Draw.FIRM.key)
 
-    def enter(self, park: Park, entrant: Applications, i: int) -> None:
-        """Move applicant ``i`` of ``entrant`` into ``park`` at its application time: take its
+    def enter(self, park: Park, batch: ApplicationBatch, i: int) -> None:
+        """Move applicant ``i`` of ``batch`` into ``park`` at its application time: take its
         floor, record it, add it to the firm table, pay the levers it takes up for its first
         interval where the park admits them and the budget allows, and schedule its failure if
         it fails in that interval.
@@ -234,86 +233,54 @@ class Tenancy:
         times its support's exit multiplier, at the time that fraction of the (evenly spread)
         hazard is used.
         """
-        t = entrant.t[i]
-        firm = entrant.firm[i]
-        need = entrant.need_m2[i]
-        park.n_firms += 1
-        if entrant.sector[i] == park.lead_sector:
-            park.lead_firms += 1
-        self.parks.take_floor(park, need)
-        row = self.table.append(entrant, i, park.id)
-        self.records.firm(
-            t,
-            Kind.FIRM_ENTERED,
-            park.id,
-            firm,
-            (t - entrant.born_at[i]) / 12.0,
-            entrant.revenue[i],
-            need,
-            entrant.tech[i],
-        )
+        t = batch.t[i]
+        firm = batch.firm[i]
+        need = batch.need_m2[i]
+        self.parks.move_in(park, batch.sector[i], need)
+        row = self.table.append(batch, i, park.id)
+        age = (t - batch.born_at[i]) / 12.0
+        self.records.firm(t, Kind.FIRM_ENTERED, park.id, firm, age, batch.revenue[i], need,
+                          batch.tech[i])
         exit_multiplier = 1.0
-        support = self.policy.support_entrant(entrant.terms, i, park, t, firm)
+        support = self.policy.support_entrant(batch.terms, i, park, t, firm)
         if support is not None:
             table = self.table
             table.support_drift[row] = support.drift
             table.support_tech[row] = support.tech_multiplier
             table.support_rd[row] = support.rd_multiplier
             exit_multiplier = support.exit_multiplier
-        h = entrant.hazard[i] * exit_multiplier
-        exposure = entrant.exposure[i]
+        h = batch.hazard[i] * exit_multiplier
+        exposure = batch.exposure[i]
         if exposure < h:
-            until = entrant.until[i]
+            until = batch.until[i]
             self.schedule_failure(row, t + (until - t) * exposure / h)
 
-    def seat(
-        self, park: Park, columns: dict[str, np.ndarray], revenue: np.ndarray, free_m2: float
-    ) -> None:
+    def seat(self, park: Park, columns: dict[str, np.ndarray], revenue: np.ndarray,
+             free_m2: float) -> None:
         """Seat firms in ``park`` at the start (:meth:`enter` for many at once, without levers),
         leaving it ``free_m2``: ``columns`` are the firm table's, by name, and ``revenue`` the
         firms' revenue as recorded."""
-        firms, sector = columns["firm"], columns["sector"]
-        park.n_firms += len(firms)
-        park.lead_firms += int(np.count_nonzero(sector == park.lead_sector))
-        park.free_m2 = free_m2
-        self.parks.vacancies.update(park)
+        self.parks.seat(park, columns["sector"], free_m2)
         self.table.extend({**columns, "park": park.id})
-        self.records.firms(
-            0.0,
-            Kind.FIRM_ENTERED,
-            park.id,
-            firms,
-            (0.0 - columns["born_at"]) / 12.0,
-            revenue,
-            columns["floor_m2"],
-            columns["tech"],
-        )
+        age = (0.0 - columns["born_at"]) / 12.0
+        self.records.firms(0.0, Kind.FIRM_ENTERED, park.id, columns["firm"], age, revenue,
+                           columns["floor_m2"], columns["tech"])
 
     def leave(self, row: int, now: float, reason: str) -> None:
-        """The firm in ``row`` leaves its park (failure,
-        contract or graduated): free its floor, record it."""
+        """The firm in ``row`` leaves its park (failure, contract or graduated): free its floor,
+        record it."""
         table = self.table
         park = self.parks[int(table.park[row])]
         floor = float(table.floor_m2[row])
         table.active[row] = False
-        park.n_firms -= 1
-        if table.sector[row] == park.lead_sector:
-            park.lead_firms -= 1
-        self.parks.take_floor(park, -floor)
-        self.records.exited(
-            now,
-            park.id,
-            int(table.firm[row]),
-            (now - float(table.born_at[row])) / 12.0,
-            math.exp(float(table.log_revenue[row])),
-            floor,
-            bool(table.tech[row]),
-            reason,
-        )
+        self.parks.move_out(park, table.sector[row], floor)
+        age = (now - float(table.born_at[row])) / 12.0
+        revenue = math.exp(float(table.log_revenue[row]))
+        self.records.exited(now, park.id, int(table.firm[row]), age, revenue, floor,
+                            bool(table.tech[row]), reason)
 
     def schedule_failure(self, row: int, when: float) -> None:
-        """The firm in ``row`` fails at ``when`` (a sampled
-        event time; nothing is scheduled past the horizon)."""
+        """The firm in ``row`` fails at ``when``, a sampled time (never scheduled past the end)."""
         if when < self.horizon:
             self.env.timeout(when - self.env.now).callbacks.append(partial(self._fail, row))
 
@@ -343,8 +310,7 @@ class Tenancy:
 
 
 STAY, SPACE, BREACH = 0, 1, 2
-"""Moves a report can find: none, more space (expand or
-graduate), a breached performance contract."""
+"""Moves a report can find: none, more space (expand or graduate), a breached contract."""
 
 CLOSE_MONTHS = 1e-6
 """How long before ``k * dt`` a report closes the half-year (about three seconds): its reviews
@@ -381,8 +347,7 @@ def _due(table: FirmTable, t: float) -> np.ndarray:
 
 
 def review(tenancy: Tenancy, t: float, now: float) -> None:
-    """Close the interval of every firm in a park whose
-    interval ends at ``t`` (dated ``now``, just before)."""
+    """Close the interval of every firm in a park ending at ``t`` (dated ``now``, just before)."""
     table = tenancy.table
     n = table.n
     rows = np.flatnonzero(table.active[:n] & (table.until[:n] <= t) & (table.since[:n] < t))
@@ -402,7 +367,7 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     park = table.park[rows]
     # growth: drift from the firm's park, its levers and its park's grade, plus any shock
     grade_drift = (
-        tenancy.policy["land"].grade_drifts(Standing.of(parks, now), now) if parks else 0.0
+        tenancy.policy.grade_drifts(Standing.of(parks, now), now) if parks else 0.0
     )
     if np.ndim(grade_drift):
         grade_drift = grade_drift[park]
@@ -454,8 +419,7 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
 
 
 def commit(tenancy: Tenancy, t: float, dt: float) -> None:
-    """Open the next interval of every firm in a park at
-    report ``t``: moves, lever support, then exits."""
+    """Open the next interval of every firm in a park at report ``t``: moves, support, exits."""
     table = tenancy.table
     rows = _due(table, t)
     if rows.size == 0:
@@ -538,18 +502,18 @@ class EntrantIntervals:
     terms: EntrantTerms
 
 
-def first_intervals(tenancy: Tenancy, t: np.ndarray, born_at: np.ndarray, entrants: Cohort,
+def first_intervals(tenancy: Tenancy, born_at: np.ndarray, entrants: Cohort,
                     seeds: np.ndarray) -> EntrantIntervals:
-    """For firms that would enter parks at times ``t`` (keyed streams ``seeds``): their first
-    intervals.
+    """For firms that would enter parks (``entrants``, entering at ``entrants.entered_at``,
+    born at ``born_at``, their keyed streams ``seeds``): their first intervals.
 
     These depend only on the firm's age, revenue and floor need, its entry time and its keyed
     draws, so they are found in bulk for every passing application before the run; at entry,
     the park's admission and the budgets decide which levers are paid, and the support scales
     the hazard (:meth:`Tenancy.enter`).
     """
-    p = tenancy.params
-    dt = p.review_months
+    t = entrants.entered_at
+    dt = tenancy.params.review_months
     until = (np.floor(t / dt) + 1.0) * dt
     until = np.where(until <= t, until + dt, until)
     hazard = tenancy.exit_hazard((t - born_at) / 12.0, t, until)

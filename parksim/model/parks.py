@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,8 +61,7 @@ UNGRADED = -1
 
 
 def grade_for(score: float, thresholds: dict[str, float]) -> str:
-    """The grade a score earns: the best grade whose lowest
-    score it reaches (the last grade if none)."""
+    """The grade a score earns: the best grade whose lowest score it reaches, else the last."""
     for grade in GRADES[:-1]:
         if score >= thresholds[grade]:
             return grade
@@ -155,8 +155,7 @@ class Park:
         return 1.0 - self.free_m2 / self.usable_m2 if self.usable_m2 > 0 else 0.0
 
     def admits_other(self, need_m2: float, lead_min_share: float) -> bool:
-        """Whether a firm outside the lead sector, needing
-        ``need_m2``, fits (space and lead-sector share)."""
+        """Whether a firm of another sector needing ``need_m2`` fits (floor, lead-sector share)."""
         return self.free_m2 >= need_m2 and self.open_to_others(lead_min_share)
 
     def open_to_others(self, lead_min_share: float) -> bool:
@@ -187,11 +186,10 @@ class Vacancies:
         self._lead_heaps: list[list[tuple]] = [[] for _ in range(sectors)]
         self._open_heap: list[tuple] = []
         self._version: dict[int, int] = {}
-        self._sized = (
-            False  # the heaps are kept from the first applications on (:meth:`admit_from`)
-        )
+        # the heaps are kept from the first applications on (:meth:`admit_from`)
+        self._sized = False
 
-    def admit_from(self, floor_m2: float, parks: list[Park]) -> None:
+    def admit_from(self, floor_m2: float, parks: Iterable[Park]) -> None:
         """List only parks with at least ``floor_m2`` free (the smallest need of any applicant),
         and from now on keep the largest free floors for :meth:`may_admit`."""
         self.floor_min = floor_m2
@@ -285,7 +283,10 @@ class Parks:
 
     def add(self, name: str, lead_sector: int, model: str, floor_area_m2: float) -> Park:
         """A new park (or project) with the next id."""
-        park = Park(len(self._parks), name, lead_sector, model, floor_area_m2, self.rules)
+        park_id = len(self._parks)
+        if park_id >= _MOST_PARKS:
+            raise OverflowError(f"more than {_MOST_PARKS:,} parks: grading draws would overlap")
+        park = Park(park_id, name, lead_sector, model, floor_area_m2, self.rules)
         self._parks.append(park)
         return park
 
@@ -309,6 +310,27 @@ class Parks:
             else:
                 opens = float(month_index(start, spec.opens))
             self.env.process(park_life(self, park, opens))
+
+    def move_in(self, park: Park, sector: int, floor_m2: float) -> None:
+        """A firm of ``sector`` moves into ``park``, taking ``floor_m2``."""
+        park.n_firms += 1
+        if sector == park.lead_sector:
+            park.lead_firms += 1
+        self.take_floor(park, floor_m2)
+
+    def move_out(self, park: Park, sector: int, floor_m2: float) -> None:
+        """A firm of ``sector`` leaves ``park``, giving back ``floor_m2``."""
+        park.n_firms -= 1
+        if sector == park.lead_sector:
+            park.lead_firms -= 1
+        self.take_floor(park, -floor_m2)
+
+    def seat(self, park: Park, sectors: np.ndarray, free_m2: float) -> None:
+        """Firms of ``sectors`` are seated in ``park`` at the start, leaving it ``free_m2``."""
+        park.n_firms += len(sectors)
+        park.lead_firms += int(np.count_nonzero(sectors == park.lead_sector))
+        park.free_m2 = free_m2
+        self.vacancies.update(park)
 
     def take_floor(self, park: Park, m2: float) -> None:
         """``park`` gives ``m2`` of its free floor to a firm (or takes it back, when negative)."""
@@ -340,6 +362,9 @@ class Parks:
             "firms_at_end": [p.n_firms for p in parks],
         }
 
+
+_MOST_PARKS = len(Draw.GRADING.ranges["noise"])
+"""Parks one replication may hold: each park's grading draws are numbered by its id."""
 
 PARK_COLUMNS = (
     "park_id",
@@ -462,16 +487,14 @@ def land_release(parks: Parks):
     horizon = parks.horizon
     _, m0 = parse_month(parks.scenario.calendar.start)
     base = parks.scenario.parks.pipeline.land_quota_mu_per_year
-    land = parks.policy["land"]
-    extra = land.spec.extra_land_quota_mu_per_year if land.enabled else 0.0
     releases = []
     a = 0.0
     while a < horizon:
         b = a + (13 - m0 if a == 0 else 12)
         releases.append((a, base * (b - a) / 12.0))
-        lo, hi = max(a, land.t0), min(b, land.t1)
-        if hi > lo:
-            releases.append((lo, extra * (hi - lo) / 12.0))
+        extra = parks.policy.extra_land(a, b)
+        if extra is not None:
+            releases.append(extra)
         a = b
     for t, amount in sorted(releases):
         if t >= horizon:
@@ -494,7 +517,6 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
     demo = parks.scenario.parks.demonstration
     _, m0 = parse_month(parks.scenario.calendar.start)
     t = ((spec.month - m0) % 12) + 0.5
-    services = parks.policy["services"]
     weights = (
         spec.occupancy_weight + spec.output_weight + spec.tech_weight + spec.services_weight or 1.0
     )
@@ -505,21 +527,12 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
         scored = []
         revenue, tech = tenancy.park_totals()
         graded = [park for park in parks if park.recognised]
-        noise = ndtri(
-            np.clip(
-                [
-                    keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.id), round_no)
-                    for park in graded
-                ],
-                1e-12,
-                1 - 1e-12,
-            )
-        ).tolist()
+        u = [keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.id), round_no)
+             for park in graded]
+        noise = ndtri(np.clip(u, 1e-12, 1 - 1e-12)).tolist()
+        services = parks.policy.services_active(env.now)
         for park, z in zip(graded, noise, strict=True):
-            score = (
-                _score(park, revenue[park.id], tech[park.id], spec, services.active(env.now))
-                / weights
-            )
+            score = _score(park, revenue[park.id], tech[park.id], spec, services) / weights
             score += spec.noise_sd * z
             grade = grade_for(score, spec.thresholds)
             park.grade = grade

@@ -4,10 +4,11 @@ Each lever (finance, land, tax, services) is one :class:`Lever`. It is active in
 window; a firm is eligible while the lever is active, the firm small enough and its park
 admits support (graded well enough, ungraded, or in its grace period); an eligible firm takes
 it up by its keyed take-up draw. :meth:`Lever.terms` is the one rule for who takes a lever up,
-at what strength and at what cost, and :meth:`Lever.admits` the one rule for which parks
-admit it: both vectorised, called for the whole :class:`Cohort` of firms in parks at a
-half-yearly report and, in bulk before the run, for every would-be entrant
-(:class:`EntrantTerms`). The :class:`Ledger` pays takers against the lever's per-calendar-year
+at what strength and at what cost: vectorised, called for the whole :class:`Cohort` of firms
+in parks at a half-yearly report and, in bulk before the run, for every would-be entrant
+(:class:`EntrantTerms`). :meth:`Lever.admits` is the one rule for which parks admit support:
+vectorised, called for every park's :class:`Standing` at a report and with one park's numbers
+when a firm enters it. The :class:`Ledger` pays takers against the lever's per-calendar-year
 cap, in a random order (their take-up draws) until the budget runs out. Levers differ only in
 how much one supported firm-year costs and in a few lever-specific rules; those live in small
 subclasses so that every lever passes the same conformance tests. :class:`Policy` is the part
@@ -141,11 +142,7 @@ class Standing:
     @classmethod
     def of(cls, parks, t: float) -> Standing:
         rank = np.array([p.rank for p in parks], dtype=np.int64)
-        since_open = t - np.array([p.opened_at for p in parks], dtype=float)
-        grace = np.array([p.grace_months for p in parks], dtype=float)
-        in_grace = (since_open >= 0.0) & (
-            since_open < grace
-        )  # parks not yet open: -inf; established: +inf
+        in_grace = np.array([p.in_grace(t) for p in parks], dtype=bool)
         return cls(rank, in_grace, np.array([p.has_platform for p in parks], dtype=bool))
 
 
@@ -165,8 +162,7 @@ class Support:
 
 
 class Lever:
-    """One policy lever. ``purpose`` numbers the firm's keyed take-up draw
-    (:class:`~parksim.rng.Draw`)."""
+    """One policy lever; ``purpose`` numbers a firm's take-up draw (:class:`~parksim.rng.Draw`)."""
 
     def __init__(self, name: str, spec: LeverSpec, start: str, purpose: int):
         self.name = name
@@ -246,8 +242,7 @@ class Lever:
         return paid, strength[paid]
 
     def effects(self, strength):
-        """(growth drift, exit, tech and R&D multipliers)
-        for firms paid at ``strength`` (numbers or arrays)."""
+        """(growth drift, exit, tech, R&D multipliers) of firms paid at ``strength`` (any shape)."""
         spec = self.spec
         return (
             spec.growth_drift_per_year * strength,
@@ -305,8 +300,7 @@ class TaxLever(Lever):
     def reward_upgrades(
         self, t: float, ledger: Ledger, parks: np.ndarray, firms: np.ndarray
     ) -> None:
-        """The one-off reward for each firm that has just
-        upgraded (小升规), while the budget lasts."""
+        """The one-off reward to each firm just upgraded (小升规), while the budget lasts."""
         if self.active(t) and len(firms):
             ledger.pay_all(
                 self.name,
@@ -432,6 +426,26 @@ class Policy:
     def reward_upgrades(self, t: float, parks: np.ndarray, firms: np.ndarray) -> None:
         """The tax lever's one-off reward for each firm that has just upgraded (小升规)."""
         self.levers["tax"].reward_upgrades(t, self.ledger, parks, firms)
+
+    def grade_drifts(self, standing: Standing, t: float) -> np.ndarray | float:
+        """Growth effect of the land lever's grade-differentiated factor prices on each park's
+        firms (by park id; :meth:`LandLever.grade_drifts`)."""
+        return self.levers["land"].grade_drifts(standing, t)
+
+    def services_active(self, t: float) -> bool:
+        """Whether the services lever is active at ``t`` (a park's platform then counts)."""
+        return self.levers["services"].active(t)
+
+    def extra_land(self, a: float, b: float) -> tuple[float, float] | None:
+        """The land lever's extra land quota for the part of ``[a, b)`` inside its window: when
+        it is released (the window's start or ``a``) and how many mu, pro rata; None outside
+        the window. A disabled lever releases nothing (0 mu)."""
+        land = self.levers["land"]
+        lo, hi = max(a, land.t0), min(b, land.t1)
+        if hi <= lo:
+            return None
+        extra = land.spec.extra_land_quota_mu_per_year if land.enabled else 0.0
+        return lo, extra * (hi - lo) / 12.0
 
     def grant_land(self, t: float, mu: float, park: int) -> None:
         """The land lever's discount on ``mu`` of land a new-build park project takes at ``t``."""

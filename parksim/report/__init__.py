@@ -1,2 +1,1 @@
-"""Reports: tables (and later figures and the HTML report)
-made from results; never runs the model."""
+"""Reports: tables (later figures and the HTML report) from results; never runs the model."""

@@ -164,8 +164,7 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
-    """Apply ``path.to.key=value`` overrides; the value is
-    read as TOML (a bare word is a string)."""
+    """Apply ``path.to.key=value`` overrides, each value read as TOML (a bare word: a string)."""
     out = data
     for item in overrides:
         if "=" not in item:

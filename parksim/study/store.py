@@ -135,8 +135,7 @@ class SweepStore:
     # ------------------------------------------------------------------ state
 
     def finished(self) -> tuple[set[str], set[str]]:
-        """Keys of the tasks already done (``ok``) and of
-        those that failed (and not since succeeded)."""
+        """Keys of the tasks done (``ok``) and of those that failed (and have not succeeded)."""
         ok: set[str] = set()
         failed: set[str] = set()
         for shard in sorted(self.shards.glob("part-*.parquet")):

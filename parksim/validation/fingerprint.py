@@ -34,6 +34,7 @@ __all__ = ["SEED", "REPLICATIONS", "record_columns", "park_rows", "fingerprint",
 SEED = 20190723
 REPLICATIONS = 5
 
+
 def record_columns(records: Records, replication: int, start: str) -> dict[str, list | np.ndarray]:
     """The twelve columns of one replication's records table (kinds by name, dates as labels)."""
     n = len(records)
@@ -67,8 +68,7 @@ def detail(records: Records) -> np.ndarray:
 
 
 def park_rows(parks: dict[str, list]) -> list[tuple]:
-    """The parks table of one replication (named columns) as
-    tuples of plain Python values, in ``PARK_COLUMNS`` order."""
+    """The parks table of one replication as tuples of plain values, in ``PARK_COLUMNS`` order."""
     rows = zip(*(parks[name] for name in PARK_COLUMNS), strict=True)
     return [tuple(v.item() if hasattr(v, "item") else v for v in row) for row in rows]
 
@@ -85,8 +85,7 @@ def _hash_column(digest, values) -> None:
 def fingerprint(
     scenario: Scenario, replications: int = REPLICATIONS, seed: int = SEED
 ) -> tuple[str, str]:
-    """(SHA-256 of the records, SHA-256 of the parks tables)
-    of replications ``0 .. replications-1``."""
+    """(SHA-256 of the records, of the parks) of replications ``0 .. replications-1``."""
     records_digest, parks_digest = hashlib.sha256(), hashlib.sha256()
     start = scenario.calendar.start
     for r in range(replications):

@@ -32,7 +32,7 @@ read beside the model; they run, and draw, in this order:
   start plus new firms formed as a Poisson process (born during the run, age 0). Attributes
   are drawn only for the firms that can reach a park (seated at the start, or applying before
   the horizon); the others' draws would not change anything.
-- **Seating** (:func:`_seat`; ``Context._place_initial_firms``): the firms already in
+- **Seating** (:func:`_seat`; ``District.seat_initial_firms``): the firms already in
   operating parks at the start are drawn at random among the initial pool firms inside the
   revenue window, their tenure counted from ``-parks.initial_tenure_months``.
 - **Relocation** (:func:`_relocation`; when ``Pool`` makes a firm apply): relocation pressure
@@ -49,11 +49,11 @@ read beside the model; they run, and draw, in this order:
   otherwise tries again after an exponential wait, up to ``district.max_applications`` times,
   while alive and before the horizon. Parks never fill, so a passing applicant enters at once:
   screening and placement are one step.
-- **Entry** (:func:`_enter`; ``Context.enter`` and ``enterprise.FirmTable``): the seated
+- **Entry** (:func:`_enter`; ``Tenancy.enter`` and ``enterprise.FirmTable``): the seated
   firms and the entrants, in order of entry, become the rows of the twin's
   :class:`_FirmTable`, each with the floor its revenue needs.
 - **Support at entry** (:func:`_support_entrants`; ``enterprise.first_intervals`` and
-  ``support_entrant``): a firm entering between two reports learns its support at entry, for
+  ``Policy.support_entrant``): a firm entering between two reports learns its support at entry, for
   its first, shorter interval up to the next report, and draws whether, and when, it fails in
   it.
 - **Reports** (:func:`_reporting`; ``enterprise.reporting``): firms report every
@@ -93,8 +93,7 @@ from parksim.calendar import month_index
 __all__ = ["TwinOutput", "run_twin", "EXIT_REASONS"]
 
 _CLOSE = 1e-6
-"""Months before ``k * dt`` at which a report's findings are
-dated: inside the half-year they close."""
+"""Months before ``k * dt`` at which a report's findings are dated: in the half-year closed."""
 
 EXIT_REASONS = ("", "failure", "contract", "graduated")
 """Values of :attr:`TwinOutput.exit_reason` ("" for firms still in a park at the horizon)."""
