@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from parksim.model.enterprise import EntrantIntervals, first_intervals
+from parksim.model.enterprise import first_intervals
 from parksim.model.policies import Cohort, EntrantTerms
 from parksim.model.shocks import inverse_interp
 from parksim.rng import (
@@ -329,7 +329,10 @@ class Screening:
                     revenue=revenue[i].tolist(),
                     need_m2=need.tolist(),
                     seed=firm_seeds[i].tolist(),
-                    intervals=intervals,
+                    until=intervals.until,
+                    hazard=intervals.hazard,
+                    exposure=intervals.exposure,
+                    terms=intervals.terms,
                     sector=pool.sector[f].tolist(),
                     pool_seed=pool.seeds[f].tolist(),
                     born_at=born.tolist(),
@@ -366,7 +369,10 @@ class ApplicationBatch:
     revenue: list[float]
     need_m2: list[float]
     seed: list[int]
-    intervals: EntrantIntervals
+    until: list[float]
+    hazard: list[float]
+    exposure: list[float]
+    terms: EntrantTerms
     sector: list[int]
     pool_seed: list[int]
     born_at: list[float]
@@ -374,22 +380,6 @@ class ApplicationBatch:
     tech: list[bool]
     floor_factor: list[float]
     retry: list[bool]
-
-    @property
-    def until(self) -> list[float]:
-        return self.intervals.until
-
-    @property
-    def hazard(self) -> list[float]:
-        return self.intervals.hazard
-
-    @property
-    def exposure(self) -> list[float]:
-        return self.intervals.exposure
-
-    @property
-    def terms(self) -> EntrantTerms:
-        return self.intervals.terms
 
 
 def choose_park(
