@@ -378,6 +378,12 @@ def _children(pid: int) -> list[str]:
         return []
 
 
+def _hear_ctrl_c() -> None:
+    """In the child: take Ctrl-C as a terminal would give it, even when the tests themselves run
+    in the background (where a shell starts them with SIGINT ignored, which a child inherits)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(baseline_path, out, replications: int, ready, poll_s: float) -> tuple[int, str]:
     """Start a 2-worker forecast, press Ctrl-C once ``ready(proc)`` holds (checked every
     ``poll_s``), and return its exit code and standard error."""
@@ -400,6 +406,7 @@ def _interrupt(baseline_path, out, replications: int, ready, poll_s: float) -> t
         stderr=subprocess.PIPE,
         text=True,
         cwd=out.parent,
+        preexec_fn=_hear_ctrl_c,
     )
     try:
         started = time.monotonic()
