@@ -23,6 +23,10 @@ from scipy import stats
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 
 __all__ = [
+    "CONDITIONAL_ON",
+    "reading",
+    "FillSummary",
+    "fill_summary",
     "INTERVAL_METHOD",
     "QUANTILES",
     "proportion_interval",
@@ -44,6 +48,12 @@ INTERVAL_METHOD = "wilson"
 """Confidence interval for a probability: Wilson score interval (scipy.stats.binomtest)."""
 
 QUANTILES = (0.05, 0.5, 0.95)
+
+CONDITIONAL_ON = (
+    "These probabilities count the simulation's chance only: they are conditional on the "
+    "scenario's estimated parameters ([E] in the scenario file), taken at their written values."
+)
+"""What every forecast probability is conditional on (the ``conditional_on`` field)."""
 
 
 def proportion_interval(
@@ -203,3 +213,39 @@ def cost_per_extra_unit(
     if not diff_ci_low > 0:
         return math.nan
     return float(np.mean(cost) - np.mean(base_cost)) / diff
+
+
+def reading(values: np.ndarray, threshold: float) -> dict[str, float]:
+    """One reading of a target over replications: the share meeting ``threshold`` and the
+    median and 5-95% range of the value."""
+    values = np.asarray(values, dtype=float)
+    p05, p50, p95 = quantiles(values)
+    return {"probability": float((values >= threshold).mean()) if len(values) else math.nan,
+            "median": p50, "p05": p05, "p95": p95}
+
+
+@dataclass(frozen=True)
+class FillSummary:
+    """How fast the parks opened during the run filled, over all replications: how many opened,
+    the median months from opening to 50% and to 90% occupancy (a park that never got there
+    counts as never, so a median of never is NaN), and the share that got there."""
+
+    parks_opened: int
+    months_to_50pct_median: float
+    months_to_90pct_median: float
+    reached_50pct: float
+    reached_90pct: float
+
+
+def fill_summary(opened_during_run: np.ndarray, months_to_50pct: np.ndarray,
+                 months_to_90pct: np.ndarray) -> FillSummary:
+    """:class:`FillSummary` from the parks table's columns (one row per replication and park)."""
+    opened = np.asarray(opened_during_run, dtype=bool)
+    out = []
+    for months in (months_to_50pct, months_to_90pct):
+        m = np.asarray(months, dtype=float)[opened]
+        never = np.where(np.isnan(m), math.inf, m)
+        mid = float(np.median(never)) if len(m) else math.nan
+        out.append((mid if math.isfinite(mid) else math.nan,
+                    float(np.isfinite(never).mean()) if len(m) else math.nan))
+    return FillSummary(int(opened.sum()), out[0][0], out[1][0], out[0][1], out[1][1])

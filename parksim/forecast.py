@@ -24,9 +24,12 @@ import numpy as np
 import pandas as pd
 
 from parksim.aggregate import (
+    CONDITIONAL_ON,
     INTERVAL_METHOD,
     cost_per_unit,
+    fill_summary,
     fiscal_summary,
+    reading,
     summarise_observations,
     summarise_targets,
 )
@@ -34,7 +37,7 @@ from parksim.calendar import month_label
 from parksim.execution.executors import Executor, make_executor
 from parksim.execution.replication import ROW_OUTPUTS, result_columns
 from parksim.execution.tasks import scenario_tasks
-from parksim.metrics import SERIES_COLUMNS
+from parksim.metrics import FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
 from parksim.model import PARK_COLUMNS
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
@@ -68,13 +71,23 @@ class Forecast:
         fiscal = fiscal_summary(t["fiscal_total_yuan"].to_numpy(),
                                 {lever: t[f"fiscal_{lever}_yuan"].to_numpy() for lever in LEVERS},
                                 t["park_investment_yuan"].to_numpy())
+        targets = [target.as_dict() for target in per_target]
+        for row in targets:
+            if row["key"] == "firms":  # both readings of the firms target, beside each other
+                row["reading"] = s.targets.firms_reading
+                row["stock"] = _readings(reading(t["firms_stock"].to_numpy(), s.targets.firms))
+                row["cumulative_entries"] = _readings(
+                    reading(t["firms_cumulative_entries"].to_numpy(), s.targets.firms))
+        p = self.parks
+        fill = fill_summary(p["opened_during_run"].to_numpy(), p["months_to_50pct"].to_numpy(),
+                            p["months_to_90pct"].to_numpy())
         return {
             "scenario": s.name,
             "replications": self.replications,
             "seed": self.seed,
             "horizon": s.calendar.horizon,
             "target_date": s.targets.date,
-            "targets": [target.as_dict() for target in per_target],
+            "targets": targets,
             "all_met_probability": all_met["probability"],
             "all_met_ci": [all_met["ci_low"], all_met["ci_high"]],
             "observed": [
@@ -104,11 +117,23 @@ class Forecast:
                 "p05": fiscal.investment_p05,
                 "p95": fiscal.investment_p95,
             },
+            "occupancy": {
+                "parks_opened_during_run": fill.parks_opened,
+                "months_to_50pct_median": _num(fill.months_to_50pct_median),
+                "months_to_90pct_median": _num(fill.months_to_90pct_median),
+                "share_reaching_50pct": _num(fill.reached_50pct),
+                "share_reaching_90pct": _num(fill.reached_90pct),
+            },
             "interval_method": f"{INTERVAL_METHOD} score (scipy.stats.binomtest), 95%",
+            "conditional_on": CONDITIONAL_ON,
             "executor": self.executor,
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,
         }
+
+
+def _readings(values: dict[str, float]) -> dict[str, float | None]:
+    return {key: _num(value) for key, value in values.items()}
 
 
 def _num(x: float) -> float | None:
@@ -195,6 +220,8 @@ def _collect(
     for key in TARGET_KEYS:
         targets[f"met_{key}"] = targets[key] >= float(getattr(scenario.targets, key))
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
+    for key in FIRMS_READINGS:
+        targets[key] = [r[key] for r in rows]
     for column in result_columns(("fiscal",), 0):
         targets[column] = [r[column] for r in rows]
     observed = pd.DataFrame(
@@ -212,7 +239,8 @@ def _collect(
     series.insert(0, "replication", np.repeat(np.arange(n, dtype=np.int32), months))
     parks = pd.DataFrame({
         "replication": [r["replication"] for r in rows for _ in r["tables"]["parks"]["park_id"]],
-        **{name: [v for r in rows for v in r["tables"]["parks"][name]] for name in PARK_COLUMNS},
+        **{name: [v for r in rows for v in r["tables"]["parks"][name]]
+           for name in (*PARK_COLUMNS, *FILL_COLUMNS)},
     })
     frames = [
         r["tables"]["records"].to_frame(r["replication"], start)

@@ -10,6 +10,7 @@ Figures across replications (probabilities, intervals, quantiles) are :mod:`park
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,9 @@ __all__ = [
     "observed_values",
     "FirmHistories",
     "firm_histories",
+    "FIRMS_READINGS",
+    "FILL_COLUMNS",
+    "fill_months",
 ]
 
 SERIES_COLUMNS = (
@@ -155,10 +159,22 @@ def _row(series: np.ndarray, scenario: Scenario, month: str) -> np.ndarray:
     return series[month_index(scenario.calendar.start, month)]
 
 
+FIRMS_READINGS = ("firms_stock", "firms_cumulative_entries")
+"""The two readings of the firms target, reported beside the targets whichever one counts:
+firms in recognised parks at the target date, and every firm that entered a park since the
+start (``targets.firms_reading`` chooses)."""
+
+
 def target_values(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
-    """The six target quantities at the end of the target month."""
+    """The six target quantities at the end of the target month, and both readings of the firms
+    target (:data:`FIRMS_READINGS`); ``firms`` is the one ``targets.firms_reading`` names."""
     row = _row(series, scenario, scenario.targets.date)
-    return {key: float(row[SERIES_COLUMNS.index(key)]) for key in TARGET_KEYS}
+    out = {key: float(row[SERIES_COLUMNS.index(key)]) for key in TARGET_KEYS}
+    out["firms_stock"] = out["firms"]
+    out["firms_cumulative_entries"] = float(row[SERIES_COLUMNS.index("entries")])
+    if scenario.targets.firms_reading == "cumulative_entries":
+        out["firms"] = out["firms_cumulative_entries"]
+    return out
 
 
 def fiscal_cost(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
@@ -255,3 +271,49 @@ def firm_histories(records: Records) -> FirmHistories:
         exit_reason=once(Kind.FIRM_EXITED, "firm_exited", records.exit_reason),
         age_at_exit=once(Kind.FIRM_EXITED, "firm_exited", age),
     )
+
+
+FILL_COLUMNS = ("opened_during_run", "months_to_50pct", "months_to_90pct")
+"""Columns :func:`fill_months` adds to a replication's parks table."""
+
+
+def fill_months(records: Records, parks: dict[str, list], usable_share: float) -> dict[str, list]:
+    """For each park of one replication (``parks``: its final state, named columns): whether it
+    opened during the run (not at the start), and the months from its opening to 50% and to 90%
+    occupancy of its usable floor (NaN if it did not open during the run or never got there).
+
+    Occupancy counts the floor of firms entering, expanding in and leaving the park, in the
+    order the records give them; it reaches a level at the first record that takes it there.
+    """
+    n = len(parks["park_id"])
+    opened_at = np.full(n, np.nan)
+    opened = records.kind == Kind.PARK_OPENED
+    opened_at[records.park_id[opened]] = records.time_months[opened]
+    during = opened_at > 0.0
+    out = {"opened_during_run": during.tolist(), "months_to_50pct": [math.nan] * n,
+           "months_to_90pct": [math.nan] * n}
+    kind = records.kind
+    moves = (kind == Kind.FIRM_ENTERED) | (kind == Kind.FIRM_EXPANDED) | (kind == Kind.FIRM_EXITED)
+    if not moves.any():
+        return out
+    moves[moves] = during[records.park_id[moves]]
+    if not moves.any():
+        return out
+    park = records.park_id[moves].astype(np.int64)
+    sign = np.where(kind[moves] == Kind.FIRM_EXITED, -1.0, 1.0)
+    floor = sign * records.floor_m2[moves]
+    t = records.time_months[moves]
+    order = np.argsort(park, kind="stable")  # by park, in time order within each
+    park, floor, t = park[order], floor[order], t[order]
+    starts = np.flatnonzero(np.r_[True, park[1:] != park[:-1]])
+    occupied = np.cumsum(floor)
+    occupied -= np.repeat(np.r_[0.0, occupied[starts[1:] - 1]], np.diff(np.r_[starts, len(park)]))
+    usable = np.asarray(parks["floor_area_m2"], dtype=float)[park] * usable_share
+    for level, name in ((0.5, "months_to_50pct"), (0.9, "months_to_90pct")):
+        reached = occupied >= level * usable
+        for first, last in zip(starts, np.r_[starts[1:], len(park)], strict=True):
+            hit = np.flatnonzero(reached[first:last])
+            if hit.size:
+                p = int(park[first])
+                out[name][p] = float(t[first + hit[0]] - opened_at[p])
+    return out

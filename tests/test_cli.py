@@ -157,7 +157,8 @@ def test_run_json_targets(json_run):
                   "tech_firms": 30, "demo_parks": 3}
     table = pd.read_parquet(out / "targets.parquet")
     for t in targets:
-        assert set(t) == TARGET_FIELDS
+        readings = {"reading", "stock", "cumulative_entries"} if t["key"] == "firms" else set()
+        assert set(t) == TARGET_FIELDS | readings
         assert t["threshold"] == thresholds[t["key"]]
         assert 0.0 <= t["ci_low"] <= t["probability"] <= t["ci_high"] <= 1.0
         assert t["p05"] <= t["median"] <= t["p95"]
@@ -168,6 +169,13 @@ def test_run_json_targets(json_run):
     probability = summary["all_met_probability"]
     assert 0.0 <= probability <= min(t["probability"] for t in targets)
     assert probability == pytest.approx(table["met_all"].mean())
+    # both readings of the firms target, the one that counts first (firms in parks at the date)
+    firms = next(t for t in targets if t["key"] == "firms")
+    assert firms["reading"] == "stock" and firms["stock"]["median"] == firms["median"]
+    entries = table["firms_cumulative_entries"]
+    assert (entries >= table["firms_stock"]).all()
+    assert firms["cumulative_entries"]["probability"] == pytest.approx((entries >= 500).mean())
+    assert "conditional on" in summary["conditional_on"]
 
 
 def test_run_json_observed_and_fiscal_cost(json_run):

@@ -23,7 +23,7 @@ from parksim.execution.replication import (
 )
 from parksim.execution.tasks import scenario_tasks
 from parksim.forecast import run_forecast
-from parksim.metrics import SERIES_COLUMNS
+from parksim.metrics import FIRMS_READINGS, SERIES_COLUMNS
 from parksim.rng import replication_seed
 from parksim.scenario import LEVERS, TARGET_KEYS
 
@@ -35,9 +35,10 @@ def test_result_row_flattens_row_outputs_and_carries_tables_apart(tiny_scenario)
     row = result_row(result, OUTPUTS)
     scalars = [c for c in row if c != "tables"]
     assert scalars == result_columns(ROW_OUTPUTS, len(tiny_scenario.observations))
-    assert scalars[:len(TARGET_KEYS)] == list(TARGET_KEYS)
+    targets = [*TARGET_KEYS, *FIRMS_READINGS]
+    assert scalars[:len(targets)] == targets
     assert [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_investment_yuan"] == \
-        scalars[len(TARGET_KEYS):len(TARGET_KEYS) + len(LEVERS) + 2]
+        scalars[len(targets):len(targets) + len(LEVERS) + 2]
     assert all(isinstance(row[c], float) for c in scalars)
     # the parks target (a count) and the parks table (its rows) do not share a name
     assert row["parks"] == result.targets["parks"]
@@ -96,9 +97,9 @@ def test_a_failed_replication_stops_the_forecast_and_names_it(tiny_scenario, mon
         parksim.simulate(tiny_scenario, replications=4, seed=1, workers=1)
 
 
-def test_forecast_summary_shape_is_unchanged_apart_from_the_executor(tiny_scenario):
+def test_forecast_summary_keeps_its_fields_and_only_adds(tiny_scenario):
     summary = parksim.simulate(tiny_scenario, replications=3, seed=4, workers=1).summary()
-    assert list(summary) == [
+    earlier = [
         "scenario",
         "replications",
         "seed",
@@ -112,10 +113,12 @@ def test_forecast_summary_shape_is_unchanged_apart_from_the_executor(tiny_scenar
         "cost_per_upgrade_yuan",
         "park_investment_yuan",
         "interval_method",
-        "executor",
         "wall_time_s",
         "results_dir",
     ]
+    added = ["occupancy", "conditional_on", "executor"]
+    assert [key for key in summary if key not in added] == earlier
+    assert set(summary) == set(earlier) | set(added)
     assert np.isfinite(summary["all_met_probability"])
 
 

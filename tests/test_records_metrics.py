@@ -27,8 +27,10 @@ import numpy as np
 import pytest
 
 import parksim
+from parksim.aggregate import fill_summary
 from parksim.metrics import (
     SERIES_COLUMNS,
+    fill_months,
     firm_histories,
     fiscal_cost,
     monthly_series,
@@ -232,10 +234,19 @@ def test_target_values_read_the_target_month_not_the_last_month():
         "upgrades",
         "tech_firms",
         "demo_parks",
+        "firms_stock",
+        "firms_cumulative_entries",
     }
-    # end of May 2019: park 1 not yet delisted, no demonstration park yet
+    # end of May 2019: park 1 not yet delisted, no demonstration park yet; three firms have
+    # entered, of which firm 8 is still in a park
     assert values == {"parks": 2.0, "floor_area_m2": 50_000.0, "firms": 1.0, "upgrades": 1.0,
-                      "tech_firms": 1.0, "demo_parks": 0.0}
+                      "tech_firms": 1.0, "demo_parks": 0.0, "firms_stock": 1.0,
+                      "firms_cumulative_entries": 3.0}
+    # the other reading of the firms target: every firm that entered a park since the start
+    entries = _scenario(horizon="2019-08", target="2019-05")
+    entries = entries.model_copy(update={"targets": entries.targets.model_copy(
+        update={"firms_reading": "cumulative_entries"})})
+    assert target_values(series, entries)["firms"] == 3.0
     cost = fiscal_cost(series, scenario)
     assert cost == {
         "finance": 5_000.0,
@@ -373,3 +384,37 @@ def test_firm_histories_refuse_a_second_entry_or_exit_and_events_of_firms_never_
         buf.firm(5.0, kind, 0, firm, 3.4, 4e6, 400.0, True)
     with pytest.raises(ValueError, match=message):
         firm_histories(buf.freeze())
+
+
+def test_fill_months_follow_the_floor_taken_after_opening():
+    """Park 1 opens at month 2 with 8,000 m2 usable: 3,000 m2 enter (38%), 1,500 more by an
+    expansion at month 4 (56%: half full two months after opening), 1,000 leave (44%), 3,500
+    enter at month 7 (88%): never 90% full. Park 0 was open at the start: not counted."""
+    buf = RecordBuffer()
+    buf.park(0.0, Kind.PARK_OPENED, 0, 10_000.0)
+    buf.firm(0.0, Kind.FIRM_ENTERED, 0, 1, 3.0, 4e6, 9_000.0, False)
+    buf.park(2.0, Kind.PARK_OPENED, 1, 10_000.0)
+    buf.firm(3.0, Kind.FIRM_ENTERED, 1, 2, 3.0, 4e6, 3_000.0, False)
+    buf.firm(4.0, Kind.FIRM_EXPANDED, 1, 2, 3.1, 6e6, 1_500.0, False)
+    buf.exited(5.0, 1, 2, 3.2, 6e6, 1_000.0, False, "failure")
+    buf.firm(7.0, Kind.FIRM_ENTERED, 1, 3, 2.0, 5e6, 3_500.0, False)
+    parks = {"park_id": [0, 1], "floor_area_m2": [10_000.0, 10_000.0]}
+    fill = fill_months(buf.freeze(), parks, usable_share=0.8)
+    assert fill["opened_during_run"] == [False, True]
+    assert np.isnan(fill["months_to_50pct"][0]) and np.isnan(fill["months_to_90pct"][0])
+    assert fill["months_to_50pct"][1] == 2.0
+    assert np.isnan(fill["months_to_90pct"][1])
+    # one more firm of 200 m2 tips it over 90% at month 9, seven months after opening
+    buf.firm(9.0, Kind.FIRM_ENTERED, 1, 4, 1.0, 3e6, 200.0, False)
+    assert fill_months(buf.freeze(), parks, usable_share=0.8)["months_to_90pct"][1] == 7.0
+
+
+def test_fill_summary_counts_a_park_that_never_fills_as_never():
+    opened = np.array([True, True, True, False])
+    to_50 = np.array([2.0, 4.0, np.nan, 1.0])
+    to_90 = np.array([3.0, np.nan, np.nan, np.nan])
+    fill = fill_summary(opened, to_50, to_90)
+    assert fill.parks_opened == 3
+    assert fill.months_to_50pct_median == 4.0  # of 2, 4 and never
+    assert np.isnan(fill.months_to_90pct_median)  # of 3, never and never
+    assert fill.reached_50pct == pytest.approx(2 / 3) and fill.reached_90pct == pytest.approx(1 / 3)

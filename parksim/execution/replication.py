@@ -31,7 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from parksim.metrics import fiscal_cost, monthly_series, observed_values, target_values
+from parksim.metrics import (
+    FIRMS_READINGS,
+    fill_months,
+    fiscal_cost,
+    monthly_series,
+    observed_values,
+    target_values,
+)
 from parksim.model import run_replication
 from parksim.records import Records
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
@@ -81,7 +88,7 @@ def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int
         fiscal_cost(series, scenario),
         observed_values(series, scenario),
         series,
-        out.parks,
+        {**out.parks, **fill_months(out.records, out.parks, scenario.parks.usable_share)},
         out.records if keep_records else None,
     )
 
@@ -102,7 +109,7 @@ def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
     """The scalar columns a result row carries for ``outputs`` (table outputs add none)."""
     cols: list[str] = []
     if "targets" in outputs:
-        cols += list(TARGET_KEYS)
+        cols += [*TARGET_KEYS, *FIRMS_READINGS]
     if "fiscal" in outputs:
         cols += [_fiscal_column(item) for item in (*LEVERS, "total", "park_investment")]
     if "observed" in outputs:

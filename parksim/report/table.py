@@ -5,6 +5,7 @@ Reads a forecast summary (the object ``parksim run --json`` prints) and never ru
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 __all__ = ["forecast_table", "comparison_table", "sweep_summary", "LABELS"]
@@ -47,6 +48,14 @@ def forecast_table(summary: dict[str, Any]) -> str:
         lines.append(
             f"{LABELS[t['key']]:<22}{_n(t['threshold']):>11}{t['probability']:>9.2f}{ci:>16}{_n(t['median']):>12}{span:>24}"
         )
+        if t["key"] == "firms" and "cumulative_entries" in t:
+            other = "cumulative_entries" if t.get("reading", "stock") == "stock" else "stock"
+            o = t[other]
+            label = "  entries, cumulative" if other == "cumulative_entries" else "  in parks"
+            lines.append(
+                f"{label:<22}{'':>11}{_p(o['probability']):>9}{'':>16}{_n(o['median']):>12}"
+                f"{_n(o['p05']) + ' - ' + _n(o['p95']):>24}"
+            )
     lo, hi = summary["all_met_ci"]
     lines.append(
         f"{'all six met':<22}{'':>11}{summary['all_met_probability']:>9.2f}"
@@ -81,11 +90,31 @@ def forecast_table(summary: dict[str, Any]) -> str:
         "replications)",
         "investment in new park projects (not a policy cost): median "
         f"{_money(summary['park_investment_yuan']['median'])}",
+    ]
+    fill = summary.get("occupancy")
+    if fill is not None:
+        lines.append(
+            f"parks opened during the run: {fill['parks_opened_during_run']:,}; median months to "
+            f"50% / 90% occupancy: {_months(fill['months_to_50pct_median'])} / "
+            f"{_months(fill['months_to_90pct_median'])} (share reaching them: "
+            f"{_p(fill['share_reaching_50pct'])} / {_p(fill['share_reaching_90pct'])})"
+        )
+    lines += [
         "",
         "P(met) is the share of replications meeting the target; "
         "95% CI is the Wilson score interval.",
     ]
+    if "conditional_on" in summary:
+        lines += textwrap.wrap(summary["conditional_on"], 100)
     return "\n".join(lines)
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _months(x: float | None) -> str:
+    return "never (median)" if x is None else f"{x:.1f}"
 
 
 def _signed(x: float | None) -> str:

@@ -448,6 +448,11 @@ class Targets(Strict):
     parks: float = q("parks", "recognised parks", ge=0)
     floor_area_m2: float = q("m2", "floor area of recognised parks", ge=0)
     firms: float = q("firms", "firms located in parks", ge=0)
+    firms_reading: Literal["stock", "cumulative_entries"] = qd(
+        "stock", "reading",
+        "how the firms target is read: firms in recognised parks at the target date (stock), or "
+        "every firm that entered a park since the start (cumulative_entries); both are reported",
+    )
     upgrades: float = q("firms", "firms upgraded to above designated size, cumulative", ge=0)
     tech_firms: float = q("firms", "tech-based firms in parks", ge=0)
     demo_parks: float = q("parks", "demonstration parks", ge=0)
