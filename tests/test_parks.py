@@ -108,8 +108,8 @@ def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
         every_park.append(park)
         return park
 
-    def checked(vacancies, sector, seed, attempt, need):
-        park = chosen(vacancies, sector, seed, attempt, need)
+    def checked(vacancies, sector, seed, first_draw, need):
+        park = chosen(vacancies, sector, seed, first_draw, need)
         lead, other = _admitting(every_park, sector, need, vacancies.lead_min_share)
         seen["applications"] += 1
         if park is None:

@@ -29,13 +29,12 @@ import numpy as np
 from scipy.special import ndtri
 
 from parksim.model.enterprise import first_intervals
+from parksim.model.parks import choose_park
 from parksim.model.policies import Cohort, EntrantTerms
 from parksim.model.shocks import inverse_interp
 from parksim.rng import (
     PARK_CHOICE_DRAWS,
-    PARK_PROBES,
     Draw,
-    keyed_uniform,
     keyed_uniforms,
     seeded_uniforms,
     stream_seeds,
@@ -44,7 +43,7 @@ from parksim.rng import (
 if TYPE_CHECKING:
     from parksim.model.context import Context
     from parksim.model.enterprise import Tenancy
-    from parksim.model.parks import Park, Parks, Vacancies
+    from parksim.model.parks import Park, Parks
     from parksim.model.shocks import AgeHazard
 
 __all__ = ["District", "Pool", "Screening", "ApplicationBatch", "Applications", "choose_park"]
@@ -382,72 +381,6 @@ class ApplicationBatch:
     retry: list[bool]
 
 
-def choose_park(
-    vacancies: Vacancies, sector: int, seed: int, attempt: int, need_m2: float
-) -> Park | None:
-    """A park whose positioning and free floor admit the firm (lead-sector parks first), or None.
-
-    Uniform among the parks that admit it, found among the parks with any room
-    (:class:`~parksim.model.parks.Vacancies`): a short list is scanned; in a long one a few
-    keyed random picks come first, and a scan only if none of them fits. An applicant no park
-    can take is refused without a look at the parks
-    (:meth:`~parksim.model.parks.Vacancies.may_admit`).
-    """
-    if not vacancies.may_admit(sector, need_m2):
-        return None
-    base = Draw.POOL.park_choice + PARK_CHOICE_DRAWS * attempt
-    lead = vacancies.by_sector[sector]
-    if lead:
-        park = _probe(lead, seed, base, lambda park: park.free_m2 >= need_m2)
-        if park is None:
-            park = _one_of([park for park in lead if park.free_m2 >= need_m2], seed, base)
-        if park is not None:
-            return park
-    share = vacancies.lead_min_share
-    others = vacancies.all
-    base += PARK_CHOICE_DRAWS // 2
-    park = _probe(
-        others,
-        seed,
-        base,
-        lambda park: park.lead_sector != sector and park.admits_other(need_m2, share),
-    )
-    if park is None:
-        park = _one_of(
-            [
-                park
-                for park in others
-                if park.lead_sector != sector
-                and park.free_m2 >= need_m2
-                and park.open_to_others(share)
-            ],
-            seed,
-            base,
-        )
-    return park
-
-
-def _probe(parks: list, seed: int, base: int, admits) -> Park | None:
-    """In a long list of parks, a park that ``admits`` the firm among a few keyed random picks
-    (draws ``base`` ..); None if none of them does, or if the list is short enough to scan."""
-    if len(parks) > _SHORT:
-        for i in range(PARK_PROBES):
-            park = parks[int(keyed_uniform(seed, base + i) * len(parks))]
-            if admits(park):
-                return park
-    return None
-
-
-def _one_of(fits: list, seed: int, base: int) -> Park | None:
-    """A uniformly random park of ``fits`` (keyed draw ``base + 4``), or None if it is empty."""
-    return fits[int(keyed_uniform(seed, base + PARK_PROBES) * len(fits))] if fits else None
-
-
-_SHORT = 24
-"""Lists of parks up to this long are scanned rather than sampled."""
-
-
-
 class Applications:
     """The passing applications (:meth:`Screening.passing`), walked through in time order.
 
@@ -497,8 +430,9 @@ class Applications:
         while heap and heap[0][0] <= now:
             _, firm, attempt, i = heapq.heappop(heap)
             batch = batches[attempt]
+            first_draw = Draw.POOL.park_choice + PARK_CHOICE_DRAWS * attempt
             park = choose_park(
-                vacancies, batch.sector[i], batch.pool_seed[i], attempt, batch.need_m2[i]
+                vacancies, batch.sector[i], batch.pool_seed[i], first_draw, batch.need_m2[i]
             )
             if park is not None:
                 state[firm] = PLACED

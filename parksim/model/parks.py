@@ -27,7 +27,7 @@ from scipy.special import ndtri
 
 from parksim.calendar import month_index, parse_month
 from parksim.records import Kind
-from parksim.rng import Draw, firm_stream_seed, keyed_uniform
+from parksim.rng import PARK_CHOICE_DRAWS, PARK_PROBES, Draw, firm_stream_seed, keyed_uniform
 from parksim.scenario.schema import GRADES
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "land_release",
     "annual_grading",
     "grade_for",
+    "choose_park",
     "GRADE_RANK",
     "UNGRADED",
     "M2_PER_MU",
@@ -231,6 +232,76 @@ class Vacancies:
             _remove(self.by_sector[park.lead_sector], park.slot_sector, "slot_sector")
             _remove(self.all, park.slot_all, "slot_all")
             park.slot_sector = park.slot_all = -1
+
+
+def choose_park(
+    vacancies: Vacancies, sector: int, seed: int, first_draw: int, need_m2: float
+) -> Park | None:
+    """A park whose positioning and free floor admit a firm of ``sector`` needing ``need_m2``
+    (lead-sector parks first), or None: for an applicant, or for a firm that outgrew its park.
+
+    Its keyed picks are draws ``first_draw`` .. ``first_draw + PARK_CHOICE_DRAWS - 1`` of the
+    firm's stream ``seed``.
+
+    Uniform among the parks that admit it, found among the parks with any room
+    (:class:`~parksim.model.parks.Vacancies`): a short list is scanned; in a long one a few
+    keyed random picks come first, and a scan only if none of them fits. An applicant no park
+    can take is refused without a look at the parks
+    (:meth:`~parksim.model.parks.Vacancies.may_admit`).
+    """
+    if not vacancies.may_admit(sector, need_m2):
+        return None
+    base = first_draw
+    lead = vacancies.by_sector[sector]
+    if lead:
+        park = _probe(lead, seed, base, lambda park: park.free_m2 >= need_m2)
+        if park is None:
+            park = _one_of([park for park in lead if park.free_m2 >= need_m2], seed, base)
+        if park is not None:
+            return park
+    share = vacancies.lead_min_share
+    others = vacancies.all
+    base += PARK_CHOICE_DRAWS // 2
+    park = _probe(
+        others,
+        seed,
+        base,
+        lambda park: park.lead_sector != sector and park.admits_other(need_m2, share),
+    )
+    if park is None:
+        park = _one_of(
+            [
+                park
+                for park in others
+                if park.lead_sector != sector
+                and park.free_m2 >= need_m2
+                and park.open_to_others(share)
+            ],
+            seed,
+            base,
+        )
+    return park
+
+
+def _probe(parks: list, seed: int, base: int, admits) -> Park | None:
+    """In a long list of parks, a park that ``admits`` the firm among a few keyed random picks
+    (draws ``base`` ..); None if none of them does, or if the list is short enough to scan."""
+    if len(parks) > _SHORT:
+        for i in range(PARK_PROBES):
+            park = parks[int(keyed_uniform(seed, base + i) * len(parks))]
+            if admits(park):
+                return park
+    return None
+
+
+def _one_of(fits: list, seed: int, base: int) -> Park | None:
+    """A uniformly random park of ``fits`` (keyed draw ``base + 4``), or None if it is empty."""
+    return fits[int(keyed_uniform(seed, base + PARK_PROBES) * len(fits))] if fits else None
+
+
+_SHORT = 24
+"""Lists of parks up to this long are scanned rather than sampled."""
+
 
 
 def _remove(parks: list[Park], i: int, slot: str) -> None:
