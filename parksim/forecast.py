@@ -29,6 +29,7 @@ from parksim.aggregate import (
     cost_per_unit,
     fill_summary,
     fiscal_summary,
+    quantiles,
     reading,
     summarise_observations,
     summarise_targets,
@@ -37,7 +38,7 @@ from parksim.calendar import month_label
 from parksim.execution.executors import Executor, make_executor
 from parksim.execution.replication import ROW_OUTPUTS, result_columns
 from parksim.execution.tasks import scenario_tasks
-from parksim.metrics import FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
+from parksim.metrics import CHAIN, FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
 from parksim.model import PARK_COLUMNS
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
@@ -116,6 +117,11 @@ class Forecast:
                 "median": fiscal.investment_median,
                 "p05": fiscal.investment_p05,
                 "p95": fiscal.investment_p95,
+            },
+            "innovation_chain": {
+                name: dict(zip(("p05", "median", "p95"), map(_num, quantiles(t[name].to_numpy())),
+                               strict=True))
+                for name in CHAIN
             },
             "occupancy": {
                 "parks_opened_during_run": fill.parks_opened,
@@ -220,7 +226,7 @@ def _collect(
     for key in TARGET_KEYS:
         targets[f"met_{key}"] = targets[key] >= float(getattr(scenario.targets, key))
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
-    for key in FIRMS_READINGS:
+    for key in (*FIRMS_READINGS, *CHAIN):
         targets[key] = [r[key] for r in rows]
     for column in result_columns(("fiscal",), 0):
         targets[column] = [r[column] for r in rows]

@@ -28,6 +28,7 @@ __all__ = [
     "FirmHistories",
     "firm_histories",
     "FIRMS_READINGS",
+    "CHAIN",
     "FILL_COLUMNS",
     "fill_months",
 ]
@@ -48,6 +49,8 @@ SERIES_COLUMNS = (
     "exits_failure",
     "exits_contract",
     "exits_graduated",
+    "expansions",
+    "moves",
     *(f"spend_{lever}_yuan" for lever in LEVERS),
     "spend_total_yuan",
     "park_investment_yuan",
@@ -56,7 +59,10 @@ SERIES_COLUMNS = (
 """Columns of the monthly series: end-of-month values; entries, exits, spend and the
 investment in park projects started during the run are cumulative. ``parks``,
 ``floor_area_m2``, ``firms`` and ``tech_firms`` count recognised (not delisted) parks and the
-firms in them, as the targets do; ``firms_all_parks`` counts firms in every park."""
+firms in them, as the targets do; ``firms_all_parks`` counts firms in every park.
+``expansions`` and ``moves`` count firms that outgrew their floor and expanded in their park
+or moved to another park; ``exits_graduated`` those that left for their own industrial land."""
+
 
 def _cumulative(
     month: np.ndarray, mask: np.ndarray, months: int, weights: np.ndarray | None = None
@@ -100,7 +106,9 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     recognised = kind == Kind.PARK_RECOGNISED
     delisted = kind == Kind.PARK_DELISTED
     entered = kind == Kind.FIRM_ENTERED
-    exited = kind == Kind.FIRM_EXITED
+    exited = kind == Kind.FIRM_EXITED  # a firm moving to another park exits its old one
+    moved = kind == Kind.FIRM_MOVED  # ... and arrives in its new one
+    arrived = entered | moved
     expanded = kind == Kind.FIRM_EXPANDED
     opened = kind == Kind.PARK_OPENED
     paid = kind == Kind.SUPPORT_PAID
@@ -115,17 +123,17 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
         _per_park(park, month, recognised, parks, months)
         - _per_park(park, month, delisted, parks, months)
     ) > 0
-    firms_by_park = _per_park(park, month, entered, parks, months) - _per_park(
+    firms_by_park = _per_park(park, month, arrived, parks, months) - _per_park(
         park, month, exited, parks, months
     )
     tech_by_park = (
-        _per_park(park, month, entered & tech, parks, months)
+        _per_park(park, month, arrived & tech, parks, months)
         + _per_park(park, month, kind == Kind.FIRM_TECH, parks, months)
         - _per_park(park, month, exited & tech, parks, months)
     )
     out[:, col["firms"]] = (firms_by_park * counted).sum(axis=0)
     out[:, col["tech_firms"]] = (tech_by_park * counted).sum(axis=0)
-    out[:, col["firms_all_parks"]] = cum(entered) - cum(exited)
+    out[:, col["firms_all_parks"]] = cum(arrived) - cum(exited)
     out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
     out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(
         _lost(records.lost_standing, delisted, "demonstration")
@@ -135,7 +143,7 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     )
     out[:, col["parks_open"]] = cum(opened)
     capacity = cum(opened, floor) * usable
-    occupied = cum(entered, floor) + cum(expanded, floor) - cum(exited, floor)
+    occupied = cum(arrived, floor) + cum(expanded, floor) - cum(exited, floor)
     out[:, col["capacity_m2"]] = capacity
     out[:, col["occupied_m2"]] = occupied
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -145,6 +153,8 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     out[:, col["entries"]] = cum(entered)
     for reason in ("failure", "contract", "graduated"):
         out[:, col[f"exits_{reason}"]] = cum(exited & (records.exit_reason == reason))
+    out[:, col["expansions"]] = cum(expanded)
+    out[:, col["moves"]] = cum(moved)
     total = np.zeros(months)
     for lever in LEVERS:
         spend = cum(paid & (records.lever == lever), amount)
@@ -164,14 +174,22 @@ FIRMS_READINGS = ("firms_stock", "firms_cumulative_entries")
 firms in recognised parks at the target date, and every firm that entered a park since the
 start (``targets.firms_reading`` chooses)."""
 
+CHAIN = ("expansions", "moves", "graduates")
+"""The innovation chain to the target date, reported beside the targets: firms that outgrew
+their floor and expanded in their park, moved to another park, or graduated to their own
+industrial land."""
+
 
 def target_values(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
-    """The six target quantities at the end of the target month, and both readings of the firms
-    target (:data:`FIRMS_READINGS`); ``firms`` is the one ``targets.firms_reading`` names."""
+    """The six target quantities at the end of the target month, both readings of the firms
+    target (:data:`FIRMS_READINGS`; ``firms`` is the one ``targets.firms_reading`` names) and
+    the innovation chain (:data:`CHAIN`)."""
     row = _row(series, scenario, scenario.targets.date)
     out = {key: float(row[SERIES_COLUMNS.index(key)]) for key in TARGET_KEYS}
     out["firms_stock"] = out["firms"]
     out["firms_cumulative_entries"] = float(row[SERIES_COLUMNS.index("entries")])
+    for name, column in zip(CHAIN, ("expansions", "moves", "exits_graduated"), strict=True):
+        out[name] = float(row[SERIES_COLUMNS.index(column)])
     if scenario.targets.firms_reading == "cumulative_entries":
         out["firms"] = out["firms_cumulative_entries"]
     return out
@@ -233,8 +251,9 @@ def firm_histories(records: Records) -> FirmHistories:
     certification and exit with its reason and age.
 
     A firm enters a park at most once in a replication and has at most one upgrade, tech and
-    exit record; expansions and support payments are not part of its history here. Raises
-    ``ValueError`` if the records break this, or hold an event of a firm that never entered.
+    exit record; expansions, moves to another park (an exit with reason "moved" and an arrival)
+    and support payments are not part of its history here. Raises ``ValueError`` if the records
+    break this, or hold an event of a firm that never entered.
     """
     entered = records.kind == Kind.FIRM_ENTERED
     firm = records.firm_id[entered]
@@ -243,9 +262,11 @@ def firm_histories(records: Records) -> FirmHistories:
     if np.any(by_id[1:] == by_id[:-1]):
         raise ValueError("a firm entered a park more than once")
 
+    leaves = (records.kind == Kind.FIRM_EXITED) & (records.exit_reason != "moved")
+
     def once(kind: int, name: str, column: np.ndarray) -> np.ndarray:
         """``column`` of each firm's record of ``kind``, in the order of entry."""
-        rows = records.kind == kind
+        rows = leaves if kind == Kind.FIRM_EXITED else records.kind == kind
         who = records.firm_id[rows]
         at = np.minimum(np.searchsorted(by_id, who), max(len(by_id) - 1, 0))
         if len(who) and (not len(by_id) or np.any(by_id[at] != who)):
@@ -282,8 +303,9 @@ def fill_months(records: Records, parks: dict[str, list], usable_share: float) -
     opened during the run (not at the start), and the months from its opening to 50% and to 90%
     occupancy of its usable floor (NaN if it did not open during the run or never got there).
 
-    Occupancy counts the floor of firms entering, expanding in and leaving the park, in the
-    order the records give them; it reaches a level at the first record that takes it there.
+    Occupancy counts the floor of firms entering (or moving in), expanding in and leaving the
+    park, in the order the records give them; it reaches a level at the first record that takes
+    it there.
     """
     n = len(parks["park_id"])
     opened_at = np.full(n, np.nan)
@@ -293,7 +315,8 @@ def fill_months(records: Records, parks: dict[str, list], usable_share: float) -
     out = {"opened_during_run": during.tolist(), "months_to_50pct": [math.nan] * n,
            "months_to_90pct": [math.nan] * n}
     kind = records.kind
-    moves = (kind == Kind.FIRM_ENTERED) | (kind == Kind.FIRM_EXPANDED) | (kind == Kind.FIRM_EXITED)
+    flows = (Kind.FIRM_ENTERED, Kind.FIRM_MOVED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED)
+    moves = np.isin(kind, flows)
     if not moves.any():
         return out
     moves[moves] = during[records.park_id[moves]]

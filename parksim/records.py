@@ -38,6 +38,7 @@ class Kind:
     FIRM_EXPANDED = 10
     SUPPORT_PAID = 11
     PARK_STARTED = 12
+    FIRM_MOVED = 13
 
 
 KINDS = (
@@ -54,6 +55,7 @@ KINDS = (
     "firm_expanded",
     "support_paid",
     "park_started",
+    "firm_moved",
 )
 
 COLUMNS = (

@@ -224,6 +224,9 @@ class Draw:
     FORMATION = Stream("formation", arrival=range(0, 1))
     """New firm formation: the gap before each new firm."""
 
+    MOVE = Stream("moves", stride=PARK_CHOICE_DRAWS, park_choice=range(0, PARK_CHOICE_DRAWS))
+    """A firm in a park that outgrew it, per review: its choice of a park with room."""
+
     INITIAL = Stream("initial", order=range(0, 1))
     """The order in which pool firms are seated in the parks operating at the start."""
 
@@ -232,4 +235,4 @@ class Draw:
     """Per park (entity ``park id`` plus the range's start) and grading round: the assessors' noise
     and the demonstration selection draw."""
 
-    ALL = (POOL, FIRM, PARK, PROJECT, FORMATION, INITIAL, GRADING)
+    ALL = (POOL, FIRM, MOVE, PARK, PROJECT, FORMATION, INITIAL, GRADING)

@@ -23,7 +23,7 @@ from parksim.execution.replication import (
 )
 from parksim.execution.tasks import scenario_tasks
 from parksim.forecast import run_forecast
-from parksim.metrics import FIRMS_READINGS, SERIES_COLUMNS
+from parksim.metrics import CHAIN, FIRMS_READINGS, SERIES_COLUMNS
 from parksim.rng import replication_seed
 from parksim.scenario import LEVERS, TARGET_KEYS
 
@@ -35,7 +35,7 @@ def test_result_row_flattens_row_outputs_and_carries_tables_apart(tiny_scenario)
     row = result_row(result, OUTPUTS)
     scalars = [c for c in row if c != "tables"]
     assert scalars == result_columns(ROW_OUTPUTS, len(tiny_scenario.observations))
-    targets = [*TARGET_KEYS, *FIRMS_READINGS]
+    targets = [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN]
     assert scalars[:len(targets)] == targets
     assert [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_investment_yuan"] == \
         scalars[len(targets):len(targets) + len(LEVERS) + 2]
@@ -116,7 +116,7 @@ def test_forecast_summary_keeps_its_fields_and_only_adds(tiny_scenario):
         "wall_time_s",
         "results_dir",
     ]
-    added = ["occupancy", "conditional_on", "executor"]
+    added = ["innovation_chain", "occupancy", "conditional_on", "executor"]
     assert [key for key in summary if key not in added] == earlier
     assert set(summary) == set(earlier) | set(added)
     assert np.isfinite(summary["all_met_probability"])

@@ -31,12 +31,14 @@ _SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 _BASELINE = _SCENARIOS / "baseline.toml"
 START = "2019-01"
 EXIT_REASONS = {"failure", "contract", "graduated"}
+"""Why a firm leaves the parks; a firm moving to another park exits its old one "moved"."""
 FIRM_KINDS = (
     Kind.FIRM_ENTERED,
     Kind.FIRM_UPGRADED,
     Kind.FIRM_TECH,
     Kind.FIRM_EXITED,
     Kind.FIRM_EXPANDED,
+    Kind.FIRM_MOVED,
 )
 COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
 CUMULATIVE = (
@@ -45,6 +47,8 @@ CUMULATIVE = (
     "exits_failure",
     "exits_contract",
     "exits_graduated",
+    "expansions",
+    "moves",
     "demo_parks",
     "parks_open",
     "capacity_m2",
@@ -72,25 +76,43 @@ def check_invariants(scenario, out) -> dict[str, int]:
     assert np.all(np.diff(t) >= 0.0)
     assert set(np.unique(kind).tolist()) <= set(range(len(KINDS)))
 
-    # firms: each enters once, acts only after entering and in its own park, leaves at most once,
-    # and has no record after leaving
+    # firms: each enters once, acts only after entering and in the park it is in, moves from
+    # park to park (an exit "moved" and an arrival elsewhere at the same instant), leaves at
+    # most once, and has no record after leaving
     entered = kind == Kind.FIRM_ENTERED
     exited = kind == Kind.FIRM_EXITED
+    moved_out = exited & (r.exit_reason == "moved")
+    moved_in = kind == Kind.FIRM_MOVED
+    left = exited & ~moved_out
     ids, counts = np.unique(firm[entered], return_counts=True)
     assert np.all(counts == 1), f"firms entering twice: {ids[counts > 1][:5]}"
     entry_index = {int(f): i for i, f in zip(np.flatnonzero(entered), firm[entered], strict=True)}
-    exit_ids, exit_counts = np.unique(firm[exited], return_counts=True)
-    assert np.all(exit_counts == 1), f"firms exiting twice: {exit_ids[exit_counts > 1][:5]}"
-    exit_index = {int(f): i for i, f in zip(np.flatnonzero(exited), firm[exited], strict=True)}
+    exit_ids, exit_counts = np.unique(firm[left], return_counts=True)
+    assert np.all(exit_counts == 1), f"firms leaving twice: {exit_ids[exit_counts > 1][:5]}"
+    exit_index = {int(f): i for i, f in zip(np.flatnonzero(left), firm[left], strict=True)}
     assert set(exit_index) <= set(entry_index)
+    assert int(moved_out.sum()) == int(moved_in.sum())
+    where: dict[int, int] = {}  # the park each firm is in, following the records in order
+    moving: dict[int, float] = {}  # firms between their move out and their arrival
     firm_rows = np.isin(kind, FIRM_KINDS) | ((kind == Kind.SUPPORT_PAID) & (firm >= 0))
     for i in np.flatnonzero(firm_rows):
         f = int(firm[i])
         assert f in entry_index, f"record {KINDS[kind[i]]} of firm {f}, which never entered"
-        e = entry_index[f]
-        assert i >= e and park[i] == park[e], f"firm {f}: record before entry or in another park"
+        assert i >= entry_index[f], f"firm {f}: a record before its entry"
         if f in exit_index:
             assert i <= exit_index[f], f"firm {f} has a {KINDS[kind[i]]} record after it exited"
+        if kind[i] == Kind.FIRM_ENTERED:
+            where[f] = int(park[i])
+        elif kind[i] == Kind.FIRM_MOVED:
+            assert moving.pop(f) == t[i], f"firm {f} arrives in park {park[i]} without leaving"
+            assert int(park[i]) != where[f], f"firm {f} moves to the park it is in"
+            where[f] = int(park[i])
+        else:
+            assert f not in moving, f"firm {f} has a record between leaving a park and arriving"
+            assert int(park[i]) == where[f], f"firm {f}: a record in a park it is not in"
+            if moved_out[i]:
+                moving[f] = float(t[i])
+    assert not moving, f"firms that left a park and never arrived: {list(moving)[:5]}"
     for k in (Kind.FIRM_UPGRADED, Kind.FIRM_TECH):
         _, c = np.unique(firm[kind == k], return_counts=True)
         assert np.all(c <= 1), f"a firm has more than one {KINDS[k]} record"
@@ -109,25 +131,25 @@ def check_invariants(scenario, out) -> dict[str, int]:
     assert np.all((np.abs(closes - np.round(closes)) < 1e-9) & (closes > 0.5)), (
         "a finding off a report's close"
     )
-    moved = (kind == Kind.FIRM_EXPANDED) | (
-        exited & np.isin(r.exit_reason, ("contract", "graduated"))
+    moved = (kind == Kind.FIRM_EXPANDED) | moved_in | (
+        exited & np.isin(r.exit_reason, ("contract", "graduated", "moved"))
     )
     opens = t[moved] / dt
     assert np.all((np.abs(opens - np.round(opens)) < 1e-9) & (opens > 0.5)), (
         "a move off a half-year's opening"
     )
 
-    # conservation: entered = present at end + exited, exits split by reason
-    reasons = r.exit_reason[exited].tolist()
+    # conservation: entered = present at end + exited by reason; moves out = moves in
+    reasons = r.exit_reason[left].tolist()
     assert set(reasons) <= EXIT_REASONS
-    n_entered, n_exited = int(entered.sum()), int(exited.sum())
+    n_entered, n_exited = int(entered.sum()), int(left.sum())
     present = sum(out.parks["firms_at_end"])
     assert n_entered == present + n_exited
     assert n_exited == sum(reasons.count(x) for x in EXIT_REASONS)
     present_by_park = defaultdict(int)
-    for f, e in entry_index.items():
+    for f in entry_index:
         if f not in exit_index:
-            present_by_park[int(park[e])] += 1
+            present_by_park[where[f]] += 1
     for park_id, firms_at_end in zip(out.parks["park_id"], out.parks["firms_at_end"], strict=True):
         assert firms_at_end == present_by_park.get(park_id, 0)
 
@@ -141,10 +163,10 @@ def check_invariants(scenario, out) -> dict[str, int]:
         assert r.floor_m2[i] == pytest.approx(gross[int(park[i])])
     occupied = defaultdict(float)
     for i in np.flatnonzero(
-        np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED))
+        np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_MOVED, Kind.FIRM_EXPANDED, Kind.FIRM_EXITED))
     ):
         p = int(park[i])
-        if kind[i] == Kind.FIRM_ENTERED:
+        if kind[i] in (Kind.FIRM_ENTERED, Kind.FIRM_MOVED):
             assert p in opened_at and opened_at[p] <= t[i], (
                 f"firm entered park {p} before it opened"
             )
@@ -156,12 +178,15 @@ def check_invariants(scenario, out) -> dict[str, int]:
             f"park {p}: {occupied[p]:.1f} m2 occupied > {cap:.1f} usable"
         )
         assert occupied[p] >= -1e-6 * max(cap, 1.0)
-    # a firm leaves with the floor it held: entry floor plus its expansions
+    # a firm leaves a park with the floor it held there: what it arrived with plus its expansions
     held = defaultdict(float)
-    for i in np.flatnonzero(np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_EXPANDED))):
-        held[int(firm[i])] += float(r.floor_m2[i])
-    for f, i in exit_index.items():
-        assert r.floor_m2[i] == pytest.approx(held[f], rel=1e-9)
+    for i in np.flatnonzero(np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_MOVED, Kind.FIRM_EXPANDED,
+                                           Kind.FIRM_EXITED))):
+        f = int(firm[i])
+        if kind[i] == Kind.FIRM_EXITED:
+            assert r.floor_m2[i] == pytest.approx(held.pop(f), rel=1e-9)
+        else:
+            held[f] += float(r.floor_m2[i])
 
     # parks: recognised once, only after opening; provincial only after recognition
     for k in (
@@ -308,6 +333,11 @@ def test_the_invariant_checker_catches_broken_records():
         "firms_at_end": [out.parks["firms_at_end"][0] + 1, *out.parks["firms_at_end"][1:]],
     }
     broken["a firm lost"] = RunOutput(r, parks)
+    arrivals = np.flatnonzero(r.of(Kind.FIRM_MOVED))
+    if arrivals.size:  # a firm that moves out of its park and arrives nowhere
+        kinds = r.kind.copy()
+        kinds[arrivals[0]] = Kind.FIRM_EXPANDED
+        broken["a move that arrives nowhere"] = _corrupt(out, kind=kinds)
     for name, bad in broken.items():
         with pytest.raises(AssertionError):
             check_invariants(scenario, bad)
@@ -325,11 +355,12 @@ def test_invariants_hold_on_the_baseline_and_the_model_is_not_idle():
         Kind.FIRM_UPGRADED,
         Kind.FIRM_TECH,
         Kind.FIRM_EXPANDED,
+        Kind.FIRM_MOVED,
         Kind.PARK_GRADED,
         Kind.PARK_STARTED,
     ):
         assert r.of(k).any(), KINDS[k]
-    assert set(r.exit_reason[r.of(Kind.FIRM_EXITED)].tolist()) == EXIT_REASONS
+    assert set(r.exit_reason[r.of(Kind.FIRM_EXITED)].tolist()) == EXIT_REASONS | {"moved"}
     assert set(r.lever[r.of(Kind.SUPPORT_PAID)].tolist()) == set(LEVERS)
 
 

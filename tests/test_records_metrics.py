@@ -11,7 +11,8 @@ The event log below reads like a timeline of one small world (model months from 
     t=3.7  firm 7 fails and exits (1,500 m2, tech)  t=4.1  park 0 recommended to the province
     t=4.2  firm 9 graduates (900 m2)                t=4.9  firm 8 enters park 1 (800 m2, tech)
     t=4.9  finance pays 5,000 for firm 8            t=5.0  park 0 made a demonstration park
-    t=5.5  park 1 delisted (was provincial)         t=6.3  land pays 70,000 for firm 8
+    t=5.5  park 1 delisted (was provincial)         t=6.0  firm 8 moves to park 0 (1,000 m2)
+    t=6.3  land pays 70,000 for firm 8
 
 Upgrades count from 2019-03 (month 2), so firm 9's upgrade in February is not counted.
 From 2019-06 firm 8 sits in a delisted park: it counts in ``firms_all_parks`` but no longer
@@ -85,7 +86,9 @@ def _timeline() -> Records:
     buf.paid(4.9, "finance", 1, 8, 5_000.0)
     P(5.0, Kind.PARK_DEMONSTRATION, 0, 10_000.0)
     buf.delisted(5.5, 1, 40_000.0, "provincial")
-    buf.paid(6.3, "land", 1, 8, 70_000.0)
+    buf.exited(6.0, 1, 8, 1.1, 3.5e6, 800.0, True, "moved")
+    buf.firm(6.0, Kind.FIRM_MOVED, 0, 8, 1.1, 3.5e6, 1_000.0, True)
+    buf.paid(6.3, "land", 0, 8, 70_000.0)
     return buf.freeze()
 
 
@@ -132,6 +135,7 @@ TIMELINE = {
         tech_firms=0,
         exits_failure=1,
         exits_graduated=0,
+        expansions=1,
     ),
     "2019-05": dict(
         firms=1,
@@ -154,8 +158,10 @@ TIMELINE = {
         tech_firms=0,
         firms_all_parks=1,
     ),
+    # firm 8 moves from the delisted park 1 to park 0: it counts again, with its new floor
     "2019-07": dict(
-        spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=0, firms_all_parks=1
+        spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=1, firms_all_parks=1,
+        tech_firms=1, moves=1, occupied_m2=1_000,
     ),
     "2019-08": dict(
         spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1
@@ -166,12 +172,13 @@ TIMELINE = {
 def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
     rec = _timeline()
     assert np.all(np.diff(rec.time_months) >= 0)
-    assert len(rec) == 21
+    assert len(rec) == 23
     # at t=2.5 the upgrade was recorded before the reward, at t=4.9 the entry before the payment
     at = lambda t: [KINDS[k] for k in rec.kind[rec.time_months == t]]  # noqa: E731
     assert at(2.5) == ["firm_upgraded", "support_paid"]
     assert at(4.9) == ["firm_entered", "support_paid"]
     assert at(1.8) == ["park_opened", "park_recognised"]
+    assert at(6.0) == ["firm_exited", "firm_moved"]  # a move: out of one park, into another
     # columns keep their meaning through the sort
     exit7 = rec.of(Kind.FIRM_EXITED) & (rec.firm_id == 7)
     assert rec.time_months[exit7].tolist() == [3.7] and rec.exit_reason[exit7].tolist() == [
@@ -236,12 +243,16 @@ def test_target_values_read_the_target_month_not_the_last_month():
         "demo_parks",
         "firms_stock",
         "firms_cumulative_entries",
+        "expansions",
+        "moves",
+        "graduates",
     }
     # end of May 2019: park 1 not yet delisted, no demonstration park yet; three firms have
     # entered, of which firm 8 is still in a park
     assert values == {"parks": 2.0, "floor_area_m2": 50_000.0, "firms": 1.0, "upgrades": 1.0,
                       "tech_firms": 1.0, "demo_parks": 0.0, "firms_stock": 1.0,
-                      "firms_cumulative_entries": 3.0}
+                      "firms_cumulative_entries": 3.0, "expansions": 1.0, "moves": 0.0,
+                      "graduates": 1.0}
     # the other reading of the firms target: every firm that entered a park since the start
     entries = _scenario(horizon="2019-08", target="2019-05")
     entries = entries.model_copy(update={"targets": entries.targets.model_copy(

@@ -154,7 +154,7 @@ def test_records_columns_and_kinds(results, tiny_scenario):
     assert set(records["replication"]) == set(range(tiny_scenario.run.replications))
     exits = records[records["kind"] == "firm_exited"]
     assert len(exits) > 0
-    assert set(exits["exit_reason"]) <= {"failure", "contract", "graduated"}
+    assert set(exits["exit_reason"]) <= {"failure", "contract", "graduated", "moved"}
     grades = records[records["kind"] == "park_graded"]["grade"]
     assert set(grades) <= {"A", "B", "C", "D"}
     # the date column is the calendar month of time_months

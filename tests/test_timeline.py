@@ -1,4 +1,4 @@
-"""A timeline of the model on a hand-built world: one park, three firms, nothing left to chance.
+"""Timelines of the model on hand-built worlds: a park, three firms, nothing left to chance.
 
 The world is the baseline's rules with every source of chance switched off where it matters:
 no pool (the three firms are seated by hand), no new projects, no levers, no exit hazard, no
@@ -28,11 +28,14 @@ CONTRACT_MIN = 3000.0  # yuan of revenue per m2, checked from month 18 on
 
 # Firm 0 grows from 19 M yuan: it crosses 20 M at the first report (19 e^0.1 = 21.0) and needs
 # 2,100 m2 for its 1,900 (more than 5% over), so it expands at month 6 into the 300 m2 left. At
-# the second report it needs 2,321 m2 for its 2,100: 221 m2 more, but only 100 are free, so it
-# graduates out at month 12. Firm 1 (3 M yuan on 500 m2) needs the minimum floor all along and
-# earns 6,000 yuan per m2: it stays. Firm 2 (2 M yuan on 1,000 m2) earns 2,000-2,700 yuan per m2,
-# below the contract's 3,000: the report at month 18 finds the breach and it is moved out as the
-# next half-year opens. Nobody fails; the report at month 24 finds nothing new.
+# the second report it needs 2,321 m2 for its 2,100: 221 m2 more, but only 100 are free. It is
+# far below the floor that would take it to its own industrial land, so it looks for another
+# park with room: with none, it waits (month 12 passes without a record); with one, it moves
+# there. Firm 1 (3 M yuan on 500 m2) needs the minimum floor all along and earns 6,000 yuan per
+# m2: it stays. Firm 2 (2 M yuan on 1,000 m2) earns 2,000-2,700 yuan per m2, below the
+# contract's 3,000: the report at month 18 finds the breach and it is moved out as the next
+# half-year opens, before firm 0 (needing 2,565 m2 by then) is given room. Nobody fails; what
+# the report at month 24 finds falls after the horizon.
 FIRMS = {
     "revenue": [19e6, 3e6, 2e6],
     "floor_m2": [1900.0, 500.0, 1000.0],
@@ -132,31 +135,79 @@ def world(write_toml, baseline_path) -> Context:
 
 
 def _log(ctx: Context) -> list[tuple]:
+    """The run's records as ``(time, kind, park, firm, exit reason)``."""
     ctx.env.run(until=ctx.horizon)
     r = finish(ctx).records
-    return [
-        (t, KINDS[k], firm, reason)
-        for t, k, firm, reason in zip(
-            r.time_months.tolist(),
-            r.kind.tolist(),
-            r.firm_id.tolist(),
-            r.exit_reason.tolist(),
-            strict=True,
-        )
-    ]
+    columns = (r.time_months, r.kind, r.park_id, r.firm_id, r.exit_reason)
+    return [(t, KINDS[k], park, firm, reason)
+            for t, k, park, firm, reason in zip(*(c.tolist() for c in columns), strict=True)]
+
+
+def _scenario(write_toml, baseline_path, name: str, *changes: tuple[str, str]):
+    """The timeline's scenario file, with ``changes`` (old text, new text) made to it."""
+    text = SCENARIO.replace("{baseline}", baseline_path.as_posix())
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new)
+    return write_toml(f"{name}.toml", text)
+
+
+START = [
+    (0.0, "park_opened", 0, -1, ""),
+    (0.0, "firm_entered", 0, 0, ""),
+    (0.0, "firm_entered", 0, 1, ""),
+    (0.0, "firm_entered", 0, 2, ""),
+    (6.0 - CLOSE_MONTHS, "firm_upgraded", 0, 0, ""),
+    (6.0, "firm_expanded", 0, 0, ""),
+]
+"""What happens in every variant up to month 6."""
 
 
 def test_one_park_three_firms(world):
-    report = [6.0 * k - CLOSE_MONTHS for k in range(5)]
+    """With no other park, firm 0 waits at month 12 and gets room when firm 2 leaves."""
     assert _log(world) == [
-        (0.0, "park_opened", -1, ""),
-        (0.0, "firm_entered", 0, ""),
-        (0.0, "firm_entered", 1, ""),
-        (0.0, "firm_entered", 2, ""),
-        (report[1], "firm_upgraded", 0, ""),
-        (6.0, "firm_expanded", 0, ""),
-        (12.0, "firm_exited", 0, "graduated"),
-        (18.0, "firm_exited", 2, "contract"),
+        *START,
+        (18.0, "firm_exited", 0, 2, "contract"),
+        (18.0, "firm_expanded", 0, 0, ""),
+    ]
+
+
+ROOMY_PARK = """
+[[parks.initial]]
+name = "roomy park"
+status = "operating"
+floor_area_m2 = 5000.0
+lead_sector = "machinery_equipment"
+development_model = "government"
+firms = 0
+"""
+
+
+def test_a_firm_that_outgrows_its_park_moves_to_one_with_room(write_toml, baseline_path):
+    """A second, empty park: at month 12 firm 0 moves there with all the floor it needs, and
+    at month 18 it expands in its new park."""
+    second_park = ("\n[enterprises]", ROOMY_PARK + "\n[enterprises]")
+    path = _scenario(write_toml, baseline_path, "two_parks", second_park)
+    assert _log(_world(path)) == [
+        (0.0, "park_opened", 0, -1, ""),
+        (0.0, "park_opened", 1, -1, ""),
+        *START[1:],
+        (12.0, "firm_exited", 0, 0, "moved"),
+        (12.0, "firm_moved", 1, 0, ""),
+        (18.0, "firm_exited", 0, 2, "contract"),
+        (18.0, "firm_expanded", 1, 0, ""),
+    ]
+
+
+def test_a_firm_big_enough_for_its_own_land_graduates(write_toml, baseline_path):
+    """From 2,000 m2 a firm without room goes to its own industrial land: firm 0 (2,321 m2)
+    graduates at month 12."""
+    path = _scenario(write_toml, baseline_path, "graduates",
+                     ("\n[enterprises]\n", "\n[enterprises]\nindustrial_land_floor_m2 = 2000.0\n"))
+    assert _log(_world(path)) == [
+        *START,
+        (12.0, "firm_exited", 0, 0, "graduated"),
+        (18.0, "firm_exited", 0, 2, "contract"),
     ]
 
 
@@ -167,6 +218,11 @@ def test_the_numbers_behind_the_timeline():
     need_1, need_2 = (max(FLOOR_MIN, FLOOR_PER_MILLION * r / 1e6) for r in (first, second))
     assert need_1 > 1900 * (1 + TOLERANCE) and need_1 - 1900 <= 300
     assert need_2 > need_1 * (1 + TOLERANCE) and need_2 - need_1 > 300 - (need_1 - 1900)
+    assert 2000 <= need_2 < 10_000 and need_2 <= 5000  # graduates from 2,000; fits the roomy park
+    third = 19e6 * math.exp(DRIFT * 3 / 2)
+    need_3 = FLOOR_PER_MILLION * third / 1e6
+    assert need_3 > need_1 * (1 + TOLERANCE) and need_3 - need_1 <= 300 - (need_1 - 1900) + 1000
+    assert need_3 > need_2 * (1 + TOLERANCE) and need_3 - need_2 <= 5000 - need_2
     assert all(2e6 * math.exp(DRIFT * k / 2) / 1000 < CONTRACT_MIN for k in range(5))
     assert all(3e6 * math.exp(DRIFT * k / 2) / 500 >= CONTRACT_MIN for k in range(5))
     assert 3e6 * math.exp(DRIFT * 2) * FLOOR_PER_MILLION / 1e6 < FLOOR_MIN
@@ -175,9 +231,8 @@ def test_the_numbers_behind_the_timeline():
 def test_a_weaker_contract_keeps_the_breaching_firm(write_toml, baseline_path):
     """Power check: the log is not fixed whatever the world does. Below firm 2's revenue per m2,
     the contract moves nobody out."""
-    text = SCENARIO.replace("{baseline}", baseline_path.as_posix()).replace(
+    path = _scenario(write_toml, baseline_path, "weak", (
         f"contract_min_revenue_yuan_per_m2 = {CONTRACT_MIN}",
         "contract_min_revenue_yuan_per_m2 = 1500.0",
-    )
-    ctx = _world(write_toml("weak.toml", text))
-    assert (18.0, "firm_exited", 2, "contract") not in _log(ctx)
+    ))
+    assert (18.0, "firm_exited", 0, 2, "contract") not in _log(_world(path))

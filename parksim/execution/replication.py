@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from parksim.metrics import (
+    CHAIN,
     FIRMS_READINGS,
     fill_months,
     fiscal_cost,
@@ -109,7 +110,7 @@ def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
     """The scalar columns a result row carries for ``outputs`` (table outputs add none)."""
     cols: list[str] = []
     if "targets" in outputs:
-        cols += [*TARGET_KEYS, *FIRMS_READINGS]
+        cols += [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN]
     if "fiscal" in outputs:
         cols += [_fiscal_column(item) for item in (*LEVERS, "total", "park_investment")]
     if "observed" in outputs:

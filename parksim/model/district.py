@@ -417,7 +417,10 @@ class Applications:
 
     def _open(self, _event) -> None:
         parks = self.district.parks
-        parks.vacancies.admit_from(self.smallest_need, parks)
+        # parks with room for the smallest applicant, or for a workshop of the smallest size
+        # (a firm outgrowing its park looks for one too)
+        smallest = min(self.smallest_need, self.district.scenario.district.floor_min_m2)
+        parks.vacancies.admit_from(smallest, parks)
         self._apply(None)
 
     def _apply(self, _event) -> None:

@@ -45,10 +45,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from parksim.model.parks import choose_park
 from parksim.model.policies import Cohort, EntrantTerms, Standing, Support
 from parksim.model.shocks import AgeHazard
 from parksim.records import Kind
-from parksim.rng import Draw, seeded_uniforms
+from parksim.rng import Draw, firm_stream_seed, seeded_uniforms
 
 if TYPE_CHECKING:
     from parksim.model.context import Context
@@ -221,6 +222,8 @@ class Tenancy:
         self.age_hazard = AgeHazard(ctx.scenario.enterprises.exit_hazard_by_age)
         self.table = FirmTable()
         self.key = ctx.streams.key(Draw.FIRM.key)
+        self.moves_key = ctx.streams.key(Draw.MOVE.key)
+        self.industrial_land_floor_m2 = ctx.scenario.enterprises.industrial_land_floor_m2
 
     def enter(self, park: Park, batch: ApplicationBatch, i: int) -> None:
         """Move applicant ``i`` of ``batch`` into ``park`` at its application time: take its
@@ -278,6 +281,36 @@ class Tenancy:
         revenue = math.exp(float(table.log_revenue[row]))
         self.records.exited(now, park.id, int(table.firm[row]), age, revenue, floor,
                             bool(table.tech[row]), reason)
+
+    def outgrow(self, row: int, need_m2: float, t: float) -> None:
+        """The firm in ``row`` needs ``need_m2`` and its park has no room to expand: along the
+        innovation chain (incubation, acceleration, industrialisation), a firm needing at least
+        ``industrial_land_floor_m2`` graduates to its own industrial land; a smaller one moves
+        to a park with room for all it needs (:func:`~parksim.model.parks.choose_park`, its
+        keyed draws for this review), and where none has room it stays and tries again at the
+        next report."""
+        table = self.table
+        if need_m2 >= self.industrial_land_floor_m2:
+            self.leave(row, t, "graduated")
+            return
+        firm = int(table.firm[row])
+        first_draw = int(table.review[row]) * Draw.MOVE.stride + Draw.MOVE.park_choice
+        seed = firm_stream_seed(self.moves_key, firm)
+        sector = int(table.sector[row])
+        new = choose_park(self.parks.vacancies, sector, seed, first_draw, need_m2)
+        if new is None:
+            return
+        old = self.parks[int(table.park[row])]
+        floor = float(table.floor_m2[row])
+        age = (t - float(table.born_at[row])) / 12.0
+        revenue = math.exp(float(table.log_revenue[row]))
+        tech = bool(table.tech[row])
+        self.parks.move_out(old, sector, floor)
+        self.records.exited(t, old.id, firm, age, revenue, floor, tech, "moved")
+        self.parks.move_in(new, sector, need_m2)
+        table.park[row] = new.id
+        table.floor_m2[row] = need_m2
+        self.records.firm(t, Kind.FIRM_MOVED, new.id, firm, age, revenue, need_m2, tech)
 
     def schedule_failure(self, row: int, when: float) -> None:
         """The firm in ``row`` fails at ``when``, a sampled time (never scheduled past the end)."""
@@ -455,9 +488,9 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
 
 
 def _move(tenancy: Tenancy, rows: np.ndarray, t: float) -> None:
-    """Make the moves the last report found: firms in breach of contract leave, then firms that
-    need space expand where their park has room and graduate where it has not, in row order
-    (longest in the park first), each seeing the floor the moves before it freed or took."""
+    """Make the moves the last report found: firms in breach of contract leave; then each firm
+    that needs space (:meth:`Tenancy.outgrow`), in row order (longest in the park first), each
+    seeing the floor the moves before it freed or took."""
     table = tenancy.table
     p = tenancy.params
     move = table.move[rows]
@@ -487,7 +520,7 @@ def _move(tenancy: Tenancy, rows: np.ndarray, t: float) -> None:
                 t, Kind.FIRM_EXPANDED, park_id, firm, years, rev, more, bool(table.tech[row])
             )
         else:
-            tenancy.leave(row, t, "graduated")
+            tenancy.outgrow(row, m2, t)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,14 @@ def forecast_table(summary: dict[str, Any]) -> str:
         "investment in new park projects (not a policy cost): median "
         f"{_money(summary['park_investment_yuan']['median'])}",
     ]
+    chain = summary.get("innovation_chain")
+    if chain is not None:
+        lines.append(
+            f"firms that outgrew their floor, to {summary['target_date']} (medians): "
+            f"{_n(chain['expansions']['median'])} expanded in their park, "
+            f"{_n(chain['moves']['median'])} moved to another, "
+            f"{_n(chain['graduates']['median'])} graduated to industrial land"
+        )
     fill = summary.get("occupancy")
     if fill is not None:
         lines.append(

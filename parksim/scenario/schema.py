@@ -330,6 +330,13 @@ class Enterprises(Strict):
     expansion_tolerance: float = q(
         "share", "a firm seeks space when its need exceeds its floor by this share", ge=0, le=10
     )
+    industrial_land_floor_m2: float = qd(
+        10_000.0, "m2",
+        "a firm whose park has no room for its growth graduates to its own industrial land if it "
+        "needs at least this much floor; a smaller one moves to a park with room, or waits; "
+        "0: every firm without room graduates",
+        ge=0,
+    )
     contract_months: float = q(
         "months", "time after entry when the performance contract is checked", ge=0
     )
