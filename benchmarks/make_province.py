@@ -7,8 +7,8 @@ overrides only what differs. The sources count the province's parks but do not l
 every park is a placeholder drawn here with seeded numpy: floor areas lognormal around the
 province's average floor per park, lead sectors from the district's sector shares,
 development models (and, for projects, renovation or new build) from the baseline pipeline.
-Budgets, the pipeline rate and the land quotas are the baseline's, scaled by the ratio of the
-province's pool of firms to Fuyang's.
+Budgets, the rate of candidate sites, the district's capital budget and the land quotas are
+the baseline's, scaled by the ratio of the province's pool of firms to Fuyang's.
 
 The file is generated so that its 1,000 parks are reproducible and the arithmetic behind each
 derived number lives in one place, here: change this script and run it again rather than
@@ -191,7 +191,8 @@ def render(base, seed: int = SEED) -> str:
         f"({FIRMS_IN_PARKS_MID_2018:,} / {PARKS_MID_2018} [D]): {specified:,} firms specified in "
         f"all, filling ~{d['fill']:.0%} of the usable floor at the model's mean floor need of a "
         "seated firm [D] (the baseline starts ~83% full).",
-        "Budgets, the pipeline rate and the land quotas are the baseline's scaled by the ratio of "
+        "Budgets, the rate of candidate sites, the district's capital budget and the land quotas "
+        "are the baseline's scaled by the ratio of "
         f"the province's pool of firms to Fuyang's, {d['pool']:,} / {base.district.firms:,} = "
         f"{k:g} [D]. The lever windows run to the end of the run [E]. Everything else is the "
         "baseline's.",
@@ -228,10 +229,12 @@ def render(base, seed: int = SEED) -> str:
         "]",
         "",
         "[parks.pipeline]",
-        line("proposals_per_year", round(pipe.proposals_per_year * k, 6),
-             scaled.format(short(pipe.proposals_per_year))),
+        line("candidate_sites_per_year", round(pipe.candidate_sites_per_year * k, 6),
+             scaled.format(short(pipe.candidate_sites_per_year))),
         line("window", {"start": pipe.window.start, "end": shift_month(HORIZON, -6)},
-             "later proposals cannot open in time [E]"),
+             "later sites cannot open in time [E]"),
+        line("government_budget_yuan_per_year", float(pipe.government_budget_yuan_per_year * k),
+             scaled.format(short(pipe.government_budget_yuan_per_year))),
         line("land_quota_mu_per_year", round(pipe.land_quota_mu_per_year * k, 6),
              scaled.format(short(pipe.land_quota_mu_per_year))),
         "",

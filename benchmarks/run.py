@@ -350,7 +350,8 @@ def scaled(scenario, factor: int):
     parks["initial"] = [
         dict(p, name=f"{p['name']} x{k}") for k in range(factor) for p in parks["initial"]
     ]
-    parks["pipeline"]["proposals_per_year"] *= factor
+    parks["pipeline"]["candidate_sites_per_year"] *= factor
+    parks["pipeline"]["government_budget_yuan_per_year"] *= factor
     parks["pipeline"]["land_quota_mu_per_year"] *= factor
     data["policies"]["land"]["extra_land_quota_mu_per_year"] *= factor
     for lever in ("finance", "land", "tax", "services"):

@@ -45,7 +45,7 @@ TINY = [
     "district.firms=200",
     'calendar.horizon="2019-03"',
     'targets.date="2019-03"',
-    "parks.pipeline.proposals_per_year=0",
+    "parks.pipeline.candidate_sites_per_year=0",
 ]
 
 

@@ -66,6 +66,6 @@ def test_scaled_scenarios_hold_that_many_firms_and_parks(bench, tiny_scenario):
         assert scaled.district.firms == factor * tiny_scenario.district.firms
         assert len(scaled.parks.initial) == factor * len(tiny_scenario.parks.initial)
         assert (
-            scaled.parks.pipeline.proposals_per_year
-            == factor * tiny_scenario.parks.pipeline.proposals_per_year
+            scaled.parks.pipeline.candidate_sites_per_year
+            == factor * tiny_scenario.parks.pipeline.candidate_sites_per_year
         )

@@ -272,7 +272,7 @@ def scenarios(draw):
         f"enterprises.growth_drift_per_year={draw(_num(-0.2, 0.6))}",
         f"enterprises.growth_scale_per_year={draw(_num(0.05, 0.8))}",
         f"enterprises.expansion_tolerance={draw(_num(0.0, 1.0))}",
-        f"parks.pipeline.proposals_per_year={draw(_num(0.0, 12.0))}",
+        f"parks.pipeline.candidate_sites_per_year={draw(_num(0.0, 12.0))}",
     ]
     for lever in LEVERS:
         overrides.append(f"policies.{lever}.enabled={str(draw(st.booleans())).lower()}")

@@ -152,20 +152,27 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
             )
             assert rewarded == upgraded and len(upgraded) > 0
         elif lever == "land":
-            # each payment is a new-build project's land concession, booked as it starts building
+            # each payment goes to a park project as it starts building: the land concession of
+            # a new build, and the renovation or construction subsidy for its floor
             assert np.all(pay["firm"] == -1)
-            started = r.of(Kind.PARK_STARTED) & (r.build == "new_build")
-            projects = {
-                (float(t), int(p)): float(area)
-                for t, p, area in zip(
-                    r.time_months[started], r.park_id[started], r.floor_m2[started], strict=True
-                )
-            }
-            per_mu = scenario.policies.land.land_discount_yuan_per_mu
-            plot_ratio = scenario.parks.pipeline.plot_ratio
+            started = r.of(Kind.PARK_STARTED)
+            land = scenario.policies.land
+            expected = {}
+            for t, p, area, build in zip(r.time_months[started], r.park_id[started],
+                                         r.floor_m2[started], r.build[started], strict=True):
+                if build == "new_build":
+                    mu = area / (scenario.parks.pipeline.plot_ratio * M2_PER_MU)
+                    amount = mu * land.land_discount_yuan_per_mu
+                    amount += area * land.construction_subsidy_yuan_per_m2
+                else:
+                    amount = area * land.renovation_subsidy_yuan_per_m2
+                expected[(float(t), int(p))] = amount
+            paid = defaultdict(float)
             for t, park, amount in zip(pay["t"], pay["park"], pay["amount"], strict=True):
-                area = projects[(float(t), int(park))]
-                assert amount == pytest.approx(area / (plot_ratio * M2_PER_MU) * per_mu, rel=1e-12)
+                paid[(float(t), int(park))] += float(amount)
+            assert set(paid) <= set(expected)
+            for key, amount in paid.items():  # what the budget held of it, never more
+                assert amount <= expected[key] * (1 + 1e-12)
         else:
             assert len(pay["t"]) == 0
 

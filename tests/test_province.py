@@ -84,7 +84,8 @@ def test_budgets_pipeline_and_land_scale_with_the_pool(province, baseline):
         got = getattr(province.policies, lever).budget_cap_yuan_per_year
         assert math.isclose(got, k * getattr(baseline.policies, lever).budget_cap_yuan_per_year)
     assert math.isclose(
-        province.parks.pipeline.proposals_per_year, k * baseline.parks.pipeline.proposals_per_year
+        province.parks.pipeline.candidate_sites_per_year,
+        k * baseline.parks.pipeline.candidate_sites_per_year,
     )
     assert math.isclose(
         province.parks.pipeline.land_quota_mu_per_year,

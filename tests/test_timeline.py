@@ -65,7 +65,7 @@ growth_drift_per_year = 0.0
 exit_hazard_multiplier = 1.0
 
 [parks.pipeline]
-proposals_per_year = 0.0
+candidate_sites_per_year = 0.0
 
 [[parks.initial]]
 name = "hand-built park"
@@ -236,3 +236,47 @@ def test_a_weaker_contract_keeps_the_breaching_firm(write_toml, baseline_path):
         "contract_min_revenue_yuan_per_m2 = 1500.0",
     ))
     assert (18.0, "firm_exited", 0, 2, "contract") not in _log(_world(path))
+
+
+def _site(world: Context) -> list[tuple]:
+    """A third-party developer considers one 9,000 m2 renovation site at month 7: what happens
+    to it (the records of park 1)."""
+    from parksim.model.parks import Site
+
+    spec = world.scenario.parks.pipeline
+    model = spec.models["third_party"].model_copy(update={"renovation_cost_yuan_per_m2": 1000.0})
+    site = Site(number=0, model_name="third_party", model=model, renovation=True,
+                floor_area_m2=9000.0, build_months=6.0, lead_sector=0, hurdle=1.0)
+
+    def consider(_event) -> None:
+        world.parks.pending.append(site)
+        world.parks.consider(world.env.now)
+
+    world.env.timeout(7.0).callbacks.append(consider)
+    return [entry for entry in _log(world) if entry[2] == 1]
+
+
+DEVELOPER = (
+    ("\n[parks.pipeline]\n", "\n[parks.pipeline]\npayback_years = 4.0\n"),
+    ("[policies.land]\nenabled = false",
+     "[policies.land]\ntake_up = 0.0\nrenovation_subsidy_yuan_per_m2 = 0.0"),
+)
+
+
+def test_a_developer_builds_a_site_only_when_support_makes_it_pay(write_toml, baseline_path):
+    """Expected rent: 20 yuan/m2/month on 9,000 m2 for 4 years at the open park's occupancy
+    (3,600 of 3,700 m2 taken since firm 0 expanded at month 6) = 8.41 M yuan. The renovation
+    costs 9 M yuan: the developer, who wants the rent to cover the cost (hurdle 1), waits. With
+    200 yuan/m2 of renovation subsidy the cost is 7.2 M yuan: it starts at month 7 (the subsidy
+    paid as it starts), and opens six months later."""
+    rent = 20.0 * 12 * 9000 * 4 * (3600 / 3700)
+    assert 7.2e6 < rent < 9.0e6
+    path = _scenario(write_toml, baseline_path, "developer", *DEVELOPER)
+    assert _site(_world(path)) == []
+    subsidised = _scenario(write_toml, baseline_path, "subsidised", *DEVELOPER, (
+        "renovation_subsidy_yuan_per_m2 = 0.0", "renovation_subsidy_yuan_per_m2 = 200.0"))
+    assert _site(_world(subsidised)) == [
+        (7.0, "park_started", 1, -1, ""),
+        (7.0, "support_paid", 1, -1, ""),
+        (13.0, "park_opened", 1, -1, ""),
+    ]

@@ -185,7 +185,7 @@ development_model = "government"
 firms = 1500
 
 [parks.pipeline]
-proposals_per_year = 0.0
+candidate_sites_per_year = 0.0
 
 [parks.admission]
 lead_sector_min_share = 0.0

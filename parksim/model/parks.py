@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from parksim.model.context import Context
     from parksim.model.enterprise import Tenancy
     from parksim.model.policies import Policy
+    from parksim.scenario.schema import DevelopmentModel
 
 __all__ = [
     "Park",
@@ -42,6 +43,9 @@ __all__ = [
     "Vacancies",
     "park_life",
     "pipeline",
+    "Site",
+    "candidate_site",
+    "site_economics",
     "land_release",
     "annual_grading",
     "grade_for",
@@ -342,6 +346,8 @@ class Parks:
             len(self.sector_names), d.floor_min_m2, scenario.parks.admission.lead_sector_min_share
         )
         self._parks: list[Park] = []
+        self.pending: list[Site] = []  # candidate sites not (yet) built, in order of coming up
+        self._government_spent: dict[int, float] = {}
 
     def __len__(self) -> int:
         return len(self._parks)
@@ -402,6 +408,47 @@ class Parks:
         park.lead_firms += int(np.count_nonzero(sectors == park.lead_sector))
         park.free_m2 = free_m2
         self.vacancies.update(park)
+
+    def expected_occupancy(self) -> float:
+        """The occupancy a developer expects of a new park: that of the open parks now (their
+        occupied over their usable floor), or the scenario's prior before any park is open."""
+        usable = free = 0.0
+        for park in self._parks:
+            if park.is_open and not park.delisted:
+                usable += park.usable_m2
+                free += park.free_m2
+        if usable <= 0:
+            return self.scenario.parks.pipeline.expected_occupancy
+        return 1.0 - free / usable
+
+    def consider(self, t: float) -> None:
+        """Decide the sites not yet built, in the order they came up: a government-led site is
+        built if this year's capital budget holds its cost; another if its developer expects
+        the rent to repay its cost net of support by the ratio it requires
+        (:func:`site_economics`). The others wait for the next time."""
+        waiting = []
+        for site in self.pending:
+            if self._builds(site, t):
+                self.env.process(_project(self, site))
+            else:
+                waiting.append(site)
+        self.pending = waiting
+
+    def _builds(self, site: Site, t: float) -> bool:
+        if site.government_led:
+            cost = site.floor_area_m2 * site.cost_yuan_per_m2
+            year = self._year(t)
+            spent = self._government_spent.get(year, 0.0)
+            if spent + cost > self.scenario.parks.pipeline.government_budget_yuan_per_year:
+                return False
+            self._government_spent[year] = spent + cost
+            return True
+        expected, cost = site_economics(self, site, t)
+        return expected >= site.hurdle * cost
+
+    def _year(self, t: float) -> int:
+        _, m0 = parse_month(self.scenario.calendar.start)
+        return int((m0 - 1 + int(t)) // 12)
 
     def take_floor(self, park: Park, m2: float) -> None:
         """``park`` gives ``m2`` of its free floor to a firm (or takes it back, when negative)."""
@@ -486,28 +533,113 @@ def park_life(parks: Parks, park: Park, opens_at: float):
         records.park(env.now, Kind.PARK_PROVINCIAL, park.id, park.floor_area_m2)
 
 
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A candidate site for a park (an old factory vacated by the rectification of 低小散
+    workshops, village-collective land, a new plot), as its keyed draws describe it: who would
+    develop it and how, its size, build time and lead sector, and the ratio of expected rent to
+    cost its developer requires (``hurdle``)."""
+
+    number: int
+    model_name: str
+    model: DevelopmentModel
+    renovation: bool
+    floor_area_m2: float
+    build_months: float
+    lead_sector: int
+    hurdle: float
+
+    @property
+    def government_led(self) -> bool:
+        return self.model_name == "government"
+
+    @property
+    def cost_yuan_per_m2(self) -> float:
+        """Investment per m2 to renovate it into a park, or to build one new."""
+        model = self.model
+        return model.renovation_cost_yuan_per_m2 if self.renovation \
+            else model.new_build_cost_yuan_per_m2
+
+
+def candidate_site(parks: Parks, number: int) -> Site:
+    """Candidate site ``number``, from its keyed draws."""
+    spec = parks.scenario.parks.pipeline
+    seed = firm_stream_seed(parks.projects_key, number)
+    draw = Draw.PROJECT
+    name, model = _development_model(spec.models, keyed_uniform(seed, draw.model))
+    renovation = keyed_uniform(seed, draw.renovation) < model.renovation_share
+    area = model.floor_area_median_m2 * math.exp(
+        model.floor_area_log_sigma * _normal(keyed_uniform(seed, draw.floor_area))
+    )
+    lo, hi = model.renovation_months if renovation else model.new_build_months
+    build = lo + (hi - lo) * keyed_uniform(seed, draw.build_time)
+    sector = parks.sector_of_uniform(keyed_uniform(seed, draw.sector))
+    hurdle = math.exp(spec.hurdle_log_sigma * _normal(keyed_uniform(seed, draw.hurdle)))
+    return Site(number, name, model, renovation, area, build, sector, hurdle)
+
+
+def _normal(u: float) -> float:
+    return float(ndtri(min(max(u, 1e-12), 1 - 1e-12)))
+
+
+def site_economics(parks: Parks, site: Site, t: float) -> tuple[float, float]:
+    """(expected rent, cost net of district support) of building ``site`` at ``t``, in yuan.
+
+    Expected rent is the park's usable floor at the rent, times the occupancy the developer
+    expects (the open parks' occupancy now, or the scenario's prior before any is open), over
+    ``payback_years``. Cost is the renovation or new-build cost less the land lever's subsidy
+    per m2, and for a new build the land at its price less the land lever's concession.
+    """
+    spec = parks.scenario.parks.pipeline
+    area = site.floor_area_m2
+    months = 12.0 * spec.payback_years
+    rent = parks.scenario.parks.rent_yuan_m2_month * area * parks.rules.usable_share * months
+    expected = rent * parks.expected_occupancy()
+    subsidy = parks.policy.building_subsidy(t, site.renovation, area)
+    cost = max(area * site.cost_yuan_per_m2 - subsidy, 0.0)
+    if not site.renovation:
+        mu = area / (spec.plot_ratio * M2_PER_MU)
+        cost += mu * max(spec.land_price_yuan_per_mu - parks.policy.land_concession(t), 0.0)
+    return expected, cost
+
+
 def pipeline(parks: Parks):
-    """Propose new park projects as a Poisson process inside the pipeline window."""
+    """Candidate sites come up as a Poisson process inside the pipeline window; each is decided
+    at once (:meth:`Parks.consider`) and, if not built, again every ``reconsider_months``."""
     env = parks.env
     spec = parks.scenario.parks.pipeline
-    if spec.proposals_per_year <= 0:
+    if spec.candidate_sites_per_year <= 0:
         return
     start = parks.scenario.calendar.start
     t0 = float(max(month_index(start, spec.window.start), 0))
     t1 = float(month_index(start, spec.window.end) + 1)
+    end = min(t1, parks.horizon)
+    env.process(_reconsidering(parks, t0, end))
     number = 0
     t = t0
     while True:
         u = keyed_uniform(firm_stream_seed(parks.projects_key, number), Draw.PROJECT.arrival)
-        t += -math.log1p(-u) * 12.0 / spec.proposals_per_year
-        if t >= t1 or t >= parks.horizon:
+        t += -math.log1p(-u) * 12.0 / spec.candidate_sites_per_year
+        if t >= end:
             return
         yield env.timeout(t - env.now)
-        env.process(_project(parks, number))
+        parks.pending.append(candidate_site(parks, number))
+        parks.consider(env.now)
         number += 1
 
 
-def _development_model(models: dict, u: float) -> tuple[str, object]:
+def _reconsidering(parks: Parks, t0: float, end: float):
+    """Consider the sites not yet built again every ``reconsider_months`` until ``end``."""
+    env = parks.env
+    step = parks.scenario.parks.pipeline.reconsider_months
+    t = t0 + step
+    while t < end:
+        yield env.timeout(t - env.now)
+        parks.consider(env.now)
+        t += step
+
+
+def _development_model(models: dict, u: float) -> tuple[str, DevelopmentModel]:
     """The development model a uniform draw picks, by the models' shares."""
     items = list(models.items())
     total_share = sum(m.share for _, m in items)
@@ -519,35 +651,22 @@ def _development_model(models: dict, u: float) -> tuple[str, object]:
     return items[-1]
 
 
-def _project(parks: Parks, number: int):
-    """One proposed project: pick its model and size, wait for land if new, build, then live."""
+def _project(parks: Parks, site: Site):
+    """A site being built: take land if it is a new build, build, then live as a park."""
     env = parks.env
     spec = parks.scenario.parks.pipeline
-    seed = firm_stream_seed(parks.projects_key, number)
-    draw = Draw.PROJECT
-    name, model = _development_model(spec.models, keyed_uniform(seed, draw.model))
-    renovation = keyed_uniform(seed, draw.renovation) < model.renovation_share
-    u_area = keyed_uniform(seed, draw.floor_area)
-    area = model.floor_area_median_m2 * math.exp(
-        model.floor_area_log_sigma * float(ndtri(min(max(u_area, 1e-12), 1 - 1e-12)))
-    )
-    lo, hi = model.renovation_months if renovation else model.new_build_months
-    build = lo + (hi - lo) * keyed_uniform(seed, draw.build_time)
-    park = parks.add(
-        f"{name} project {number + 1}",
-        parks.sector_of_uniform(keyed_uniform(seed, draw.sector)),
-        name,
-        area,
-    )
-    if not renovation:
-        mu = area / (spec.plot_ratio * M2_PER_MU)
+    park = parks.add(f"{site.model_name} project {site.number + 1}", site.lead_sector,
+                     site.model_name, site.floor_area_m2)
+    if not site.renovation:
+        mu = site.floor_area_m2 / (spec.plot_ratio * M2_PER_MU)
         yield parks.land.get(mu)
         parks.policy.grant_land(env.now, mu, park.id)
-    cost = model.renovation_cost_yuan_per_m2 if renovation else model.new_build_cost_yuan_per_m2
-    parks.records.started(
-        env.now, park.id, area, "renovation" if renovation else "new_build", area * cost
-    )
-    yield env.timeout(build)
+    build = "renovation" if site.renovation else "new_build"
+    investment = site.floor_area_m2 * site.cost_yuan_per_m2
+    parks.records.started(env.now, park.id, site.floor_area_m2, build, investment)
+    if not site.government_led:
+        parks.policy.pay_building_subsidy(env.now, site.renovation, site.floor_area_m2, park.id)
+    yield env.timeout(site.build_months)
     yield from park_life(parks, park, env.now)
 
 

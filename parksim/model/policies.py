@@ -74,6 +74,10 @@ class Ledger:
         self._records.paid(t, lever, park, firm, amount)
         return True
 
+    def left(self, lever: str, cap_yuan_per_year: float, t: float) -> float:
+        """What is left of ``lever``'s budget for the calendar year of ``t``."""
+        return cap_yuan_per_year - self.spent.get((lever, (self._month0 + int(t)) // 12), 0.0)
+
     def pay_all(
         self,
         lever: str,
@@ -446,6 +450,33 @@ class Policy:
             return None
         extra = land.spec.extra_land_quota_mu_per_year if land.enabled else 0.0
         return lo, extra * (hi - lo) / 12.0
+
+    def building_subsidy(self, t: float, renovation: bool, floor_area_m2: float) -> float:
+        """The land lever's subsidy for renovating or building a park of ``floor_area_m2`` at
+        ``t``, in yuan: its rate per m2 while the lever is active and this year's budget still
+        holds it, else 0."""
+        land = self.levers["land"]
+        if not land.active(t):
+            return 0.0
+        spec = land.spec
+        rate = spec.renovation_subsidy_yuan_per_m2 if renovation \
+            else spec.construction_subsidy_yuan_per_m2
+        amount = rate * floor_area_m2
+        return amount if amount <= self.ledger.left("land", land.cap, t) else 0.0
+
+    def land_concession(self, t: float) -> float:
+        """The land lever's land-price concession per mu at ``t`` (0 when it is not active)."""
+        land = self.levers["land"]
+        return land.spec.land_discount_yuan_per_mu if land.active(t) else 0.0
+
+    def pay_building_subsidy(self, t: float, renovation: bool, floor_area_m2: float,
+                             park: int) -> None:
+        """Pay the land lever's subsidy for a park whose building starts at ``t``, from its
+        yearly budget while that lasts (:meth:`building_subsidy`)."""
+        amount = self.building_subsidy(t, renovation, floor_area_m2)
+        if amount > 0:
+            land = self.levers["land"]
+            self.ledger.pay("land", land.cap, t, amount, park, -1)
 
     def grant_land(self, t: float, mu: float, park: int) -> None:
         """The land lever's discount on ``mu`` of land a new-build park project takes at ``t``."""

@@ -9,6 +9,7 @@ quote. Only bookkeeping fields (names, descriptions, optional lists) have defaul
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -186,13 +187,37 @@ class DevelopmentModel(Strict):
 
 
 class Pipeline(Strict):
-    """New park projects proposed during the run."""
+    """Candidate sites for new parks during the run, and how developers decide to build them."""
 
-    proposals_per_year: float = q("projects/year", "rate of new park proposals", ge=0, le=1000)
-    window: Window = q("YYYY-MM", "months in which projects are proposed")
+    candidate_sites_per_year: float = q(
+        "sites/year",
+        "rate at which candidate sites (vacated factories, village-collective land, new plots) "
+        "come up for a park",
+        ge=0, le=1000,
+    )
+    window: Window = q("YYYY-MM", "months in which candidate sites come up and are decided")
     plot_ratio: float = q("m2 floor per m2 land", "floor-area ratio of new builds", gt=0, le=10)
     land_quota_mu_per_year: float = q(
         "mu/year", "land released for park building each year, before policy", ge=0
+    )
+    land_price_yuan_per_mu: float = qd(
+        0.0, "yuan/mu", "price a developer pays for the land of a new build", ge=0
+    )
+    payback_years: float = qd(
+        8.0, "years", "years of expected rent a private developer sets against the cost", gt=0
+    )
+    hurdle_log_sigma: float = qd(
+        0.0, "log(ratio)",
+        "spread of developers' required ratio of expected rent to cost (median 1)", ge=0, le=3,
+    )
+    expected_occupancy: Share = qd(
+        0.8, "share", "occupancy developers expect before any park is open to judge by"
+    )
+    reconsider_months: float = qd(
+        6.0, "months", "how often a site not yet built is considered again", gt=0
+    )
+    government_budget_yuan_per_year: float = qd(
+        math.inf, "yuan/year", "district capital budget for government-led parks", ge=0
     )
     models: dict[str, DevelopmentModel] = q(
         "table", "development model -> how it builds", min_length=1
@@ -401,6 +426,12 @@ class Land(Lever):
     )
     land_discount_yuan_per_mu: float = q(
         "yuan/mu", "land-price concession booked when quota is used", ge=0
+    )
+    renovation_subsidy_yuan_per_m2: float = qd(
+        0.0, "yuan/m2", "subsidy for renovating existing stock into a park (改造补助)", ge=0
+    )
+    construction_subsidy_yuan_per_m2: float = qd(
+        0.0, "yuan/m2", "subsidy for building a park new (建设补助)", ge=0
     )
     grade_drift_per_year: dict[Grade, float] = q(
         "log revenue/year", "growth effect of factor prices by park grade"
