@@ -126,7 +126,9 @@ def _months(x: float | None) -> str:
 
 
 def _signed(x: float | None) -> str:
-    return "-" if x is None else f"{x:+,.1f}"
+    if x is None:
+        return "-"
+    return f"{x:+,.0f}" if abs(x) >= 1000 else f"{x:+,.1f}"
 
 
 def comparison_table(summary: dict[str, Any]) -> str:
@@ -140,7 +142,7 @@ def comparison_table(summary: dict[str, Any]) -> str:
         f"common random numbers; differences against {first}",
         "",
         f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}"
-        f"{'95% CI of diff':>22}{'yuan per extra':>18}",
+        f"{'95% CI of diff':>24}{'yuan per extra':>18}",
     ]
     for t in summary["targets"]:
         ci = f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]"
@@ -152,7 +154,10 @@ def comparison_table(summary: dict[str, Any]) -> str:
         per = "" if t["cost_per_extra_yuan"] is None else f"{t['cost_per_extra_yuan']:,.0f}"
         label = LABELS[t["key"]] if t["scenario"] == first else ""
         diff = "" if t["diff"] is None else _signed(t["diff"])
-        lines.append(f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}{_n(t['median']):>12}{diff:>11}{dci:>22}{per:>18}")
+        lines.append(
+            f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}"
+            f"{_n(t['median']):>12}{diff:>11} {dci:>23}{per:>18}"
+        )
     lines += ["", "fiscal cost to the target date (median): " + ", ".join(
         f"{n} {_money(v)}" for n, v in summary["fiscal_cost_yuan"].items())]
     lines.append(
