@@ -190,6 +190,7 @@ class Draw:
         walk=range(100, 100 + MAX_APPLICATIONS),
         screening=range(200, 200 + MAX_APPLICATIONS),
         reapply=range(400, 400 + MAX_APPLICATIONS),
+        acceptance=range(600, 600 + MAX_APPLICATIONS),
         park_choice=range(1000, 1000 + PARK_CHOICE_DRAWS * MAX_APPLICATIONS),
     )
     """A district firm's attributes, its revenue walk between applications, each application's

@@ -175,6 +175,9 @@ description = "One park too large to fill; no pipeline, caps, grade effects or l
 
 [district]
 firms = 20000
+acceptance_probability = 1.0         # the twin leaves the firm's acceptance of a park out
+rent_elasticity = 0.0
+off_sector_acceptance_multiplier = 1.0
 
 [[parks.initial]]
 name = "a park that never fills"

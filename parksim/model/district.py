@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
+from parksim.calendar import month_index
 from parksim.model.enterprise import first_intervals
 from parksim.model.parks import choose_park
 from parksim.model.policies import Cohort, EntrantTerms
@@ -55,6 +56,18 @@ def _normal(u: np.ndarray) -> np.ndarray:
     return ndtri(np.clip(u, 1e-12, 1 - 1e-12))
 
 
+def campaign_profile(campaigns, start: str, months: int) -> np.ndarray:
+    """Multiplier of relocation pressure in each month ``0 .. months-1`` from the rectification
+    campaigns under way (campaigns at the same time multiply)."""
+    profile = np.ones(months)
+    for c in campaigns:
+        lo = max(month_index(start, c.start), 0)
+        hi = min(month_index(start, c.end) + 1, months)
+        if hi > lo:
+            profile[lo:hi] *= c.pressure_multiplier
+    return profile
+
+
 class District:
     """The district outside the parks: the pool of firms, the entry standards they are screened
     against, the seating of the firms of the parks operating at the start, and the applications."""
@@ -71,6 +84,24 @@ class District:
         self.max_revenue = tenancy.params.upgrade_threshold
         self.pool = Pool(ctx, tenancy.age_hazard)
         self.applications: Applications | None = None
+
+    def accepts(self, park: Park, batch: ApplicationBatch, i: int, t: float) -> bool:
+        """Whether applicant ``i`` of ``batch``, admitted by ``park`` at ``t``, takes it: with
+        probability ``acceptance_probability``, times ``platform_acceptance_multiplier`` where
+        the park has a service platform and ``off_sector_acceptance_multiplier`` where its lead
+        sector is not the firm's, times (rent / net rent) ** ``rent_elasticity`` for the rent
+        relief the firm expects there (:meth:`~parksim.model.policies.Policy.expected_rent_relief`);
+        at most 1. One keyed draw per application."""
+        d = self.scenario.district
+        p = d.acceptance_probability
+        if park.has_platform:
+            p *= d.platform_acceptance_multiplier
+        if batch.sector[i] != park.lead_sector:
+            p *= d.off_sector_acceptance_multiplier
+        if d.rent_elasticity > 0:
+            relief = self.tenancy.policy.expected_rent_relief(batch.terms, i, park, t)
+            p *= (1.0 / max(1.0 - relief, 0.05)) ** d.rent_elasticity
+        return batch.accept_u[i] < p
 
     def meets_standards(self, revenue: np.ndarray) -> np.ndarray:
         """Whether firms of these revenues meet the entry standards' revenue window: at least
@@ -209,7 +240,9 @@ class Pool:
         # relocation: the cumulative relocation pressure
         # R(t) on a monthly grid, inverted at R(since) + E
         months = int(math.ceil(horizon))
-        monthly = d.relocation_rate_per_year / 12.0 * ctx.shocks.relocation_profile(months)
+        profile = ctx.shocks.relocation_profile(months) * campaign_profile(
+            d.campaigns, scenario.calendar.start, months)
+        monthly = d.relocation_rate_per_year / 12.0 * profile
         grid = np.arange(months + 1, dtype=float)
         cum = np.concatenate([[0.0], np.cumsum(monthly)])
         target = np.interp(self.since, grid, cum) - np.log1p(-u_relocation)
@@ -339,6 +372,7 @@ class Screening:
                     tech=tech[i].tolist(),
                     floor_factor=floor_factor[i].tolist(),
                     retry=seen[i].tolist(),
+                    accept_u=seeded_uniforms(seeds[i], draw.acceptance + attempt).tolist(),
                 )
             )
             seen |= ok
@@ -379,6 +413,7 @@ class ApplicationBatch:
     tech: list[bool]
     floor_factor: list[float]
     retry: list[bool]
+    accept_u: list[float]
 
 
 class Applications:
@@ -437,6 +472,8 @@ class Applications:
             park = choose_park(
                 vacancies, batch.sector[i], batch.pool_seed[i], first_draw, batch.need_m2[i]
             )
+            if park is not None and not district.accepts(park, batch, i, now):
+                park = None  # the firm turns the offer down, and may apply again later
             if park is not None:
                 state[firm] = PLACED
                 enter(park, batch, i)

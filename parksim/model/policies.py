@@ -427,6 +427,19 @@ class Policy:
                 rd_multiplier *= lt.rd_multiplier[i]
         return Support(drift, exit_multiplier, tech_multiplier, rd_multiplier)
 
+    def expected_rent_relief(self, terms: EntrantTerms, i: int, park: Park, t: float) -> float:
+        """The share of its rent entrant ``i`` of ``terms`` expects the land lever to relieve
+        in ``park`` at ``t``: the mean of ``rent_subsidy_share_by_year`` over the years it lists,
+        if the firm would take the lever up and the park admits it; else 0."""
+        for lever_terms in terms.by_lever:
+            lever = lever_terms.lever
+            if lever.name == "land":
+                if lever_terms.strength[i] > 0 and lever.park_admits(park, t):
+                    shares = lever.spec.rent_subsidy_share_by_year
+                    return sum(shares) / len(shares)
+                return 0.0
+        return 0.0
+
     def reward_upgrades(self, t: float, parks: np.ndarray, firms: np.ndarray) -> None:
         """The tax lever's one-off reward for each firm that has just upgraded (小升规)."""
         self.levers["tax"].reward_upgrades(t, self.ledger, parks, firms)

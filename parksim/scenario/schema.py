@@ -107,6 +107,18 @@ class RunSettings(Strict):
     seed: int = q("integer", "root seed of numpy.random.SeedSequence", ge=0, lt=2**63)
 
 
+class Campaign(Window):
+    """A rectification campaign (整治: of 低小散 workshops, illegal buildings, pollution, unsafe
+    premises) that raises the pressure on pool firms to relocate while it lasts."""
+
+    name: str = q("text", "what the campaign is", min_length=1)
+    pressure_multiplier: float = q(
+        "ratio", "relocation pressure while the campaign lasts, relative to the base rate",
+        ge=0, le=50,
+    )
+    source: str = qd("", "text", "where its dates and intensity come from")
+
+
 class District(Strict):
     """The pool of small and micro firms outside the parks."""
 
@@ -137,6 +149,24 @@ class District(Strict):
     )
     max_applications: int = q(
         "applications", "applications a firm makes before giving up", ge=1, le=20
+    )
+    campaigns: tuple[Campaign, ...] = qd((), "list", "rectification campaigns")
+    acceptance_probability: Share = qd(
+        1.0, "probability",
+        "chance an admitted firm takes the park it is offered: at full rent, in a park of its "
+        "own sector without a service platform",
+    )
+    rent_elasticity: float = qd(
+        0.0, "elasticity",
+        "acceptance grows as (rent / rent net of the relief the firm expects) ** elasticity",
+        ge=0, le=5,
+    )
+    platform_acceptance_multiplier: float = qd(
+        1.0, "ratio", "acceptance in a park with a service platform, relative", ge=0, le=10
+    )
+    off_sector_acceptance_multiplier: float = qd(
+        1.0, "ratio", "acceptance of a park whose lead sector is not the firm's, relative",
+        ge=0, le=10,
     )
 
     @model_validator(mode="after")

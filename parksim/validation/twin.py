@@ -73,8 +73,11 @@ read beside the model; they run, and draw, in this order:
     the support's factors; ``model.shocks``).
 
 What the twin leaves out, because parks never fill in the world it describes: park capacity,
-opening dates, park choice, lead-sector shares and graduations (a firm that outgrows its
-floor always expands). It has no park grades either, so it ignores the levers'
+opening dates, park choice, lead-sector shares, moves and graduations (a firm that outgrows
+its floor always expands). A firm admitted to a park always takes it: the twin leaves out the
+firm's acceptance of the park it is offered (``district.acceptance_probability`` and its rent,
+platform and sector terms), so the agreement test sets acceptance to 1. It has no park grades
+either, so it ignores the levers'
 ``min_park_grade``, the land lever's ``grade_drift_per_year`` and delisting; it books no money
 and ignores budget caps (every eligible firm that takes a lever up is supported); and a firm's
 park has a service platform with probability ``policies.services.platform_coverage``, drawn
@@ -486,7 +489,12 @@ def _relocation(
     d = scenario.district
     months = scenario.horizon_months
     n0, births = pool.initial, pool.births
-    monthly = d.relocation_rate_per_year / 12.0 * shocks.relocation_by_month(months)
+    campaigns = np.ones(months)  # rectification campaigns multiply the pressure in their months
+    for c in d.campaigns:
+        first = month_index(scenario.calendar.start, c.start)
+        last = month_index(scenario.calendar.start, c.end)
+        campaigns[max(first, 0):max(min(last + 1, months), 0)] *= c.pressure_multiplier
+    monthly = d.relocation_rate_per_year / 12.0 * shocks.relocation_by_month(months) * campaigns
     pressure = np.concatenate([[0.0], np.cumsum(monthly)])
     total = pressure[-1]
     initial = np.zeros(0, dtype=np.int64)
