@@ -427,14 +427,15 @@ class Parks:
         the rent to repay its cost net of support by the ratio it requires
         (:func:`site_economics`). The others wait for the next time."""
         waiting = []
+        occupancy = self.expected_occupancy() if self.pending else 0.0
         for site in self.pending:
-            if self._builds(site, t):
+            if self._builds(site, t, occupancy):
                 self.env.process(_project(self, site))
             else:
                 waiting.append(site)
         self.pending = waiting
 
-    def _builds(self, site: Site, t: float) -> bool:
+    def _builds(self, site: Site, t: float, occupancy: float) -> bool:
         if site.government_led:
             cost = site.floor_area_m2 * site.cost_yuan_per_m2
             year = self._year(t)
@@ -443,7 +444,7 @@ class Parks:
                 return False
             self._government_spent[year] = spent + cost
             return True
-        expected, cost = site_economics(self, site, t)
+        expected, cost = site_economics(self, site, t, occupancy)
         return expected >= site.hurdle * cost
 
     def _year(self, t: float) -> int:
@@ -582,19 +583,20 @@ def _normal(u: float) -> float:
     return float(ndtri(min(max(u, 1e-12), 1 - 1e-12)))
 
 
-def site_economics(parks: Parks, site: Site, t: float) -> tuple[float, float]:
+def site_economics(parks: Parks, site: Site, t: float,
+                   occupancy: float) -> tuple[float, float]:
     """(expected rent, cost net of district support) of building ``site`` at ``t``, in yuan.
 
     Expected rent is the park's usable floor at the rent, times the occupancy the developer
-    expects (the open parks' occupancy now, or the scenario's prior before any is open), over
-    ``payback_years``. Cost is the renovation or new-build cost less the land lever's subsidy
-    per m2, and for a new build the land at its price less the land lever's concession.
+    expects (``occupancy``: :meth:`Parks.expected_occupancy`), over ``payback_years``. Cost is
+    the renovation or new-build cost less the land lever's subsidy (while its budget holds
+    it), and for a new build the land at its price less the land lever's concession.
     """
     spec = parks.scenario.parks.pipeline
     area = site.floor_area_m2
     months = 12.0 * spec.payback_years
     rent = parks.scenario.parks.rent_yuan_m2_month * area * parks.rules.usable_share * months
-    expected = rent * parks.expected_occupancy()
+    expected = rent * occupancy
     subsidy = parks.policy.building_subsidy(t, site.renovation, area)
     cost = max(area * site.cost_yuan_per_m2 - subsidy, 0.0)
     if not site.renovation:
