@@ -166,7 +166,8 @@ def _event_kind(event) -> str:
         return "processes ending"
     for callback in event.callbacks or ():
         if isinstance(callback, functools.partial):
-            return "firm failures"
+            owner = getattr(callback.func, "__self__", None)
+            return "firms moving in" if type(owner).__name__ == "Applications" else "firm failures"
         owner = getattr(callback, "__self__", None)
         if type(owner).__name__ == "Applications":
             return "applications"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -308,6 +309,7 @@ class Screening:
         d = district.scenario.district
         self.district = district
         self.pool = district.pool
+        self.fit_out_months = d.fit_out_months
         self.pass_probability = adm.pass_probability
         self.rd_multiplier = adm.rd_pass_multiplier
         self.max_applications = d.max_applications
@@ -350,13 +352,15 @@ class Screening:
             i = np.flatnonzero(ok)
             need = tenancy.params.floor_need(revenue[i], floor_factor[i])
             f = firms[i]
-            entrants = Cohort(i, f, None, revenue[i], need, t[i])
+            entry = t[i] + self.fit_out_months  # a firm moves in once its floor is fitted out
+            entrants = Cohort(i, f, None, revenue[i], need, entry)
             born = pool.born_at[f]
             intervals = first_intervals(tenancy, born, entrants, firm_seeds[i])
             batches.append(
                 ApplicationBatch(
                     attempt=attempt,
                     t=t[i].tolist(),
+                    entry_t=entry.tolist(),
                     firm=f.tolist(),
                     revenue=revenue[i].tolist(),
                     need_m2=need.tolist(),
@@ -398,6 +402,7 @@ class ApplicationBatch:
 
     attempt: int
     t: list[float]
+    entry_t: list[float]
     firm: list[int]
     revenue: list[float]
     need_m2: list[float]
@@ -426,7 +431,7 @@ class Applications:
     need of any applicant. The queue holds ``(time, firm, round, position in its batch)``.
     """
 
-    __slots__ = ("district", "env", "batches", "heap", "later", "smallest_need")
+    __slots__ = ("district", "env", "batches", "heap", "later", "smallest_need", "fit_out")
 
     def __init__(self, district: District, batches: list[ApplicationBatch]):
         self.district = district
@@ -448,6 +453,7 @@ class Applications:
         self.smallest_need = min(
             (need for batch in batches for need in batch.need_m2), default=math.inf
         )
+        self.fit_out = district.scenario.district.fit_out_months > 0
         self.env.timeout(0.0).callbacks.append(self._open)
 
     def _open(self, _event) -> None:
@@ -457,6 +463,19 @@ class Applications:
         smallest = min(self.smallest_need, self.district.scenario.district.floor_min_m2)
         parks.vacancies.admit_from(smallest, parks)
         self._apply(None)
+
+    def _fit_out(self, park: Park, batch: ApplicationBatch, i: int) -> None:
+        """The firm has taken ``park`` and its floor is reserved: it moves in once the floor is
+        fitted out, at its entry time (not if that falls after the horizon)."""
+        entry = batch.entry_t[i]
+        park.reserved += 1
+        if entry < self.district.horizon:
+            timeout = self.env.timeout(entry - self.env.now)
+            timeout.callbacks.append(partial(self._move_in, park, batch, i))
+
+    def _move_in(self, park: Park, batch: ApplicationBatch, i: int, _event) -> None:
+        park.reserved -= 1
+        self.district.tenancy.enter(park, batch, i)
 
     def _apply(self, _event) -> None:
         """Take every application due now, then wait for the next one."""
@@ -476,7 +495,11 @@ class Applications:
                 park = None  # the firm turns the offer down, and may apply again later
             if park is not None:
                 state[firm] = PLACED
-                enter(park, batch, i)
+                district.parks.move_in(park, batch.sector[i], batch.need_m2[i])
+                if self.fit_out:
+                    self._fit_out(park, batch, i)
+                else:
+                    enter(park, batch, i)
             elif firm in later:
                 retries = later[firm]
                 heapq.heappush(heap, retries.pop())

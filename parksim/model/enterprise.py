@@ -148,7 +148,7 @@ class FirmTable:
         row = self.n
         if row == self._capacity:
             self._grow()
-        t = batch.t[i]
+        t = batch.entry_t[i]
         self.firm[row] = batch.firm[i]
         self.park[row] = park
         self.sector[row] = batch.sector[i]
@@ -226,20 +226,19 @@ class Tenancy:
         self.industrial_land_floor_m2 = ctx.scenario.enterprises.industrial_land_floor_m2
 
     def enter(self, park: Park, batch: ApplicationBatch, i: int) -> None:
-        """Move applicant ``i`` of ``batch`` into ``park`` at its application time: take its
-        floor, record it, add it to the firm table, pay the levers it takes up for its first
-        interval where the park admits them and the budget allows, and schedule its failure if
-        it fails in that interval.
+        """Move applicant ``i`` of ``batch`` into ``park``, whose floor it has taken
+        (:meth:`~parksim.model.parks.Parks.move_in`), at its entry time: record it, add it to
+        the firm table, pay the levers it takes up for its first interval where the park admits
+        them and the budget allows, and schedule its failure if it fails in that interval.
 
         Its first interval's exit hazard without support and its Exp(1) exit draw were found
         before the run (:func:`first_intervals`): it fails if the draw is below the hazard
         times its support's exit multiplier, at the time that fraction of the (evenly spread)
         hazard is used.
         """
-        t = batch.t[i]
+        t = batch.entry_t[i]
         firm = batch.firm[i]
         need = batch.need_m2[i]
-        self.parks.move_in(park, batch.sector[i], need)
         row = self.table.append(batch, i, park.id)
         age = (t - batch.born_at[i]) / 12.0
         self.records.firm(t, Kind.FIRM_ENTERED, park.id, firm, age, batch.revenue[i], need,

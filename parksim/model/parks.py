@@ -111,6 +111,7 @@ class Park:
         "opened_at",
         "slot_sector",
         "slot_all",
+        "reserved",
     )
 
     def __init__(self, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
@@ -136,6 +137,7 @@ class Park:
         self.has_platform = keyed_uniform(seed, Draw.PARK.platform) < rules.platform_coverage
         self.grace_months = rules.grace_months
         self.opened_at = math.inf
+        self.reserved = 0  # firms that took it and are fitting out their floor, not yet in
         self.slot_sector = -1  # positions in the Vacancies lists, -1 when not listed
         self.slot_all = -1
 
@@ -478,7 +480,7 @@ class Parks:
             "demonstration": [p.demonstration for p in parks],
             "delisted": [p.delisted for p in parks],
             "last_grade": [p.grade or "" for p in parks],
-            "firms_at_end": [p.n_firms for p in parks],
+            "firms_at_end": [p.n_firms - p.reserved for p in parks],
         }
 
 

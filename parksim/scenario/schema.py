@@ -151,6 +151,9 @@ class District(Strict):
         "applications", "applications a firm makes before giving up", ge=1, le=20
     )
     campaigns: tuple[Campaign, ...] = qd((), "list", "rectification campaigns")
+    fit_out_months: float = qd(
+        0.0, "months", "time from taking a park (its floor reserved) to moving in", ge=0, le=24
+    )
     acceptance_probability: Share = qd(
         1.0, "probability",
         "chance an admitted firm takes the park it is offered: at full rent, in a park of its "

@@ -541,7 +541,8 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
     An applicant lives until its integrated age hazard has risen by an Exp(1) draw. At each
     application its revenue has taken the walk's step since its last look; it passes the entry
     standards inside the window with the pass probability, and otherwise tries again after an
-    exponential wait. Parks never fill, so passing is entering.
+    exponential wait. Parks never fill, so passing is taking a park; the firm moves in
+    ``district.fit_out_months`` later, with its revenue at the application.
     """
     d, e, adm = scenario.district, scenario.enterprises, scenario.parks.admission
     horizon = float(scenario.horizon_months)
@@ -581,6 +582,10 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
             x[rest] for x in (pos, t, log_revenue, pass_probability, dies)
         )
         t = last + rng.exponential(d.reapply_months, len(pos))
+    # a firm moves in once its floor is fitted out; one that would move in after the horizon
+    # has not entered within the run
+    entered_at = entered_at + d.fit_out_months
+    entered_at[entered_at >= horizon] = np.nan
     return entered_at, log_revenue_at_entry
 
 
