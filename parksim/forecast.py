@@ -79,6 +79,9 @@ class Forecast:
                 row["stock"] = _readings(reading(t["firms_stock"].to_numpy(), s.targets.firms))
                 row["cumulative_entries"] = _readings(
                     reading(t["firms_cumulative_entries"].to_numpy(), s.targets.firms))
+                row["graduates"] = dict(zip(("p05", "median", "p95"),
+                                            map(_num, quantiles(t["graduates"].to_numpy())),
+                                            strict=True))
         p = self.parks
         fill = fill_summary(p["opened_during_run"].to_numpy(), p["months_to_50pct"].to_numpy(),
                             p["months_to_90pct"].to_numpy())

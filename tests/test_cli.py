@@ -157,7 +157,8 @@ def test_run_json_targets(json_run):
                   "tech_firms": 30, "demo_parks": 3}
     table = pd.read_parquet(out / "targets.parquet")
     for t in targets:
-        readings = {"reading", "stock", "cumulative_entries"} if t["key"] == "firms" else set()
+        readings = ({"reading", "stock", "cumulative_entries", "graduates"} if t["key"] == "firms"
+                    else set())
         assert set(t) == TARGET_FIELDS | readings
         assert t["threshold"] == thresholds[t["key"]]
         assert 0.0 <= t["ci_low"] <= t["probability"] <= t["ci_high"] <= 1.0

@@ -56,6 +56,10 @@ def forecast_table(summary: dict[str, Any]) -> str:
                 f"{label:<22}{'':>11}{_p(o['probability']):>9}{'':>16}{_n(o['median']):>12}"
                 f"{_n(o['p05']) + ' - ' + _n(o['p95']):>24}"
             )
+            if "graduates" in t:  # firms that left for their own land: counted, not lost
+                g = t["graduates"]
+                lines.append(f"{'  graduated out':<22}{'':>11}{'':>9}{'':>16}{_n(g['median']):>12}"
+                             f"{_n(g['p05']) + ' - ' + _n(g['p95']):>24}")
     lo, hi = summary["all_met_ci"]
     lines.append(
         f"{'all six met':<22}{'':>11}{summary['all_met_probability']:>9.2f}"
