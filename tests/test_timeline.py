@@ -267,8 +267,8 @@ def test_a_developer_builds_a_site_only_when_support_makes_it_pay(write_toml, ba
     """Expected rent: 20 yuan/m2/month on 9,000 m2 for 4 years at the open park's occupancy
     (3,600 of 3,700 m2 taken since firm 0 expanded at month 6) = 8.41 M yuan. The renovation
     costs 9 M yuan: the developer, who wants the rent to cover the cost (hurdle 1), waits. With
-    200 yuan/m2 of renovation subsidy the cost is 7.2 M yuan: it starts at month 7 (the subsidy
-    paid as it starts), and opens six months later."""
+    200 yuan/m2 of renovation subsidy the cost is 7.2 M yuan: the subsidy is committed as it
+    decides at month 7, building starts at once, and the park opens six months later."""
     rent = 20.0 * 12 * 9000 * 4 * (3600 / 3700)
     assert 7.2e6 < rent < 9.0e6
     path = _scenario(write_toml, baseline_path, "developer", *DEVELOPER)
@@ -276,7 +276,7 @@ def test_a_developer_builds_a_site_only_when_support_makes_it_pay(write_toml, ba
     subsidised = _scenario(write_toml, baseline_path, "subsidised", *DEVELOPER, (
         "renovation_subsidy_yuan_per_m2 = 0.0", "renovation_subsidy_yuan_per_m2 = 200.0"))
     assert _site(_world(subsidised)) == [
-        (7.0, "park_started", 1, -1, ""),
         (7.0, "support_paid", 1, -1, ""),
+        (7.0, "park_started", 1, -1, ""),
         (13.0, "park_opened", 1, -1, ""),
     ]

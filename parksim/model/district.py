@@ -100,7 +100,8 @@ class District:
         if batch.sector[i] != park.lead_sector:
             p *= d.off_sector_acceptance_multiplier
         if d.rent_elasticity > 0:
-            relief = self.tenancy.policy.expected_rent_relief(batch.terms, i, park, t)
+            relief = self.tenancy.policy.expected_rent_relief(batch.terms, i, park, t,
+                                                              d.lease_years)
             p *= (1.0 / max(1.0 - relief, 0.05)) ** d.rent_elasticity
         return batch.accept_u[i] < p
 

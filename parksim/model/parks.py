@@ -112,6 +112,7 @@ class Park:
         "slot_sector",
         "slot_all",
         "reserved",
+        "entity",
     )
 
     def __init__(self, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
@@ -133,6 +134,7 @@ class Park:
         self.grade: str | None = None
         self.consecutive_a = 0
         self.consecutive_d = 0
+        self.entity = park_id
         self.seed = seed = firm_stream_seed(rules.key, park_id)
         self.has_platform = keyed_uniform(seed, Draw.PARK.platform) < rules.platform_coverage
         self.grace_months = rules.grace_months
@@ -140,6 +142,12 @@ class Park:
         self.reserved = 0  # firms that took it and are fitting out their floor, not yet in
         self.slot_sector = -1  # positions in the Vacancies lists, -1 when not listed
         self.slot_all = -1
+
+    def keyed_as(self, entity: int, rules: ParkRules) -> None:
+        """Key the park's draws (platform, recognition, grading) on ``entity``, not its id."""
+        self.entity = entity
+        self.seed = seed = firm_stream_seed(rules.key, entity)
+        self.has_platform = keyed_uniform(seed, Draw.PARK.platform) < rules.platform_coverage
 
     @property
     def rank(self) -> int:
@@ -207,7 +215,7 @@ class Vacancies:
     def may_admit(self, sector: int, need_m2: float) -> bool:
         """Whether some listed park might take an applicant of ``sector`` needing ``need_m2``:
         a park of its sector with that much free, or a park open to other sectors with it.
-        False means no park can; true means :func:`~parksim.model.district.choose_park` finds
+        False means no park can; true means :func:`choose_park` finds
         one."""
         return need_m2 <= self._largest(self._lead_heaps[sector]) or need_m2 <= self._largest(
             self._open_heap
@@ -360,12 +368,18 @@ class Parks:
     def __getitem__(self, park_id: int) -> Park:
         return self._parks[park_id]
 
-    def add(self, name: str, lead_sector: int, model: str, floor_area_m2: float) -> Park:
-        """A new park (or project) with the next id."""
+    def add(self, name: str, lead_sector: int, model: str, floor_area_m2: float,
+            entity: int | None = None) -> Park:
+        """A new park (or project) with the next id. Its draws are keyed on ``entity`` (its id
+        if not given): a number that names the same park in every scenario run on the same
+        seed, whatever parks other scenarios build first."""
         park_id = len(self._parks)
-        if park_id >= _MOST_PARKS:
-            raise OverflowError(f"more than {_MOST_PARKS:,} parks: grading draws would overlap")
+        entity = park_id if entity is None else entity
+        if entity >= _MOST_PARKS:
+            raise OverflowError(f"park number {entity:,}: grading draws would overlap")
         park = Park(park_id, name, lead_sector, model, floor_area_m2, self.rules)
+        if entity != park_id:
+            park.keyed_as(entity, self.rules)
         self._parks.append(park)
         return park
 
@@ -431,23 +445,45 @@ class Parks:
         waiting = []
         occupancy = self.expected_occupancy() if self.pending else 0.0
         for site in self.pending:
-            if self._builds(site, t, occupancy):
-                self.env.process(_project(self, site))
-            else:
+            if not self._builds(site, t, occupancy):
                 waiting.append(site)
+                continue
+            entity = len(self.scenario.parks.initial) + site.number  # the same in every scenario
+            park = self.add(f"{site.model_name} project {site.number + 1}", site.lead_sector,
+                            site.model_name, site.floor_area_m2, entity)
+            if not site.government_led:  # the subsidy counted in the decision is committed now
+                self.policy.pay_building_subsidy(t, site.renovation, site.floor_area_m2, park.id)
+            self.env.process(_project(self, site, park))
         self.pending = waiting
 
     def _builds(self, site: Site, t: float, occupancy: float) -> bool:
         if site.government_led:
-            cost = site.floor_area_m2 * site.cost_yuan_per_m2
-            year = self._year(t)
-            spent = self._government_spent.get(year, 0.0)
-            if spent + cost > self.scenario.parks.pipeline.government_budget_yuan_per_year:
-                return False
-            self._government_spent[year] = spent + cost
-            return True
+            return self._fund(site, t)
         expected, cost = site_economics(self, site, t, occupancy)
         return expected >= site.hurdle * cost
+
+    def _fund(self, site: Site, t: float) -> bool:
+        """Whether the district's capital budget funds a government-led ``site`` at ``t``: its
+        investment is spent evenly over its build months from now, and every calendar year's
+        budget must hold that year's part of it (together with the projects already funded)."""
+        budget = self.scenario.parks.pipeline.government_budget_yuan_per_year
+        if budget is None:
+            return True
+        cost = site.floor_area_m2 * site.cost_yuan_per_m2
+        months = max(site.build_months, 1e-9)
+        parts: dict[int, float] = {}
+        a, end = t, t + months
+        while a < end:
+            b = min(end, (math.floor(a / 12.0 + 1e-12) + 1) * 12.0)  # the end of a model year
+            year = self._year(a)
+            parts[year] = parts.get(year, 0.0) + cost * (b - a) / months
+            a = b
+        spent = self._government_spent
+        if any(spent.get(year, 0.0) + part > budget for year, part in parts.items()):
+            return False
+        for year, part in parts.items():
+            spent[year] = spent.get(year, 0.0) + part
+        return True
 
     def _year(self, t: float) -> int:
         _, m0 = parse_month(self.scenario.calendar.start)
@@ -603,7 +639,7 @@ def site_economics(parks: Parks, site: Site, t: float,
     cost = max(area * site.cost_yuan_per_m2 - subsidy, 0.0)
     if not site.renovation:
         mu = area / (spec.plot_ratio * M2_PER_MU)
-        cost += mu * max(spec.land_price_yuan_per_mu - parks.policy.land_concession(t), 0.0)
+        cost += max(mu * spec.land_price_yuan_per_mu - parks.policy.land_concession(t, mu), 0.0)
     return expected, cost
 
 
@@ -636,11 +672,16 @@ def _reconsidering(parks: Parks, t0: float, end: float):
     """Consider the sites not yet built again every ``reconsider_months`` until ``end``."""
     env = parks.env
     step = parks.scenario.parks.pipeline.reconsider_months
-    t = t0 + step
+    t = t0 + step + RECONSIDER_AFTER
     while t < end:
         yield env.timeout(t - env.now)
         parks.consider(env.now)
         t += step
+
+
+RECONSIDER_AFTER = 0.25
+"""Months after a report at which waiting sites are decided again: after the report has paid
+the firms' rent relief, so a developer counts only the support the budget can still pay."""
 
 
 def _development_model(models: dict, u: float) -> tuple[str, DevelopmentModel]:
@@ -655,21 +696,19 @@ def _development_model(models: dict, u: float) -> tuple[str, DevelopmentModel]:
     return items[-1]
 
 
-def _project(parks: Parks, site: Site):
-    """A site being built: take land if it is a new build, build, then live as a park."""
+def _project(parks: Parks, site: Site, park: Park):
+    """A site decided for building (``park``, closed): take land if it is a new build (a
+    private one with the land lever's concession), build, then live as a park."""
     env = parks.env
     spec = parks.scenario.parks.pipeline
-    park = parks.add(f"{site.model_name} project {site.number + 1}", site.lead_sector,
-                     site.model_name, site.floor_area_m2)
     if not site.renovation:
         mu = site.floor_area_m2 / (spec.plot_ratio * M2_PER_MU)
         yield parks.land.get(mu)
-        parks.policy.grant_land(env.now, mu, park.id)
+        if not site.government_led:  # the district does not pay itself for its own land
+            parks.policy.grant_land(env.now, mu, park.id)
     build = "renovation" if site.renovation else "new_build"
     investment = site.floor_area_m2 * site.cost_yuan_per_m2
     parks.records.started(env.now, park.id, site.floor_area_m2, build, investment)
-    if not site.government_led:
-        parks.policy.pay_building_subsidy(env.now, site.renovation, site.floor_area_m2, park.id)
     yield env.timeout(site.build_months)
     yield from park_life(parks, park, env.now)
 
@@ -721,7 +760,7 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
         scored = []
         revenue, tech = tenancy.park_totals()
         graded = [park for park in parks if park.recognised]
-        u = [keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.id), round_no)
+        u = [keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.entity), round_no)
              for park in graded]
         noise = ndtri(np.clip(u, 1e-12, 1 - 1e-12)).tolist()
         services = parks.policy.services_active(env.now)
@@ -759,7 +798,7 @@ def annual_grading(parks: Parks, tenancy: Tenancy):
             if selected >= demo.selections_per_year:
                 break
             if (
-                keyed_uniform(firm_stream_seed(key, Draw.GRADING.selection + park.id), round_no)
+                keyed_uniform(firm_stream_seed(key, Draw.GRADING.selection + park.entity), round_no)
                 < demo.selection_probability
             ):
                 park.demonstration = True

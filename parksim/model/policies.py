@@ -427,17 +427,27 @@ class Policy:
                 rd_multiplier *= lt.rd_multiplier[i]
         return Support(drift, exit_multiplier, tech_multiplier, rd_multiplier)
 
-    def expected_rent_relief(self, terms: EntrantTerms, i: int, park: Park, t: float) -> float:
-        """The share of its rent entrant ``i`` of ``terms`` expects the land lever to relieve
-        in ``park`` at ``t``: the mean of ``rent_subsidy_share_by_year`` over the years it lists,
-        if the firm would take the lever up and the park admits it; else 0."""
+    def expected_rent_relief(self, terms: EntrantTerms, i: int, park: Park, t: float,
+                             lease_years: float) -> float:
+        """The share of its rent over a lease of ``lease_years`` that entrant ``i`` of
+        ``terms`` expects the land lever to relieve in ``park`` at ``t``: the relief shares of
+        ``rent_subsidy_share_by_year`` for the years of the lease, over the lease, if the firm
+        would take the lever up, the park admits it and this year's land budget can still pay
+        its first interval; else 0."""
         for lever_terms in terms.by_lever:
             lever = lever_terms.lever
-            if lever.name == "land":
-                if lever_terms.strength[i] > 0 and lever.park_admits(park, t):
-                    shares = lever.spec.rent_subsidy_share_by_year
-                    return sum(shares) / len(shares)
+            if lever.name != "land":
+                continue
+            if lever_terms.strength[i] <= 0 or not lever.park_admits(park, t):
                 return 0.0
+            if lever_terms.cost[i] > self.ledger.left("land", lever.cap, t):
+                return 0.0
+            shares = lever.spec.rent_subsidy_share_by_year
+            whole = int(lease_years)
+            relieved = sum(shares[:whole])
+            if whole < len(shares):
+                relieved += shares[whole] * (lease_years - whole)
+            return relieved / lease_years
         return 0.0
 
     def reward_upgrades(self, t: float, parks: np.ndarray, firms: np.ndarray) -> None:
@@ -477,10 +487,14 @@ class Policy:
         amount = rate * floor_area_m2
         return amount if amount <= self.ledger.left("land", land.cap, t) else 0.0
 
-    def land_concession(self, t: float) -> float:
-        """The land lever's land-price concession per mu at ``t`` (0 when it is not active)."""
+    def land_concession(self, t: float, mu: float) -> float:
+        """The land lever's land-price concession for ``mu`` of land at ``t``, in yuan: while the
+        lever is active and this year's budget still holds it, else 0."""
         land = self.levers["land"]
-        return land.spec.land_discount_yuan_per_mu if land.active(t) else 0.0
+        if not land.active(t):
+            return 0.0
+        amount = mu * land.spec.land_discount_yuan_per_mu
+        return amount if amount <= self.ledger.left("land", land.cap, t) else 0.0
 
     def pay_building_subsidy(self, t: float, renovation: bool, floor_area_m2: float,
                              park: int) -> None:

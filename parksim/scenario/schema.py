@@ -9,7 +9,6 @@ quote. Only bookkeeping fields (names, descriptions, optional lists) have defaul
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -151,6 +150,9 @@ class District(Strict):
         "applications", "applications a firm makes before giving up", ge=1, le=20
     )
     campaigns: tuple[Campaign, ...] = qd((), "list", "rectification campaigns")
+    lease_years: float = qd(
+        3.0, "years", "lease over which a firm weighs the rent relief it expects", gt=0, le=20
+    )
     fit_out_months: float = qd(
         0.0, "months", "time from taking a park (its floor reserved) to moving in", ge=0, le=24
     )
@@ -249,8 +251,11 @@ class Pipeline(Strict):
     reconsider_months: float = qd(
         6.0, "months", "how often a site not yet built is considered again", gt=0
     )
-    government_budget_yuan_per_year: float = qd(
-        math.inf, "yuan/year", "district capital budget for government-led parks", ge=0
+    government_budget_yuan_per_year: float | None = qd(
+        None, "yuan/year",
+        "district capital budget for government-led parks, spent over their build time "
+        "(unset: unlimited)",
+        ge=0,
     )
     models: dict[str, DevelopmentModel] = q(
         "table", "development model -> how it builds", min_length=1
