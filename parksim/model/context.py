@@ -55,7 +55,8 @@ class Context:
         self.env = env = simpy.Environment()
         self.horizon = float(scenario.horizon_months)
         self.records = RecordBuffer()
-        self.shocks = ShockSchedule(scenario.shocks, scenario.calendar.start)
+        self.shocks = ShockSchedule(scenario.shocks, scenario.calendar.start,
+                                    scenario.district.campaigns)
         self.policy = Policy(scenario, self.records)
         self.parks = Parks(self, self.policy)
         self.tenancy = Tenancy(self, self.parks, self.policy)

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from parksim.calendar import month_index
 from parksim.model.enterprise import first_intervals
 from parksim.model.parks import choose_park
 from parksim.model.policies import Cohort, EntrantTerms
@@ -57,16 +56,9 @@ def _normal(u: np.ndarray) -> np.ndarray:
     return ndtri(np.clip(u, 1e-12, 1 - 1e-12))
 
 
-def campaign_profile(campaigns, start: str, months: int) -> np.ndarray:
-    """Multiplier of relocation pressure in each month ``0 .. months-1`` from the rectification
-    campaigns under way (campaigns at the same time multiply)."""
-    profile = np.ones(months)
-    for c in campaigns:
-        lo = max(month_index(start, c.start), 0)
-        hi = min(month_index(start, c.end) + 1, months)
-        if hi > lo:
-            profile[lo:hi] *= c.pressure_multiplier
-    return profile
+LEAST_NET_RENT = 0.05
+"""The smallest share of the rent a firm weighs as its net rent: a lease relieved whole is
+weighed as one at 5% of the rent, so that acceptance stays finite."""
 
 
 class District:
@@ -102,7 +94,7 @@ class District:
         if d.rent_elasticity > 0:
             relief = self.tenancy.policy.expected_rent_relief(batch.terms, i, park, t,
                                                               d.lease_years)
-            p *= (1.0 / max(1.0 - relief, 0.05)) ** d.rent_elasticity
+            p *= (1.0 / max(1.0 - relief, LEAST_NET_RENT)) ** d.rent_elasticity
         return batch.accept_u[i] < p
 
     def meets_standards(self, revenue: np.ndarray) -> np.ndarray:
@@ -242,9 +234,7 @@ class Pool:
         # relocation: the cumulative relocation pressure
         # R(t) on a monthly grid, inverted at R(since) + E
         months = int(math.ceil(horizon))
-        profile = ctx.shocks.relocation_profile(months) * campaign_profile(
-            d.campaigns, scenario.calendar.start, months)
-        monthly = d.relocation_rate_per_year / 12.0 * profile
+        monthly = d.relocation_rate_per_year / 12.0 * ctx.shocks.relocation_profile(months)
         grid = np.arange(months + 1, dtype=float)
         cum = np.concatenate([[0.0], np.cumsum(monthly)])
         target = np.interp(self.since, grid, cum) - np.log1p(-u_relocation)

@@ -439,8 +439,8 @@ class Parks:
 
     def consider(self, t: float) -> None:
         """Decide the sites not yet built, in the order they came up: a government-led site is
-        built if this year's capital budget holds its cost; another if its developer expects
-        the rent to repay its cost net of support by the ratio it requires
+        built if the district's capital budget holds its cost (:meth:`_fund`); another if its
+        developer expects the rent to repay its cost net of support by the ratio it requires
         (:func:`site_economics`). The others wait for the next time."""
         waiting = []
         occupancy = self.expected_occupancy() if self.pending else 0.0
@@ -471,11 +471,12 @@ class Parks:
             return True
         cost = site.floor_area_m2 * site.cost_yuan_per_m2
         months = max(site.build_months, 1e-9)
+        _, m0 = parse_month(self.scenario.calendar.start)
         parts: dict[int, float] = {}
         a, end = t, t + months
         while a < end:
-            b = min(end, (math.floor(a / 12.0 + 1e-12) + 1) * 12.0)  # the end of a model year
             year = self._year(a)
+            b = min(end, (year + 1) * 12.0 - (m0 - 1))  # the end of that calendar year
             parts[year] = parts.get(year, 0.0) + cost * (b - a) / months
             a = b
         spent = self._government_spent
@@ -592,6 +593,10 @@ class Site:
     def government_led(self) -> bool:
         return self.model_name == "government"
 
+    def land_mu(self, plot_ratio: float) -> float:
+        """Land a new build on it needs, in mu, at ``plot_ratio`` m2 of floor per m2 of land."""
+        return self.floor_area_m2 / (plot_ratio * M2_PER_MU)
+
     @property
     def cost_yuan_per_m2(self) -> float:
         """Investment per m2 to renovate it into a park, or to build one new."""
@@ -638,7 +643,7 @@ def site_economics(parks: Parks, site: Site, t: float,
     subsidy = parks.policy.building_subsidy(t, site.renovation, area)
     cost = max(area * site.cost_yuan_per_m2 - subsidy, 0.0)
     if not site.renovation:
-        mu = area / (spec.plot_ratio * M2_PER_MU)
+        mu = site.land_mu(spec.plot_ratio)
         cost += max(mu * spec.land_price_yuan_per_mu - parks.policy.land_concession(t, mu), 0.0)
     return expected, cost
 
@@ -702,7 +707,7 @@ def _project(parks: Parks, site: Site, park: Park):
     env = parks.env
     spec = parks.scenario.parks.pipeline
     if not site.renovation:
-        mu = site.floor_area_m2 / (spec.plot_ratio * M2_PER_MU)
+        mu = site.land_mu(spec.plot_ratio)
         yield parks.land.get(mu)
         if not site.government_led:  # the district does not pay itself for its own land
             parks.policy.grant_land(env.now, mu, park.id)

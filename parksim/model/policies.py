@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Policy",
+    "lease_relief",
     "Ledger",
     "Lever",
     "Cohort",
@@ -377,6 +378,17 @@ class EntrantTerms:
                 self.by_lever.append(LeverTerms(lever, strength.tolist(), cost.tolist(), *effects))
 
 
+def lease_relief(shares_by_year, lease_years: float) -> float:
+    """The share of a lease's rent relieved when the rent of its first, second, ... year is
+    relieved by ``shares_by_year`` (none after the years listed), over ``lease_years`` (a part
+    year pro rata)."""
+    whole = int(lease_years)
+    relieved = sum(shares_by_year[:whole])
+    if whole < len(shares_by_year):
+        relieved += shares_by_year[whole] * (lease_years - whole)
+    return relieved / lease_years
+
+
 class Policy:
     """The support policy of one replication: the four levers, in a fixed order, and the ledger."""
 
@@ -442,12 +454,7 @@ class Policy:
                 return 0.0
             if lever_terms.cost[i] > self.ledger.left("land", lever.cap, t):
                 return 0.0
-            shares = lever.spec.rent_subsidy_share_by_year
-            whole = int(lease_years)
-            relieved = sum(shares[:whole])
-            if whole < len(shares):
-                relieved += shares[whole] * (lease_years - whole)
-            return relieved / lease_years
+            return lease_relief(lever.spec.rent_subsidy_share_by_year, lease_years)
         return 0.0
 
     def reward_upgrades(self, t: float, parks: np.ndarray, firms: np.ndarray) -> None:

@@ -33,13 +33,20 @@ class ShockWindow:
 
 
 class ShockSchedule:
-    """The scenario's shocks as windows ``[t0, t1)`` in model months."""
+    """The scenario's shocks as windows ``[t0, t1)`` in model months, and its rectification
+    campaigns, which only raise the pressure to relocate (windows with no other effect, kept
+    apart so that the reports' arithmetic does not walk them)."""
 
-    def __init__(self, shocks, start: str):
+    def __init__(self, shocks, start: str, campaigns=()):
         self.windows = [
             ShockWindow(float(month_index(start, s.start)), float(month_index(start, s.end) + 1),
                         s.growth_drift_per_year, s.exit_hazard_multiplier, s.relocation_multiplier)
             for s in shocks
+        ]
+        self.campaigns = [
+            ShockWindow(float(month_index(start, c.start)), float(month_index(start, c.end) + 1),
+                        0.0, 1.0, c.pressure_multiplier)
+            for c in campaigns
         ]
 
     def effects(
@@ -60,9 +67,10 @@ class ShockSchedule:
         return drift, np.maximum(factor, 0.0)
 
     def relocation_profile(self, months: int) -> np.ndarray:
-        """Multiplier of relocation pressure in each month ``0 .. months-1``."""
+        """Multiplier of relocation pressure in each month ``0 .. months-1``: the shocks', then
+        the campaigns' (all that are under way multiply)."""
         profile = np.ones(months)
-        for w in self.windows:
+        for w in (*self.windows, *self.campaigns):
             lo, hi = max(int(w.t0), 0), min(int(w.t1), months)
             if hi > lo:
                 profile[lo:hi] *= w.relocation_multiplier
