@@ -236,6 +236,14 @@ take_up = 1.5
         ("policies.finance.take_upp=0.5", "policies.finance.take_upp", "unknown key"),
         ("district.firms=many", "district.firms", "integer"),
         ("calendar.horizon=2020-13", "calendar.horizon", "2020-13"),
+        ("district.acceptance_probability=1.5", "district.acceptance_probability", "1.5"),
+        ("district.fit_out_months=-1.0", "district.fit_out_months", "-1"),
+        ("district.lease_years=0.0", "district.lease_years", "greater than 0"),
+        ("parks.pipeline.payback_years=0.0", "parks.pipeline.payback_years", "greater than 0"),
+        ("parks.pipeline.government_budget_yuan_per_year=-1.0",
+         "parks.pipeline.government_budget_yuan_per_year", "-1"),
+        ("enterprises.industrial_land_floor_m2=-5.0", "enterprises.industrial_land_floor_m2", "-5"),
+        ('targets.firms_reading="flow"', "targets.firms_reading", "flow"),
     ],
 )
 def test_bad_override_is_reported_against_set(baseline_path, override, key, fragment):
@@ -594,3 +602,19 @@ def test_error_to_json_without_key_or_line(tmp_path):
 def test_scenario_error_is_an_exception():
     assert issubclass(ScenarioError, Exception)
     assert parksim.ScenarioError is ScenarioError
+
+
+def test_a_bad_campaign_names_its_file_line_and_key(baseline_path, write_toml):
+    child = write_toml("campaign.toml", f"""extends = "{baseline_path.as_posix()}"
+
+[[district.campaigns]]
+name = "a campaign that lowers pressure below zero"
+start = "2020-01"
+end = "2020-06"
+pressure_multiplier = -2.0
+""")
+    err = load_error(child)
+    assert err.file == str(child)
+    assert "campaigns" in err.key and "pressure_multiplier" in err.key
+    text = assert_one_line_naming(err, child.name, None)
+    assert "-2" in text

@@ -1,0 +1,107 @@
+"""Rules of supply and demand, each checked on its own: rectification campaigns, the district's
+capital budget, a firm's fit-out and its acceptance of a park, the rent relief it weighs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import parksim
+from parksim.model.context import Context
+from parksim.model.parks import Site
+from parksim.model.policies import lease_relief
+from parksim.model.shocks import ShockSchedule
+from parksim.records import Kind
+from parksim.rng import Streams
+
+SMALL = ("district.firms=3000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"')
+
+
+def _context(baseline_path, *overrides: str, seed: int = 3) -> Context:
+    scenario = parksim.load_scenario(baseline_path, overrides=[*SMALL, *overrides])
+    return Context(scenario, Streams(np.random.SeedSequence(seed)))
+
+
+def test_a_campaign_raises_the_pressure_in_its_months_only():
+    campaign = SimpleNamespace(start="2019-04", end="2019-06", pressure_multiplier=3.0)
+    shock = SimpleNamespace(start="2019-05", end="2019-05", growth_drift_per_year=0.0,
+                            exit_hazard_multiplier=1.0, relocation_multiplier=0.5)
+    profile = ShockSchedule([shock], "2019-01", [campaign]).relocation_profile(9)
+    assert profile.tolist() == [1, 1, 1, 3, 1.5, 3, 1, 1, 1]
+    # a campaign does not enter the reports' arithmetic: no drift, no hazard factor
+    assert ShockSchedule([], "2019-01", [campaign]).effects(np.array([0.0]), 12.0) == (0.0, 1.0)
+
+
+def test_a_campaign_brings_more_applications_in_its_window(baseline_path):
+    """Paired on the same pool: pressure doubled over 2020 brings more first applications in
+    2020 and the same number before it."""
+    window = ('district.campaigns=[{name="c", start="2020-01", end="2020-12", '
+              'pressure_multiplier=2.0}]')
+    plain = _context(baseline_path, "district.campaigns=[]").district.pool.applies_at
+    pressed = _context(baseline_path, window).district.pool.applies_at
+    years = [0.0, 12.0, 24.0]
+    (plain_2019, plain_2020), (pressed_2019, pressed_2020) = (
+        np.histogram(t, years)[0] for t in (plain, pressed))
+    assert pressed_2019 == plain_2019
+    assert pressed_2020 > 1.6 * plain_2020
+
+
+def test_a_firm_moves_in_after_its_fit_out(baseline_path):
+    """Every entrant's firm_entered record falls exactly fit_out_months after an application
+    of its that passed; none falls earlier."""
+    ctx = _context(baseline_path, "district.fit_out_months=2.5")
+    applied = {}
+    for batch in ctx.district.applications.batches:
+        for t, entry, firm in zip(batch.t, batch.entry_t, batch.firm, strict=True):
+            assert entry == t + 2.5
+            applied.setdefault(firm, set()).add(entry)
+    ctx.env.run(until=ctx.horizon)
+    r = ctx.records.freeze()
+    entered = r.of(Kind.FIRM_ENTERED) & (r.time_months > 0)
+    assert entered.sum() > 50
+    for firm, t in zip(r.firm_id[entered].tolist(), r.time_months[entered].tolist(), strict=True):
+        assert t in applied[firm]
+
+
+def _site(ctx: Context, cost_yuan_per_m2: float, build_months: float) -> Site:
+    model = ctx.scenario.parks.pipeline.models["government"].model_copy(
+        update={"renovation_cost_yuan_per_m2": cost_yuan_per_m2})
+    return Site(number=0, model_name="government", model=model, renovation=True,
+                floor_area_m2=1000.0, build_months=build_months, lead_sector=0, hurdle=1.0)
+
+
+def test_the_capital_budget_spreads_a_project_over_the_years_it_is_built(baseline_path):
+    """A 150,000-yuan project built over 24 months from month 6 costs 37,500 in 2019, 75,000
+    in 2020 and 37,500 in 2021. A budget of 100,000 a year funds one, not a second."""
+    ctx = _context(baseline_path, "parks.pipeline.government_budget_yuan_per_year=100000.0")
+    site = _site(ctx, 150.0, 24.0)
+    assert ctx.parks._fund(site, 6.0)
+    assert ctx.parks._government_spent == pytest.approx({0: 37_500.0, 1: 75_000.0, 2: 37_500.0})
+    assert not ctx.parks._fund(site, 6.0)  # 2020 would need 150,000
+    assert ctx.parks._fund(_site(ctx, 20.0, 6.0), 18.0)  # 20,000, all in 2020: room for it
+
+
+def test_a_lease_weighs_the_relief_of_its_years():
+    assert lease_relief([1.0], 3.0) == pytest.approx(1 / 3)
+    assert lease_relief([1.0, 0.5, 0.5], 3.0) == pytest.approx(2 / 3)
+    assert lease_relief([1.0, 0.75, 0.5], 3.0) == pytest.approx(0.75)  # deeper relief, more
+    assert lease_relief([1.0, 0.5], 1.5) == pytest.approx((1.0 + 0.25) / 1.5)
+    assert lease_relief([0.0], 3.0) == 0.0
+
+
+@pytest.mark.parametrize(("platform", "sector", "threshold"), [
+    (False, 0, 0.5), (True, 0, 0.6), (False, 1, 0.35), (True, 1, 0.42),
+])
+def test_acceptance_follows_the_platform_and_the_sector(baseline_path, platform, sector, threshold):
+    """At full rent (no relief weighed): 0.5, times 1.2 with a platform, times 0.7 off the
+    park's sector. A draw just below the probability accepts, one just above refuses."""
+    ctx = _context(baseline_path, "district.rent_elasticity=0.0",
+                   "district.acceptance_probability=0.5",
+                   "district.platform_acceptance_multiplier=1.2",
+                   "district.off_sector_acceptance_multiplier=0.7")
+    park = SimpleNamespace(has_platform=platform, lead_sector=0)
+    for u, accepted in ((threshold - 1e-9, True), (threshold + 1e-9, False)):
+        batch = SimpleNamespace(sector=[sector], accept_u=[u], terms=None)
+        assert ctx.district.accepts(park, batch, 0, 12.0) is accepted
