@@ -219,9 +219,10 @@ class Draw:
 
     PROJECT = Stream("projects", arrival=range(0, 1), model=range(1, 2), renovation=range(2, 3),
                      floor_area=range(3, 4), build_time=range(4, 5), sector=range(5, 6),
-                     hurdle=range(6, 7))
+                     hurdle=range(6, 7), sale=range(7, 8))
     """A candidate site for a park: the gap before it comes up, its development model, whether
-    it renovates, its floor area, build time and lead sector, and its developer's hurdle."""
+    it renovates, its floor area, build time and lead sector, its developer's hurdle, and
+    whether it sells its units."""
 
     FORMATION = Stream("formation", arrival=range(0, 1))
     """New firm formation: the gap before each new firm."""

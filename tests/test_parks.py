@@ -9,6 +9,7 @@ application of real replications.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,12 @@ RULES = ParkRules(usable_share=0.75, grace_months=24.0, platform_coverage=1.0, k
 
 
 def _admitting(
-    parks: list[Park], sector: int, need: float, share: float
+    parks: list[Park], sector: int, need: float, share: float, revenue: float = math.inf
 ) -> tuple[list[Park], list[Park]]:
     """(lead-sector parks, other parks) that admit the applicant, found by a look at every park."""
     lead, other = [], []
     for p in parks:
-        if not p.is_open or p.delisted or p.free_m2 < need:
+        if not p.is_open or p.delisted or p.free_m2 < need or p.min_revenue > revenue:
             continue
         if p.lead_sector == sector:
             lead.append(p)
@@ -97,20 +98,21 @@ def test_may_admit_is_exact_after_any_sequence_of_changes(steps, sector, need):
 
 def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
     """On every application of real replications: a park is found exactly when one admits the
-    applicant, and a lead-sector park whenever one admits it."""
+    applicant (its floor, lead-sector share and entry standard), and a lead-sector park
+    whenever one admits it."""
     chosen = district.choose_park
     added = Parks.add
     every_park: list[Park] = []  # the parks of the replication running now
     seen = {"applications": 0, "refused": 0, "placed_other": 0}
 
-    def add(self, *args):
-        park = added(self, *args)
+    def add(self, *args, **kwargs):
+        park = added(self, *args, **kwargs)
         every_park.append(park)
         return park
 
-    def checked(vacancies, sector, seed, first_draw, need):
-        park = chosen(vacancies, sector, seed, first_draw, need)
-        lead, other = _admitting(every_park, sector, need, vacancies.lead_min_share)
+    def checked(vacancies, sector, seed, first_draw, need, revenue):
+        park = chosen(vacancies, sector, seed, first_draw, need, revenue)
+        lead, other = _admitting(every_park, sector, need, vacancies.lead_min_share, revenue)
         seen["applications"] += 1
         if park is None:
             seen["refused"] += 1

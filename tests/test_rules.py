@@ -105,3 +105,60 @@ def test_acceptance_follows_the_platform_and_the_sector(baseline_path, platform,
     for u, accepted in ((threshold - 1e-9, True), (threshold + 1e-9, False)):
         batch = SimpleNamespace(sector=[sector], accept_u=[u], terms=None)
         assert ctx.district.accepts(park, batch, 0, 12.0) is accepted
+
+
+def test_acceptance_follows_the_rent_of_the_park(baseline_path):
+    """With no relief weighed and elasticity 1, a park letting at 12 yuan/m2 where the market
+    rent is 20 is taken with 0.5 x 20/12 = 0.833; one letting at the market rent with 0.5."""
+    ctx = _context(baseline_path, "district.rent_elasticity=1.0",
+                   "district.acceptance_probability=0.5", "policies.land.enabled=false")
+    for rent_ratio, threshold in ((12 / 20, 0.5 * 20 / 12), (1.0, 0.5)):
+        park = SimpleNamespace(has_platform=False, lead_sector=0, rent_ratio=rent_ratio)
+        for u, accepted in ((threshold - 1e-9, True), (threshold + 1e-9, False)):
+            batch = SimpleNamespace(sector=[0], accept_u=[u], terms=SimpleNamespace(by_lever=[]))
+            assert ctx.district.accepts(park, batch, 0, 12.0) is accepted
+
+
+MODELS = "parks.pipeline.models"
+
+
+def test_a_park_takes_its_rent_and_entry_standard_from_its_development_model(baseline_path):
+    """Government-led parks let at 12 yuan/m2 and admit firms of 5 M yuan and more; the land
+    lever relieves 12/20 of a m2 at market rent there. A park that sells its units charges a
+    buyer the cost of owning (6,000 yuan/m2 x 5% a year / 12 = 25 yuan/m2/month) and relieves
+    no rent: an owner pays none."""
+    ctx = _context(baseline_path, f"{MODELS}.government.rent_yuan_m2_month=12.0",
+                   f"{MODELS}.government.min_revenue_yuan=5e6",
+                   f"{MODELS}.lead_enterprise.rent_yuan_m2_month=20.0",
+                   f"{MODELS}.third_party.sale_price_yuan_per_m2=6000.0",
+                   "district.owner_cost_rate_per_year=0.05")
+    government = [p for p in ctx.parks if p.development_model == "government"]
+    others = [p for p in ctx.parks if p.development_model == "lead_enterprise"]
+    assert government and others
+    land = ctx.tenancy.policy["land"]
+    for park in government:
+        assert (park.rent, park.rent_ratio, park.min_revenue) == (12.0, 0.6, 5e6)
+        assert land.cost_ratio(park.relief_ratio) == 0.6
+    for park in others:
+        assert (park.rent, park.rent_ratio, park.min_revenue) == (20.0, 1.0, 0.0)
+    seller = ctx.parks.add("seller", 0, "third_party", 20000.0, sells_units=True)
+    assert seller.rent == pytest.approx(25.0) and seller.relief_ratio == 0.0
+    assert not land.park_admits(seller, 12.0)
+    assert land.park_admits(others[0], 12.0)
+
+
+def test_a_park_with_a_stricter_entry_standard_turns_smaller_firms_to_other_parks(baseline_path):
+    """The only operating park of digital services is government-led; with a 5 M yuan standard
+    there, a digital-services firm of 3 M yuan is placed in a park of another sector, one of
+    6 M yuan in it."""
+    from parksim.model.parks import choose_park
+
+    ctx = _context(baseline_path, f"{MODELS}.government.min_revenue_yuan=5e6")
+    ctx.env.run(until=0.1)  # the vacancy lists open at t = 0
+    sector = ctx.parks.sector_names.index("digital_services")
+    lead = [p for p in ctx.parks if p.lead_sector == sector and p.is_open]
+    assert [p.development_model for p in lead] == ["government"]
+    for seed in range(20):
+        small = choose_park(ctx.parks.vacancies, sector, seed, 0, 500.0, 3e6)
+        assert small is not None and small.lead_sector != sector
+        assert choose_park(ctx.parks.vacancies, sector, seed, 0, 500.0, 6e6) is lead[0]

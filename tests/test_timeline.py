@@ -238,15 +238,19 @@ def test_a_weaker_contract_keeps_the_breaching_firm(write_toml, baseline_path):
     assert (18.0, "firm_exited", 0, 2, "contract") not in _log(_world(path))
 
 
-def _site(world: Context) -> list[tuple]:
-    """A third-party developer considers one 9,000 m2 renovation site at month 7: what happens
-    to it (the records of park 1)."""
+def _site(world: Context, renovation: bool = True, sells_units: bool = False,
+          **model_changes) -> list[tuple]:
+    """A third-party developer considers one 9,000 m2 site (renovation unless told) at month 7:
+    what happens to it (the records of park 1)."""
     from parksim.model.parks import Site
 
     spec = world.scenario.parks.pipeline
-    model = spec.models["third_party"].model_copy(update={"renovation_cost_yuan_per_m2": 1000.0})
-    site = Site(number=0, model_name="third_party", model=model, renovation=True,
-                floor_area_m2=9000.0, build_months=6.0, lead_sector=0, hurdle=1.0)
+    model = spec.models["third_party"].model_copy(
+        update={"renovation_cost_yuan_per_m2": 1000.0, **model_changes}
+    )
+    site = Site(number=0, model_name="third_party", model=model, renovation=renovation,
+                floor_area_m2=9000.0, build_months=6.0, lead_sector=0, hurdle=1.0,
+                sells_units=sells_units)
 
     def consider(_event) -> None:
         world.parks.pending.append(site)
@@ -277,6 +281,42 @@ def test_a_developer_builds_a_site_only_when_support_makes_it_pay(write_toml, ba
         "renovation_subsidy_yuan_per_m2 = 0.0", "renovation_subsidy_yuan_per_m2 = 200.0"))
     assert _site(_world(subsidised)) == [
         (7.0, "support_paid", 1, -1, ""),
+        (7.0, "park_started", 1, -1, ""),
+        (13.0, "park_opened", 1, -1, ""),
+    ]
+
+
+def test_a_developer_who_sells_the_units_builds_what_a_landlord_would_not(
+    write_toml, baseline_path
+):
+    """The renovation above, without subsidy, does not pay in rent (8.41 M yuan against 9 M).
+    Sold at 1,100 yuan per m2 of usable floor to the share of it the developer expects to
+    sell (the open park's occupancy), it brings 9.63 M yuan: the developer builds, and the park
+    charges its buyers the cost of owning, 1,100 x 5% / 12 = 4.58 yuan/m2/month."""
+    sale = 1100.0 * 9000 * (3600 / 3700)
+    assert sale > 9.0e6
+    path = _scenario(write_toml, baseline_path, "developer", *DEVELOPER)
+    assert _site(_world(path)) == []
+    world = _world(path)
+    assert _site(world, sells_units=True, sale_price_yuan_per_m2=1100.0) == [
+        (7.0, "park_started", 1, -1, ""),
+        (13.0, "park_opened", 1, -1, ""),
+    ]
+    assert world.parks[1].sells_units
+    assert world.parks[1].rent == pytest.approx(1100.0 * 0.05 / 12)
+
+
+def test_a_new_build_on_land_its_developer_holds_needs_no_quota(write_toml, baseline_path):
+    """A new build at 500 yuan/m2 (4.5 M yuan) on 6.75 mu bought at 300,000 yuan/mu (2.0 M)
+    pays (8.41 M yuan of rent), but with no land quota released it waits for land that never
+    comes: nothing is started. On land the developer already holds (a village collective's
+    construction land) it needs no quota and no purchase: building starts at once."""
+    no_quota = (("\n[parks.pipeline]\n", "\n[parks.pipeline]\npayback_years = 4.0\n"
+                 "land_quota_mu_per_year = 0.0\nland_price_yuan_per_mu = 3e5\n"),)
+    path = _scenario(write_toml, baseline_path, "no_quota", *no_quota)
+    assert _site(_world(path), renovation=False, new_build_cost_yuan_per_m2=500.0) == []
+    assert _site(_world(path), renovation=False, new_build_cost_yuan_per_m2=500.0,
+                 own_land=True) == [
         (7.0, "park_started", 1, -1, ""),
         (13.0, "park_opened", 1, -1, ""),
     ]

@@ -57,8 +57,9 @@ def _normal(u: np.ndarray) -> np.ndarray:
 
 
 LEAST_NET_RENT = 0.05
-"""The smallest share of the rent a firm weighs as its net rent: a lease relieved whole is
-weighed as one at 5% of the rent, so that acceptance stays finite."""
+"""The smallest net rent a firm weighs, as a share of the market rent: a lease relieved whole
+(or a park letting for nothing) is weighed as one at 5% of the market rent, so that acceptance
+stays finite."""
 
 
 class District:
@@ -82,9 +83,10 @@ class District:
         """Whether applicant ``i`` of ``batch``, admitted by ``park`` at ``t``, takes it: with
         probability ``acceptance_probability``, times ``platform_acceptance_multiplier`` where
         the park has a service platform and ``off_sector_acceptance_multiplier`` where its lead
-        sector is not the firm's, times (rent / net rent) ** ``rent_elasticity`` for the rent
-        relief the firm expects there (:meth:`~parksim.model.policies.Policy.expected_rent_relief`);
-        at most 1. One keyed draw per application."""
+        sector is not the firm's, times (market rent / net rent) ** ``rent_elasticity``, where
+        net rent is the park's rent (a buyer's cost of owning) less the rent relief the firm
+        expects there (:meth:`~parksim.model.policies.Policy.expected_rent_relief`); at most 1.
+        One keyed draw per application."""
         d = self.scenario.district
         p = d.acceptance_probability
         if park.has_platform:
@@ -94,7 +96,8 @@ class District:
         if d.rent_elasticity > 0:
             relief = self.tenancy.policy.expected_rent_relief(batch.terms, i, park, t,
                                                               d.lease_years)
-            p *= (1.0 / max(1.0 - relief, LEAST_NET_RENT)) ** d.rent_elasticity
+            net = park.rent_ratio * (1.0 - relief)
+            p *= (1.0 / max(net, LEAST_NET_RENT)) ** d.rent_elasticity
         return batch.accept_u[i] < p
 
     def meets_standards(self, revenue: np.ndarray) -> np.ndarray:
@@ -480,7 +483,8 @@ class Applications:
             batch = batches[attempt]
             first_draw = Draw.POOL.park_choice + PARK_CHOICE_DRAWS * attempt
             park = choose_park(
-                vacancies, batch.sector[i], batch.pool_seed[i], first_draw, batch.need_m2[i]
+                vacancies, batch.sector[i], batch.pool_seed[i], first_draw, batch.need_m2[i],
+                batch.revenue[i],
             )
             if park is not None and not district.accepts(park, batch, i, now):
                 park = None  # the firm turns the offer down, and may apply again later

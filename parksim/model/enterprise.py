@@ -296,13 +296,13 @@ class Tenancy:
         first_draw = int(table.review[row]) * Draw.MOVE.stride + Draw.MOVE.park_choice
         seed = firm_stream_seed(self.moves_key, firm)
         sector = int(table.sector[row])
-        new = choose_park(self.parks.vacancies, sector, seed, first_draw, need_m2)
+        revenue = math.exp(float(table.log_revenue[row]))
+        new = choose_park(self.parks.vacancies, sector, seed, first_draw, need_m2, revenue)
         if new is None:
             return
         old = self.parks[int(table.park[row])]
         floor = float(table.floor_m2[row])
         age = (t - float(table.born_at[row])) / 12.0
-        revenue = math.exp(float(table.log_revenue[row]))
         tech = bool(table.tech[row])
         self.parks.move_out(old, sector, floor)
         self.records.exited(t, old.id, firm, age, revenue, floor, tech, "moved")

@@ -113,6 +113,10 @@ class Park:
         "slot_all",
         "reserved",
         "entity",
+        "rent",
+        "rent_ratio",
+        "sells_units",
+        "min_revenue",
     )
 
     def __init__(self, park_id: int, name: str, lead_sector: int, model: str, floor_area_m2: float,
@@ -142,6 +146,10 @@ class Park:
         self.reserved = 0  # firms that took it and are fitting out their floor, not yet in
         self.slot_sector = -1  # positions in the Vacancies lists, -1 when not listed
         self.slot_all = -1
+        self.rent = 0.0  # what a firm pays per m2 and month (a buyer: its cost of owning)
+        self.rent_ratio = 1.0  # that, relative to the market rent
+        self.sells_units = False
+        self.min_revenue = 0.0  # its own entry standard, where stricter than the district's
 
     def keyed_as(self, entity: int, rules: ParkRules) -> None:
         """Key the park's draws (platform, recognition, grading) on ``entity``, not its id."""
@@ -180,6 +188,12 @@ class Park:
 
     def draw(self, purpose: int) -> float:
         return keyed_uniform(self.seed, purpose)
+
+    @property
+    def relief_ratio(self) -> float:
+        """The land lever's rent relief for a m2 of this park, relative to a m2 at the market
+        rent: its rent ratio if it lets its units, 0 if it sells them (an owner pays no rent)."""
+        return 0.0 if self.sells_units else self.rent_ratio
 
 
 class Vacancies:
@@ -249,10 +263,12 @@ class Vacancies:
 
 
 def choose_park(
-    vacancies: Vacancies, sector: int, seed: int, first_draw: int, need_m2: float
+    vacancies: Vacancies, sector: int, seed: int, first_draw: int, need_m2: float,
+    revenue: float,
 ) -> Park | None:
-    """A park whose positioning and free floor admit a firm of ``sector`` needing ``need_m2``
-    (lead-sector parks first), or None: for an applicant, or for a firm that outgrew its park.
+    """A park whose positioning, entry standard and free floor admit a firm of ``sector`` and
+    ``revenue`` needing ``need_m2`` (lead-sector parks first), or None: for an applicant, or for
+    a firm that outgrew its park.
 
     Its keyed picks are draws ``first_draw`` .. ``first_draw + PARK_CHOICE_DRAWS - 1`` of the
     firm's stream ``seed``.
@@ -268,9 +284,15 @@ def choose_park(
     base = first_draw
     lead = vacancies.by_sector[sector]
     if lead:
-        park = _probe(lead, seed, base, lambda park: park.free_m2 >= need_m2)
+        park = _probe(
+            lead, seed, base,
+            lambda park: park.free_m2 >= need_m2 and park.min_revenue <= revenue,
+        )
         if park is None:
-            park = _one_of([park for park in lead if park.free_m2 >= need_m2], seed, base)
+            park = _one_of(
+                [park for park in lead if park.free_m2 >= need_m2 and park.min_revenue <= revenue],
+                seed, base,
+            )
         if park is not None:
             return park
     share = vacancies.lead_min_share
@@ -280,7 +302,9 @@ def choose_park(
         others,
         seed,
         base,
-        lambda park: park.lead_sector != sector and park.admits_other(need_m2, share),
+        lambda park: park.lead_sector != sector
+        and park.admits_other(need_m2, share)
+        and park.min_revenue <= revenue,
     )
     if park is None:
         park = _one_of(
@@ -289,6 +313,7 @@ def choose_park(
                 for park in others
                 if park.lead_sector != sector
                 and park.free_m2 >= need_m2
+                and park.min_revenue <= revenue
                 and park.open_to_others(share)
             ],
             seed,
@@ -369,10 +394,11 @@ class Parks:
         return self._parks[park_id]
 
     def add(self, name: str, lead_sector: int, model: str, floor_area_m2: float,
-            entity: int | None = None) -> Park:
-        """A new park (or project) with the next id. Its draws are keyed on ``entity`` (its id
-        if not given): a number that names the same park in every scenario run on the same
-        seed, whatever parks other scenarios build first."""
+            entity: int | None = None, sells_units: bool = False) -> Park:
+        """A new park (or project) with the next id, on the terms of its development model
+        (:meth:`_set_terms`, from the scenario's table of ``model``). Its draws are keyed on
+        ``entity`` (its id if not given): a number that names the same park in every scenario
+        run on the same seed, whatever parks other scenarios build first."""
         park_id = len(self._parks)
         entity = park_id if entity is None else entity
         if entity >= _MOST_PARKS:
@@ -380,8 +406,36 @@ class Parks:
         park = Park(park_id, name, lead_sector, model, floor_area_m2, self.rules)
         if entity != park_id:
             park.keyed_as(entity, self.rules)
+        self._set_terms(park, sells_units, self.scenario.parks.pipeline.models.get(model))
         self._parks.append(park)
         return park
+
+    def add_project(self, site: Site) -> Park:
+        """The park ``site`` becomes once decided for building, closed, on the terms of the
+        site's development model. Its draws are keyed on a number that is the same in every
+        scenario: the initial parks in file order, then the projects by site number."""
+        entity = len(self.scenario.parks.initial) + site.number
+        park = self.add(f"{site.model_name} project {site.number + 1}", site.lead_sector,
+                        site.model_name, site.floor_area_m2, entity, site.sells_units)
+        self._set_terms(park, site.sells_units, site.model)
+        return park
+
+    def _set_terms(self, park: Park, sells_units: bool, model: DevelopmentModel | None) -> None:
+        """A park's rent and entry standard, from its development model where the model's table
+        sets them (else the market rent and the district's standard). A park that sells its
+        units charges its buyers the cost of owning: price x ``owner_cost_rate_per_year``."""
+        scenario = self.scenario
+        market = scenario.parks.rent_yuan_m2_month
+        rent = market
+        if model is not None and model.rent_yuan_m2_month is not None:
+            rent = model.rent_yuan_m2_month
+        if sells_units:
+            rent = model.sale_price_yuan_per_m2 * scenario.district.owner_cost_rate_per_year / 12
+        park.rent = rent
+        park.rent_ratio = rent / market if market > 0 else 1.0
+        park.sells_units = sells_units
+        if model is not None and model.min_revenue_yuan is not None:
+            park.min_revenue = model.min_revenue_yuan
 
     def open_initial(self) -> None:
         """The parks and projects of the scenario's start: operating ones open now (established
@@ -393,6 +447,7 @@ class Parks:
                 self.sector_names.index(spec.lead_sector),
                 spec.development_model,
                 spec.floor_area_m2,
+                sells_units=spec.sells_units,
             )
             if spec.status == "operating":
                 park.is_open = True
@@ -448,9 +503,7 @@ class Parks:
             if not self._builds(site, t, occupancy):
                 waiting.append(site)
                 continue
-            entity = len(self.scenario.parks.initial) + site.number  # the same in every scenario
-            park = self.add(f"{site.model_name} project {site.number + 1}", site.lead_sector,
-                            site.model_name, site.floor_area_m2, entity)
+            park = self.add_project(site)
             if not site.government_led:  # the subsidy counted in the decision is committed now
                 self.policy.pay_building_subsidy(t, site.renovation, site.floor_area_m2, park.id)
             self.env.process(_project(self, site, park))
@@ -518,6 +571,8 @@ class Parks:
             "delisted": [p.delisted for p in parks],
             "last_grade": [p.grade or "" for p in parks],
             "firms_at_end": [p.n_firms - p.reserved for p in parks],
+            "rent_yuan_m2_month": [p.rent for p in parks],
+            "sells_units": [p.sells_units for p in parks],
         }
 
 
@@ -538,6 +593,8 @@ PARK_COLUMNS = (
     "delisted",
     "last_grade",
     "firms_at_end",
+    "rent_yuan_m2_month",
+    "sells_units",
 )
 """Columns of the per-replication park table (state at the end of the run)."""
 
@@ -577,8 +634,8 @@ def park_life(parks: Parks, park: Park, opens_at: float):
 class Site:
     """A candidate site for a park (an old factory vacated by the rectification of 低小散
     workshops, village-collective land, a new plot), as its keyed draws describe it: who would
-    develop it and how, its size, build time and lead sector, and the ratio of expected rent to
-    cost its developer requires (``hurdle``)."""
+    develop it and how, its size, build time and lead sector, the ratio of expected revenue to
+    cost its developer requires (``hurdle``), and whether it would sell its units."""
 
     number: int
     model_name: str
@@ -588,10 +645,17 @@ class Site:
     build_months: float
     lead_sector: int
     hurdle: float
+    sells_units: bool = False
 
     @property
     def government_led(self) -> bool:
         return self.model_name == "government"
+
+    @property
+    def takes_land(self) -> bool:
+        """Whether building it takes land from the quota (and pays for it): a new build on land
+        its developer does not already hold."""
+        return not self.renovation and not self.model.own_land
 
     def land_mu(self, plot_ratio: float) -> float:
         """Land a new build on it needs, in mu, at ``plot_ratio`` m2 of floor per m2 of land."""
@@ -619,7 +683,8 @@ def candidate_site(parks: Parks, number: int) -> Site:
     build = lo + (hi - lo) * keyed_uniform(seed, draw.build_time)
     sector = parks.sector_of_uniform(keyed_uniform(seed, draw.sector))
     hurdle = math.exp(spec.hurdle_log_sigma * _normal(keyed_uniform(seed, draw.hurdle)))
-    return Site(number, name, model, renovation, area, build, sector, hurdle)
+    sells = model.sells_units_share > 0 and keyed_uniform(seed, draw.sale) < model.sells_units_share
+    return Site(number, name, model, renovation, area, build, sector, hurdle, sells)
 
 
 def _normal(u: float) -> float:
@@ -628,21 +693,31 @@ def _normal(u: float) -> float:
 
 def site_economics(parks: Parks, site: Site, t: float,
                    occupancy: float) -> tuple[float, float]:
-    """(expected rent, cost net of district support) of building ``site`` at ``t``, in yuan.
+    """(expected revenue, cost net of district support) of building ``site`` at ``t``, in yuan.
 
-    Expected rent is the park's usable floor at the rent, times the occupancy the developer
-    expects (``occupancy``: :meth:`Parks.expected_occupancy`), over ``payback_years``. Cost is
-    the renovation or new-build cost less the land lever's subsidy (while its budget holds
-    it), and for a new build the land at its price less the land lever's concession.
+    Expected revenue is the park's usable floor times the occupancy the developer expects
+    (``occupancy``: :meth:`Parks.expected_occupancy`), at the rent of its development model
+    over its payback years, or, where it sells its units, at their price. Cost is the
+    renovation or new-build cost less the land lever's subsidy (while its budget holds it),
+    and for a new build on land bought from the quota the land at its price less the land
+    lever's concession.
     """
-    spec = parks.scenario.parks.pipeline
+    scenario = parks.scenario
+    spec = scenario.parks.pipeline
+    model = site.model
     area = site.floor_area_m2
-    months = 12.0 * spec.payback_years
-    rent = parks.scenario.parks.rent_yuan_m2_month * area * parks.rules.usable_share * months
-    expected = rent * occupancy
+    usable = area * parks.rules.usable_share
+    if site.sells_units:
+        revenue = model.sale_price_yuan_per_m2 * usable
+    else:
+        rent = scenario.parks.rent_yuan_m2_month if model.rent_yuan_m2_month is None \
+            else model.rent_yuan_m2_month
+        years = spec.payback_years if model.payback_years is None else model.payback_years
+        revenue = rent * usable * 12.0 * years
+    expected = revenue * occupancy
     subsidy = parks.policy.building_subsidy(t, site.renovation, area)
     cost = max(area * site.cost_yuan_per_m2 - subsidy, 0.0)
-    if not site.renovation:
+    if site.takes_land:
         mu = site.land_mu(spec.plot_ratio)
         cost += max(mu * spec.land_price_yuan_per_mu - parks.policy.land_concession(t, mu), 0.0)
     return expected, cost
@@ -702,11 +777,12 @@ def _development_model(models: dict, u: float) -> tuple[str, DevelopmentModel]:
 
 
 def _project(parks: Parks, site: Site, park: Park):
-    """A site decided for building (``park``, closed): take land if it is a new build (a
-    private one with the land lever's concession), build, then live as a park."""
+    """A site decided for building (``park``, closed): take land from the quota if it is a new
+    build on land its developer does not hold (a private one with the land lever's
+    concession), build, then live as a park."""
     env = parks.env
     spec = parks.scenario.parks.pipeline
-    if not site.renovation:
+    if site.takes_land:
         mu = site.land_mu(spec.plot_ratio)
         yield parks.land.get(mu)
         if not site.government_led:  # the district does not pay itself for its own land

@@ -137,18 +137,21 @@ class Cohort:
 class Standing:
     """Every park's standing at one instant, as arrays indexed by park id: its grade's rank
     (:data:`~parksim.model.parks.UNGRADED` before its first grading), whether it is in its
-    grace period, and whether it has a service platform. Taken once per report and shared by
-    the levers."""
+    grace period, whether it has a service platform, and its rent relief per m2 relative to
+    the market rent (:attr:`~parksim.model.parks.Park.relief_ratio`: 0 where it sells its
+    units). Taken once per report and shared by the levers."""
 
     rank: np.ndarray
     in_grace: np.ndarray
     has_platform: np.ndarray
+    relief_ratio: np.ndarray
 
     @classmethod
     def of(cls, parks, t: float) -> Standing:
         rank = np.array([p.rank for p in parks], dtype=np.int64)
         in_grace = np.array([p.in_grace(t) for p in parks], dtype=bool)
-        return cls(rank, in_grace, np.array([p.has_platform for p in parks], dtype=bool))
+        return cls(rank, in_grace, np.array([p.has_platform for p in parks], dtype=bool),
+                   np.array([p.relief_ratio for p in parks], dtype=float))
 
 
 @dataclass(slots=True)
@@ -184,18 +187,25 @@ class Lever:
     def active(self, t: float) -> bool:
         return self.enabled and self.t0 <= t < self.t1
 
-    def admits(self, rank, in_grace, has_platform):
+    def admits(self, rank, in_grace, has_platform, relief_ratio):
         """Whether firms in parks of this standing may be supported (numbers or arrays): graded
         well enough, ungraded (rank -1), or in the grace period."""
         return (rank <= self.min_rank) | in_grace
 
     def park_admits(self, park: Park, t: float) -> bool:
         """:meth:`admits` for one park at ``t`` (a firm entering it)."""
-        return self.admits(park.rank, park.in_grace(t), park.has_platform)
+        return self.admits(park.rank, park.in_grace(t), park.has_platform, park.relief_ratio)
 
     def parks_admitting(self, standing: Standing) -> np.ndarray:
         """:meth:`admits` for every park at once (by park id)."""
-        return self.admits(standing.rank, standing.in_grace, standing.has_platform)
+        return self.admits(standing.rank, standing.in_grace, standing.has_platform,
+                           standing.relief_ratio)
+
+    def cost_ratio(self, relief_ratio):
+        """What supporting a firm costs in a park of this ``relief_ratio`` (a number or an
+        array), relative to :meth:`annual_cost`: the same in every park, unless the lever pays
+        a share of the park's own rent (:class:`LandLever`)."""
+        return None
 
     def annual_cost(self, cohort: Cohort, t) -> np.ndarray | float:
         """Yuan per supported firm-year."""
@@ -239,10 +249,12 @@ class Lever:
         strength, cost = self.terms(cohort, t, until, take_up_draws)
         takers = np.flatnonzero(self.parks_admitting(standing)[cohort.park] & (strength > 0))
         takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
+        cost = cost[takers]
+        ratio = self.cost_ratio(standing.relief_ratio)
+        if ratio is not None:
+            cost = cost * ratio[cohort.park[takers]]
         paid = takers[
-            ledger.pay_all(
-                self.name, self.cap, t, cost[takers], cohort.park[takers], cohort.firm[takers]
-            )
+            ledger.pay_all(self.name, self.cap, t, cost, cohort.park[takers], cohort.firm[takers])
         ]
         return paid, strength[paid]
 
@@ -282,7 +294,16 @@ class LandLever(Lever):
         return self._share(cohort, t) / self.full
 
     def annual_cost(self, cohort, t):
+        """The relieved share of the firm's floor at the market rent (:meth:`cost_ratio`
+        turns it into the park's rent)."""
         return cohort.floor_m2 * self.rent * 12.0 * self._share(cohort, t)
+
+    def admits(self, rank, in_grace, has_platform, relief_ratio):
+        """Only parks that let their units relieve rent (a firm that bought its unit pays none)."""
+        return (relief_ratio > 0) & super().admits(rank, in_grace, has_platform, relief_ratio)
+
+    def cost_ratio(self, relief_ratio):
+        return relief_ratio
 
     def grade_drifts(self, standing: Standing, t: float) -> np.ndarray | float:
         """Growth effect of grade-differentiated factor prices on each park's firms (by park
@@ -318,9 +339,9 @@ class TaxLever(Lever):
 
 
 class ServicesLever(Lever):
-    def admits(self, rank, in_grace, has_platform):
+    def admits(self, rank, in_grace, has_platform, relief_ratio):
         """Only parks with a service platform offer its services."""
-        return has_platform & super().admits(rank, in_grace, has_platform)
+        return has_platform & super().admits(rank, in_grace, has_platform, relief_ratio)
 
     def annual_cost(self, cohort, t):
         return self.spec.cost_yuan_per_firm_year
@@ -378,6 +399,12 @@ class EntrantTerms:
                 self.by_lever.append(LeverTerms(lever, strength.tolist(), cost.tolist(), *effects))
 
 
+def _cost_in(lever: Lever, cost: float, park: Park) -> float:
+    """``cost``, what supporting an entrant costs by :meth:`Lever.annual_cost`, in ``park``."""
+    ratio = lever.cost_ratio(park.relief_ratio)
+    return cost if ratio is None else cost * ratio
+
+
 def lease_relief(shares_by_year, lease_years: float) -> float:
     """The share of a lease's rent relieved when the rent of its first, second, ... year is
     relieved by ``shares_by_year`` (none after the years listed), over ``lease_years`` (a part
@@ -431,7 +458,7 @@ class Policy:
         for lt in taken:
             lever = lt.lever
             if lever.park_admits(park, t) and self.ledger.pay(
-                lever.name, lever.cap, t, lt.cost[i], park.id, firm
+                lever.name, lever.cap, t, _cost_in(lever, lt.cost[i], park), park.id, firm
             ):
                 drift += lt.drift[i]
                 exit_multiplier *= lt.exit_multiplier[i]
@@ -452,7 +479,7 @@ class Policy:
                 continue
             if lever_terms.strength[i] <= 0 or not lever.park_admits(park, t):
                 return 0.0
-            if lever_terms.cost[i] > self.ledger.left("land", lever.cap, t):
+            if _cost_in(lever, lever_terms.cost[i], park) > self.ledger.left("land", lever.cap, t):
                 return 0.0
             return lease_relief(lever.spec.rent_subsidy_share_by_year, lease_years)
         return 0.0

@@ -163,8 +163,15 @@ class District(Strict):
     )
     rent_elasticity: float = qd(
         0.0, "elasticity",
-        "acceptance grows as (rent / rent net of the relief the firm expects) ** elasticity",
+        "acceptance grows as (market rent / the park's rent net of the relief the firm expects) "
+        "** elasticity",
         ge=0, le=5,
+    )
+    owner_cost_rate_per_year: float = qd(
+        0.05, "share/year",
+        "yearly cost of owning a unit bought in a park that sells units (interest and upkeep), "
+        "as a share of its price: what a buying firm weighs as its rent",
+        gt=0, le=1,
     )
     platform_acceptance_multiplier: float = qd(
         1.0, "ratio", "acceptance in a park with a service platform, relative", ge=0, le=10
@@ -196,6 +203,10 @@ class InitialPark(Strict):
     )
     opens: Month | None = qd(None, "YYYY-MM", "month the park opens (renovating/building only)")
     firms: int = qd(0, "firms", "firms already located in the park at the start", ge=0, le=100_000)
+    sells_units: bool = qd(
+        False, "flag",
+        "the park sells its units to firms (industrial real estate) instead of renting them",
+    )
 
     @model_validator(mode="after")
     def _opens(self) -> InitialPark:
@@ -219,6 +230,42 @@ class DevelopmentModel(Strict):
         "yuan/m2", "investment to renovate existing stock into a park", ge=0
     )
     new_build_cost_yuan_per_m2: float = q("yuan/m2", "investment to build a park new", ge=0)
+    rent_yuan_m2_month: float | None = qd(
+        None, "yuan/m2/month", "rent in this model's parks (unset: parks.rent_yuan_m2_month)",
+        ge=0, le=1000,
+    )
+    payback_years: float | None = qd(
+        None, "years",
+        "years of expected rent this model's developer sets against the cost (unset: the "
+        "pipeline's payback_years)",
+        gt=0, le=100,
+    )
+    own_land: bool = qd(
+        False, "flag",
+        "it builds on land it already holds (village-collective construction land, a lead "
+        "firm's own plot): a new build takes no land quota and pays no land price",
+    )
+    sells_units_share: Share = qd(
+        0.0, "share",
+        "share of its projects that sell units to firms (industrial real estate, 分割销售) "
+        "instead of renting them",
+    )
+    sale_price_yuan_per_m2: float = qd(
+        0.0, "yuan/m2", "price of a unit's usable floor where a project sells units", ge=0,
+        le=1e6,
+    )
+    min_revenue_yuan: float | None = qd(
+        None, "yuan/year",
+        "entry standard its parks apply, where stricter than the district's (unset: "
+        "parks.admission.min_revenue_yuan)",
+        ge=0,
+    )
+
+    @model_validator(mode="after")
+    def _sale(self) -> DevelopmentModel:
+        if self.sells_units_share > 0 and self.sale_price_yuan_per_m2 <= 0:
+            raise ValueError("a model that sells units needs sale_price_yuan_per_m2 > 0")
+        return self
 
 
 class Pipeline(Strict):
@@ -576,6 +623,14 @@ class Scenario(Strict):
                     f"parks.initial[{i}].lead_sector: {park.lead_sector!r} is not a sector of "
                     "district.sectors "
                     f"({', '.join(sorted(sectors))})"
+                )
+        models = self.parks.pipeline.models
+        for i, park in enumerate(self.parks.initial):
+            model = models.get(park.development_model)
+            if park.sells_units and (model is None or model.sale_price_yuan_per_m2 <= 0):
+                raise ValueError(
+                    f"parks.initial[{i}].sells_units: a park that sells its units needs "
+                    f"parks.pipeline.models.{park.development_model}.sale_price_yuan_per_m2 > 0"
                 )
         start = self.calendar.start
         for i, park in enumerate(self.parks.initial):

@@ -9,7 +9,8 @@ two purposes:
 - **an independent check**: where the two describe the same world, a district whose parks
   never fill, they must agree in distribution on entries, upgrades, tech status and exits
   (``tests/test_twin.py``, which also shows that the comparison sees a 30% stronger exit
-  hazard);
+  hazard, and a twin that ignores part of the rule by which a firm takes the park it is
+  offered);
 - **a speed floor**: the time of a model replication divided by the twin's time for the same
   pool, parks and horizon (``twin_ratio`` in ``benchmarks/run.py``) says how much the event
   machinery costs over the bare arithmetic.
@@ -19,43 +20,69 @@ scenario (:mod:`parksim.scenario`) for what its keys mean, and turns the scenari
 model months with the same calendar (:mod:`parksim.calendar`). It takes nothing of the model's
 code, random streams or draws: it imports nothing from :mod:`parksim.model`, draws from one
 ``numpy.random.Generator`` of its own, in its own order (not from the model's keyed per-firm
-streams: no draw is shared), and computes the age hazard, the
-shocks, the relocation pressure and the levers' effects itself (:class:`_AgeHazard`,
-:class:`_Shocks`, :class:`_Levers`). An oracle must be independent: arithmetic that both took
-from one place would be wrong in both at once and the comparison could not see it, so when
-they agree, two separate readings of the scenario's rules agree.
+streams: no draw is shared), and computes the parks' terms, park choice and acceptance, the
+age hazard, the shocks, the relocation pressure and the levers' effects itself
+(:class:`_Parks`, :func:`_accepts`, :class:`_AgeHazard`, :class:`_Shocks`, :class:`_Levers`).
+An oracle must be independent: arithmetic that both took from one place would be wrong in
+both at once and the comparison could not see it, so when they agree, two separate readings
+of the scenario's rules agree.
 
 The phases of :func:`run_twin` are named after the model's submodels, so that the twin can be
 read beside the model; they run, and draw, in this order:
 
+- **Parks** (:func:`_parks`; ``Parks.open_initial``, ``Parks._set_terms``, ``Park``): the
+  parks of ``parks.initial``, in file order, all open from the start. Each has its lead
+  sector; its rent relative to the market rent (``parks.rent_yuan_m2_month``), from its
+  development model's table ``parks.pipeline.models.<model>`` (``rent_yuan_m2_month``, unset:
+  the market rent; a park that sells its units charges a buyer the cost of owning,
+  ``sale_price_yuan_per_m2 * district.owner_cost_rate_per_year / 12``); whether the land lever
+  relieves rent there (it lets its units, at a positive rent); its own entry standard (the
+  table's ``min_revenue_yuan``, unset: none beyond the district's); and a service platform
+  with probability ``policies.services.platform_coverage``, one draw per park.
 - **Pool** (:func:`_pool`; the model's ``district.Pool``): ``district.firms`` firms at the
   start plus new firms formed as a Poisson process (born during the run, age 0). Attributes
   are drawn only for the firms that can reach a park (seated at the start, or applying before
   the horizon); the others' draws would not change anything.
 - **Seating** (:func:`_seat`; ``District.seat_initial_firms``): the firms already in
   operating parks at the start are drawn at random among the initial pool firms inside the
-  revenue window, their tenure counted from ``-parks.initial_tenure_months``.
+  revenue window and spread at random over those parks, as many in each as it holds; their
+  tenure is counted from ``-parks.initial_tenure_months``.
 - **Relocation** (:func:`_relocation`; when ``Pool`` makes a firm apply): relocation pressure
   (``district.relocation_rate_per_year``, times the shocks' relocation multipliers) makes a
   firm apply when its integral has risen by an Exp(1) draw since the start (or birth).
-- **Traits** (:func:`_traits`; ``Pool`` and ``Pool.traits``): age, revenue, tech and R&D
-  status and floor factor of the firms that can reach a park.
-- **Applications** (:func:`_applications`; ``Pool.dies_at``, ``Screening`` and
-  ``Applications``): a firm dies at the age at which its integrated age hazard
-  (``enterprises.exit_hazard_by_age``) has risen by an Exp(1) draw above its value at the
-  start (or at birth). At each application the firm's log revenue has moved by a normal step
-  with the in-park Laplace walk's drift and variance; it passes the entry standards inside the
-  revenue window with ``pass_probability`` (times ``rd_pass_multiplier`` for R&D firms) and
-  otherwise tries again after an exponential wait, up to ``district.max_applications`` times,
-  while alive and before the horizon. Parks never fill, so a passing applicant enters at once:
-  screening and placement are one step.
+- **Traits** (:func:`_traits`; ``Pool`` and ``Pool.traits``): age, revenue, sector (by the
+  shares of ``district.sectors``), tech and R&D status, floor factor and land take-up draw
+  (one per firm, the same at each of its applications and at its entry) of the firms that
+  can reach a park.
+- **Applications** (:func:`_applications`; ``Pool.dies_at``, ``Screening``, ``choose_park``,
+  ``District.accepts`` and ``Applications``): a firm dies at the age at which its integrated
+  age hazard (``enterprises.exit_hazard_by_age``) has risen by an Exp(1) draw above its value
+  at the start (or at birth). At each application the firm's log revenue has moved by a normal
+  step with the in-park Laplace walk's drift and variance; it passes the entry standards
+  inside the revenue window with ``pass_probability`` (times ``rd_pass_multiplier`` for R&D
+  firms). A firm that passes is offered a park (:meth:`_Parks.offer`): one of its lead
+  sector's parks whose own entry standard its revenue meets, uniformly, or if there is none,
+  one of the other sectors' parks whose standard it meets. It takes the offer
+  (:func:`_accepts`) with probability ``district.acceptance_probability``, times
+  ``platform_acceptance_multiplier`` if the park has a service platform, times
+  ``off_sector_acceptance_multiplier`` if the park's lead sector is not the firm's, times
+  (1 / max(rent ratio x (1 - relief), 0.05)) ** ``rent_elasticity`` (if the elasticity is
+  positive), at most 1. The relief is the share of a lease of ``district.lease_years`` that
+  ``policies.land.rent_subsidy_share_by_year`` relieves, if the firm would take the land
+  lever up for its first interval (the lever active at its entry, its revenue at most
+  ``max_revenue_yuan``, its land take-up draw below ``take_up``, a first year's share above
+  0) and the park relieves rent; else 0. A firm that fails screening, is offered no park or
+  turns the offer down tries again after an exponential wait, up to
+  ``district.max_applications`` times in all, while alive and before the horizon. Parks never
+  fill, so screening, placement and acceptance are one step; a firm that takes a park moves
+  in ``district.fit_out_months`` later.
 - **Entry** (:func:`_enter`; ``Tenancy.enter`` and ``enterprise.FirmTable``): the seated
   firms and the entrants, in order of entry, become the rows of the twin's
-  :class:`_FirmTable`, each with the floor its revenue needs.
+  :class:`_FirmTable`, each with its park and the floor its revenue needs.
 - **Support at entry** (:func:`_support_entrants`; ``enterprise.first_intervals`` and
   ``Policy.support_entrant``): a firm entering between two reports learns its support at entry, for
-  its first, shorter interval up to the next report, and draws whether, and when, it fails in
-  it.
+  its first, shorter interval up to the next report (the land lever by the take-up draw it
+  applied with), and draws whether, and when, it fails in it.
 - **Reports** (:func:`_reporting`; ``enterprise.reporting``): firms report every
   ``review_interval_months`` on a common calendar (t = 0, dt, 2 dt, ...), the report at the
   end of the horizon included; what a report finds is dated at the last instant of the
@@ -68,20 +95,22 @@ read beside the model; they run, and draw, in this order:
   - :func:`_commit` (``enterprise.commit``): when the next half-year opens (so not after the
     report at the horizon) a firm in breach is moved out and one that outgrew its floor
     expands (:func:`_move`); each firm then learns its support from the four levers for the
-    next interval (:func:`_support`; ``model.policies``) and draws whether, and when, it fails
+    next interval (:func:`_support`; ``model.policies``: land only where its park relieves
+    rent, services only where its park has a platform) and draws whether, and when, it fails
     in it (:meth:`_Failure.draw`: the integrated age hazard times the park's, the shocks' and
     the support's factors; ``model.shocks``).
 
 What the twin leaves out, because parks never fill in the world it describes: park capacity,
-opening dates, park choice, lead-sector shares, moves and graduations (a firm that outgrows
-its floor always expands). A firm admitted to a park always takes it: the twin leaves out the
-firm's acceptance of the park it is offered (``district.acceptance_probability`` and its rent,
-platform and sector terms), so the agreement test sets acceptance to 1. It has no park grades
-either, so it ignores the levers'
-``min_park_grade``, the land lever's ``grade_drift_per_year`` and delisting; it books no money
-and ignores budget caps (every eligible firm that takes a lever up is supported); and a firm's
-park has a service platform with probability ``policies.services.platform_coverage``, drawn
-once per firm at entry.
+opening dates (every park of ``parks.initial`` is open from the start, whatever its status)
+and the parks the pipeline builds, lead-sector shares (every park is open to firms of every
+sector), moves and graduations (a firm that outgrows its floor always expands). It has no
+park grades either, so it ignores the levers' ``min_park_grade`` (for support and for the
+rent relief a firm expects), the land lever's ``grade_drift_per_year`` and delisting; and it
+books no money and ignores budget caps (every eligible firm that takes a lever up is
+supported, and a firm expecting rent relief always finds the land budget able to pay it).
+The agreement test therefore describes a world where these do not matter: only parks
+operating at the start, each too large to fill, ``parks.admission.lead_sector_min_share =
+0``, every grade admitted and budgets that never bind.
 """
 
 from __future__ import annotations
@@ -104,18 +133,24 @@ EXIT_REASONS = ("", "failure", "contract", "graduated")
 _NONE, _FAILURE, _CONTRACT = 0, 1, 2
 _LEVERS = ("finance", "land", "tax", "services")
 
+_LEAST_NET_RENT = 0.05
+"""The smallest net rent, as a share of the market rent, that a firm weighs when it decides
+whether to take a park (a lease relieved whole, or a park letting for nothing, stays finite)."""
+
 
 @dataclass(frozen=True)
 class TwinOutput:
     """One twin replication: one row per firm that was in a park (seated at the start or entered).
 
-    Times are months since the calendar start; ages are in years. ``age_at_entry`` is the age
-    at ``entered_at``, which for the firms seated at the start is the start of their tenure
+    Times are months since the calendar start; ages are in years. ``park`` is the park the
+    firm entered (or was seated in), an index into ``parks.initial``. ``age_at_entry`` is the
+    age at ``entered_at``, which for the firms seated at the start is the start of their tenure
     (negative for a firm whose drawn age is shorter than its tenure), so that
     ``age_at_exit == age_at_entry + (exited_at - entered_at) / 12`` for every firm.
     """
 
     firm_id: np.ndarray
+    park: np.ndarray
     entered_at: np.ndarray
     age_at_entry: np.ndarray
     revenue_at_entry: np.ndarray
@@ -228,24 +263,40 @@ class _Levers:
         # the share of the full effect, 0 beyond the list
         shares = scenario.policies.land.rent_subsidy_share_by_year
         self.land_strength = np.array([*shares, 0.0]) / (max(shares) or 1.0)
+        self.lease_relief = _lease_relief(shares, scenario.district.lease_years)
 
-    def offer(self, rng, t, revenue, years_in_park, platform):
+    def takes_land(self, t, revenue: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """Whether firms entering at ``t`` (one time per firm) with ``revenue`` and land take-up
+        ``draws`` take the land lever up for their first interval: it is active at ``t``, the
+        firm is small enough, its draw is below the take-up rate and a first year is relieved."""
+        i = self.land
+        return (
+            self.enabled[i]
+            & (self.t0[i] <= t)
+            & (t < self.t1[i])
+            & (revenue <= self.max_revenue[i])
+            & (draws < self.take_up[i])
+            & (self.land_strength[0] > 0)
+        )
+
+    def offer(self, rng, t, revenue, years_in_park, platform, relieves, land_draws=None):
         """Support for an interval starting at ``t`` (one time, or one per firm): (drift, exit,
         tech and R&D multipliers), one value per firm.
 
         A lever supports a firm if it is active at ``t``, the firm is small enough, takes it up
-        (and, for services, its park has a platform); land supports it with the rent share of
-        its year in the park relative to the full share.
+        (and, for services, its park has a ``platform``; for land, its park ``relieves`` rent);
+        land supports it with the rent share of its year in the park relative to the full
+        share. ``land_draws``, if given, are the firms' land take-up draws (else drawn here).
         """
         n = len(revenue)
         active = self.enabled[:, None] & (self.t0[:, None] <= t) & (t < self.t1[:, None])
-        takes = (
-            active
-            & (revenue <= self.max_revenue[:, None])
-            & (rng.random((len(self.enabled), n)) < self.take_up[:, None])
-        )
+        draws = rng.random((len(self.enabled), n))
+        if land_draws is not None:
+            draws[self.land] = land_draws
+        takes = active & (revenue <= self.max_revenue[:, None]) & (draws < self.take_up[:, None])
         strength = takes.astype(float)
         strength[self.services] *= platform
+        strength[self.land] *= relieves
         year = np.minimum(years_in_park.astype(np.int64), len(self.land_strength) - 1)
         strength[self.land] *= self.land_strength[year]
         drift = self.drift @ strength
@@ -253,6 +304,47 @@ class _Levers:
         tech_multiplier = np.prod(1.0 + (self.tech[:, None] - 1.0) * strength, axis=0)
         rd_multiplier = np.prod(np.where(strength > 0, self.rd[:, None], 1.0), axis=0)
         return drift, exit_multiplier, tech_multiplier, rd_multiplier
+
+
+def _lease_relief(shares_by_year, lease_years: float) -> float:
+    """The share of the rent of a lease of ``lease_years`` relieved when its first, second, ...
+    year's rent is relieved by ``shares_by_year`` (nothing after the years listed; the last,
+    part year pro rata)."""
+    relieved = 0.0
+    for year, share in enumerate(shares_by_year):
+        relieved += share * min(max(lease_years - year, 0.0), 1.0)
+    return relieved / lease_years
+
+
+@dataclass(frozen=True)
+class _Parks:
+    """The parks of ``parks.initial`` (file order), all open from the start, as arrays by park:
+    lead sector (an index into ``district.sectors``), whether it has a service platform, its
+    rent over the market rent, whether the land lever relieves rent there, its own minimum
+    revenue (0: none) and the firms seated in it at the start."""
+
+    lead: np.ndarray
+    platform: np.ndarray
+    rent_ratio: np.ndarray
+    relieves: np.ndarray
+    min_revenue: np.ndarray
+    seats: np.ndarray
+
+    def offer(self, rng, sector: np.ndarray, revenue: np.ndarray) -> np.ndarray:
+        """The park offered to each applicant of ``sector`` and ``revenue`` (-1: none): one of
+        its lead sector's parks whose minimum revenue it meets, uniformly, else one of the
+        other sectors' parks whose minimum it meets. One draw per applicant."""
+        u = rng.random(len(sector))
+        if not len(self.lead):
+            return np.full(len(sector), -1, dtype=np.int64)
+        meets = self.min_revenue <= revenue[:, None]
+        same = self.lead == sector[:, None]
+        lead = meets & same
+        among = np.where(lead.any(axis=1)[:, None], lead, meets & ~same)
+        count = among.sum(axis=1)
+        pick = np.floor(u * count)
+        park = np.argmax(np.cumsum(among, axis=1) > pick[:, None], axis=1)
+        return np.where(count > 0, park, -1)
 
 
 def _floor_need(district, revenue: np.ndarray, floor_factor: np.ndarray) -> np.ndarray:
@@ -304,16 +396,18 @@ class _Pool:
 class _Traits:
     """The firms that can reach a park, the ``seated`` ones first, then the applicants: their
     pool ids, age at the start (new firms: 0), birth time (months), log revenue at the start
-    (or birth), tech and R&D status, and floor factor."""
+    (or birth), sector, tech and R&D status, floor factor and land take-up draw."""
 
     firm_id: np.ndarray
     seated: int
     age0: np.ndarray
     born: np.ndarray
     log_revenue: np.ndarray
+    sector: np.ndarray
     tech: np.ndarray
     rd: np.ndarray
     floor_factor: np.ndarray
+    land_draw: np.ndarray
 
 
 @dataclass
@@ -321,12 +415,15 @@ class _FirmTable:
     """Every firm that was in a park (seated at the start or entered), one row each, in order of
     entry, as numpy columns that the reports update.
 
-    ``interval_start`` is the start of the interval a firm is living, and ``drift``,
-    ``tech_multiplier`` and ``rd_multiplier`` the support it holds for it (none in the stub of
-    a seated firm). ``reason`` is an index into :data:`EXIT_REASONS`.
+    ``park`` indexes :class:`_Parks`; ``platform`` and ``relieves`` are its park's, and
+    ``land_draw`` the land take-up draw the firm applied with. ``interval_start`` is the start
+    of the interval a firm is living, and ``drift``, ``tech_multiplier`` and ``rd_multiplier``
+    the support it holds for it (none in the stub of a seated firm). ``reason`` is an index
+    into :data:`EXIT_REASONS`.
     """
 
     firm_id: np.ndarray
+    park: np.ndarray
     entered_at: np.ndarray
     born: np.ndarray
     revenue_at_entry: np.ndarray
@@ -337,6 +434,8 @@ class _FirmTable:
     floor_factor: np.ndarray
     floor: np.ndarray
     platform: np.ndarray
+    relieves: np.ndarray
+    land_draw: np.ndarray
     upgraded_at: np.ndarray
     tech_at: np.ndarray
     exited_at: np.ndarray
@@ -353,6 +452,7 @@ class _FirmTable:
     def output(self, pool_firms: int) -> TwinOutput:
         return TwinOutput(
             firm_id=self.firm_id,
+            park=self.park,
             entered_at=self.entered_at,
             age_at_entry=(self.entered_at - self.born) / 12.0,
             revenue_at_entry=self.revenue_at_entry,
@@ -425,6 +525,44 @@ def _arrivals(rng: np.random.Generator, rate: float, horizon: float) -> np.ndarr
     return times[: np.searchsorted(times, horizon)]
 
 
+# ------------------------------------------------------------------------------ the parks
+
+
+def _parks(rng, scenario) -> _Parks:
+    """The parks of ``parks.initial``, on their development models' terms, each with a service
+    platform by one draw."""
+    p = scenario.parks
+    sectors = list(scenario.district.sectors)
+    market = p.rent_yuan_m2_month
+    lead, rent_ratio, relieves, min_revenue, seats = [], [], [], [], []
+    for spec in p.initial:
+        model = p.pipeline.models.get(spec.development_model)
+        rent = market
+        if model is not None and model.rent_yuan_m2_month is not None:
+            rent = model.rent_yuan_m2_month
+        if spec.sells_units:  # a buyer weighs the yearly cost of owning its unit, by the month
+            rent = model.sale_price_yuan_per_m2 * scenario.district.owner_cost_rate_per_year / 12.0
+        ratio = rent / market if market > 0 else 1.0
+        lead.append(sectors.index(spec.lead_sector))
+        rent_ratio.append(ratio)
+        relieves.append(not spec.sells_units and ratio > 0)
+        min_revenue.append(
+            model.min_revenue_yuan
+            if model is not None and model.min_revenue_yuan is not None
+            else 0.0
+        )
+        seats.append(spec.firms if spec.status == "operating" else 0)
+    platform = rng.random(len(p.initial)) < scenario.policies.services.platform_coverage
+    return _Parks(
+        lead=np.array(lead, dtype=np.int64),
+        platform=platform,
+        rent_ratio=np.array(rent_ratio, dtype=float),
+        relieves=np.array(relieves, dtype=bool),
+        min_revenue=np.array(min_revenue, dtype=float),
+        seats=np.array(seats, dtype=np.int64),
+    )
+
+
 # ------------------------------------------------------------------------------- the pool
 
 
@@ -438,18 +576,21 @@ def _pool(rng, scenario) -> _Pool:
     return _Pool(d.firms, births, np.full(d.firms + len(births), np.nan))
 
 
-def _seat(rng, scenario, pool: _Pool, window: _Window) -> np.ndarray:
-    """The initial firms seated in operating parks at the start: as many as those parks hold,
-    drawn at random among those whose revenue is inside the admission window.
+def _seat(
+    rng, scenario, pool: _Pool, window: _Window, parks: _Parks
+) -> tuple[np.ndarray, np.ndarray]:
+    """The initial firms seated in operating parks at the start, and the park of each: as many
+    as those parks hold, drawn at random among those whose revenue is inside the admission
+    window, and spread at random over the parks, each filled in file order while firms last.
 
     They are the first fitting firms in a random order of the initial firms, so only a prefix
     of that order needs a revenue (written into ``pool.log_revenue0``); the rest of the order
     is drawn only if the prefix holds too few fitting firms.
     """
     n0 = pool.initial
-    seats = sum(p.firms for p in scenario.parks.initial if p.status == "operating")
+    seats = int(parks.seats.sum())
     if not seats or not n0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     d = scenario.district
     log_median, sigma = math.log(d.revenue_median_yuan), d.revenue_log_sigma
     # how far into the order to draw at once: the expected
@@ -473,7 +614,9 @@ def _seat(rng, scenario, pool: _Pool, window: _Window) -> np.ndarray:
         order, values = np.concatenate([order, rest]), np.concatenate([values, more])
         fits = window.admits(values)
     pool.log_revenue0[order] = values
-    return np.sort(order[np.flatnonzero(fits)[:seats]])
+    seated = np.sort(order[np.flatnonzero(fits)[:seats]])
+    park = np.repeat(np.arange(len(parks.seats)), parks.seats)[: len(seated)]
+    return seated, rng.permutation(park)
 
 
 def _relocation(
@@ -514,8 +657,8 @@ def _relocation(
 
 
 def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarray) -> _Traits:
-    """Age, revenue (where not drawn yet), tech and R&D status and floor factor of the seated
-    firms and the applicants."""
+    """Age, revenue (where not drawn yet), sector, tech and R&D status, floor factor and land
+    take-up draw of the seated firms and the applicants."""
     d = scenario.district
     ids = np.concatenate([seated, applicants])
     m = len(ids)
@@ -528,20 +671,31 @@ def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarr
     pool.log_revenue0[ids[unknown]] = rng.normal(
         math.log(d.revenue_median_yuan), d.revenue_log_sigma, int(unknown.sum())
     )
+    shares = np.array(list(d.sectors.values()), dtype=float)
+    sector = np.minimum(
+        np.searchsorted(np.cumsum(shares / shares.sum()), rng.random(m), side="right"),
+        len(shares) - 1,
+    )
     tech = rng.random(m) < d.tech_share
     rd = (rng.random(m) < d.rd_share) | tech
     floor_factor = np.exp(d.floor_log_sigma * rng.standard_normal(m))
-    return _Traits(ids, len(seated), age0, born, pool.log_revenue0[ids], tech, rd, floor_factor)
+    land_draw = rng.random(m)
+    return _Traits(ids, len(seated), age0, born, pool.log_revenue0[ids], sector, tech, rd,
+                   floor_factor, land_draw)
 
 
-def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _Traits,
-                  first_application: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each applicant's time of entry (NaN if it never enters) and log revenue at entry.
+def _applications(
+    rng, scenario, hazard: _AgeHazard, window: _Window, parks: _Parks, levers: _Levers,
+    traits: _Traits, first_application: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each applicant's time of entry (NaN if it never enters), log revenue at entry and park
+    (-1 if none).
 
     An applicant lives until its integrated age hazard has risen by an Exp(1) draw. At each
     application its revenue has taken the walk's step since its last look; it passes the entry
-    standards inside the window with the pass probability, and otherwise tries again after an
-    exponential wait. Parks never fill, so passing is taking a park; the firm moves in
+    standards inside the window with the pass probability, is offered a park
+    (:meth:`_Parks.offer`) and takes it (:func:`_accepts`), and otherwise tries again after an
+    exponential wait. Parks never fill, so taking a park is entering it; the firm moves in
     ``district.fit_out_months`` later, with its revenue at the application.
     """
     d, e, adm = scenario.district, scenario.enterprises, scenario.parks.admission
@@ -555,8 +709,10 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
     last = np.maximum(born, 0.0)
     log_revenue = traits.log_revenue[k:]
     pass_probability = adm.pass_probability * np.where(rd, adm.rd_pass_multiplier, 1.0)
+    sector, land_draw = traits.sector[k:], traits.land_draw[k:]
     entered_at = np.full(len(pos), np.nan)
     log_revenue_at_entry = traits.log_revenue[k:].copy()
+    park_at_entry = np.full(len(pos), -1, dtype=np.int64)
     walk_scale = math.sqrt(2.0) * e.growth_scale_per_year
     for _attempt in range(d.max_applications):
         alive = (t < dies) & (t < horizon)
@@ -575,6 +731,17 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
             log_revenue + e.growth_drift_per_year * years + sd * rng.standard_normal(len(pos))
         )
         ok = window.admits(log_revenue) & (rng.random(len(pos)) < pass_probability)
+        # a passing applicant is offered a park, and takes it or not
+        passed = np.flatnonzero(ok)
+        who = pos[passed]
+        revenue = np.exp(log_revenue[passed])
+        park = parks.offer(rng, sector[who], revenue)
+        takes = _accepts(
+            rng, scenario, parks, levers, park, sector[who], revenue,
+            t[passed] + d.fit_out_months, land_draw[who],
+        )
+        ok[passed] = takes
+        park_at_entry[who[takes]] = park[takes]
         entered_at[pos[ok]] = t[ok]
         log_revenue_at_entry[pos[ok]] = log_revenue[ok]
         rest = ~ok
@@ -586,23 +753,54 @@ def _applications(rng, scenario, hazard: _AgeHazard, window: _Window, traits: _T
     # has not entered within the run
     entered_at = entered_at + d.fit_out_months
     entered_at[entered_at >= horizon] = np.nan
-    return entered_at, log_revenue_at_entry
+    return entered_at, log_revenue_at_entry, park_at_entry
+
+
+def _accepts(
+    rng, scenario, parks: _Parks, levers: _Levers, park: np.ndarray, sector: np.ndarray,
+    revenue: np.ndarray, entry: np.ndarray, land_draw: np.ndarray,
+) -> np.ndarray:
+    """Whether applicants of ``sector`` and ``revenue`` (moving in at ``entry``, with land
+    take-up draws ``land_draw``) take the ``park`` they are offered (-1: none, not taken).
+
+    The acceptance probability, times the platform multiplier where the park has a service
+    platform and the off-sector multiplier where its lead sector is not the firm's, times
+    (1 / net rent ratio) ** rent elasticity: the park's rent over the market rent, less the
+    lease relief where the firm would take the land lever up and the park relieves rent,
+    floored at :data:`_LEAST_NET_RENT`. One draw per applicant; a probability above 1 is 1.
+    """
+    d = scenario.district
+    u = rng.random(len(park))
+    offered = park >= 0
+    if not offered.any():
+        return offered
+    at = np.where(offered, park, 0)
+    p = np.full(len(park), d.acceptance_probability)
+    p *= np.where(parks.platform[at], d.platform_acceptance_multiplier, 1.0)
+    p *= np.where(parks.lead[at] != sector, d.off_sector_acceptance_multiplier, 1.0)
+    if d.rent_elasticity > 0:
+        relieved = parks.relieves[at] & levers.takes_land(entry, revenue, land_draw)
+        net = parks.rent_ratio[at] * (1.0 - np.where(relieved, levers.lease_relief, 0.0))
+        p *= (1.0 / np.maximum(net, _LEAST_NET_RENT)) ** d.rent_elasticity
+    return offered & (u < p)
 
 
 # ------------------------------------------------------------------------- firms in parks
 
 
 def _enter(
-    rng, scenario, traits: _Traits, entered_at: np.ndarray, log_revenue_at_entry: np.ndarray
+    scenario, parks: _Parks, traits: _Traits, seated_park: np.ndarray, entered_at: np.ndarray,
+    log_revenue_at_entry: np.ndarray, park_at_entry: np.ndarray,
 ) -> _FirmTable:
-    """The firm table: the seated firms and the applicants that entered (``entered_at``,
-    ``log_revenue_at_entry``: one value per applicant), in order of entry, each with the floor
-    it needs and whether its park has a service platform."""
+    """The firm table: the seated firms (in ``seated_park``) and the applicants that entered
+    (``entered_at``, ``log_revenue_at_entry``, ``park_at_entry``: one value per applicant), in
+    order of entry, each with its park and the floor it needs."""
     k = traits.seated
     entered_at = np.concatenate(
         [np.full(k, -scenario.parks.initial_tenure_months, dtype=float), entered_at]
     )
     log_revenue_at_entry = np.concatenate([traits.log_revenue[:k], log_revenue_at_entry])
+    park = np.concatenate([seated_park, park_at_entry])
     ids = traits.firm_id
     inside = np.flatnonzero(~np.isnan(entered_at))
     inside = inside[np.lexsort((ids[inside], entered_at[inside]))]
@@ -612,9 +810,10 @@ def _enter(
     tech_at_entry = traits.tech[inside]
     floor_factor = traits.floor_factor[inside]
     f = len(inside)
-    platform = rng.random(f) < scenario.policies.services.platform_coverage
+    park = park[inside]
     return _FirmTable(
         firm_id=ids[inside].astype(np.int64),
+        park=park,
         entered_at=entered_at,
         born=traits.born[inside],
         revenue_at_entry=revenue_at_entry,
@@ -624,7 +823,9 @@ def _enter(
         rd=traits.rd[inside],
         floor_factor=floor_factor,
         floor=_floor_need(scenario.district, revenue_at_entry, floor_factor),
-        platform=platform,
+        platform=parks.platform[park],
+        relieves=parks.relieves[park],
+        land_draw=traits.land_draw[inside],
         upgraded_at=np.full(f, np.nan),
         tech_at=np.full(f, np.nan),
         exited_at=np.full(f, np.nan),
@@ -637,11 +838,12 @@ def _enter(
 
 
 def _support(rng, levers: _Levers, firms: _FirmTable, rows: np.ndarray, t, revenue: np.ndarray,
-             years_in_park: np.ndarray) -> np.ndarray:
+             years_in_park: np.ndarray, land_draws: np.ndarray | None = None) -> np.ndarray:
     """Support from the levers for the interval the firms ``rows`` open at ``t``: held in the
-    table (growth drift, tech and R&D multipliers); the exit multiplier is returned."""
+    table (growth drift, tech and R&D multipliers); the exit multiplier is returned.
+    ``land_draws``: the firms' land take-up draws, if not drawn afresh."""
     drift, exit_multiplier, tech_multiplier, rd_multiplier = levers.offer(
-        rng, t, revenue, years_in_park, firms.platform[rows]
+        rng, t, revenue, years_in_park, firms.platform[rows], firms.relieves[rows], land_draws
     )
     firms.drift[rows] = drift
     firms.tech_multiplier[rows] = tech_multiplier
@@ -651,7 +853,8 @@ def _support(rng, levers: _Levers, firms: _FirmTable, rows: np.ndarray, t, reven
 
 def _support_entrants(rng, scenario, firms: _FirmTable, levers: _Levers, failure: _Failure) -> None:
     """Firms that entered between reports: support at entry for the stub up to the next
-    report, then whether and when they fail in it."""
+    report (the land lever by the take-up draw each applied with), then whether and when they
+    fail in it."""
     dt = scenario.enterprises.review_interval_months
     entrants = np.flatnonzero(firms.entered_at > 0)
     start = firms.entered_at[entrants]
@@ -664,6 +867,7 @@ def _support_entrants(rng, scenario, firms: _FirmTable, levers: _Levers, failure
         start,
         firms.revenue_at_entry[entrants],
         np.zeros(len(entrants)),
+        firms.land_draw[entrants],
     )
     failure.draw(rng, firms, entrants, start, stub_end, exit_multiplier)
 
@@ -777,14 +981,17 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
     failure = _Failure(scenario, shocks)
     window = _Window.of(scenario)
     levers = _Levers(scenario)
+    parks = _parks(rng, scenario)
     pool = _pool(rng, scenario)
-    seated = _seat(rng, scenario, pool, window)
+    seated, seated_park = _seat(rng, scenario, pool, window, parks)
     applicants, first_application = _relocation(rng, scenario, shocks, pool, seated)
     traits = _traits(rng, scenario, pool, seated, applicants)
-    entered_at, log_revenue_at_entry = _applications(
-        rng, scenario, failure.age, window, traits, first_application
+    entered_at, log_revenue_at_entry, park_at_entry = _applications(
+        rng, scenario, failure.age, window, parks, levers, traits, first_application
     )
-    firms = _enter(rng, scenario, traits, entered_at, log_revenue_at_entry)
+    firms = _enter(
+        scenario, parks, traits, seated_park, entered_at, log_revenue_at_entry, park_at_entry
+    )
     _support_entrants(rng, scenario, firms, levers, failure)
     _reporting(rng, scenario, firms, levers, shocks, failure)
     return firms.output(pool.size)
