@@ -107,16 +107,22 @@ def test_acceptance_follows_the_platform_and_the_sector(baseline_path, platform,
         assert ctx.district.accepts(park, batch, 0, 12.0) is accepted
 
 
-def test_acceptance_follows_the_rent_of_the_park(baseline_path):
-    """With no relief weighed and elasticity 1, a park letting at 12 yuan/m2 where the market
-    rent is 20 is taken with 0.5 x 20/12 = 0.833; one letting at the market rent with 0.5."""
+def test_acceptance_follows_the_rent_of_the_park(baseline_path, monkeypatch):
+    """Elasticity 1: a park letting at 12 yuan/m2 where the market rent is 20 is taken with
+    0.2 x 20/12 = 0.333 when the firm expects no relief, and with 0.2 / (0.6 x (1 - 0.5))
+    = 0.667 when it expects half its rent relieved over the lease (the relief is a share of
+    the park's own rent); one letting at the market rent with 0.2, or 0.4 with that relief."""
     ctx = _context(baseline_path, "district.rent_elasticity=1.0",
-                   "district.acceptance_probability=0.5", "policies.land.enabled=false")
-    for rent_ratio, threshold in ((12 / 20, 0.5 * 20 / 12), (1.0, 0.5)):
-        park = SimpleNamespace(has_platform=False, lead_sector=0, rent_ratio=rent_ratio)
-        for u, accepted in ((threshold - 1e-9, True), (threshold + 1e-9, False)):
-            batch = SimpleNamespace(sector=[0], accept_u=[u], terms=SimpleNamespace(by_lever=[]))
-            assert ctx.district.accepts(park, batch, 0, 12.0) is accepted
+                   "district.acceptance_probability=0.2")
+    for relief in (0.0, 0.5):
+        monkeypatch.setattr(ctx.tenancy.policy, "expected_rent_relief",
+                            lambda *args, relief=relief: relief)
+        for rent_ratio in (12 / 20, 1.0):
+            threshold = 0.2 / (rent_ratio * (1.0 - relief))
+            park = SimpleNamespace(has_platform=False, lead_sector=0, rent_ratio=rent_ratio)
+            for u, accepted in ((threshold - 1e-9, True), (threshold + 1e-9, False)):
+                batch = SimpleNamespace(sector=[0], accept_u=[u], terms=None)
+                assert ctx.district.accepts(park, batch, 0, 12.0) is accepted
 
 
 MODELS = "parks.pipeline.models"
@@ -129,9 +135,9 @@ def test_a_park_takes_its_rent_and_entry_standard_from_its_development_model(bas
     no rent: an owner pays none."""
     ctx = _context(baseline_path, f"{MODELS}.government.rent_yuan_m2_month=12.0",
                    f"{MODELS}.government.min_revenue_yuan=5e6",
-                   f"{MODELS}.lead_enterprise.rent_yuan_m2_month=20.0",
                    f"{MODELS}.third_party.sale_price_yuan_per_m2=6000.0",
                    "district.owner_cost_rate_per_year=0.05")
+    assert ctx.scenario.parks.pipeline.models["lead_enterprise"].rent_yuan_m2_month is None
     government = [p for p in ctx.parks if p.development_model == "government"]
     others = [p for p in ctx.parks if p.development_model == "lead_enterprise"]
     assert government and others
@@ -141,7 +147,9 @@ def test_a_park_takes_its_rent_and_entry_standard_from_its_development_model(bas
         assert land.cost_ratio(park.relief_ratio) == 0.6
     for park in others:
         assert (park.rent, park.rent_ratio, park.min_revenue) == (20.0, 1.0, 0.0)
-    seller = ctx.parks.add("seller", 0, "third_party", 20000.0, sells_units=True)
+    model = ctx.scenario.parks.pipeline.models["third_party"]
+    seller = ctx.parks.add_project(Site(0, "third_party", model, True, 20000.0, 6.0, 0, 1.0,
+                                        sells_units=True))
     assert seller.rent == pytest.approx(25.0) and seller.relief_ratio == 0.0
     assert not land.park_admits(seller, 12.0)
     assert land.park_admits(others[0], 12.0)

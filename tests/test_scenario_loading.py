@@ -618,3 +618,29 @@ pressure_multiplier = -2.0
     assert "campaigns" in err.key and "pressure_multiplier" in err.key
     text = assert_one_line_naming(err, child.name, None)
     assert "-2" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        (["parks.pipeline.models.government.sells_units_share=0.2",
+          "parks.pipeline.models.government.sale_price_yuan_per_m2=5000.0"],
+         "parks.pipeline.models.government.sells_units_share", "does not sell"),
+        (["parks.pipeline.models.consortium.sells_units_share=0.2"],
+         "parks.pipeline.models.consortium", "sale_price_yuan_per_m2 > 0"),
+        (["parks.pipeline.models.lead_enterprise.min_revenue_yuan=2e7"],
+         "parks.pipeline.models.lead_enterprise.min_revenue_yuan", "no small or micro firm"),
+        (["parks.rent_yuan_m2_month=0.0"], "parks.rent_yuan_m2_month", "market rent of 0"),
+        (["parks.pipeline.models.third_party.sale_price_yuan_per_m2=-1.0"],
+         "parks.pipeline.models.third_party.sale_price_yuan_per_m2", "-1"),
+        (["district.owner_cost_rate_per_year=0.0"], "district.owner_cost_rate_per_year",
+         "greater than 0"),
+    ],
+)
+def test_a_development_model_on_impossible_terms_is_refused(baseline_path, overrides, key,
+                                                            fragment):
+    """A government-led park that sells, a sale without a price, a standard above the upgrade
+    line, a market rent of 0 to weigh the models' rents against: one line naming the key."""
+    err = load_error(baseline_path, overrides=overrides)
+    assert err.key == key, str(err)
+    assert fragment in str(err)

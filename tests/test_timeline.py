@@ -293,11 +293,20 @@ def test_a_developer_who_sells_the_units_builds_what_a_landlord_would_not(
     Sold at 1,100 yuan per m2 of usable floor to the share of it the developer expects to
     sell (the open park's occupancy), it brings 9.63 M yuan: the developer builds, and the park
     charges its buyers the cost of owning, 1,100 x 5% / 12 = 4.58 yuan/m2/month."""
-    sale = 1100.0 * 9000 * (3600 / 3700)
-    assert sale > 9.0e6
+    from parksim.model.parks import Site, site_economics
+
     path = _scenario(write_toml, baseline_path, "developer", *DEVELOPER)
     assert _site(_world(path)) == []
     world = _world(path)
+    model = world.scenario.parks.pipeline.models["third_party"].model_copy(
+        update={"renovation_cost_yuan_per_m2": 1000.0, "sale_price_yuan_per_m2": 1100.0})
+    site = Site(0, "third_party", model, True, 9000.0, 6.0, 0, 1.0, sells_units=True)
+    occupancy = 3600 / 3700
+    assert site_economics(world.parks, site, 7.0, occupancy) == pytest.approx(
+        (1100.0 * 9000 * occupancy, 9.0e6))
+    letting = Site(0, "third_party", model, True, 9000.0, 6.0, 0, 1.0)
+    assert site_economics(world.parks, letting, 7.0, occupancy) == pytest.approx(
+        (20.0 * 12 * 9000 * 4 * occupancy, 9.0e6))
     assert _site(world, sells_units=True, sale_price_yuan_per_m2=1100.0) == [
         (7.0, "park_started", 1, -1, ""),
         (13.0, "park_opened", 1, -1, ""),
@@ -307,16 +316,20 @@ def test_a_developer_who_sells_the_units_builds_what_a_landlord_would_not(
 
 
 def test_a_new_build_on_land_its_developer_holds_needs_no_quota(write_toml, baseline_path):
-    """A new build at 500 yuan/m2 (4.5 M yuan) on 6.75 mu bought at 300,000 yuan/mu (2.0 M)
-    pays (8.41 M yuan of rent), but with no land quota released it waits for land that never
-    comes: nothing is started. On land the developer already holds (a village collective's
-    construction land) it needs no quota and no purchase: building starts at once."""
-    no_quota = (("\n[parks.pipeline]\n", "\n[parks.pipeline]\npayback_years = 4.0\n"
-                 "land_quota_mu_per_year = 0.0\nland_price_yuan_per_mu = 3e5\n"),)
-    path = _scenario(write_toml, baseline_path, "no_quota", *no_quota)
-    assert _site(_world(path), renovation=False, new_build_cost_yuan_per_m2=500.0) == []
-    assert _site(_world(path), renovation=False, new_build_cost_yuan_per_m2=500.0,
-                 own_land=True) == [
-        (7.0, "park_started", 1, -1, ""),
-        (13.0, "park_opened", 1, -1, ""),
-    ]
+    """A new build at 500 yuan/m2 (4.5 M yuan) on 6.75 mu of state land at 300,000 yuan/mu
+    (2.0 M) pays (8.41 M yuan of rent): the developer decides for it (the project exists) but
+    with no land quota released it waits for land that never comes, and nothing is started.
+    On land the developer already holds it needs no quota and no purchase: building starts at
+    once. At 1 M yuan/mu the state land (6.75 M) would not pay; held land still does."""
+    for price in ("3e5", "1e6"):
+        no_quota = (("\n[parks.pipeline]\n", "\n[parks.pipeline]\npayback_years = 4.0\n"
+                     f"land_quota_mu_per_year = 0.0\nland_price_yuan_per_mu = {price}\n"),)
+        path = _scenario(write_toml, baseline_path, f"no_quota_{price}", *no_quota)
+        world = _world(path)
+        assert _site(world, renovation=False, new_build_cost_yuan_per_m2=500.0) == []
+        assert len(world.parks) == (2 if price == "3e5" else 1)  # decided, or waiting
+        assert _site(_world(path), renovation=False, new_build_cost_yuan_per_m2=500.0,
+                     own_land=True) == [
+            (7.0, "park_started", 1, -1, ""),
+            (13.0, "park_opened", 1, -1, ""),
+        ]

@@ -229,8 +229,8 @@ class Vacancies:
     def may_admit(self, sector: int, need_m2: float) -> bool:
         """Whether some listed park might take an applicant of ``sector`` needing ``need_m2``:
         a park of its sector with that much free, or a park open to other sectors with it.
-        False means no park can; true means :func:`choose_park` finds
-        one."""
+        False means no park can; true means one has the room, though its entry standard may
+        still turn the firm away (:func:`choose_park` then finds none)."""
         return need_m2 <= self._largest(self._lead_heaps[sector]) or need_m2 <= self._largest(
             self._open_heap
         )
@@ -422,8 +422,9 @@ class Parks:
 
     def _set_terms(self, park: Park, sells_units: bool, model: DevelopmentModel | None) -> None:
         """A park's rent and entry standard, from its development model where the model's table
-        sets them (else the market rent and the district's standard). A park that sells its
-        units charges its buyers the cost of owning: price x ``owner_cost_rate_per_year``."""
+        sets them (else the market rent, and no standard beyond the district's screening). A
+        park that sells its units charges its buyers the cost of owning: price x
+        ``owner_cost_rate_per_year``."""
         scenario = self.scenario
         market = scenario.parks.rent_yuan_m2_month
         rent = market

@@ -625,6 +625,26 @@ class Scenario(Strict):
                     f"({', '.join(sorted(sectors))})"
                 )
         models = self.parks.pipeline.models
+        market = self.parks.rent_yuan_m2_month
+        threshold = self.enterprises.upgrade_threshold_yuan
+        for name, model in models.items():
+            key = f"parks.pipeline.models.{name}"
+            if market <= 0 and (model.rent_yuan_m2_month or model.sells_units_share > 0):
+                raise ValueError(
+                    f"parks.rent_yuan_m2_month: a market rent of 0 leaves nothing to weigh "
+                    f"{key}'s own rent or unit price against"
+                )
+            if name == "government" and model.sells_units_share > 0:
+                raise ValueError(
+                    f"{key}.sells_units_share: the district does not sell the units of the "
+                    "parks it builds from its capital budget"
+                )
+            if model.min_revenue_yuan is not None and model.min_revenue_yuan >= threshold:
+                raise ValueError(
+                    f"{key}.min_revenue_yuan: {model.min_revenue_yuan:g} is at or above "
+                    f"enterprises.upgrade_threshold_yuan ({threshold:g}): the model's parks "
+                    "would admit no small or micro firm"
+                )
         for i, park in enumerate(self.parks.initial):
             model = models.get(park.development_model)
             if park.sells_units and (model is None or model.sale_price_yuan_per_m2 <= 0):
