@@ -101,12 +101,12 @@ def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
     applicant (its floor, lead-sector share and entry standard), and a lead-sector park
     whenever one admits it."""
     chosen = district.choose_park
-    added = Parks.add
+    registered = Parks._register
     every_park: list[Park] = []  # the parks of the replication running now
     seen = {"applications": 0, "refused": 0, "placed_other": 0}
 
-    def add(self, *args, **kwargs):
-        park = added(self, *args, **kwargs)
+    def register(self, *args):
+        park = registered(self, *args)
         every_park.append(park)
         return park
 
@@ -122,7 +122,7 @@ def test_choose_park_agrees_with_a_look_at_every_park(monkeypatch):
             seen["placed_other"] += park in other
         return park
 
-    monkeypatch.setattr(Parks, "add", add)
+    monkeypatch.setattr(Parks, "_register", register)
     monkeypatch.setattr(district, "choose_park", checked)
     scenario = parksim.load_scenario(_BASELINE)
     for i in range(3):

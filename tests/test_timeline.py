@@ -307,6 +307,10 @@ def test_a_developer_who_sells_the_units_builds_what_a_landlord_would_not(
     letting = Site(0, "third_party", model, True, 9000.0, 6.0, 0, 1.0)
     assert site_economics(world.parks, letting, 7.0, occupancy) == pytest.approx(
         (20.0 * 12 * 9000 * 4 * occupancy, 9.0e6))
+    own_terms = model.model_copy(update={"rent_yuan_m2_month": 12.0, "payback_years": 10.0})
+    letting = Site(0, "third_party", own_terms, True, 9000.0, 6.0, 0, 1.0)
+    assert site_economics(world.parks, letting, 7.0, occupancy) == pytest.approx(
+        (12.0 * 12 * 9000 * 10 * occupancy, 9.0e6))  # the model's own rent and payback
     assert _site(world, sells_units=True, sale_price_yuan_per_m2=1100.0) == [
         (7.0, "park_started", 1, -1, ""),
         (13.0, "park_opened", 1, -1, ""),

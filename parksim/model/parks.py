@@ -394,42 +394,37 @@ class Parks:
         return self._parks[park_id]
 
     def add(self, name: str, lead_sector: int, model: str, floor_area_m2: float,
-            entity: int | None = None, sells_units: bool = False) -> Park:
-        """A new park (or project) with the next id, on the terms of its development model
-        (:meth:`_set_terms`, from the scenario's table of ``model``). Its draws are keyed on
-        ``entity`` (its id if not given): a number that names the same park in every scenario
-        run on the same seed, whatever parks other scenarios build first."""
-        park_id = len(self._parks)
-        entity = park_id if entity is None else entity
-        if entity >= _MOST_PARKS:
-            raise OverflowError(f"park number {entity:,}: grading draws would overlap")
-        park = Park(park_id, name, lead_sector, model, floor_area_m2, self.rules)
-        if entity != park_id:
-            park.keyed_as(entity, self.rules)
-        self._set_terms(park, sells_units, self.scenario.parks.pipeline.models.get(model))
-        self._parks.append(park)
-        return park
+            sells_units: bool = False) -> Park:
+        """A new park with the next id, keyed on it, on the terms of the scenario's table of its
+        development model ``model`` (:meth:`_register`)."""
+        park = Park(len(self._parks), name, lead_sector, model, floor_area_m2, self.rules)
+        return self._register(park, park.id, sells_units,
+                              self.scenario.parks.pipeline.models.get(model))
 
     def add_project(self, site: Site) -> Park:
         """The park ``site`` becomes once decided for building, closed, on the terms of the
         site's development model. Its draws are keyed on a number that is the same in every
         scenario: the initial parks in file order, then the projects by site number."""
+        park = Park(len(self._parks), f"{site.model_name} project {site.number + 1}",
+                    site.lead_sector, site.model_name, site.floor_area_m2, self.rules)
         entity = len(self.scenario.parks.initial) + site.number
-        park = self.add(f"{site.model_name} project {site.number + 1}", site.lead_sector,
-                        site.model_name, site.floor_area_m2, entity, site.sells_units)
-        self._set_terms(park, site.sells_units, site.model)
-        return park
+        return self._register(park, entity, site.sells_units, site.model)
 
-    def _set_terms(self, park: Park, sells_units: bool, model: DevelopmentModel | None) -> None:
-        """A park's rent and entry standard, from its development model where the model's table
-        sets them (else the market rent, and no standard beyond the district's screening). A
-        park that sells its units charges its buyers the cost of owning: price x
+    def _register(self, park: Park, entity: int, sells_units: bool,
+                  model: DevelopmentModel | None) -> Park:
+        """Hold ``park``: its draws keyed on ``entity``, a number that names the same park in
+        every scenario run on the same seed, whatever parks other scenarios build first; its
+        rent and entry standard from its development model ``model`` where the model sets them
+        (else the market rent, and no standard beyond the district's screening). A park that
+        sells its units charges its buyers the cost of owning: price x
         ``owner_cost_rate_per_year``."""
+        if entity >= _MOST_PARKS:
+            raise OverflowError(f"park number {entity:,}: grading draws would overlap")
+        if entity != park.id:
+            park.keyed_as(entity, self.rules)
         scenario = self.scenario
         market = scenario.parks.rent_yuan_m2_month
-        rent = market
-        if model is not None and model.rent_yuan_m2_month is not None:
-            rent = model.rent_yuan_m2_month
+        rent = market if model is None else model.rent_or(market)
         if sells_units:
             rent = model.sale_price_yuan_per_m2 * scenario.district.owner_cost_rate_per_year / 12
         park.rent = rent
@@ -437,6 +432,8 @@ class Parks:
         park.sells_units = sells_units
         if model is not None and model.min_revenue_yuan is not None:
             park.min_revenue = model.min_revenue_yuan
+        self._parks.append(park)
+        return park
 
     def open_initial(self) -> None:
         """The parks and projects of the scenario's start: operating ones open now (established
@@ -711,8 +708,7 @@ def site_economics(parks: Parks, site: Site, t: float,
     if site.sells_units:
         revenue = model.sale_price_yuan_per_m2 * usable
     else:
-        rent = scenario.parks.rent_yuan_m2_month if model.rent_yuan_m2_month is None \
-            else model.rent_yuan_m2_month
+        rent = model.rent_or(scenario.parks.rent_yuan_m2_month)
         years = spec.payback_years if model.payback_years is None else model.payback_years
         revenue = rent * usable * 12.0 * years
     expected = revenue * occupancy

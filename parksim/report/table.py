@@ -106,7 +106,8 @@ def forecast_table(summary: dict[str, Any]) -> str:
     fill = summary.get("occupancy")
     if fill is not None:
         lines.append(
-            f"parks opened during the run: {fill['parks_opened_during_run']:,}; median months to "
+            f"parks opened during the run (all replications): "
+            f"{fill['parks_opened_during_run']:,}; median months to "
             f"50% / 90% occupancy: {_months(fill['months_to_50pct_median'])} / "
             f"{_months(fill['months_to_90pct_median'])} (share reaching them: "
             f"{_p(fill['share_reaching_50pct'])} / {_p(fill['share_reaching_90pct'])})"

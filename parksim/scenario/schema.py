@@ -47,7 +47,7 @@ def _months_range(value: tuple[float, float]) -> tuple[float, float]:
 
 
 MonthsRange = Annotated[tuple[float, float], AfterValidator(_months_range)]
-Grade = Literal["A", "B", "C", "D"]
+Grade = Literal[GRADES]
 
 
 def q(unit: str, description: str, **constraints: Any) -> Any:
@@ -198,7 +198,7 @@ class InitialPark(Strict):
     status: Literal["operating", "renovating", "building"] = q("status", "state at the start")
     floor_area_m2: float = q("m2", "gross floor area", gt=0, le=10_000_000)
     lead_sector: str = q("sector", "industry positioning (a sector of district.sectors)")
-    development_model: Literal["government", "lead_enterprise", "third_party", "consortium"] = q(
+    development_model: Literal[DEVELOPMENT_MODELS] = q(
         "model", "who develops and runs the park"
     )
     opens: Month | None = qd(None, "YYYY-MM", "month the park opens (renovating/building only)")
@@ -260,6 +260,10 @@ class DevelopmentModel(Strict):
         "parks.admission.min_revenue_yuan)",
         ge=0,
     )
+
+    def rent_or(self, market: float) -> float:
+        """The rent of its parks: its own, or ``market`` where it sets none."""
+        return market if self.rent_yuan_m2_month is None else self.rent_yuan_m2_month
 
     @model_validator(mode="after")
     def _sale(self) -> DevelopmentModel:
@@ -582,15 +586,7 @@ class Targets(Strict):
 
 
 class Observation(Strict):
-    key: Literal[
-        "parks",
-        "floor_area_m2",
-        "firms",
-        "upgrades",
-        "tech_firms",
-        "demo_parks",
-        "provincial_parks",
-    ] = q("key", "observed quantity")
+    key: Literal[OBSERVABLE_KEYS] = q("key", "observed quantity")
     date: Month = q("YYYY-MM", "month at whose end it was observed")
     value: float = q("same as key", "observed value", ge=0)
     source: str = qd("", "text", "where the number comes from")
