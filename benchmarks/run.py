@@ -158,7 +158,8 @@ def event_costs(scenario, seeds: int, pending: int) -> dict[str, dict]:
     }
 
 
-_PROCESS_KINDS = {"reporting": "half-yearly reports", "annual_grading": "yearly grading"}
+_PROCESS_KINDS = {"reporting": "half-yearly reports", "annual_grading": "yearly grading",
+                  "platform_building": "platform decisions"}
 
 
 def _event_kind(event) -> str:
@@ -166,6 +167,8 @@ def _event_kind(event) -> str:
         return "processes ending"
     for callback in event.callbacks or ():
         if isinstance(callback, functools.partial):
+            if callback.func.__module__ == "parksim.model.platforms":
+                return "platforms working"
             owner = getattr(callback.func, "__self__", None)
             return "firms moving in" if type(owner).__name__ == "Applications" else "firm failures"
         owner = getattr(callback, "__self__", None)

@@ -4,11 +4,11 @@ Metrics (:mod:`parksim.metrics`) reduce one replication; this module reduces man
 figure a summary prints across replications is computed here, in one way: the probability
 that a target is met with its binomial confidence interval (Wilson score, scipy), quantiles
 (the median and the 5-95% range), the simulated range at each observation date, fiscal cost
-summaries, the cost per upgrade, the paired difference between two scenarios on common random
-numbers (a t interval) and the cost per extra unit. Inputs are numpy arrays, one value per
-replication; outputs are floats or small frozen records, NaN where a figure is undefined
-(formatting, e.g. ``None`` in JSON, is the caller's). Nothing here runs the model or knows
-where the values came from.
+summaries, the cost per upgrade, the grade mix per grading year, the paired difference
+between two scenarios on common random numbers (a t interval) and the cost per extra unit.
+Inputs are numpy arrays, one value per replication; outputs are floats or small frozen
+records, NaN where a figure is undefined (formatting, e.g. ``None`` in JSON, is the
+caller's). Nothing here runs the model or knows where the values came from.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ __all__ = [
     "cost_per_unit",
     "paired_difference",
     "cost_per_extra_unit",
+    "GRADE_MIX",
+    "grade_mix",
 ]
 
 INTERVAL_METHOD = "wilson"
@@ -249,3 +251,35 @@ def fill_summary(opened_during_run: np.ndarray, months_to_50pct: np.ndarray,
         out.append((mid if math.isfinite(mid) else math.nan,
                     float(np.isfinite(never).mean()) if len(m) else math.nan))
     return FillSummary(int(opened.sum()), out[0][0], out[1][0], out[0][1], out[1][1])
+
+
+GRADE_MIX = ("A", "B", "C", "D", "not_graded", "delisted", "demonstration_selected",
+             "demonstration_lost", "with_platform", "with_digital")
+"""What :func:`grade_mix` counts per grading year, as a mean per replication: parks graded A to
+D, parks in grace that took no part, parks delisted, parks selected as or losing the title of
+demonstration park (at the re-check), and parks graded or in grace with a working service
+platform or digital management."""
+
+
+def grade_mix(log: Mapping[str, np.ndarray], replications: int) -> list[dict[str, float]]:
+    """The grade mix per grading year from the grading logs of ``replications`` replications
+    (``log``: columns ``year``, ``grade``, ``selected``, ``demoted``, ``delisted``,
+    ``has_platform``, ``has_digital``, one value per park and round): for each year, the mean
+    count per replication of each of :data:`GRADE_MIX`."""
+    year = np.asarray(log["year"])
+    grade = np.asarray(log["grade"]).astype(str)
+    counted = {
+        **{g: grade == g for g in "ABCD"},
+        "not_graded": grade == "",
+        "delisted": np.asarray(log["delisted"], dtype=bool),
+        "demonstration_selected": np.asarray(log["selected"], dtype=bool),
+        "demonstration_lost": np.asarray(log["demoted"], dtype=bool),
+        "with_platform": np.asarray(log["has_platform"], dtype=bool),
+        "with_digital": np.asarray(log["has_digital"], dtype=bool),
+    }
+    n = max(replications, 1)
+    return [
+        {"year": int(y), **{name: float(np.count_nonzero(mask[year == y])) / n
+                            for name, mask in counted.items()}}
+        for y in np.unique(year).tolist()
+    ]

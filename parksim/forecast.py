@@ -29,6 +29,7 @@ from parksim.aggregate import (
     cost_per_unit,
     fill_summary,
     fiscal_summary,
+    grade_mix,
     quantiles,
     reading,
     summarise_observations,
@@ -39,7 +40,7 @@ from parksim.execution.executors import Executor, make_executor
 from parksim.execution.replication import ROW_OUTPUTS, result_columns
 from parksim.execution.tasks import scenario_tasks
 from parksim.metrics import CHAIN, FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
-from parksim.model import PARK_COLUMNS
+from parksim.model import GRADE_COLUMNS, PARK_COLUMNS
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
 __all__ = ["Forecast", "simulate", "run_forecast"]
@@ -60,6 +61,7 @@ class Forecast:
     records: pd.DataFrame | None
     observed: pd.DataFrame = field(repr=False)
     executor: str = ""
+    grades: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def summary(self, results_dir: str | None = None) -> dict[str, Any]:
         """The forecast as one JSON-ready object (the ``--json`` output); the figures come
@@ -121,6 +123,9 @@ class Forecast:
                 "p05": fiscal.investment_p05,
                 "p95": fiscal.investment_p95,
             },
+            "grade_mix": grade_mix({name: self.grades[name].to_numpy() for name in (
+                "year", "grade", "selected", "demoted", "delisted", "has_platform",
+                "has_digital")}, self.replications) if len(self.grades) else [],
             "innovation_chain": {
                 name: dict(zip(("p05", "median", "p95"), map(_num, quantiles(t[name].to_numpy())),
                                strict=True))
@@ -203,7 +208,7 @@ def run_forecast(scenario: Scenario, replications: int | None, seed: int | None,
     """:func:`simulate` on a given ``executor``, which the caller closes. ``replications`` and
     ``seed`` default to the scenario's ``[run]`` table. ``RuntimeError`` if a replication fails."""
     n, root = _run_settings(scenario, replications, seed)
-    outputs = (*ROW_OUTPUTS, "series", "parks", *(("records",) if records else ()))
+    outputs = (*ROW_OUTPUTS, "series", "parks", "grades", *(("records",) if records else ()))
     tasks = scenario_tasks(scenario, n, root)
     started = time.perf_counter()
     rows: list[dict[str, Any] | None] = [None] * n
@@ -251,6 +256,13 @@ def _collect(
         **{name: [v for r in rows for v in r["tables"]["parks"][name]]
            for name in (*PARK_COLUMNS, *FILL_COLUMNS)},
     })
+    grades = pd.DataFrame({
+        "replication": np.array(
+            [r["replication"] for r in rows for _ in r["tables"]["grades"]["park_id"]],
+            dtype=np.int32),
+        **{name: [v for r in rows for v in r["tables"]["grades"][name]]
+           for name in GRADE_COLUMNS},
+    })
     frames = [
         r["tables"]["records"].to_frame(r["replication"], start)
         for r in rows
@@ -269,4 +281,5 @@ def _collect(
         records,
         observed,
         executor.describe(),
+        grades,
     )

@@ -55,13 +55,17 @@ SERIES_COLUMNS = (
     "spend_total_yuan",
     "park_investment_yuan",
     "firms_all_parks",
+    "service_platforms",
+    "digital_platforms",
 )
 """Columns of the monthly series: end-of-month values; entries, exits, spend and the
 investment in park projects started during the run are cumulative. ``parks``,
 ``floor_area_m2``, ``firms`` and ``tech_firms`` count recognised (not delisted) parks and the
 firms in them, as the targets do; ``firms_all_parks`` counts firms in every park.
 ``expansions`` and ``moves`` count firms that outgrew their floor and expanded in their park
-or moved to another park; ``exits_graduated`` those that left for their own industrial land."""
+or moved to another park; ``exits_graduated`` those that left for their own industrial land.
+``service_platforms`` and ``digital_platforms`` count the parks (all, not only recognised ones)
+where a public service platform or digital management works."""
 
 
 def _cumulative(
@@ -135,8 +139,10 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     out[:, col["tech_firms"]] = (tech_by_park * counted).sum(axis=0)
     out[:, col["firms_all_parks"]] = cum(arrived) - cum(exited)
     out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
-    out[:, col["demo_parks"]] = cum(kind == Kind.PARK_DEMONSTRATION) - cum(
-        _lost(records.lost_standing, delisted, "demonstration")
+    out[:, col["demo_parks"]] = (
+        cum(kind == Kind.PARK_DEMONSTRATION)
+        - cum(_lost(records.lost_standing, delisted, "demonstration"))
+        - cum(kind == Kind.PARK_DEMOTED)
     )
     out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(
         _lost(records.lost_standing, delisted, "provincial")
@@ -162,6 +168,9 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
         total += spend
     out[:, col["spend_total_yuan"]] = total
     out[:, col["park_investment_yuan"]] = cum(kind == Kind.PARK_STARTED, amount)
+    platform = kind == Kind.PARK_PLATFORM
+    out[:, col["service_platforms"]] = cum(platform & (records.build == "services"))
+    out[:, col["digital_platforms"]] = cum(platform & (records.build == "digital"))
     return out
 
 

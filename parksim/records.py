@@ -39,6 +39,8 @@ class Kind:
     SUPPORT_PAID = 11
     PARK_STARTED = 12
     FIRM_MOVED = 13
+    PARK_PLATFORM = 14
+    PARK_DEMOTED = 15
 
 
 KINDS = (
@@ -56,6 +58,8 @@ KINDS = (
     "support_paid",
     "park_started",
     "firm_moved",
+    "park_platform",
+    "park_demoted",
 )
 
 COLUMNS = (
@@ -78,10 +82,12 @@ COLUMNS = (
 the extra floor taken (expanded) or the park's gross floor area (park records). ``grade`` is
 the grade a park got (park_graded); ``exit_reason`` why a firm left (firm_exited: "failure",
 "contract" or "graduated"); ``lever`` the lever that paid (support_paid); ``build`` how a park
-project is built (park_started: "renovation" or "new_build"); ``lost_standing`` the standing a
-delisted park loses ("provincial", "demonstration", both joined by "+", or ""). These text
-columns are "" on every other kind of record. ``amount_yuan`` is the money paid
-(support_paid) or the project's investment (park_started)."""
+project is built (park_started: "renovation" or "new_build") or which platform began to work in
+a park (park_platform: "services" or "digital"); ``lost_standing`` the standing a delisted park
+loses ("provincial", "demonstration", both joined by "+", or ""), or a demoted one
+(park_demoted: "demonstration"). These text columns are "" on every other kind of record.
+``amount_yuan`` is the money paid (support_paid), the project's investment (park_started) or
+the platform's setup cost (park_platform; 0 for one built before the start)."""
 
 TEXT_COLUMNS = ("grade", "exit_reason", "lever", "build", "lost_standing")
 """The columns that hold text, "" where a kind of record does not use them."""
@@ -95,6 +101,8 @@ TEXT_OF_KIND = {
     Kind.SUPPORT_PAID: "lever",
     Kind.PARK_STARTED: "build",
     Kind.PARK_DELISTED: "lost_standing",
+    Kind.PARK_PLATFORM: "build",
+    Kind.PARK_DEMOTED: "lost_standing",
 }
 """The text column each kind of record fills (other kinds fill none)."""
 
@@ -129,6 +137,19 @@ class RecordBuffer:
         by "+", or "")."""
         self.rows.append(
             (t, Kind.PARK_DELISTED, park, -1, _NAN, _NAN, floor_m2, False, lost_standing, 0.0)
+        )
+
+    def demoted(self, t: float, park: int, floor_m2: float) -> None:
+        """A demonstration park lost its title at the re-check."""
+        self.rows.append(
+            (t, Kind.PARK_DEMOTED, park, -1, _NAN, _NAN, floor_m2, False, "demonstration", 0.0)
+        )
+
+    def platform(self, t: float, park: int, floor_m2: float, platform: str,
+                 cost_yuan: float) -> None:
+        """``platform`` ("services" or "digital") began to work in ``park``."""
+        self.rows.append(
+            (t, Kind.PARK_PLATFORM, park, -1, _NAN, _NAN, floor_m2, False, platform, cost_yuan)
         )
 
     def started(

@@ -3,7 +3,8 @@
 A forecast's results directory holds the resolved scenario (``scenario.toml``, with the
 replications and seed actually run, so running it again reproduces the results), the summary
 printed by the command line (``summary.json``), the per-replication target values
-(``targets``), the monthly series (``series``), each replication's parks (``parks``) and, when
+(``targets``), the monthly series (``series``), each replication's parks (``parks``), its
+grading log (``grades``: park x grading year) and, when
 asked for, every event record (``records``) -- tables as Parquet, plus CSV in UTF-8 with a
 byte-order mark so spreadsheet programs show the Chinese park names -- and a ``manifest.json``
 (``kind = "forecast"``) with versions, hashes, seed and timings. Every file is written to a
@@ -51,7 +52,7 @@ __all__ = [
 FORECAST_KIND = "forecast"
 """The manifest's ``kind`` of a forecast's results directory."""
 
-TABLES = ("targets", "series", "parks", "records")
+TABLES = ("targets", "series", "parks", "grades", "records")
 RESULT_FILES = (
     "manifest.json",
     "summary.json",
@@ -99,7 +100,8 @@ def write_results(
         path / "summary.json",
         (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode(),
     )
-    tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks}
+    tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks,
+              "grades": forecast.grades}
     if forecast.records is not None:
         tables["records"] = forecast.records
     for name, frame in tables.items():
@@ -151,6 +153,7 @@ class Results:
     series: pd.DataFrame
     parks: pd.DataFrame
     records: pd.DataFrame | None
+    grades: pd.DataFrame | None = None
 
 
 def load_forecast(path: str | Path) -> Results:
@@ -190,4 +193,5 @@ def load_forecast(path: str | Path) -> Results:
         pd.read_parquet(path / "series.parquet"),
         pd.read_parquet(path / "parks.parquet"),
         records,
+        pd.read_parquet(path / "grades.parquet") if (path / "grades.parquet").exists() else None,
     )

@@ -213,9 +213,9 @@ class Draw:
     enforcement, and each lever's take-up."""
 
     PARK = Stream("parks", platform=range(0, 1), recognition=range(1, 2), provincial=range(2, 3),
-                  provincial_review=range(3, 4))
-    """A park: whether it has a service platform, when it is recognised, whether and when it is
-    recommended to the province."""
+                  provincial_review=range(3, 4), digital=range(4, 5))
+    """A park: its operator's hurdle for a service platform, when it is recognised, whether and
+    when it is recommended to the province, and its operator's hurdle for digital management."""
 
     PROJECT = Stream("projects", arrival=range(0, 1), model=range(1, 2), renovation=range(2, 3),
                      floor_area=range(3, 4), build_time=range(4, 5), sector=range(5, 6),

@@ -116,7 +116,7 @@ def test_forecast_summary_keeps_its_fields_and_only_adds(tiny_scenario):
         "wall_time_s",
         "results_dir",
     ]
-    added = ["innovation_chain", "occupancy", "conditional_on", "executor"]
+    added = ["innovation_chain", "occupancy", "conditional_on", "executor", "grade_mix"]
     assert [key for key in summary if key not in added] == earlier
     assert set(summary) == set(earlier) | set(added)
     assert np.isfinite(summary["all_met_probability"])

@@ -25,7 +25,7 @@ from parksim.calendar import month_index, month_label, year_of
 from parksim.metrics import SERIES_COLUMNS, monthly_series
 from parksim.model import RunOutput, run_replication
 from parksim.records import KINDS, Kind
-from parksim.scenario.schema import LEVERS
+from parksim.scenario.schema import GRADES, LEVERS
 
 _SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 _BASELINE = _SCENARIOS / "baseline.toml"
@@ -205,6 +205,37 @@ def check_invariants(scenario, out) -> dict[str, int]:
     for i in np.flatnonzero(kind == Kind.PARK_PROVINCIAL):
         assert int(park[i]) in recognised_at and recognised_at[int(park[i])] <= t[i]
 
+    # grading: grades are A to D; a park in its grace period is never delisted; a delisted
+    # park takes no firm (an entrant took it before, by its fit-out time) and counts for no
+    # target; demonstration parks are provincial parks, and a title is lost only once held
+    graded = kind == Kind.PARK_GRADED
+    assert set(r.grade[graded].tolist()) <= set(GRADES)
+    assert set(out.grades["grade"]) <= {"", *GRADES}
+    grace = scenario.parks.grading.grace_years * 12.0
+    initial = [spec.status == "operating" for spec in scenario.parks.initial]
+    fit_out = scenario.district.fit_out_months
+    delisted_at = {}
+    for i in np.flatnonzero(kind == Kind.PARK_DELISTED):
+        p = int(park[i])
+        delisted_at[p] = float(t[i])
+        established = p < len(initial) and initial[p]
+        assert established or t[i] - opened_at[p] >= grace, f"park {p} delisted in its grace"
+    for i in np.flatnonzero(np.isin(kind, (Kind.FIRM_ENTERED, Kind.FIRM_MOVED))):
+        p = int(park[i])
+        if p in delisted_at:
+            took = t[i] - (fit_out if kind[i] == Kind.FIRM_ENTERED else 0.0)
+            assert took < delisted_at[p], f"park {p} took a firm after it was delisted"
+    counted = [rec and not gone for rec, gone in zip(out.parks["recognised"],
+                                                     out.parks["delisted"], strict=True)]
+    provincial_at = {int(park[i]): float(t[i])
+                     for i in np.flatnonzero(kind == Kind.PARK_PROVINCIAL)}
+    for i in np.flatnonzero(kind == Kind.PARK_DEMONSTRATION):
+        assert int(park[i]) in provincial_at and provincial_at[int(park[i])] <= t[i]
+    demonstration_at = {int(park[i]): float(t[i])
+                        for i in np.flatnonzero(kind == Kind.PARK_DEMONSTRATION)}
+    for i in np.flatnonzero(kind == Kind.PARK_DEMOTED):
+        assert demonstration_at.get(int(park[i]), np.inf) < t[i]
+
     # money: only from enabled levers, inside their windows, never above the yearly cap
     paid = kind == Kind.SUPPORT_PAID
     assert np.all(r.amount_yuan[paid] > 0)
@@ -243,6 +274,9 @@ def check_invariants(scenario, out) -> dict[str, int]:
     )
     assert last[COL["spend_total_yuan"]] == pytest.approx(float(r.amount_yuan[paid].sum()))
     assert last[COL["parks_open"]] == len(opened_at)
+    assert last[COL["parks"]] == sum(counted)  # the parks' end state agrees with the records
+    assert last[COL["firms"]] == sum(n for n, c in zip(out.parks["firms_at_end"], counted,
+                                                       strict=True) if c)
     return {"records": n, "entered": n_entered, "exited": n_exited, "paid": int(paid.sum())}
 
 
@@ -273,6 +307,13 @@ def scenarios(draw):
         f"enterprises.growth_scale_per_year={draw(_num(0.05, 0.8))}",
         f"enterprises.expansion_tolerance={draw(_num(0.0, 1.0))}",
         f"parks.pipeline.candidate_sites_per_year={draw(_num(0.0, 12.0))}",
+        f'parks.grading.method="{draw(st.sampled_from(["rank", "bands"]))}"',
+        f"parks.grading.grace_years={draw(st.sampled_from([0.0, 1.0, 3.0]))}",
+        f"parks.grading.delist_after_d_grades={draw(st.integers(1, 2))}",
+        "parks.grading.rank_shares={A=0.25, B=0.25, C=0.25, D=0.25}",
+        f"parks.demonstration.min_consecutive={draw(st.integers(1, 2))}",
+        f'parks.demonstration.keep_min_grade="{draw(st.sampled_from(GRADES))}"',
+        f"policies.mu_pricing.enabled={str(draw(st.booleans())).lower()}",
     ]
     for lever in LEVERS:
         overrides.append(f"policies.{lever}.enabled={str(draw(st.booleans())).lower()}")
@@ -295,7 +336,7 @@ def test_invariants_hold_on_generated_scenarios(case):
 
 
 def _corrupt(out, **columns):
-    return RunOutput(dataclasses.replace(out.records, **columns), out.parks)
+    return RunOutput(dataclasses.replace(out.records, **columns), out.parks, out.grades)
 
 
 def test_the_invariant_checker_catches_broken_records():
@@ -332,7 +373,23 @@ def test_the_invariant_checker_catches_broken_records():
         **out.parks,
         "firms_at_end": [out.parks["firms_at_end"][0] + 1, *out.parks["firms_at_end"][1:]],
     }
-    broken["a firm lost"] = RunOutput(r, parks)
+    broken["a firm lost"] = RunOutput(r, parks, out.grades)
+    graded = np.flatnonzero(r.of(Kind.PARK_GRADED))
+    grade = r.grade.copy()
+    grade[graded[0]] = "E"
+    broken["a grade that is not A to D"] = _corrupt(out, grade=grade)
+    new = [p for p, t0 in zip(r.park_id[r.of(Kind.PARK_OPENED)].tolist(),
+                              r.time_months[r.of(Kind.PARK_OPENED)].tolist(), strict=True)
+           if t0 > 0]
+    kinds, ids = r.kind.copy(), r.park_id.copy()
+    kinds[graded[-1]], ids[graded[-1]] = Kind.PARK_DELISTED, new[0]  # a new park, in its grace
+    broken["a park delisted in its grace period"] = _corrupt(out, kind=kinds, park_id=ids)
+    kinds, ids = r.kind.copy(), r.park_id.copy()
+    operating = [i for i, spec in enumerate(scenario.parks.initial) if spec.status == "operating"]
+    late = scenario.district.fit_out_months + r.time_months[graded[0]]
+    taken = entered[(r.time_months[entered] > late + 0.5) & np.isin(r.park_id[entered], operating)]
+    kinds[graded[0]], ids[graded[0]] = Kind.PARK_DELISTED, r.park_id[taken[0]]  # before it took one
+    broken["a delisted park taking a firm"] = _corrupt(out, kind=kinds, park_id=ids)
     arrivals = np.flatnonzero(r.of(Kind.FIRM_MOVED))
     if arrivals.size:  # a firm that moves out of its park and arrives nowhere
         kinds = r.kind.copy()

@@ -24,7 +24,7 @@ from parksim.model.parks import Park, ParkRules, Parks, Vacancies
 _BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 SECTORS = 3
 SHARE = 0.6
-RULES = ParkRules(usable_share=0.75, grace_months=24.0, platform_coverage=1.0, key=0)
+RULES = ParkRules(usable_share=0.75, grace_months=24.0, key=0)
 
 
 def _admitting(

@@ -132,8 +132,9 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
     """``max_revenue_yuan = 0``: every firm has revenue > 0, so no firm-level support is paid.
 
     What remains is exactly what the code does not gate on revenue: the tax lever's upgrade
-    rewards (one per upgrade inside the window, of ``upgrade_reward_yuan``) and the land
-    lever's land concessions for park projects (``firm_id == -1``).
+    rewards (one per upgrade inside the window, of ``upgrade_reward_yuan``), the land
+    lever's land concessions for park projects and the services lever's subsidies for parks'
+    platforms (``firm_id == -1``).
     """
     for seed in SEEDS:
         scenario, out = _run(f"policies.{lever}.max_revenue_yuan=0.0", seed=seed)
@@ -173,6 +174,13 @@ def test_no_revenue_eligible_firm_no_revenue_gated_payment(lever):
             assert set(paid) <= set(expected)
             for key, amount in paid.items():  # what the budget held of it, never more
                 assert amount <= expected[key] * (1 + 1e-12)
+        elif lever == "services":
+            # each payment is a subsidy for a park's platform as its operator decides to build
+            assert np.all(pay["firm"] == -1)
+            share = scenario.policies.services.platform_subsidy_share
+            costs = {share * getattr(scenario.parks.platforms, p).setup_cost_yuan
+                     for p in ("services", "digital")}
+            assert set(pay["amount"].tolist()) <= costs
         else:
             assert len(pay["t"]) == 0
 
@@ -229,30 +237,53 @@ def test_only_firms_in_parks_of_the_minimum_grade_are_supported(lever):
 
 @pytest.mark.parametrize("lever", ["finance", "land"])
 def test_the_grace_period_keeps_support_in_parks_graded_below_the_minimum(lever):
-    """Losing support for a low grade is a penalty, and new parks are exempt during their grace."""
-    supported_below_minimum = 0
+    """Losing support for a low grade is a penalty, and new parks are exempt during their grace:
+    with every park graded B (score bands that put every score in B) and support only for A
+    parks, firms in B parks are paid only while their park is in grace."""
+    in_grace = outside = 0
     for seed in SEEDS:
-        _, out = _run(
-            f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=10", seed=seed
+        scenario, out = _run(
+            f'policies.{lever}.min_park_grade="A"', "parks.grading.grace_years=10",
+            'parks.grading.method="bands"', "parks.grading.thresholds={A=9.0, B=-9.0, C=-9.0}",
+            seed=seed,
         )
         r = out.records
         history = _grade_history(r)
+        opened = {int(p): t for p, t in zip(r.park_id[r.of(Kind.PARK_OPENED)].tolist(),
+                                            r.time_months[r.of(Kind.PARK_OPENED)].tolist(),
+                                            strict=True)}
+        grace = scenario.parks.grading.grace_years * 12.0
+        initial = len(scenario.parks.initial)
         pay = _payments(out, lever)
         for t, firm, park in zip(pay["t"], pay["firm"], pay["park"], strict=True):
             before = [g for tg, g in history[int(park)] if tg < t]
-            if firm >= 0 and before and before[-1] != "A":
-                supported_below_minimum += 1
-    assert supported_below_minimum > 0
+            if firm < 0 or not before:
+                continue
+            assert before[-1] == "B"
+            new = int(park) >= initial or (opened[int(park)] > 0)
+            if new and t - opened[int(park)] < grace:
+                in_grace += 1
+            else:
+                outside += 1
+    assert in_grace > 0 and outside == 0
 
 
-def test_services_are_paid_only_in_parks_with_a_platform():
+def test_services_are_bought_only_in_parks_with_a_platform():
+    """The services lever buys services for firms only where a platform works (firm payments);
+    where no operator can afford one, it buys none and subsidises none."""
     for seed in SEEDS:
-        _, out = _run("policies.services.platform_coverage=0.5", seed=seed)
-        platform = dict(zip(out.parks["park_id"], out.parks["has_platform"], strict=True))
-        assert set(platform.values()) == {True, False}
-        parks = set(_payments(out, "services")["park"].tolist())
-        assert parks and all(platform[p] for p in parks)
-    _, out = _run("policies.services.platform_coverage=0.0")
+        _, out = _run(seed=seed)
+        pay = _payments(out, "services")
+        r = out.records
+        works = r.of(Kind.PARK_PLATFORM) & (r.build == "services")
+        since = dict(zip(r.park_id[works].tolist(), r.time_months[works].tolist(), strict=True))
+        bought = pay["firm"] >= 0
+        assert bought.any()
+        assert all(p in since and t >= since[p] for t, p in zip(
+            pay["t"][bought].tolist(), pay["park"][bought].tolist(), strict=True))
+    _, out = _run("parks.platforms.services.setup_cost_yuan=1e12",
+                  "parks.platforms.digital.setup_cost_yuan=1e12")
+    assert not any(out.parks["has_platform"])
     assert _spend(out, "services") == 0.0
 
 
@@ -271,7 +302,8 @@ def test_flat_rate_levers_charge_for_the_covered_part_of_the_interval(lever):
         else spec.cost_yuan_per_firm_year
     )
     t1 = month_index(START, spec.window.end) + 1
-    pay = _payments(out, lever)
+    pay = {key: column[_payments(out, lever)["firm"] >= 0]  # firms' support, not platforms'
+           for key, column in _payments(out, lever).items()}
     next_report = (np.floor(pay["t"] / 4.0) + 1.0) * 4.0
     covered = np.minimum(next_report, t1) - pay["t"]
     np.testing.assert_allclose(pay["amount"], per_year * covered / 12.0, rtol=1e-12)
@@ -340,7 +372,7 @@ def test_the_levers_admit_the_same_parks_one_at_a_time_and_all_at_once(parks, t,
     )
     built = []
     for i, (grade, opened_at, grace, platform) in enumerate(parks):
-        park = Park(i, f"p{i}", 0, "government", 8000.0, ParkRules(0.75, grace, 0.0, 0))
+        park = Park(i, f"p{i}", 0, "government", 8000.0, ParkRules(0.75, grace, 0))
         park.grade, park.opened_at, park.has_platform = grade, opened_at, platform
         built.append(park)
     standing = Standing.of(built, t)

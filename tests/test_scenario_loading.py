@@ -644,3 +644,18 @@ def test_a_development_model_on_impossible_terms_is_refused(baseline_path, overr
     err = load_error(baseline_path, overrides=overrides)
     assert err.key == key, str(err)
     assert fragment in str(err)
+
+
+@pytest.mark.parametrize(("table", "key", "instead"), [
+    ("policies.services", "platform_coverage = 0.6", "platform_subsidy_share"),
+    ("policies.land", "grade_drift_per_year = { A = 0.02 }", "policies.mu_pricing"),
+    ("parks.grading", "occupancy_weight = 0.35", "parks.grading.weights"),
+    ("parks.demonstration", "min_consecutive_a = 2", "min_consecutive"),
+])
+def test_a_key_the_schema_no_longer_has_says_what_replaced_it(baseline_path, write_toml, table,
+                                                              key, instead):
+    child = write_toml("old.toml", f'extends = "{baseline_path}"\n[{table}]\n{key}\n')
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(child)
+    assert err.value.line == 3 and err.value.key == f"{table}.{key.split(' ')[0]}"
+    assert err.value.message.startswith("no longer a key") and instead in err.value.message

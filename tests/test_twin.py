@@ -5,8 +5,9 @@ The agreement check runs both over many replications of one scenario -- the base
 to eight operating parks too large to fill, of five sectors and on four kinds of terms (the
 market rent, dearer, cheaper with a stricter entry standard, and cheaper, one park selling its
 units), no park pipeline, no lead-sector rule, no budget caps, no grade effects, service
-platforms in half the parks, land rent relief, firms that take the park they are offered only
-with a probability that follows its platform, sector and rent net of the relief they expect,
+platforms in half the parks (as their entries say; no operator builds one), land rent relief,
+firms that take the park they are offered only with a probability that follows its platform,
+sector and rent net of the relief they expect,
 and an epidemic-like shock -- and compares entries (in all and by park), upgrades, tech status
 and exits (by reason and by age) with two-sample tests at the 99.9% level. A twin with a 30%
 stronger in-park exit hazard must fail the same comparison, and so must a twin that reads a
@@ -275,6 +276,8 @@ rent_yuan_m2_month = 20.0            # the market rent
 [[parks.initial]]
 name = "machinery, market rent"
 status = "operating"
+platform = true
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "machinery_equipment"
 development_model = "lead_enterprise"
@@ -283,6 +286,8 @@ firms = 250
 [[parks.initial]]
 name = "machinery, dear"
 status = "operating"
+platform = false
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "machinery_equipment"
 development_model = "third_party"
@@ -291,6 +296,8 @@ firms = 200
 [[parks.initial]]
 name = "paper, cheap and selective"
 status = "operating"
+platform = true
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "paper_packaging"
 development_model = "government"
@@ -299,6 +306,8 @@ firms = 200
 [[parks.initial]]
 name = "paper, market rent"
 status = "operating"
+platform = false
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "paper_packaging"
 development_model = "lead_enterprise"
@@ -307,6 +316,8 @@ firms = 150
 [[parks.initial]]
 name = "metal, selling its units"
 status = "operating"
+platform = true
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "metal_products"
 development_model = "consortium"
@@ -316,6 +327,8 @@ firms = 200
 [[parks.initial]]
 name = "digital, dear"
 status = "operating"
+platform = false
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "digital_services"
 development_model = "third_party"
@@ -324,6 +337,8 @@ firms = 200
 [[parks.initial]]
 name = "digital, cheap"
 status = "operating"
+platform = true
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "digital_services"
 development_model = "consortium"
@@ -332,6 +347,8 @@ firms = 150
 [[parks.initial]]
 name = "textiles, cheap and selective"   # its smaller firms are offered other sectors' parks
 status = "operating"
+platform = false
+digital = false
 floor_area_m2 = 1.0e7
 lead_sector = "textiles_apparel"
 development_model = "government"
@@ -356,6 +373,12 @@ sale_price_yuan_per_m2 = 3600.0
 [parks.admission]
 lead_sector_min_share = 0.0
 
+[parks.platforms.services]           # no operator builds one: the parks keep what they have
+setup_cost_yuan = 1.0e15
+
+[parks.platforms.digital]
+setup_cost_yuan = 1.0e15
+
 [parks.grading]
 delist_after_d_grades = 1000
 
@@ -370,14 +393,15 @@ min_park_grade = "D"
 take_up = 0.6
 max_revenue_yuan = 2.0e7
 rent_subsidy_share_by_year = [0.5, 0.25]   # a lease of 3 years relieved by a quarter
-grade_drift_per_year = {{ A = 0.0, B = 0.0, C = 0.0, D = 0.0 }}
 
 [policies.tax]
 budget_cap_yuan_per_year = 1.0e15
 
 [policies.services]
 budget_cap_yuan_per_year = 1.0e15
-platform_coverage = 0.5
+
+[policies.mu_pricing]
+enabled = false
 
 [[shocks]]
 name = "lockdown"
@@ -504,8 +528,8 @@ def _comparisons(
     seated_m, seated_t = model["seated"], twin["seated"]
     assert seated_m.sum() == seated_t.sum()  # every seat is filled in both
     # entrants are counted per replication, and the counts compared, in all and by park: each
-    # replication draws which parks have a service platform, so a count varies between
-    # replications more than it would by the chance of each firm alone
+    # replication draws its own pool, so a count varies between replications more than it
+    # would by the chance of each firm alone
     counts = [
         np.array([np.bincount(run["park"][~run["seated"]], minlength=parks) for run in runs])
         for runs in (model_runs, twin_runs)

@@ -3,8 +3,8 @@
 :func:`replicate` is ``scenario + seed -> ReplicationResult``, picklable both ways, so any
 executor can run it. The model produces records; :mod:`parksim.metrics` turns them into the
 monthly series and, from it, the target values, the fiscal cost and the value at each
-observation date -- in the worker, so that only these travel back (with the parks table, and
-the records when they are kept).
+observation date -- in the worker, so that only these travel back (with the parks table, the
+grading log, and the records when they are kept).
 
 What travels back is chosen by name, as *outputs*:
 
@@ -15,7 +15,8 @@ What travels back is chosen by name, as *outputs*:
 * table outputs (:data:`TABLE_OUTPUTS`) travel whole, by name, in the row's ``tables``
   entry (apart from the columns: the ``parks`` table is not the ``parks`` target): ``series``
   (the months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (named columns,
-  :data:`~parksim.model.PARK_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
+  :data:`~parksim.model.PARK_COLUMNS`), ``grades`` (the grading log, named columns,
+  :data:`~parksim.model.GRADE_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
   This is what a forecast assembles into its tables.
 
 :func:`result_row` is the one flattening of a result into a row, and :func:`result_columns`
@@ -58,7 +59,7 @@ __all__ = [
 ROW_OUTPUTS = ("targets", "fiscal", "observed")
 """Outputs that flatten into scalar columns of a result row."""
 
-TABLE_OUTPUTS = ("series", "parks", "records")
+TABLE_OUTPUTS = ("series", "parks", "grades", "records")
 """Outputs that travel whole, in a result row's ``tables`` entry."""
 
 OUTPUTS = ROW_OUTPUTS + TABLE_OUTPUTS
@@ -67,7 +68,7 @@ OUTPUTS = ROW_OUTPUTS + TABLE_OUTPUTS
 @dataclass
 class ReplicationResult:
     """What one replication gives: target values, fiscal cost, observation values, series,
-    parks, and the records if they were kept."""
+    parks, its grading log, and the records if they were kept."""
 
     replication: int
     targets: dict[str, float]
@@ -75,6 +76,7 @@ class ReplicationResult:
     observed: list[float]
     series: np.ndarray
     parks: dict[str, list]
+    grades: dict[str, list]
     records: Records | None = None
 
 
@@ -90,6 +92,7 @@ def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int
         observed_values(series, scenario),
         series,
         {**out.parks, **fill_months(out.records, out.parks, scenario.parks.usable_share)},
+        out.grades,
         out.records if keep_records else None,
     )
 

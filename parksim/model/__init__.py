@@ -5,6 +5,6 @@ entry point; everything a replication owns lives in a :class:`~parksim.model.con
 model never imports metrics, reporting, experiments or the command line.
 """
 
-from parksim.model.context import PARK_COLUMNS, Context, RunOutput, run_replication
+from parksim.model.context import GRADE_COLUMNS, PARK_COLUMNS, Context, RunOutput, run_replication
 
-__all__ = ["Context", "RunOutput", "run_replication", "PARK_COLUMNS"]
+__all__ = ["Context", "RunOutput", "run_replication", "PARK_COLUMNS", "GRADE_COLUMNS"]

@@ -27,23 +27,27 @@ import simpy
 from parksim.gc_tuning import collector_tuned
 from parksim.model.district import District
 from parksim.model.enterprise import Tenancy, reporting
-from parksim.model.parks import PARK_COLUMNS, Parks, annual_grading, land_release, pipeline
+from parksim.model.grading import GRADE_COLUMNS, GradingLog, annual_grading
+from parksim.model.parks import PARK_COLUMNS, Parks, land_release, pipeline
+from parksim.model.platforms import equip_initial, platform_building
 from parksim.model.policies import Policy
 from parksim.model.shocks import ShockSchedule
 from parksim.records import RecordBuffer, Records
 from parksim.rng import Streams
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Context", "run_replication", "finish", "RunOutput", "PARK_COLUMNS"]
+__all__ = ["Context", "run_replication", "finish", "RunOutput", "PARK_COLUMNS", "GRADE_COLUMNS"]
 
 
 @dataclass(frozen=True)
 class RunOutput:
-    """What one replication produces: its event records and its parks' final state (named
-    columns, :data:`~parksim.model.parks.PARK_COLUMNS`)."""
+    """What one replication produces: its event records, its parks' final state (named
+    columns, :data:`~parksim.model.parks.PARK_COLUMNS`) and its grading log (named columns,
+    :data:`~parksim.model.grading.GRADE_COLUMNS`)."""
 
     records: Records
     parks: dict[str, list]
+    grades: dict[str, list]
 
 
 class Context:
@@ -61,19 +65,23 @@ class Context:
         self.parks = Parks(self, self.policy)
         self.tenancy = Tenancy(self, self.parks, self.policy)
         self.district = District(self, self.parks, self.tenancy)
+        self.grading = GradingLog()
         # the processes, in an order that fixes how events at the same instant are taken
         self.parks.open_initial()
         self.district.seat_initial_firms()
+        equip_initial(self.parks)
         env.process(reporting(self.tenancy))
         self.district.open_applications()
         env.process(pipeline(self.parks))
         env.process(land_release(self.parks))
-        env.process(annual_grading(self.parks, self.tenancy))
+        env.process(annual_grading(self.parks, self.tenancy, self.grading))
+        env.process(platform_building(self.parks))
 
 
 def finish(ctx: Context) -> RunOutput:
-    """What a replication that has run hands back: its records, in time order, and its parks."""
-    return RunOutput(ctx.records.freeze(), ctx.parks.final_state())
+    """What a replication that has run hands back: its records, in time order, its parks and
+    its grading log."""
+    return RunOutput(ctx.records.freeze(), ctx.parks.final_state(), ctx.grading.columns())
 
 
 def run_replication(scenario: Scenario, seed: np.random.SeedSequence) -> RunOutput:

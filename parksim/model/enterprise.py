@@ -10,15 +10,16 @@ counts in the half-year it closes, and at the first instant of the next the firm
 and are committed to their next interval (:func:`commit`).
 
 * **Review** closes a firm's interval: its log revenue moves by a Laplace step whose spread
-  falls with size (drift from the park, the levers the firm held and its park's grade, and
-  any shock); it may cross the 20 M yuan line (an upgrade, 小升规), start R&D or be certified
-  tech-based, find that it needs more space, or be found in breach of its performance
-  contract.
+  falls with size (drift from the park, its platforms, the levers the firm held, the
+  surcharges of its 亩均 grade, and any shock); it may cross the 20 M yuan line (an upgrade,
+  小升规), start R&D or be certified tech-based (faster with its levers and its park's
+  platforms), find that it needs more space, or be found in breach of its performance
+  contract. Its park counts its upgrades and certifications for the annual evaluation.
 * **Commit** opens the next interval: firms in breach are moved out, firms that need space
   expand where their park has room and graduate out where it has not (longest in the park
   first); then the policy levers are offered to every firm, and each firm draws whether it
-  fails inside the interval (integrated age hazard x park x support x shock) and when; a
-  failure is scheduled at that time.
+  fails inside the interval (integrated age hazard x park x support x 亩均 grade x shock) and
+  when; a failure is scheduled at that time.
 
 Moves come after the report that finds them, as they do in a district: a firm does not leave
 the day its revenue report is filed. So the report at the horizon counts upgrades and tech
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from parksim.model.parks import choose_park
+from parksim.model.platforms import platform_effects
 from parksim.model.policies import Cohort, EntrantTerms, Standing, Support
 from parksim.model.shocks import AgeHazard
 from parksim.records import Kind
@@ -124,6 +126,7 @@ _COLUMNS = {
     "floor_factor": np.float64, "entered_at": np.float64, "since": np.float64, "until": np.float64,
     "review": np.int64, "seed": np.uint64, "active": bool, "move": np.int8,
     "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
+    "mu_grade": np.int8,
 }
 
 
@@ -134,7 +137,8 @@ class FirmTable:
     closes it); ``review`` counts the intervals it has closed; ``active`` is false once it has
     left; ``move`` is what the last report found the firm must do when the next interval opens
     (:data:`STAY`, :data:`SPACE` or :data:`BREACH`). The ``support_*`` columns hold the levers'
-    effects for the current interval.
+    effects for the current interval; ``mu_grade`` is the rank of its last 亩均 grade (A is 0;
+    -1 until it is graded).
     """
 
     def __init__(self, capacity: int = 1024):
@@ -165,6 +169,7 @@ class FirmTable:
         self.active[row] = True
         self.support_tech[row] = 1.0
         self.support_rd[row] = 1.0
+        self.mu_grade[row] = -1
         self.n = row + 1
         return row
 
@@ -181,6 +186,7 @@ class FirmTable:
             "active": True,
             "support_tech": 1.0,
             "support_rd": 1.0,
+            "mu_grade": -1,
         }.items():
             getattr(self, name)[start:end] = values
         self.n = end
@@ -397,19 +403,20 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
         rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract)
     )
     park = table.park[rows]
-    # growth: drift from the firm's park, its levers and its park's grade, plus any shock
-    grade_drift = (
-        tenancy.policy.grade_drifts(Standing.of(parks, now), now) if parks else 0.0
-    )
-    if np.ndim(grade_drift):
-        grade_drift = grade_drift[park]
+    # growth: drift from the firm's park, its platforms, its levers and its 亩均 grade, plus any
+    # shock
+    platform_drift, platform_tech = platform_effects(parks)
+    platform_drift, platform_tech = platform_drift[park], platform_tech[park]
+    mu_drift = tenancy.policy.mu_pricing.drifts(table.mu_grade[rows], now)
     shock_drift, _ = tenancy.shocks.effects(since, t)
     log_revenue = table.log_revenue[rows]
     scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
     g = u_growth - 0.5
     shock = -scale * np.sign(g) * np.log1p(-2.0 * np.abs(g))
     log_revenue = (
-        log_revenue + (p.drift + table.support_drift[rows] + grade_drift) * dy + shock_drift + shock
+        log_revenue
+        + (p.drift + table.support_drift[rows] + platform_drift + mu_drift) * dy
+        + shock_drift + shock
     )
     table.log_revenue[rows] = log_revenue
     revenue = np.exp(log_revenue)
@@ -432,14 +439,15 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
-    certified = np.flatnonzero(
-        ~tech & rd & (u_tech < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy))
-    )
+    rate = p.tech_rate * table.support_tech[rows] * platform_tech
+    certified = np.flatnonzero(~tech & rd & (u_tech < -np.expm1(-rate * dy)))
     adopts = ~tech & ~rd & (u_rd < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
     if certified.size:
         table.tech[rows[certified]] = True
         record(Kind.FIRM_TECH, certified, True)
     table.rd[rows[adopts]] = True
+    for park_id in (*park[up].tolist(), *park[certified].tolist()):  # the park cultivated them
+        parks[park_id].cultivated += 1
     # moves, made when the next interval opens: a breached performance contract, or a need for space
     breach = (
         (t - table.entered_at[rows] >= p.contract_months)
@@ -467,7 +475,7 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     )
     if levers:
         cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
-                        table.floor_m2[rows], table.entered_at[rows])
+                        table.floor_m2[rows], table.entered_at[rows], table.mu_grade[rows])
         support = tenancy.policy.support(cohort, Standing.of(tenancy.parks, t), t, end, u_levers)
     else:
         support = Support.none(len(rows))
@@ -478,6 +486,7 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     h = (
         tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end)
         * support.exit_multiplier
+        * tenancy.policy.mu_pricing.exit_multipliers(table.mu_grade[rows], t)
     )
     fails = np.flatnonzero((h > 0) & (u_exit < -np.expm1(-h)))
     if fails.size:

@@ -9,8 +9,9 @@ lead sector, so that placing an applicant does not scan every park in a province
 runs one process, :func:`park_life`, from project to recognised (and perhaps provincial)
 park. New projects come from :func:`pipeline`; new builds wait for land quota, itself a
 ``Container`` topped up each January by :func:`land_release`. The yearly performance
-evaluation and demonstration selection run in :func:`annual_grading`. :class:`Parks` is the
-part of a replication's world that holds them all: the parks, their vacancies and the land.
+evaluation and demonstration selection are :mod:`parksim.model.grading`'s, the platforms parks
+build :mod:`parksim.model.platforms`'. :class:`Parks` is the part of a replication's world that
+holds them all: the parks, their vacancies and the land.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from parksim.scenario.schema import GRADES
 
 if TYPE_CHECKING:
     from parksim.model.context import Context
-    from parksim.model.enterprise import Tenancy
     from parksim.model.policies import Policy
     from parksim.scenario.schema import DevelopmentModel
 
@@ -47,8 +47,6 @@ __all__ = [
     "candidate_site",
     "site_economics",
     "land_release",
-    "annual_grading",
-    "grade_for",
     "choose_park",
     "GRADE_RANK",
     "UNGRADED",
@@ -65,22 +63,13 @@ UNGRADED = -1
 """Rank of a park not yet graded: above every grade, so nothing is withheld from it."""
 
 
-def grade_for(score: float, thresholds: dict[str, float]) -> str:
-    """The grade a score earns: the best grade whose lowest score it reaches, else the last."""
-    for grade in GRADES[:-1]:
-        if score >= thresholds[grade]:
-            return grade
-    return GRADES[-1]
-
-
 @dataclass(frozen=True, slots=True)
 class ParkRules:
     """What every park of a scenario shares: the usable share of its floor, the grace period of
-    a new park, the chance it has a service platform, and the key of the parks' draws."""
+    a new park, and the key of the parks' draws."""
 
     usable_share: float
     grace_months: float
-    platform_coverage: float
     key: int
 
 
@@ -103,9 +92,13 @@ class Park:
         "demonstration",
         "delisted",
         "grade",
-        "consecutive_a",
+        "consecutive_good",
         "consecutive_d",
         "has_platform",
+        "has_digital",
+        "building",
+        "cultivated",
+        "score",
         "seed",
         "grace_months",
         "opened_at",
@@ -136,11 +129,15 @@ class Park:
         self.demonstration = False
         self.delisted = False
         self.grade: str | None = None
-        self.consecutive_a = 0
+        self.consecutive_good = 0  # gradings in a row at the demonstration rule's grade or better
         self.consecutive_d = 0
         self.entity = park_id
-        self.seed = seed = firm_stream_seed(rules.key, park_id)
-        self.has_platform = keyed_uniform(seed, Draw.PARK.platform) < rules.platform_coverage
+        self.seed = firm_stream_seed(rules.key, park_id)
+        self.has_platform = False  # a public service platform (公共服务平台) working
+        self.has_digital = False  # digital management (数字化管理) working
+        self.building: set[str] = set()  # platforms its operator is building
+        self.cultivated = 0  # upgrades and tech certifications of its firms since its last grading
+        self.score = math.nan  # its last grading score
         self.grace_months = rules.grace_months
         self.opened_at = math.inf
         self.reserved = 0  # firms that took it and are fitting out their floor, not yet in
@@ -152,10 +149,13 @@ class Park:
         self.min_revenue = 0.0  # its own entry standard, where stricter than the district's
 
     def keyed_as(self, entity: int, rules: ParkRules) -> None:
-        """Key the park's draws (platform, recognition, grading) on ``entity``, not its id."""
+        """Key the park's draws (platforms, recognition, grading) on ``entity``, not its id."""
         self.entity = entity
-        self.seed = seed = firm_stream_seed(rules.key, entity)
-        self.has_platform = keyed_uniform(seed, Draw.PARK.platform) < rules.platform_coverage
+        self.seed = firm_stream_seed(rules.key, entity)
+
+    def has(self, platform: str) -> bool:
+        """Whether its ``platform`` ("services" or "digital") is working."""
+        return self.has_platform if platform == "services" else self.has_digital
 
     @property
     def rank(self) -> int:
@@ -368,7 +368,6 @@ class Parks:
         self.rules = ParkRules(
             scenario.parks.usable_share,
             scenario.parks.grading.grace_years * 12.0,
-            scenario.policies.services.platform_coverage,
             ctx.streams.key(Draw.PARK.key),
         )
         self.recognition_opens = float(
@@ -541,6 +540,10 @@ class Parks:
         _, m0 = parse_month(self.scenario.calendar.start)
         return int((m0 - 1 + int(t)) // 12)
 
+    def calendar_year(self, t: float) -> int:
+        """The calendar year of month ``t``."""
+        return parse_month(self.scenario.calendar.start)[0] + self._year(t)
+
     def take_floor(self, park: Park, m2: float) -> None:
         """``park`` gives ``m2`` of its free floor to a firm (or takes it back, when negative)."""
         park.free_m2 -= m2
@@ -562,6 +565,7 @@ class Parks:
             "development_model": [p.development_model for p in parks],
             "floor_area_m2": [p.floor_area_m2 for p in parks],
             "has_platform": [p.has_platform for p in parks],
+            "has_digital": [p.has_digital for p in parks],
             "opened": [p.is_open for p in parks],
             "recognised": [p.recognised_at is not None for p in parks],
             "provincial": [p.provincial for p in parks],
@@ -584,6 +588,7 @@ PARK_COLUMNS = (
     "development_model",
     "floor_area_m2",
     "has_platform",
+    "has_digital",
     "opened",
     "recognised",
     "provincial",
@@ -814,91 +819,3 @@ def land_release(parks: Parks):
             yield env.timeout(t - env.now)
         if amount > 0:
             yield parks.land.put(amount)
-
-
-def annual_grading(parks: Parks, tenancy: Tenancy):
-    """Grade every recognised park each year; delist persistent D parks; select demonstration parks.
-
-    A delisted park loses its recognition and with it its provincial and demonstration status;
-    it admits no new firms, and its firms no longer count towards the targets.
-    """
-    env = parks.env
-    records = parks.records
-    spec = parks.scenario.parks.grading
-    demo = parks.scenario.parks.demonstration
-    _, m0 = parse_month(parks.scenario.calendar.start)
-    t = ((spec.month - m0) % 12) + 0.5
-    weights = (
-        spec.occupancy_weight + spec.output_weight + spec.tech_weight + spec.services_weight or 1.0
-    )
-    key = parks.grading_key
-    round_no = 0
-    while t < parks.horizon:
-        yield env.timeout(t - env.now)
-        scored = []
-        revenue, tech = tenancy.park_totals()
-        graded = [park for park in parks if park.recognised]
-        u = [keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.entity), round_no)
-             for park in graded]
-        noise = ndtri(np.clip(u, 1e-12, 1 - 1e-12)).tolist()
-        services = parks.policy.services_active(env.now)
-        for park, z in zip(graded, noise, strict=True):
-            score = _score(park, revenue[park.id], tech[park.id], spec, services) / weights
-            score += spec.noise_sd * z
-            grade = grade_for(score, spec.thresholds)
-            park.grade = grade
-            records.graded(env.now, park.id, park.floor_area_m2, grade)
-            in_grace = park.in_grace(env.now)
-            park.consecutive_a = park.consecutive_a + 1 if grade == "A" else 0
-            park.consecutive_d = park.consecutive_d + 1 if grade == "D" and not in_grace else 0
-            if park.consecutive_d >= spec.delist_after_d_grades:
-                park.delisted = True
-                parks.vacancies.update(park)
-                lost = [
-                    name
-                    for name, held in (
-                        ("provincial", park.provincial),
-                        ("demonstration", park.demonstration),
-                    )
-                    if held
-                ]
-                park.provincial = park.demonstration = False
-                records.delisted(env.now, park.id, park.floor_area_m2, "+".join(lost))
-                continue
-            scored.append((score, park))
-        candidates = [
-            (s, p) for s, p in scored
-            if p.provincial and not p.demonstration and p.consecutive_a >= demo.min_consecutive_a
-        ]
-        candidates.sort(key=lambda sp: (-sp[0], sp[1].id))
-        selected = 0
-        for _, park in candidates:
-            if selected >= demo.selections_per_year:
-                break
-            if (
-                keyed_uniform(firm_stream_seed(key, Draw.GRADING.selection + park.entity), round_no)
-                < demo.selection_probability
-            ):
-                park.demonstration = True
-                selected += 1
-                records.park(env.now, Kind.PARK_DEMONSTRATION, park.id, park.floor_area_m2)
-        round_no += 1
-        t += 12.0
-
-
-def _score(park: Park, revenue: float, tech: int, spec, services_active: bool) -> float:
-    """The park's grading score from its occupancy, output per m², tech share and services."""
-    n = park.n_firms
-    output = (
-        min(revenue / park.usable_m2 / spec.output_benchmark_yuan_per_m2, 1.5)
-        if park.usable_m2
-        else 0.0
-    )
-    tech_share = min((tech / n) / spec.tech_benchmark_share, 1.5) if n else 0.0
-    platform = 1.0 if park.has_platform and services_active else 0.0
-    return (
-        spec.occupancy_weight * park.occupancy
-        + spec.output_weight * output
-        + spec.tech_weight * tech_share
-        + spec.services_weight * platform
-    )

@@ -9,10 +9,12 @@ in parks at a half-yearly report and, in bulk before the run, for every would-be
 (:class:`EntrantTerms`). :meth:`Lever.admits` is the one rule for which parks admit support:
 vectorised, called for every park's :class:`Standing` at a report and with one park's numbers
 when a firm enters it. The :class:`Ledger` pays takers against the lever's per-calendar-year
-cap, in a random order (their take-up draws) until the budget runs out. Levers differ only in
-how much one supported firm-year costs and in a few lever-specific rules; those live in small
-subclasses so that every lever passes the same conformance tests. :class:`Policy` is the part
-of a replication's world that holds the four levers and the ledger.
+cap, in a random order (their take-up draws) until the budget runs out -- or, where the
+province's 亩均 differentiated prices apply (:class:`MuPricing`), best 亩均 grade first, with
+the support withheld from the grades it names. Levers differ only in how much one supported
+firm-year costs and in a few lever-specific rules; those live in small subclasses so that every
+lever passes the same conformance tests. :class:`Policy` is the part of a replication's world
+that holds the four levers, the 亩均 prices and the ledger.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "Standing",
     "EntrantTerms",
     "LeverTerms",
+    "MuPricing",
     "build_levers",
 ]
 
@@ -123,7 +126,8 @@ class Ledger:
 @dataclass(slots=True)
 class Cohort:
     """Firms as columns: the firms in parks at one report (``rows`` index the firm table), or
-    would-be entrants (``rows`` index their applications; ``park`` is not known yet)."""
+    would-be entrants (``rows`` index their applications; ``park`` is not known yet, and they
+    have no 亩均 grade: ``mu_rank`` None)."""
 
     rows: np.ndarray
     firm: np.ndarray
@@ -131,6 +135,48 @@ class Cohort:
     revenue: np.ndarray
     floor_m2: np.ndarray
     entered_at: np.ndarray
+    mu_rank: np.ndarray | None = None
+
+
+class MuPricing:
+    """The province's 亩均 differentiated factor prices (``policies.mu_pricing``) by a firm's 亩均
+    grade rank (A is 0; -1, ungraded, reads the last entry: no effect): the growth effect of
+    the surcharges, the exit hazard multiplier, whether support is withheld, and the order in
+    which a lever's budget pays (ungraded firms as B)."""
+
+    def __init__(self, spec, start: str):
+        self.spec = spec
+        self.t0 = float(month_index(start, spec.window.start))
+        self.t1 = float(month_index(start, spec.window.end) + 1)
+        self.drift = np.array([spec.growth_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0])
+        self.exit = np.array([spec.exit_hazard_multiplier.get(g, 1.0) for g in GRADES] + [1.0])
+        self.withheld = np.array([g in spec.withhold_grades for g in GRADES] + [False])
+        self.withheld_levers = frozenset(spec.withhold_levers)
+        self.order = np.array([*range(len(GRADES)), GRADE_RANK["B"]])
+
+    def active(self, t: float) -> bool:
+        return self.spec.enabled and self.t0 <= t < self.t1
+
+    def drifts(self, mu_rank: np.ndarray, t: float) -> np.ndarray | float:
+        """Growth effect on firms of these 亩均 grade ranks at ``t`` (0 while inactive)."""
+        return self.drift[mu_rank] if self.active(t) else 0.0
+
+    def exit_multipliers(self, mu_rank: np.ndarray, t: float) -> np.ndarray | float:
+        """Exit hazard multiplier of firms of these 亩均 grade ranks at ``t`` (1 while inactive)."""
+        return self.exit[mu_rank] if self.active(t) else 1.0
+
+    def queue(self, lever: str, mu_rank: np.ndarray, draws: np.ndarray,
+              t: float) -> np.ndarray:
+        """The order (positions into ``mu_rank``) in which ``lever``'s budget pays firms of these
+        grades with these take-up ``draws``, leaving out those it withholds support from: by
+        the draws alone while inactive."""
+        if not self.active(t):
+            return np.argsort(draws, kind="stable")
+        keep = np.flatnonzero(~self.withheld[mu_rank]) if lever in self.withheld_levers \
+            else np.arange(len(mu_rank))
+        if self.spec.priority:
+            return keep[np.lexsort((draws[keep], self.order[mu_rank[keep]]))]
+        return keep[np.argsort(draws[keep], kind="stable")]
 
 
 @dataclass(slots=True)
@@ -183,6 +229,7 @@ class Lever:
         self.take_up = spec.take_up
         self.max_revenue = spec.max_revenue_yuan
         self.min_rank = GRADE_RANK[spec.min_park_grade]
+        self.mu_pricing: MuPricing | None = None  # set by the Policy that holds it
 
     def active(self, t: float) -> bool:
         return self.enabled and self.t0 <= t < self.t1
@@ -244,11 +291,15 @@ class Lever:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Support the cohort's firms for ``[t, until)``: those that take it up (:meth:`terms`),
         whose park admits it (their ``standing``), paid in a random order (their take-up draws)
-        while the year's budget lasts. Returns the paid firms' positions in the cohort and
-        their strengths."""
+        -- or as the 亩均 prices queue them (:meth:`MuPricing.queue`) -- while the year's
+        budget lasts. Returns the paid firms' positions in the cohort and their strengths."""
         strength, cost = self.terms(cohort, t, until, take_up_draws)
         takers = np.flatnonzero(self.parks_admitting(standing)[cohort.park] & (strength > 0))
-        takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
+        if self.mu_pricing is not None and cohort.mu_rank is not None:
+            takers = takers[self.mu_pricing.queue(self.name, cohort.mu_rank[takers],
+                                                  take_up_draws[takers], t)]
+        else:
+            takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
         cost = cost[takers]
         ratio = self.cost_ratio(standing.relief_ratio)
         if ratio is not None:
@@ -281,10 +332,6 @@ class LandLever(Lever):
         self.rent = rent_yuan_m2_month
         self.shares = np.array([*spec.rent_subsidy_share_by_year, 0.0])
         self.full = max(spec.rent_subsidy_share_by_year) or 1.0
-        # growth drift by grade rank (A, B, C, D), and none for an ungraded park (rank -1: last)
-        self.drift_by_rank = np.array(
-            [spec.grade_drift_per_year.get(g, 0.0) for g in GRADES] + [0.0]
-        )
 
     def _share(self, cohort: Cohort, t: float) -> np.ndarray:
         year = np.floor_divide(t - cohort.entered_at, 12.0).astype(np.int64)
@@ -304,15 +351,6 @@ class LandLever(Lever):
 
     def cost_ratio(self, relief_ratio):
         return relief_ratio
-
-    def grade_drifts(self, standing: Standing, t: float) -> np.ndarray | float:
-        """Growth effect of grade-differentiated factor prices on each park's firms (by park
-        id): the drift of its grade while the lever is active, none before its first grading,
-        and no penalty during its grace period."""
-        if not self.active(t):
-            return 0.0
-        drift = self.drift_by_rank[standing.rank]
-        return np.where(standing.in_grace, np.maximum(drift, 0.0), drift)
 
 
 class TaxLever(Lever):
@@ -417,11 +455,15 @@ def lease_relief(shares_by_year, lease_years: float) -> float:
 
 
 class Policy:
-    """The support policy of one replication: the four levers, in a fixed order, and the ledger."""
+    """The support policy of one replication: the four levers, in a fixed order, the province's
+    亩均 differentiated prices, and the ledger."""
 
     def __init__(self, scenario: Scenario, records: RecordBuffer):
         self.levers = build_levers(scenario)
         self.lever_list = list(self.levers.values())
+        self.mu_pricing = MuPricing(scenario.policies.mu_pricing, scenario.calendar.start)
+        for lever in self.lever_list:
+            lever.mu_pricing = self.mu_pricing
         self.ledger = Ledger(scenario.calendar.start, records)
 
     def __getitem__(self, name: str) -> Lever:
@@ -488,14 +530,29 @@ class Policy:
         """The tax lever's one-off reward for each firm that has just upgraded (小升规)."""
         self.levers["tax"].reward_upgrades(t, self.ledger, parks, firms)
 
-    def grade_drifts(self, standing: Standing, t: float) -> np.ndarray | float:
-        """Growth effect of the land lever's grade-differentiated factor prices on each park's
-        firms (by park id; :meth:`LandLever.grade_drifts`)."""
-        return self.levers["land"].grade_drifts(standing, t)
+    def platform_subsidy(self, t: float, setup_cost_yuan: float) -> float:
+        """The services lever's subsidy for building a platform that costs ``setup_cost_yuan``
+        at ``t``: its ``platform_subsidy_share`` of the cost while the lever is active and this
+        year's budget still holds it, else 0."""
+        services = self.levers["services"]
+        if not services.active(t):
+            return 0.0
+        amount = services.spec.platform_subsidy_share * setup_cost_yuan
+        return amount if amount <= self.ledger.left("services", services.cap, t) else 0.0
 
-    def services_active(self, t: float) -> bool:
-        """Whether the services lever is active at ``t`` (a park's platform then counts)."""
-        return self.levers["services"].active(t)
+    def pay_platform_subsidy(self, t: float, amount: float, park: int) -> None:
+        """Pay the subsidy counted when building a platform in ``park`` started at ``t``."""
+        if amount > 0:
+            services = self.levers["services"]
+            self.ledger.pay("services", services.cap, t, amount, park, -1)
+
+    def services_purchase_per_firm_year(self, t: float) -> float:
+        """What the services lever is expected to buy from a park's service platform per firm
+        and year at ``t``: its take-up times its cost per firm-year while active, else 0."""
+        services = self.levers["services"]
+        if not services.active(t):
+            return 0.0
+        return services.take_up * services.spec.cost_yuan_per_firm_year
 
     def extra_land(self, a: float, b: float) -> tuple[float, float] | None:
         """The land lever's extra land quota for the part of ``[a, b)`` inside its window: when

@@ -258,8 +258,9 @@ def _describe(
     unit = _unit_at(loc, root)
     suggestion = None
     if kind == "extra_forbidden":
-        msg = "unknown key"
-        suggestion = _nearest(loc, root)
+        instead = _former(loc, root)
+        msg = f"no longer a key: {instead}" if instead else "unknown key"
+        suggestion = None if instead else _nearest(loc, root)
     elif kind == "missing":
         msg = "missing key" + (f" (expected {unit})" if unit else "")
     else:
@@ -363,6 +364,13 @@ def _unit_at(loc: tuple[Any, ...], root: type[BaseModel]) -> str | None:
     _, info = _walk(loc, root)
     extra = getattr(info, "json_schema_extra", None) if info else None
     return extra.get("unit") if isinstance(extra, dict) else None
+
+
+def _former(loc: tuple[Any, ...], root: type[BaseModel]) -> str | None:
+    """What replaced the key at ``loc``, where its table once had it (``FORMER_KEYS``)."""
+    model, _ = _walk(loc[:-1], root)
+    former = getattr(model, "FORMER_KEYS", None) or {}
+    return former.get(str(loc[-1]))
 
 
 def _nearest(loc: tuple[Any, ...], root: type[BaseModel]) -> str | None:

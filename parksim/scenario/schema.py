@@ -9,7 +9,7 @@ quote. Only bookkeeping fields (names, descriptions, optional lists) have defaul
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -22,6 +22,8 @@ __all__ = [
     "LEVERS",
     "GRADES",
     "DEVELOPMENT_MODELS",
+    "DIMENSIONS",
+    "GRADING_METHODS",
 ]
 
 TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
@@ -29,6 +31,17 @@ OBSERVABLE_KEYS = TARGET_KEYS + ("provincial_parks",)
 LEVERS = ("finance", "land", "tax", "services")
 GRADES = ("A", "B", "C", "D")
 DEVELOPMENT_MODELS = ("government", "lead_enterprise", "third_party", "consortium")
+DIMENSIONS = (
+    "mu_returns", "industry_focus", "operations", "firm_cultivation", "innovation", "services",
+    "digital",
+)
+"""The dimensions of the annual park evaluation the model has attributes for, in the order
+the provincial rules name them (亩均效益, 产业特色, 运营管理, 企业培育, 科技型企业, 配套服务,
+数字赋能)."""
+MEASURED = DIMENSIONS[:5]
+"""The dimensions scored as a measure against a benchmark (the others score 1 or 0: the park
+has the platform or not)."""
+GRADING_METHODS = ("rank", "bands")
 
 
 def _month(value: str) -> str:
@@ -72,6 +85,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False
     )
+
+    FORMER_KEYS: ClassVar[dict[str, str]] = {}
+    """Keys a former version of the table had, and what replaced them: unknown keys still,
+    whose error message says what to write instead."""
+
+
+def _rank_shares(value: dict[str, float]) -> dict[str, float]:
+    if set(value) != set(GRADES):
+        raise ValueError("expected a share for each of A, B, C and D")
+    if any(v < 0 for v in value.values()) or abs(sum(value.values()) - 1.0) > 1e-9:
+        raise ValueError(f"shares must be >= 0 and add up to 1, got {sum(value.values()):g}")
+    return value
+
+
+RankShares = Annotated[dict[Literal[GRADES], float], AfterValidator(_rank_shares)]
 
 
 class Window(Strict):
@@ -207,6 +235,16 @@ class InitialPark(Strict):
         False, "flag",
         "the park sells its units to firms (industrial real estate) instead of renting them",
     )
+    platform: bool | None = qd(
+        None, "flag",
+        "an operating park has a public service platform at the start (unset: it has one if "
+        "its operator's sums say it pays, parks.platforms.services)",
+    )
+    digital: bool | None = qd(
+        None, "flag",
+        "an operating park has digital management at the start (unset: by its operator's sums, "
+        "parks.platforms.digital)",
+    )
 
     @model_validator(mode="after")
     def _opens(self) -> InitialPark:
@@ -214,6 +252,9 @@ class InitialPark(Strict):
             raise ValueError(f"a park that is {self.status} needs 'opens' (YYYY-MM)")
         if self.status == "operating" and self.opens is not None:
             raise ValueError("an operating park has no 'opens' month")
+        for key in ("platform", "digital"):
+            if self.status != "operating" and getattr(self, key) is not None:
+                raise ValueError(f"{key}: only a park operating at the start has one already")
         return self
 
 
@@ -341,20 +382,45 @@ class Recognition(Strict):
 
 
 class Grading(Strict):
-    """Annual A/B/C/D performance evaluation (绩效评价) of recognised parks."""
+    """Annual A/B/C/D performance evaluation (绩效评价, 浙中小企业办〔2018〕18号) of recognised
+    parks.
+
+    Each dimension scores the park's measure against its benchmark, capped at 1.5 (as the 亩均
+    score caps each term), weighted; the grade follows from the score by rank among the parks
+    graded (``rank``: the top ``rank_shares.A`` are A, ...) or by fixed score bands (``bands``).
+    """
 
     month: int = q("calendar month", "month of the year in which parks are graded", ge=1, le=12)
-    grace_years: float = q("years", "new parks are exempt from low-grade penalties this long", ge=0)
-    thresholds: dict[Literal["A", "B", "C"], float] = q("score", "lowest score for grades A, B, C")
-    occupancy_weight: float = q("weight", "weight of occupancy in the score", ge=0)
-    output_weight: float = q("weight", "weight of output per m2 in the score", ge=0)
-    tech_weight: float = q("weight", "weight of the tech-firm share in the score", ge=0)
-    services_weight: float = q("weight", "weight of service-platform coverage in the score", ge=0)
-    output_benchmark_yuan_per_m2: float = q("yuan/m2/year", "revenue per m2 that scores 1", gt=0)
-    tech_benchmark_share: float = q("share", "tech-firm share that scores 1", gt=0, le=1)
+    grace_years: float = q(
+        "years", "new parks are exempt from low-grade penalties this long (they take part only "
+        "where it earns them A or B)", ge=0,
+    )
+    method: Literal[GRADING_METHODS] = q(
+        "method", "how a score becomes a grade: rank among the parks graded, or score bands"
+    )
+    rank_shares: RankShares = q("share", "share of graded parks given A, B, C and D (rank)")
+    thresholds: dict[Literal["A", "B", "C"], float] = q(
+        "score", "lowest score for grades A, B, C (bands)"
+    )
+    weights: dict[Literal[DIMENSIONS], float] = q(
+        "weight", "weight of each dimension in the score (a missing dimension weighs 0)"
+    )
+    benchmarks: dict[Literal[MEASURED], float] = q(
+        "same as the measure",
+        "the measure that scores 1 on each measured dimension: yuan of revenue per mu of land "
+        "a year (mu_returns), lead-sector share of firms (industry_focus), occupancy "
+        "(operations), upgrades and tech certifications per firm in the year "
+        "(firm_cultivation), tech-firm share (innovation)",
+    )
     noise_sd: float = q("score", "assessors' noise on the score", ge=0)
     delist_after_d_grades: int = q(
         "gradings", "consecutive D grades (outside grace) before delisting", ge=1
+    )
+
+    FORMER_KEYS: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("occupancy_weight", "output_weight", "tech_weight", "services_weight",
+         "output_benchmark_yuan_per_m2", "tech_benchmark_share"),
+        "the dimensions now have weights (parks.grading.weights) and benchmarks",
     )
 
     @model_validator(mode="after")
@@ -363,17 +429,40 @@ class Grading(Strict):
             raise ValueError("thresholds needs A, B and C")
         if not self.thresholds["A"] >= self.thresholds["B"] >= self.thresholds["C"]:
             raise ValueError("thresholds must satisfy A >= B >= C")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("weights must be >= 0 and add up to more than 0")
+        missing = [d for d in MEASURED if d not in self.benchmarks]
+        if missing:
+            raise ValueError(f"benchmarks needs {', '.join(missing)}")
+        for name, value in self.benchmarks.items():
+            if value <= 0:
+                raise ValueError(f"benchmarks.{name}: expected a benchmark > 0, got {value:g}")
         return self
 
 
 class Demonstration(Strict):
-    """Selection of provincial or municipal demonstration parks (示范园)."""
+    """Selection of provincial or municipal demonstration parks (示范园, star parks): provincial
+    parks with sustained top grades apply, a site check decides, and a re-check takes the title
+    from a park whose grade falls."""
 
-    min_consecutive_a: int = q(
-        "gradings", "consecutive A grades a provincial park needs to be a candidate", ge=1
+    min_grade: Grade = q("grade", "the grade a provincial park needs, or better, to apply")
+    min_consecutive: int = q(
+        "gradings", "gradings in a row at min_grade or better a park needs to apply", ge=1
     )
-    selections_per_year: int = q("parks/year", "most parks selected at one grading", ge=0)
-    selection_probability: Share = q("probability", "chance each ranked candidate is selected")
+    requires_platforms: bool = q(
+        "flag", "the site check requires a public service platform and digital management"
+    )
+    selections_per_year: int | None = qd(
+        None, "parks/year", "most parks selected at one grading (unset: no quota)", ge=0
+    )
+    selection_probability: Share = q("probability", "chance an applicant passes the site check")
+    keep_min_grade: Grade = q(
+        "grade", "a demonstration park graded below this loses the title at the re-check"
+    )
+
+    FORMER_KEYS: ClassVar[dict[str, str]] = {
+        "min_consecutive_a": "a park needs min_consecutive gradings at min_grade or better",
+    }
 
 
 class Admission(Strict):
@@ -389,6 +478,36 @@ class Admission(Strict):
     min_revenue_yuan: float = q("yuan/year", "smallest revenue admitted", ge=0)
 
 
+class Platform(Strict):
+    """A platform a park's operator builds when its sums say it pays: a public service platform
+    (公共服务平台: design, testing, finance, legal) or digital management (数字化管理)."""
+
+    setup_cost_yuan: float = q("yuan", "what building it costs, before any subsidy", ge=0)
+    build_months: float = q("months", "from the decision to build to the platform working",
+                            ge=0, le=60)
+    value_yuan_per_firm_year: float = q(
+        "yuan/firm/year",
+        "what it is worth to the operator for each firm in the park (fees, firms kept)", ge=0,
+    )
+    payback_years: float = q("years", "years of that value the operator sets against the cost",
+                             gt=0, le=50)
+    hurdle_log_sigma: float = q(
+        "log(ratio)", "spread of operators' required ratio of value to cost (median 1)",
+        ge=0, le=3,
+    )
+    growth_drift_per_year: float = q(
+        "log revenue/year", "extra growth of every firm in a park with it", ge=-1, le=1
+    )
+    tech_hazard_multiplier: Multiplier = q(
+        "ratio", "tech-certification rate of the firms in a park with it"
+    )
+
+
+class Platforms(Strict):
+    services: Platform
+    digital: Platform
+
+
 class Parks(Strict):
     usable_share: float = q("share", "share of gross floor area firms can rent", gt=0.0, le=1.0)
     rent_yuan_m2_month: float = q("yuan/m2/month", "park rent", ge=0)
@@ -402,6 +521,7 @@ class Parks(Strict):
     initial: tuple[InitialPark, ...] = q("list", "parks and projects at the start")
     pipeline: Pipeline
     recognition: Recognition
+    platforms: Platforms
     grading: Grading
     demonstration: Demonstration
     admission: Admission
@@ -505,7 +625,7 @@ class Finance(Lever):
 
 
 class Land(Lever):
-    """Rent subsidies, land for park building and grade-differentiated factor prices."""
+    """Rent subsidies, land for park building, and land concessions and subsidies for parks."""
 
     rent_subsidy_share_by_year: tuple[float, ...] = q(
         "share", "share of rent subsidised in a firm's 1st, 2nd, ... year in a park", min_length=1
@@ -522,9 +642,10 @@ class Land(Lever):
     construction_subsidy_yuan_per_m2: float = qd(
         0.0, "yuan/m2", "subsidy for building a park new (建设补助)", ge=0
     )
-    grade_drift_per_year: dict[Grade, float] = q(
-        "log revenue/year", "growth effect of factor prices by park grade"
-    )
+    FORMER_KEYS: ClassVar[dict[str, str]] = {
+        "grade_drift_per_year": "differentiated factor prices follow firms' 亩均 grades "
+                                "(policies.mu_pricing)",
+    }
 
     @model_validator(mode="after")
     def _shares(self) -> Land:
@@ -545,10 +666,55 @@ class Tax(Lever):
 
 
 class Services(Lever):
-    """Public service platforms in parks (design, marketing, finance, legal)."""
+    """Government purchase of services (政府购买服务) from the service platforms in parks, for their
+    firms, and subsidies for building platforms and digital management."""
 
-    platform_coverage: Share = q("share", "share of parks with a service platform")
-    cost_yuan_per_firm_year: float = q("yuan/firm/year", "platform cost per served firm", ge=0)
+    cost_yuan_per_firm_year: float = q(
+        "yuan/firm/year", "services the district buys for each served firm", ge=0
+    )
+    platform_subsidy_share: Share = q(
+        "share", "share of a platform's or digital management's setup cost the district pays"
+    )
+
+    FORMER_KEYS: ClassVar[dict[str, str]] = {
+        "platform_coverage": "parks' operators build platforms (parks.platforms); the lever "
+                             "subsidises them (platform_subsidy_share)",
+    }
+
+
+class MuPricing(Strict):
+    """The 亩均 evaluation of firms (亩均论英雄, 浙政发〔2018〕5号) and the factor prices that
+    follow their grades: firms ranked on revenue per unit of land; low grades pay surcharges
+    on power, water and land use and lose district support, high grades come first. It
+    pushes, never pays: no grade gains growth or survival from it."""
+
+    enabled: bool = qd(True, "bool", "whether firms are graded and priced by grade at all")
+    window: Window = q("YYYY-MM", "months in which grades set prices and support")
+    rank_shares: RankShares = q("share", "share of graded firms given A, B, C and D")
+    exempt_years: float = q("years", "firms younger than this are not graded", ge=0, le=50)
+    growth_drift_per_year: dict[Grade, float] = q(
+        "log revenue/year", "growth effect of the surcharges by grade (<= 0; missing: 0)"
+    )
+    exit_hazard_multiplier: dict[Grade, float] = q(
+        "ratio", "exit hazard by grade (>= 1; missing: 1)"
+    )
+    withhold_grades: tuple[Grade, ...] = q("grades", "firms of these grades lose support")
+    withhold_levers: tuple[Literal[LEVERS], ...] = q("levers", "the support they lose")
+    priority: bool = q(
+        "flag", "a lever's budget pays firms in grade order (ungraded firms as B)"
+    )
+
+    @model_validator(mode="after")
+    def _pushes(self) -> MuPricing:
+        for grade, drift in self.growth_drift_per_year.items():
+            if not -1 <= drift <= 0:
+                raise ValueError(f"growth_drift_per_year.{grade}: differentiated prices push, "
+                                 f"they do not pay: expected -1 to 0, got {drift:g}")
+        for grade, m in self.exit_hazard_multiplier.items():
+            if not 1 <= m <= 20:
+                raise ValueError(f"exit_hazard_multiplier.{grade}: differentiated prices push, "
+                                 f"they do not pay: expected 1 to 20, got {m:g}")
+        return self
 
 
 class Policies(Strict):
@@ -556,6 +722,7 @@ class Policies(Strict):
     land: Land
     tax: Tax
     services: Services
+    mu_pricing: MuPricing
 
 
 class Shock(Window):

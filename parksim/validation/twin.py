@@ -38,7 +38,7 @@ read beside the model; they run, and draw, in this order:
   ``sale_price_yuan_per_m2 * district.owner_cost_rate_per_year / 12``); whether the land lever
   relieves rent there (it lets its units, at a positive rent); its own entry standard (the
   table's ``min_revenue_yuan``, unset: none beyond the district's); and a service platform
-  with probability ``policies.services.platform_coverage``, one draw per park.
+  where its entry says it has one (``platform = true``).
 - **Pool** (:func:`_pool`; the model's ``district.Pool``): ``district.firms`` firms at the
   start plus new firms formed as a Poisson process (born during the run, age 0). Attributes
   are drawn only for the firms that can reach a park (seated at the start, or applying before
@@ -89,9 +89,11 @@ read beside the model; they run, and draw, in this order:
   half-year it closes.
 
   - :func:`_review` (``enterprise.review``): a firm that was in the park before the report
-    grows (a Laplace step whose scale falls with size), may cross the upgrade line (小升规),
-    may start R&D or be certified tech-based, may outgrow its floor and may breach its
-    performance contract.
+    grows (a Laplace step whose scale falls with size; a service platform in its park adds
+    ``parks.platforms.services.growth_drift_per_year``), may cross the upgrade line (小升规),
+    may start R&D or be certified tech-based (a platform multiplies the rate by its
+    ``tech_hazard_multiplier``), may outgrow its floor and may breach its performance
+    contract.
   - :func:`_commit` (``enterprise.commit``): when the next half-year opens (so not after the
     report at the horizon) a firm in breach is moved out and one that outgrew its floor
     expands (:func:`_move`); each firm then learns its support from the four levers for the
@@ -105,12 +107,14 @@ opening dates (every park of ``parks.initial`` is open from the start, whatever 
 and the parks the pipeline builds, lead-sector shares (every park is open to firms of every
 sector), moves and graduations (a firm that outgrows its floor always expands). It has no
 park grades either, so it ignores the levers' ``min_park_grade`` (for support and for the
-rent relief a firm expects), the land lever's ``grade_drift_per_year`` and delisting; and it
-books no money and ignores budget caps (every eligible firm that takes a lever up is
-supported, and a firm expecting rent relief always finds the land budget able to pay it).
-The agreement test therefore describes a world where these do not matter: only parks
-operating at the start, each too large to fill, ``parks.admission.lead_sector_min_share =
-0``, every grade admitted and budgets that never bind.
+rent relief a firm expects), delisting and firms' 亩均 grades (``policies.mu_pricing``); it
+builds no platform during the run and knows no digital management; and it books no money and
+ignores budget caps (every eligible firm that takes a lever up is supported, and a firm
+expecting rent relief always finds the land budget able to pay it). The agreement test
+therefore describes a world where these do not matter: only parks operating at the start,
+each too large to fill, with the platforms their entries give them and operators who never
+build one, ``parks.admission.lead_sector_min_share = 0``, every grade admitted, no 亩均
+prices and budgets that never bind.
 """
 
 from __future__ import annotations
@@ -530,7 +534,7 @@ def _arrivals(rng: np.random.Generator, rate: float, horizon: float) -> np.ndarr
 
 def _parks(rng, scenario) -> _Parks:
     """The parks of ``parks.initial``, on their development models' terms, each with a service
-    platform by one draw."""
+    platform where its entry says so."""
     p = scenario.parks
     sectors = list(scenario.district.sectors)
     market = p.rent_yuan_m2_month
@@ -552,7 +556,7 @@ def _parks(rng, scenario) -> _Parks:
             else 0.0
         )
         seats.append(spec.firms if spec.status == "operating" else 0)
-    platform = rng.random(len(p.initial)) < scenario.policies.services.platform_coverage
+    platform = np.array([bool(spec.platform) for spec in p.initial], dtype=bool)
     return _Parks(
         lead=np.array(lead, dtype=np.int64),
         platform=platform,
@@ -899,9 +903,11 @@ def _review(
     e = scenario.enterprises
     closing = now - _CLOSE  # a report's findings are dated at the last instant of the half-year
     # growth: a Laplace step whose scale falls with size;
-    # drift from the park, the support held and any shock
+    # drift from the park, its service platform, the support held and any shock
     log_reference = math.log(e.growth_reference_revenue_yuan)
-    base_drift = e.growth_drift_per_year + scenario.parks.growth_drift_per_year
+    services = scenario.parks.platforms.services
+    base_drift = (e.growth_drift_per_year + scenario.parks.growth_drift_per_year
+                  + np.where(firms.platform[rows], services.growth_drift_per_year, 0.0))
     s = firms.interval_start[rows]
     dy = (now - s) / 12.0
     lr = firms.log_revenue[rows]
@@ -923,6 +929,7 @@ def _review(
     u_status, u_contract = rng.random((2, len(rows)))
     was_rd, was_tech = firms.rd[rows], firms.tech[rows]
     tech_rate, rd_rate = e.tech_hazard_per_year, e.rd_adoption_per_year
+    tech_rate = tech_rate * np.where(firms.platform[rows], services.tech_hazard_multiplier, 1.0)
     certified = (
         ~was_tech & was_rd & (u_status < -np.expm1(-tech_rate * firms.tech_multiplier[rows] * dy))
     )

@@ -1,0 +1,139 @@
+"""Service platforms and digital management: what a park's operator builds, and when.
+
+A park is not born with a public service platform (公共服务平台: design, testing, finance,
+legal) or with digital management (数字化管理); its operator builds them when the sums say they
+pay. At every half-yearly report, a quarter of a month after it (once the report's support is
+paid, so the budget left is known), the operator of each open park that lacks one weighs
+
+    firms in the park x (value per firm-year + services the district buys per firm-year)
+        x payback years  >=  hurdle x (setup cost - the district's subsidy)
+
+and starts building if it holds. The value is what the platform is worth to the operator for
+each firm (fees, firms kept: ``parks.platforms.<platform>.value_yuan_per_firm_year``); the
+district's purchase of services (政府购买服务, the services lever: its take-up times its cost per
+firm-year, while active) adds to a service platform's value; the subsidy is the services
+lever's ``platform_subsidy_share`` of the setup cost, counted while the lever is active and
+this year's budget holds it, and paid when building starts. The hurdle is the operator's own
+(a keyed lognormal draw with median 1). A platform works ``build_months`` later
+(``park_platform``). Its firms then grow and are certified faster
+(``growth_drift_per_year``, ``tech_hazard_multiplier``), a service platform draws applicants
+(``district.platform_acceptance_multiplier``) and lets the services lever serve the park's
+firms, and both count in the annual evaluation (:mod:`parksim.model.grading`).
+
+A park operating at the start has what its scenario entry says (``platform``, ``digital``),
+or, where the entry is silent, what the same sums would have had its operator build before
+the start (without the lever, unless it is already active).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.special import ndtri
+
+from parksim.rng import Draw
+
+if TYPE_CHECKING:
+    from parksim.model.parks import Park, Parks
+    from parksim.scenario.schema import Platform
+
+__all__ = ["PLATFORMS", "equip_initial", "platform_building", "platform_effects", "pays"]
+
+PLATFORMS = ("services", "digital")
+"""The platforms a park's operator may build: a public service platform, digital management."""
+
+DECIDE_AFTER = 0.25
+"""Months after a report at which operators decide: after the report's support is paid."""
+
+_DRAW = {"services": Draw.PARK.platform, "digital": Draw.PARK.digital}
+
+
+def _spec(parks: Parks, platform: str) -> Platform:
+    return getattr(parks.scenario.parks.platforms, platform)
+
+
+def pays(parks: Parks, park: Park, platform: str, t: float) -> tuple[bool, float]:
+    """Whether building ``platform`` in ``park`` at ``t`` pays its operator, and the subsidy
+    counted in the sums (yuan)."""
+    spec = _spec(parks, platform)
+    policy = parks.policy
+    subsidy = policy.platform_subsidy(t, spec.setup_cost_yuan)
+    per_firm = spec.value_yuan_per_firm_year
+    if platform == "services":
+        per_firm += policy.services_purchase_per_firm_year(t)
+    firms = park.n_firms - park.reserved
+    value = firms * per_firm * spec.payback_years
+    u = min(max(park.draw(_DRAW[platform]), 1e-12), 1 - 1e-12)
+    hurdle = math.exp(spec.hurdle_log_sigma * float(ndtri(u)))
+    return value >= hurdle * (spec.setup_cost_yuan - subsidy), subsidy
+
+
+def equip_initial(parks: Parks) -> None:
+    """Give the parks operating at the start (their firms seated) the platforms their scenario
+    entries say, or, where silent, those their operators' sums would have built."""
+    for spec, park in zip(parks.scenario.parks.initial, parks, strict=False):
+        if spec.status != "operating":
+            continue
+        for platform in PLATFORMS:
+            given = getattr(spec, "platform" if platform == "services" else platform)
+            if given if given is not None else pays(parks, park, platform, 0.0)[0]:
+                _works(parks, park, platform, 0.0, 0.0)
+
+
+def _works(parks: Parks, park: Park, platform: str, t: float, cost: float,
+           _event: object = None) -> None:
+    """``platform`` works in ``park`` from ``t``; its operator spent ``cost`` on it (0 for one
+    built before the start)."""
+    park.building.discard(platform)
+    if platform == "services":
+        park.has_platform = True
+    else:
+        park.has_digital = True
+    parks.records.platform(t, park.id, park.floor_area_m2, platform, cost)
+
+
+def platform_building(parks: Parks):
+    """Every half-year, each open, listed park's operator decides whether to build each
+    platform it lacks (:func:`pays`); a platform decided works ``build_months`` later."""
+    env = parks.env
+    step = parks.scenario.enterprises.review_interval_months
+    t = DECIDE_AFTER
+    while t < parks.horizon:
+        yield env.timeout(t - env.now)
+        for park in parks:
+            if not park.is_open or park.delisted:
+                continue
+            for platform in PLATFORMS:
+                if park.has(platform) or platform in park.building:
+                    continue
+                build, subsidy = pays(parks, park, platform, t)
+                if build:
+                    _start(parks, park, platform, t, subsidy)
+        t += step
+
+
+def _start(parks: Parks, park: Park, platform: str, t: float, subsidy: float) -> None:
+    spec = _spec(parks, platform)
+    park.building.add(platform)
+    parks.policy.pay_platform_subsidy(t, subsidy, park.id)
+    done = t + spec.build_months
+    if done < parks.horizon:
+        parks.env.timeout(done - t).callbacks.append(
+            partial(_works, parks, park, platform, done, spec.setup_cost_yuan)
+        )
+
+
+def platform_effects(parks: Parks) -> tuple[np.ndarray, np.ndarray]:
+    """(growth drift, tech-certification multiplier) of the firms in each park (by park id),
+    from the platforms working there."""
+    services = parks.scenario.parks.platforms.services
+    digital = parks.scenario.parks.platforms.digital
+    has = np.array([(p.has_platform, p.has_digital) for p in parks], dtype=bool).reshape(-1, 2)
+    drift = (has[:, 0] * services.growth_drift_per_year
+             + has[:, 1] * digital.growth_drift_per_year)
+    tech = (np.where(has[:, 0], services.tech_hazard_multiplier, 1.0)
+            * np.where(has[:, 1], digital.tech_hazard_multiplier, 1.0))
+    return drift, tech

@@ -1,0 +1,258 @@
+"""Grading that differentiates, platforms that parks build, demonstration parks earned, and 亩均
+prices that push.
+
+A grading round on a hand-built set of parks whose scores are known; the ranking rule and the
+grace period's opt-in; paired runs on common random numbers for each channel (a platform
+raises a park's score, the services lever raises platform coverage and through it scores and
+demonstration parks, 亩均 prices lower low-grade firms' growth and raise their exits, never
+the reverse), each with a power check that its bound can fail.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import parksim
+from parksim.aggregate import paired_difference
+from parksim.model.context import Context
+from parksim.model.grading import GradingLog, grade_parks, grades_by_position, grading_round
+from parksim.model.parks import M2_PER_MU
+from parksim.rng import Streams
+
+REPLICATIONS = 40
+SEED = 11
+NEVER_BUILT = ("parks.platforms.services.setup_cost_yuan=1e12",
+               "parks.platforms.digital.setup_cost_yuan=1e12")
+
+
+# ------------------------------------------------------------------------- the ranking rule
+
+
+def test_grades_by_position_follow_the_cumulative_shares():
+    shares = {"A": 0.2, "B": 0.4, "C": 0.35, "D": 0.05}
+    assert "".join("ABCD"[r] for r in grades_by_position(10, shares)) == "AABBBBCCCC"
+    # Pingyang 2025 graded 11 parks 3/4/3/1: the rule gives 2/5/3/1 with these shares
+    assert "".join("ABCD"[r] for r in grades_by_position(11, shares)) == "AABBBBBCCCD"
+    assert grades_by_position(0, shares).size == 0
+    assert set(grades_by_position(1000, {"A": 0, "B": 0, "C": 0, "D": 1}).tolist()) == {3}
+
+
+@pytest.fixture(scope="module")
+def baseline(baseline_path):
+    return parksim.load_scenario(baseline_path)
+
+
+def _spec(baseline, **update):
+    return baseline.parks.grading.model_copy(update=update)
+
+
+def test_parks_in_grace_take_part_only_for_a_or_b(baseline):
+    """Established parks are ranked among themselves; a park in grace gets A or B where its
+    score reaches the lowest score that earned it, else no grade (no penalty)."""
+    spec = _spec(baseline, method="rank", rank_shares={"A": 0.2, "B": 0.4, "C": 0.2, "D": 0.2})
+    scores = np.array([10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 9.5, 8.5, 0.5])
+    grace = np.array([False] * 10 + [True] * 3)
+    assert grade_parks(scores, grace, spec) == [
+        "A", "A", "B", "B", "B", "B", "C", "C", "D", "D", "A", "B", None,
+    ]
+    bands = _spec(baseline, method="bands", thresholds={"A": 8.0, "B": 5.0, "C": 2.0})
+    assert grade_parks(scores, grace, bands) == [
+        "A", "A", "A", "B", "B", "B", "C", "C", "C", "D", "A", "A", None,
+    ]
+
+
+# ------------------------------------------------------------ one round on a hand-built world
+
+
+@pytest.fixture
+def world(baseline_path):
+    """Six recognised, provincial parks of the baseline's first six, emptied and set by hand:
+    equal but for their revenue per mu (park 0 best) and their platforms; graded on 亩均
+    returns alone, without noise; D for the last of six, delisted at once; demonstration for a
+    B or better with both platforms, the site check always passed, the title kept only at A."""
+    scenario = parksim.load_scenario(baseline_path, overrides=[
+        "district.firms=0", "parks.pipeline.candidate_sites_per_year=0",
+        "parks.grading.weights={mu_returns=1.0, industry_focus=0.0, operations=0.0, "
+        "firm_cultivation=0.0, innovation=0.0, services=0.0, digital=0.0}",
+        "parks.grading.noise_sd=0.0",
+        "parks.grading.rank_shares={A=0.2, B=0.4, C=0.2, D=0.2}",
+        "parks.grading.delist_after_d_grades=1",
+        'parks.demonstration.min_grade="B"', "parks.demonstration.min_consecutive=1",
+        "parks.demonstration.selection_probability=1.0", 'parks.demonstration.keep_min_grade="A"',
+        "policies.mu_pricing.enabled=false",
+    ])
+    ctx = Context(scenario, Streams(np.random.SeedSequence(1)))
+    parks = [p for p in ctx.parks][:6]
+    for i, park in enumerate(parks):
+        park.is_open, park.opened_at, park.recognised_at, park.provincial = True, -np.inf, 0.0, True
+        park.n_firms, park.lead_firms, park.free_m2 = 20, 20, park.usable_m2 * 0.1
+        park.has_platform = park.has_digital = i in (0, 1, 3)
+    ctx.parks._parks = parks
+    for park in parks:
+        ctx.parks.vacancies.update(park)
+    benchmark = scenario.parks.grading.benchmarks["mu_returns"]
+    land = np.array([p.floor_area_m2 for p in parks]) / (scenario.parks.pipeline.plot_ratio
+                                                       * M2_PER_MU)
+    per_mu = benchmark * np.array([1.4, 1.2, 1.0, 0.8, 0.6, 0.4])  # scores 1.4 ... 0.4
+    tenancy = SimpleNamespace(
+        park_totals=lambda: (per_mu * land, np.zeros(len(parks))),
+        policy=ctx.policy, table=ctx.tenancy.table,
+    )
+    return ctx, parks, tenancy, per_mu, land
+
+
+def test_one_grading_round_grades_delists_and_selects(world):
+    ctx, parks, tenancy, _, _ = world
+    log = GradingLog()
+    grading_round(ctx.parks, tenancy, log, 11.5, 0)
+    # six ranked: (i + 1/2) / 6 against 0.2, 0.6, 0.8, 1.0
+    assert [p.grade for p in parks] == ["A", "B", "B", "B", "C", "D"]
+    assert [round(p.score, 9) for p in parks] == [1.4, 1.2, 1.0, 0.8, 0.6, 0.4]
+    # the D park is delisted: no provincial standing, out of the vacancies, no new firm
+    assert [p.delisted for p in parks] == [False] * 5 + [True]
+    assert not parks[5].provincial and parks[5] not in ctx.parks.vacancies.all
+    assert parks[0] in ctx.parks.vacancies.all
+    # B or better with both platforms: parks 0, 1 and 3 (park 2 has none, park 4 is a C)
+    assert [p.demonstration for p in parks] == [True, True, False, True, False, False]
+    rows = log.columns()
+    assert rows["park_id"] == [5, 0, 1, 2, 3, 4]  # the delisted first, then the graded
+    assert rows["selected"] == [False, True, True, False, True, False]
+    assert rows["delisted"] == [True, False, False, False, False, False]
+    assert set(rows["year"]) == {2019}
+
+
+def test_the_recheck_takes_the_title_of_a_park_whose_grade_falls(world):
+    ctx, parks, tenancy, per_mu, land = world
+    log = GradingLog()
+    grading_round(ctx.parks, tenancy, log, 11.5, 0)
+    per_mu[:] = per_mu[[1, 0, 2, 3, 4, 5]]  # park 1 now leads, park 0 falls to B
+    grading_round(ctx.parks, tenancy, log, 23.5, 1)
+    # five ranked (park 5 is delisted): A, B, B, C, D; titles kept only at A
+    assert [p.grade for p in parks[:5]] == ["B", "A", "B", "C", "D"]
+    assert [p.demonstration for p in parks[:5]] == [False, True, False, False, False]
+    records = ctx.records.freeze()
+    demoted = records.park_id[records.kind == parksim.records.Kind.PARK_DEMOTED]
+    assert sorted(demoted.tolist()) == [0, 3]
+    rows = log.columns()
+    demoted_2020 = {p for p, y, d in zip(rows["park_id"], rows["year"], rows["demoted"],
+                                         strict=True) if y == 2020 and d}
+    assert demoted_2020 == {0, 3}
+
+
+def test_a_park_without_platforms_is_not_selected_however_good(world):
+    ctx, parks, tenancy, _, _ = world
+    parks[0].has_platform = False
+    grading_round(ctx.parks, tenancy, GradingLog(), 11.5, 0)
+    assert parks[0].grade == "A" and not parks[0].demonstration
+
+
+# ------------------------------------------------------------- channels, on common random numbers
+
+
+def _grades(scenario, replications=REPLICATIONS):
+    forecast = parksim.simulate(scenario, replications=replications, seed=SEED, workers=2)
+    return forecast
+
+
+def _with_platform(scenario, park: int, platform: bool):
+    initial = list(scenario.parks.initial)
+    initial[park] = initial[park].model_copy(update={"platform": platform, "digital": False})
+    parks = scenario.parks.model_copy(update={"initial": tuple(initial)})
+    return scenario.model_copy(update={"parks": parks})
+
+
+def test_a_park_with_a_platform_scores_and_grades_higher(baseline_path):
+    """The same park, the same firms and luck, with and without a service platform (no
+    operator builds one during the run): its score is higher in every grading with it, and its
+    grade never lower."""
+    base = parksim.load_scenario(baseline_path, overrides=[*NEVER_BUILT, "district.firms=8000"])
+    runs = {flag: _grades(_with_platform(base, 0, flag), 10).grades for flag in (True, False)}
+    with_, without = (runs[f][runs[f].park_id == 0].reset_index(drop=True) for f in (True, False))
+    assert len(with_) == len(without) > 0
+    assert (with_.score > without.score).all()
+    graded = (with_.grade != "") & (without.grade != "")
+    assert (with_.grade[graded] <= without.grade[graded]).all()  # "A" < "B" < ...
+    assert (with_.grade[graded] < without.grade[graded]).any()
+
+
+@pytest.fixture(scope="module")
+def services_runs(baseline_path):
+    base = parksim.load_scenario(baseline_path)
+    off = parksim.load_scenario(baseline_path, overrides=["policies.services.enabled=false"])
+    return _grades(base), _grades(off)
+
+
+def _per_replication(forecast, column, year=2021, how="sum"):
+    g = forecast.grades[forecast.grades.year == year]
+    return g.groupby("replication")[column].agg(how).reindex(range(REPLICATIONS), fill_value=0)
+
+
+def test_the_services_lever_builds_platforms_and_through_them_earns_demonstration(services_runs):
+    """Purchased services and platform subsidies make operators build: more parks with a
+    platform in 2021, higher scores, and more demonstration parks (paired 95% bounds)."""
+    on, off = services_runs
+    platforms = paired_difference(_per_replication(off, "has_platform").to_numpy(float),
+                                  _per_replication(on, "has_platform").to_numpy(float))
+    assert platforms[1] > 1.0, platforms
+    scores = paired_difference(_per_replication(off, "score", how="mean").to_numpy(),
+                               _per_replication(on, "score", how="mean").to_numpy())
+    assert scores[1] > 0, scores
+    demo = paired_difference(off.targets.demo_parks.to_numpy(float),
+                             on.targets.demo_parks.to_numpy(float))
+    assert demo[1] > 0, demo
+
+
+def test_the_services_bound_sees_a_lever_that_pays_for_no_platform(baseline_path, services_runs):
+    """Power check: a services lever that neither subsidises platforms nor buys services builds
+    no more platforms than none: the bound the channel test passes fails here (its firms still
+    grow a little faster, so a park or two may fill and build one)."""
+    _, off = services_runs
+    idle = _grades(parksim.load_scenario(baseline_path, overrides=[
+        "policies.services.platform_subsidy_share=0.0",
+        "policies.services.cost_yuan_per_firm_year=0.0",
+    ]))
+    platforms = paired_difference(_per_replication(off, "has_platform").to_numpy(float),
+                                  _per_replication(idle, "has_platform").to_numpy(float))
+    assert platforms[1] <= 1.0 and abs(platforms[0]) < 0.5, platforms
+
+
+# ----------------------------------------------------------------- 亩均 prices push, never pay
+
+
+def _at(scenario, t: float) -> Context:
+    ctx = Context(scenario, Streams(np.random.SeedSequence(7)))
+    ctx.env.run(until=t)
+    return ctx
+
+
+@pytest.mark.parametrize("seed_overrides", [(), ("district.firms=12000",)])
+def test_mu_prices_lower_growth_and_raise_exits_of_low_grades_only(baseline_path, seed_overrides):
+    """The first 亩均 grading is in December 2019; up to it, the runs with and without the
+    prices are the same. At the next report, every firm graded C or D has grown by exactly its
+    surcharge's drift less than without (never more), A and B firms by the same; D firms fail
+    at least as often."""
+    on = parksim.load_scenario(baseline_path, overrides=list(seed_overrides))
+    off = parksim.load_scenario(baseline_path, overrides=[*seed_overrides,
+                                                          "policies.mu_pricing.enabled=false"])
+    a, b = _at(on, 12.5), _at(off, 12.5)
+    n = min(a.tenancy.table.n, b.tenancy.table.n)
+    ta, tb = a.tenancy.table, b.tenancy.table
+    assert (ta.firm[:n] == tb.firm[:n]).all()
+    grade = ta.mu_grade[:n]
+    assert set(np.unique(grade).tolist()) == {-1, 0, 1, 2, 3}
+    reviewed = ta.active[:n] & tb.active[:n] & (ta.since[:n] == 12.0) & (ta.entered_at[:n] < 6.0)
+    gap = ta.log_revenue[:n] - tb.log_revenue[:n]
+    drift = on.policies.mu_pricing.growth_drift_per_year
+    for rank, letter in enumerate("ABCD"):
+        mine = reviewed & (grade == rank)
+        assert mine.any()
+        np.testing.assert_allclose(gap[mine], drift.get(letter, 0.0) * 0.5, atol=1e-12)
+    assert (gap[reviewed] <= 1e-12).all()
+    c, d = _at(on, 18.5), _at(off, 18.5)
+    gone = {name: set(x.tenancy.table.firm[:n][~x.tenancy.table.active[:n]
+                                                & (grade == 3)].tolist())
+            for name, x in (("on", c), ("off", d))}
+    assert gone["off"] <= gone["on"]
