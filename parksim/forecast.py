@@ -39,7 +39,7 @@ from parksim.calendar import month_label
 from parksim.execution.executors import Executor, make_executor
 from parksim.execution.replication import ROW_OUTPUTS, result_columns
 from parksim.execution.tasks import scenario_tasks
-from parksim.metrics import CHAIN, FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
+from parksim.metrics import CHAIN, CHANNELS, FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
 from parksim.model import GRADE_COLUMNS, PARK_COLUMNS
 from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
 
@@ -234,7 +234,7 @@ def _collect(
     for key in TARGET_KEYS:
         targets[f"met_{key}"] = targets[key] >= float(getattr(scenario.targets, key))
     targets["met_all"] = targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)
-    for key in (*FIRMS_READINGS, *CHAIN):
+    for key in (*FIRMS_READINGS, *CHAIN, *CHANNELS):
         targets[key] = [r[key] for r in rows]
     for column in result_columns(("fiscal",), 0):
         targets[column] = [r[column] for r in rows]

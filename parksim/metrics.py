@@ -29,6 +29,7 @@ __all__ = [
     "firm_histories",
     "FIRMS_READINGS",
     "CHAIN",
+    "CHANNELS",
     "FILL_COLUMNS",
     "fill_months",
 ]
@@ -57,6 +58,8 @@ SERIES_COLUMNS = (
     "firms_all_parks",
     "service_platforms",
     "digital_platforms",
+    "demonstration_selected",
+    "demonstration_lost",
 )
 """Columns of the monthly series: end-of-month values; entries, exits, spend and the
 investment in park projects started during the run are cumulative. ``parks``,
@@ -65,7 +68,9 @@ firms in them, as the targets do; ``firms_all_parks`` counts firms in every park
 ``expansions`` and ``moves`` count firms that outgrew their floor and expanded in their park
 or moved to another park; ``exits_graduated`` those that left for their own industrial land.
 ``service_platforms`` and ``digital_platforms`` count the parks (all, not only recognised ones)
-where a public service platform or digital management works."""
+where a public service platform or digital management works; ``demonstration_selected`` and
+``demonstration_lost`` the titles given and taken back (at a re-check or by delisting), so
+that ``demo_parks`` is their difference."""
 
 
 def _cumulative(
@@ -139,11 +144,13 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     out[:, col["tech_firms"]] = (tech_by_park * counted).sum(axis=0)
     out[:, col["firms_all_parks"]] = cum(arrived) - cum(exited)
     out[:, col["upgrades"]] = cum((kind == Kind.FIRM_UPGRADED) & (month >= upgrades_from))
-    out[:, col["demo_parks"]] = (
-        cum(kind == Kind.PARK_DEMONSTRATION)
-        - cum(_lost(records.lost_standing, delisted, "demonstration"))
-        - cum(kind == Kind.PARK_DEMOTED)
+    selected = cum(kind == Kind.PARK_DEMONSTRATION)
+    lost = cum(_lost(records.lost_standing, delisted, "demonstration")) + cum(
+        kind == Kind.PARK_DEMOTED
     )
+    out[:, col["demo_parks"]] = selected - lost
+    out[:, col["demonstration_selected"]] = selected
+    out[:, col["demonstration_lost"]] = lost
     out[:, col["provincial_parks"]] = cum(kind == Kind.PARK_PROVINCIAL) - cum(
         _lost(records.lost_standing, delisted, "provincial")
     )
@@ -188,17 +195,25 @@ CHAIN = ("expansions", "moves", "graduates")
 their floor and expanded in their park, moved to another park, or graduated to their own
 industrial land."""
 
+CHANNELS = ("service_platforms", "digital_platforms", "demonstration_selected",
+            "demonstration_lost")
+"""What the demonstration-park target is earned through, at the target date, reported beside
+the targets: parks with a working service platform and digital management (which the site
+check asks for), and demonstration titles given and taken back."""
+
 
 def target_values(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
     """The six target quantities at the end of the target month, both readings of the firms
     target (:data:`FIRMS_READINGS`; ``firms`` is the one ``targets.firms_reading`` names) and
-    the innovation chain (:data:`CHAIN`)."""
+    the innovation chain (:data:`CHAIN`) and the demonstration channels (:data:`CHANNELS`)."""
     row = _row(series, scenario, scenario.targets.date)
     out = {key: float(row[SERIES_COLUMNS.index(key)]) for key in TARGET_KEYS}
     out["firms_stock"] = out["firms"]
     out["firms_cumulative_entries"] = float(row[SERIES_COLUMNS.index("entries")])
     for name, column in zip(CHAIN, ("expansions", "moves", "exits_graduated"), strict=True):
         out[name] = float(row[SERIES_COLUMNS.index(column)])
+    for name in CHANNELS:
+        out[name] = float(row[SERIES_COLUMNS.index(name)])
     if scenario.targets.firms_reading == "cumulative_entries":
         out["firms"] = out["firms_cumulative_entries"]
     return out

@@ -23,7 +23,7 @@ from parksim.execution.replication import (
 )
 from parksim.execution.tasks import scenario_tasks
 from parksim.forecast import run_forecast
-from parksim.metrics import CHAIN, FIRMS_READINGS, SERIES_COLUMNS
+from parksim.metrics import CHAIN, CHANNELS, FIRMS_READINGS, SERIES_COLUMNS
 from parksim.rng import replication_seed
 from parksim.scenario import LEVERS, TARGET_KEYS
 
@@ -35,7 +35,7 @@ def test_result_row_flattens_row_outputs_and_carries_tables_apart(tiny_scenario)
     row = result_row(result, OUTPUTS)
     scalars = [c for c in row if c != "tables"]
     assert scalars == result_columns(ROW_OUTPUTS, len(tiny_scenario.observations))
-    targets = [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN]
+    targets = [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN, *CHANNELS]
     assert scalars[:len(targets)] == targets
     assert [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_investment_yuan"] == \
         scalars[len(targets):len(targets) + len(LEVERS) + 2]
@@ -43,6 +43,7 @@ def test_result_row_flattens_row_outputs_and_carries_tables_apart(tiny_scenario)
     # the parks target (a count) and the parks table (its rows) do not share a name
     assert row["parks"] == result.targets["parks"]
     assert row["tables"]["parks"] is result.parks
+    assert row["tables"]["grades"] is result.grades
     assert row["tables"]["series"].shape == (tiny_scenario.horizon_months, len(SERIES_COLUMNS))
     assert row["tables"]["records"] is result.records
     assert "tables" not in result_row(result, ("targets",))

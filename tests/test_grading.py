@@ -20,6 +20,7 @@ from parksim.aggregate import paired_difference
 from parksim.model.context import Context
 from parksim.model.grading import GradingLog, grade_parks, grades_by_position, grading_round
 from parksim.model.parks import M2_PER_MU
+from parksim.model.platforms import pays
 from parksim.rng import Streams
 
 REPLICATIONS = 40
@@ -256,3 +257,54 @@ def test_mu_prices_lower_growth_and_raise_exits_of_low_grades_only(baseline_path
                                                 & (grade == 3)].tolist())
             for name, x in (("on", c), ("off", d))}
     assert gone["off"] <= gone["on"]
+
+
+# ------------------------------------------------------------------- an operator's platform sums
+
+
+@pytest.fixture
+def bare(baseline_path):
+    """The baseline's parks without firms (no pool, no pipeline) and operators whose hurdle is
+    exactly 1, the services lever from 2019-07 with its purchases and a 30% subsidy."""
+    def make(*overrides):
+        scenario = parksim.load_scenario(baseline_path, overrides=[
+            "district.firms=0", "parks.pipeline.candidate_sites_per_year=0",
+            "parks.platforms.services.hurdle_log_sigma=0.0",
+            "parks.platforms.digital.hurdle_log_sigma=0.0", *overrides,
+        ])
+        return Context(scenario, Streams(np.random.SeedSequence(3)))
+    return make
+
+
+def test_an_operator_builds_when_its_firms_pay_for_the_platform(bare):
+    """Unsupported, a service platform pays when firms x 3,000 x 5 years >= 500,000: 34 firms
+    do, 33 do not; with the lever active, purchases of 0.7 x 8,000 a firm-year and a 30%
+    subsidy make 10 firms enough: 10 x 8,600 x 5 = 430,000 >= 350,000."""
+    ctx = bare()
+    park = ctx.parks[0]
+    for firms, t, builds in ((34, 0.0, True), (33, 0.0, False), (10, 6.25, True),
+                             (9, 6.25, True), (7, 6.25, False)):
+        park.n_firms = firms
+        assert pays(ctx.parks, park, "services", t)[0] is builds, (firms, t)
+    park.n_firms = 10
+    assert pays(ctx.parks, park, "services", 6.25) == (True, 150_000.0)
+    assert pays(ctx.parks, park, "services", 6.25, supported=False) == (False, 0.0)
+
+
+def test_a_platform_works_after_its_build_time_and_its_subsidy_is_paid(bare):
+    """An open park of 20 firms: at the first decision after the lever opens (2019-07, a
+    quarter month after the report) its operator builds a service platform, which works six
+    months later; the subsidy is paid as building starts."""
+    ctx = bare()
+    park = ctx.parks[0]
+    park.n_firms = 20
+    ctx.env.run(until=6.3)
+    assert "services" in park.building and not park.has_platform
+    ctx.env.run(until=12.3)
+    assert park.has_platform
+    r = ctx.records.freeze()
+    works = (r.kind == parksim.records.Kind.PARK_PLATFORM) & (r.park_id == 0) \
+        & (r.build == "services")
+    assert r.time_months[works].tolist() == [6.25 + 6.0]
+    paid = (r.kind == parksim.records.Kind.SUPPORT_PAID) & (r.park_id == 0) & (r.firm_id == -1)
+    assert r.amount_yuan[paid & (r.lever == "services")].tolist()[:1] == [150_000.0]

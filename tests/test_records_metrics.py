@@ -89,6 +89,9 @@ def _timeline() -> Records:
     buf.exited(6.0, 1, 8, 1.1, 3.5e6, 800.0, True, "moved")
     buf.firm(6.0, Kind.FIRM_MOVED, 0, 8, 1.1, 3.5e6, 1_000.0, True)
     buf.paid(6.3, "land", 0, 8, 70_000.0)
+    buf.platform(2.0, 0, 10_000.0, "services", 5e5)  # a platform's cost is not a payment
+    buf.platform(6.5, 0, 10_000.0, "digital", 3e5)
+    buf.demoted(7.2, 0, 10_000.0)
     return buf.freeze()
 
 
@@ -122,6 +125,7 @@ TIMELINE = {
         upgrades=0,
     ),
     "2019-03": dict(
+        service_platforms=1,
         provincial_parks=1,
         upgrades=1,
         tech_firms=1,
@@ -150,6 +154,7 @@ TIMELINE = {
     ),
     "2019-06": dict(
         demo_parks=1,
+        demonstration_selected=1,
         parks=1,
         floor_area_m2=10_000,
         provincial_parks=1,
@@ -161,10 +166,12 @@ TIMELINE = {
     # firm 8 moves from the delisted park 1 to park 0: it counts again, with its new floor
     "2019-07": dict(
         spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=1, firms_all_parks=1,
-        tech_firms=1, moves=1, occupied_m2=1_000,
+        tech_firms=1, moves=1, occupied_m2=1_000, digital_platforms=1,
     ),
+    # park 0 loses its demonstration title at a re-check
     "2019-08": dict(
-        spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1
+        spend_land_yuan=70_000, spend_total_yuan=275_000, exits_failure=1, exits_graduated=1,
+        demo_parks=0, demonstration_lost=1,
     ),
 }
 
@@ -172,7 +179,7 @@ TIMELINE = {
 def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
     rec = _timeline()
     assert np.all(np.diff(rec.time_months) >= 0)
-    assert len(rec) == 23
+    assert len(rec) == 26
     # at t=2.5 the upgrade was recorded before the reward, at t=4.9 the entry before the payment
     at = lambda t: [KINDS[k] for k in rec.kind[rec.time_months == t]]  # noqa: E731
     assert at(2.5) == ["firm_upgraded", "support_paid"]
@@ -246,13 +253,18 @@ def test_target_values_read_the_target_month_not_the_last_month():
         "expansions",
         "moves",
         "graduates",
+        "service_platforms",
+        "digital_platforms",
+        "demonstration_selected",
+        "demonstration_lost",
     }
     # end of May 2019: park 1 not yet delisted, no demonstration park yet; three firms have
-    # entered, of which firm 8 is still in a park
+    # entered, of which firm 8 is still in a park; park 0's service platform works
     assert values == {"parks": 2.0, "floor_area_m2": 50_000.0, "firms": 1.0, "upgrades": 1.0,
                       "tech_firms": 1.0, "demo_parks": 0.0, "firms_stock": 1.0,
                       "firms_cumulative_entries": 3.0, "expansions": 1.0, "moves": 0.0,
-                      "graduates": 1.0}
+                      "graduates": 1.0, "service_platforms": 1.0, "digital_platforms": 0.0,
+                      "demonstration_selected": 0.0, "demonstration_lost": 0.0}
     # the other reading of the firms target: every firm that entered a park since the start
     entries = _scenario(horizon="2019-08", target="2019-05")
     entries = entries.model_copy(update={"targets": entries.targets.model_copy(

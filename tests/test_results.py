@@ -122,6 +122,22 @@ def test_targets_table_has_one_row_per_replication(results, tiny_scenario):
     np.testing.assert_allclose(targets["fiscal_total_yuan"], levers, rtol=1e-9)
 
 
+def test_grades_table_and_the_summary_grade_mix_agree(results, tiny_scenario):
+    """One row per park and grading round; the summary's grade mix counts its rows per year,
+    per replication."""
+    grades = results.grades
+    assert set(grades["grade"]) <= {"", "A", "B", "C", "D"} and len(grades)
+    assert not grades.duplicated(["replication", "year", "park_id"]).any()
+    n = tiny_scenario.run.replications
+    for row in results.summary["grade_mix"]:
+        year = grades[grades["year"] == row["year"]]
+        for grade in "ABCD":
+            assert row[grade] == pytest.approx((year["grade"] == grade).sum() / n)
+        assert row["not_graded"] == pytest.approx((year["grade"] == "").sum() / n)
+        assert row["with_platform"] == pytest.approx(year["has_platform"].sum() / n)
+    assert [r["year"] for r in results.summary["grade_mix"]] == sorted(set(grades["year"]))
+
+
 def test_series_cover_every_month_of_every_replication(results, tiny_scenario):
     series = results.series
     months = tiny_scenario.horizon_months

@@ -34,6 +34,7 @@ import numpy as np
 
 from parksim.metrics import (
     CHAIN,
+    CHANNELS,
     FIRMS_READINGS,
     fill_months,
     fiscal_cost,
@@ -113,7 +114,7 @@ def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
     """The scalar columns a result row carries for ``outputs`` (table outputs add none)."""
     cols: list[str] = []
     if "targets" in outputs:
-        cols += [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN]
+        cols += [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN, *CHANNELS]
     if "fiscal" in outputs:
         cols += [_fiscal_column(item) for item in (*LEVERS, "total", "park_investment")]
     if "observed" in outputs:

@@ -21,8 +21,8 @@ this year's budget holds it, and paid when building starts. The hurdle is the op
 firms, and both count in the annual evaluation (:mod:`parksim.model.grading`).
 
 A park operating at the start has what its scenario entry says (``platform``, ``digital``),
-or, where the entry is silent, what the same sums would have had its operator build before
-the start (without the lever, unless it is already active).
+or, where the entry is silent, what the same sums, without the services lever, would have had
+its operator build before the start.
 """
 
 from __future__ import annotations
@@ -55,14 +55,15 @@ def _spec(parks: Parks, platform: str) -> Platform:
     return getattr(parks.scenario.parks.platforms, platform)
 
 
-def pays(parks: Parks, park: Park, platform: str, t: float) -> tuple[bool, float]:
+def pays(parks: Parks, park: Park, platform: str, t: float,
+         supported: bool = True) -> tuple[bool, float]:
     """Whether building ``platform`` in ``park`` at ``t`` pays its operator, and the subsidy
-    counted in the sums (yuan)."""
+    counted in the sums (yuan); with ``supported`` false, without the services lever."""
     spec = _spec(parks, platform)
     policy = parks.policy
-    subsidy = policy.platform_subsidy(t, spec.setup_cost_yuan)
+    subsidy = policy.platform_subsidy(t, spec.setup_cost_yuan) if supported else 0.0
     per_firm = spec.value_yuan_per_firm_year
-    if platform == "services":
+    if platform == "services" and supported:
         per_firm += policy.services_purchase_per_firm_year(t)
     firms = park.n_firms - park.reserved
     value = firms * per_firm * spec.payback_years
@@ -79,7 +80,7 @@ def equip_initial(parks: Parks) -> None:
             continue
         for platform in PLATFORMS:
             given = getattr(spec, "platform" if platform == "services" else platform)
-            if given if given is not None else pays(parks, park, platform, 0.0)[0]:
+            if given if given is not None else pays(parks, park, platform, 0.0, False)[0]:
                 _works(parks, park, platform, 0.0, 0.0)
 
 

@@ -112,6 +112,13 @@ def forecast_table(summary: dict[str, Any]) -> str:
             f"{_months(fill['months_to_90pct_median'])} (share reaching them: "
             f"{_p(fill['share_reaching_50pct'])} / {_p(fill['share_reaching_90pct'])})"
         )
+    mix = summary.get("grade_mix")
+    if mix:
+        lines += ["", "park grading by year (mean parks per replication; 'no part': in grace, "
+                      "not graded; demo +/-: titles given / taken back)",
+                  f"{'year':>6}" + "".join(f"{h:>9}" for h in GRADE_MIX_HEADERS)]
+        lines += [f"{row['year']:>6}" + "".join(f"{row[key]:>9.2f}" for key in GRADE_MIX_KEYS)
+                  for row in mix]
     lines += [
         "",
         "P(met) is the share of replications meeting the target; "
@@ -120,6 +127,12 @@ def forecast_table(summary: dict[str, Any]) -> str:
     if "conditional_on" in summary:
         lines += textwrap.wrap(summary["conditional_on"], 100)
     return "\n".join(lines)
+
+
+GRADE_MIX_KEYS = ("A", "B", "C", "D", "not_graded", "delisted", "demonstration_selected",
+                  "demonstration_lost", "with_platform", "with_digital")
+GRADE_MIX_HEADERS = ("A", "B", "C", "D", "no part", "delisted", "demo +", "demo -", "platform",
+                     "digital")
 
 
 def _p(x: float | None) -> str:
@@ -163,6 +176,17 @@ def comparison_table(summary: dict[str, Any]) -> str:
             f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}"
             f"{_n(t['median']):>12}{diff:>11} {dci:>23}{per:>18}"
         )
+    channels = summary.get("channels")
+    if channels:
+        lines += ["", "what demonstration parks are earned through, at the target date (mean "
+                      "per replication)", f"{'':<22}{'scenario':<{width}}{'mean':>8}{'diff':>11}"
+                                          f"{'95% CI of diff':>24}"]
+        for c in channels:
+            label = CHANNEL_LABELS[c["key"]] if c["scenario"] == first else ""
+            dci = "" if c["diff"] is None else \
+                f"[{_signed(c['diff_ci_low'])}, {_signed(c['diff_ci_high'])}]"
+            lines.append(f"{label:<22}{c['scenario']:<{width}}{c['mean']:>8.2f}"
+                         f"{'' if c['diff'] is None else _signed(c['diff']):>11} {dci:>23}")
     lines += ["", "fiscal cost to the target date (median): " + ", ".join(
         f"{n} {_money(v)}" for n, v in summary["fiscal_cost_yuan"].items())]
     lines.append(
@@ -171,6 +195,14 @@ def comparison_table(summary: dict[str, Any]) -> str:
     )
     lines.append("shown where the extra is there (its 95% interval lies above zero).")
     return "\n".join(lines)
+
+
+CHANNEL_LABELS = {
+    "service_platforms": "with service platform",
+    "digital_platforms": "with digital mgmt",
+    "demonstration_selected": "demo titles given",
+    "demonstration_lost": "demo titles lost",
+}
 
 
 def sweep_summary(report: dict[str, Any]) -> str:

@@ -6,7 +6,10 @@ luck in every scenario and the difference between two scenarios is measured on m
 pairs. Per target, :func:`compare` gives each scenario's probability of meeting it (Wilson
 interval) and median, the mean paired difference of the target value against the first
 scenario with a t interval, and the extra fiscal cost per extra unit (yuan per extra upgrade,
-per extra tech firm, per extra firm in parks). Undefined values -- the first scenario itself,
+per extra tech firm, per extra firm in parks). Beside the targets it pairs the channels the
+demonstration target is earned through (parks with a service platform, with digital
+management, titles given and taken back: :data:`~parksim.metrics.CHANNELS`), so a difference
+in demonstration parks can be traced to them. Undefined values -- the first scenario itself,
 or no extra units (a difference whose 95% interval does not lie above zero) -- are ``None``,
 never NaN or infinity. The figures are computed by :mod:`parksim.aggregate`; this module runs
 the replications and assembles them.
@@ -24,6 +27,7 @@ import numpy as np
 from parksim.aggregate import cost_per_extra_unit, median, paired_difference, proportion
 from parksim.execution.executors import Executor
 from parksim.execution.tasks import interleaved, scenario_hash
+from parksim.metrics import CHANNELS
 from parksim.provenance import library_versions, source_hash
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 
@@ -84,7 +88,24 @@ class Comparison:
                 n: median(self.values[n]["fiscal_total_yuan"]) for n in self.names
             },
             "targets": out_targets,
+            "channels": self._channels(),
         }
+
+    def _channels(self) -> list[dict[str, Any]]:
+        """What the demonstration target is earned through (:data:`CHANNELS`), per scenario:
+        the mean per replication, and its paired difference against the first scenario."""
+        first = self.names[0]
+        rows = []
+        for key in CHANNELS:
+            for name in self.names:
+                v = self.values[name][key]
+                diff = (None, None, None) if name == first else paired_difference(
+                    self.values[first][key], v)
+                rows.append({k: _finite(x) for k, x in {
+                    "key": key, "scenario": name, "mean": float(np.mean(v)),
+                    "diff": diff[0], "diff_ci_low": diff[1], "diff_ci_high": diff[2],
+                }.items()})
+        return rows
 
 
 def _finite(x: Any) -> Any:
@@ -99,7 +120,7 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
     hashes = [scenario_hash(s) for s in scenarios]
     version, source = library_versions()["parksim"], source_hash()
     tasks = list(interleaved(hashes, replications, seed, version, source))
-    columns = [*TARGET_KEYS, "fiscal_total_yuan"]
+    columns = [*TARGET_KEYS, *CHANNELS, "fiscal_total_yuan"]
     values = {n: {c: np.full(replications, np.nan) for c in columns} for n in names}
     failed = 0
     for rows in executor.run(list(scenarios), seed, tasks, ("targets", "fiscal"), len(tasks)):
