@@ -258,6 +258,12 @@ def render(base, seed: int = SEED) -> str:
                             scaled.format(short(quota))))
     out += [
         "",
+        "[policies.mu_pricing]",
+        line("window", {"start": pol.mu_pricing.window.start, "end": HORIZON},
+             "the province's 亩均 prices stay in force to the end of the run [E]"),
+    ]
+    out += [
+        "",
         f"{'[targets]':<37}# at the end of the run [E]; the sources set no province targets",
         line("date", HORIZON),
         line("parks", PARKS_AIMED_FOR, "the province's aim of ~1,000 certified parks [R]"),

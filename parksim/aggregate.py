@@ -253,12 +253,12 @@ def fill_summary(opened_during_run: np.ndarray, months_to_50pct: np.ndarray,
     return FillSummary(int(opened.sum()), out[0][0], out[1][0], out[0][1], out[1][1])
 
 
-GRADE_MIX = ("A", "B", "C", "D", "not_graded", "delisted", "demonstration_selected",
-             "demonstration_lost", "with_platform", "with_digital")
+GRADE_MIX = ("A", "B", "C", "D", "not_graded", "delisted", "demonstration_selected", "demoted",
+             "with_platform", "with_digital")
 """What :func:`grade_mix` counts per grading year, as a mean per replication: parks graded A to
-D, parks in grace that took no part, parks delisted, parks selected as or losing the title of
-demonstration park (at the re-check), and parks graded or in grace with a working service
-platform or digital management."""
+D, parks in grace that took no part, parks delisted, parks selected as demonstration parks,
+demonstration parks that lost the title at the re-check, and parks graded or in grace with a
+working service platform or digital management."""
 
 
 def grade_mix(log: Mapping[str, np.ndarray], replications: int) -> list[dict[str, float]]:
@@ -273,7 +273,7 @@ def grade_mix(log: Mapping[str, np.ndarray], replications: int) -> list[dict[str
         "not_graded": grade == "",
         "delisted": np.asarray(log["delisted"], dtype=bool),
         "demonstration_selected": np.asarray(log["selected"], dtype=bool),
-        "demonstration_lost": np.asarray(log["demoted"], dtype=bool),
+        "demoted": np.asarray(log["demoted"], dtype=bool),
         "with_platform": np.asarray(log["has_platform"], dtype=bool),
         "with_digital": np.asarray(log["has_digital"], dtype=bool),
     }

@@ -2,10 +2,12 @@
 prices that push.
 
 A grading round on a hand-built set of parks whose scores are known; the ranking rule and the
-grace period's opt-in; paired runs on common random numbers for each channel (a platform
-raises a park's score, the services lever raises platform coverage and through it scores and
-demonstration parks, 亩均 prices lower low-grade firms' growth and raise their exits, never
-the reverse), each with a power check that its bound can fail.
+grace period's opt-in; an operator's sums for a platform; and runs on common random numbers
+for each channel: a platform raises a park's score; the services lever raises platform
+coverage and through it scores and demonstration parks (paired bounds, with a power check
+that the bound fails for a lever that pays for no platform); 亩均 prices lower the growth of
+C and D firms by exactly their surcharge and make D firms fail more, never the reverse
+(exact comparisons; prices that would pay are refused).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from parksim.model.context import Context
 from parksim.model.grading import GradingLog, grade_parks, grades_by_position, grading_round
 from parksim.model.parks import M2_PER_MU
 from parksim.model.platforms import pays
+from parksim.model.policies import MuPrices
 from parksim.rng import Streams
 
 REPLICATIONS = 40
+CHANNEL_REPLICATIONS = 160  # the services lever adds about 0.4 demonstration parks: enough
+                            # pairs for a bound above zero
 SEED = 11
 NEVER_BUILT = ("parks.platforms.services.setup_cost_yuan=1e12",
                "parks.platforms.digital.setup_cost_yuan=1e12")
@@ -50,19 +55,21 @@ def _spec(baseline, **update):
     return baseline.parks.grading.model_copy(update=update)
 
 
-def test_parks_in_grace_take_part_only_for_a_or_b(baseline):
-    """Established parks are ranked among themselves; a park in grace gets A or B where its
-    score reaches the lowest score that earned it, else no grade (no penalty)."""
+def test_a_park_in_grace_earns_the_grade_its_score_reaches_among_the_established(baseline):
+    """Established parks are ranked among themselves; a park in grace earns the best grade
+    whose lowest established score it reaches; with no established park it earns none."""
     spec = _spec(baseline, method="rank", rank_shares={"A": 0.2, "B": 0.4, "C": 0.2, "D": 0.2})
-    scores = np.array([10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 9.5, 8.5, 0.5])
-    grace = np.array([False] * 10 + [True] * 3)
+    scores = np.array([10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 9.5, 8.5, 3.5, 0.5])
+    grace = np.array([False] * 10 + [True] * 4)
     assert grade_parks(scores, grace, spec) == [
-        "A", "A", "B", "B", "B", "B", "C", "C", "D", "D", "A", "B", None,
+        "A", "A", "B", "B", "B", "B", "C", "C", "D", "D", "A", "B", "C", "D",
     ]
+    assert grade_parks(scores[10:], grace[10:], spec) == [None] * 4
     bands = _spec(baseline, method="bands", thresholds={"A": 8.0, "B": 5.0, "C": 2.0})
     assert grade_parks(scores, grace, bands) == [
-        "A", "A", "A", "B", "B", "B", "C", "C", "C", "D", "A", "A", None,
+        "A", "A", "A", "B", "B", "B", "C", "C", "C", "D", "A", "A", "C", "D",
     ]
+    assert grade_parks(scores[10:], grace[10:], bands) == ["A", "A", "C", "D"]
 
 
 # ------------------------------------------------------------ one round on a hand-built world
@@ -73,7 +80,7 @@ def world(baseline_path):
     """Six recognised, provincial parks of the baseline's first six, emptied and set by hand:
     equal but for their revenue per mu (park 0 best) and their platforms; graded on 亩均
     returns alone, without noise; D for the last of six, delisted at once; demonstration for a
-    B or better with both platforms, the site check always passed, the title kept only at A."""
+    B or better with both platforms, the site check always passed, the title kept at B."""
     scenario = parksim.load_scenario(baseline_path, overrides=[
         "district.firms=0", "parks.pipeline.candidate_sites_per_year=0",
         "parks.grading.weights={mu_returns=1.0, industry_focus=0.0, operations=0.0, "
@@ -82,7 +89,8 @@ def world(baseline_path):
         "parks.grading.rank_shares={A=0.2, B=0.4, C=0.2, D=0.2}",
         "parks.grading.delist_after_d_grades=1",
         'parks.demonstration.min_grade="B"', "parks.demonstration.min_consecutive=1",
-        "parks.demonstration.selection_probability=1.0", 'parks.demonstration.keep_min_grade="A"',
+        "parks.demonstration.selection_probability=1.0", 'parks.demonstration.keep_min_grade="B"',
+        'parks.demonstration.requires_platforms=["services", "digital"]',
         "policies.mu_pricing.enabled=false",
     ])
     ctx = Context(scenario, Streams(np.random.SeedSequence(1)))
@@ -99,7 +107,7 @@ def world(baseline_path):
                                                        * M2_PER_MU)
     per_mu = benchmark * np.array([1.4, 1.2, 1.0, 0.8, 0.6, 0.4])  # scores 1.4 ... 0.4
     tenancy = SimpleNamespace(
-        park_totals=lambda: (per_mu * land, np.zeros(len(parks))),
+        park_totals=lambda: (per_mu * land, np.zeros(len(parks)), np.zeros(len(parks))),
         policy=ctx.policy, table=ctx.tenancy.table,
     )
     return ctx, parks, tenancy, per_mu, land
@@ -119,9 +127,10 @@ def test_one_grading_round_grades_delists_and_selects(world):
     # B or better with both platforms: parks 0, 1 and 3 (park 2 has none, park 4 is a C)
     assert [p.demonstration for p in parks] == [True, True, False, True, False, False]
     rows = log.columns()
-    assert rows["park_id"] == [5, 0, 1, 2, 3, 4]  # the delisted first, then the graded
-    assert rows["selected"] == [False, True, True, False, True, False]
-    assert rows["delisted"] == [True, False, False, False, False, False]
+    assert rows["park_id"] == [0, 1, 2, 3, 4, 5]
+    assert rows["grade"] == ["A", "B", "B", "B", "C", "D"]
+    assert rows["selected"] == [True, True, False, True, False, False]
+    assert rows["delisted"] == [False] * 5 + [True]
     assert set(rows["year"]) == {2019}
 
 
@@ -129,18 +138,40 @@ def test_the_recheck_takes_the_title_of_a_park_whose_grade_falls(world):
     ctx, parks, tenancy, per_mu, land = world
     log = GradingLog()
     grading_round(ctx.parks, tenancy, log, 11.5, 0)
-    per_mu[:] = per_mu[[1, 0, 2, 3, 4, 5]]  # park 1 now leads, park 0 falls to B
+    benchmark = ctx.scenario.parks.grading.benchmarks["mu_returns"]
+    per_mu[:] = benchmark * np.array([0.8, 1.4, 1.2, 1.0, 0.6, 0.4])  # park 0 falls to C
     grading_round(ctx.parks, tenancy, log, 23.5, 1)
-    # five ranked (park 5 is delisted): A, B, B, C, D; titles kept only at A
-    assert [p.grade for p in parks[:5]] == ["B", "A", "B", "C", "D"]
-    assert [p.demonstration for p in parks[:5]] == [False, True, False, False, False]
+    # five ranked (park 5 is delisted): park 1 A, parks 2 and 3 B, park 0 C, park 4 D
+    assert [p.grade for p in parks[:5]] == ["C", "A", "B", "B", "D"]
+    assert [p.demonstration for p in parks[:5]] == [False, True, False, True, False]
     records = ctx.records.freeze()
     demoted = records.park_id[records.kind == parksim.records.Kind.PARK_DEMOTED]
-    assert sorted(demoted.tolist()) == [0, 3]
+    assert demoted.tolist() == [0]
     rows = log.columns()
-    demoted_2020 = {p for p, y, d in zip(rows["park_id"], rows["year"], rows["demoted"],
-                                         strict=True) if y == 2020 and d}
-    assert demoted_2020 == {0, 3}
+    assert [d for d, y in zip(rows["demoted"], rows["year"], strict=True) if y == 2020] == \
+        [True, False, False, False, False]
+
+
+def test_a_new_park_below_b_takes_no_part_unless_it_holds_a_title(world):
+    """Parks 4 and 5 opened a year ago: in grace. Park 4 would be C, park 5 D, against the
+    four established parks: they take no part (no grade, no record, no delisting). A
+    demonstration park in grace takes part and is re-checked."""
+    ctx, parks, tenancy, _, _ = world
+    for park in parks[4:]:
+        park.opened_at = 0.0
+    parks[5].demonstration = True
+    log = GradingLog()
+    grading_round(ctx.parks, tenancy, log, 11.5, 0)
+    assert [p.grade for p in parks] == ["A", "B", "C", "D", None, "D"]
+    assert not parks[5].delisted and not parks[5].demonstration  # re-checked, not delisted
+    assert parks[3].delisted  # established: its D counts, and one is enough here
+    rows = log.columns()
+    assert rows["grade"] == ["A", "B", "C", "D", "", "D"]
+    assert rows["delisted"] == [False, False, False, True, False, False]
+    assert rows["in_grace"] == [False] * 4 + [True] * 2
+    graded = ctx.records.freeze()
+    assert sorted(graded.park_id[graded.kind == parksim.records.Kind.PARK_GRADED].tolist()) == \
+        [0, 1, 2, 3, 5]
 
 
 def test_a_park_without_platforms_is_not_selected_however_good(world):
@@ -153,9 +184,8 @@ def test_a_park_without_platforms_is_not_selected_however_good(world):
 # ------------------------------------------------------------- channels, on common random numbers
 
 
-def _grades(scenario, replications=REPLICATIONS):
-    forecast = parksim.simulate(scenario, replications=replications, seed=SEED, workers=2)
-    return forecast
+def _forecast(scenario, replications=REPLICATIONS):
+    return parksim.simulate(scenario, replications=replications, seed=SEED, workers=2)
 
 
 def _with_platform(scenario, park: int, platform: bool):
@@ -170,7 +200,7 @@ def test_a_park_with_a_platform_scores_and_grades_higher(baseline_path):
     operator builds one during the run): its score is higher in every grading with it, and its
     grade never lower."""
     base = parksim.load_scenario(baseline_path, overrides=[*NEVER_BUILT, "district.firms=8000"])
-    runs = {flag: _grades(_with_platform(base, 0, flag), 10).grades for flag in (True, False)}
+    runs = {flag: _forecast(_with_platform(base, 0, flag), 10).grades for flag in (True, False)}
     with_, without = (runs[f][runs[f].park_id == 0].reset_index(drop=True) for f in (True, False))
     assert len(with_) == len(without) > 0
     assert (with_.score > without.score).all()
@@ -183,12 +213,13 @@ def test_a_park_with_a_platform_scores_and_grades_higher(baseline_path):
 def services_runs(baseline_path):
     base = parksim.load_scenario(baseline_path)
     off = parksim.load_scenario(baseline_path, overrides=["policies.services.enabled=false"])
-    return _grades(base), _grades(off)
+    return _forecast(base, CHANNEL_REPLICATIONS), _forecast(off, CHANNEL_REPLICATIONS)
 
 
 def _per_replication(forecast, column, year=2021, how="sum"):
     g = forecast.grades[forecast.grades.year == year]
-    return g.groupby("replication")[column].agg(how).reindex(range(REPLICATIONS), fill_value=0)
+    replications = forecast.replications
+    return g.groupby("replication")[column].agg(how).reindex(range(replications), fill_value=0)
 
 
 def test_the_services_lever_builds_platforms_and_through_them_earns_demonstration(services_runs):
@@ -211,10 +242,10 @@ def test_the_services_bound_sees_a_lever_that_pays_for_no_platform(baseline_path
     no more platforms than none: the bound the channel test passes fails here (its firms still
     grow a little faster, so a park or two may fill and build one)."""
     _, off = services_runs
-    idle = _grades(parksim.load_scenario(baseline_path, overrides=[
+    idle = _forecast(parksim.load_scenario(baseline_path, overrides=[
         "policies.services.platform_subsidy_share=0.0",
         "policies.services.cost_yuan_per_firm_year=0.0",
-    ]))
+    ]), CHANNEL_REPLICATIONS)
     platforms = paired_difference(_per_replication(off, "has_platform").to_numpy(float),
                                   _per_replication(idle, "has_platform").to_numpy(float))
     assert platforms[1] <= 1.0 and abs(platforms[0]) < 0.5, platforms
@@ -229,22 +260,28 @@ def _at(scenario, t: float) -> Context:
     return ctx
 
 
-@pytest.mark.parametrize("seed_overrides", [(), ("district.firms=12000",)])
-def test_mu_prices_lower_growth_and_raise_exits_of_low_grades_only(baseline_path, seed_overrides):
-    """The first 亩均 grading is in December 2019; up to it, the runs with and without the
-    prices are the same. At the next report, every firm graded C or D has grown by exactly its
-    surcharge's drift less than without (never more), A and B firms by the same; D firms fail
-    at least as often."""
-    on = parksim.load_scenario(baseline_path, overrides=list(seed_overrides))
-    off = parksim.load_scenario(baseline_path, overrides=[*seed_overrides,
+PUSH_ONLY = ("policies.mu_pricing.withhold_grades=[]", "policies.mu_pricing.priority=false")
+"""亩均 prices without their effect on who is paid first, so that only the surcharges differ."""
+
+
+@pytest.mark.parametrize("pool", [(), ("district.firms=12000",)])
+def test_mu_prices_lower_growth_and_raise_exits_of_low_grades_only(baseline_path, pool):
+    """The first 亩均 grading is in December 2019; up to the report that follows it, the runs
+    with and without the surcharges are the same. Over the next half-year every firm graded C
+    or D grows by exactly its surcharge's drift less than without (never more), A and B
+    firms as without; D firms fail at least as often."""
+    on = parksim.load_scenario(baseline_path, overrides=[*pool, *PUSH_ONLY])
+    off = parksim.load_scenario(baseline_path, overrides=[*pool, *PUSH_ONLY,
                                                           "policies.mu_pricing.enabled=false"])
     a, b = _at(on, 12.5), _at(off, 12.5)
     n = min(a.tenancy.table.n, b.tenancy.table.n)
-    ta, tb = a.tenancy.table, b.tenancy.table
-    assert (ta.firm[:n] == tb.firm[:n]).all()
-    grade = ta.mu_grade[:n]
+    assert (a.tenancy.table.firm[:n] == b.tenancy.table.firm[:n]).all()
+    grade = a.tenancy.table.mu_grade[:n].copy()  # in force over [12, 24)
     assert set(np.unique(grade).tolist()) == {-1, 0, 1, 2, 3}
-    reviewed = ta.active[:n] & tb.active[:n] & (ta.since[:n] == 12.0) & (ta.entered_at[:n] < 6.0)
+    np.testing.assert_array_equal(a.tenancy.table.log_revenue[:n], b.tenancy.table.log_revenue[:n])
+    a, b = _at(on, 18.5), _at(off, 18.5)
+    ta, tb = a.tenancy.table, b.tenancy.table
+    reviewed = ta.active[:n] & tb.active[:n] & (ta.since[:n] == 18.0) & (ta.entered_at[:n] < 12.0)
     gap = ta.log_revenue[:n] - tb.log_revenue[:n]
     drift = on.policies.mu_pricing.growth_drift_per_year
     for rank, letter in enumerate("ABCD"):
@@ -252,11 +289,48 @@ def test_mu_prices_lower_growth_and_raise_exits_of_low_grades_only(baseline_path
         assert mine.any()
         np.testing.assert_allclose(gap[mine], drift.get(letter, 0.0) * 0.5, atol=1e-12)
     assert (gap[reviewed] <= 1e-12).all()
-    c, d = _at(on, 18.5), _at(off, 18.5)
-    gone = {name: set(x.tenancy.table.firm[:n][~x.tenancy.table.active[:n]
-                                                & (grade == 3)].tolist())
-            for name, x in (("on", c), ("off", d))}
-    assert gone["off"] <= gone["on"]
+
+
+def test_mu_prices_make_d_firms_fail_more_and_no_other_firm(baseline_path):
+    """With a D firm's exit hazard x 20 (to see it in half a year), the firms that fail over
+    [12, 18) without the prices fail with them too, and many more D firms do; no firm of
+    another grade fails that would not have."""
+    hard = (*PUSH_ONLY, "policies.mu_pricing.exit_hazard_multiplier={D=20.0}")
+    on = parksim.load_scenario(baseline_path, overrides=list(hard))
+    off = parksim.load_scenario(baseline_path,
+                                overrides=[*hard, "policies.mu_pricing.enabled=false"])
+    first = _at(on, 12.5).tenancy.table
+    n = first.n
+    grade = dict(zip(first.firm[:n].tolist(), first.mu_grade[:n].tolist(), strict=True))
+    failed = {}
+    for name, scenario in (("on", on), ("off", off)):
+        r = _at(scenario, 18.0).records.freeze()
+        gone = (r.kind == parksim.records.Kind.FIRM_EXITED) & (r.exit_reason == "failure") \
+            & (r.time_months >= 12.0)
+        failed[name] = {f for f in r.firm_id[gone].tolist() if f in grade}
+    assert failed["off"] <= failed["on"]
+    extra = failed["on"] - failed["off"]
+    assert len(extra) >= 3 and {grade[f] for f in extra} == {3}
+
+
+def test_the_push_bound_sees_prices_that_pay(baseline_path):
+    """Power check: the schema refuses prices that would pay (a positive drift, a multiplier
+    below 1), the only way the exact comparison above could see low grades grow faster."""
+    for bad in ("policies.mu_pricing.growth_drift_per_year={C=0.01}",
+                "policies.mu_pricing.exit_hazard_multiplier={D=0.9}"):
+        with pytest.raises(parksim.ScenarioError, match="push"):
+            parksim.load_scenario(baseline_path, overrides=[bad])
+
+
+def test_the_queue_withholds_d_from_the_levers_named_and_pays_better_grades_first(baseline):
+    """A, then B and ungraded by take-up draw, then C; D left out of land, kept for tax;
+    by draw alone while the prices are off."""
+    prices = MuPrices(baseline.policies.mu_pricing, baseline.calendar.start)
+    grades = np.array([3, 2, -1, 0, 1, 3, 0])
+    draws = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.05, 0.5])
+    assert prices.queue("land", grades, draws, 12.0).tolist() == [6, 3, 2, 4, 1]
+    assert prices.queue("tax", grades, draws, 12.0).tolist() == [6, 3, 2, 4, 1, 5, 0]
+    assert prices.queue("land", grades, draws, 40.0).tolist() == [5, 0, 1, 2, 4, 6, 3]
 
 
 # ------------------------------------------------------------------- an operator's platform sums
@@ -278,17 +352,20 @@ def bare(baseline_path):
 
 def test_an_operator_builds_when_its_firms_pay_for_the_platform(bare):
     """Unsupported, a service platform pays when firms x 3,000 x 5 years >= 500,000: 34 firms
-    do, 33 do not; with the lever active, purchases of 0.7 x 8,000 a firm-year and a 30%
-    subsidy make 10 firms enough: 10 x 8,600 x 5 = 430,000 >= 350,000."""
+    do, 33 do not. With the lever active from 2019-07 (t = 6.25), the district buys 0.7 x
+    8,000 a firm-year for the 2.48 years left of its window (13,883 a firm) and pays 10% of
+    the cost: 16 firms x 28,883 = 462,133 >= 450,000 builds, 15 do not."""
     ctx = bare()
     park = ctx.parks[0]
-    for firms, t, builds in ((34, 0.0, True), (33, 0.0, False), (10, 6.25, True),
-                             (9, 6.25, True), (7, 6.25, False)):
+    for firms, t, builds in ((34, 0.0, True), (33, 0.0, False), (16, 6.25, True),
+                             (15, 6.25, False)):
         park.n_firms = firms
         assert pays(ctx.parks, park, "services", t)[0] is builds, (firms, t)
-    park.n_firms = 10
-    assert pays(ctx.parks, park, "services", 6.25) == (True, 150_000.0)
+    park.n_firms = 16
+    assert pays(ctx.parks, park, "services", 6.25) == (True, 50_000.0)
     assert pays(ctx.parks, park, "services", 6.25, supported=False) == (False, 0.0)
+    park.n_firms = 34  # by the last year of the window, purchases cover what is left of it
+    assert pays(ctx.parks, park, "services", 30.25) == (True, 50_000.0)
 
 
 def test_a_platform_works_after_its_build_time_and_its_subsidy_is_paid(bare):
@@ -307,4 +384,4 @@ def test_a_platform_works_after_its_build_time_and_its_subsidy_is_paid(bare):
         & (r.build == "services")
     assert r.time_months[works].tolist() == [6.25 + 6.0]
     paid = (r.kind == parksim.records.Kind.SUPPORT_PAID) & (r.park_id == 0) & (r.firm_id == -1)
-    assert r.amount_yuan[paid & (r.lever == "services")].tolist()[:1] == [150_000.0]
+    assert r.amount_yuan[paid & (r.lever == "services")].tolist()[:1] == [50_000.0]

@@ -49,7 +49,10 @@ CUMULATIVE = (
     "exits_graduated",
     "expansions",
     "moves",
-    "demo_parks",
+    "demonstration_selected",
+    "demonstration_lost",
+    "service_platforms",
+    "digital_platforms",
     "parks_open",
     "capacity_m2",
     *(f"spend_{lever}_yuan" for lever in LEVERS),
@@ -192,7 +195,6 @@ def check_invariants(scenario, out) -> dict[str, int]:
     for k in (
         Kind.PARK_RECOGNISED,
         Kind.PARK_PROVINCIAL,
-        Kind.PARK_DEMONSTRATION,
         Kind.PARK_DELISTED,
     ):
         _, c = np.unique(park[kind == k], return_counts=True)
@@ -231,10 +233,20 @@ def check_invariants(scenario, out) -> dict[str, int]:
                      for i in np.flatnonzero(kind == Kind.PARK_PROVINCIAL)}
     for i in np.flatnonzero(kind == Kind.PARK_DEMONSTRATION):
         assert int(park[i]) in provincial_at and provincial_at[int(park[i])] <= t[i]
-    demonstration_at = {int(park[i]): float(t[i])
-                        for i in np.flatnonzero(kind == Kind.PARK_DEMONSTRATION)}
-    for i in np.flatnonzero(kind == Kind.PARK_DEMOTED):
-        assert demonstration_at.get(int(park[i]), np.inf) < t[i]
+    # a title is given only to a park without one, and taken back only from a park with one
+    titled: set[int] = set()
+    for i in np.flatnonzero(np.isin(kind, (Kind.PARK_DEMONSTRATION, Kind.PARK_DEMOTED,
+                                           Kind.PARK_DELISTED))):
+        p = int(park[i])
+        if kind[i] == Kind.PARK_DEMONSTRATION:
+            assert p not in titled, f"park {p} given a title it holds"
+            titled.add(p)
+        elif kind[i] == Kind.PARK_DEMOTED:
+            assert p in titled, f"park {p} demoted without a title"
+            titled.remove(p)
+        else:
+            assert ("demonstration" in str(r.lost_standing[i]).split("+")) == (p in titled)
+            titled.discard(p)
 
     # money: only from enabled levers, inside their windows, never above the yearly cap
     paid = kind == Kind.SUPPORT_PAID
@@ -312,9 +324,11 @@ def scenarios(draw):
         f"parks.grading.delist_after_d_grades={draw(st.integers(1, 2))}",
         "parks.grading.rank_shares={A=0.25, B=0.25, C=0.25, D=0.25}",
         f"parks.demonstration.min_consecutive={draw(st.integers(1, 2))}",
-        f'parks.demonstration.keep_min_grade="{draw(st.sampled_from(GRADES))}"',
         f"policies.mu_pricing.enabled={str(draw(st.booleans())).lower()}",
     ]
+    least = draw(st.integers(0, len(GRADES) - 1))  # the demonstration rule's grade, and the
+    overrides += [f'parks.demonstration.min_grade="{GRADES[least]}"',  # title kept at it or below
+                  f'parks.demonstration.keep_min_grade="{GRADES[draw(st.integers(least, 3))]}"']
     for lever in LEVERS:
         overrides.append(f"policies.{lever}.enabled={str(draw(st.booleans())).lower()}")
         overrides.append(f"policies.{lever}.budget_cap_yuan_per_year={draw(CAPS)}")

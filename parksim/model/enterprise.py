@@ -10,14 +10,16 @@ counts in the half-year it closes, and at the first instant of the next the firm
 and are committed to their next interval (:func:`commit`).
 
 * **Review** closes a firm's interval: its log revenue moves by a Laplace step whose spread
-  falls with size (drift from the park, its platforms, the levers the firm held, the
-  surcharges of its 亩均 grade, and any shock); it may cross the 20 M yuan line (an upgrade,
-  小升规), start R&D or be certified tech-based (faster with its levers and its park's
-  platforms), find that it needs more space, or be found in breach of its performance
-  contract. Its park counts its upgrades and certifications for the annual evaluation.
+  falls with size (drift from the park, from what the firm held for the interval -- its
+  levers, its park's platforms, the surcharges of its 亩均 grade -- and any shock); it may
+  cross the 20 M yuan line (an upgrade, 小升规), start R&D or be certified tech-based (faster
+  with its levers and its park's platforms), find that it needs more space, or be found in
+  breach of its performance contract. Its park counts its upgrades and certifications for the
+  annual evaluation.
 * **Commit** opens the next interval: firms in breach are moved out, firms that need space
   expand where their park has room and graduate out where it has not (longest in the park
-  first); then the policy levers are offered to every firm, and each firm draws whether it
+  first); then the policy levers are offered to every firm, what each holds for the interval
+  is fixed (levers, its park's platforms, its 亩均 grade), and each firm draws whether it
   fails inside the interval (integrated age hazard x park x support x 亩均 grade x shock) and
   when; a failure is scheduled at that time.
 
@@ -47,7 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from parksim.model.parks import choose_park
-from parksim.model.platforms import platform_effects
+from parksim.model.platforms import park_platform_effects, platform_effects
 from parksim.model.policies import Cohort, EntrantTerms, Standing, Support
 from parksim.model.shocks import AgeHazard
 from parksim.records import Kind
@@ -128,6 +130,8 @@ _COLUMNS = {
     "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
     "mu_grade": np.int8,
 }
+_EMPTY = {"mu_grade": -1}
+"""What a row holds before a firm fills it, where it is not 0 (0 would be grade A)."""
 
 
 class FirmTable:
@@ -136,16 +140,18 @@ class FirmTable:
     ``since`` and ``until`` bound the firm's current interval (``until`` is the report that
     closes it); ``review`` counts the intervals it has closed; ``active`` is false once it has
     left; ``move`` is what the last report found the firm must do when the next interval opens
-    (:data:`STAY`, :data:`SPACE` or :data:`BREACH`). The ``support_*`` columns hold the levers'
-    effects for the current interval; ``mu_grade`` is the rank of its last 亩均 grade (A is 0;
-    -1 until it is graded).
+    (:data:`STAY`, :data:`SPACE` or :data:`BREACH`). The ``support_*`` columns hold what the
+    firm holds for the current interval, fixed when it opens: the growth drift and tech
+    multiplier of its levers and its park's platforms and the drift of its 亩均 grade, and the
+    R&D multiplier of its levers. ``mu_grade`` is the rank of its last 亩均 grade (A is 0; -1
+    until it is graded).
     """
 
     def __init__(self, capacity: int = 1024):
         self.n = 0
         self._capacity = capacity
         for name, dtype in _COLUMNS.items():
-            setattr(self, name, np.zeros(capacity, dtype=dtype))
+            setattr(self, name, np.full(capacity, _EMPTY.get(name, 0), dtype=dtype))
 
     def append(self, batch: ApplicationBatch, i: int, park: int) -> int:
         """Add applicant ``i`` of ``batch`` entering ``park`` at its application time; its row."""
@@ -195,7 +201,7 @@ class FirmTable:
         self._capacity *= 2
         for name in _COLUMNS:
             old = getattr(self, name)
-            new = np.zeros(self._capacity, dtype=old.dtype)
+            new = np.full(self._capacity, _EMPTY.get(name, 0), dtype=old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
 
@@ -250,13 +256,16 @@ class Tenancy:
         self.records.firm(t, Kind.FIRM_ENTERED, park.id, firm, age, batch.revenue[i], need,
                           batch.tech[i])
         exit_multiplier = 1.0
+        table = self.table
+        drift, tech = park_platform_effects(self.parks, park)  # an entrant has no 亩均 grade
         support = self.policy.support_entrant(batch.terms, i, park, t, firm)
         if support is not None:
-            table = self.table
-            table.support_drift[row] = support.drift
-            table.support_tech[row] = support.tech_multiplier
+            drift += support.drift
+            tech *= support.tech_multiplier
             table.support_rd[row] = support.rd_multiplier
             exit_multiplier = support.exit_multiplier
+        table.support_drift[row] = drift
+        table.support_tech[row] = tech
         h = batch.hazard[i] * exit_multiplier
         exposure = batch.exposure[i]
         if exposure < h:
@@ -336,15 +345,16 @@ class Tenancy:
             self.params.park_exit_multiplier * shock
         )
 
-    def park_totals(self) -> tuple[np.ndarray, np.ndarray]:
-        """Revenue and number of tech firms in each park now (indexed by park id)."""
+    def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Revenue, tech firms and firms above the upgrade line in each park now (by park id)."""
         table = self.table
         rows = table.in_parks()
         parks = table.park[rows]
         n = len(self.parks)
         revenue = np.bincount(parks, weights=np.exp(table.log_revenue[rows]), minlength=n)
         tech = np.bincount(parks, weights=table.tech[rows], minlength=n)
-        return revenue, tech
+        above = np.exp(table.log_revenue[rows]) >= self.params.upgrade_threshold
+        return revenue, tech, np.bincount(parks, weights=above, minlength=n)
 
 
 STAY, SPACE, BREACH = 0, 1, 2
@@ -403,21 +413,14 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
         rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract)
     )
     park = table.park[rows]
-    # growth: drift from the firm's park, its platforms, its levers and its 亩均 grade, plus any
-    # shock
-    platform_drift, platform_tech = platform_effects(parks)
-    platform_drift, platform_tech = platform_drift[park], platform_tech[park]
-    mu_drift = tenancy.policy.mu_pricing.drifts(table.mu_grade[rows], now)
+    # growth: drift from the firm's park and from what it held for the interval (levers,
+    # platforms, 亩均 grade), plus any shock
     shock_drift, _ = tenancy.shocks.effects(since, t)
     log_revenue = table.log_revenue[rows]
     scale = p.scale * np.exp(-p.size_exponent * (log_revenue - p.log_reference)) * np.sqrt(dy)
     g = u_growth - 0.5
     shock = -scale * np.sign(g) * np.log1p(-2.0 * np.abs(g))
-    log_revenue = (
-        log_revenue
-        + (p.drift + table.support_drift[rows] + platform_drift + mu_drift) * dy
-        + shock_drift + shock
-    )
+    log_revenue = log_revenue + (p.drift + table.support_drift[rows]) * dy + shock_drift + shock
     table.log_revenue[rows] = log_revenue
     revenue = np.exp(log_revenue)
     table.since[rows] = t
@@ -439,8 +442,9 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
-    rate = p.tech_rate * table.support_tech[rows] * platform_tech
-    certified = np.flatnonzero(~tech & rd & (u_tech < -np.expm1(-rate * dy)))
+    certified = np.flatnonzero(
+        ~tech & rd & (u_tech < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy))
+    )
     adopts = ~tech & ~rd & (u_rd < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
     if certified.size:
         table.tech[rows[certified]] = True
@@ -479,14 +483,20 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
         support = tenancy.policy.support(cohort, Standing.of(tenancy.parks, t), t, end, u_levers)
     else:
         support = Support.none(len(rows))
-    table.support_drift[rows] = support.drift
-    table.support_tech[rows] = support.tech_multiplier
+    # what each firm holds for the interval: its levers, its park's platforms, its 亩均 grade
+    platform_drift, platform_tech = platform_effects(tenancy.parks)
+    park = table.park[rows]
+    mu = tenancy.policy.mu_prices
+    table.support_drift[rows] = (
+        support.drift + platform_drift[park] + mu.drifts(table.mu_grade[rows], t)
+    )
+    table.support_tech[rows] = support.tech_multiplier * platform_tech[park]
     table.support_rd[rows] = support.rd_multiplier
     table.until[rows] = end
     h = (
         tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end)
         * support.exit_multiplier
-        * tenancy.policy.mu_pricing.exit_multipliers(table.mu_grade[rows], t)
+        * mu.exit_multipliers(table.mu_grade[rows], t)
     )
     fails = np.flatnonzero((h > 0) & (u_exit < -np.expm1(-h)))
     if fails.size:

@@ -5,18 +5,20 @@ legal) or with digital management (数字化管理); its operator builds them wh
 pay. At every half-yearly report, a quarter of a month after it (once the report's support is
 paid, so the budget left is known), the operator of each open park that lacks one weighs
 
-    firms in the park x (value per firm-year + services the district buys per firm-year)
-        x payback years  >=  hurdle x (setup cost - the district's subsidy)
+    firms in the park x (value per firm-year x payback years + services the district buys
+        per firm over them)  >=  hurdle x (setup cost - the district's subsidy)
 
 and starts building if it holds. The value is what the platform is worth to the operator for
 each firm (fees, firms kept: ``parks.platforms.<platform>.value_yuan_per_firm_year``); the
 district's purchase of services (政府购买服务, the services lever: its take-up times its cost per
-firm-year, while active) adds to a service platform's value; the subsidy is the services
+firm-year, for the payback years that fall inside its window) adds to a service platform's
+value; the subsidy is the services
 lever's ``platform_subsidy_share`` of the setup cost, counted while the lever is active and
 this year's budget holds it, and paid when building starts. The hurdle is the operator's own
 (a keyed lognormal draw with median 1). A platform works ``build_months`` later
 (``park_platform``). Its firms then grow and are certified faster
-(``growth_drift_per_year``, ``tech_hazard_multiplier``), a service platform draws applicants
+(``growth_drift_per_year``, ``tech_hazard_multiplier``) from the next interval each opens (a
+report, or a firm's entry), a service platform draws applicants
 (``district.platform_acceptance_multiplier``) and lets the services lever serve the park's
 firms, and both count in the annual evaluation (:mod:`parksim.model.grading`).
 
@@ -35,15 +37,14 @@ import numpy as np
 from scipy.special import ndtri
 
 from parksim.rng import Draw
+from parksim.scenario.schema import PLATFORMS
 
 if TYPE_CHECKING:
     from parksim.model.parks import Park, Parks
     from parksim.scenario.schema import Platform
 
-__all__ = ["PLATFORMS", "equip_initial", "platform_building", "platform_effects", "pays"]
-
-PLATFORMS = ("services", "digital")
-"""The platforms a park's operator may build: a public service platform, digital management."""
+__all__ = ["PLATFORMS", "equip_initial", "platform_building", "platform_effects",
+           "park_platform_effects", "pays"]
 
 DECIDE_AFTER = 0.25
 """Months after a report at which operators decide: after the report's support is paid."""
@@ -62,11 +63,10 @@ def pays(parks: Parks, park: Park, platform: str, t: float,
     spec = _spec(parks, platform)
     policy = parks.policy
     subsidy = policy.platform_subsidy(t, spec.setup_cost_yuan) if supported else 0.0
-    per_firm = spec.value_yuan_per_firm_year
+    per_firm = spec.value_yuan_per_firm_year * spec.payback_years
     if platform == "services" and supported:
-        per_firm += policy.services_purchase_per_firm_year(t)
-    firms = park.n_firms - park.reserved
-    value = firms * per_firm * spec.payback_years
+        per_firm += policy.services_purchase_per_firm(t, spec.payback_years)
+    value = (park.n_firms - park.reserved) * per_firm
     u = min(max(park.draw(_DRAW[platform]), 1e-12), 1 - 1e-12)
     hurdle = math.exp(spec.hurdle_log_sigma * float(ndtri(u)))
     return value >= hurdle * (spec.setup_cost_yuan - subsidy), subsidy
@@ -75,7 +75,8 @@ def pays(parks: Parks, park: Park, platform: str, t: float,
 def equip_initial(parks: Parks) -> None:
     """Give the parks operating at the start (their firms seated) the platforms their scenario
     entries say, or, where silent, those their operators' sums would have built."""
-    for spec, park in zip(parks.scenario.parks.initial, parks, strict=False):
+    for i, spec in enumerate(parks.scenario.parks.initial):  # initial parks: ids 0, 1, ...
+        park = parks[i]
         if spec.status != "operating":
             continue
         for platform in PLATFORMS:
@@ -129,12 +130,22 @@ def _start(parks: Parks, park: Park, platform: str, t: float, subsidy: float) ->
 
 def platform_effects(parks: Parks) -> tuple[np.ndarray, np.ndarray]:
     """(growth drift, tech-certification multiplier) of the firms in each park (by park id),
-    from the platforms working there."""
+    from the platforms working there now."""
+    has = np.array([(p.has_platform, p.has_digital) for p in parks], dtype=bool).reshape(-1, 2)
+    return _effects(parks, has[:, 0], has[:, 1])
+
+
+def park_platform_effects(parks: Parks, park: Park) -> tuple[float, float]:
+    """:func:`platform_effects` for the firms of one park."""
+    drift, tech = _effects(parks, park.has_platform, park.has_digital)
+    return float(drift), float(tech)
+
+
+def _effects(parks: Parks, services_works, digital_works):
     services = parks.scenario.parks.platforms.services
     digital = parks.scenario.parks.platforms.digital
-    has = np.array([(p.has_platform, p.has_digital) for p in parks], dtype=bool).reshape(-1, 2)
-    drift = (has[:, 0] * services.growth_drift_per_year
-             + has[:, 1] * digital.growth_drift_per_year)
-    tech = (np.where(has[:, 0], services.tech_hazard_multiplier, 1.0)
-            * np.where(has[:, 1], digital.tech_hazard_multiplier, 1.0))
+    drift = (np.where(services_works, services.growth_drift_per_year, 0.0)
+             + np.where(digital_works, digital.growth_drift_per_year, 0.0))
+    tech = (np.where(services_works, services.tech_hazard_multiplier, 1.0)
+            * np.where(digital_works, digital.tech_hazard_multiplier, 1.0))
     return drift, tech

@@ -10,7 +10,7 @@ in parks at a half-yearly report and, in bulk before the run, for every would-be
 vectorised, called for every park's :class:`Standing` at a report and with one park's numbers
 when a firm enters it. The :class:`Ledger` pays takers against the lever's per-calendar-year
 cap, in a random order (their take-up draws) until the budget runs out -- or, where the
-province's 亩均 differentiated prices apply (:class:`MuPricing`), best 亩均 grade first, with
+province's 亩均 differentiated prices apply (:class:`MuPrices`), best 亩均 grade first, with
 the support withheld from the grades it names. Levers differ only in how much one supported
 firm-year costs and in a few lever-specific rules; those live in small subclasses so that every
 lever passes the same conformance tests. :class:`Policy` is the part of a replication's world
@@ -46,7 +46,7 @@ __all__ = [
     "Standing",
     "EntrantTerms",
     "LeverTerms",
-    "MuPricing",
+    "MuPrices",
     "build_levers",
 ]
 
@@ -127,7 +127,8 @@ class Ledger:
 class Cohort:
     """Firms as columns: the firms in parks at one report (``rows`` index the firm table), or
     would-be entrants (``rows`` index their applications; ``park`` is not known yet, and they
-    have no 亩均 grade: ``mu_rank`` None)."""
+    have no 亩均 grade: ``mu_grade`` None). ``mu_grade`` holds grade ranks (A is 0, -1
+    ungraded), as the firm table does."""
 
     rows: np.ndarray
     firm: np.ndarray
@@ -135,10 +136,10 @@ class Cohort:
     revenue: np.ndarray
     floor_m2: np.ndarray
     entered_at: np.ndarray
-    mu_rank: np.ndarray | None = None
+    mu_grade: np.ndarray | None = None
 
 
-class MuPricing:
+class MuPrices:
     """The province's 亩均 differentiated factor prices (``policies.mu_pricing``) by a firm's 亩均
     grade rank (A is 0; -1, ungraded, reads the last entry: no effect): the growth effect of
     the surcharges, the exit hazard multiplier, whether support is withheld, and the order in
@@ -157,25 +158,25 @@ class MuPricing:
     def active(self, t: float) -> bool:
         return self.spec.enabled and self.t0 <= t < self.t1
 
-    def drifts(self, mu_rank: np.ndarray, t: float) -> np.ndarray | float:
+    def drifts(self, mu_grade: np.ndarray, t: float) -> np.ndarray | float:
         """Growth effect on firms of these 亩均 grade ranks at ``t`` (0 while inactive)."""
-        return self.drift[mu_rank] if self.active(t) else 0.0
+        return self.drift[mu_grade] if self.active(t) else 0.0
 
-    def exit_multipliers(self, mu_rank: np.ndarray, t: float) -> np.ndarray | float:
+    def exit_multipliers(self, mu_grade: np.ndarray, t: float) -> np.ndarray | float:
         """Exit hazard multiplier of firms of these 亩均 grade ranks at ``t`` (1 while inactive)."""
-        return self.exit[mu_rank] if self.active(t) else 1.0
+        return self.exit[mu_grade] if self.active(t) else 1.0
 
-    def queue(self, lever: str, mu_rank: np.ndarray, draws: np.ndarray,
+    def queue(self, lever: str, mu_grade: np.ndarray, draws: np.ndarray,
               t: float) -> np.ndarray:
-        """The order (positions into ``mu_rank``) in which ``lever``'s budget pays firms of these
+        """The order (positions into ``mu_grade``) in which ``lever``'s budget pays firms of these
         grades with these take-up ``draws``, leaving out those it withholds support from: by
         the draws alone while inactive."""
         if not self.active(t):
             return np.argsort(draws, kind="stable")
-        keep = np.flatnonzero(~self.withheld[mu_rank]) if lever in self.withheld_levers \
-            else np.arange(len(mu_rank))
+        keep = np.flatnonzero(~self.withheld[mu_grade]) if lever in self.withheld_levers \
+            else np.arange(len(mu_grade))
         if self.spec.priority:
-            return keep[np.lexsort((draws[keep], self.order[mu_rank[keep]]))]
+            return keep[np.lexsort((draws[keep], self.order[mu_grade[keep]]))]
         return keep[np.argsort(draws[keep], kind="stable")]
 
 
@@ -229,7 +230,7 @@ class Lever:
         self.take_up = spec.take_up
         self.max_revenue = spec.max_revenue_yuan
         self.min_rank = GRADE_RANK[spec.min_park_grade]
-        self.mu_pricing: MuPricing | None = None  # set by the Policy that holds it
+        self.mu_prices: MuPrices | None = None  # set by the Policy that holds it
 
     def active(self, t: float) -> bool:
         return self.enabled and self.t0 <= t < self.t1
@@ -291,13 +292,13 @@ class Lever:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Support the cohort's firms for ``[t, until)``: those that take it up (:meth:`terms`),
         whose park admits it (their ``standing``), paid in a random order (their take-up draws)
-        -- or as the 亩均 prices queue them (:meth:`MuPricing.queue`) -- while the year's
+        -- or as the 亩均 prices queue them (:meth:`MuPrices.queue`) -- while the year's
         budget lasts. Returns the paid firms' positions in the cohort and their strengths."""
         strength, cost = self.terms(cohort, t, until, take_up_draws)
         takers = np.flatnonzero(self.parks_admitting(standing)[cohort.park] & (strength > 0))
-        if self.mu_pricing is not None and cohort.mu_rank is not None:
-            takers = takers[self.mu_pricing.queue(self.name, cohort.mu_rank[takers],
-                                                  take_up_draws[takers], t)]
+        if self.mu_prices is not None and cohort.mu_grade is not None:
+            takers = takers[self.mu_prices.queue(self.name, cohort.mu_grade[takers],
+                                                 take_up_draws[takers], t)]
         else:
             takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
         cost = cost[takers]
@@ -461,9 +462,9 @@ class Policy:
     def __init__(self, scenario: Scenario, records: RecordBuffer):
         self.levers = build_levers(scenario)
         self.lever_list = list(self.levers.values())
-        self.mu_pricing = MuPricing(scenario.policies.mu_pricing, scenario.calendar.start)
+        self.mu_prices = MuPrices(scenario.policies.mu_pricing, scenario.calendar.start)
         for lever in self.lever_list:
-            lever.mu_pricing = self.mu_pricing
+            lever.mu_prices = self.mu_prices
         self.ledger = Ledger(scenario.calendar.start, records)
 
     def __getitem__(self, name: str) -> Lever:
@@ -546,13 +547,15 @@ class Policy:
             services = self.levers["services"]
             self.ledger.pay("services", services.cap, t, amount, park, -1)
 
-    def services_purchase_per_firm_year(self, t: float) -> float:
+    def services_purchase_per_firm(self, t: float, years: float) -> float:
         """What the services lever is expected to buy from a park's service platform per firm
-        and year at ``t``: its take-up times its cost per firm-year while active, else 0."""
+        over the ``years`` from ``t``: its take-up times its cost per firm-year, for the part
+        of them inside its window; 0 while it is not active."""
         services = self.levers["services"]
         if not services.active(t):
             return 0.0
-        return services.take_up * services.spec.cost_yuan_per_firm_year
+        covered = min(years, (services.t1 - t) / 12.0)
+        return services.take_up * services.spec.cost_yuan_per_firm_year * covered
 
     def extra_land(self, a: float, b: float) -> tuple[float, float] | None:
         """The land lever's extra land quota for the part of ``[a, b)`` inside its window: when

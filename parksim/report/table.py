@@ -8,6 +8,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from parksim.aggregate import GRADE_MIX
+
 __all__ = ["forecast_table", "comparison_table", "sweep_summary", "LABELS"]
 
 LABELS = {
@@ -117,7 +119,7 @@ def forecast_table(summary: dict[str, Any]) -> str:
         lines += ["", "park grading by year (mean parks per replication; 'no part': in grace, "
                       "not graded; demo +/-: titles given / taken back)",
                   f"{'year':>6}" + "".join(f"{h:>9}" for h in GRADE_MIX_HEADERS)]
-        lines += [f"{row['year']:>6}" + "".join(f"{row[key]:>9.2f}" for key in GRADE_MIX_KEYS)
+        lines += [f"{row['year']:>6}" + "".join(f"{row[key]:>9.2f}" for key in GRADE_MIX)
                   for row in mix]
     lines += [
         "",
@@ -129,10 +131,9 @@ def forecast_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-GRADE_MIX_KEYS = ("A", "B", "C", "D", "not_graded", "delisted", "demonstration_selected",
-                  "demonstration_lost", "with_platform", "with_digital")
 GRADE_MIX_HEADERS = ("A", "B", "C", "D", "no part", "delisted", "demo +", "demo -", "platform",
                      "digital")
+"""Column heads of the grade mix, in the order of :data:`~parksim.aggregate.GRADE_MIX`."""
 
 
 def _p(x: float | None) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "DEVELOPMENT_MODELS",
     "DIMENSIONS",
     "GRADING_METHODS",
+    "PLATFORMS",
 ]
 
 TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
@@ -42,6 +43,8 @@ MEASURED = DIMENSIONS[:5]
 """The dimensions scored as a measure against a benchmark (the others score 1 or 0: the park
 has the platform or not)."""
 GRADING_METHODS = ("rank", "bands")
+PLATFORMS = ("services", "digital")
+"""The platforms a park's operator may build: a public service platform, digital management."""
 
 
 def _month(value: str) -> str:
@@ -424,7 +427,7 @@ class Grading(Strict):
     )
 
     @model_validator(mode="after")
-    def _thresholds(self) -> Grading:
+    def _consistent(self) -> Grading:
         if set(self.thresholds) != {"A", "B", "C"}:
             raise ValueError("thresholds needs A, B and C")
         if not self.thresholds["A"] >= self.thresholds["B"] >= self.thresholds["C"]:
@@ -449,8 +452,8 @@ class Demonstration(Strict):
     min_consecutive: int = q(
         "gradings", "gradings in a row at min_grade or better a park needs to apply", ge=1
     )
-    requires_platforms: bool = q(
-        "flag", "the site check requires a public service platform and digital management"
+    requires_platforms: tuple[Literal[PLATFORMS], ...] = q(
+        "platforms", "the platforms the site check requires working: services, digital"
     )
     selections_per_year: int | None = qd(
         None, "parks/year", "most parks selected at one grading (unset: no quota)", ge=0
@@ -463,6 +466,15 @@ class Demonstration(Strict):
     FORMER_KEYS: ClassVar[dict[str, str]] = {
         "min_consecutive_a": "a park needs min_consecutive gradings at min_grade or better",
     }
+
+    @model_validator(mode="after")
+    def _keep(self) -> Demonstration:
+        if GRADES.index(self.keep_min_grade) < GRADES.index(self.min_grade):
+            raise ValueError(
+                f"keep_min_grade: {self.keep_min_grade} is stricter than min_grade "
+                f"({self.min_grade}): a park could win the title and lose it again at once"
+            )
+        return self
 
 
 class Admission(Strict):
