@@ -136,9 +136,14 @@ def platform_effects(parks: Parks) -> tuple[np.ndarray, np.ndarray]:
 
 
 def park_platform_effects(parks: Parks, park: Park) -> tuple[float, float]:
-    """:func:`platform_effects` for the firms of one park."""
-    drift, tech = _effects(parks, park.has_platform, park.has_digital)
-    return float(drift), float(tech)
+    """:func:`platform_effects` for the firms of one park (plain numbers: one per entrant)."""
+    drift, tech = 0.0, 1.0
+    for works, spec in ((park.has_platform, parks.scenario.parks.platforms.services),
+                        (park.has_digital, parks.scenario.parks.platforms.digital)):
+        if works:
+            drift += spec.growth_drift_per_year
+            tech *= spec.tech_hazard_multiplier
+    return drift, tech
 
 
 def _effects(parks: Parks, services_works, digital_works):
