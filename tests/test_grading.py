@@ -22,7 +22,7 @@ from parksim.aggregate import paired_difference
 from parksim.model.context import Context
 from parksim.model.grading import GradingLog, grade_parks, grades_by_position, grading_round
 from parksim.model.parks import M2_PER_MU
-from parksim.model.platforms import pays
+from parksim.model.platforms import park_platform_effects, pays, platform_effects
 from parksim.model.policies import MuPrices
 from parksim.rng import Streams
 
@@ -153,9 +153,10 @@ def test_the_recheck_takes_the_title_of_a_park_whose_grade_falls(world):
 
 
 def test_a_new_park_below_b_takes_no_part_unless_it_holds_a_title(world):
-    """Parks 4 and 5 opened a year ago: in grace. Park 4 would be C, park 5 D, against the
-    four established parks: they take no part (no grade, no record, no delisting). A
-    demonstration park in grace takes part and is re-checked."""
+    """Parks 4 and 5 opened a year ago: in grace. Both score below the lowest C of the four
+    established parks, so both would be D: they take no part (no grade, no record, no
+    delisting) -- except park 5, which holds a demonstration title: it takes part and is
+    re-checked."""
     ctx, parks, tenancy, _, _ = world
     for park in parks[4:]:
         park.opened_at = 0.0
@@ -209,11 +210,20 @@ def test_a_park_with_a_platform_scores_and_grades_higher(baseline_path):
     assert (with_.grade[graded] < without.grade[graded]).any()
 
 
+IDLE = ("policies.services.platform_subsidy_share=0.0",
+        "policies.services.cost_yuan_per_firm_year=0.0")
+"""A services lever that pays for no platform: no subsidy, nothing bought from a platform, the
+same effects on the firms it serves."""
+
+
 @pytest.fixture(scope="module")
 def services_runs(baseline_path):
-    base = parksim.load_scenario(baseline_path)
-    off = parksim.load_scenario(baseline_path, overrides=["policies.services.enabled=false"])
-    return _forecast(base, CHANNEL_REPLICATIONS), _forecast(off, CHANNEL_REPLICATIONS)
+    """The baseline, the baseline with a services lever that pays for no platform, and the
+    baseline without the services lever, on the same replications."""
+    return {name: _forecast(parksim.load_scenario(baseline_path, overrides=list(overrides)),
+                            CHANNEL_REPLICATIONS)
+            for name, overrides in (("on", ()), ("idle", IDLE),
+                                    ("off", ("policies.services.enabled=false",)))}
 
 
 def _per_replication(forecast, column, year=2021, how="sum"):
@@ -222,33 +232,35 @@ def _per_replication(forecast, column, year=2021, how="sum"):
     return g.groupby("replication")[column].agg(how).reindex(range(replications), fill_value=0)
 
 
+def _channel(a, b) -> dict[str, tuple[float, float, float]]:
+    """Paired differences b - a of the platform channel in 2021: parks with a service platform,
+    the mean score, demonstration parks."""
+    return {
+        "platforms": paired_difference(_per_replication(a, "has_platform").to_numpy(float),
+                                       _per_replication(b, "has_platform").to_numpy(float)),
+        "score": paired_difference(_per_replication(a, "score", how="mean").to_numpy(),
+                                   _per_replication(b, "score", how="mean").to_numpy()),
+        "demo": paired_difference(a.targets.demo_parks.to_numpy(float),
+                                  b.targets.demo_parks.to_numpy(float)),
+    }
+
+
 def test_the_services_lever_builds_platforms_and_through_them_earns_demonstration(services_runs):
-    """Purchased services and platform subsidies make operators build: more parks with a
-    platform in 2021, higher scores, and more demonstration parks (paired 95% bounds)."""
-    on, off = services_runs
-    platforms = paired_difference(_per_replication(off, "has_platform").to_numpy(float),
-                                  _per_replication(on, "has_platform").to_numpy(float))
-    assert platforms[1] > 1.0, platforms
-    scores = paired_difference(_per_replication(off, "score", how="mean").to_numpy(),
-                               _per_replication(on, "score", how="mean").to_numpy())
-    assert scores[1] > 0, scores
-    demo = paired_difference(off.targets.demo_parks.to_numpy(float),
-                             on.targets.demo_parks.to_numpy(float))
-    assert demo[1] > 0, demo
+    """Purchased services and platform subsidies make operators build: against the same lever
+    paying for no platform (so that its effects on firms cancel), more parks with a platform in
+    2021, higher scores and more demonstration parks (paired 95% bounds); against no lever,
+    more platforms and demonstration parks too."""
+    paid = _channel(services_runs["idle"], services_runs["on"])
+    assert paid["platforms"][1] > 1.0 and paid["score"][1] > 0 and paid["demo"][1] > 0, paid
+    whole = _channel(services_runs["off"], services_runs["on"])
+    assert whole["platforms"][1] > 1.0 and whole["demo"][1] > 0, whole
 
 
-def test_the_services_bound_sees_a_lever_that_pays_for_no_platform(baseline_path, services_runs):
-    """Power check: a services lever that neither subsidises platforms nor buys services builds
-    no more platforms than none: the bound the channel test passes fails here (its firms still
-    grow a little faster, so a park or two may fill and build one)."""
-    _, off = services_runs
-    idle = _forecast(parksim.load_scenario(baseline_path, overrides=[
-        "policies.services.platform_subsidy_share=0.0",
-        "policies.services.cost_yuan_per_firm_year=0.0",
-    ]), CHANNEL_REPLICATIONS)
-    platforms = paired_difference(_per_replication(off, "has_platform").to_numpy(float),
-                                  _per_replication(idle, "has_platform").to_numpy(float))
-    assert platforms[1] <= 1.0 and abs(platforms[0]) < 0.5, platforms
+def test_the_services_bound_sees_a_lever_that_pays_for_no_platform(services_runs):
+    """Power check: the lever that pays for no platform fails the platform bound against no
+    lever (its firms grow a little faster, so a park or two may fill and build one)."""
+    idle = _channel(services_runs["off"], services_runs["idle"])
+    assert idle["platforms"][1] <= 1.0 and abs(idle["platforms"][0]) < 0.5, idle
 
 
 # ----------------------------------------------------------------- 亩均 prices push, never pay
@@ -301,7 +313,9 @@ def test_mu_prices_make_d_firms_fail_more_and_no_other_firm(baseline_path):
                                 overrides=[*hard, "policies.mu_pricing.enabled=false"])
     first = _at(on, 12.5).tenancy.table
     n = first.n
-    grade = dict(zip(first.firm[:n].tolist(), first.mu_grade[:n].tolist(), strict=True))
+    there = first.entered_at[:n] < 12.0  # in a park at the report that opened the half-year
+    grade = dict(zip(first.firm[:n][there].tolist(), first.mu_grade[:n][there].tolist(),
+                     strict=True))
     failed = {}
     for name, scenario in (("on", on), ("off", off)):
         r = _at(scenario, 18.0).records.freeze()
@@ -313,9 +327,8 @@ def test_mu_prices_make_d_firms_fail_more_and_no_other_firm(baseline_path):
     assert len(extra) >= 3 and {grade[f] for f in extra} == {3}
 
 
-def test_the_push_bound_sees_prices_that_pay(baseline_path):
-    """Power check: the schema refuses prices that would pay (a positive drift, a multiplier
-    below 1), the only way the exact comparison above could see low grades grow faster."""
+def test_prices_that_would_pay_are_refused(baseline_path):
+    """The schema refuses prices that would pay: a positive drift or a multiplier below 1."""
     for bad in ("policies.mu_pricing.growth_drift_per_year={C=0.01}",
                 "policies.mu_pricing.exit_hazard_multiplier={D=0.9}"):
         with pytest.raises(parksim.ScenarioError, match="push"):
@@ -339,7 +352,7 @@ def test_the_queue_withholds_d_from_the_levers_named_and_pays_better_grades_firs
 @pytest.fixture
 def bare(baseline_path):
     """The baseline's parks without firms (no pool, no pipeline) and operators whose hurdle is
-    exactly 1, the services lever from 2019-07 with its purchases and a 30% subsidy."""
+    exactly 1, the services lever from 2019-07 with its purchases and a 10% subsidy."""
     def make(*overrides):
         scenario = parksim.load_scenario(baseline_path, overrides=[
             "district.firms=0", "parks.pipeline.candidate_sites_per_year=0",
@@ -364,8 +377,13 @@ def test_an_operator_builds_when_its_firms_pay_for_the_platform(bare):
     park.n_firms = 16
     assert pays(ctx.parks, park, "services", 6.25) == (True, 50_000.0)
     assert pays(ctx.parks, park, "services", 6.25, supported=False) == (False, 0.0)
-    park.n_firms = 34  # by the last year of the window, purchases cover what is left of it
+    # in the window's last half-year (t = 30.25, 0.48 years left) purchases count for what is
+    # left of it: 26 firms x (15,000 + 2,683) = 459,767 >= 450,000 build, 25 do not (with five
+    # years of purchases 25 would: 25 x 43,000)
+    park.n_firms = 26
     assert pays(ctx.parks, park, "services", 30.25) == (True, 50_000.0)
+    park.n_firms = 25
+    assert pays(ctx.parks, park, "services", 30.25) == (False, 50_000.0)
 
 
 def test_a_platform_works_after_its_build_time_and_its_subsidy_is_paid(bare):
@@ -385,3 +403,35 @@ def test_a_platform_works_after_its_build_time_and_its_subsidy_is_paid(bare):
     assert r.time_months[works].tolist() == [6.25 + 6.0]
     paid = (r.kind == parksim.records.Kind.SUPPORT_PAID) & (r.park_id == 0) & (r.firm_id == -1)
     assert r.amount_yuan[paid & (r.lever == "services")].tolist()[:1] == [50_000.0]
+
+
+def test_a_firm_holds_its_parks_platform_effects_from_the_start_of_its_interval(baseline_path):
+    """With no lever acting on firms and no 亩均 prices, what a firm holds for its interval is
+    its park's platform effects as they were when the interval opened: at the report at
+    t = 18 for the firms committed there, at entry for a firm entering later (one park at a
+    time, the same sums as for all parks at once). Service platforms decided at a report
+    begin to work a quarter month after the next, so between 18.25 and 24 none begins."""
+    scenario = parksim.load_scenario(baseline_path, overrides=[
+        *(f"policies.{lever}.enabled=false" for lever in ("finance", "land", "tax")),
+        "policies.services.growth_drift_per_year=0.0",  # it buys services: platforms are
+        "policies.services.tech_hazard_multiplier=1.0",  # built, but it adds nothing itself
+        "policies.mu_pricing.enabled=false",
+    ])
+    ctx = Context(scenario, Streams(np.random.SeedSequence(5)))
+    table, parks = ctx.tenancy.table, ctx.parks
+    ctx.env.run(until=18.1)
+    drift, tech = platform_effects(parks)
+    rows = table.in_parks()
+    committed = rows[table.since[rows] == 18.0]
+    assert committed.size > 100 and drift[table.park[committed]].any()
+    np.testing.assert_allclose(table.support_drift[committed], drift[table.park[committed]])
+    np.testing.assert_allclose(table.support_tech[committed], tech[table.park[committed]])
+    ctx.env.run(until=23.9)
+    drift, tech = platform_effects(parks)
+    for park in parks:
+        assert park_platform_effects(parks, park) == pytest.approx((drift[park.id], tech[park.id]))
+    rows = table.in_parks()
+    entered = rows[table.entered_at[rows] > 18.3]
+    assert entered.size > 10 and drift[table.park[entered]].any()
+    np.testing.assert_allclose(table.support_drift[entered], drift[table.park[entered]])
+    np.testing.assert_allclose(table.support_tech[entered], tech[table.park[entered]])

@@ -28,8 +28,8 @@ Once a year, in the middle of ``parks.grading.month``, :func:`grading_round`:
 5. **Grades firms** on 亩均 returns (:func:`grade_firms`) where the province's differentiated
    factor prices apply (``policies.mu_pricing``): firms in parks, older than
    ``exempt_years``, ranked on revenue per m2 of the floor they hold (their land's share), get
-   A to D by ``rank_shares``; the grade sets their surcharges and support from the next
-   interval each opens until the next round.
+   A to D by ``rank_shares``; the grade sets their surcharges and support from the first
+   interval each opens after the round until the first it opens after the next.
 
 Then it logs one row per park graded or in grace, in park order, in the replication's grading
 log (:data:`GRADE_COLUMNS`), the ``grades`` table of the results.
@@ -228,7 +228,8 @@ def grading_round(parks: Parks, tenancy: Tenancy, log: GradingLog, t: float,
         takes_part = not grace or park.demonstration or (
             grade is not None and GRADE_RANK[grade] <= GRADE_RANK["B"])
         park.grade = grade if takes_part else None
-        if park.grade is None:  # in grace, and taking part would not earn it A or B
+        if park.grade is None:  # in grace, and taking part would not earn it A or B (or, in a
+            # ranking without an established park, nothing to be ranked against)
             park.consecutive_good = park.consecutive_d = 0
             continue
         records.graded(t, park.id, park.floor_area_m2, park.grade)

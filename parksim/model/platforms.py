@@ -10,9 +10,9 @@ paid, so the budget left is known), the operator of each open park that lacks on
 
 and starts building if it holds. The value is what the platform is worth to the operator for
 each firm (fees, firms kept: ``parks.platforms.<platform>.value_yuan_per_firm_year``); the
-district's purchase of services (政府购买服务, the services lever: its take-up times its cost per
-firm-year, for the payback years that fall inside its window) adds to a service platform's
-value; the subsidy is the services
+district's purchase of services (政府购买服务, the services lever: while it is active, its take-up
+times its cost per firm-year, for the payback years that fall inside its window) adds to a
+service platform's value; the subsidy is the services
 lever's ``platform_subsidy_share`` of the setup cost, counted while the lever is active and
 this year's budget holds it, and paid when building starts. The hurdle is the operator's own
 (a keyed lognormal draw with median 1). A platform works ``build_months`` later

@@ -467,6 +467,14 @@ class Demonstration(Strict):
         "min_consecutive_a": "a park needs min_consecutive gradings at min_grade or better",
     }
 
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("requires_platforms"), bool):
+            raise ValueError('requires_platforms: now the list of platforms the site check '
+                             'requires, e.g. ["services"] or ["services", "digital"]')
+        return data
+
     @model_validator(mode="after")
     def _keep(self) -> Demonstration:
         if GRADES.index(self.keep_min_grade) < GRADES.index(self.min_grade):
