@@ -27,7 +27,8 @@ def _context(baseline_path, *overrides: str, seed: int = 3) -> Context:
 def test_a_campaign_raises_the_pressure_in_its_months_only():
     campaign = SimpleNamespace(start="2019-04", end="2019-06", pressure_multiplier=3.0)
     shock = SimpleNamespace(start="2019-05", end="2019-05", growth_drift_per_year=0.0,
-                            exit_hazard_multiplier=1.0, relocation_multiplier=0.5)
+                            exit_hazard_multiplier=1.0, relocation_multiplier=0.5,
+                            recovery_half_life_months=None)
     profile = ShockSchedule([shock], "2019-01", [campaign]).relocation_profile(9)
     assert profile.tolist() == [1, 1, 1, 3, 1.5, 3, 1, 1, 1]
     # a campaign does not enter the reports' arithmetic: no drift, no hazard factor

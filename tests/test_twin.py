@@ -7,9 +7,9 @@ market rent, dearer, cheaper with a stricter entry standard, and cheaper, one pa
 units), no park pipeline, no lead-sector rule, no budget caps, no grade effects, service
 platforms in half the parks (as their entries say; no operator builds one), land rent relief,
 firms that take the park they are offered only with a probability that follows its platform,
-sector and rent net of the relief they expect,
-and an epidemic-like shock -- and compares entries (in all and by park), upgrades, tech status
-and exits (by reason and by age) with two-sample tests at the 99.9% level. A twin with a 30%
+sector and rent net of the relief they expect, and an epidemic-like shock that recovers -- and
+compares entries (in all and by park), upgrades, tech status and exits (by reason and by age)
+with two-sample tests at the 99.9% level. A twin with a 30%
 stronger in-park exit hazard must fail the same comparison, and so must a twin that reads a
 term of the firm's acceptance of a park, or of the park it is offered, differently: this shows
 that the comparison can see errors of that size.
@@ -410,6 +410,7 @@ end = "2020-04"
 growth_drift_per_year = -1.2
 exit_hazard_multiplier = 2.0
 relocation_multiplier = 0.2
+recovery_half_life_months = 3.0      # what it took comes back: half in three months
 """
 
 

@@ -74,6 +74,7 @@ class District:
         self.parks = parks
         self.tenancy = tenancy
         self.initial_key = ctx.streams.key(Draw.INITIAL.key)
+        self.shocks = ctx.shocks
         self.min_revenue = scenario.parks.admission.min_revenue_yuan
         self.max_revenue = tenancy.params.upgrade_threshold
         self.pool = Pool(ctx, tenancy.age_hazard)
@@ -234,6 +235,7 @@ class Pool:
         self._age_in = np.where(ids < n0, age0, 0.0)  # age at entry to the model (new firms: 0)
         self._district = d
         self._hazard = age_hazard
+        self._shocks = ctx.shocks
         # relocation: the cumulative relocation pressure
         # R(t) on a monthly grid, inverted at R(since) + E
         months = int(math.ceil(horizon))
@@ -275,18 +277,21 @@ class Pool:
         )
 
     def grow_all(
-        self, firms: np.ndarray, log_revenue: np.ndarray, years: np.ndarray, attempt: int
+        self, firms: np.ndarray, log_revenue: np.ndarray, since: np.ndarray, until: np.ndarray,
+        attempt: int,
     ) -> np.ndarray:
-        """One step of each firm's log-revenue random walk, ending at its application ``attempt``.
+        """One step of each firm's log-revenue random walk over ``[since, until)``, ending at
+        its application ``attempt``.
 
-        A normal step with the Laplace walk's variance (2 b^2 per year, b shrinking with size):
-        outside parks only a firm's revenue at its applications matters, so the walk is sampled
-        at those instants and nowhere else.
+        A normal step with the Laplace walk's variance (2 b^2 per year, b shrinking with size),
+        plus what the shocks take or give back over it: outside parks only a firm's revenue at
+        its applications matters, so the walk is sampled at those instants and nowhere else.
         """
-        years = np.maximum(years, 0.0)
+        years = np.maximum((until - since) / 12.0, 0.0)
         scale = self.scale_year * np.exp(-self.size_exponent * (log_revenue - self.log_reference))
         z = _normal(seeded_uniforms(self.seeds[firms], Draw.POOL.walk + attempt))
-        return log_revenue + self.drift * years + scale * np.sqrt(years) * z
+        shock, _ = self._shocks.effects(since, until)
+        return log_revenue + self.drift * years + scale * np.sqrt(years) * z + shock
 
 
 class Screening:
@@ -322,6 +327,7 @@ class Screening:
         tenancy = district.tenancy
         pool = self.pool
         draw = Draw.POOL
+        shocks = district.shocks
         firms = np.flatnonzero((pool.applies_at < self.horizon) & (pool.state == POOL))
         dies = pool.dies_at(firms)
         alive = pool.applies_at[firms] < dies
@@ -338,16 +344,23 @@ class Screening:
         batches = []
         for attempt in range(self.max_applications):
             active &= (t < dies) & (t < self.horizon)
-            log_revenue = pool.grow_all(firms, log_revenue, (t - last) / 12.0, attempt)
+            log_revenue = pool.grow_all(firms, log_revenue, last, np.maximum(t, last), attempt)
             last = t
             revenue = np.exp(log_revenue)
-            ok = active & district.meets_standards(revenue)
+            # the entry standards and the floor a firm rents read its usual revenue, not a
+            # shock's low: a firm above the line does not become small or micro for a lockdown,
+            # nor does a firm rent for its lockdown size
+            usual = revenue * np.exp(shocks.taken(t))
+            ok = active & district.meets_standards(usual)
             ok &= seeded_uniforms(seeds, draw.screening + attempt) < p
             i = np.flatnonzero(ok)
-            need = tenancy.params.floor_need(revenue[i], floor_factor[i])
+            need = tenancy.params.floor_need(usual[i], floor_factor[i])
             f = firms[i]
             entry = t[i] + self.fit_out_months  # a firm moves in once its floor is fitted out
-            entrants = Cohort(i, f, None, revenue[i], need, entry)
+            # its revenue as it moves in: what it had at its application, moved by what the
+            # shocks took or gave back while it fitted out (its walk is not followed meanwhile)
+            moving_in = revenue[i] * np.exp(shocks.taken(t[i]) - shocks.taken(entry))
+            entrants = Cohort(i, f, None, moving_in, need, entry)
             born = pool.born_at[f]
             intervals = first_intervals(tenancy, born, entrants, firm_seeds[i])
             batches.append(
@@ -356,7 +369,7 @@ class Screening:
                     t=t[i].tolist(),
                     entry_t=entry.tolist(),
                     firm=f.tolist(),
-                    revenue=revenue[i].tolist(),
+                    revenue=moving_in.tolist(),
                     need_m2=need.tolist(),
                     seed=firm_seeds[i].tolist(),
                     until=intervals.until,

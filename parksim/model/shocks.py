@@ -23,13 +23,25 @@ __all__ = ["ShockSchedule", "ShockWindow", "AgeHazard", "inverse_interp"]
 @dataclass(frozen=True, slots=True)
 class ShockWindow:
     """One shock in model months: from ``t0`` to before ``t1``, its drift in log revenue per
-    year and its multipliers on the exit hazard and on relocation pressure."""
+    year, its multipliers on the exit hazard and on relocation pressure, and the half-life in
+    months of the recovery after it (infinite: none)."""
 
     t0: float
     t1: float
     growth_drift_per_year: float
     exit_hazard_multiplier: float
     relocation_multiplier: float
+    half_life: float = math.inf
+
+    def taken(self, t: np.ndarray) -> np.ndarray:
+        """The log revenue the shock has taken from a firm by ``t`` (negative: added): the
+        drift over the part of the window before ``t``, less what has come back since."""
+        inside = np.clip(t - self.t0, 0.0, self.t1 - self.t0)
+        taken = -self.growth_drift_per_year * inside / 12.0
+        if math.isfinite(self.half_life):
+            after = np.maximum(t - self.t1, 0.0)
+            taken = taken * np.exp2(-after / self.half_life)
+        return taken
 
 
 class ShockSchedule:
@@ -40,7 +52,9 @@ class ShockSchedule:
     def __init__(self, shocks, start: str, campaigns=()):
         self.windows = [
             ShockWindow(float(month_index(start, s.start)), float(month_index(start, s.end) + 1),
-                        s.growth_drift_per_year, s.exit_hazard_multiplier, s.relocation_multiplier)
+                        s.growth_drift_per_year, s.exit_hazard_multiplier, s.relocation_multiplier,
+                        math.inf if s.recovery_half_life_months is None
+                        else s.recovery_half_life_months)
             for s in shocks
         ]
         self.campaigns = [
@@ -52,19 +66,31 @@ class ShockSchedule:
     def effects(
         self, a: np.ndarray, b: float | np.ndarray
     ) -> tuple[np.ndarray | float, np.ndarray | float]:
-        """For intervals ``[a_i, b_i)``: the shocks' drift in log revenue over each, and the
-        factor on its mean exit hazard (the shocks' multipliers averaged over it)."""
+        """For intervals ``[a_i, b_i)``: the shocks' change of log revenue over each (what they
+        took by ``a`` less what they have taken by ``b``: a loss inside a window, a gain while
+        it comes back), and the factor on its mean exit hazard (the shocks' multipliers
+        averaged over the window's part of it)."""
         if not self.windows:
             return 0.0, 1.0
+        a = np.asarray(a, dtype=float)
+        b = np.asarray(b, dtype=float)
         span = b - a
         drift = np.zeros(len(a))
         factor = np.ones(len(a))
         for w in self.windows:
             overlap = np.clip(np.minimum(b, w.t1) - np.maximum(a, w.t0), 0.0, None)
-            drift += w.growth_drift_per_year * overlap / 12.0
+            drift += w.taken(a) - w.taken(b)
             with np.errstate(divide="ignore", invalid="ignore"):
                 factor += np.where(span > 0, (w.exit_hazard_multiplier - 1.0) * overlap / span, 0.0)
         return drift, np.maximum(factor, 0.0)
+
+    def taken(self, t: np.ndarray) -> np.ndarray | float:
+        """What the shocks have taken from a firm's log revenue by ``t`` and not yet given
+        back (negative: added)."""
+        if not self.windows:
+            return 0.0
+        t = np.asarray(t, dtype=float)
+        return sum(w.taken(t) for w in self.windows)
 
     def relocation_profile(self, months: int) -> np.ndarray:
         """Multiplier of relocation pressure in each month ``0 .. months-1``: the shocks', then

@@ -746,7 +746,10 @@ class Policies(Strict):
 
 
 class Shock(Window):
-    """A time-windowed shock (e.g. the February-April 2020 epidemic lockdown)."""
+    """A shock with a shape (e.g. the 2020 epidemic lockdown): over its window firms' revenue
+    falls (or rises) by ``growth_drift_per_year`` a year, their exit hazard and relocation are
+    multiplied; after it, what the window took comes back, half in ``recovery_half_life_months``
+    (unset: never: a lasting loss of level)."""
 
     name: str = q("text", "what the shock is", min_length=1)
     growth_drift_per_year: float = q(
@@ -754,6 +757,13 @@ class Shock(Window):
     )
     exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard while the shock lasts")
     relocation_multiplier: Multiplier = q("ratio", "relocation applications while the shock lasts")
+    recovery_half_life_months: float | None = qd(
+        None, "months",
+        "after the window, half of the revenue it took comes back in this many months, half of "
+        "the rest in as many again, ... (unset: none comes back)",
+        gt=0, le=600,
+    )
+    source: str = qd("", "text", "where its dates, depth and recovery come from")
 
 
 class Targets(Strict):

@@ -58,7 +58,8 @@ read beside the model; they run, and draw, in this order:
   ``District.accepts`` and ``Applications``): a firm dies at the age at which its integrated
   age hazard (``enterprises.exit_hazard_by_age``) has risen by an Exp(1) draw above its value
   at the start (or at birth). At each application the firm's log revenue has moved by a normal
-  step with the in-park Laplace walk's drift and variance; it passes the entry standards
+  step with the in-park Laplace walk's drift and variance, and by what the shocks took or gave
+  back since its last look; it passes the entry standards
   inside the revenue window with ``pass_probability`` (times ``rd_pass_multiplier`` for R&D
   firms). A firm that passes is offered a park (:meth:`_Parks.offer`): one of its lead
   sector's parks whose own entry standard its revenue meets, uniformly, or if there is none,
@@ -203,17 +204,35 @@ class _Shocks:
         self.drift = np.array([s.growth_drift_per_year for s in shocks], dtype=float)
         self.hazard = np.array([s.exit_hazard_multiplier for s in shocks], dtype=float)
         self.relocation = np.array([s.relocation_multiplier for s in shocks], dtype=float)
+        # the rate at which what a shock took comes back after its window (0: never)
+        self.back = np.array([0.0 if s.recovery_half_life_months is None
+                              else math.log(2.0) / s.recovery_half_life_months for s in shocks])
 
     def _overlap(self, a, b) -> np.ndarray:
         a = np.asarray(a, dtype=float)[..., None]
         b = np.asarray(b, dtype=float)[..., None]
         return np.maximum(np.minimum(b, self.t1) - np.maximum(a, self.t0), 0.0)
 
+    def _level(self, t) -> np.ndarray:
+        """Each shock's effect on log revenue by ``t`` (one column per shock): its drift over
+        the window up to ``t``, decaying after the window at its recovery rate."""
+        t = np.asarray(t, dtype=float)[..., None]
+        inside = np.clip(t, self.t0, self.t1) - self.t0
+        return self.drift * inside / 12.0 * np.exp(-self.back * np.maximum(t - self.t1, 0.0))
+
     def growth(self, a, b):
-        """Shock drift in log revenue over ``[a, b)``."""
+        """Shock change of log revenue over ``[a, b)``: the loss in a window, the recovery
+        after it."""
         if not len(self.t0):
             return 0.0
-        return self._overlap(a, b) @ self.drift / 12.0
+        return (self._level(b) - self._level(a)).sum(axis=-1)
+
+    def usual(self, log_revenue, t):
+        """``log_revenue`` at ``t`` without what the shocks have taken by then and not given
+        back: what the entry standards and the floor a firm rents read."""
+        if not len(self.t0):
+            return log_revenue
+        return log_revenue - self._level(t).sum(axis=-1)
 
     def hazard_factor(self, a, b):
         """Factor on the exit hazard over ``[a, b)``: the shocks' multipliers averaged over it."""
@@ -690,17 +709,19 @@ def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarr
 
 def _applications(
     rng, scenario, hazard: _AgeHazard, window: _Window, parks: _Parks, levers: _Levers,
-    traits: _Traits, first_application: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each applicant's time of entry (NaN if it never enters), log revenue at entry and park
-    (-1 if none).
+    traits: _Traits, first_application: np.ndarray, shocks: _Shocks,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each applicant's time of entry (NaN if it never enters), log revenue at entry, usual log
+    revenue at its application (without what the shocks took then) and park (-1 if none).
 
     An applicant lives until its integrated age hazard has risen by an Exp(1) draw. At each
     application its revenue has taken the walk's step since its last look; it passes the entry
     standards inside the window with the pass probability, is offered a park
     (:meth:`_Parks.offer`) and takes it (:func:`_accepts`), and otherwise tries again after an
     exponential wait. Parks never fill, so taking a park is entering it; the firm moves in
-    ``district.fit_out_months`` later, with its revenue at the application.
+    ``district.fit_out_months`` later, with its revenue at the application moved by what the
+    shocks took or gave back meanwhile. The entry standards and the floor it needs read its
+    usual revenue.
     """
     d, e, adm = scenario.district, scenario.enterprises, scenario.parks.admission
     horizon = float(scenario.horizon_months)
@@ -716,6 +737,7 @@ def _applications(
     sector, land_draw = traits.sector[k:], traits.land_draw[k:]
     entered_at = np.full(len(pos), np.nan)
     log_revenue_at_entry = traits.log_revenue[k:].copy()
+    usual_at_entry = log_revenue_at_entry.copy()
     park_at_entry = np.full(len(pos), -1, dtype=np.int64)
     walk_scale = math.sqrt(2.0) * e.growth_scale_per_year
     for _attempt in range(d.max_applications):
@@ -733,12 +755,16 @@ def _applications(
         )
         log_revenue = (
             log_revenue + e.growth_drift_per_year * years + sd * rng.standard_normal(len(pos))
+            + shocks.growth(last, t)
         )
-        ok = window.admits(log_revenue) & (rng.random(len(pos)) < pass_probability)
-        # a passing applicant is offered a park, and takes it or not
+        usual = shocks.usual(log_revenue, t)
+        ok = window.admits(usual) & (rng.random(len(pos)) < pass_probability)
+        # a passing applicant is offered a park, and takes it or not; it moves in with its
+        # revenue moved by what the shocks take or give back while it fits out
         passed = np.flatnonzero(ok)
         who = pos[passed]
-        revenue = np.exp(log_revenue[passed])
+        moving_in = log_revenue + shocks.growth(t, t + d.fit_out_months)
+        revenue = np.exp(moving_in[passed])
         park = parks.offer(rng, sector[who], revenue)
         takes = _accepts(
             rng, scenario, parks, levers, park, sector[who], revenue,
@@ -747,7 +773,8 @@ def _applications(
         ok[passed] = takes
         park_at_entry[who[takes]] = park[takes]
         entered_at[pos[ok]] = t[ok]
-        log_revenue_at_entry[pos[ok]] = log_revenue[ok]
+        log_revenue_at_entry[pos[ok]] = moving_in[ok]
+        usual_at_entry[pos[ok]] = usual[ok]
         rest = ~ok
         pos, last, log_revenue, pass_probability, dies = (
             x[rest] for x in (pos, t, log_revenue, pass_probability, dies)
@@ -757,7 +784,7 @@ def _applications(
     # has not entered within the run
     entered_at = entered_at + d.fit_out_months
     entered_at[entered_at >= horizon] = np.nan
-    return entered_at, log_revenue_at_entry, park_at_entry
+    return entered_at, log_revenue_at_entry, usual_at_entry, park_at_entry
 
 
 def _accepts(
@@ -794,16 +821,18 @@ def _accepts(
 
 def _enter(
     scenario, parks: _Parks, traits: _Traits, seated_park: np.ndarray, entered_at: np.ndarray,
-    log_revenue_at_entry: np.ndarray, park_at_entry: np.ndarray,
+    log_revenue_at_entry: np.ndarray, usual_at_entry: np.ndarray, park_at_entry: np.ndarray,
 ) -> _FirmTable:
     """The firm table: the seated firms (in ``seated_park``) and the applicants that entered
-    (``entered_at``, ``log_revenue_at_entry``, ``park_at_entry``: one value per applicant), in
-    order of entry, each with its park and the floor it needs."""
+    (``entered_at``, ``log_revenue_at_entry``, ``usual_at_entry``, ``park_at_entry``: one value
+    per applicant), in order of entry, each with its park and the floor its usual revenue
+    needs."""
     k = traits.seated
     entered_at = np.concatenate(
         [np.full(k, -scenario.parks.initial_tenure_months, dtype=float), entered_at]
     )
     log_revenue_at_entry = np.concatenate([traits.log_revenue[:k], log_revenue_at_entry])
+    usual = np.concatenate([traits.log_revenue[:k], usual_at_entry])
     park = np.concatenate([seated_park, park_at_entry])
     ids = traits.firm_id
     inside = np.flatnonzero(~np.isnan(entered_at))
@@ -826,7 +855,7 @@ def _enter(
         tech=tech_at_entry.copy(),
         rd=traits.rd[inside],
         floor_factor=floor_factor,
-        floor=_floor_need(scenario.district, revenue_at_entry, floor_factor),
+        floor=_floor_need(scenario.district, np.exp(usual[inside]), floor_factor),
         platform=parks.platform[park],
         relieves=parks.relieves[park],
         land_draw=traits.land_draw[inside],
@@ -993,11 +1022,12 @@ def run_twin(scenario, seed: int | np.random.SeedSequence) -> TwinOutput:
     seated, seated_park = _seat(rng, scenario, pool, window, parks)
     applicants, first_application = _relocation(rng, scenario, shocks, pool, seated)
     traits = _traits(rng, scenario, pool, seated, applicants)
-    entered_at, log_revenue_at_entry, park_at_entry = _applications(
-        rng, scenario, failure.age, window, parks, levers, traits, first_application
+    entered_at, log_revenue_at_entry, usual_at_entry, park_at_entry = _applications(
+        rng, scenario, failure.age, window, parks, levers, traits, first_application, shocks
     )
     firms = _enter(
-        scenario, parks, traits, seated_park, entered_at, log_revenue_at_entry, park_at_entry
+        scenario, parks, traits, seated_park, entered_at, log_revenue_at_entry, usual_at_entry,
+        park_at_entry,
     )
     _support_entrants(rng, scenario, firms, levers, failure)
     _reporting(rng, scenario, firms, levers, shocks, failure)

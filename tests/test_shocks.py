@@ -1,0 +1,114 @@
+"""Shocks with a shape: a window that takes revenue, and a recovery that gives it back.
+
+The arithmetic of one shock (what it has taken by a date, what an interval loses or regains),
+firms outside the parks meeting it at their applications, and, on common random numbers, a
+lockdown that recovers leaving the firms in parks and the upgrades where they were, where one
+that never recovers raises the first and cuts the second (the power check).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import parksim
+from parksim.aggregate import paired_difference
+from parksim.model.context import Context
+from parksim.model.shocks import ShockSchedule, ShockWindow
+from parksim.rng import Streams
+
+LOCKDOWN = dict(start="2020-02", end="2020-04", growth_drift_per_year=-1.2,
+                exit_hazard_multiplier=2.0, relocation_multiplier=0.2)
+REPLICATIONS = 120
+
+
+def _schedule(half_life):
+    shock = SimpleNamespace(**LOCKDOWN, recovery_half_life_months=half_life)
+    return ShockSchedule([shock], "2019-01")
+
+
+def test_a_lockdown_takes_its_drift_and_gives_half_back_in_a_half_life():
+    """Feb-Apr 2020 is t = 13 to 16: -1.2 a year for three months takes 0.3 log points; with a
+    half-life of 3 months, 0.15 is still missing at t = 19 and 0.075 at t = 22."""
+    w = ShockWindow(13.0, 16.0, -1.2, 2.0, 0.2, 3.0)
+    np.testing.assert_allclose(w.taken(np.array([12.0, 13.0, 14.5, 16.0, 19.0, 22.0])),
+                               [0.0, 0.0, 0.15, 0.3, 0.15, 0.075])
+    schedule = _schedule(3.0)
+    edges = np.arange(0.0, 241.0, 6.0)  # half-yearly intervals for twenty years
+    drift, _ = schedule.effects(edges[:-1], edges[1:])
+    assert drift.sum() == pytest.approx(0.0, abs=1e-9)  # all of it comes back
+    assert drift[2] == pytest.approx(-0.3 * 2 ** (-2 / 3))  # [12, 18): 0.3 lost, some back
+    assert (drift[3:] > 0).all()
+
+
+def test_a_shock_without_recovery_keeps_the_old_arithmetic():
+    """No half-life: the drift of the window over the part of the interval inside it, for good."""
+    schedule = _schedule(None)
+    a = np.array([0.0, 12.0, 14.0, 15.5, 18.0])
+    b = np.array([6.0, 18.0, 15.0, 24.0, 24.0])
+    drift, factor = schedule.effects(a, b)
+    overlap = np.clip(np.minimum(b, 16.0) - np.maximum(a, 13.0), 0.0, None)
+    np.testing.assert_allclose(drift, -1.2 * overlap / 12.0)
+    np.testing.assert_allclose(factor, 1.0 + overlap / (b - a))
+
+
+def test_firms_outside_the_parks_meet_the_shock_at_their_applications(baseline_path):
+    """A pool firm's revenue at an application has taken the shock's loss and recovery since
+    its last look: the walk with a lockdown differs from the walk without by exactly that."""
+    def walk(shocks):
+        scenario = parksim.load_scenario(baseline_path, overrides=["district.firms=500"])
+        scenario = scenario.model_copy(update={"shocks": shocks})
+        pool = Context(scenario, Streams(np.random.SeedSequence(2))).district.pool
+        firms = np.arange(50)
+        since, until = np.full(50, 10.0), np.linspace(12.0, 30.0, 50)
+        return pool.grow_all(firms, pool.log_revenue0[firms], since, until, 0)
+
+    shock = parksim.scenario.schema.Shock(name="lockdown", **LOCKDOWN,
+                                          recovery_half_life_months=3.0)
+    gap = walk((shock,)) - walk(())
+    until = np.linspace(12.0, 30.0, 50)
+    expected = -ShockWindow(13.0, 16.0, -1.2, 2.0, 0.2, 3.0).taken(until)
+    np.testing.assert_allclose(gap, expected, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def lockdowns(baseline_path):
+    """No lockdown, one whose loss comes back (half in three months) and one whose loss stays,
+    on the same replications; the lockdowns take revenue only (no extra exits, whose turnover
+    brings smaller firms in and is a channel of its own)."""
+    def run(*overrides):
+        scenario = parksim.load_scenario(baseline_path, overrides=list(overrides))
+        return parksim.simulate(scenario, replications=REPLICATIONS, seed=11, workers=2).targets
+
+    shock = ("shocks=[{name='lockdown', start='2020-02', end='2020-04', "
+             "growth_drift_per_year=-1.2, exit_hazard_multiplier=1.0, "
+             "relocation_multiplier=0.2%s}]")
+    return {
+        "none": run(),
+        "recovers": run(shock % ", recovery_half_life_months=3.0"),
+        "lasts": run(shock % ""),
+    }
+
+
+def _against_none(lockdowns, name, target):
+    return paired_difference(lockdowns["none"][target].to_numpy(float),
+                             lockdowns[name][target].to_numpy(float))
+
+
+def test_a_lockdown_that_recovers_leaves_firms_and_upgrades_where_they_were(lockdowns):
+    """Against no lockdown, on the same replications: firms in parks are not raised (the 95%
+    bound of the difference stays below +5) and upgrades by 2021-12 are back within 2."""
+    firms = _against_none(lockdowns, "recovers", "firms")
+    upgrades = _against_none(lockdowns, "recovers", "upgrades")
+    assert firms[2] < 5.0, firms
+    assert upgrades[1] > -2.0, upgrades
+
+
+def test_the_bounds_see_a_lockdown_that_never_recovers(lockdowns):
+    """Power check: a lasting loss raises firms in parks (shrunken firms stop outgrowing their
+    floor) and cuts upgrades, failing both bounds above."""
+    firms = _against_none(lockdowns, "lasts", "firms")
+    upgrades = _against_none(lockdowns, "lasts", "upgrades")
+    assert firms[2] >= 5.0 and upgrades[1] <= -2.0, (firms, upgrades)
