@@ -204,13 +204,14 @@ class Draw:
         tech=range(3, 4),
         rd=range(4, 5),
         contract=range(5, 6),
+        register=range(6, 7),
         take_up_finance=range(10, 11),
         take_up_land=range(11, 12),
         take_up_tax=range(12, 13),
         take_up_services=range(13, 14),
     )
     """A firm in a park, per review interval: exit, growth, tech and R&D adoption, contract
-    enforcement, and each lever's take-up."""
+    enforcement, registration above designated size, and each lever's take-up."""
 
     PARK = Stream("parks", platform=range(0, 1), recognition=range(1, 2), provincial=range(2, 3),
                   provincial_review=range(3, 4), digital=range(4, 5))

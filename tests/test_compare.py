@@ -39,7 +39,7 @@ horizon = "2020-03"
 
 [targets]
 date = "2020-03"
-upgrades = 10
+upgrades = 6
 tech_firms = 24
 """
 POLICIES = {

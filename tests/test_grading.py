@@ -420,16 +420,17 @@ def test_a_firm_holds_its_parks_platform_effects_from_the_start_of_its_interval(
     ctx = Context(scenario, Streams(np.random.SeedSequence(5)))
     table, parks = ctx.tenancy.table, ctx.parks
     ctx.env.run(until=18.1)
-    drift, tech = platform_effects(parks)
+    drift, tech, _ = platform_effects(parks)
     rows = table.in_parks()
     committed = rows[table.since[rows] == 18.0]
     assert committed.size > 100 and drift[table.park[committed]].any()
     np.testing.assert_allclose(table.support_drift[committed], drift[table.park[committed]])
     np.testing.assert_allclose(table.support_tech[committed], tech[table.park[committed]])
     ctx.env.run(until=23.9)
-    drift, tech = platform_effects(parks)
+    drift, tech, registration = platform_effects(parks)
     for park in parks:
-        assert park_platform_effects(parks, park) == pytest.approx((drift[park.id], tech[park.id]))
+        assert park_platform_effects(parks, park) == pytest.approx(
+            (drift[park.id], tech[park.id], registration[park.id]))
     rows = table.in_parks()
     entered = rows[table.entered_at[rows] > 18.3]
     assert entered.size > 10 and drift[table.park[entered]].any()

@@ -86,6 +86,7 @@ expansion_tolerance = {TOLERANCE}
 contract_months = 18.0
 contract_min_revenue_yuan_per_m2 = {CONTRACT_MIN}
 contract_enforcement_probability = 1.0
+registration_rate_per_year = 100.0   # registered at the report that finds it above the line
 
 [policies.finance]
 enabled = false

@@ -85,6 +85,7 @@ class FirmParams:
     log_reference: float
     size_exponent: float
     upgrade_threshold: float
+    registration_rate: float | None
     tech_rate: float
     rd_rate: float
     expansion_tolerance: float
@@ -106,6 +107,7 @@ class FirmParams:
             log_reference=math.log(e.growth_reference_revenue_yuan),
             size_exponent=e.growth_size_exponent,
             upgrade_threshold=e.upgrade_threshold_yuan,
+            registration_rate=e.registration_rate_per_year,
             tech_rate=e.tech_hazard_per_year,
             rd_rate=e.rd_adoption_per_year,
             expansion_tolerance=e.expansion_tolerance,
@@ -128,9 +130,9 @@ _COLUMNS = {
     "floor_factor": np.float64, "entered_at": np.float64, "since": np.float64, "until": np.float64,
     "review": np.int64, "seed": np.uint64, "active": bool, "move": np.int8,
     "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
-    "mu_grade": np.int8,
+    "support_registration": np.float64, "mu_grade": np.int8,
 }
-_EMPTY = {"mu_grade": -1}
+_EMPTY = {"mu_grade": -1, "support_registration": 1.0}
 """What a row holds before a firm fills it, where it is not 0 (0 would be grade A)."""
 
 
@@ -142,8 +144,9 @@ class FirmTable:
     left; ``move`` is what the last report found the firm must do when the next interval opens
     (:data:`STAY`, :data:`SPACE` or :data:`BREACH`). The ``support_*`` columns hold what the
     firm holds for the current interval, fixed when it opens: the growth drift and tech
-    multiplier of its levers and its park's platforms and the drift of its 亩均 grade, and the
-    R&D multiplier of its levers. ``mu_grade`` is the rank of its last 亩均 grade (A is 0; -1
+    multiplier of its levers and its park's platforms and the drift of its 亩均 grade, the R&D
+    multiplier of its levers, and its park's platforms' multiplier on its registration above
+    designated size. ``mu_grade`` is the rank of its last 亩均 grade (A is 0; -1
     until it is graded).
     """
 
@@ -175,6 +178,7 @@ class FirmTable:
         self.active[row] = True
         self.support_tech[row] = 1.0
         self.support_rd[row] = 1.0
+        self.support_registration[row] = 1.0
         self.mu_grade[row] = -1
         self.n = row + 1
         return row
@@ -192,6 +196,7 @@ class FirmTable:
             "active": True,
             "support_tech": 1.0,
             "support_rd": 1.0,
+            "support_registration": 1.0,
             "mu_grade": -1,
         }.items():
             getattr(self, name)[start:end] = values
@@ -257,7 +262,7 @@ class Tenancy:
                           batch.tech[i])
         exit_multiplier = 1.0
         table = self.table
-        drift, tech = park_platform_effects(self.parks, park)  # an entrant has no 亩均 grade
+        drift, tech, registration = park_platform_effects(self.parks, park)  # no 亩均 grade yet
         support = self.policy.support_entrant(batch.terms, i, park, t, firm)
         if support is not None:
             drift += support.drift
@@ -266,6 +271,7 @@ class Tenancy:
             exit_multiplier = support.exit_multiplier
         table.support_drift[row] = drift
         table.support_tech[row] = tech
+        table.support_registration[row] = registration
         h = batch.hazard[i] * exit_multiplier
         exposure = batch.exposure[i]
         if exposure < h:
@@ -409,8 +415,8 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     review_no = table.review[rows] + 1
     table.review[rows] = review_no
     draw = Draw.FIRM
-    u_growth, u_tech, u_rd, u_contract = table.draws(
-        rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract)
+    u_growth, u_tech, u_rd, u_contract, u_register = table.draws(
+        rows, review_no, (draw.growth, draw.tech, draw.rd, draw.contract, draw.register)
     )
     park = table.park[rows]
     # growth: drift from the firm's park and from what it held for the interval (levers,
@@ -433,8 +439,13 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
         firm_ids = table.firm[firms]
         records.firms(now, kind, park[which], firm_ids, age, revenue[which], floor[which], tech)
 
-    # crossing the 20 M yuan line (小升规)
-    up = np.flatnonzero(~table.upgraded[rows] & (revenue >= p.upgrade_threshold))
+    # above the 20 M yuan line, registered as above designated size (小升规): at once, or at a
+    # rate (a base, what the reward adds, the park's guidance) over the interval it was above
+    above = ~table.upgraded[rows] & (revenue >= p.upgrade_threshold)
+    if p.registration_rate is not None:
+        rate = tenancy.policy.registration_rate(now, p.registration_rate)
+        above &= u_register < -np.expm1(-rate * table.support_registration[rows] * dy)
+    up = np.flatnonzero(above)
     if up.size:
         table.upgraded[rows[up]] = True
         record(Kind.FIRM_UPGRADED, up, table.tech[rows[up]])
@@ -484,13 +495,14 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     else:
         support = Support.none(len(rows))
     # what each firm holds for the interval: its levers, its park's platforms, its 亩均 grade
-    platform_drift, platform_tech = platform_effects(tenancy.parks)
+    platform_drift, platform_tech, platform_registration = platform_effects(tenancy.parks)
     park = table.park[rows]
     mu = tenancy.policy.mu_prices
     table.support_drift[rows] = (
         support.drift + platform_drift[park] + mu.drifts(table.mu_grade[rows], t)
     )
     table.support_tech[rows] = support.tech_multiplier * platform_tech[park]
+    table.support_registration[rows] = platform_registration[park]
     table.support_rd[rows] = support.rd_multiplier
     table.until[rows] = end
     h = (

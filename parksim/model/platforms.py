@@ -128,22 +128,23 @@ def _start(parks: Parks, park: Park, platform: str, t: float, subsidy: float) ->
         )
 
 
-def platform_effects(parks: Parks) -> tuple[np.ndarray, np.ndarray]:
-    """(growth drift, tech-certification multiplier) of the firms in each park (by park id),
-    from the platforms working there now."""
+def platform_effects(parks: Parks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(growth drift, tech-certification multiplier, registration multiplier) of the firms in
+    each park (by park id), from the platforms working there now."""
     has = np.array([(p.has_platform, p.has_digital) for p in parks], dtype=bool).reshape(-1, 2)
     return _effects(parks, has[:, 0], has[:, 1])
 
 
-def park_platform_effects(parks: Parks, park: Park) -> tuple[float, float]:
+def park_platform_effects(parks: Parks, park: Park) -> tuple[float, float, float]:
     """:func:`platform_effects` for the firms of one park (plain numbers: one per entrant)."""
-    drift, tech = 0.0, 1.0
+    drift, tech, registration = 0.0, 1.0, 1.0
     for works, spec in ((park.has_platform, parks.scenario.parks.platforms.services),
                         (park.has_digital, parks.scenario.parks.platforms.digital)):
         if works:
             drift += spec.growth_drift_per_year
             tech *= spec.tech_hazard_multiplier
-    return drift, tech
+            registration *= spec.registration_rate_multiplier
+    return drift, tech, registration
 
 
 def _effects(parks: Parks, services_works, digital_works):
@@ -153,4 +154,6 @@ def _effects(parks: Parks, services_works, digital_works):
              + np.where(digital_works, digital.growth_drift_per_year, 0.0))
     tech = (np.where(services_works, services.tech_hazard_multiplier, 1.0)
             * np.where(digital_works, digital.tech_hazard_multiplier, 1.0))
-    return drift, tech
+    registration = (np.where(services_works, services.registration_rate_multiplier, 1.0)
+                    * np.where(digital_works, digital.registration_rate_multiplier, 1.0))
+    return drift, tech, registration

@@ -527,6 +527,16 @@ class Policy:
             return lease_relief(lever.spec.rent_subsidy_share_by_year, lease_years)
         return 0.0
 
+    def registration_rate(self, t: float, base: float) -> float:
+        """The rate a year at which a firm above the line registers as above designated size at
+        ``t``, before its park's guidance: ``base``, plus what the tax lever's upgrade reward
+        adds while the lever is active and this year's budget can still pay a reward."""
+        tax = self.levers["tax"]
+        spec = tax.spec
+        if not tax.active(t) or self.ledger.left("tax", tax.cap, t) < spec.upgrade_reward_yuan:
+            return base
+        return base + spec.registration_rate_per_100k_yuan * spec.upgrade_reward_yuan / 1e5
+
     def reward_upgrades(self, t: float, parks: np.ndarray, firms: np.ndarray) -> None:
         """The tax lever's one-off reward for each firm that has just upgraded (小升规)."""
         self.levers["tax"].reward_upgrades(t, self.ledger, parks, firms)

@@ -521,6 +521,10 @@ class Platform(Strict):
     tech_hazard_multiplier: Multiplier = q(
         "ratio", "tech-certification rate of the firms in a park with it"
     )
+    registration_rate_multiplier: Multiplier = qd(
+        1.0, "ratio",
+        "rate at which a firm above the line in a park with it registers (guidance, 辅导)",
+    )
 
 
 class Platforms(Strict):
@@ -571,6 +575,12 @@ class Enterprises(Strict):
     growth_size_exponent: float = q("exponent", "beta in scale ~ revenue^-beta", ge=0, le=1)
     upgrade_threshold_yuan: float = q(
         "yuan/year", "revenue that makes a firm above designated size (小升规)", gt=0
+    )
+    registration_rate_per_year: float | None = qd(
+        None, "1/year",
+        "rate at which a firm above the line registers as above designated size (入库), before "
+        "rewards and services (unset: at the review that finds it above the line)",
+        gt=0, le=100,
     )
     exit_hazard_by_age: tuple[float, ...] = q(
         "1/year", "annual exit hazard at age 0-1, 1-2, ...; the last applies beyond", min_length=1
@@ -682,6 +692,12 @@ class Tax(Lever):
         "share of revenue", "tax relief per supported firm-year", ge=0, le=0.5
     )
     upgrade_reward_yuan: float = q("yuan", "one-off reward for a firm that upgrades (小升规)", ge=0)
+    registration_rate_per_100k_yuan: float = qd(
+        0.0, "1/year per 100,000 yuan",
+        "what each 100,000 yuan of upgrade reward adds to the rate at which a firm above the "
+        "line registers, while the lever is active",
+        ge=0, le=100,
+    )
     rd_adoption_multiplier: Multiplier = q("ratio", "R&D adoption rate while supported")
 
 

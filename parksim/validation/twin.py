@@ -91,7 +91,9 @@ read beside the model; they run, and draw, in this order:
 
   - :func:`_review` (``enterprise.review``): a firm that was in the park before the report
     grows (a Laplace step whose scale falls with size; a service platform in its park adds
-    ``parks.platforms.services.growth_drift_per_year``), may cross the upgrade line (小升规),
+    ``parks.platforms.services.growth_drift_per_year``), may be registered above the upgrade
+    line (小升规: at once, or at ``enterprises.registration_rate_per_year`` plus the tax
+    lever's reward part, times a service platform's guidance),
     may start R&D or be certified tech-based (a platform multiplies the rate by its
     ``tech_hazard_multiplier``), may outgrow its floor and may breach its performance
     contract.
@@ -950,10 +952,22 @@ def _review(
     )
     firms.log_revenue[rows] = lr
     revenue = np.exp(lr)
-    # crossing the upgrade line (小升规)
-    firms.upgraded_at[
-        rows[np.isnan(firms.upgraded_at[rows]) & (revenue >= e.upgrade_threshold_yuan)]
-    ] = closing
+    # above the upgrade line, registered (小升规): at once, or with the probability of its rate
+    # over the interval (a base, plus the reward's part while the tax lever is active, times
+    # the guidance of a service platform)
+    above = np.isnan(firms.upgraded_at[rows]) & (revenue >= e.upgrade_threshold_yuan)
+    u_register = rng.random(len(rows))
+    if e.registration_rate_per_year is not None:
+        tax = scenario.policies.tax
+        start = scenario.calendar.start
+        active = tax.enabled and (month_index(start, tax.window.start) <= closing
+                                  < month_index(start, tax.window.end) + 1)
+        rate = e.registration_rate_per_year + (
+            tax.registration_rate_per_100k_yuan * tax.upgrade_reward_yuan / 1e5 if active else 0.0)
+        guidance = np.where(firms.platform[rows],
+                            scenario.parks.platforms.services.registration_rate_multiplier, 1.0)
+        above &= u_register < -np.expm1(-rate * guidance * dy)
+    firms.upgraded_at[rows[above]] = closing
     # R&D and tech status
     u_status, u_contract = rng.random((2, len(rows)))
     was_rd, was_tech = firms.rd[rows], firms.tech[rows]
