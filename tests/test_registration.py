@@ -51,6 +51,11 @@ def test_a_firm_above_the_line_registers_at_its_rate(baseline_path, reward_rate)
         table.log_revenue[lifted] = np.log(5e7)
         table.log_revenue[rows[1::2]] = np.minimum(table.log_revenue[rows[1::2]], np.log(8e6))
         guidance = table.support_registration[lifted].copy()
+        if t == 6.0:  # no platform begins to work before 6.25: the guidance is the park's now
+            multiplier = ctx.scenario.parks.platforms.services.registration_rate_multiplier
+            works = np.array([ctx.parks[int(p)].has_platform for p in table.park[lifted]])
+            np.testing.assert_allclose(guidance, np.where(works, multiplier, 1.0))
+            assert works.any() and not works.all()
         years = (t - table.since[lifted]) / 12.0  # a half-year, or less for an entrant
         draws = table.draws(lifted, table.review[lifted] + 1, (Draw.FIRM.register,))[0]
         review(tenancy, t, now)
@@ -107,3 +112,17 @@ def test_the_bounds_see_a_reward_that_changes_nothing(registrations):
     forward: the bound the reward passes above fails, the difference is not above zero."""
     diff = paired_difference(registrations["immediate"], registrations["immediate, rewarded"])
     assert diff[1] <= 0, diff
+
+
+def test_the_reward_pulls_only_while_the_budget_can_pay_it(baseline_path):
+    """The reward adds to the registration rate while the tax lever is active and this year's
+    budget can still pay a reward; with less left than a reward, or before the lever opens, a
+    firm registers at the base rate."""
+    ctx = _world(baseline_path, "policies.tax.registration_rate_per_100k_yuan=0.5")
+    policy = ctx.policy
+    assert policy.registration_rate(3.0, 1.0) == 1.0  # before 2019-07
+    assert policy.registration_rate(7.0, 1.0) == pytest.approx(2.0)  # 0.5 x 200,000 / 100,000
+    tax = policy["tax"]
+    policy.ledger.pay("tax", tax.cap, 7.0, tax.cap - 1.5e5, 0, -1)  # 150,000 left: not a reward
+    assert policy.registration_rate(7.0, 1.0) == 1.0
+    assert policy.registration_rate(13.0, 1.0) == pytest.approx(2.0)  # a new year, a new budget

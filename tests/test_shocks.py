@@ -112,3 +112,37 @@ def test_the_bounds_see_a_lockdown_that_never_recovers(lockdowns):
     firms = _against_none(lockdowns, "lasts", "firms")
     upgrades = _against_none(lockdowns, "lasts", "upgrades")
     assert firms[2] >= 5.0 and upgrades[1] <= -2.0, (firms, upgrades)
+
+
+def test_an_applicant_is_screened_on_its_usual_revenue_and_moves_in_with_the_shock(
+        baseline_path, scenarios_dir):
+    """In the epidemic, every passing application: the standards and the floor read the firm's
+    usual revenue at the application (its revenue without what the shock had taken), and it
+    moves in with its revenue moved by what the shock took or gave back while it fitted out
+    (so, as it moves in, short of its usual revenue by what the shock has not yet given back).
+    More than twenty of the applications fall in the shock's months."""
+    scenario = parksim.load_scenario(scenarios_dir / "epidemic_2020.toml",
+                                     overrides=["district.firms=8000"])
+    ctx = Context(scenario, Streams(np.random.SeedSequence(6)))
+    shocks, district = ctx.shocks, ctx.district
+    params = ctx.tenancy.params
+    batches = district.applications.batches
+    seen = 0
+    for batch in batches:
+        t = np.array(batch.t)
+        entry = np.array(batch.entry_t)
+        usual = np.array(batch.usual)
+        moving_in = np.array(batch.revenue)
+        np.testing.assert_allclose(moving_in, usual * np.exp(-shocks.taken(entry)), rtol=1e-12)
+        assert district.meets_standards(usual).all()
+        np.testing.assert_allclose(batch.need_m2, params.floor_need(
+            usual, np.array(batch.floor_factor)), rtol=1e-12)
+        seen += int((shocks.taken(t) > 0.05).sum())
+    assert seen > 20
+
+
+def test_a_shock_before_the_start_is_refused(baseline_path):
+    with pytest.raises(parksim.ScenarioError, match="before calendar.start"):
+        parksim.load_scenario(baseline_path, overrides=[
+            "shocks=[{name='x', start='2018-10', end='2019-02', growth_drift_per_year=-1.2, "
+            "exit_hazard_multiplier=1.0, relocation_multiplier=1.0}]"])

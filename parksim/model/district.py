@@ -349,9 +349,10 @@ class Screening:
             revenue = np.exp(log_revenue)
             # the entry standards and the floor a firm rents read its usual revenue, not a
             # shock's low: a firm above the line does not become small or micro for a lockdown,
-            # nor does a firm rent for its lockdown size
+            # nor does a firm rent for its lockdown size; and one above the line in a boom is
+            # not small or micro either
             usual = revenue * np.exp(shocks.taken(t))
-            ok = active & district.meets_standards(usual)
+            ok = active & district.meets_standards(usual) & (revenue < self.district.max_revenue)
             ok &= seeded_uniforms(seeds, draw.screening + attempt) < p
             i = np.flatnonzero(ok)
             need = tenancy.params.floor_need(usual[i], floor_factor[i])
@@ -370,6 +371,7 @@ class Screening:
                     entry_t=entry.tolist(),
                     firm=f.tolist(),
                     revenue=moving_in.tolist(),
+                    usual=usual[i].tolist(),
                     need_m2=need.tolist(),
                     seed=firm_seeds[i].tolist(),
                     until=intervals.until,
@@ -400,6 +402,8 @@ class ApplicationBatch:
     """The passing applications of one round, as columns (lists, indexed by application):
     everything entering a park needs, as plain numbers.
 
+    ``revenue`` is the firm's revenue as it moves in, ``usual`` its usual revenue at the
+    application (without what the shocks had taken then), which entry standards read.
     ``seed`` is the firm's keyed stream in a park and ``pool_seed`` its stream in the pool;
     ``sector`` to ``floor_factor`` are its pool attributes; ``until``, ``hazard``,
     ``exposure`` and ``terms`` describe its first interval in a park
@@ -412,6 +416,7 @@ class ApplicationBatch:
     entry_t: list[float]
     firm: list[int]
     revenue: list[float]
+    usual: list[float]
     need_m2: list[float]
     seed: list[int]
     until: list[float]
@@ -497,7 +502,7 @@ class Applications:
             first_draw = Draw.POOL.park_choice + PARK_CHOICE_DRAWS * attempt
             park = choose_park(
                 vacancies, batch.sector[i], batch.pool_seed[i], first_draw, batch.need_m2[i],
-                batch.revenue[i],
+                batch.usual[i],
             )
             if park is not None and not district.accepts(park, batch, i, now):
                 park = None  # the firm turns the offer down, and may apply again later

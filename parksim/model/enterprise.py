@@ -352,15 +352,16 @@ class Tenancy:
         )
 
     def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Revenue, tech firms and firms above the upgrade line in each park now (by park id)."""
+        """Revenue, tech firms and firms registered above designated size in each park now (by
+        park id)."""
         table = self.table
         rows = table.in_parks()
         parks = table.park[rows]
         n = len(self.parks)
         revenue = np.bincount(parks, weights=np.exp(table.log_revenue[rows]), minlength=n)
         tech = np.bincount(parks, weights=table.tech[rows], minlength=n)
-        above = np.exp(table.log_revenue[rows]) >= self.params.upgrade_threshold
-        return revenue, tech, np.bincount(parks, weights=above, minlength=n)
+        registered = table.upgraded[rows]
+        return revenue, tech, np.bincount(parks, weights=registered, minlength=n)
 
 
 STAY, SPACE, BREACH = 0, 1, 2
@@ -440,7 +441,7 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
         records.firms(now, kind, park[which], firm_ids, age, revenue[which], floor[which], tech)
 
     # above the 20 M yuan line, registered as above designated size (小升规): at once, or at a
-    # rate (a base, what the reward adds, the park's guidance) over the interval it was above
+    # rate (a base, what the reward adds, the park's guidance) over the interval that closes
     above = ~table.upgraded[rows] & (revenue >= p.upgrade_threshold)
     if p.registration_rate is not None:
         rate = tenancy.policy.registration_rate(now, p.registration_rate)

@@ -6,8 +6,8 @@ Once a year, in the middle of ``parks.grading.month``, :func:`grading_round`:
    (浙中小企业办〔2018〕18号, as county notices list them) that the model has attributes for,
    each from the park's own state (:func:`park_scores`): its firms' revenue per mu of its land
    (亩均效益), the lead sector's share of its firms (产业特色), its occupancy (运营管理), its
-   firms above the upgrade line and the upgrades and certifications since the last round, per
-   firm (企业培育), its tech-firm share, and whether its service platform and digital
+   firms registered above designated size and the upgrades and certifications since the last
+   round, per firm (企业培育), its tech-firm share, and whether its service platform and digital
    management work (配套服务, 数字赋能). Each measure scores measure / benchmark, capped at 1.5
    as the 亩均 score caps each term; the score is their weighted mean plus the assessors'
    noise. Safety, clean governance and factor pooling are not modelled.
@@ -155,8 +155,8 @@ def park_scores(parks: list[Park], revenue: np.ndarray, tech: np.ndarray, upgrad
                 spec: Grading, plot_ratio: float) -> np.ndarray:
     """Each park's score before noise: the weighted mean over :data:`DIMENSIONS` of its measure
     over the benchmark, each capped at :data:`CAP` (a platform scores 1 or 0). ``revenue``,
-    ``tech`` and ``upgraded`` are the revenue, tech firms and firms above the upgrade line of
-    the firms in each park (by park id)."""
+    ``tech`` and ``upgraded`` are the revenue, tech firms and firms registered above
+    designated size of the firms in each park (by park id)."""
     if not parks:
         return np.zeros(0)
     ids = np.array([p.id for p in parks])
@@ -170,7 +170,7 @@ def park_scores(parks: list[Park], revenue: np.ndarray, tech: np.ndarray, upgrad
             holding > 0, np.array([p.lead_firms for p in parks]) / np.maximum(holding, 1.0), 0.0
         ),
         "operations": np.array([p.occupancy for p in parks]),
-        # a firm above the line scores once, an upgrade or certification in the year once more
+        # a registered firm scores once, an upgrade or certification in the year once more
         "firm_cultivation": (upgraded[ids] + np.array([p.cultivated for p in parks])) * per_firm,
         "innovation": tech[ids] * per_firm,
         "services": np.array([p.has_platform for p in parks], dtype=float),

@@ -862,6 +862,13 @@ class Scenario(Strict):
                     f"parks.pipeline.models.{park.development_model}.sale_price_yuan_per_m2 > 0"
                 )
         start = self.calendar.start
+        for i, shock in enumerate(self.shocks):
+            if month_index(start, shock.start) < 0:
+                raise ValueError(
+                    f"shocks[{i}].start: shocks[{i}].start {shock.start} is before calendar.start "
+                    f"{start}: the firms at the start are drawn as they are then, so what a shock "
+                    "took before it would come back as a gain"
+                )
         for i, park in enumerate(self.parks.initial):
             if park.opens is not None and month_index(start, park.opens) < 0:
                 raise ValueError(

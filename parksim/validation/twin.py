@@ -112,8 +112,10 @@ sector), moves and graduations (a firm that outgrows its floor always expands). 
 park grades either, so it ignores the levers' ``min_park_grade`` (for support and for the
 rent relief a firm expects), delisting and firms' 亩均 grades (``policies.mu_pricing``); it
 builds no platform during the run and knows no digital management; and it books no money and
-ignores budget caps (every eligible firm that takes a lever up is supported, and a firm
-expecting rent relief always finds the land budget able to pay it). The agreement test
+ignores budget caps (every eligible firm that takes a lever up is supported, a firm
+expecting rent relief always finds the land budget able to pay it, and the upgrade reward's
+pull on registration never finds the tax budget spent); digital management's guidance on
+registration is left out with digital management. The agreement test
 therefore describes a world where these do not matter: only parks operating at the start,
 each too large to fill, with the platforms their entries give them and operators who never
 build one, ``parks.admission.lead_sector_min_share = 0``, every grade admitted, no 亩均
@@ -760,14 +762,15 @@ def _applications(
             + shocks.growth(last, t)
         )
         usual = shocks.usual(log_revenue, t)
-        ok = window.admits(usual) & (rng.random(len(pos)) < pass_probability)
+        ok = (window.admits(usual) & (log_revenue < window.log_high)
+              & (rng.random(len(pos)) < pass_probability))
         # a passing applicant is offered a park, and takes it or not; it moves in with its
         # revenue moved by what the shocks take or give back while it fits out
         passed = np.flatnonzero(ok)
         who = pos[passed]
         moving_in = log_revenue + shocks.growth(t, t + d.fit_out_months)
         revenue = np.exp(moving_in[passed])
-        park = parks.offer(rng, sector[who], revenue)
+        park = parks.offer(rng, sector[who], np.exp(usual[passed]))
         takes = _accepts(
             rng, scenario, parks, levers, park, sector[who], revenue,
             t[passed] + d.fit_out_months, land_draw[who],
