@@ -254,18 +254,19 @@ def fill_summary(opened_during_run: np.ndarray, months_to_50pct: np.ndarray,
 
 
 GRADE_MIX = ("A", "B", "C", "D", "not_graded", "delisted", "demonstration_selected", "demoted",
-             "with_platform", "with_digital")
+             "with_platform", "with_digital", "above_line_unregistered")
 """What :func:`grade_mix` counts per grading year, as a mean per replication: parks graded A to
 D, parks in grace that took no part, parks delisted, parks selected as demonstration parks,
 demonstration parks that lost the title at the re-check, and parks graded or in grace with a
-working service platform or digital management."""
+working service platform or digital management; and the firms in those parks above the
+upgrade line not (yet) registered above designated size."""
 
 
 def grade_mix(log: Mapping[str, np.ndarray], replications: int) -> list[dict[str, float]]:
     """The grade mix per grading year from the grading logs of ``replications`` replications
     (``log``: columns ``year``, ``grade``, ``selected``, ``demoted``, ``delisted``,
-    ``has_platform``, ``has_digital``, one value per park and round): for each year, the mean
-    count per replication of each of :data:`GRADE_MIX`."""
+    ``has_platform``, ``has_digital``, ``above_line_unregistered``, one value per park and
+    round): for each year, the mean count per replication of each of :data:`GRADE_MIX`."""
     year = np.asarray(log["year"])
     grade = np.asarray(log["grade"]).astype(str)
     counted = {
@@ -278,8 +279,10 @@ def grade_mix(log: Mapping[str, np.ndarray], replications: int) -> list[dict[str
         "with_digital": np.asarray(log["has_digital"], dtype=bool),
     }
     n = max(replications, 1)
+    waiting = np.asarray(log["above_line_unregistered"], dtype=float)
     return [
         {"year": int(y), **{name: float(np.count_nonzero(mask[year == y])) / n
-                            for name, mask in counted.items()}}
+                            for name, mask in counted.items()},
+         "above_line_unregistered": float(waiting[year == y].sum()) / n}
         for y in np.unique(year).tolist()
     ]

@@ -125,7 +125,8 @@ class Forecast:
             },
             "grade_mix": grade_mix({name: self.grades[name].to_numpy() for name in (
                 "year", "grade", "selected", "demoted", "delisted", "has_platform",
-                "has_digital")}, self.replications) if len(self.grades) else [],
+                "has_digital", "above_line_unregistered")}, self.replications)
+                if len(self.grades) else [],
             "innovation_chain": {
                 name: dict(zip(("p05", "median", "p95"), map(_num, quantiles(t[name].to_numpy())),
                                strict=True))

@@ -107,7 +107,7 @@ def world(baseline_path):
                                                        * M2_PER_MU)
     per_mu = benchmark * np.array([1.4, 1.2, 1.0, 0.8, 0.6, 0.4])  # scores 1.4 ... 0.4
     tenancy = SimpleNamespace(
-        park_totals=lambda: (per_mu * land, np.zeros(len(parks)), np.zeros(len(parks))),
+        park_totals=lambda: (per_mu * land, *np.zeros((3, len(parks)))),
         policy=ctx.policy, table=ctx.tenancy.table,
     )
     return ctx, parks, tenancy, per_mu, land

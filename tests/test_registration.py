@@ -126,3 +126,17 @@ def test_the_reward_pulls_only_while_the_budget_can_pay_it(baseline_path):
     policy.ledger.pay("tax", tax.cap, 7.0, tax.cap - 1.5e5, 0, -1)  # 150,000 left: not a reward
     assert policy.registration_rate(7.0, 1.0) == 1.0
     assert policy.registration_rate(13.0, 1.0) == pytest.approx(2.0)  # a new year, a new budget
+
+
+def test_the_grading_log_counts_the_firms_waiting_above_the_line(baseline_path):
+    """At a grading round, each park's row counts its firms above the line not yet registered:
+    the cultivation pool (小升规培育库) as the round finds it."""
+    ctx = _world(baseline_path)
+    ctx.env.run(until=11.6)  # just after the December 2019 round
+    table = ctx.tenancy.table
+    rows = table.in_parks()
+    waiting = ~table.upgraded[rows] & (np.exp(table.log_revenue[rows]) >= 2e7)
+    expected = np.bincount(table.park[rows][waiting], minlength=len(ctx.parks))
+    log = ctx.grading.columns()
+    assert log["above_line_unregistered"] == [int(expected[p]) for p in log["park_id"]]
+    assert sum(log["above_line_unregistered"]) > 0

@@ -135,6 +135,8 @@ def test_grades_table_and_the_summary_grade_mix_agree(results, tiny_scenario):
             assert row[grade] == pytest.approx((year["grade"] == grade).sum() / n)
         assert row["not_graded"] == pytest.approx((year["grade"] == "").sum() / n)
         assert row["with_platform"] == pytest.approx(year["has_platform"].sum() / n)
+        assert row["above_line_unregistered"] == pytest.approx(
+            year["above_line_unregistered"].sum() / n)
     assert [r["year"] for r in results.summary["grade_mix"]] == sorted(set(grades["year"]))
 
 

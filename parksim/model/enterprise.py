@@ -351,9 +351,9 @@ class Tenancy:
             self.params.park_exit_multiplier * shock
         )
 
-    def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Revenue, tech firms and firms registered above designated size in each park now (by
-        park id)."""
+    def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Revenue, tech firms, firms registered above designated size, and firms above the line
+        not (yet) registered, in each park now (by park id)."""
         table = self.table
         rows = table.in_parks()
         parks = table.park[rows]
@@ -361,7 +361,9 @@ class Tenancy:
         revenue = np.bincount(parks, weights=np.exp(table.log_revenue[rows]), minlength=n)
         tech = np.bincount(parks, weights=table.tech[rows], minlength=n)
         registered = table.upgraded[rows]
-        return revenue, tech, np.bincount(parks, weights=registered, minlength=n)
+        waiting = ~registered & (np.exp(table.log_revenue[rows]) >= self.params.upgrade_threshold)
+        return (revenue, tech, np.bincount(parks, weights=registered, minlength=n),
+                np.bincount(parks, weights=waiting, minlength=n))
 
 
 STAY, SPACE, BREACH = 0, 1, 2

@@ -84,11 +84,13 @@ GRADE_COLUMNS = (
     "selected",
     "demoted",
     "delisted",
+    "above_line_unregistered",
 )
 """Columns of a replication's grading log: one row per park and grading round (the calendar
 ``year`` of the round). ``grade`` is "" where a park in grace took no part; ``demonstration``
 is its title after the round; ``selected``, ``demoted`` and ``delisted`` say what the round did
-to it."""
+to it; ``above_line_unregistered`` counts its firms above the upgrade line not (yet)
+registered above designated size (its share of the cultivation pool, 小升规培育库)."""
 
 
 class GradingLog:
@@ -97,13 +99,14 @@ class GradingLog:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
 
-    def add(self, year: int, park: Park, in_grace: bool, selected: bool, demoted: bool,
-            delisted: bool) -> None:
-        """A row for ``park`` after the round of ``year``: what the round did to it."""
+    def add(self, year: int, park: Park, in_grace: bool, did: set[str], waiting: int) -> None:
+        """A row for ``park`` after the round of ``year``: what the round ``did`` to it (some of
+        "selected", "demoted", "delisted") and its ``waiting`` firms above the line not yet
+        registered."""
         self.rows.append((
             year, park.id, park.grade or "", park.score, in_grace, park.n_firms - park.reserved,
             park.occupancy, park.has_platform, park.has_digital, park.provincial,
-            park.demonstration, selected, demoted, delisted,
+            park.demonstration, "selected" in did, "demoted" in did, "delisted" in did, waiting,
         ))
 
     def columns(self) -> dict[str, list]:
@@ -208,7 +211,7 @@ def grading_round(parks: Parks, tenancy: Tenancy, log: GradingLog, t: float,
     records = parks.records
     scenario = parks.scenario
     spec = scenario.parks.grading
-    revenue, tech, upgraded = tenancy.park_totals()
+    revenue, tech, upgraded, waiting = tenancy.park_totals()
     graded = [park for park in parks if park.recognised]
     key = parks.grading_key
     u = [keyed_uniform(firm_stream_seed(key, Draw.GRADING.noise + park.entity), round_no)
@@ -246,7 +249,9 @@ def grading_round(parks: Parks, tenancy: Tenancy, log: GradingLog, t: float,
     selected, demoted = select_demonstration(parks, scored, t, round_no)
     year = parks.calendar_year(t)
     for park, grace in zip(graded, in_grace.tolist(), strict=True):
-        log.add(year, park, grace, park.id in selected, park.id in demoted, park.id in delisted)
+        did = {name for name, ids in (("selected", selected), ("demoted", demoted),
+                                      ("delisted", delisted)) if park.id in ids}
+        log.add(year, park, grace, did, int(waiting[park.id]))
     grade_firms(tenancy, t)
 
 

@@ -117,7 +117,8 @@ def forecast_table(summary: dict[str, Any]) -> str:
     mix = summary.get("grade_mix")
     if mix:
         lines += ["", "park grading by year (mean parks per replication; 'no part': in grace, "
-                      "not graded; demo +/-: titles given / taken back)",
+                      "not graded; demo +/-: titles given / taken back; pool: their firms "
+                      "above 20 M yuan not yet registered, 小升规培育库)",
                   f"{'year':>6}" + "".join(f"{h:>9}" for h in GRADE_MIX_HEADERS)]
         lines += [f"{row['year']:>6}" + "".join(f"{row[key]:>9.2f}" for key in GRADE_MIX)
                   for row in mix]
@@ -132,7 +133,7 @@ def forecast_table(summary: dict[str, Any]) -> str:
 
 
 GRADE_MIX_HEADERS = ("A", "B", "C", "D", "no part", "delisted", "demo +", "demo -", "platform",
-                     "digital")
+                     "digital", "pool")
 """Column heads of the grade mix, in the order of :data:`~parksim.aggregate.GRADE_MIX`."""
 
 
