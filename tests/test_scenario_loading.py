@@ -659,3 +659,46 @@ def test_a_key_the_schema_no_longer_has_says_what_replaced_it(baseline_path, wri
         load_scenario(child)
     assert err.value.line == 3 and err.value.key == f"{table}.{key.split(' ')[0]}"
     assert err.value.message.startswith("no longer a key") and instead in err.value.message
+
+
+@pytest.mark.parametrize(("override", "key", "fragment"), [
+    ("parks.grading.rank_shares={A=0.3, B=0.3, C=0.3, D=0.0}", "parks.grading.rank_shares",
+     "add up to 1"),
+    ("parks.grading.weights={mu_returns=0.0, industry_focus=0.0, operations=0.0, "
+     "firm_cultivation=0.0, innovation=0.0, services=0.0, digital=0.0}", "parks.grading",
+     "more than 0"),
+    ("parks.grading.benchmarks={mu_returns=0.0}", "parks.grading.benchmarks.mu_returns",
+     "benchmark > 0"),
+    ('parks.demonstration.keep_min_grade="A"', "parks.demonstration.keep_min_grade",
+     "stricter than min_grade"),
+    ("parks.demonstration.requires_platforms=true", "parks.demonstration", "list of platforms"),
+    ('parks.demonstration.requires_platforms=["coffee"]', "parks.demonstration",
+     "services"),
+    ("policies.mu_pricing.rank_shares={A=0.5, B=0.5, C=0.5, D=0.5}",
+     "policies.mu_pricing.rank_shares", "add up to 1"),
+    ("enterprises.registration_rate_per_year=0.0", "enterprises.registration_rate_per_year",
+     "greater than 0"),
+    ("shocks=[{name='x', start='2020-02', end='2020-02', growth_drift_per_year=-1.0, "
+     "exit_hazard_multiplier=1.0, relocation_multiplier=1.0, recovery_half_life_months=0.0}]",
+     "shocks", "greater than 0"),
+])
+def test_the_new_keys_refuse_bad_values_naming_the_key(baseline_path, override, key, fragment):
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(baseline_path, overrides=[override])
+    assert err.value.key.startswith(key) and fragment in str(err.value), str(err.value)
+
+
+def test_only_a_park_operating_at_the_start_has_platforms_already(baseline_path, write_toml):
+    child = write_toml("platform.toml", f"""extends = "{baseline_path.as_posix()}"
+[[parks.initial]]
+name = "new"
+status = "building"
+opens = "2020-01"
+floor_area_m2 = 50000.0
+lead_sector = "machinery_equipment"
+development_model = "government"
+platform = true
+""")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(child)
+    assert "only a park operating at the start" in str(err.value)

@@ -27,6 +27,7 @@ import simpy
 from scipy.special import ndtri
 
 from parksim.calendar import month_index, parse_month
+from parksim.model.platforms import effects_table
 from parksim.records import Kind
 from parksim.rng import PARK_CHOICE_DRAWS, PARK_PROBES, Draw, firm_stream_seed, keyed_uniform
 from parksim.scenario.schema import GRADES
@@ -381,6 +382,7 @@ class Parks:
         )
         self._parks: list[Park] = []
         self.pending: list[Site] = []  # candidate sites not (yet) built, in order of coming up
+        self.platform_table = effects_table(scenario.parks.platforms)  # what platforms do
         self._government_spent: dict[int, float] = {}
 
     def __len__(self) -> int:

@@ -41,10 +41,10 @@ from parksim.scenario.schema import PLATFORMS
 
 if TYPE_CHECKING:
     from parksim.model.parks import Park, Parks
-    from parksim.scenario.schema import Platform
+    from parksim.scenario.schema import Platform, Platforms
 
-__all__ = ["PLATFORMS", "equip_initial", "platform_building", "platform_effects",
-           "park_platform_effects", "pays"]
+__all__ = ["equip_initial", "platform_building", "platform_effects", "park_platform_effects",
+           "effects_table", "pays"]
 
 DECIDE_AFTER = 0.25
 """Months after a report at which operators decide: after the report's support is paid."""
@@ -131,29 +131,28 @@ def _start(parks: Parks, park: Park, platform: str, t: float, subsidy: float) ->
 def platform_effects(parks: Parks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(growth drift, tech-certification multiplier, registration multiplier) of the firms in
     each park (by park id), from the platforms working there now."""
-    has = np.array([(p.has_platform, p.has_digital) for p in parks], dtype=bool).reshape(-1, 2)
-    return _effects(parks, has[:, 0], has[:, 1])
+    which = np.array([2 * p.has_platform + p.has_digital for p in parks], dtype=np.int64)
+    effects = parks.platform_table[which]
+    return effects[:, 0], effects[:, 1], effects[:, 2]
 
 
 def park_platform_effects(parks: Parks, park: Park) -> tuple[float, float, float]:
     """:func:`platform_effects` for the firms of one park (plain numbers: one per entrant)."""
-    drift, tech, registration = 0.0, 1.0, 1.0
-    for works, spec in ((park.has_platform, parks.scenario.parks.platforms.services),
-                        (park.has_digital, parks.scenario.parks.platforms.digital)):
-        if works:
-            drift += spec.growth_drift_per_year
-            tech *= spec.tech_hazard_multiplier
-            registration *= spec.registration_rate_multiplier
-    return drift, tech, registration
+    drift, tech, registration = parks.platform_table[2 * park.has_platform + park.has_digital]
+    return float(drift), float(tech), float(registration)
 
 
-def _effects(parks: Parks, services_works, digital_works):
-    services = parks.scenario.parks.platforms.services
-    digital = parks.scenario.parks.platforms.digital
-    drift = (np.where(services_works, services.growth_drift_per_year, 0.0)
-             + np.where(digital_works, digital.growth_drift_per_year, 0.0))
-    tech = (np.where(services_works, services.tech_hazard_multiplier, 1.0)
-            * np.where(digital_works, digital.tech_hazard_multiplier, 1.0))
-    registration = (np.where(services_works, services.registration_rate_multiplier, 1.0)
-                    * np.where(digital_works, digital.registration_rate_multiplier, 1.0))
-    return drift, tech, registration
+def effects_table(platforms: Platforms) -> np.ndarray:
+    """The effects on a park's firms of each combination of its platforms (``Parks`` keeps it):
+    row 2 x (a service platform works) + (digital management works); columns growth drift,
+    tech and registration multipliers."""
+    services, digital = platforms.services, platforms.digital
+    rows = []
+    for works_services in (False, True):
+        for works_digital in (False, True):
+            on = [spec for spec, works in ((services, works_services), (digital, works_digital))
+                  if works]
+            rows.append((sum(spec.growth_drift_per_year for spec in on),
+                         math.prod(spec.tech_hazard_multiplier for spec in on),
+                         math.prod(spec.registration_rate_multiplier for spec in on)))
+    return np.array(rows)

@@ -545,17 +545,25 @@ class Policy:
         """The services lever's subsidy for building a platform that costs ``setup_cost_yuan``
         at ``t``: its ``platform_subsidy_share`` of the cost while the lever is active and this
         year's budget still holds it, else 0."""
-        services = self.levers["services"]
-        if not services.active(t):
-            return 0.0
-        amount = services.spec.platform_subsidy_share * setup_cost_yuan
-        return amount if amount <= self.ledger.left("services", services.cap, t) else 0.0
+        share = self.levers["services"].spec.platform_subsidy_share
+        return self._affordable("services", t, share * setup_cost_yuan)
 
     def pay_platform_subsidy(self, t: float, amount: float, park: int) -> None:
         """Pay the subsidy counted when building a platform in ``park`` started at ``t``."""
+        self._pay_park("services", t, amount, park)
+
+    def _affordable(self, lever: str, t: float, amount: float) -> float:
+        """``amount`` if ``lever`` is active at ``t`` and this year's budget still holds it,
+        else 0: a grant a project or an operator can count on."""
+        spec = self.levers[lever]
+        if not spec.active(t) or amount > self.ledger.left(lever, spec.cap, t):
+            return 0.0
+        return amount
+
+    def _pay_park(self, lever: str, t: float, amount: float, park: int) -> None:
+        """Book ``lever``'s grant of ``amount`` to ``park``'s project (no firm) at ``t``."""
         if amount > 0:
-            services = self.levers["services"]
-            self.ledger.pay("services", services.cap, t, amount, park, -1)
+            self.ledger.pay(lever, self.levers[lever].cap, t, amount, park, -1)
 
     def services_purchase_per_firm(self, t: float, years: float) -> float:
         """What the services lever is expected to buy from a park's service platform per firm
@@ -582,32 +590,21 @@ class Policy:
         """The land lever's subsidy for renovating or building a park of ``floor_area_m2`` at
         ``t``, in yuan: its rate per m2 while the lever is active and this year's budget still
         holds it, else 0."""
-        land = self.levers["land"]
-        if not land.active(t):
-            return 0.0
-        spec = land.spec
+        spec = self.levers["land"].spec
         rate = spec.renovation_subsidy_yuan_per_m2 if renovation \
             else spec.construction_subsidy_yuan_per_m2
-        amount = rate * floor_area_m2
-        return amount if amount <= self.ledger.left("land", land.cap, t) else 0.0
+        return self._affordable("land", t, rate * floor_area_m2)
 
     def land_concession(self, t: float, mu: float) -> float:
         """The land lever's land-price concession for ``mu`` of land at ``t``, in yuan: while the
         lever is active and this year's budget still holds it, else 0."""
-        land = self.levers["land"]
-        if not land.active(t):
-            return 0.0
-        amount = mu * land.spec.land_discount_yuan_per_mu
-        return amount if amount <= self.ledger.left("land", land.cap, t) else 0.0
+        return self._affordable("land", t, mu * self.levers["land"].spec.land_discount_yuan_per_mu)
 
     def pay_building_subsidy(self, t: float, renovation: bool, floor_area_m2: float,
                              park: int) -> None:
         """Pay the land lever's subsidy for a park whose building starts at ``t``, from its
         yearly budget while that lasts (:meth:`building_subsidy`)."""
-        amount = self.building_subsidy(t, renovation, floor_area_m2)
-        if amount > 0:
-            land = self.levers["land"]
-            self.ledger.pay("land", land.cap, t, amount, park, -1)
+        self._pay_park("land", t, self.building_subsidy(t, renovation, floor_area_m2), park)
 
     def grant_land(self, t: float, mu: float, park: int) -> None:
         """The land lever's discount on ``mu`` of land a new-build park project takes at ``t``."""

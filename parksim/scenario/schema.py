@@ -475,14 +475,6 @@ class Demonstration(Strict):
                              'requires, e.g. ["services"] or ["services", "digital"]')
         return data
 
-    @model_validator(mode="after")
-    def _keep(self) -> Demonstration:
-        if GRADES.index(self.keep_min_grade) < GRADES.index(self.min_grade):
-            raise ValueError(
-                f"keep_min_grade: {self.keep_min_grade} is stricter than min_grade "
-                f"({self.min_grade}): a park could win the title and lose it again at once"
-            )
-        return self
 
 
 class Admission(Strict):
@@ -861,6 +853,13 @@ class Scenario(Strict):
                     f"parks.initial[{i}].sells_units: a park that sells its units needs "
                     f"parks.pipeline.models.{park.development_model}.sale_price_yuan_per_m2 > 0"
                 )
+        demo = self.parks.demonstration
+        if GRADES.index(demo.keep_min_grade) < GRADES.index(demo.min_grade):
+            raise ValueError(
+                f"parks.demonstration.keep_min_grade: {demo.keep_min_grade} is stricter than "
+                f"min_grade ({demo.min_grade}): a park could win the title and lose it again at "
+                "once"
+            )
         start = self.calendar.start
         for i, shock in enumerate(self.shocks):
             if month_index(start, shock.start) < 0:
