@@ -4,8 +4,9 @@ Metrics (:mod:`parksim.metrics`) reduce one replication; this module reduces man
 figure a summary prints across replications is computed here, in one way: the probability
 that a target is met with its binomial confidence interval (Wilson score, scipy), quantiles
 (the median and the 5-95% range), the simulated range at each observation date, fiscal cost
-summaries, the cost per upgrade, the grade mix per grading year, the paired difference
-between two scenarios on common random numbers (a t interval) and the cost per extra unit.
+summaries, the ledger per item and year, the cost per upgrade, the grade mix per grading year,
+the paired difference between two scenarios on common random numbers (a t interval), the cost
+per extra unit and the average cost per unit.
 Inputs are numpy arrays, one value per replication; outputs are floats or small frozen
 records, NaN where a figure is undefined (formatting, e.g. ``None`` in JSON, is the
 caller's). Nothing here runs the model or knows where the values came from.
@@ -42,8 +43,10 @@ __all__ = [
     "cost_per_unit",
     "paired_difference",
     "cost_per_extra_unit",
+    "average_cost",
     "GRADE_MIX",
     "grade_mix",
+    "ledger_summary",
 ]
 
 INTERVAL_METHOD = "wilson"
@@ -210,11 +213,19 @@ def paired_difference(
 def cost_per_extra_unit(
     base_cost: np.ndarray, cost: np.ndarray, diff: float, diff_ci_low: float
 ) -> float:
-    """Extra mean cost over the base per extra unit gained, ``diff`` being the mean paired gain:
-    a price only for a gain that is there (its interval lies above zero), else NaN."""
+    """Extra mean cost over the base per extra unit gained, ``diff`` being the mean paired gain
+    (the marginal cost): a price only for a gain that is there (its interval lies above zero),
+    else NaN; 0 where the gain comes at no extra cost (never negative)."""
     if not diff_ci_low > 0:
         return math.nan
-    return float(np.mean(cost) - np.mean(base_cost)) / diff
+    return max(float(np.mean(cost) - np.mean(base_cost)), 0.0) / diff
+
+
+def average_cost(cost: np.ndarray, units: np.ndarray) -> float:
+    """Mean cost per mean unit (e.g. yuan per upgrade, all upgrades counted, not only the extra
+    ones): NaN when there are no units."""
+    total = float(np.mean(units)) if len(units) else 0.0
+    return float(np.mean(cost)) / total if total > 0 else math.nan
 
 
 def reading(values: np.ndarray, threshold: float) -> dict[str, float]:
@@ -286,3 +297,40 @@ def grade_mix(log: Mapping[str, np.ndarray], replications: int) -> list[dict[str
          "above_line_unregistered": float(waiting[year == y].sum()) / n}
         for y in np.unique(year).tolist()
     ]
+
+
+def ledger_summary(ledger: Mapping[str, np.ndarray]) -> list[dict[str, object]]:
+    """The ledger across replications (``ledger``: the columns of
+    :data:`~parksim.metrics.LEDGER_COLUMNS` and ``replication``, one row per replication, item
+    and year): per item and year, its account and cap, the mean paid and its 5-95% range, the
+    share of replications in which the cap bound, ``cap_bound`` (it bound in at least half of
+    them) and the mean number of firms refused. A cap that never binds shows as
+    ``cap_bound_share`` 0."""
+    item = np.asarray(ledger["item"]).astype(str)
+    year = np.asarray(ledger["year"])
+    spent = np.asarray(ledger["spent_yuan"], dtype=float)
+    refused = np.asarray(ledger["refused_firms"], dtype=float)
+    bound = np.asarray(ledger["cap_bound"], dtype=bool)
+    cap = np.asarray(ledger["budget_cap_yuan"], dtype=float)
+    account = np.asarray(ledger["account"]).astype(str)
+    out = []
+    seen: dict[str, None] = dict.fromkeys(item.tolist())  # items in ledger order
+    for name in seen:
+        for y in np.unique(year[item == name]).tolist():
+            rows = (item == name) & (year == y)
+            p05, _, p95 = quantiles(spent[rows])
+            share = float(bound[rows].mean())
+            first = int(np.flatnonzero(rows)[0])
+            out.append({
+                "lever": name,
+                "account": str(account[first]),
+                "year": int(y),
+                "budget_cap_yuan": float(cap[first]),
+                "spent_yuan": float(spent[rows].mean()),
+                "spent_p05_yuan": p05,
+                "spent_p95_yuan": p95,
+                "cap_bound": share >= 0.5,
+                "cap_bound_share": share,
+                "refused_firms": float(refused[rows].mean()),
+            })
+    return out

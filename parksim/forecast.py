@@ -30,6 +30,7 @@ from parksim.aggregate import (
     fill_summary,
     fiscal_summary,
     grade_mix,
+    ledger_summary,
     quantiles,
     reading,
     summarise_observations,
@@ -39,9 +40,16 @@ from parksim.calendar import month_label
 from parksim.execution.executors import Executor, make_executor
 from parksim.execution.replication import ROW_OUTPUTS, result_columns
 from parksim.execution.tasks import scenario_tasks
-from parksim.metrics import CHAIN, CHANNELS, FILL_COLUMNS, FIRMS_READINGS, SERIES_COLUMNS
+from parksim.metrics import (
+    CHAIN,
+    CHANNELS,
+    FILL_COLUMNS,
+    FIRMS_READINGS,
+    LEDGER_COLUMNS,
+    SERIES_COLUMNS,
+)
 from parksim.model import GRADE_COLUMNS, PARK_COLUMNS
-from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
+from parksim.scenario.schema import CAPITAL_ITEMS, LEVERS, STATUTORY_ITEMS, TARGET_KEYS, Scenario
 
 __all__ = ["Forecast", "simulate", "run_forecast"]
 
@@ -62,6 +70,7 @@ class Forecast:
     observed: pd.DataFrame = field(repr=False)
     executor: str = ""
     grades: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def summary(self, results_dir: str | None = None) -> dict[str, Any]:
         """The forecast as one JSON-ready object (the ``--json`` output); the figures come
@@ -114,7 +123,24 @@ class Forecast:
                 "p05": fiscal.p05,
                 "p95": fiscal.p95,
                 "by_lever": fiscal.by_lever,
+                "by_account": {
+                    "district": _spread(sum(t[f"fiscal_{lever}_yuan"] for lever in LEVERS))[
+                        "median"],
+                    "capital": _spread(t["capital_outlay_yuan"])["median"],
+                },
             },
+            "capital_outlay_yuan": {
+                **_spread(t["capital_outlay_yuan"]),
+                "by_item": {i: _spread(t[f"fiscal_{i}_yuan"])["median"] for i in CAPITAL_ITEMS},
+            },
+            "tax_expenditure_yuan": {
+                **_spread(t["tax_expenditure_yuan"]),
+                "by_item": {i: _spread(t[f"fiscal_{i}_yuan"])["median"] for i in STATUTORY_ITEMS},
+            },
+            "ledger": [{k: _num(v) if isinstance(v, float) else v for k, v in row.items()}
+                       for row in ledger_summary({c: self.ledger[c].to_numpy()
+                                                  for c in LEDGER_COLUMNS})]
+            if len(self.ledger) else [],
             "cost_per_upgrade_yuan": _num(
                 cost_per_unit(t["fiscal_total_yuan"].to_numpy(), t["upgrades"].to_numpy())
             ),
@@ -145,6 +171,12 @@ class Forecast:
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,
         }
+
+
+def _spread(values) -> dict[str, float | None]:
+    """The median and 5-95% range of per-replication ``values``."""
+    p05, p50, p95 = quantiles(np.asarray(values, dtype=float))
+    return {"median": _num(p50), "p05": _num(p05), "p95": _num(p95)}
 
 
 def _readings(values: dict[str, float]) -> dict[str, float | None]:
@@ -209,7 +241,8 @@ def run_forecast(scenario: Scenario, replications: int | None, seed: int | None,
     """:func:`simulate` on a given ``executor``, which the caller closes. ``replications`` and
     ``seed`` default to the scenario's ``[run]`` table. ``RuntimeError`` if a replication fails."""
     n, root = _run_settings(scenario, replications, seed)
-    outputs = (*ROW_OUTPUTS, "series", "parks", "grades", *(("records",) if records else ()))
+    outputs = (*ROW_OUTPUTS, "series", "parks", "grades", "ledger",
+               *(("records",) if records else ()))
     tasks = scenario_tasks(scenario, n, root)
     started = time.perf_counter()
     rows: list[dict[str, Any] | None] = [None] * n
@@ -264,6 +297,13 @@ def _collect(
         **{name: [v for r in rows for v in r["tables"]["grades"][name]]
            for name in GRADE_COLUMNS},
     })
+    ledger = pd.DataFrame({
+        "replication": np.array(
+            [r["replication"] for r in rows for _ in r["tables"]["ledger"]["item"]],
+            dtype=np.int32),
+        **{name: [v for r in rows for v in r["tables"]["ledger"][name]]
+           for name in LEDGER_COLUMNS},
+    })
     frames = [
         r["tables"]["records"].to_frame(r["replication"], start)
         for r in rows
@@ -283,4 +323,5 @@ def _collect(
         observed,
         executor.describe(),
         grades,
+        ledger,
     )

@@ -15,15 +15,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parksim.calendar import month_index
+from parksim.calendar import month_index, parse_month
 from parksim.records import Kind, Records
-from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
+from parksim.scenario.schema import (
+    ACCOUNTS,
+    CAPITAL_ITEMS,
+    LEDGER_ITEMS,
+    LEVERS,
+    STATUTORY_ITEMS,
+    TARGET_KEYS,
+    Scenario,
+)
 
 __all__ = [
     "SERIES_COLUMNS",
     "monthly_series",
     "target_values",
     "fiscal_cost",
+    "ledger",
+    "LEDGER_COLUMNS",
     "observed_values",
     "FirmHistories",
     "firm_histories",
@@ -52,8 +62,10 @@ SERIES_COLUMNS = (
     "exits_graduated",
     "expansions",
     "moves",
-    *(f"spend_{lever}_yuan" for lever in LEVERS),
+    *(f"spend_{item}_yuan" for item in LEDGER_ITEMS),
     "spend_total_yuan",
+    "capital_outlay_yuan",
+    "tax_expenditure_yuan",
     "park_investment_yuan",
     "firms_all_parks",
     "service_platforms",
@@ -62,7 +74,10 @@ SERIES_COLUMNS = (
     "demonstration_lost",
 )
 """Columns of the monthly series: end-of-month values; entries, exits, spend and the
-investment in park projects started during the run are cumulative. ``parks``,
+investment in park projects started during the run are cumulative. Spend is by ledger item
+(:data:`~parksim.scenario.schema.LEDGER_ITEMS`); ``spend_total_yuan`` is the public cost, the
+district's levers plus capital outlays (``capital_outlay_yuan``), and ``tax_expenditure_yuan``
+the national statutory reliefs, beside it and not in it. ``parks``,
 ``floor_area_m2``, ``firms`` and ``tech_firms`` count recognised (not delisted) parks and the
 firms in them, as the targets do; ``firms_all_parks`` counts firms in every park.
 ``expansions`` and ``moves`` count firms that outgrew their floor and expanded in their park
@@ -168,12 +183,14 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
         out[:, col[f"exits_{reason}"]] = cum(exited & (records.exit_reason == reason))
     out[:, col["expansions"]] = cum(expanded)
     out[:, col["moves"]] = cum(moved)
-    total = np.zeros(months)
-    for lever in LEVERS:
-        spend = cum(paid & (records.lever == lever), amount)
-        out[:, col[f"spend_{lever}_yuan"]] = spend
-        total += spend
-    out[:, col["spend_total_yuan"]] = total
+    spend = {}
+    for item in LEDGER_ITEMS:
+        spend[item] = cum(paid & (records.lever == item), amount)
+        out[:, col[f"spend_{item}_yuan"]] = spend[item]
+    capital = sum(spend[item] for item in CAPITAL_ITEMS)
+    out[:, col["spend_total_yuan"]] = sum(spend[item] for item in LEVERS) + capital
+    out[:, col["capital_outlay_yuan"]] = capital
+    out[:, col["tax_expenditure_yuan"]] = sum(spend[item] for item in STATUTORY_ITEMS)
     out[:, col["park_investment_yuan"]] = cum(kind == Kind.PARK_STARTED, amount)
     platform = kind == Kind.PARK_PLATFORM
     out[:, col["service_platforms"]] = cum(platform & (records.build == "services"))
@@ -220,12 +237,54 @@ def target_values(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
 
 
 def fiscal_cost(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
-    """Money paid by each lever (and in total) up to the end of the target month, and the
-    investment in park projects started by then (not a policy cost: reported beside it)."""
+    """Money paid by each ledger item up to the end of the target month; the public cost in
+    total (the district's levers and capital outlays), the capital outlays and the statutory
+    tax expenditure; and the investment in park projects started by then (public and private:
+    reported beside the cost)."""
     row = _row(series, scenario, scenario.targets.date)
-    out = {lever: float(row[SERIES_COLUMNS.index(f"spend_{lever}_yuan")]) for lever in LEVERS}
+    out = {item: float(row[SERIES_COLUMNS.index(f"spend_{item}_yuan")]) for item in LEDGER_ITEMS}
     out["total"] = float(row[SERIES_COLUMNS.index("spend_total_yuan")])
-    out["park_investment"] = float(row[SERIES_COLUMNS.index("park_investment_yuan")])
+    for name in ("capital_outlay", "tax_expenditure", "park_investment"):
+        out[name] = float(row[SERIES_COLUMNS.index(f"{name}_yuan")])
+    return out
+
+
+LEDGER_COLUMNS = ("item", "account", "year", "budget_cap_yuan", "spent_yuan", "refused_firms",
+                  "cap_bound")
+"""The ledger of one replication: one row per ledger item and calendar year of the run, with
+the item's account, its yearly cap (NaN for an item without one), what it paid that year, how
+many firms took it up but were refused because its budget could not pay them, and whether
+its cap bound (a firm was refused)."""
+
+
+def ledger(records: Records, scenario: Scenario) -> dict[str, list]:
+    """The ledger of one replication (:data:`LEDGER_COLUMNS`), from its payment and refusal
+    records: every item, every calendar year from the start to the horizon."""
+    year0, m0 = parse_month(scenario.calendar.start)
+    last = year0 + (m0 - 1 + scenario.horizon_months - 1) // 12
+    years = np.arange(year0, last + 1)
+    year = year0 + (m0 - 1 + np.floor(records.time_months).astype(np.int64)) // 12
+    paid = records.kind == Kind.SUPPORT_PAID
+    refused = records.kind == Kind.SUPPORT_REFUSED
+    policies = scenario.policies
+    out: dict[str, list] = {name: [] for name in LEDGER_COLUMNS}
+    for account, items in ACCOUNTS.items():
+        for item in items:
+            cap = getattr(policies, item).budget_cap_yuan_per_year if account == "district" \
+                else math.nan
+            mine = records.lever == item
+            spent = np.bincount(year[paid & mine] - year0, weights=records.amount_yuan[paid & mine],
+                                minlength=len(years))[: len(years)]
+            r = refused & mine
+            for k, y in enumerate(years.tolist()):
+                n = len(np.unique(records.firm_id[r & (year == y)]))
+                out["item"].append(item)
+                out["account"].append(account)
+                out["year"].append(y)
+                out["budget_cap_yuan"].append(cap)
+                out["spent_yuan"].append(float(spent[k]))
+                out["refused_firms"].append(n)
+                out["cap_bound"].append(n > 0)
     return out
 
 

@@ -41,6 +41,7 @@ class Kind:
     FIRM_MOVED = 13
     PARK_PLATFORM = 14
     PARK_DEMOTED = 15
+    SUPPORT_REFUSED = 16
 
 
 KINDS = (
@@ -60,6 +61,7 @@ KINDS = (
     "firm_moved",
     "park_platform",
     "park_demoted",
+    "support_refused",
 )
 
 COLUMNS = (
@@ -81,7 +83,8 @@ COLUMNS = (
 """Record columns, each with one meaning. ``floor_m2`` is the firm's floor (entered, exited),
 the extra floor taken (expanded) or the park's gross floor area (park records). ``grade`` is
 the grade a park got (park_graded); ``exit_reason`` why a firm left (firm_exited: "failure",
-"contract" or "graduated"); ``lever`` the lever that paid (support_paid); ``build`` how a park
+"contract" or "graduated"); ``lever`` the lever or ledger item that paid (support_paid), or
+whose budget could not pay a firm that took it up (support_refused); ``build`` how a park
 project is built (park_started: "renovation" or "new_build") or which platform began to work in
 a park (park_platform: "services" or "digital"); ``lost_standing`` the standing a delisted park
 loses ("provincial", "demonstration", both joined by "+", or ""), or a demoted one
@@ -103,6 +106,7 @@ TEXT_OF_KIND = {
     Kind.PARK_DELISTED: "lost_standing",
     Kind.PARK_PLATFORM: "build",
     Kind.PARK_DEMOTED: "lost_standing",
+    Kind.SUPPORT_REFUSED: "lever",
 }
 """The text column each kind of record fills (other kinds fill none)."""
 
@@ -176,6 +180,15 @@ class RecordBuffer:
         self.rows.append(
             (t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan)
         )
+
+    def refusals(self, t: float, lever: str, park: np.ndarray | int,
+                 firm: np.ndarray | int) -> None:
+        """Firms that took ``lever`` up at ``t`` but were refused: its budget could not pay them."""
+        if np.ndim(firm) == 0:
+            self.rows.append((t, Kind.SUPPORT_REFUSED, park, firm, _NAN, _NAN, _NAN, False, lever,
+                              0.0))
+        elif len(firm):
+            self._chunk((t, Kind.SUPPORT_REFUSED, park, firm, _NAN, _NAN, _NAN, False, lever, 0.0))
 
     def firms(self, t: float, kind: int, park: np.ndarray | int, firm: np.ndarray,
               age_years: np.ndarray, revenue_yuan: np.ndarray, floor_m2: np.ndarray,

@@ -4,7 +4,8 @@ A forecast's results directory holds the resolved scenario (``scenario.toml``, w
 replications and seed actually run, so running it again reproduces the results), the summary
 printed by the command line (``summary.json``), the per-replication target values
 (``targets``), the monthly series (``series``), each replication's parks (``parks``), its
-grading log (``grades``: park x grading year) and, when
+grading log (``grades``: park x grading year), its ledger (``ledger``: item x calendar year:
+cap, spend, firms refused, whether the cap bound) and, when
 asked for, every event record (``records``) -- tables as Parquet, plus CSV in UTF-8 with a
 byte-order mark so spreadsheet programs show the Chinese park names -- and a ``manifest.json``
 (``kind = "forecast"``) with versions, hashes, seed and timings. Every file is written to a
@@ -52,7 +53,7 @@ __all__ = [
 FORECAST_KIND = "forecast"
 """The manifest's ``kind`` of a forecast's results directory."""
 
-TABLES = ("targets", "series", "parks", "grades", "records")
+TABLES = ("targets", "series", "parks", "grades", "ledger", "records")
 RESULT_FILES = (
     "manifest.json",
     "summary.json",
@@ -101,7 +102,7 @@ def write_results(
         (json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode(),
     )
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks,
-              "grades": forecast.grades}
+              "grades": forecast.grades, "ledger": forecast.ledger}
     if forecast.records is not None:
         tables["records"] = forecast.records
     for name, frame in tables.items():
@@ -154,6 +155,7 @@ class Results:
     parks: pd.DataFrame
     records: pd.DataFrame | None
     grades: pd.DataFrame | None = None
+    ledger: pd.DataFrame | None = None
 
 
 def load_forecast(path: str | Path) -> Results:
@@ -194,4 +196,5 @@ def load_forecast(path: str | Path) -> Results:
         pd.read_parquet(path / "parks.parquet"),
         records,
         pd.read_parquet(path / "grades.parquet") if (path / "grades.parquet").exists() else None,
+        pd.read_parquet(path / "ledger.parquet") if (path / "ledger.parquet").exists() else None,
     )

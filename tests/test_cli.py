@@ -17,7 +17,7 @@ import pytest
 import parksim
 from parksim.cli import main
 from parksim.report.table import LABELS
-from parksim.scenario import LEVERS, TARGET_KEYS
+from parksim.scenario import CAPITAL_ITEMS, LEDGER_ITEMS, LEVERS, TARGET_KEYS
 
 TARGET_FIELDS = {"key", "threshold", "probability", "ci_low", "ci_high", "median", "p05", "p95"}
 SUMMARY_KEYS = {
@@ -25,6 +25,8 @@ SUMMARY_KEYS = {
     "observed", "fiscal_cost_yuan", "results_dir",
 }
 OBSERVED_FIELDS = {"key", "date", "observed", "median", "p05", "p95"}
+LEDGER_FIELDS = {"lever", "account", "year", "budget_cap_yuan", "spent_yuan", "spent_p05_yuan",
+                 "spent_p95_yuan", "cap_bound", "cap_bound_share", "refused_firms"}
 # Thresholds low enough that a tiny run meets some targets and misses others.
 REACHABLE = ["--set", "targets.upgrades=8", "--set", "targets.tech_firms=30"]
 SEED = "11"
@@ -190,11 +192,25 @@ def test_run_json_observed_and_fiscal_cost(json_run):
         assert o["p05"] <= o["median"] <= o["p95"]
     assert observed[0]["observed"] == 11
     fiscal = summary["fiscal_cost_yuan"]
-    assert set(fiscal) == {"median", "p05", "p95", "by_lever"}
+    assert set(fiscal) == {"median", "p05", "p95", "by_lever", "by_account"}
     assert set(fiscal["by_lever"]) == set(LEVERS)
+    assert set(fiscal["by_account"]) == {"district", "capital"}
     assert 0 <= fiscal["p05"] <= fiscal["median"] <= fiscal["p95"]
     assert all(v >= 0 for v in fiscal["by_lever"].values())
     assert fiscal["median"] > 0  # the baseline's levers pay out in 2019-07..2020-06
+    tax = summary["tax_expenditure_yuan"]
+    assert set(tax) == {"median", "p05", "p95", "by_item"}
+    assert tax["median"] > 0  # the statutory reliefs are there in every scenario
+    assert set(summary["capital_outlay_yuan"]["by_item"]) == set(CAPITAL_ITEMS)
+    ledger = summary["ledger"]
+    assert {row["lever"] for row in ledger} == set(LEDGER_ITEMS)
+    for row in ledger:
+        assert LEDGER_FIELDS == set(row)
+        if row["account"] == "district":
+            assert row["spent_yuan"] <= row["budget_cap_yuan"] + 1e-6
+            assert row["cap_bound"] == (row["cap_bound_share"] >= 0.5)
+        else:
+            assert row["budget_cap_yuan"] is None and row["refused_firms"] == 0
 
 
 def test_summary_is_strict_json_when_observations_fall_after_the_run(baseline_path):
@@ -221,7 +237,9 @@ def test_run_prints_the_table_into_an_empty_directory(table_run):
     for key in TARGET_KEYS:
         assert LABELS[key] in text
     assert "all six met" in text
-    assert "fiscal cost" in text
+    assert "public cost" in text
+    assert "national tax expenditure" in text
+    assert "district levers' budgets by calendar year" in text
     assert "cost per upgrade" in text
     assert str(out) in text
     assert (out / "manifest.json").exists()

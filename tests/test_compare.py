@@ -46,7 +46,8 @@ POLICIES = {
     "base": "",
     "finance_up": "\n[policies.finance]\ntake_up = 0.9\nbudget_cap_yuan_per_year = 6.0e7\n"
     "growth_drift_per_year = 0.3\n",
-    "tax_up": "\n[policies.tax]\nrelief_share_of_revenue = 0.012\ntech_hazard_multiplier = 2.0\n",
+    "tax_up": "\n[policies.tax]\nrd_subsidy_yuan_per_firm_year = 6.0e4\n"
+    "tech_hazard_multiplier = 2.0\n",
 }
 
 

@@ -25,7 +25,7 @@ from parksim.execution.tasks import scenario_tasks
 from parksim.forecast import run_forecast
 from parksim.metrics import CHAIN, CHANNELS, FIRMS_READINGS, SERIES_COLUMNS
 from parksim.rng import replication_seed
-from parksim.scenario import LEVERS, TARGET_KEYS
+from parksim.scenario import LEDGER_ITEMS, TARGET_KEYS
 
 EXECUTION = Path(parksim.__file__).resolve().parent / "execution"
 
@@ -37,8 +37,9 @@ def test_result_row_flattens_row_outputs_and_carries_tables_apart(tiny_scenario)
     assert scalars == result_columns(ROW_OUTPUTS, len(tiny_scenario.observations))
     targets = [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN, *CHANNELS]
     assert scalars[:len(targets)] == targets
-    assert [f"fiscal_{lever}_yuan" for lever in (*LEVERS, "total")] + ["park_investment_yuan"] == \
-        scalars[len(targets):len(targets) + len(LEVERS) + 2]
+    fiscal = [f"fiscal_{item}_yuan" for item in (*LEDGER_ITEMS, "total")] + [
+        "capital_outlay_yuan", "tax_expenditure_yuan", "park_investment_yuan"]
+    assert fiscal == scalars[len(targets):len(targets) + len(fiscal)]
     assert all(isinstance(row[c], float) for c in scalars)
     # the parks target (a count) and the parks table (its rows) do not share a name
     assert row["parks"] == result.targets["parks"]
@@ -117,7 +118,8 @@ def test_forecast_summary_keeps_its_fields_and_only_adds(tiny_scenario):
         "wall_time_s",
         "results_dir",
     ]
-    added = ["innovation_chain", "occupancy", "conditional_on", "executor", "grade_mix"]
+    added = ["innovation_chain", "occupancy", "conditional_on", "executor", "grade_mix",
+             "capital_outlay_yuan", "tax_expenditure_yuan", "ledger"]
     assert [key for key in summary if key not in added] == earlier
     assert set(summary) == set(earlier) | set(added)
     assert np.isfinite(summary["all_met_probability"])

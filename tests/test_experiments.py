@@ -289,8 +289,8 @@ path = "district.firms"
 range = [1000, 2000]
 
 [[factors]]
-path = "policies.tax.relief_share_of_revenue"
-range = [0.0, 0.012]
+path = "policies.tax.rd_subsidy_yuan_per_firm_year"
+range = [0.0, 6.0e4]
 """
 
 
@@ -302,7 +302,7 @@ def test_sobol_point_count_and_ranges(plan_of, second, per_base):
     take_up, firms, relief = column(plan, 0), column(plan, 1), column(plan, 2)
     assert all(0.1 <= v <= 0.9 and type(v) is float for v in take_up)
     assert all(1000 <= v <= 2000 and type(v) is int for v in firms)
-    assert all(0.0 <= v <= 0.012 and type(v) is float for v in relief)
+    assert all(0.0 <= v <= 6.0e4 and type(v) is float for v in relief)
     assert len(set(take_up)) > 8
 
 

@@ -25,7 +25,7 @@ from parksim.calendar import month_index, month_label, year_of
 from parksim.metrics import SERIES_COLUMNS, monthly_series
 from parksim.model import RunOutput, run_replication
 from parksim.records import KINDS, Kind
-from parksim.scenario.schema import GRADES, LEVERS
+from parksim.scenario.schema import CAPITAL_ITEMS, GRADES, LEDGER_ITEMS, LEVERS, STATUTORY_ITEMS
 
 _SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 _BASELINE = _SCENARIOS / "baseline.toml"
@@ -55,8 +55,10 @@ CUMULATIVE = (
     "digital_platforms",
     "parks_open",
     "capacity_m2",
-    *(f"spend_{lever}_yuan" for lever in LEVERS),
+    *(f"spend_{item}_yuan" for item in LEDGER_ITEMS),
     "spend_total_yuan",
+    "capital_outlay_yuan",
+    "tax_expenditure_yuan",
 )
 
 
@@ -97,7 +99,8 @@ def check_invariants(scenario, out) -> dict[str, int]:
     assert int(moved_out.sum()) == int(moved_in.sum())
     where: dict[int, int] = {}  # the park each firm is in, following the records in order
     moving: dict[int, float] = {}  # firms between their move out and their arrival
-    firm_rows = np.isin(kind, FIRM_KINDS) | ((kind == Kind.SUPPORT_PAID) & (firm >= 0))
+    firm_rows = np.isin(kind, FIRM_KINDS) | (
+        np.isin(kind, (Kind.SUPPORT_PAID, Kind.SUPPORT_REFUSED)) & (firm >= 0))
     for i in np.flatnonzero(firm_rows):
         f = int(firm[i])
         assert f in entry_index, f"record {KINDS[kind[i]]} of firm {f}, which never entered"
@@ -248,19 +251,30 @@ def check_invariants(scenario, out) -> dict[str, int]:
             assert ("demonstration" in str(r.lost_standing[i]).split("+")) == (p in titled)
             titled.discard(p)
 
-    # money: only from enabled levers, inside their windows, never above the yearly cap
+    # money: every payment booked to a ledger item, from an enabled lever or measure, inside its
+    # window; a district lever never above its yearly cap; refusals only where a cap can bind
     paid = kind == Kind.SUPPORT_PAID
+    refused = kind == Kind.SUPPORT_REFUSED
     assert np.all(r.amount_yuan[paid] > 0)
-    assert set(r.lever[paid].tolist()) <= set(LEVERS)
+    assert set(r.lever[paid].tolist()) <= set(LEDGER_ITEMS)
+    assert set(r.lever[refused].tolist()) <= set(LEVERS)
+    assert np.all(firm[refused] >= 0)
+    assert np.all(firm[paid & np.isin(r.lever, STATUTORY_ITEMS)] >= 0)
+    assert np.all(firm[paid & np.isin(r.lever, CAPITAL_ITEMS)] == -1)  # paid for parks
+    national = scenario.policies.national
     yearly = defaultdict(float)
-    for i in np.flatnonzero(paid):
-        lever = r.lever[i]
-        spec = getattr(scenario.policies, lever)
-        assert spec.enabled, f"disabled lever {lever} paid {r.amount_yuan[i]}"
+    for i in np.flatnonzero(paid | refused):
+        item = r.lever[i]
+        if item == "government_parks":
+            continue  # the district's own projects: booked when paid, whatever the levers
+        spec = getattr(national, item) if item in STATUTORY_ITEMS else \
+            scenario.policies.land if item in CAPITAL_ITEMS else getattr(scenario.policies, item)
+        assert spec.enabled, f"disabled {item} paid {r.amount_yuan[i]}"
         t0 = month_index(START, spec.window.start)
         t1 = month_index(START, spec.window.end) + 1
-        assert t0 <= t[i] < t1, f"{lever} paid at t={t[i]:.2f}, outside its window [{t0}, {t1})"
-        yearly[(lever, year_of(START, float(t[i])))] += float(r.amount_yuan[i])
+        assert t0 <= t[i] < t1, f"{item} paid at t={t[i]:.2f}, outside its window [{t0}, {t1})"
+        if item in LEVERS and paid[i]:
+            yearly[(item, year_of(START, float(t[i])))] += float(r.amount_yuan[i])
     for (lever, year), spent in yearly.items():
         cap = getattr(scenario.policies, lever).budget_cap_yuan_per_year
         assert spent <= cap * (1 + 1e-12), f"{lever} spent {spent} in {year}, above its cap {cap}"
@@ -284,7 +298,13 @@ def check_invariants(scenario, out) -> dict[str, int]:
         last[COL["exits_failure"]] + last[COL["exits_contract"]] + last[COL["exits_graduated"]]
         == n_exited
     )
-    assert last[COL["spend_total_yuan"]] == pytest.approx(float(r.amount_yuan[paid].sum()))
+    public = paid & np.isin(r.lever, (*LEVERS, *CAPITAL_ITEMS))
+    assert last[COL["spend_total_yuan"]] == pytest.approx(float(r.amount_yuan[public].sum()))
+    statutory = paid & np.isin(r.lever, STATUTORY_ITEMS)
+    assert last[COL["tax_expenditure_yuan"]] == pytest.approx(float(r.amount_yuan[statutory].sum()))
+    for item in LEDGER_ITEMS:  # every account's totals are the sums of its payments
+        mine = paid & (r.lever == item)
+        assert last[COL[f"spend_{item}_yuan"]] == pytest.approx(float(r.amount_yuan[mine].sum()))
     assert last[COL["parks_open"]] == len(opened_at)
     assert last[COL["parks"]] == sum(counted)  # the parks' end state agrees with the records
     assert last[COL["firms"]] == sum(n for n, c in zip(out.parks["firms_at_end"], counted,
@@ -432,7 +452,7 @@ def test_invariants_hold_on_the_baseline_and_the_model_is_not_idle():
     ):
         assert r.of(k).any(), KINDS[k]
     assert set(r.exit_reason[r.of(Kind.FIRM_EXITED)].tolist()) == EXIT_REASONS | {"moved"}
-    assert set(r.lever[r.of(Kind.SUPPORT_PAID)].tolist()) == set(LEVERS)
+    assert set(r.lever[r.of(Kind.SUPPORT_PAID)].tolist()) >= {*LEVERS, *STATUTORY_ITEMS}
 
 
 def test_binding_budget_caps_are_respected_and_spent():

@@ -323,7 +323,9 @@ def test_a_lever_without_money_has_no_effect(lever):
         _, broke = _run(f"policies.{lever}.budget_cap_yuan_per_year=0.0", seed=seed)
         _, off = _run(f"policies.{lever}.enabled=false", seed=seed)
         a, b = broke.records.to_frame(), off.records.to_frame()
-        assert a.equals(b)
+        refused = a["kind"] == "support_refused"
+        assert (a.loc[refused, "lever"] == lever).all() and refused.any()  # who missed out
+        assert a[~refused].reset_index(drop=True).equals(b)
 
 
 def test_a_firm_entering_between_reports_is_supported_from_entry():

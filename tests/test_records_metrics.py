@@ -34,11 +34,13 @@ from parksim.metrics import (
     fill_months,
     firm_histories,
     fiscal_cost,
+    ledger,
     monthly_series,
     observed_values,
     target_values,
 )
 from parksim.records import KINDS, Kind, RecordBuffer, Records
+from parksim.scenario import CAPITAL_ITEMS, STATUTORY_ITEMS
 
 _BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
@@ -276,7 +278,10 @@ def test_target_values_read_the_target_month_not_the_last_month():
         "land": 0.0,
         "tax": 200_000.0,
         "services": 0.0,
+        **dict.fromkeys((*CAPITAL_ITEMS, *STATUTORY_ITEMS), 0.0),
         "total": 205_000.0,
+        "capital_outlay": 0.0,
+        "tax_expenditure": 0.0,
         "park_investment": 2.4e7,
     }
     # at the end of the run the land payment and the delisting are in
@@ -441,3 +446,47 @@ def test_fill_summary_counts_a_park_that_never_fills_as_never():
     assert fill.months_to_50pct_median == 4.0  # of 2, 4 and never
     assert np.isnan(fill.months_to_90pct_median)  # of 3, never and never
     assert fill.reached_50pct == pytest.approx(2 / 3) and fill.reached_90pct == pytest.approx(1 / 3)
+
+
+def _ledger_records() -> Records:
+    """Payments and refusals of every account over two calendar years (from 2019-01): the land
+    lever pays firm 1 in 2019 and refuses firms 2 and 3 (firm 2 twice) in 2020; the district
+    pays a government-led park in two parts (2019 and 2020); the small-firm relief covers
+    firm 1 in both years."""
+    buf = RecordBuffer()
+    buf.paid(6.0, "land", 0, 1, 100_000.0)
+    buf.refusals(12.0, "land", np.array([0, 0]), np.array([2, 3]))
+    buf.refusals(18.0, "land", 0, 2)
+    buf.paid(18.0, "land", 0, 1, 50_000.0)
+    buf.paid(3.0, "government_parks", 4, -1, 2.0e6)
+    buf.paid(12.0, "government_parks", 4, -1, 1.0e6)
+    buf.paid(6.0, "small_firm_relief", 0, 1, 3_000.0)
+    buf.paid(18.0, "small_firm_relief", 0, 1, 4_000.0)
+    return buf.freeze()
+
+
+def test_the_three_accounts_are_apart_and_public_cost_is_levers_plus_capital():
+    scenario = _scenario(horizon="2020-12", target="2020-12")
+    cost = fiscal_cost(monthly_series(_ledger_records(), scenario), scenario)
+    assert cost["land"] == 150_000.0 and cost["government_parks"] == 3.0e6
+    assert cost["capital_outlay"] == 3.0e6
+    assert cost["total"] == 150_000.0 + 3.0e6  # the district's levers and capital outlays
+    assert cost["tax_expenditure"] == cost["small_firm_relief"] == 7_000.0  # beside, not in it
+
+
+def test_the_ledger_has_every_item_and_year_with_caps_spend_and_who_was_refused():
+    scenario = _scenario(horizon="2020-12", target="2020-12")
+    table = ledger(_ledger_records(), scenario)
+    rows = {(i, y): k for k, (i, y) in enumerate(zip(table["item"], table["year"], strict=True))}
+    assert set(rows) == {(i, y) for i in (*parksim.scenario.LEDGER_ITEMS,) for y in (2019, 2020)}
+    land19, land20 = rows["land", 2019], rows["land", 2020]
+    cap = scenario.policies.land.budget_cap_yuan_per_year
+    assert table["budget_cap_yuan"][land19] == cap and table["account"][land19] == "district"
+    assert table["spent_yuan"][land19] == 100_000.0 and table["spent_yuan"][land20] == 50_000.0
+    assert table["refused_firms"][land19] == 0 and not table["cap_bound"][land19]
+    assert table["refused_firms"][land20] == 2 and table["cap_bound"][land20]  # distinct firms
+    gov = rows["government_parks", 2020]
+    assert table["account"][gov] == "capital" and math.isnan(table["budget_cap_yuan"][gov])
+    assert table["spent_yuan"][gov] == 1.0e6
+    relief = rows["small_firm_relief", 2019]
+    assert table["account"][relief] == "statutory" and table["spent_yuan"][relief] == 3_000.0

@@ -123,7 +123,7 @@ def test_the_reward_pulls_only_while_the_budget_can_pay_it(baseline_path):
     assert policy.registration_rate(3.0, 1.0) == 1.0  # before 2019-07
     assert policy.registration_rate(7.0, 1.0) == pytest.approx(2.0)  # 0.5 x 200,000 / 100,000
     tax = policy["tax"]
-    policy.ledger.pay("tax", tax.cap, 7.0, tax.cap - 1.5e5, 0, -1)  # 150,000 left: not a reward
+    policy.ledger.pay("tax", 7.0, tax.cap - 1.5e5, 0, -1)  # 150,000 left: not a reward
     assert policy.registration_rate(7.0, 1.0) == 1.0
     assert policy.registration_rate(13.0, 1.0) == pytest.approx(2.0)  # a new year, a new budget
 

@@ -119,7 +119,13 @@ def test_targets_table_has_one_row_per_replication(results, tiny_scenario):
         assert (targets[f"met_{key}"] == met).all(), key
     assert (targets["met_all"] == targets[[f"met_{k}" for k in TARGET_KEYS]].all(axis=1)).all()
     levers = targets[[f"fiscal_{lever}_yuan" for lever in parksim.scenario.LEVERS]].sum(axis=1)
-    np.testing.assert_allclose(targets["fiscal_total_yuan"], levers, rtol=1e-9)
+    capital = targets[[f"fiscal_{item}_yuan" for item in parksim.scenario.CAPITAL_ITEMS]]
+    np.testing.assert_allclose(capital.sum(axis=1), targets["capital_outlay_yuan"], rtol=1e-9)
+    public = levers + targets["capital_outlay_yuan"]
+    np.testing.assert_allclose(targets["fiscal_total_yuan"], public, rtol=1e-9)
+    statutory = targets[[f"fiscal_{item}_yuan" for item in parksim.scenario.STATUTORY_ITEMS]]
+    np.testing.assert_allclose(statutory.sum(axis=1), targets["tax_expenditure_yuan"], rtol=1e-9)
+    assert (targets["tax_expenditure_yuan"] > 0).all()  # statutory: in every replication
 
 
 def test_grades_table_and_the_summary_grade_mix_agree(results, tiny_scenario):

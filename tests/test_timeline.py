@@ -1,7 +1,8 @@
 """Timelines of the model on hand-built worlds: a park, three firms, nothing left to chance.
 
 The world is the baseline's rules with every source of chance switched off where it matters:
-no pool (the three firms are seated by hand), no new projects, no levers, no exit hazard, no
+no pool (the three firms are seated by hand), no new projects, no levers (nor the national
+reliefs, but where a test turns one on), no exit hazard, no
 R&D or tech certification, growth that is all drift (a Laplace scale of 1e-9), a contract that
 is always enforced. What happens then follows from the rules alone, and the expected log below
 is worked out from them by hand; the test asserts the model's event log equals it, SimPy-style.
@@ -99,6 +100,12 @@ enabled = false
 
 [policies.services]
 enabled = false
+
+[policies.national.small_firm_relief]
+enabled = false
+
+[policies.national.rd_super_deduction]
+enabled = false
 """
 
 
@@ -171,6 +178,40 @@ def test_one_park_three_firms(world):
         (18.0, "firm_exited", 0, 2, "contract"),
         (18.0, "firm_expanded", 0, 0, ""),
     ]
+
+
+def test_the_small_firm_relief_covers_every_eligible_firm_at_every_report(write_toml,
+                                                                          baseline_path):
+    """The national relief, turned on with no effect on growth or survival: it changes nothing
+    in the log but adds, at every report from the start, one payment per firm in the park (no
+    take-up draw, no budget): its revenue then x the relief's share x the half-year it covers.
+    Firm 2, moved out at month 18, is not paid then; with a ceiling below firm 0's revenue,
+    firm 0 is never paid."""
+    relief = ("[policies.national.small_firm_relief]\nenabled = false",
+              "[policies.mu_pricing]\nenabled = false\n\n"  # no grade's drift on revenue
+              "[policies.national.small_firm_relief]\ngrowth_drift_per_year = 0.0\n"
+              "exit_hazard_multiplier = 1.0")
+    ctx = _world(_scenario(write_toml, baseline_path, "relief", relief))
+    share = ctx.scenario.policies.national.small_firm_relief.relief_share_of_revenue
+    log = _log(ctx)
+    assert [e for e in log if e[1] != "support_paid"] == [
+        *START, (18.0, "firm_exited", 0, 2, "contract"), (18.0, "firm_expanded", 0, 0, "")]
+    r = finish(ctx).records
+    paid = r.kind == KINDS.index("support_paid")
+    assert set(r.lever[paid].tolist()) == {"small_firm_relief"}
+    got = sorted(zip(r.time_months[paid].tolist(), r.firm_id[paid].tolist(),
+                     r.amount_yuan[paid].tolist(), strict=True))
+    expected = sorted(
+        (6.0 * k, firm, FIRMS["revenue"][firm] * math.exp(DRIFT * k / 2) * share * 0.5)
+        for k in range(4) for firm in range(3) if not (firm == 2 and k == 3))
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+    np.testing.assert_allclose([g[2] for g in got], [e[2] for e in expected], rtol=1e-9)
+    capped = (relief[0], relief[1] + "\nmax_revenue_yuan = 1.5e7")
+    ctx = _world(_scenario(write_toml, baseline_path, "relief_capped", capped))
+    _log(ctx)
+    r = finish(ctx).records
+    paid = r.kind == KINDS.index("support_paid")
+    assert 0 not in r.firm_id[paid].tolist() and paid.sum() == 7
 
 
 ROOMY_PARK = """

@@ -9,14 +9,17 @@ grading log, and the records when they are kept).
 What travels back is chosen by name, as *outputs*:
 
 * row outputs (:data:`ROW_OUTPUTS`) flatten into named scalar columns: ``targets`` (one column
-  per target), ``fiscal`` (``fiscal_<lever>_yuan``, ``fiscal_total_yuan``,
-  ``park_investment_yuan``) and ``observed`` (``observed_<i>``, one per scenario
+  per target), ``fiscal`` (``fiscal_<item>_yuan`` for every ledger item, ``fiscal_total_yuan``
+  (the public cost: the district's levers and capital outlays), ``capital_outlay_yuan``,
+  ``tax_expenditure_yuan`` (the statutory reliefs, beside the cost), ``park_investment_yuan``)
+  and ``observed`` (``observed_<i>``, one per scenario
   observation). This is what a sweep stores and a comparison pairs up.
 * table outputs (:data:`TABLE_OUTPUTS`) travel whole, by name, in the row's ``tables``
   entry (apart from the columns: the ``parks`` table is not the ``parks`` target): ``series``
   (the months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (named columns,
   :data:`~parksim.model.PARK_COLUMNS`), ``grades`` (the grading log, named columns,
-  :data:`~parksim.model.GRADE_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
+  :data:`~parksim.model.GRADE_COLUMNS`), ``ledger`` (item x calendar year, named columns,
+  :data:`~parksim.metrics.LEDGER_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
   This is what a forecast assembles into its tables.
 
 :func:`result_row` is the one flattening of a result into a row, and :func:`result_columns`
@@ -38,13 +41,14 @@ from parksim.metrics import (
     FIRMS_READINGS,
     fill_months,
     fiscal_cost,
+    ledger,
     monthly_series,
     observed_values,
     target_values,
 )
 from parksim.model import run_replication
 from parksim.records import Records
-from parksim.scenario.schema import LEVERS, TARGET_KEYS, Scenario
+from parksim.scenario.schema import LEDGER_ITEMS, TARGET_KEYS, Scenario
 
 __all__ = [
     "ReplicationResult",
@@ -60,7 +64,7 @@ __all__ = [
 ROW_OUTPUTS = ("targets", "fiscal", "observed")
 """Outputs that flatten into scalar columns of a result row."""
 
-TABLE_OUTPUTS = ("series", "parks", "grades", "records")
+TABLE_OUTPUTS = ("series", "parks", "grades", "ledger", "records")
 """Outputs that travel whole, in a result row's ``tables`` entry."""
 
 OUTPUTS = ROW_OUTPUTS + TABLE_OUTPUTS
@@ -69,7 +73,7 @@ OUTPUTS = ROW_OUTPUTS + TABLE_OUTPUTS
 @dataclass
 class ReplicationResult:
     """What one replication gives: target values, fiscal cost, observation values, series,
-    parks, its grading log, and the records if they were kept."""
+    parks, its grading log, its ledger, and the records if they were kept."""
 
     replication: int
     targets: dict[str, float]
@@ -78,6 +82,7 @@ class ReplicationResult:
     series: np.ndarray
     parks: dict[str, list]
     grades: dict[str, list]
+    ledger: dict[str, list]
     records: Records | None = None
 
 
@@ -94,6 +99,7 @@ def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int
         series,
         {**out.parks, **fill_months(out.records, out.parks, scenario.parks.usable_share)},
         out.grades,
+        ledger(out.records, scenario),
         out.records if keep_records else None,
     )
 
@@ -107,7 +113,7 @@ def check_outputs(outputs: Sequence[str]) -> tuple[str, ...]:
 
 
 def _fiscal_column(item: str) -> str:
-    return f"fiscal_{item}_yuan" if item in (*LEVERS, "total") else f"{item}_yuan"
+    return f"fiscal_{item}_yuan" if item in (*LEDGER_ITEMS, "total") else f"{item}_yuan"
 
 
 def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
@@ -116,7 +122,8 @@ def result_columns(outputs: Sequence[str], observations: int) -> list[str]:
     if "targets" in outputs:
         cols += [*TARGET_KEYS, *FIRMS_READINGS, *CHAIN, *CHANNELS]
     if "fiscal" in outputs:
-        cols += [_fiscal_column(item) for item in (*LEVERS, "total", "park_investment")]
+        cols += [_fiscal_column(item) for item in (
+            *LEDGER_ITEMS, "total", "capital_outlay", "tax_expenditure", "park_investment")]
     if "observed" in outputs:
         cols += [f"observed_{i}" for i in range(observations)]
     return cols

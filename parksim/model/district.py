@@ -361,7 +361,7 @@ class Screening:
             # its revenue as it moves in: what it had at its application, moved by what the
             # shocks took or gave back while it fitted out (its walk is not followed meanwhile)
             moving_in = revenue[i] * np.exp(shocks.taken(t[i]) - shocks.taken(entry))
-            entrants = Cohort(i, f, None, moving_in, need, entry)
+            entrants = Cohort(i, f, None, moving_in, need, entry, rd=rd[i])
             born = pool.born_at[f]
             intervals = first_intervals(tenancy, born, entrants, firm_seeds[i])
             batches.append(

@@ -491,9 +491,10 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     u_exit, *u_levers = table.draws(
         rows, table.review[rows], (Draw.FIRM.exit, *(lever.purpose for lever in levers))
     )
-    if levers:
+    if tenancy.policy.applies(t):
         cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
-                        table.floor_m2[rows], table.entered_at[rows], table.mu_grade[rows])
+                        table.floor_m2[rows], table.entered_at[rows], table.mu_grade[rows],
+                        table.rd[rows])
         support = tenancy.policy.support(cohort, Standing.of(tenancy.parks, t), t, end, u_levers)
     else:
         support = Support.none(len(rows))
@@ -587,4 +588,5 @@ def first_intervals(tenancy: Tenancy, born_at: np.ndarray, entrants: Cohort,
     levers = tenancy.policy.lever_list
     take_up = seeded_uniforms(seeds, np.array([lever.purpose for lever in levers])[:, None])
     return EntrantIntervals(until.tolist(), hazard.tolist(), exposure.tolist(),
-                            EntrantTerms(levers, entrants, t, until, take_up))
+                            EntrantTerms(levers, entrants, t, until, take_up,
+                                         tenancy.policy.statutory))

@@ -523,12 +523,11 @@ class Parks:
             return True
         cost = site.floor_area_m2 * site.cost_yuan_per_m2
         months = max(site.build_months, 1e-9)
-        _, m0 = parse_month(self.scenario.calendar.start)
         parts: dict[int, float] = {}
         a, end = t, t + months
         while a < end:
             year = self._year(a)
-            b = min(end, (year + 1) * 12.0 - (m0 - 1))  # the end of that calendar year
+            b = min(end, self.year_end(a))
             parts[year] = parts.get(year, 0.0) + cost * (b - a) / months
             a = b
         spent = self._government_spent
@@ -541,6 +540,11 @@ class Parks:
     def _year(self, t: float) -> int:
         _, m0 = parse_month(self.scenario.calendar.start)
         return int((m0 - 1 + int(t)) // 12)
+
+    def year_end(self, t: float) -> float:
+        """The end of the calendar year of month ``t`` (model months)."""
+        _, m0 = parse_month(self.scenario.calendar.start)
+        return (self._year(t) + 1) * 12.0 - (m0 - 1)
 
     def calendar_year(self, t: float) -> int:
         """The calendar year of month ``t``."""
@@ -794,8 +798,27 @@ def _project(parks: Parks, site: Site, park: Park):
     build = "renovation" if site.renovation else "new_build"
     investment = site.floor_area_m2 * site.cost_yuan_per_m2
     parks.records.started(env.now, park.id, site.floor_area_m2, build, investment)
-    yield env.timeout(site.build_months)
+    if site.government_led:
+        yield from _build_paid(parks, park, investment, site.build_months)
+    else:
+        yield env.timeout(site.build_months)
     yield from park_life(parks, park, env.now)
+
+
+def _build_paid(parks: Parks, park: Park, investment: float, months: float):
+    """Build a government-led ``park`` for ``months``, the district paying ``investment`` evenly
+    over them: each calendar year's part when that year's building begins (a capital outlay)."""
+    env = parks.env
+    end = env.now + months
+    while True:
+        a = env.now
+        b = min(end, parks.year_end(a))
+        part = investment * (b - a) / months if months > 0 else investment
+        parks.policy.pay_government_park(a, part, park.id)
+        if b >= end:
+            break
+        yield env.timeout(b - a)
+    yield env.timeout(end - env.now)
 
 
 def land_release(parks: Parks):

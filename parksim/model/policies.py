@@ -52,58 +52,88 @@ __all__ = [
 
 
 class Ledger:
-    """Money paid by each lever, per calendar year, against the lever's yearly cap."""
+    """What the district and the state pay, per ledger item and calendar year.
+
+    Every item belongs to one account (:data:`~parksim.scenario.schema.ACCOUNTS`): a district
+    lever pays from its yearly cap, released through the year by its allocation rule; a
+    capital outlay or a statutory tax expenditure has no cap (it is :data:`math.inf`). Each
+    payment is a ``support_paid`` record, and each firm a lever's budget could not pay a
+    ``support_refused`` record, so that totals, caps that bound and who missed out are all
+    read from the records (:mod:`parksim.metrics`).
+    """
 
     def __init__(self, start: str, records: RecordBuffer):
         year, month = parse_month(start)
         self._month0 = year * 12 + month - 1
         self._records = records
         self.spent: dict[tuple[str, int], float] = {}
+        self._budgets: dict[str, tuple[float, str]] = {}
 
-    def pay(
-        self, lever: str, cap_yuan_per_year: float, t: float, amount: float, park: int, firm: int
-    ) -> bool:
-        """Book ``amount`` if the lever's budget for this calendar year allows it."""
+    def budget(self, item: str, cap_yuan_per_year: float, allocation: str = "first_come") -> None:
+        """Give ``item`` a yearly cap, released through the year by ``allocation``."""
+        self._budgets[item] = (cap_yuan_per_year, allocation)
+
+    def _key(self, item: str, t: float) -> tuple[str, int]:
+        return item, (self._month0 + int(t)) // 12
+
+    def left(self, item: str, t: float, until: float | None = None) -> float:
+        """What ``item`` may still pay at ``t`` for a claim covering ``[t, until)`` (an instant
+        without ``until``): the part of this calendar year's cap its allocation has released
+        for that period, less what it has paid this year; :data:`math.inf` for an item
+        without a cap. ``first_come`` and ``ranked`` (an annual round) release the whole cap
+        from January; ``quarterly`` releases a quarter of it each quarter, and a claim draws on
+        the tranches up to the quarter its period ends in (what is unspent carries forward
+        within the year)."""
+        cap, allocation = self._budgets.get(item, (math.inf, "first_come"))
+        if cap == math.inf:
+            return math.inf
+        key = self._key(item, t)
+        released = 1.0
+        if allocation == "quarterly":
+            last = self._month0 + math.ceil(max(until if until is not None else t, t) - 1e-9)
+            last = max(last - 1, self._month0 + int(t))  # the last month the claim covers
+            if last // 12 == key[1]:
+                released = (last % 12 // 3 + 1) / 4
+        return cap * released - self.spent.get(key, 0.0)
+
+    def pay(self, item: str, t: float, amount: float, park: int, firm: int,
+            until: float | None = None) -> bool:
+        """Book ``amount`` for a claim covering ``[t, until)`` (an instant without ``until``)
+        if what ``item`` may still pay (:meth:`left`) allows it; a firm it cannot pay is
+        recorded as refused."""
         if not math.isfinite(amount):
             raise FloatingPointError(
-                f"{lever}: payment of {amount} yuan at t={t:.2f} is not a finite number"
+                f"{item}: payment of {amount} yuan at t={t:.2f} is not a finite number"
             )
         if amount <= 0:
             return True
-        key = (lever, (self._month0 + int(t)) // 12)
-        spent = self.spent.get(key, 0.0)
-        if spent + amount > cap_yuan_per_year:
+        if amount > self.left(item, t, until):
+            if firm >= 0:
+                self._records.refusals(t, item, park, firm)
             return False
-        self.spent[key] = spent + amount
-        self._records.paid(t, lever, park, firm, amount)
+        key = self._key(item, t)
+        self.spent[key] = self.spent.get(key, 0.0) + amount
+        self._records.paid(t, item, park, firm, amount)
         return True
 
-    def left(self, lever: str, cap_yuan_per_year: float, t: float) -> float:
-        """What is left of ``lever``'s budget for the calendar year of ``t``."""
-        return cap_yuan_per_year - self.spent.get((lever, (self._month0 + int(t)) // 12), 0.0)
-
     def pay_all(
-        self,
-        lever: str,
-        cap_yuan_per_year: float,
-        t: float,
-        amounts: np.ndarray,
-        parks: np.ndarray,
-        firms: np.ndarray,
+        self, item: str, t: float, amounts: np.ndarray, parks: np.ndarray, firms: np.ndarray,
+        until: float | None = None,
     ) -> np.ndarray:
-        """Book many payments at one instant, in the order given, while the year's budget allows.
+        """Book many payments at one instant, for claims covering ``[t, until)`` (an instant
+        without ``until``), in the order given, while what ``item`` may still pay allows.
 
         Returns which were paid. As with :meth:`pay` one at a time: a payment that does not
-        fit in what is left of the cap is skipped and later, smaller ones may still be paid;
-        zero amounts are paid (nothing is booked).
+        fit in what is left is skipped (and its firm recorded as refused) and later, smaller
+        ones may still be paid; zero amounts are paid (nothing is booked).
         """
         if not math.isfinite(amounts.sum()) and not np.all(np.isfinite(amounts)):
-            raise FloatingPointError(f"{lever}: a payment at t={t:.2f} is not a finite number")
-        key = (lever, (self._month0 + int(t)) // 12)
+            raise FloatingPointError(f"{item}: a payment at t={t:.2f} is not a finite number")
+        key = self._key(item, t)
         spent = self.spent.get(key, 0.0)
         positive = amounts > 0
         total = np.cumsum(np.where(positive, amounts, 0.0))
-        left = cap_yuan_per_year - spent
+        left = self.left(item, t, until)
         paid = total <= left  # the longest run that fits, then the rest one by one
         if paid.any():
             left -= float(total[paid][-1])
@@ -116,10 +146,12 @@ class Ledger:
                 if amount <= left:
                     paid[i] = True
                     left -= amount
+            refused = ~paid
+            self._records.refusals(t, item, parks[refused], firms[refused])
         booked = paid & positive
         if booked.any():
             self.spent[key] = spent + float(amounts[booked].sum())
-            self._records.payments(t, lever, parks[booked], firms[booked], amounts[booked])
+            self._records.payments(t, item, parks[booked], firms[booked], amounts[booked])
         return paid
 
 
@@ -128,7 +160,8 @@ class Cohort:
     """Firms as columns: the firms in parks at one report (``rows`` index the firm table), or
     would-be entrants (``rows`` index their applications; ``park`` is not known yet, and they
     have no 亩均 grade: ``mu_grade`` None). ``mu_grade`` holds grade ranks (A is 0, -1
-    ungraded), as the firm table does."""
+    ungraded), as the firm table does; ``rd`` whether each does R&D (None: unknown, taken as
+    none)."""
 
     rows: np.ndarray
     firm: np.ndarray
@@ -137,6 +170,11 @@ class Cohort:
     floor_m2: np.ndarray
     entered_at: np.ndarray
     mu_grade: np.ndarray | None = None
+    rd: np.ndarray | None = None
+
+    def merit(self) -> np.ndarray:
+        """Revenue per m2 of floor (亩均 returns), the merit a ranked budget pays best first."""
+        return self.revenue / np.maximum(self.floor_m2, 1.0)
 
 
 class MuPrices:
@@ -166,18 +204,18 @@ class MuPrices:
         """Exit hazard multiplier of firms of these 亩均 grade ranks at ``t`` (1 while inactive)."""
         return self.exit[mu_grade] if self.active(t) else 1.0
 
-    def queue(self, lever: str, mu_grade: np.ndarray, draws: np.ndarray,
+    def queue(self, lever: str, mu_grade: np.ndarray, keys: np.ndarray,
               t: float) -> np.ndarray:
         """The order (positions into ``mu_grade``) in which ``lever``'s budget pays firms of these
-        grades with these take-up ``draws``, leaving out those it withholds support from: by
-        the draws alone while inactive."""
+        grades whose claims come in the order of ``keys`` (smallest first), leaving out those it
+        withholds support from: by the keys alone while inactive."""
         if not self.active(t):
-            return np.argsort(draws, kind="stable")
+            return np.argsort(keys, kind="stable")
         keep = np.flatnonzero(~self.withheld[mu_grade]) if lever in self.withheld_levers \
             else np.arange(len(mu_grade))
         if self.spec.priority:
-            return keep[np.lexsort((draws[keep], self.order[mu_grade[keep]]))]
-        return keep[np.argsort(draws[keep], kind="stable")]
+            return keep[np.lexsort((keys[keep], self.order[mu_grade[keep]]))]
+        return keep[np.argsort(keys[keep], kind="stable")]
 
 
 @dataclass(slots=True)
@@ -215,6 +253,15 @@ class Support:
     def none(cls, n: int) -> Support:
         return cls(np.zeros(n), np.ones(n), np.ones(n), np.ones(n))
 
+    def add(self, which: np.ndarray, effects) -> None:
+        """Combine (growth drift, exit, tech, R&D multiplier) ``effects`` into the firms at
+        positions ``which`` (effects are numbers or arrays of their length)."""
+        drift, exit_multiplier, tech_multiplier, rd_multiplier = effects
+        self.drift[which] += drift
+        self.exit_multiplier[which] *= exit_multiplier
+        self.tech_multiplier[which] *= tech_multiplier
+        self.rd_multiplier[which] *= rd_multiplier
+
 
 class Lever:
     """One policy lever; ``purpose`` numbers a firm's take-up draw (:class:`~parksim.rng.Draw`)."""
@@ -227,6 +274,7 @@ class Lever:
         self.t0 = float(month_index(start, spec.window.start))
         self.t1 = float(month_index(start, spec.window.end) + 1)
         self.cap = spec.budget_cap_yuan_per_year
+        self.allocation = spec.allocation
         self.take_up = spec.take_up
         self.max_revenue = spec.max_revenue_yuan
         self.min_rank = GRADE_RANK[spec.min_park_grade]
@@ -291,23 +339,24 @@ class Lever:
         ledger: Ledger,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Support the cohort's firms for ``[t, until)``: those that take it up (:meth:`terms`),
-        whose park admits it (their ``standing``), paid in a random order (their take-up draws)
-        -- or as the 亩均 prices queue them (:meth:`MuPrices.queue`) -- while the year's
-        budget lasts. Returns the paid firms' positions in the cohort and their strengths."""
+        whose park admits it (their ``standing``), while what the budget has released lasts
+        (:meth:`Ledger.left`), in the order their claims come: at random (their take-up draws),
+        or best revenue per m2 first where the lever's ``allocation`` is ranked -- and, where
+        the 亩均 prices queue them, by grade first (:meth:`MuPrices.queue`). Returns the paid
+        firms' positions in the cohort and their strengths."""
         strength, cost = self.terms(cohort, t, until, take_up_draws)
         takers = np.flatnonzero(self.parks_admitting(standing)[cohort.park] & (strength > 0))
+        keys = -cohort.merit()[takers] if self.allocation == "ranked" else take_up_draws[takers]
         if self.mu_prices is not None and cohort.mu_grade is not None:
-            takers = takers[self.mu_prices.queue(self.name, cohort.mu_grade[takers],
-                                                 take_up_draws[takers], t)]
+            takers = takers[self.mu_prices.queue(self.name, cohort.mu_grade[takers], keys, t)]
         else:
-            takers = takers[np.argsort(take_up_draws[takers], kind="stable")]
+            takers = takers[np.argsort(keys, kind="stable")]
         cost = cost[takers]
         ratio = self.cost_ratio(standing.relief_ratio)
         if ratio is not None:
             cost = cost * ratio[cohort.park[takers]]
-        paid = takers[
-            ledger.pay_all(self.name, self.cap, t, cost, cohort.park[takers], cohort.firm[takers])
-        ]
+        paid = takers[ledger.pay_all(self.name, t, cost, cohort.park[takers], cohort.firm[takers],
+                                     until)]
         return paid, strength[paid]
 
     def effects(self, strength):
@@ -356,7 +405,7 @@ class LandLever(Lever):
 
 class TaxLever(Lever):
     def annual_cost(self, cohort, t):
-        return cohort.revenue * self.spec.relief_share_of_revenue
+        return self.spec.rd_subsidy_yuan_per_firm_year
 
     def effects(self, strength):
         drift, exit_multiplier, tech_multiplier, _ = super().effects(strength)
@@ -367,14 +416,8 @@ class TaxLever(Lever):
     ) -> None:
         """The one-off reward to each firm just upgraded (小升规), while the budget lasts."""
         if self.active(t) and len(firms):
-            ledger.pay_all(
-                self.name,
-                self.cap,
-                t,
-                np.full(len(firms), self.spec.upgrade_reward_yuan),
-                parks,
-                firms,
-            )
+            ledger.pay_all(self.name, t, np.full(len(firms), self.spec.upgrade_reward_yuan),
+                           parks, firms)
 
 
 class ServicesLever(Lever):
@@ -406,12 +449,96 @@ def build_levers(scenario) -> dict[str, Lever]:
     }
 
 
+class Statutory:
+    """A national statutory tax measure (:class:`~parksim.scenario.schema.National`): every
+    eligible firm, no take-up draw, no budget, no park's admission; what it costs the state is
+    booked as tax expenditure, apart from the district's cost. ``name`` is its ledger item."""
+
+    name = ""
+
+    def __init__(self, spec, start: str):
+        self.spec = spec
+        self.t0 = float(month_index(start, spec.window.start))
+        self.t1 = float(month_index(start, spec.window.end) + 1)
+
+    def active(self, t: float) -> bool:
+        return self.spec.enabled and self.t0 <= t < self.t1
+
+    def terms(self, cohort: Cohort, t, until):
+        """For the cohort's firms over ``[t, until)`` (numbers, or one per firm): whether each is
+        eligible, the tax it is spared, and its (growth drift, exit, tech, R&D) effects."""
+        raise NotImplementedError
+
+
+class SmallFirmRelief(Statutory):
+    """The small low-profit firm income-tax relief: a share of revenue spared, and its effects
+    on growth and survival, for every firm up to the revenue the rule's ceiling implies."""
+
+    name = "small_firm_relief"
+
+    def eligible(self, revenue, t) -> np.ndarray:
+        return self.spec.enabled & (self.t0 <= t) & (t < self.t1) \
+            & (revenue <= self.spec.max_revenue_yuan)
+
+    def terms(self, cohort, t, until):
+        s = self.spec
+        eligible = self.eligible(cohort.revenue, t)
+        covered = (np.minimum(until, self.t1) - t) / 12.0
+        cost = np.where(eligible, cohort.revenue * s.relief_share_of_revenue * covered, 0.0)
+        on = eligible.astype(float)
+        return eligible, cost, (s.growth_drift_per_year * on,
+                                1.0 + (s.exit_hazard_multiplier - 1.0) * on, 1.0, 1.0)
+
+
+class SuperDeduction(Statutory):
+    """The R&D super-deduction: a firm doing R&D deducts ``deduction_rate`` more of its R&D
+    spending, sparing that times its marginal tax rate (lower for a firm the small-firm relief
+    covers). Every firm without R&D starts it faster the cheaper R&D is after tax: its
+    adoption rate is multiplied by (user cost / user cost at the reference rate) ** -elasticity,
+    the user cost of a yuan of R&D being 1 - tax rate x (1 + deduction rate)."""
+
+    name = "rd_super_deduction"
+
+    def __init__(self, spec, start: str, relief: SmallFirmRelief):
+        super().__init__(spec, start)
+        self.relief = relief
+        changes = sorted((month_index(start, m), rate) for m, rate in spec.rate_changes.items())
+        self._from = np.array([-np.inf, *(float(m) for m, _ in changes)])
+        self._rate = np.array([spec.deduction_rate, *(rate for _, rate in changes)])
+
+    def rate(self, t):
+        """The deduction rate at ``t`` (a number or an array)."""
+        return self._rate[np.searchsorted(self._from, t, side="right") - 1]
+
+    def terms(self, cohort, t, until):
+        s = self.spec
+        n = len(cohort.revenue)
+        on = np.broadcast_to(s.enabled & (self.t0 <= t) & (t < self.t1), (n,))
+        small = self.relief.eligible(cohort.revenue, t)
+        tax = np.where(small, s.small_firm_tax_rate, s.standard_tax_rate)
+        rate = self.rate(t)
+        adoption = ((1.0 - tax * (1.0 + rate)) / (1.0 - tax * (1.0 + s.reference_rate))) \
+            ** -s.user_cost_elasticity
+        rd = on & (False if cohort.rd is None else cohort.rd)
+        covered = (np.minimum(until, self.t1) - t) / 12.0
+        cost = np.where(rd, cohort.revenue * s.rd_share_of_revenue * rate * tax * covered, 0.0)
+        return on, cost, (0.0, 1.0, 1.0, np.where(on, adoption, 1.0))
+
+
+def build_statutory(scenario) -> list[Statutory]:
+    """The national statutory measures of a scenario: the small-firm relief, the super-deduction."""
+    national = scenario.policies.national
+    start = scenario.calendar.start
+    relief = SmallFirmRelief(national.small_firm_relief, start)
+    return [relief, SuperDeduction(national.rd_super_deduction, start, relief)]
+
+
 @dataclass(frozen=True, slots=True)
 class LeverTerms:
     """One lever's terms for a batch of would-be entrants, as lists indexed by entrant: the
     strength each would take it up at (0: not taken up), its cost, and its effects."""
 
-    lever: Lever
+    lever: Lever | Statutory
     strength: list[float]
     cost: list[float]
     drift: list[float]
@@ -424,10 +551,11 @@ class EntrantTerms:
     """The levers a batch of would-be entrants take up for their first interval
     (:meth:`Lever.terms`), found in bulk before the run; levers nobody takes up are left out."""
 
-    __slots__ = ("by_lever",)
+    __slots__ = ("by_lever", "statutory", "until")
 
     def __init__(self, levers: list[Lever], entrants: Cohort, t: np.ndarray, until: np.ndarray,
-                 take_up_draws: np.ndarray):
+                 take_up_draws: np.ndarray, statutory: list[Statutory] = ()):
+        self.until: list[float] = np.asarray(until, dtype=float).tolist()  # first interval's end
         self.by_lever: list[LeverTerms] = []
         for lever, draws in zip(levers, take_up_draws, strict=True):
             strength, cost = lever.terms(entrants, t, until, draws)
@@ -436,6 +564,13 @@ class EntrantTerms:
                     np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength)
                 )
                 self.by_lever.append(LeverTerms(lever, strength.tolist(), cost.tolist(), *effects))
+        self.statutory: list[LeverTerms] = []  # the national measures: strength 1 if eligible
+        for measure in statutory:
+            eligible, cost, effects = measure.terms(entrants, t, until)
+            if np.any(eligible):
+                self.statutory.append(LeverTerms(
+                    measure, eligible.astype(float).tolist(), cost.tolist(),
+                    *(np.broadcast_to(x, eligible.shape).tolist() for x in effects)))
 
 
 def _cost_in(lever: Lever, cost: float, park: Park) -> float:
@@ -456,16 +591,18 @@ def lease_relief(shares_by_year, lease_years: float) -> float:
 
 
 class Policy:
-    """The support policy of one replication: the four levers, in a fixed order, the province's
-    亩均 differentiated prices, and the ledger."""
+    """The support policy of one replication: the four levers, in a fixed order, the national
+    statutory measures, the province's 亩均 differentiated prices, and the ledger."""
 
     def __init__(self, scenario: Scenario, records: RecordBuffer):
         self.levers = build_levers(scenario)
         self.lever_list = list(self.levers.values())
+        self.statutory = build_statutory(scenario)
         self.mu_prices = MuPrices(scenario.policies.mu_pricing, scenario.calendar.start)
+        self.ledger = Ledger(scenario.calendar.start, records)
         for lever in self.lever_list:
             lever.mu_prices = self.mu_prices
-        self.ledger = Ledger(scenario.calendar.start, records)
+            self.ledger.budget(lever.name, lever.cap, lever.allocation)
 
     def __getitem__(self, name: str) -> Lever:
         return self.levers[name]
@@ -474,35 +611,50 @@ class Policy:
         """The levers active at ``t``, in order."""
         return [lever for lever in self.lever_list if lever.active(t)]
 
+    def applies(self, t: float) -> bool:
+        """Whether any lever or statutory measure applies at ``t``."""
+        return any(m.active(t) for m in (*self.lever_list, *self.statutory))
+
     def support(
         self, cohort: Cohort, standing: Standing, t: float, until: float, take_up_draws
     ) -> Support:
         """Offer every lever active at ``t`` to the cohort for ``[t, until)`` (``take_up_draws``:
-        one row per active lever) and combine the effects each firm is paid for."""
+        one row per active lever), apply the statutory measures to every firm they cover, and
+        combine the effects each firm holds."""
         support = Support.none(len(cohort.rows))
         for lever, draws in zip(self.active(t), take_up_draws, strict=True):
             paid, strength = lever.offer(cohort, standing, t, until, draws, self.ledger)
-            drift, exit_multiplier, tech_multiplier, rd_multiplier = lever.effects(strength)
-            support.drift[paid] += drift
-            support.exit_multiplier[paid] *= exit_multiplier
-            support.tech_multiplier[paid] *= tech_multiplier
-            support.rd_multiplier[paid] *= rd_multiplier
+            support.add(paid, lever.effects(strength))
+        for measure in self.statutory:
+            eligible, cost, effects = measure.terms(cohort, t, until)
+            covered = np.flatnonzero(eligible)
+            if covered.size:
+                self.ledger.pay_all(measure.name, t, cost[covered], cohort.park[covered],
+                                    cohort.firm[covered])
+                support.add(covered, tuple(np.broadcast_to(x, eligible.shape)[covered]
+                                           for x in effects))
         return support
 
     def support_entrant(
         self, terms: EntrantTerms, i: int, park: Park, t: float, firm: int
     ) -> Support | None:
         """Pay the levers entrant ``i`` of ``terms`` takes up, where ``park`` admits them and the
-        budget allows, as it enters at ``t``: its combined support, or None if it takes none up."""
-        taken = [lever_terms for lever_terms in terms.by_lever if lever_terms.strength[i] > 0]
-        if not taken:
+        budget allows, and the statutory measures that cover it, as it enters at ``t``: its
+        combined support, or None if nothing covers it."""
+        taken = [lt for lt in terms.by_lever if lt.strength[i] > 0]
+        covered = [lt for lt in terms.statutory if lt.strength[i] > 0]
+        if not taken and not covered:
             return None
         drift, exit_multiplier, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0, 1.0
-        for lt in taken:
+        for lt in (*taken, *covered):
             lever = lt.lever
-            if lever.park_admits(park, t) and self.ledger.pay(
-                lever.name, lever.cap, t, _cost_in(lever, lt.cost[i], park), park.id, firm
-            ):
+            if isinstance(lever, Lever):
+                if not lever.park_admits(park, t):
+                    continue
+                cost = _cost_in(lever, lt.cost[i], park)
+            else:
+                cost = lt.cost[i]
+            if self.ledger.pay(lever.name, t, cost, park.id, firm, terms.until[i]):
                 drift += lt.drift[i]
                 exit_multiplier *= lt.exit_multiplier[i]
                 tech_multiplier *= lt.tech_multiplier[i]
@@ -514,15 +666,16 @@ class Policy:
         """The share of its rent over a lease of ``lease_years`` that entrant ``i`` of
         ``terms`` expects the land lever to relieve in ``park`` at ``t``: the relief shares of
         ``rent_subsidy_share_by_year`` for the years of the lease, over the lease, if the firm
-        would take the lever up, the park admits it and this year's land budget can still pay
-        its first interval; else 0."""
+        would take the lever up, the park admits it and the land budget can still pay its
+        first interval; else 0."""
         for lever_terms in terms.by_lever:
             lever = lever_terms.lever
             if lever.name != "land":
                 continue
             if lever_terms.strength[i] <= 0 or not lever.park_admits(park, t):
                 return 0.0
-            if _cost_in(lever, lever_terms.cost[i], park) > self.ledger.left("land", lever.cap, t):
+            if _cost_in(lever, lever_terms.cost[i], park) > self.ledger.left("land", t,
+                                                                             terms.until[i]):
                 return 0.0
             return lease_relief(lever.spec.rent_subsidy_share_by_year, lease_years)
         return 0.0
@@ -530,10 +683,10 @@ class Policy:
     def registration_rate(self, t: float, base: float) -> float:
         """The rate a year at which a firm above the line registers as above designated size at
         ``t``, before its park's guidance: ``base``, plus what the tax lever's upgrade reward
-        adds while the lever is active and this year's budget can still pay a reward."""
+        adds while the lever is active and its budget can still pay a reward."""
         tax = self.levers["tax"]
         spec = tax.spec
-        if not tax.active(t) or self.ledger.left("tax", tax.cap, t) < spec.upgrade_reward_yuan:
+        if not tax.active(t) or self.ledger.left("tax", t) < spec.upgrade_reward_yuan:
             return base
         return base + spec.registration_rate_per_100k_yuan * spec.upgrade_reward_yuan / 1e5
 
@@ -543,27 +696,18 @@ class Policy:
 
     def platform_subsidy(self, t: float, setup_cost_yuan: float) -> float:
         """The services lever's subsidy for building a platform that costs ``setup_cost_yuan``
-        at ``t``: its ``platform_subsidy_share`` of the cost while the lever is active and this
-        year's budget still holds it, else 0."""
-        share = self.levers["services"].spec.platform_subsidy_share
-        return self._affordable("services", t, share * setup_cost_yuan)
-
-    def pay_platform_subsidy(self, t: float, amount: float, park: int) -> None:
-        """Pay the subsidy counted when building a platform in ``park`` started at ``t``."""
-        self._pay_park("services", t, amount, park)
-
-    def _affordable(self, lever: str, t: float, amount: float) -> float:
-        """``amount`` if ``lever`` is active at ``t`` and this year's budget still holds it,
-        else 0: a grant a project or an operator can count on."""
-        spec = self.levers[lever]
-        if not spec.active(t) or amount > self.ledger.left(lever, spec.cap, t):
+        at ``t``: its ``platform_subsidy_share`` of the cost while the lever is active and its
+        budget still holds it, else 0."""
+        services = self.levers["services"]
+        amount = services.spec.platform_subsidy_share * setup_cost_yuan
+        if not services.active(t) or amount > self.ledger.left("services", t):
             return 0.0
         return amount
 
-    def _pay_park(self, lever: str, t: float, amount: float, park: int) -> None:
-        """Book ``lever``'s grant of ``amount`` to ``park``'s project (no firm) at ``t``."""
+    def pay_platform_subsidy(self, t: float, amount: float, park: int) -> None:
+        """Pay the subsidy counted when building a platform in ``park`` started at ``t``."""
         if amount > 0:
-            self.ledger.pay(lever, self.levers[lever].cap, t, amount, park, -1)
+            self.ledger.pay("services", t, amount, park, -1)
 
     def services_purchase_per_firm(self, t: float, years: float) -> float:
         """What the services lever is expected to buy from a park's service platform per firm
@@ -588,26 +732,38 @@ class Policy:
 
     def building_subsidy(self, t: float, renovation: bool, floor_area_m2: float) -> float:
         """The land lever's subsidy for renovating or building a park of ``floor_area_m2`` at
-        ``t``, in yuan: its rate per m2 while the lever is active and this year's budget still
-        holds it, else 0."""
-        spec = self.levers["land"].spec
+        ``t``, in yuan, while the lever is active (else 0): a capital outlay, not paid from the
+        lever's yearly budget for firms."""
+        land = self.levers["land"]
+        spec = land.spec
         rate = spec.renovation_subsidy_yuan_per_m2 if renovation \
             else spec.construction_subsidy_yuan_per_m2
-        return self._affordable("land", t, rate * floor_area_m2)
-
-    def land_concession(self, t: float, mu: float) -> float:
-        """The land lever's land-price concession for ``mu`` of land at ``t``, in yuan: while the
-        lever is active and this year's budget still holds it, else 0."""
-        return self._affordable("land", t, mu * self.levers["land"].spec.land_discount_yuan_per_mu)
+        return rate * floor_area_m2 if land.active(t) else 0.0
 
     def pay_building_subsidy(self, t: float, renovation: bool, floor_area_m2: float,
                              park: int) -> None:
-        """Pay the land lever's subsidy for a park whose building starts at ``t``, from its
-        yearly budget while that lasts (:meth:`building_subsidy`)."""
-        self._pay_park("land", t, self.building_subsidy(t, renovation, floor_area_m2), park)
+        """Book the land lever's subsidy for a park whose building starts at ``t``
+        (:meth:`building_subsidy`) as a capital outlay."""
+        item = "renovation_subsidy" if renovation else "construction_subsidy"
+        amount = self.building_subsidy(t, renovation, floor_area_m2)
+        if amount > 0:
+            self.ledger.pay(item, t, amount, park, -1)
+
+    def land_concession(self, t: float, mu: float) -> float:
+        """The land lever's land-price concession for ``mu`` of land at ``t``, in yuan, while the
+        lever is active (else 0): a capital outlay."""
+        land = self.levers["land"]
+        return mu * land.spec.land_discount_yuan_per_mu if land.active(t) else 0.0
 
     def grant_land(self, t: float, mu: float, park: int) -> None:
-        """The land lever's discount on ``mu`` of land a new-build park project takes at ``t``."""
-        land = self.levers["land"]
-        if land.active(t):
-            self.ledger.pay("land", land.cap, t, mu * land.spec.land_discount_yuan_per_mu, park, -1)
+        """Book the land lever's discount on ``mu`` of land a new-build park project takes at
+        ``t`` as a capital outlay."""
+        amount = self.land_concession(t, mu)
+        if amount > 0:
+            self.ledger.pay("land_concession", t, amount, park, -1)
+
+    def pay_government_park(self, t: float, amount: float, park: int) -> None:
+        """Book the district's investment in a government-led park paid at ``t`` as a capital
+        outlay."""
+        if amount > 0:
+            self.ledger.pay("government_parks", t, amount, park, -1)

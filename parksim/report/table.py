@@ -85,18 +85,7 @@ def forecast_table(summary: dict[str, Any]) -> str:
                 f"{LABELS.get(o['key'], o['key']):<22}{o['date']:>11}{_n(o['observed']):>9}{'':>16}"
                 f"{_n(o['median']):>12}{span:>24}{flag}"
             )
-    fiscal = summary["fiscal_cost_yuan"]
-    levers = ", ".join(f"{k} {_money(v)}" for k, v in fiscal["by_lever"].items())
-    lines += [
-        "",
-        f"fiscal cost to {summary['target_date']}: median {_money(fiscal['median'])} "
-        f"(5-95%: {_money(fiscal['p05'])} - {_money(fiscal['p95'])})",
-        f"  by lever (medians): {levers}",
-        f"  cost per upgrade: {_money(summary['cost_per_upgrade_yuan'])} (median over "
-        "replications)",
-        "investment in new park projects (not a policy cost): median "
-        f"{_money(summary['park_investment_yuan']['median'])}",
-    ]
+    lines += ["", *_fiscal_lines(summary)]
     chain = summary.get("innovation_chain")
     if chain is not None:
         lines.append(
@@ -132,6 +121,45 @@ def forecast_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _fiscal_lines(summary: dict[str, Any]) -> list[str]:
+    """The three accounts of the ledger, and each lever's spend against its cap by year."""
+    fiscal = summary["fiscal_cost_yuan"]
+    levers = ", ".join(f"{k} {_money(v)}" for k, v in fiscal["by_lever"].items())
+    lines = [
+        f"public cost to {summary['target_date']} (district levers + capital outlays): median "
+        f"{_money(fiscal['median'])} (5-95%: {_money(fiscal['p05'])} - {_money(fiscal['p95'])})",
+        f"  district levers (medians): {levers}",
+    ]
+    capital = summary.get("capital_outlay_yuan")
+    if capital is not None:
+        items = ", ".join(f"{k.replace('_', ' ')} {_money(v)}"
+                          for k, v in capital["by_item"].items() if v)
+        lines.append(f"  capital outlays: median {_money(capital['median'])}"
+                     + (f" ({items})" if items else ""))
+    lines.append(f"  cost per upgrade: {_money(summary['cost_per_upgrade_yuan'])} (median over "
+                 "replications; the marginal cost is compare's)")
+    tax = summary.get("tax_expenditure_yuan")
+    if tax is not None:
+        items = ", ".join(f"{k.replace('_', ' ')} {_money(v)}" for k, v in tax["by_item"].items())
+        lines.append(f"national tax expenditure (statutory, beside the cost, not in it): median "
+                     f"{_money(tax['median'])} ({items})")
+    lines.append("investment in new park projects (public and private): median "
+                 f"{_money(summary['park_investment_yuan']['median'])}")
+    rows = [r for r in summary.get("ledger", []) if r["account"] == "district"]
+    if rows:
+        lines += ["", "district levers' budgets by calendar year (mean per replication; binds: "
+                      "share of replications in which a firm was refused for want of budget)",
+                  f"{'lever':<10}{'year':>6}{'cap':>16}{'spent':>16}{'binds':>8}"
+                  f"{'firms refused':>15}  note"]
+        for r in rows:
+            share = r["cap_bound_share"]
+            note = "never binds" if share == 0 else ("binds" if r["cap_bound"] else "")
+            lines.append(f"{r['lever']:<10}{r['year']:>6}{_money(r['budget_cap_yuan']):>16}"
+                         f"{_money(r['spent_yuan']):>16}{share:>8.2f}"
+                         f"{r['refused_firms']:>15.1f}  {note}")
+    return lines
+
+
 GRADE_MIX_HEADERS = ("A", "B", "C", "D", "no part", "delisted", "demo +", "demo -", "platform",
                      "digital", "pool")
 """Column heads of the grade mix, in the order of :data:`~parksim.aggregate.GRADE_MIX`."""
@@ -162,7 +190,7 @@ def comparison_table(summary: dict[str, Any]) -> str:
         f"common random numbers; differences against {first}",
         "",
         f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}"
-        f"{'95% CI of diff':>24}{'yuan per extra':>18}",
+        f"{'95% CI of diff':>24}{'yuan per extra':>18}{'yuan per unit':>16}",
     ]
     for t in summary["targets"]:
         ci = f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]"
@@ -172,11 +200,12 @@ def comparison_table(summary: dict[str, Any]) -> str:
             else f"[{_signed(t['diff_ci_low'])}, {_signed(t['diff_ci_high'])}]"
         )
         per = "" if t["cost_per_extra_yuan"] is None else f"{t['cost_per_extra_yuan']:,.0f}"
+        avg = "" if t.get("average_cost_yuan") is None else f"{t['average_cost_yuan']:,.0f}"
         label = LABELS[t["key"]] if t["scenario"] == first else ""
         diff = "" if t["diff"] is None else _signed(t["diff"])
         lines.append(
             f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}"
-            f"{_n(t['median']):>12}{diff:>11} {dci:>23}{per:>18}"
+            f"{_n(t['median']):>12}{diff:>11} {dci:>23}{per:>18}{avg:>16}"
         )
     channels = summary.get("channels")
     if channels:
@@ -189,13 +218,17 @@ def comparison_table(summary: dict[str, Any]) -> str:
                 f"[{_signed(c['diff_ci_low'])}, {_signed(c['diff_ci_high'])}]"
             lines.append(f"{label:<22}{c['scenario']:<{width}}{c['mean']:>8.2f}"
                          f"{'' if c['diff'] is None else _signed(c['diff']):>11} {dci:>23}")
-    lines += ["", "fiscal cost to the target date (median): " + ", ".join(
+    lines += ["", "public cost to the target date (median): " + ", ".join(
         f"{n} {_money(v)}" for n, v in summary["fiscal_cost_yuan"].items())]
+    if "tax_expenditure_yuan" in summary:
+        lines.append("national tax expenditure, beside it (median): " + ", ".join(
+            f"{n} {_money(v)}" for n, v in summary["tax_expenditure_yuan"].items()))
     lines.append(
         "diff: mean paired difference of the target value; "
-        "yuan per extra: extra mean fiscal cost / diff,"
+        "yuan per extra: extra mean public cost / diff (the marginal cost),"
     )
-    lines.append("shown where the extra is there (its 95% interval lies above zero).")
+    lines.append("shown where the extra is there (its 95% interval lies above zero); "
+                 "yuan per unit: mean cost / mean value.")
     return "\n".join(lines)
 
 

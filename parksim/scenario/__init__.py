@@ -8,7 +8,16 @@ from parksim.scenario.loader import (
     load_with_sources,
     validate,
 )
-from parksim.scenario.schema import LEVERS, OBSERVABLE_KEYS, TARGET_KEYS, Scenario
+from parksim.scenario.schema import (
+    ACCOUNTS,
+    CAPITAL_ITEMS,
+    LEDGER_ITEMS,
+    LEVERS,
+    OBSERVABLE_KEYS,
+    STATUTORY_ITEMS,
+    TARGET_KEYS,
+    Scenario,
+)
 
 __all__ = [
     "Scenario",
@@ -21,4 +30,8 @@ __all__ = [
     "TARGET_KEYS",
     "OBSERVABLE_KEYS",
     "LEVERS",
+    "ACCOUNTS",
+    "CAPITAL_ITEMS",
+    "STATUTORY_ITEMS",
+    "LEDGER_ITEMS",
 ]

@@ -20,6 +20,11 @@ __all__ = [
     "TARGET_KEYS",
     "OBSERVABLE_KEYS",
     "LEVERS",
+    "ALLOCATIONS",
+    "ACCOUNTS",
+    "CAPITAL_ITEMS",
+    "STATUTORY_ITEMS",
+    "LEDGER_ITEMS",
     "GRADES",
     "DEVELOPMENT_MODELS",
     "DIMENSIONS",
@@ -30,6 +35,15 @@ __all__ = [
 TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
 OBSERVABLE_KEYS = TARGET_KEYS + ("provincial_parks",)
 LEVERS = ("finance", "land", "tax", "services")
+ALLOCATIONS = ("first_come", "quarterly", "ranked")
+CAPITAL_ITEMS = ("government_parks", "construction_subsidy", "renovation_subsidy",
+                 "land_concession")
+STATUTORY_ITEMS = ("small_firm_relief", "rd_super_deduction")
+ACCOUNTS = {"district": LEVERS, "capital": CAPITAL_ITEMS, "statutory": STATUTORY_ITEMS}
+"""The fiscal ledger's three accounts and the items booked to each: the district's
+discretionary support (its levers, capped), public capital outlays for parks (booked when
+paid), and the national statutory tax expenditure (every eligible firm, no cap)."""
+LEDGER_ITEMS = (*LEVERS, *CAPITAL_ITEMS, *STATUTORY_ITEMS)
 GRADES = ("A", "B", "C", "D")
 DEVELOPMENT_MODELS = ("government", "lead_enterprise", "third_party", "consortium")
 DIMENSIONS = (
@@ -619,6 +633,13 @@ class Lever(Strict):
     budget_cap_yuan_per_year: float = q(
         "yuan/year", "most the lever may spend in a calendar year", ge=0
     )
+    allocation: Literal[ALLOCATIONS] = qd(
+        "first_come", "rule",
+        "how the year's budget is paid out: first_come (the whole cap from January, claims paid "
+        "as they arrive), quarterly (a quarter of the cap released each quarter, what is unspent "
+        "carried forward within the year) or ranked (half the cap released for each half-yearly "
+        "round, the round's claims paid best revenue per m2 first)",
+    )
     take_up: Share = q("probability", "chance an eligible firm takes the support at a review")
     max_revenue_yuan: float = q("yuan/year", "eligible firms have at most this revenue", ge=0)
     min_park_grade: Grade = q(
@@ -678,10 +699,12 @@ class Land(Lever):
 
 
 class Tax(Lever):
-    """Small-firm income-tax relief, R&D super-deduction and upgrade rewards."""
+    """What the district funds from its own tax revenue for firms' upgrading and innovation: the
+    upgrade reward (小升规奖励) and local R&D subsidies. The national reliefs are statutory
+    (:class:`National`), not the district's to give."""
 
-    relief_share_of_revenue: float = q(
-        "share of revenue", "tax relief per supported firm-year", ge=0, le=0.5
+    rd_subsidy_yuan_per_firm_year: float = q(
+        "yuan/firm/year", "local R&D subsidy per supported firm-year", ge=0, le=1e8
     )
     upgrade_reward_yuan: float = q("yuan", "one-off reward for a firm that upgrades (小升规)", ge=0)
     registration_rate_per_100k_yuan: float = qd(
@@ -691,6 +714,75 @@ class Tax(Lever):
         ge=0, le=100,
     )
     rd_adoption_multiplier: Multiplier = q("ratio", "R&D adoption rate while supported")
+
+    FORMER_KEYS: ClassVar[dict[str, str]] = {
+        "relief_share_of_revenue": "the small-firm income-tax relief is national and statutory "
+                                   "(policies.national.small_firm_relief); the district's lever "
+                                   "pays local R&D subsidies (rd_subsidy_yuan_per_firm_year)",
+    }
+
+
+class SmallFirmRelief(Strict):
+    """The national income-tax relief for small low-profit firms (小型微利企业, 财税〔2019〕13号):
+    every eligible firm, no budget, no take-up draw: tax expenditure, not district spending."""
+
+    enabled: bool = qd(True, "bool", "whether the relief applies at all")
+    window: Window = q("YYYY-MM", "months in which the rule applies")
+    max_revenue_yuan: float = q(
+        "yuan/year", "eligible firms have at most this revenue (the rule's taxable-income "
+        "ceiling at a typical margin)", ge=0, le=1e12,
+    )
+    relief_share_of_revenue: float = q(
+        "share of revenue", "tax forgone per eligible firm-year, national and local shares",
+        ge=0, le=0.5,
+    )
+    growth_drift_per_year: float = q(
+        "log revenue/year", "extra growth of an eligible firm", ge=-1, le=1
+    )
+    exit_hazard_multiplier: Multiplier = q("ratio", "exit hazard of an eligible firm")
+    source: str = qd("", "text", "the rule and where its figures come from")
+
+
+class SuperDeduction(Strict):
+    """The national R&D super-deduction (研发费用加计扣除): a firm doing R&D deducts its R&D
+    spending plus ``deduction_rate`` of it from taxable income, no budget. Firms start R&D
+    faster the cheaper it is after tax, by the user-cost elasticity, relative to the
+    ``reference_rate`` the model's R&D adoption rate was estimated under."""
+
+    enabled: bool = qd(True, "bool", "whether the deduction applies at all")
+    window: Window = q("YYYY-MM", "months in which the rule applies")
+    deduction_rate: float = q("share", "extra deduction, as a share of R&D spending", ge=0, le=5)
+    rate_changes: dict[Month, float] = qd(
+        {}, "share", "a changed deduction rate from the month named (e.g. 1.0 from 2021-01)"
+    )
+    reference_rate: float = q(
+        "share", "the rate under which enterprises.rd_adoption_per_year holds", ge=0, le=5
+    )
+    rd_share_of_revenue: Share = q("share", "R&D spending of a firm doing R&D, per yuan of revenue")
+    small_firm_tax_rate: Share = q(
+        "share", "marginal income-tax rate of a firm the small-firm relief covers"
+    )
+    standard_tax_rate: Share = q("share", "marginal income-tax rate of any other firm")
+    user_cost_elasticity: float = q(
+        "elasticity", "R&D adoption rate x (user cost / reference user cost) ** -elasticity",
+        ge=0, le=5,
+    )
+    source: str = qd("", "text", "the rule and where its figures come from")
+
+    @model_validator(mode="after")
+    def _rates(self) -> SuperDeduction:
+        for month, rate in self.rate_changes.items():
+            if not 0 <= rate <= 5:
+                raise ValueError(f"rate_changes.{month} must be within [0, 5], got {rate:g}")
+        return self
+
+
+class National(Strict):
+    """The national statutory tax measures: in every scenario, including one without the
+    district's support, unless the scenario changes the national rule."""
+
+    small_firm_relief: SmallFirmRelief
+    rd_super_deduction: SuperDeduction
 
 
 class Services(Lever):
@@ -751,6 +843,7 @@ class Policies(Strict):
     tax: Tax
     services: Services
     mu_pricing: MuPricing
+    national: National
 
 
 class Shock(Window):

@@ -5,11 +5,14 @@ uses :func:`~parksim.rng.replication_seed` and keyed streams, so the same firm m
 luck in every scenario and the difference between two scenarios is measured on matched
 pairs. Per target, :func:`compare` gives each scenario's probability of meeting it (Wilson
 interval) and median, the mean paired difference of the target value against the first
-scenario with a t interval, and the extra fiscal cost per extra unit (yuan per extra upgrade,
-per extra tech firm, per extra firm in parks). Beside the targets it pairs the channels the
-demonstration target is earned through (parks with a service platform, with digital
-management, titles given and taken back: :data:`~parksim.metrics.CHANNELS`), so a difference
-in demonstration parks can be traced to them. Undefined values -- the first scenario itself,
+scenario with a t interval, the extra public cost per extra unit (the marginal cost: yuan per
+extra upgrade, per extra tech firm, per extra firm in parks; never negative) and, beside it,
+each scenario's average cost per unit. The public cost is the district's levers plus capital
+outlays; the national statutory tax expenditure is reported beside it, not in it. Beside the
+targets it pairs the channels the demonstration target is earned through (parks with a
+service platform, with digital management, titles given and taken back:
+:data:`~parksim.metrics.CHANNELS`), so a difference in demonstration parks can be traced to
+them. Undefined values -- the first scenario itself,
 or no extra units (a difference whose 95% interval does not lie above zero) -- are ``None``,
 never NaN or infinity. The figures are computed by :mod:`parksim.aggregate`; this module runs
 the replications and assembles them.
@@ -24,7 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from parksim.aggregate import cost_per_extra_unit, median, paired_difference, proportion
+from parksim.aggregate import (
+    average_cost,
+    cost_per_extra_unit,
+    median,
+    paired_difference,
+    proportion,
+)
 from parksim.execution.executors import Executor
 from parksim.execution.tasks import interleaved, scenario_hash
 from parksim.metrics import CHANNELS
@@ -65,6 +74,7 @@ class Comparison:
                     "diff_ci_low": None,
                     "diff_ci_high": None,
                     "cost_per_extra_yuan": None,
+                    "average_cost_yuan": average_cost(self.values[name]["fiscal_total_yuan"], v),
                 }
                 if name != first:
                     diff, dlo, dhi = paired_difference(base[key], v)
@@ -86,6 +96,12 @@ class Comparison:
             "seed": self.seed,
             "fiscal_cost_yuan": {
                 n: median(self.values[n]["fiscal_total_yuan"]) for n in self.names
+            },
+            "capital_outlay_yuan": {
+                n: median(self.values[n]["capital_outlay_yuan"]) for n in self.names
+            },
+            "tax_expenditure_yuan": {
+                n: median(self.values[n]["tax_expenditure_yuan"]) for n in self.names
             },
             "targets": out_targets,
             "channels": self._channels(),
@@ -120,7 +136,8 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
     hashes = [scenario_hash(s) for s in scenarios]
     version, source = library_versions()["parksim"], source_hash()
     tasks = list(interleaved(hashes, replications, seed, version, source))
-    columns = [*TARGET_KEYS, *CHANNELS, "fiscal_total_yuan"]
+    columns = [*TARGET_KEYS, *CHANNELS, "fiscal_total_yuan", "capital_outlay_yuan",
+               "tax_expenditure_yuan"]
     values = {n: {c: np.full(replications, np.nan) for c in columns} for n in names}
     failed = 0
     for rows in executor.run(list(scenarios), seed, tasks, ("targets", "fiscal"), len(tasks)):

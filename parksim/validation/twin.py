@@ -112,7 +112,8 @@ sector), moves and graduations (a firm that outgrows its floor always expands). 
 park grades either, so it ignores the levers' ``min_park_grade`` (for support and for the
 rent relief a firm expects), delisting and firms' 亩均 grades (``policies.mu_pricing``); it
 builds no platform during the run and knows no digital management; and it books no money and
-ignores budget caps (every eligible firm that takes a lever up is supported, a firm
+ignores budget caps (every eligible firm that takes a lever up is supported, as every firm
+the national statutory measures cover is, a firm
 expecting rent relief always finds the land budget able to pay it, and the upgrade reward's
 pull on registration never finds the tax budget spent); digital management's guidance on
 registration is left out with digital management. The agreement test
@@ -291,6 +292,34 @@ class _Levers:
         shares = scenario.policies.land.rent_subsidy_share_by_year
         self.land_strength = np.array([*shares, 0.0]) / (max(shares) or 1.0)
         self.lease_relief = _lease_relief(shares, scenario.district.lease_years)
+        national = scenario.policies.national
+        self.relief = national.small_firm_relief
+        self.relief_window = (month_index(start, self.relief.window.start),
+                              month_index(start, self.relief.window.end) + 1)
+        self.deduction = national.rd_super_deduction
+        self.deduction_window = (month_index(start, self.deduction.window.start),
+                                 month_index(start, self.deduction.window.end) + 1)
+        self.rate_changes = sorted((month_index(start, m), r)
+                                   for m, r in self.deduction.rate_changes.items())
+
+    def _national(self, t, revenue):
+        """The statutory measures' (drift, exit, R&D multiplier) for firms of ``revenue`` at
+        ``t``: the small-firm relief's effects where it covers them, and the super-deduction's
+        pull on R&D adoption, (user cost / user cost at the reference rate) ** -elasticity."""
+        r, d = self.relief, self.deduction
+        a, b = self.relief_window
+        small = r.enabled & (a <= t) & (t < b) & (revenue <= r.max_revenue_yuan)
+        drift = np.where(small, r.growth_drift_per_year, 0.0)
+        exit_multiplier = np.where(small, r.exit_hazard_multiplier, 1.0)
+        rate = np.full(np.shape(t), d.deduction_rate) if np.ndim(t) else d.deduction_rate
+        for month, changed in self.rate_changes:
+            rate = np.where(t >= month, changed, rate)
+        tax = np.where(small, d.small_firm_tax_rate, d.standard_tax_rate)
+        user_cost = (1 - tax * (1 + rate)) / (1 - tax * (1 + d.reference_rate))
+        a, b = self.deduction_window
+        on = d.enabled & (a <= t) & (t < b)
+        rd = np.where(on, user_cost ** -d.user_cost_elasticity, 1.0)
+        return drift, exit_multiplier, rd
 
     def takes_land(self, t, revenue: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """Whether firms entering at ``t`` (one time per firm) with ``revenue`` and land take-up
@@ -330,7 +359,9 @@ class _Levers:
         exit_multiplier = np.prod(1.0 + (self.exit[:, None] - 1.0) * strength, axis=0)
         tech_multiplier = np.prod(1.0 + (self.tech[:, None] - 1.0) * strength, axis=0)
         rd_multiplier = np.prod(np.where(strength > 0, self.rd[:, None], 1.0), axis=0)
-        return drift, exit_multiplier, tech_multiplier, rd_multiplier
+        national_drift, national_exit, national_rd = self._national(t, revenue)
+        return (drift + national_drift, exit_multiplier * national_exit, tech_multiplier,
+                rd_multiplier * national_rd)
 
 
 def _lease_relief(shares_by_year, lease_years: float) -> float:
