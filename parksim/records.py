@@ -181,13 +181,13 @@ class RecordBuffer:
             (t, Kind.SUPPORT_PAID, park, firm, _NAN, _NAN, _NAN, False, lever, amount_yuan)
         )
 
-    def refusals(self, t: float, lever: str, park: np.ndarray | int,
-                 firm: np.ndarray | int) -> None:
-        """Firms that took ``lever`` up at ``t`` but were refused: its budget could not pay them."""
-        if np.ndim(firm) == 0:
-            self.rows.append((t, Kind.SUPPORT_REFUSED, park, firm, _NAN, _NAN, _NAN, False, lever,
-                              0.0))
-        elif len(firm):
+    def refused(self, t: float, lever: str, park: int, firm: int) -> None:
+        """A firm that took ``lever`` up at ``t`` but was refused: its budget could not pay it."""
+        self.rows.append((t, Kind.SUPPORT_REFUSED, park, firm, _NAN, _NAN, _NAN, False, lever, 0.0))
+
+    def refusals(self, t: float, lever: str, park: np.ndarray, firm: np.ndarray) -> None:
+        """:meth:`refused` for many firms at one instant."""
+        if len(firm):
             self._chunk((t, Kind.SUPPORT_REFUSED, park, firm, _NAN, _NAN, _NAN, False, lever, 0.0))
 
     def firms(self, t: float, kind: int, park: np.ndarray | int, firm: np.ndarray,

@@ -456,7 +456,7 @@ def _ledger_records() -> Records:
     buf = RecordBuffer()
     buf.paid(6.0, "land", 0, 1, 100_000.0)
     buf.refusals(12.0, "land", np.array([0, 0]), np.array([2, 3]))
-    buf.refusals(18.0, "land", 0, 2)
+    buf.refused(18.0, "land", 0, 2)
     buf.paid(18.0, "land", 0, 1, 50_000.0)
     buf.paid(3.0, "government_parks", 4, -1, 2.0e6)
     buf.paid(12.0, "government_parks", 4, -1, 1.0e6)

@@ -246,7 +246,8 @@ class Tenancy:
         """Move applicant ``i`` of ``batch`` into ``park``, whose floor it has taken
         (:meth:`~parksim.model.parks.Parks.move_in`), at its entry time: record it, add it to
         the firm table, pay the levers it takes up for its first interval where the park admits
-        them and the budget allows, and schedule its failure if it fails in that interval.
+        them and the budget allows (and book the statutory measures that cover it), and
+        schedule its failure if it fails in that interval.
 
         Its first interval's exit hazard without support and its Exp(1) exit draw were found
         before the run (:func:`first_intervals`): it fails if the draw is below the hazard
@@ -260,15 +261,13 @@ class Tenancy:
         age = (t - batch.born_at[i]) / 12.0
         self.records.firm(t, Kind.FIRM_ENTERED, park.id, firm, age, batch.revenue[i], need,
                           batch.tech[i])
-        exit_multiplier = 1.0
         table = self.table
         drift, tech, registration = park_platform_effects(self.parks, park)  # no 亩均 grade yet
         support = self.policy.support_entrant(batch.terms, i, park, t, firm)
-        if support is not None:
-            drift += support.drift
-            tech *= support.tech_multiplier
-            table.support_rd[row] = support.rd_multiplier
-            exit_multiplier = support.exit_multiplier
+        drift += support.drift
+        tech *= support.tech_multiplier
+        table.support_rd[row] = support.rd_multiplier
+        exit_multiplier = support.exit_multiplier
         table.support_drift[row] = drift
         table.support_tech[row] = tech
         table.support_registration[row] = registration

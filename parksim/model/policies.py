@@ -67,11 +67,11 @@ class Ledger:
         self._month0 = year * 12 + month - 1
         self._records = records
         self.spent: dict[tuple[str, int], float] = {}
-        self._budgets: dict[str, tuple[float, str]] = {}
+        self._budgets: dict[str, tuple[float, bool]] = {}  # item -> (cap, released quarterly)
 
     def budget(self, item: str, cap_yuan_per_year: float, allocation: str = "first_come") -> None:
         """Give ``item`` a yearly cap, released through the year by ``allocation``."""
-        self._budgets[item] = (cap_yuan_per_year, allocation)
+        self._budgets[item] = (cap_yuan_per_year, allocation == "quarterly")
 
     def _key(self, item: str, t: float) -> tuple[str, int]:
         return item, (self._month0 + int(t)) // 12
@@ -84,17 +84,20 @@ class Ledger:
         from January; ``quarterly`` releases a quarter of it each quarter, and a claim draws on
         the tranches up to the quarter its period ends in (what is unspent carries forward
         within the year)."""
-        cap, allocation = self._budgets.get(item, (math.inf, "first_come"))
-        if cap == math.inf:
+        budget = self._budgets.get(item)
+        if budget is None:
             return math.inf
-        key = self._key(item, t)
-        released = 1.0
-        if allocation == "quarterly":
-            last = self._month0 + math.ceil(max(until if until is not None else t, t) - 1e-9)
-            last = max(last - 1, self._month0 + int(t))  # the last month the claim covers
-            if last // 12 == key[1]:
-                released = (last % 12 // 3 + 1) / 4
-        return cap * released - self.spent.get(key, 0.0)
+        cap, quarterly = budget
+        month = self._month0 + int(t)
+        spent = self.spent.get((item, month // 12), 0.0)
+        if not quarterly:
+            return cap - spent
+        last = month  # the last month the claim covers
+        if until is not None and until > t:
+            last = max(self._month0 + math.ceil(until - 1e-9) - 1, month)
+        if last // 12 != month // 12:
+            return cap - spent
+        return cap * ((last % 12 // 3 + 1) / 4) - spent
 
     def pay(self, item: str, t: float, amount: float, park: int, firm: int,
             until: float | None = None) -> bool:
@@ -107,14 +110,19 @@ class Ledger:
             )
         if amount <= 0:
             return True
-        if amount > self.left(item, t, until):
+        if item in self._budgets and amount > self.left(item, t, until):
             if firm >= 0:
-                self._records.refusals(t, item, park, firm)
+                self._records.refused(t, item, park, firm)
             return False
-        key = self._key(item, t)
+        self.book(item, t, amount, park, firm)
+        return True
+
+    def book(self, item: str, t: float, amount: float, park: int, firm: int) -> None:
+        """Book a positive, finite ``amount`` that nothing caps (a statutory relief), or that
+        :meth:`pay` has checked."""
+        key = item, (self._month0 + int(t)) // 12
         self.spent[key] = self.spent.get(key, 0.0) + amount
         self._records.paid(t, item, park, firm, amount)
-        return True
 
     def pay_all(
         self, item: str, t: float, amounts: np.ndarray, parks: np.ndarray, firms: np.ndarray,
@@ -549,9 +557,12 @@ class LeverTerms:
 
 class EntrantTerms:
     """The levers a batch of would-be entrants take up for their first interval
-    (:meth:`Lever.terms`), found in bulk before the run; levers nobody takes up are left out."""
+    (:meth:`Lever.terms`), found in bulk before the run; levers nobody takes up are left out.
+    Beside them, what the statutory measures give each (their effects combined: ``national``,
+    a :class:`Support` of lists) and spare it (``spared``: per measure, its name and the tax
+    spared per entrant)."""
 
-    __slots__ = ("by_lever", "statutory", "until")
+    __slots__ = ("by_lever", "national", "spared", "until")
 
     def __init__(self, levers: list[Lever], entrants: Cohort, t: np.ndarray, until: np.ndarray,
                  take_up_draws: np.ndarray, statutory: list[Statutory] = ()):
@@ -564,13 +575,17 @@ class EntrantTerms:
                     np.broadcast_to(x, strength.shape).tolist() for x in lever.effects(strength)
                 )
                 self.by_lever.append(LeverTerms(lever, strength.tolist(), cost.tolist(), *effects))
-        self.statutory: list[LeverTerms] = []  # the national measures: strength 1 if eligible
+        national = Support.none(len(entrants.rows))
+        self.spared: list[tuple[str, list[float]]] = []
         for measure in statutory:
             eligible, cost, effects = measure.terms(entrants, t, until)
-            if np.any(eligible):
-                self.statutory.append(LeverTerms(
-                    measure, eligible.astype(float).tolist(), cost.tolist(),
-                    *(np.broadcast_to(x, eligible.shape).tolist() for x in effects)))
+            covered = np.flatnonzero(eligible)
+            national.add(covered, tuple(np.broadcast_to(x, eligible.shape)[covered]
+                                        for x in effects))
+            if np.any(cost > 0):
+                self.spared.append((measure.name, cost.tolist()))
+        self.national = Support(national.drift.tolist(), national.exit_multiplier.tolist(),
+                                national.tech_multiplier.tolist(), national.rd_multiplier.tolist())
 
 
 def _cost_in(lever: Lever, cost: float, park: Park) -> float:
@@ -637,29 +652,30 @@ class Policy:
 
     def support_entrant(
         self, terms: EntrantTerms, i: int, park: Park, t: float, firm: int
-    ) -> Support | None:
+    ) -> Support:
         """Pay the levers entrant ``i`` of ``terms`` takes up, where ``park`` admits them and the
-        budget allows, and the statutory measures that cover it, as it enters at ``t``: its
-        combined support, or None if nothing covers it."""
-        taken = [lt for lt in terms.by_lever if lt.strength[i] > 0]
-        covered = [lt for lt in terms.statutory if lt.strength[i] > 0]
-        if not taken and not covered:
-            return None
+        budget allows, and book the statutory measures that cover it, as it enters at ``t``: its
+        combined support."""
         drift, exit_multiplier, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0, 1.0
-        for lt in (*taken, *covered):
+        taken = [lt for lt in terms.by_lever if lt.strength[i] > 0]
+        until = terms.until[i]
+        for lt in taken:
             lever = lt.lever
-            if isinstance(lever, Lever):
-                if not lever.park_admits(park, t):
-                    continue
-                cost = _cost_in(lever, lt.cost[i], park)
-            else:
-                cost = lt.cost[i]
-            if self.ledger.pay(lever.name, t, cost, park.id, firm, terms.until[i]):
+            if lever.park_admits(park, t) and self.ledger.pay(
+                lever.name, t, _cost_in(lever, lt.cost[i], park), park.id, firm, until
+            ):
                 drift += lt.drift[i]
                 exit_multiplier *= lt.exit_multiplier[i]
                 tech_multiplier *= lt.tech_multiplier[i]
                 rd_multiplier *= lt.rd_multiplier[i]
-        return Support(drift, exit_multiplier, tech_multiplier, rd_multiplier)
+        book = self.ledger.book
+        for item, spared in terms.spared:  # statutory: every firm covered, no budget
+            if spared[i] > 0:
+                book(item, t, spared[i], park.id, firm)
+        national = terms.national
+        return Support(drift + national.drift[i], exit_multiplier * national.exit_multiplier[i],
+                       tech_multiplier * national.tech_multiplier[i],
+                       rd_multiplier * national.rd_multiplier[i])
 
     def expected_rent_relief(self, terms: EntrantTerms, i: int, park: Park, t: float,
                              lease_years: float) -> float:
