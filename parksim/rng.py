@@ -200,6 +200,7 @@ class Draw:
         "firms",
         stride=16,
         exit=range(0, 1),
+        relief_survival=range(1, 2),
         growth=range(2, 3),
         tech=range(3, 4),
         rd=range(4, 5),
@@ -209,9 +210,11 @@ class Draw:
         take_up_land=range(11, 12),
         take_up_tax=range(12, 13),
         take_up_services=range(13, 14),
+        take_up_relief=range(14, 15),
     )
-    """A firm in a park, per review interval: exit, growth, tech and R&D adoption, contract
-    enforcement, registration above designated size, and each lever's take-up."""
+    """A firm in a park, per review interval: exit (and whether a failure falling after a relief
+    round is avoided), growth, tech and R&D adoption, contract enforcement, registration above
+    designated size, and each lever's take-up."""
 
     PARK = Stream("parks", platform=range(0, 1), recognition=range(1, 2), provincial=range(2, 3),
                   provincial_review=range(3, 4), digital=range(4, 5))

@@ -1,4 +1,4 @@
-"""Policy conformance: one suite that every lever (finance, land, tax, services) passes.
+"""Policy conformance: one suite that every lever (finance, land, tax, services, relief) passes.
 
 Each rule is checked on the fiscal records (``support_paid``) of a small run of the baseline
 changed by overrides: a disabled lever pays nothing, a zero budget pays nothing, money is paid
@@ -30,7 +30,9 @@ from parksim.scenario.schema import LEVERS
 
 _BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 START = "2019-01"
-SMALL = ("district.firms=6000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"')
+SMALL = ("district.firms=6000", 'calendar.horizon="2020-12"', 'targets.date="2020-12"',
+         # the relief lever, off in the baseline, on over the other levers' window here
+         "policies.relief.enabled=true", 'policies.relief.window={start="2019-07", end="2021-12"}')
 SEEDS = (4, 21)
 
 

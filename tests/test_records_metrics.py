@@ -278,6 +278,7 @@ def test_target_values_read_the_target_month_not_the_last_month():
         "land": 0.0,
         "tax": 200_000.0,
         "services": 0.0,
+        "relief": 0.0,
         **dict.fromkeys((*CAPITAL_ITEMS, *STATUTORY_ITEMS), 0.0),
         "total": 205_000.0,
         "capital_outlay": 0.0,

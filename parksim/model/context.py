@@ -26,7 +26,7 @@ import simpy
 
 from parksim.gc_tuning import collector_tuned
 from parksim.model.district import District
-from parksim.model.enterprise import Tenancy, reporting
+from parksim.model.enterprise import Tenancy, relief_round, reporting
 from parksim.model.grading import GRADE_COLUMNS, GradingLog, annual_grading
 from parksim.model.parks import PARK_COLUMNS, Parks, land_release, pipeline
 from parksim.model.platforms import equip_initial, platform_building
@@ -71,6 +71,8 @@ class Context:
         self.district.seat_initial_firms()
         equip_initial(self.parks)
         env.process(reporting(self.tenancy))
+        if self.policy["relief"].enabled:
+            env.process(relief_round(self.tenancy))
         self.district.open_applications()
         env.process(pipeline(self.parks))
         env.process(land_release(self.parks))

@@ -130,9 +130,10 @@ _COLUMNS = {
     "floor_factor": np.float64, "entered_at": np.float64, "since": np.float64, "until": np.float64,
     "review": np.int64, "seed": np.uint64, "active": bool, "move": np.int8,
     "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
-    "support_registration": np.float64, "mu_grade": np.int8,
+    "support_registration": np.float64, "mu_grade": np.int8, "relief_keep": np.float64,
+    "relief_from": np.float64,
 }
-_EMPTY = {"mu_grade": -1, "support_registration": 1.0}
+_EMPTY = {"mu_grade": -1, "support_registration": 1.0, "relief_keep": 1.0}
 """What a row holds before a firm fills it, where it is not 0 (0 would be grade A)."""
 
 
@@ -147,7 +148,8 @@ class FirmTable:
     multiplier of its levers and its park's platforms and the drift of its 亩均 grade, the R&D
     multiplier of its levers, and its park's platforms' multiplier on its registration above
     designated size. ``mu_grade`` is the rank of its last 亩均 grade (A is 0; -1
-    until it is graded).
+    until it is graded). ``relief_keep`` is the relief lever's exit multiplier for a firm
+    relieved part-way through its interval, from ``relief_from`` (1: not relieved).
     """
 
     def __init__(self, capacity: int = 1024):
@@ -337,8 +339,42 @@ class Tenancy:
             self.env.timeout(when - self.env.now).callbacks.append(partial(self._fail, row))
 
     def _fail(self, row: int, event) -> None:
-        if self.table.active[row]:
-            self.leave(row, self.env.now, "failure")
+        table = self.table
+        if not table.active[row]:
+            return
+        keep = table.relief_keep[row]
+        if keep < 1.0 and self.env.now >= table.relief_from[row]:
+            # relieved part-way through its interval, after its failure was drawn: the hazard
+            # from then on is times ``keep``, so a failure falling then happens with that chance
+            u = table.draws(np.array([row]), table.review[[row]], (Draw.FIRM.relief_survival,))
+            if u[0, 0] >= keep:
+                return
+        self.leave(row, self.env.now, "failure")
+
+    def relieve(self, t: float) -> None:
+        """The relief lever's round when its window opens at ``t``: the firms in parks part-way
+        through an interval are offered the rent waiver for the window's months left in it
+        (their take-up draw is the one for their current interval); a paid firm holds the
+        relief's growth drift for the rest of the interval and its exit multiplier from now on
+        (:meth:`_fail`)."""
+        table = self.table
+        rows = table.in_parks()
+        rows = rows[(table.since[rows] < t) & (table.until[rows] > t)]
+        if rows.size == 0:
+            return
+        lever = self.policy["relief"]
+        draws = table.draws(rows, table.review[rows], (lever.purpose,))[0]
+        until = table.until[rows]
+        cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
+                        table.floor_m2[rows], table.entered_at[rows], table.mu_grade[rows],
+                        table.rd[rows])
+        paid, strength = self.policy.relieve(cohort, Standing.of(self.parks, t), t, until, draws)
+        drift, exit_multiplier, _, _ = lever.effects(strength)
+        relieved = rows[paid]
+        left = (until[paid] - t) / (until[paid] - table.since[relieved])
+        table.support_drift[relieved] += drift * left
+        table.relief_keep[relieved] = exit_multiplier
+        table.relief_from[relieved] = t
 
     def exit_hazard(
         self, age_years: np.ndarray, t0: np.ndarray, t1: np.ndarray | float
@@ -394,6 +430,15 @@ def reporting(tenancy: Tenancy):
             yield env.timeout(t - env.now)
         commit(tenancy, t, dt)
         k += 1
+
+
+def relief_round(tenancy: Tenancy):
+    """The relief lever's round when its window opens (:meth:`Tenancy.relieve`), if the lever
+    is enabled and its window opens inside the run."""
+    lever = tenancy.policy["relief"]
+    if lever.enabled and lever.t0 < tenancy.horizon:
+        yield tenancy.env.timeout(max(lever.t0 - tenancy.env.now, 0.0))
+        tenancy.relieve(lever.t0)
 
 
 def _due(table: FirmTable, t: float) -> np.ndarray:
@@ -507,6 +552,7 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     table.support_tech[rows] = support.tech_multiplier * platform_tech[park]
     table.support_registration[rows] = platform_registration[park]
     table.support_rd[rows] = support.rd_multiplier
+    table.relief_keep[rows] = 1.0  # a relief round's survival lasts to the end of its interval
     table.until[rows] = end
     h = (
         tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end)

@@ -1,20 +1,27 @@
-"""The district's support policy: levers as scheduled, budgeted objects, and the fiscal ledger.
+"""The district's support policy: levers as scheduled, budgeted objects, the national statutory
+measures, and the fiscal ledger.
 
-Each lever (finance, land, tax, services) is one :class:`Lever`. It is active inside its
-window; a firm is eligible while the lever is active, the firm small enough and its park
+Each lever (finance, land, tax, services, and relief in a shock) is one :class:`Lever`. It is
+active inside its window; a firm is eligible while the lever is active, the firm small enough
+and its park
 admits support (graded well enough, ungraded, or in its grace period); an eligible firm takes
 it up by its keyed take-up draw. :meth:`Lever.terms` is the one rule for who takes a lever up,
 at what strength and at what cost: vectorised, called for the whole :class:`Cohort` of firms
 in parks at a half-yearly report and, in bulk before the run, for every would-be entrant
 (:class:`EntrantTerms`). :meth:`Lever.admits` is the one rule for which parks admit support:
 vectorised, called for every park's :class:`Standing` at a report and with one park's numbers
-when a firm enters it. The :class:`Ledger` pays takers against the lever's per-calendar-year
-cap, in a random order (their take-up draws) until the budget runs out -- or, where the
+when a firm enters it. The :class:`Ledger` pays takers against what the lever's yearly cap has
+released by its allocation rule (first come, quarterly tranches, or a ranked annual round),
+in the order the rule gives (take-up draws, or best revenue per m2 first) -- or, where the
 province's 亩均 differentiated prices apply (:class:`MuPrices`), best 亩均 grade first, with
-the support withheld from the grades it names. Levers differ only in how much one supported
-firm-year costs and in a few lever-specific rules; those live in small subclasses so that every
-lever passes the same conformance tests. :class:`Policy` is the part of a replication's world
-that holds the four levers, the 亩均 prices and the ledger.
+the support withheld from the grades it names -- and records every firm it cannot pay. Levers
+differ only in how much one supported firm-year costs and in a few lever-specific rules; those
+live in small subclasses so that every lever passes the same conformance tests. The national
+statutory measures (:class:`Statutory`: the small-firm income-tax relief, the R&D
+super-deduction) cover every eligible firm without a draw or a cap and are booked as tax
+expenditure; capital outlays for parks (building subsidies, land concessions, government-led
+parks) are booked as paid. :class:`Policy` is the part of a replication's world that holds
+the levers, the statutory measures, the 亩均 prices and the ledger.
 """
 
 from __future__ import annotations
@@ -230,21 +237,23 @@ class MuPrices:
 class Standing:
     """Every park's standing at one instant, as arrays indexed by park id: its grade's rank
     (:data:`~parksim.model.parks.UNGRADED` before its first grading), whether it is in its
-    grace period, whether it has a service platform, and its rent relief per m2 relative to
+    grace period, whether it has a service platform, its rent relief per m2 relative to
     the market rent (:attr:`~parksim.model.parks.Park.relief_ratio`: 0 where it sells its
-    units). Taken once per report and shared by the levers."""
+    units) and its development model. Taken once per report and shared by the levers."""
 
     rank: np.ndarray
     in_grace: np.ndarray
     has_platform: np.ndarray
     relief_ratio: np.ndarray
+    model: np.ndarray | None = None  # each park's development model
 
     @classmethod
     def of(cls, parks, t: float) -> Standing:
         rank = np.array([p.rank for p in parks], dtype=np.int64)
         in_grace = np.array([p.in_grace(t) for p in parks], dtype=bool)
         return cls(rank, in_grace, np.array([p.has_platform for p in parks], dtype=bool),
-                   np.array([p.relief_ratio for p in parks], dtype=float))
+                   np.array([p.relief_ratio for p in parks], dtype=float),
+                   np.array([p.development_model for p in parks], dtype=object))
 
 
 @dataclass(slots=True)
@@ -363,8 +372,9 @@ class Lever:
         ratio = self.cost_ratio(standing.relief_ratio)
         if ratio is not None:
             cost = cost * ratio[cohort.park[takers]]
+        claim = until if np.ndim(until) == 0 else float(np.max(until, initial=t))
         paid = takers[ledger.pay_all(self.name, t, cost, cohort.park[takers], cohort.firm[takers],
-                                     until)]
+                                     claim)]
         return paid, strength[paid]
 
     def effects(self, strength):
@@ -437,8 +447,42 @@ class ServicesLever(Lever):
         return self.spec.cost_yuan_per_firm_year
 
 
+class ReliefLever(Lever):
+    """Rent waived in a shock by the landlords of public parks, paid by the district, to firms
+    in parks of the ``park_models`` that let their units: the firm's floor x its park's rent x
+    ``rent_waived_share`` for the months of the window in the interval it is offered for. It
+    is offered like any lever at the reports and entries inside its window, and once more when
+    the window opens, to the firms then part-way through an interval
+    (:meth:`Policy.relieve`)."""
+
+    def __init__(self, name, spec, start, purpose, rent_yuan_m2_month: float):
+        super().__init__(name, spec, start, purpose)
+        self.rent = rent_yuan_m2_month
+        self.models = frozenset(spec.park_models)
+
+    def terms(self, cohort, t, until, take_up_draws):
+        """As :meth:`Lever.terms`; the cost is the rent waived for the months of the window
+        from ``t`` to the end of each firm's interval."""
+        covered = np.maximum(np.minimum(until, self.t1) - t, 0.0)
+        ok = self.enabled & (self.t0 <= t) & (t < self.t1) & (covered > 0) \
+            & (cohort.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
+        cost = cohort.floor_m2 * self.rent * self.spec.rent_waived_share * covered
+        return np.where(ok, 1.0, 0.0), np.broadcast_to(cost, ok.shape)
+
+    def park_admits(self, park: Park, t: float) -> bool:
+        return park.development_model in self.models and park.relief_ratio > 0 \
+            and super().park_admits(park, t)
+
+    def parks_admitting(self, standing: Standing) -> np.ndarray:
+        public = np.array([m in self.models for m in standing.model], dtype=bool)
+        return public & (standing.relief_ratio > 0) & super().parks_admitting(standing)
+
+    def cost_ratio(self, relief_ratio):
+        return relief_ratio
+
+
 def build_levers(scenario) -> dict[str, Lever]:
-    """The four levers of a scenario, in a fixed order (finance, land, tax, services)."""
+    """The five levers of a scenario, in a fixed order (finance, land, tax, services, relief)."""
     p = scenario.policies
     start = scenario.calendar.start
     return {
@@ -453,6 +497,10 @@ def build_levers(scenario) -> dict[str, Lever]:
         "tax": TaxLever("tax", p.tax, start, purpose=Draw.FIRM.take_up_tax),
         "services": ServicesLever(
             "services", p.services, start, purpose=Draw.FIRM.take_up_services
+        ),
+        "relief": ReliefLever(
+            "relief", p.relief, start, purpose=Draw.FIRM.take_up_relief,
+            rent_yuan_m2_month=scenario.parks.rent_yuan_m2_month,
         ),
     }
 
@@ -606,7 +654,7 @@ def lease_relief(shares_by_year, lease_years: float) -> float:
 
 
 class Policy:
-    """The support policy of one replication: the four levers, in a fixed order, the national
+    """The support policy of one replication: the five levers, in a fixed order, the national
     statutory measures, the province's 亩均 differentiated prices, and the ledger."""
 
     def __init__(self, scenario: Scenario, records: RecordBuffer):
@@ -695,6 +743,15 @@ class Policy:
                 return 0.0
             return lease_relief(lever.spec.rent_subsidy_share_by_year, lease_years)
         return 0.0
+
+    def relieve(self, cohort: Cohort, standing: Standing, t: float, until: np.ndarray,
+                take_up_draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The relief lever's round when its window opens at ``t``: offer it to the cohort's
+        firms, part-way through intervals ending at ``until`` (one per firm), for the window's
+        months left in them. Returns the paid firms' positions and strengths
+        (:meth:`Lever.offer`)."""
+        return self.levers["relief"].offer(cohort, standing, t, until, take_up_draws,
+                                           self.ledger)
 
     def registration_rate(self, t: float, base: float) -> float:
         """The rate a year at which a firm above the line registers as above designated size at

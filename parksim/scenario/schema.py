@@ -34,7 +34,7 @@ __all__ = [
 
 TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
 OBSERVABLE_KEYS = TARGET_KEYS + ("provincial_parks",)
-LEVERS = ("finance", "land", "tax", "services")
+LEVERS = ("finance", "land", "tax", "services", "relief")
 ALLOCATIONS = ("first_come", "quarterly", "ranked")
 CAPITAL_ITEMS = ("government_parks", "construction_subsidy", "renovation_subsidy",
                  "land_concession")
@@ -802,6 +802,19 @@ class Services(Lever):
     }
 
 
+class Relief(Lever):
+    """Relief in a shock (e.g. the 2020 lockdown): the landlords of public parks waive rent (免租)
+    for the window's months, to firms in parks that took it up, at the district's cost. Offered
+    for every review interval that reaches into the window, and booked when the window opens."""
+
+    rent_waived_share: Share = q(
+        "share", "share of a firm's rent waived for each month of the window"
+    )
+    park_models: tuple[Literal[DEVELOPMENT_MODELS], ...] = q(
+        "development models", "parks whose landlords waive rent (public and collective parks)"
+    )
+
+
 class MuPricing(Strict):
     """The 亩均 evaluation of firms (亩均论英雄, 浙政发〔2018〕5号) and the factor prices that
     follow their grades: firms ranked on revenue per unit of land; low grades pay surcharges
@@ -842,6 +855,7 @@ class Policies(Strict):
     land: Land
     tax: Tax
     services: Services
+    relief: Relief
     mu_pricing: MuPricing
     national: National
 
