@@ -187,14 +187,18 @@ class Draw:
         "pool",
         sector=range(0, 1), revenue=range(1, 2), age=range(2, 3), rd=range(3, 4), tech=range(4, 5),
         floor_factor=range(5, 6), death=range(6, 7), relocation=range(7, 8),
+        productivity=range(8, 9), rd_intensity=range(9, 10), brand=range(10, 11),
+        credit=range(11, 12),
         walk=range(100, 100 + MAX_APPLICATIONS),
         screening=range(200, 200 + MAX_APPLICATIONS),
         reapply=range(400, 400 + MAX_APPLICATIONS),
         acceptance=range(600, 600 + MAX_APPLICATIONS),
         park_choice=range(1000, 1000 + PARK_CHOICE_DRAWS * MAX_APPLICATIONS),
     )
-    """A district firm's attributes, its revenue walk between applications, each application's
-    screening, the wait before the next, and its choice of park."""
+    """A district firm's attributes (those the policy targets among them: revenue per employee,
+    R&D intensity, own brand or core technology, credit access), its revenue walk between
+    applications, each application's screening, the wait before the next, and its choice of
+    park."""
 
     FIRM = Stream(
         "firms",

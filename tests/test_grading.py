@@ -417,6 +417,7 @@ def test_a_firm_holds_its_parks_platform_effects_from_the_start_of_its_interval(
         "policies.services.tech_hazard_multiplier=1.0",  # built, but it adds nothing itself
         "policies.mu_pricing.enabled=false",
         "policies.national.small_firm_relief.enabled=false",
+        "enterprises.no_credit_growth_drift_per_year=0.0",
     ])
     ctx = Context(scenario, Streams(np.random.SeedSequence(5)))
     table, parks = ctx.tenancy.table, ctx.parks

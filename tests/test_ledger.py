@@ -254,11 +254,15 @@ def test_finance_brings_more_upgrades(baseline_path, without_finance):
     assert low > 0, (diff, low)
 
 
-def test_the_upgrade_bound_sees_credit_that_changes_nothing(baseline_path, without_finance):
-    """Power check: credit that is paid for but moves neither growth nor survival brings no
-    upgrade: the bound the test above passes fails."""
-    inert = _upgrades(baseline_path, "policies.finance.take_up=0.9",
+def test_the_upgrade_bound_sees_credit_that_changes_nothing(baseline_path):
+    """Power check: credit that is paid for but moves neither growth nor survival, in a world
+    where lacking credit costs nothing, brings no upgrade: the bound the test above passes
+    fails."""
+    world = ("enterprises.no_credit_growth_drift_per_year=0.0",
+             "enterprises.no_credit_shock_exit_multiplier=1.0")
+    without = _upgrades(baseline_path, *world, "policies.finance.enabled=false")
+    inert = _upgrades(baseline_path, *world, "policies.finance.take_up=0.9",
                       "policies.finance.growth_drift_per_year=0.0",
                       "policies.finance.exit_hazard_multiplier=1.0")
-    diff, low, _ = paired_difference(without_finance, inert)
+    diff, low, _ = paired_difference(without, inert)
     assert not low > 0, (diff, low)

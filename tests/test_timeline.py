@@ -88,6 +88,7 @@ contract_months = 18.0
 contract_min_revenue_yuan_per_m2 = {CONTRACT_MIN}
 contract_enforcement_probability = 1.0
 registration_rate_per_year = 100.0   # registered at the report that finds it above the line
+no_credit_growth_drift_per_year = 0.0   # the seated firms have no credit: no penalty here
 
 [policies.finance]
 enabled = false

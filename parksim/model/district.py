@@ -31,7 +31,7 @@ from scipy.special import ndtri
 
 from parksim.model.enterprise import first_intervals
 from parksim.model.parks import choose_park
-from parksim.model.policies import Cohort, EntrantTerms
+from parksim.model.policies import Cohort, EntrantTerms, cohort_profile
 from parksim.model.shocks import inverse_interp
 from parksim.rng import (
     PARK_CHOICE_DRAWS,
@@ -139,6 +139,7 @@ class District:
         pool = self.pool
         tenancy = self.tenancy
         tech, rd, floor_factor = pool.traits(chosen)
+        profile = pool.profile(chosen, rd)
         needs = tenancy.params.floor_need(revenue[chosen], floor_factor)
         free, seated = park.free_m2, []
         for k, need in enumerate(needs.tolist()):
@@ -163,6 +164,7 @@ class District:
             "since": 0.0,
             "until": 0.0,
             "seed": stream_seeds(tenancy.key, firms),
+            **{name: values[seated] for name, values in profile.items()},
         }
         tenancy.seat(park, columns, firm_revenue, free)
 
@@ -266,6 +268,25 @@ class Pool:
         tech = u_tech < d.tech_share
         return tech, (u_rd < d.rd_share) | tech, np.exp(d.floor_log_sigma * _normal(u_floor))
 
+    def profile(self, firms: np.ndarray, rd: np.ndarray) -> dict[str, np.ndarray]:
+        """What the policy targets in ``firms`` (doing R&D where ``rd``), from their keyed
+        draws, by firm-table column: their revenue per employee relative to the median
+        (``productivity``), their R&D intensity if they do R&D, whether they have an own brand
+        or core technology, and whether they have access to bank credit."""
+        d = self._district
+        draw = Draw.POOL
+        u_prod, u_rd, u_brand, u_credit = seeded_uniforms(
+            self.seeds[firms],
+            np.array([draw.productivity, draw.rd_intensity, draw.brand, draw.credit])[:, None],
+        )
+        return {
+            "productivity": np.exp(d.revenue_per_employee_log_sigma * _normal(u_prod)),
+            "rd_intensity": d.rd_intensity_median * np.exp(d.rd_intensity_log_sigma
+                                                           * _normal(u_rd)),
+            "brand": u_brand < np.where(rd, d.brand_share_rd_firms, d.brand_share_other_firms),
+            "credit": u_credit < d.credit_access_share,
+        }
+
     def dies_at(self, firms: np.ndarray) -> np.ndarray:
         """When ``firms`` would die: the age at which the integrated hazard, from their age at
         entry to the model, rises by E ~ Exp(1) (a keyed draw)."""
@@ -337,6 +358,7 @@ class Screening:
         log_revenue = pool.log_revenue0[firms]
         seeds = pool.seeds[firms]
         tech, rd, floor_factor = pool.traits(firms)
+        profile = pool.profile(firms, rd)
         p = self.pass_probability * np.where(rd, self.rd_multiplier, 1.0)
         active = np.ones(len(firms), dtype=bool)
         seen = np.zeros(len(firms), dtype=bool)
@@ -361,7 +383,10 @@ class Screening:
             # its revenue as it moves in: what it had at its application, moved by what the
             # shocks took or gave back while it fitted out (its walk is not followed meanwhile)
             moving_in = revenue[i] * np.exp(shocks.taken(t[i]) - shocks.taken(entry))
-            entrants = Cohort(i, f, None, moving_in, need, entry, rd=rd[i])
+            mine = {name: values[i] for name, values in profile.items()}
+            entrants = Cohort(i, f, None, moving_in, need, entry, rd=rd[i],
+                              **cohort_profile(mine, moving_in,
+                                               tenancy.params.revenue_per_employee))
             born = pool.born_at[f]
             intervals = first_intervals(tenancy, born, entrants, firm_seeds[i])
             batches.append(
@@ -384,6 +409,7 @@ class Screening:
                     rd=rd[i].tolist(),
                     tech=tech[i].tolist(),
                     floor_factor=floor_factor[i].tolist(),
+                    profile={name: values.tolist() for name, values in mine.items()},
                     retry=seen[i].tolist(),
                     accept_u=seeded_uniforms(seeds[i], draw.acceptance + attempt).tolist(),
                 )
@@ -405,7 +431,8 @@ class ApplicationBatch:
     ``revenue`` is the firm's revenue as it moves in, ``usual`` its usual revenue at the
     application (without what the shocks had taken then), which entry standards read.
     ``seed`` is the firm's keyed stream in a park and ``pool_seed`` its stream in the pool;
-    ``sector`` to ``floor_factor`` are its pool attributes; ``until``, ``hazard``,
+    ``sector`` to ``floor_factor`` are its pool attributes, and ``profile`` those the policy
+    targets (firm-table columns by name: :meth:`Pool.profile`); ``until``, ``hazard``,
     ``exposure`` and ``terms`` describe its first interval in a park
     (:class:`~parksim.model.enterprise.EntrantIntervals`); ``retry`` is true where the firm
     passed an earlier round, so this application is used only if that one found no room.
@@ -429,6 +456,7 @@ class ApplicationBatch:
     rd: list[bool]
     tech: list[bool]
     floor_factor: list[float]
+    profile: dict[str, list]
     retry: list[bool]
     accept_u: list[float]
 

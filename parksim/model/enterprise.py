@@ -50,7 +50,14 @@ import numpy as np
 
 from parksim.model.parks import choose_park
 from parksim.model.platforms import park_platform_effects, platform_effects
-from parksim.model.policies import Cohort, EntrantTerms, Standing, Support
+from parksim.model.policies import (
+    PROFILE,
+    Cohort,
+    EntrantTerms,
+    Standing,
+    Support,
+    cohort_profile,
+)
 from parksim.model.shocks import AgeHazard
 from parksim.records import Kind
 from parksim.rng import Draw, firm_stream_seed, seeded_uniforms
@@ -95,6 +102,9 @@ class FirmParams:
     park_exit_multiplier: float
     floor_per_yuan: float
     floor_min: float
+    revenue_per_employee: float
+    no_credit_drift: float
+    no_credit_shock: float
 
     @classmethod
     def of(cls, s: Scenario) -> FirmParams:
@@ -117,6 +127,9 @@ class FirmParams:
             park_exit_multiplier=s.parks.exit_hazard_multiplier,
             floor_per_yuan=s.district.floor_m2_per_million_yuan / 1e6,
             floor_min=s.district.floor_min_m2,
+            revenue_per_employee=s.district.revenue_per_employee_yuan,
+            no_credit_drift=e.no_credit_growth_drift_per_year,
+            no_credit_shock=e.no_credit_shock_exit_multiplier,
         )
 
     def floor_need(self, revenue, factor):
@@ -131,9 +144,10 @@ _COLUMNS = {
     "review": np.int64, "seed": np.uint64, "active": bool, "move": np.int8,
     "support_drift": np.float64, "support_tech": np.float64, "support_rd": np.float64,
     "support_registration": np.float64, "mu_grade": np.int8, "relief_keep": np.float64,
-    "relief_from": np.float64,
+    "relief_from": np.float64, "productivity": np.float64, "rd_intensity": np.float64,
+    "brand": bool, "credit": bool,
 }
-_EMPTY = {"mu_grade": -1, "support_registration": 1.0, "relief_keep": 1.0}
+_EMPTY = {"mu_grade": -1, "support_registration": 1.0, "relief_keep": 1.0, "productivity": 1.0}
 """What a row holds before a firm fills it, where it is not 0 (0 would be grade A)."""
 
 
@@ -150,6 +164,10 @@ class FirmTable:
     designated size. ``mu_grade`` is the rank of its last 亩均 grade (A is 0; -1
     until it is graded). ``relief_keep`` is the relief lever's exit multiplier for a firm
     relieved part-way through its interval, from ``relief_from`` (1: not relieved).
+    ``productivity`` (revenue per employee relative to the median), ``rd_intensity`` (its R&D
+    spending per yuan of revenue while it does R&D), ``brand`` (an own brand or core
+    technology) and ``credit`` (access to bank credit) are what the policy targets
+    (:meth:`~parksim.model.district.Pool.profile`).
     """
 
     def __init__(self, capacity: int = 1024):
@@ -182,8 +200,19 @@ class FirmTable:
         self.support_rd[row] = 1.0
         self.support_registration[row] = 1.0
         self.mu_grade[row] = -1
+        for name, values in batch.profile.items():
+            getattr(self, name)[row] = values[i]
         self.n = row + 1
         return row
+
+    def cohort(self, rows: np.ndarray, revenue_per_employee: float) -> Cohort:
+        """The firms in ``rows`` as a :class:`~parksim.model.policies.Cohort` (what the levers
+        read of them)."""
+        revenue = np.exp(self.log_revenue[rows])
+        return Cohort(rows, self.firm[rows], self.park[rows], revenue, self.floor_m2[rows],
+                      self.entered_at[rows], self.mu_grade[rows], self.rd[rows],
+                      **cohort_profile({name: getattr(self, name)[rows] for name in PROFILE},
+                                       revenue, revenue_per_employee))
 
     def extend(self, columns: dict[str, np.ndarray | float]) -> None:
         """Add many firms at once: ``columns`` by name, arrays of one length or single values
@@ -270,6 +299,9 @@ class Tenancy:
         tech *= support.tech_multiplier
         table.support_rd[row] = support.rd_multiplier
         exit_multiplier = support.exit_multiplier
+        if not (batch.profile["credit"][i] or support.credit):  # without credit, not financed
+            drift += self.params.no_credit_drift
+            exit_multiplier *= self.no_credit_shock_factor(t, batch.until[i])
         table.support_drift[row] = drift
         table.support_tech[row] = tech
         table.support_registration[row] = registration
@@ -365,9 +397,7 @@ class Tenancy:
         lever = self.policy["relief"]
         draws = table.draws(rows, table.review[rows], (lever.purpose,))[0]
         until = table.until[rows]
-        cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
-                        table.floor_m2[rows], table.entered_at[rows], table.mu_grade[rows],
-                        table.rd[rows])
+        cohort = table.cohort(rows, self.params.revenue_per_employee)
         paid, strength = self.policy.relieve(cohort, Standing.of(self.parks, t), t, until, draws)
         drift, exit_multiplier, _, _ = lever.effects(strength)
         relieved = rows[paid]
@@ -377,14 +407,29 @@ class Tenancy:
         table.relief_from[relieved] = t
 
     def exit_hazard(
-        self, age_years: np.ndarray, t0: np.ndarray, t1: np.ndarray | float
+        self, age_years: np.ndarray, t0: np.ndarray, t1: np.ndarray | float,
+        credit: np.ndarray | None = None,
     ) -> np.ndarray:
         """The exit hazard of firms in parks integrated over ``[t0, t1)``, before support: their
-        age hazard over the interval, times the park factor and the shocks' factor over it."""
+        age hazard over the interval, times the park factor and the shocks' factor over it --
+        whose extra hazard is ``no_credit_shock_exit_multiplier`` times as large for a firm
+        without ``credit`` (where it is given)."""
         _, shock = self.shocks.effects(t0, t1)
+        if credit is not None:
+            shock = np.where(credit, shock, 1.0 + (shock - 1.0) * self.params.no_credit_shock)
         return self.age_hazard.between(age_years, (t1 - t0) / 12.0) * (
             self.params.park_exit_multiplier * shock
         )
+
+    def no_credit_shock_factor(self, t0: float, t1: float) -> float:
+        """How much a firm without credit's exit hazard over ``[t0, t1)`` is above one with
+        credit's: the shocks' extra hazard times ``no_credit_shock_exit_multiplier``, over the
+        shocks' factor."""
+        if not self.shocks.windows or self.params.no_credit_shock == 1.0:
+            return 1.0
+        _, shock = self.shocks.effects(np.array([t0]), np.array([t1]))
+        shock = float(shock[0])
+        return (1.0 + (shock - 1.0) * self.params.no_credit_shock) / shock if shock > 0 else 1.0
 
     def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Revenue, tech firms, firms registered above designated size, and firms above the line
@@ -536,9 +581,7 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
         rows, table.review[rows], (Draw.FIRM.exit, *(lever.purpose for lever in levers))
     )
     if tenancy.policy.applies(t):
-        cohort = Cohort(rows, table.firm[rows], table.park[rows], np.exp(table.log_revenue[rows]),
-                        table.floor_m2[rows], table.entered_at[rows], table.mu_grade[rows],
-                        table.rd[rows])
+        cohort = table.cohort(rows, tenancy.params.revenue_per_employee)
         support = tenancy.policy.support(cohort, Standing.of(tenancy.parks, t), t, end, u_levers)
     else:
         support = Support.none(len(rows))
@@ -546,8 +589,10 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     platform_drift, platform_tech, platform_registration = platform_effects(tenancy.parks)
     park = table.park[rows]
     mu = tenancy.policy.mu_prices
+    credit = table.credit[rows] | support.credit  # its own, or the finance lever's for now
     table.support_drift[rows] = (
         support.drift + platform_drift[park] + mu.drifts(table.mu_grade[rows], t)
+        + np.where(credit, 0.0, tenancy.params.no_credit_drift)
     )
     table.support_tech[rows] = support.tech_multiplier * platform_tech[park]
     table.support_registration[rows] = platform_registration[park]
@@ -555,7 +600,7 @@ def commit(tenancy: Tenancy, t: float, dt: float) -> None:
     table.relief_keep[rows] = 1.0  # a relief round's survival lasts to the end of its interval
     table.until[rows] = end
     h = (
-        tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end)
+        tenancy.exit_hazard((t - table.born_at[rows]) / 12.0, np.full(len(rows), t), end, credit)
         * support.exit_multiplier
         * mu.exit_multipliers(table.mu_grade[rows], t)
     )

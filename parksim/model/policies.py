@@ -176,7 +176,10 @@ class Cohort:
     would-be entrants (``rows`` index their applications; ``park`` is not known yet, and they
     have no 亩均 grade: ``mu_grade`` None). ``mu_grade`` holds grade ranks (A is 0, -1
     ungraded), as the firm table does; ``rd`` whether each does R&D (None: unknown, taken as
-    none)."""
+    none). What the policy targets (:func:`cohort_profile`; None where a cohort is built
+    without it, and then no eligibility condition may read it): ``employees``,
+    ``rd_intensity`` (R&D spending per yuan of revenue were the firm to do R&D), ``brand``
+    (an own brand or core technology) and ``credit`` (access to bank credit)."""
 
     rows: np.ndarray
     firm: np.ndarray
@@ -186,10 +189,31 @@ class Cohort:
     entered_at: np.ndarray
     mu_grade: np.ndarray | None = None
     rd: np.ndarray | None = None
+    employees: np.ndarray | None = None
+    rd_intensity: np.ndarray | None = None
+    brand: np.ndarray | None = None
+    credit: np.ndarray | None = None
 
     def merit(self) -> np.ndarray:
         """Revenue per m2 of floor (亩均 returns), the merit a ranked budget pays best first."""
         return self.revenue / np.maximum(self.floor_m2, 1.0)
+
+
+PROFILE = ("productivity", "rd_intensity", "brand", "credit")
+"""The firm-table columns of what the policy targets
+(:meth:`~parksim.model.district.Pool.profile`)."""
+
+
+def cohort_profile(profile: dict[str, np.ndarray], revenue: np.ndarray,
+                   revenue_per_employee: float) -> dict[str, np.ndarray]:
+    """:class:`Cohort` fields from firm-table columns (:data:`PROFILE`) at ``revenue``: the
+    employees a firm's revenue takes at its own revenue per employee, and the rest as they are."""
+    return {
+        "employees": revenue / (revenue_per_employee * profile["productivity"]),
+        "rd_intensity": profile["rd_intensity"],
+        "brand": profile["brand"],
+        "credit": profile["credit"],
+    }
 
 
 class MuPrices:
@@ -265,10 +289,11 @@ class Support:
     exit_multiplier: np.ndarray | float
     tech_multiplier: np.ndarray | float
     rd_multiplier: np.ndarray | float
+    credit: np.ndarray | bool = False  # financed: it holds credit for the interval
 
     @classmethod
     def none(cls, n: int) -> Support:
-        return cls(np.zeros(n), np.ones(n), np.ones(n), np.ones(n))
+        return cls(np.zeros(n), np.ones(n), np.ones(n), np.ones(n), np.zeros(n, dtype=bool))
 
     def add(self, which: np.ndarray, effects) -> None:
         """Combine (growth drift, exit, tech, R&D multiplier) ``effects`` into the firms at
@@ -281,7 +306,10 @@ class Support:
 
 
 class Lever:
-    """One policy lever; ``purpose`` numbers a firm's take-up draw (:class:`~parksim.rng.Draw`)."""
+    """One policy lever; ``purpose`` numbers a firm's take-up draw (:class:`~parksim.rng.Draw`).
+    A lever that ``grants_credit`` gives the firms it pays access to credit for the interval."""
+
+    grants_credit = False
 
     def __init__(self, name: str, spec: LeverSpec, start: str, purpose: int):
         self.name = name
@@ -294,6 +322,9 @@ class Lever:
         self.allocation = spec.allocation
         self.take_up = spec.take_up
         self.max_revenue = spec.max_revenue_yuan
+        self.eligibility = spec.eligibility
+        self.leading_revenue = math.inf  # a leading firm has at least this revenue (set by
+        # build_levers from enterprises.leading_firm_revenue_yuan)
         self.min_rank = GRADE_RANK[spec.min_park_grade]
         self.mu_prices: MuPrices | None = None  # set by the Policy that holds it
 
@@ -340,11 +371,32 @@ class Lever:
         apart (:meth:`offer`, :meth:`Policy.support_entrant`).
         """
         ok = self.enabled & (self.t0 <= t) & (t < self.t1)
-        ok &= (cohort.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
+        ok &= self.eligible(cohort) & (take_up_draws < self.take_up)
         strength = np.where(ok, self.strength(cohort, t), 0.0)
         covered = np.minimum(until, self.t1) - t
         cost = np.broadcast_to(self.annual_cost(cohort, t), ok.shape) * (covered / 12.0)
         return strength, cost
+
+    def eligible(self, cohort: Cohort) -> np.ndarray:
+        """Which of the cohort's firms the lever is for: within its revenue cap (a leading firm
+        whatever its revenue, unless the eligibility holds it to the cap or is for leading
+        firms only), and meeting every condition of its ``eligibility`` table."""
+        e = self.eligibility
+        revenue = cohort.revenue
+        leading = revenue >= self.leading_revenue
+        ok = {"exempt_from_revenue_cap": (revenue <= self.max_revenue) | leading,
+              "as_others": revenue <= self.max_revenue, "only": leading}[e.leading_firms]
+        if e.min_employees > 0:
+            ok = ok & (cohort.employees >= e.min_employees)
+        if e.min_rd_intensity > 0:
+            ok = ok & cohort.rd & (cohort.rd_intensity >= e.min_rd_intensity)
+        if e.own_brand_or_core_tech:
+            ok = ok & cohort.brand
+        if e.credit_access != "any":
+            ok = ok & (cohort.credit if e.credit_access == "with" else ~cohort.credit)
+        if e.min_firm_grade is not None and cohort.mu_grade is not None:
+            ok = ok & ((cohort.mu_grade < 0) | (cohort.mu_grade <= GRADE_RANK[e.min_firm_grade]))
+        return ok
 
     def offer(
         self,
@@ -389,6 +441,8 @@ class Lever:
 
 
 class FinanceLever(Lever):
+    grants_credit = True
+
     def annual_cost(self, cohort, t):
         s = self.spec
         return s.loan_yuan * (s.interest_subsidy_rate + s.guarantee_fee_rate + s.expected_loss_rate)
@@ -465,7 +519,7 @@ class ReliefLever(Lever):
         from ``t`` to the end of each firm's interval."""
         covered = np.maximum(np.minimum(until, self.t1) - t, 0.0)
         ok = self.enabled & (self.t0 <= t) & (t < self.t1) & (covered > 0) \
-            & (cohort.revenue <= self.max_revenue) & (take_up_draws < self.take_up)
+            & self.eligible(cohort) & (take_up_draws < self.take_up)
         cost = cohort.floor_m2 * self.rent * self.spec.rent_waived_share * covered
         return np.where(ok, 1.0, 0.0), np.broadcast_to(cost, ok.shape)
 
@@ -485,7 +539,7 @@ def build_levers(scenario) -> dict[str, Lever]:
     """The five levers of a scenario, in a fixed order (finance, land, tax, services, relief)."""
     p = scenario.policies
     start = scenario.calendar.start
-    return {
+    levers = {
         "finance": FinanceLever("finance", p.finance, start, purpose=Draw.FIRM.take_up_finance),
         "land": LandLever(
             "land",
@@ -503,6 +557,9 @@ def build_levers(scenario) -> dict[str, Lever]:
             rent_yuan_m2_month=scenario.parks.rent_yuan_m2_month,
         ),
     }
+    for lever in levers.values():
+        lever.leading_revenue = scenario.enterprises.leading_firm_revenue_yuan
+    return levers
 
 
 class Statutory:
@@ -688,6 +745,8 @@ class Policy:
         for lever, draws in zip(self.active(t), take_up_draws, strict=True):
             paid, strength = lever.offer(cohort, standing, t, until, draws, self.ledger)
             support.add(paid, lever.effects(strength))
+            if lever.grants_credit:
+                support.credit[paid] = True
         for measure in self.statutory:
             eligible, cost, effects = measure.terms(cohort, t, until)
             covered = np.flatnonzero(eligible)
@@ -705,6 +764,7 @@ class Policy:
         budget allows, and book the statutory measures that cover it, as it enters at ``t``: its
         combined support."""
         drift, exit_multiplier, tech_multiplier, rd_multiplier = 0.0, 1.0, 1.0, 1.0
+        credit = False
         taken = [lt for lt in terms.by_lever if lt.strength[i] > 0]
         until = terms.until[i]
         for lt in taken:
@@ -716,6 +776,7 @@ class Policy:
                 exit_multiplier *= lt.exit_multiplier[i]
                 tech_multiplier *= lt.tech_multiplier[i]
                 rd_multiplier *= lt.rd_multiplier[i]
+                credit = credit or lever.grants_credit
         book = self.ledger.book
         for item, spared in terms.spared:  # statutory: every firm covered, no budget
             if spared[i] > 0:
@@ -723,7 +784,7 @@ class Policy:
         national = terms.national
         return Support(drift + national.drift[i], exit_multiplier * national.exit_multiplier[i],
                        tech_multiplier * national.tech_multiplier[i],
-                       rd_multiplier * national.rd_multiplier[i])
+                       rd_multiplier * national.rd_multiplier[i], credit)
 
     def expected_rent_relief(self, terms: EntrantTerms, i: int, park: Park, t: float,
                              lease_years: float) -> float:

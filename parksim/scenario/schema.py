@@ -182,6 +182,24 @@ class District(Strict):
     )
     floor_min_m2: float = q("m2", "smallest floor need of a firm", gt=0)
     floor_log_sigma: float = q("log(m2)", "firm-specific spread of floor need", ge=0, le=3)
+    revenue_per_employee_yuan: float = q(
+        "yuan/employee/year", "median revenue per employee (a firm's employees: its revenue over "
+        "its own revenue per employee)", gt=0, le=1e9,
+    )
+    revenue_per_employee_log_sigma: float = q(
+        "log", "firm-specific spread of revenue per employee", ge=0, le=3
+    )
+    rd_intensity_median: Share = q(
+        "share of revenue", "median R&D spending of a firm doing R&D, per yuan of revenue"
+    )
+    rd_intensity_log_sigma: float = q("log", "firm-specific spread of R&D intensity", ge=0, le=3)
+    brand_share_rd_firms: Share = q(
+        "share", "share of firms doing R&D that have an own brand or core technology"
+    )
+    brand_share_other_firms: Share = q(
+        "share", "share of other firms that have an own brand or core technology"
+    )
+    credit_access_share: Share = q("share", "share of firms with access to bank credit")
     relocation_rate_per_year: float = q(
         "1/year", "rate at which a pool firm applies to a park (relocation pressure)", ge=0, le=5
     )
@@ -582,6 +600,17 @@ class Enterprises(Strict):
     upgrade_threshold_yuan: float = q(
         "yuan/year", "revenue that makes a firm above designated size (小升规)", gt=0
     )
+    leading_firm_revenue_yuan: float = q(
+        "yuan/year", "revenue from which a firm counts as a leading firm (龙头/骨干企业)", gt=0
+    )
+    no_credit_growth_drift_per_year: float = q(
+        "log revenue/year", "growth of a firm without access to credit (and not financed by the "
+        "finance lever), added to the drift (<= 0)", ge=-1, le=0,
+    )
+    no_credit_shock_exit_multiplier: float = q(
+        "ratio", "a shock's extra exit hazard for a firm without access to credit, times this",
+        ge=1, le=20,
+    )
     registration_rate_per_year: float | None = qd(
         None, "1/year",
         "rate at which a firm above the line registers as above designated size (入库), before "
@@ -625,6 +654,32 @@ class Enterprises(Strict):
         return self
 
 
+class Eligibility(Strict):
+    """Which firms a lever is for, beyond its revenue cap and its parks' grades: the attributes
+    the policy targets. The defaults set no condition."""
+
+    min_employees: float = qd(0.0, "employees", "only firms with at least this many employees",
+                              ge=0, le=1e6)
+    min_rd_intensity: Share = qd(
+        0.0, "share of revenue", "only firms spending at least this share of revenue on R&D "
+        "(above 0: only firms doing R&D)",
+    )
+    own_brand_or_core_tech: bool = qd(
+        False, "flag", "only firms with an own brand or core technology"
+    )
+    credit_access: Literal["any", "with", "without"] = qd(
+        "any", "rule", "only firms with (or without) access to bank credit"
+    )
+    min_firm_grade: Grade | None = qd(
+        None, "grade", "only firms whose own 亩均 grade is at least this (ungraded firms qualify)"
+    )
+    leading_firms: Literal["exempt_from_revenue_cap", "as_others", "only"] = qd(
+        "exempt_from_revenue_cap", "rule",
+        "leading firms (enterprises.leading_firm_revenue_yuan) are eligible whatever the revenue "
+        "cap (exempt_from_revenue_cap), held to it (as_others), or the only ones eligible (only)",
+    )
+
+
 class Lever(Strict):
     """What every policy lever has: a window, eligibility, a budget and effects on firms."""
 
@@ -645,6 +700,7 @@ class Lever(Strict):
     min_park_grade: Grade = q(
         "grade", "eligible firms are in parks graded at least this (ungraded parks qualify)"
     )
+    eligibility: Eligibility = qd(Eligibility(), "table", "the firms the lever is for")
     growth_drift_per_year: float = q(
         "log revenue/year", "extra growth while supported", ge=-1, le=1
     )

@@ -116,7 +116,11 @@ ignores budget caps (every eligible firm that takes a lever up is supported, as 
 the national statutory measures cover is, a firm
 expecting rent relief always finds the land budget able to pay it, and the upgrade reward's
 pull on registration never finds the tax budget spent); digital management's guidance on
-registration is left out with digital management. The agreement test
+registration is left out with digital management. Of what the levers target it knows only
+access to credit (a firm without it, and not financed, grows at
+``enterprises.no_credit_growth_drift_per_year`` more), not the extra hazard a shock brings a
+firm without credit, nor the levers' eligibility tables, nor the relief lever (the agreement
+world has no shock and no eligibility condition). The agreement test
 therefore describes a world where these do not matter: only parks operating at the start,
 each too large to fill, with the platforms their entries give them and operators who never
 build one, ``parks.admission.lead_sector_min_share = 0``, every grade admitted, no 亩均
@@ -301,6 +305,7 @@ class _Levers:
                                  month_index(start, self.deduction.window.end) + 1)
         self.rate_changes = sorted((month_index(start, m), r)
                                    for m, r in self.deduction.rate_changes.items())
+        self.no_credit_drift = scenario.enterprises.no_credit_growth_drift_per_year
 
     def _national(self, t, revenue):
         """The statutory measures' (drift, exit, R&D multiplier) for firms of ``revenue`` at
@@ -335,7 +340,8 @@ class _Levers:
             & (self.land_strength[0] > 0)
         )
 
-    def offer(self, rng, t, revenue, years_in_park, platform, relieves, land_draws=None):
+    def offer(self, rng, t, revenue, years_in_park, platform, relieves, land_draws=None,
+              credit=None):
         """Support for an interval starting at ``t`` (one time, or one per firm): (drift, exit,
         tech and R&D multipliers), one value per firm.
 
@@ -360,6 +366,9 @@ class _Levers:
         tech_multiplier = np.prod(1.0 + (self.tech[:, None] - 1.0) * strength, axis=0)
         rd_multiplier = np.prod(np.where(strength > 0, self.rd[:, None], 1.0), axis=0)
         national_drift, national_exit, national_rd = self._national(t, revenue)
+        if credit is not None:  # without credit of its own or the finance lever's: slower
+            financed = strength[_LEVERS.index("finance")] > 0
+            drift = drift + np.where(credit | financed, 0.0, self.no_credit_drift)
         return (drift + national_drift, exit_multiplier * national_exit, tech_multiplier,
                 rd_multiplier * national_rd)
 
@@ -454,7 +463,8 @@ class _Pool:
 class _Traits:
     """The firms that can reach a park, the ``seated`` ones first, then the applicants: their
     pool ids, age at the start (new firms: 0), birth time (months), log revenue at the start
-    (or birth), sector, tech and R&D status, floor factor and land take-up draw."""
+    (or birth), sector, tech and R&D status, floor factor, land take-up draw and access to
+    credit."""
 
     firm_id: np.ndarray
     seated: int
@@ -466,6 +476,7 @@ class _Traits:
     rd: np.ndarray
     floor_factor: np.ndarray
     land_draw: np.ndarray
+    credit: np.ndarray
 
 
 @dataclass
@@ -494,6 +505,7 @@ class _FirmTable:
     platform: np.ndarray
     relieves: np.ndarray
     land_draw: np.ndarray
+    credit: np.ndarray
     upgraded_at: np.ndarray
     tech_at: np.ndarray
     exited_at: np.ndarray
@@ -738,8 +750,9 @@ def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarr
     rd = (rng.random(m) < d.rd_share) | tech
     floor_factor = np.exp(d.floor_log_sigma * rng.standard_normal(m))
     land_draw = rng.random(m)
+    credit = rng.random(m) < d.credit_access_share
     return _Traits(ids, len(seated), age0, born, pool.log_revenue0[ids], sector, tech, rd,
-                   floor_factor, land_draw)
+                   floor_factor, land_draw, credit)
 
 
 def _applications(
@@ -895,6 +908,7 @@ def _enter(
         platform=parks.platform[park],
         relieves=parks.relieves[park],
         land_draw=traits.land_draw[inside],
+        credit=traits.credit[inside],
         upgraded_at=np.full(f, np.nan),
         tech_at=np.full(f, np.nan),
         exited_at=np.full(f, np.nan),
@@ -912,7 +926,8 @@ def _support(rng, levers: _Levers, firms: _FirmTable, rows: np.ndarray, t, reven
     table (growth drift, tech and R&D multipliers); the exit multiplier is returned.
     ``land_draws``: the firms' land take-up draws, if not drawn afresh."""
     drift, exit_multiplier, tech_multiplier, rd_multiplier = levers.offer(
-        rng, t, revenue, years_in_park, firms.platform[rows], firms.relieves[rows], land_draws
+        rng, t, revenue, years_in_park, firms.platform[rows], firms.relieves[rows], land_draws,
+        firms.credit[rows],
     )
     firms.drift[rows] = drift
     firms.tech_multiplier[rows] = tech_multiplier
