@@ -167,29 +167,34 @@ def test_the_statutory_reliefs_are_booked_in_every_scenario_uncapped(path):
 
 
 def test_the_super_deduction_pulls_r_and_d_by_its_user_cost(baseline_path):
-    """At the reference rate the deduction leaves R&D adoption alone; raised to 100% it makes
-    R&D cheaper after tax -- by 1 - 0.25 x 2 against 1 - 0.25 x 1.75 for a firm paying the
-    standard rate, by far less for one under the small-firm relief (5%) -- and adoption rises
-    by the user-cost elasticity; the tax spared is booked for firms doing R&D only."""
+    """At the reference rate the deduction leaves R&D alone; raised to 100% it makes R&D
+    cheaper after tax -- by 1 - 0.25 x 2 against 1 - 0.25 x 1.75 for a firm paying the
+    standard rate, by far less for one under the small-firm relief (5%) -- and R&D adoption
+    rises by the user-cost elasticity, certification by that factor to the power of
+    ``enterprises.tech_intensity_elasticity``; the tax spared is booked for firms doing R&D
+    only, on their own R&D spending."""
     scenario = parksim.load_scenario(baseline_path, overrides=[
         'policies.national.rd_super_deduction.rate_changes={"2020-01"=1.0}'])
     policy = Policy(scenario, RecordBuffer())
     deduction = policy.statutory[1]
     spec = scenario.policies.national.rd_super_deduction
     revenue = np.array([5e6, 8e7, 5e6])  # small, standard, small without R&D
+    intensity = np.array([0.02, 0.05, 0.04])
     cohort = Cohort(np.arange(3), np.arange(3), np.zeros(3, dtype=np.int64), revenue,
-                    np.full(3, 1e3), np.zeros(3), rd=np.array([True, True, False]))
-    _, cost, (_, _, _, before) = deduction.terms(cohort, 6.0, 12.0)
+                    np.full(3, 1e3), np.zeros(3), rd=np.array([True, True, False]),
+                    rd_intensity=intensity)
+    _, cost, (_, _, tech, before) = deduction.terms(cohort, 6.0, 12.0)
     np.testing.assert_allclose(before, 1.0)
-    _, cost, (_, _, _, after) = deduction.terms(cohort, 12.0, 18.0)
+    np.testing.assert_allclose(tech, 1.0)
+    _, cost, (_, _, tech, after) = deduction.terms(cohort, 12.0, 18.0)
     e = spec.user_cost_elasticity
     standard = ((1 - 0.25 * 2.0) / (1 - 0.25 * 1.75)) ** -e
     small = ((1 - 0.05 * 2.0) / (1 - 0.05 * 1.75)) ** -e
     np.testing.assert_allclose(after, [small, standard, small])
+    np.testing.assert_allclose(tech, after ** scenario.enterprises.tech_intensity_elasticity)
     assert standard > small > 1.0
-    np.testing.assert_allclose(
-        cost, [5e6 * spec.rd_share_of_revenue * 1.0 * 0.05 * 0.5,
-               8e7 * spec.rd_share_of_revenue * 1.0 * 0.25 * 0.5, 0.0])
+    np.testing.assert_allclose(cost, [5e6 * 0.02 * 1.0 * 0.05 * 0.5,
+                                      8e7 * 0.05 * 1.0 * 0.25 * 0.5, 0.0])
 
 
 # --------------------------------------------------------------------------- channels

@@ -105,6 +105,9 @@ class FirmParams:
     revenue_per_employee: float
     no_credit_drift: float
     no_credit_shock: float
+    rd_median: float
+    tech_intensity: float
+    tech_intensity_norm: float
 
     @classmethod
     def of(cls, s: Scenario) -> FirmParams:
@@ -130,7 +133,18 @@ class FirmParams:
             revenue_per_employee=s.district.revenue_per_employee_yuan,
             no_credit_drift=e.no_credit_growth_drift_per_year,
             no_credit_shock=e.no_credit_shock_exit_multiplier,
+            rd_median=s.district.rd_intensity_median,
+            tech_intensity=e.tech_intensity_elasticity,
+            # the mean of (intensity / median) ** k over the lognormal spread, to divide by
+            tech_intensity_norm=math.exp((e.tech_intensity_elasticity
+                                          * s.district.rd_intensity_log_sigma) ** 2 / 2),
         )
+
+    def tech_factor(self, rd_intensity: np.ndarray) -> np.ndarray | float:
+        """Firms' certification rate relative to the mean, by their R&D intensity."""
+        if self.tech_intensity == 0.0 or self.rd_median <= 0.0:
+            return 1.0
+        return (rd_intensity / self.rd_median) ** self.tech_intensity / self.tech_intensity_norm
 
     def floor_need(self, revenue, factor):
         """Floor (m²) firms of these revenues and floor factors need (numbers or arrays)."""
@@ -545,9 +559,8 @@ def review(tenancy: Tenancy, t: float, now: float) -> None:
     # R&D and tech status
     tech = table.tech[rows]
     rd = table.rd[rows]
-    certified = np.flatnonzero(
-        ~tech & rd & (u_tech < -np.expm1(-p.tech_rate * table.support_tech[rows] * dy))
-    )
+    tech_rate = p.tech_rate * p.tech_factor(table.rd_intensity[rows]) * table.support_tech[rows]
+    certified = np.flatnonzero(~tech & rd & (u_tech < -np.expm1(-tech_rate * dy)))
     adopts = ~tech & ~rd & (u_rd < -np.expm1(-p.rd_rate * table.support_rd[rows] * dy))
     if certified.size:
         table.tech[rows[certified]] = True

@@ -605,16 +605,19 @@ class SmallFirmRelief(Statutory):
 
 class SuperDeduction(Statutory):
     """The R&D super-deduction: a firm doing R&D deducts ``deduction_rate`` more of its R&D
-    spending, sparing that times its marginal tax rate (lower for a firm the small-firm relief
-    covers). Every firm without R&D starts it faster the cheaper R&D is after tax: its
-    adoption rate is multiplied by (user cost / user cost at the reference rate) ** -elasticity,
-    the user cost of a yuan of R&D being 1 - tax rate x (1 + deduction rate)."""
+    spending (its revenue x its R&D intensity), sparing that times its marginal tax rate (lower
+    for a firm the small-firm relief covers). R&D responds to what it costs after tax, 1 - tax
+    rate x (1 + deduction rate) a yuan: by the factor (user cost / user cost at the reference
+    rate) ** -elasticity, a firm without R&D starts it that much faster and a firm doing R&D
+    spends that much more on it, which raises its certification rate by the factor **
+    ``tech_elasticity`` (``enterprises.tech_intensity_elasticity``)."""
 
     name = "rd_super_deduction"
 
-    def __init__(self, spec, start: str, relief: SmallFirmRelief):
+    def __init__(self, spec, start: str, relief: SmallFirmRelief, tech_elasticity: float = 0.0):
         super().__init__(spec, start)
         self.relief = relief
+        self.tech_elasticity = tech_elasticity
         changes = sorted((month_index(start, m), rate) for m, rate in spec.rate_changes.items())
         self._from = np.array([-np.inf, *(float(m) for m, _ in changes)])
         self._rate = np.array([spec.deduction_rate, *(rate for _, rate in changes)])
@@ -634,8 +637,10 @@ class SuperDeduction(Statutory):
             ** -s.user_cost_elasticity
         rd = on & (False if cohort.rd is None else cohort.rd)
         covered = (np.minimum(until, self.t1) - t) / 12.0
-        cost = np.where(rd, cohort.revenue * s.rd_share_of_revenue * rate * tax * covered, 0.0)
-        return on, cost, (0.0, 1.0, 1.0, np.where(on, adoption, 1.0))
+        spend = 0.0 if cohort.rd_intensity is None else cohort.revenue * cohort.rd_intensity
+        cost = np.where(rd, spend * rate * tax * covered, 0.0)
+        factor = np.where(on, adoption, 1.0)
+        return on, cost, (0.0, 1.0, factor ** self.tech_elasticity, factor)
 
 
 def build_statutory(scenario) -> list[Statutory]:
@@ -643,7 +648,8 @@ def build_statutory(scenario) -> list[Statutory]:
     national = scenario.policies.national
     start = scenario.calendar.start
     relief = SmallFirmRelief(national.small_firm_relief, start)
-    return [relief, SuperDeduction(national.rd_super_deduction, start, relief)]
+    return [relief, SuperDeduction(national.rd_super_deduction, start, relief,
+                                   scenario.enterprises.tech_intensity_elasticity)]
 
 
 @dataclass(frozen=True, slots=True)

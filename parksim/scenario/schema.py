@@ -623,6 +623,11 @@ class Enterprises(Strict):
     tech_hazard_per_year: float = q(
         "1/year", "rate at which an R&D firm is certified tech-based", ge=0, le=5
     )
+    tech_intensity_elasticity: float = qd(
+        0.0, "elasticity",
+        "an R&D firm's certification rate x (its R&D intensity / the median) ** this, normalised "
+        "to keep the mean rate (0: intensity does not matter)", ge=0, le=3,
+    )
     rd_adoption_per_year: float = q(
         "1/year", "rate at which a firm without R&D starts R&D", ge=0, le=5
     )
@@ -814,7 +819,6 @@ class SuperDeduction(Strict):
     reference_rate: float = q(
         "share", "the rate under which enterprises.rd_adoption_per_year holds", ge=0, le=5
     )
-    rd_share_of_revenue: Share = q("share", "R&D spending of a firm doing R&D, per yuan of revenue")
     small_firm_tax_rate: Share = q(
         "share", "marginal income-tax rate of a firm the small-firm relief covers"
     )
@@ -824,6 +828,11 @@ class SuperDeduction(Strict):
         ge=0, le=5,
     )
     source: str = qd("", "text", "the rule and where its figures come from")
+
+    FORMER_KEYS: ClassVar[dict[str, str]] = {
+        "rd_share_of_revenue": "a firm's R&D spending is its own R&D intensity "
+                               "(district.rd_intensity_median, district.rd_intensity_log_sigma)",
+    }
 
     @model_validator(mode="after")
     def _rates(self) -> SuperDeduction:

@@ -477,6 +477,7 @@ class _Traits:
     floor_factor: np.ndarray
     land_draw: np.ndarray
     credit: np.ndarray
+    rd_intensity: np.ndarray
 
 
 @dataclass
@@ -506,6 +507,7 @@ class _FirmTable:
     relieves: np.ndarray
     land_draw: np.ndarray
     credit: np.ndarray
+    rd_intensity: np.ndarray
     upgraded_at: np.ndarray
     tech_at: np.ndarray
     exited_at: np.ndarray
@@ -751,8 +753,10 @@ def _traits(rng, scenario, pool: _Pool, seated: np.ndarray, applicants: np.ndarr
     floor_factor = np.exp(d.floor_log_sigma * rng.standard_normal(m))
     land_draw = rng.random(m)
     credit = rng.random(m) < d.credit_access_share
+    rd_intensity = d.rd_intensity_median * np.exp(d.rd_intensity_log_sigma
+                                                  * rng.standard_normal(m))
     return _Traits(ids, len(seated), age0, born, pool.log_revenue0[ids], sector, tech, rd,
-                   floor_factor, land_draw, credit)
+                   floor_factor, land_draw, credit, rd_intensity)
 
 
 def _applications(
@@ -909,6 +913,7 @@ def _enter(
         relieves=parks.relieves[park],
         land_draw=traits.land_draw[inside],
         credit=traits.credit[inside],
+        rd_intensity=traits.rd_intensity[inside],
         upgraded_at=np.full(f, np.nan),
         tech_at=np.full(f, np.nan),
         exited_at=np.full(f, np.nan),
@@ -1022,6 +1027,10 @@ def _review(
     was_rd, was_tech = firms.rd[rows], firms.tech[rows]
     tech_rate, rd_rate = e.tech_hazard_per_year, e.rd_adoption_per_year
     tech_rate = tech_rate * np.where(firms.platform[rows], services.tech_hazard_multiplier, 1.0)
+    k = e.tech_intensity_elasticity  # certification by R&D intensity, the mean rate kept
+    d = scenario.district
+    tech_rate = tech_rate * (firms.rd_intensity[rows] / d.rd_intensity_median) ** k \
+        / math.exp((k * d.rd_intensity_log_sigma) ** 2 / 2)
     certified = (
         ~was_tech & was_rd & (u_status < -np.expm1(-tech_rate * firms.tech_multiplier[rows] * dy))
     )
