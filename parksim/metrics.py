@@ -251,15 +251,17 @@ def fiscal_cost(series: np.ndarray, scenario: Scenario) -> dict[str, float]:
 
 LEDGER_COLUMNS = ("item", "account", "year", "budget_cap_yuan", "spent_yuan", "refused_firms",
                   "cap_bound")
-"""The ledger of one replication: one row per ledger item and calendar year of the run, with
-the item's account, its yearly cap (NaN for an item without one), what it paid that year, how
+"""The ledger of one replication: one row per ledger item and calendar year of the run (for a
+district lever, only the years its window reaches into, and none if it is disabled), with the
+item's account, its yearly cap (NaN for an item without one), what it paid that year, how
 many firms took it up but were refused because its budget could not pay them, and whether
 its cap bound (a firm was refused)."""
 
 
 def ledger(records: Records, scenario: Scenario) -> dict[str, list]:
     """The ledger of one replication (:data:`LEDGER_COLUMNS`), from its payment and refusal
-    records: every item, every calendar year from the start to the horizon."""
+    records: every item, every calendar year from the start to the horizon (a district lever:
+    the years of its window, if it is enabled)."""
     year0, m0 = parse_month(scenario.calendar.start)
     last = year0 + (m0 - 1 + scenario.horizon_months - 1) // 12
     years = np.arange(year0, last + 1)
@@ -270,13 +272,19 @@ def ledger(records: Records, scenario: Scenario) -> dict[str, list]:
     out: dict[str, list] = {name: [] for name in LEDGER_COLUMNS}
     for account, items in ACCOUNTS.items():
         for item in items:
-            cap = getattr(policies, item).budget_cap_yuan_per_year if account == "district" \
-                else math.nan
+            cap, active = math.nan, years
+            if account == "district":
+                spec = getattr(policies, item)
+                cap = spec.budget_cap_yuan_per_year
+                first, last_year = int(spec.window.start[:4]), int(spec.window.end[:4])
+                active = years[(years >= first) & (years <= last_year)] if spec.enabled \
+                    else years[:0]
             mine = records.lever == item
             spent = np.bincount(year[paid & mine] - year0, weights=records.amount_yuan[paid & mine],
                                 minlength=len(years))[: len(years)]
             r = refused & mine
-            for k, y in enumerate(years.tolist()):
+            for y in active.tolist():
+                k = y - year0
                 n = len(np.unique(records.firm_id[r & (year == y)]))
                 out["item"].append(item)
                 out["account"].append(account)

@@ -429,8 +429,9 @@ class Tenancy:
         whose extra hazard is ``no_credit_shock_exit_multiplier`` times as large for a firm
         without ``credit`` (where it is given)."""
         _, shock = self.shocks.effects(t0, t1)
-        if credit is not None:
-            shock = np.where(credit, shock, 1.0 + (shock - 1.0) * self.params.no_credit_shock)
+        if credit is not None:  # only a shock's extra hazard is amplified, never a relief of it
+            extra = np.maximum(shock - 1.0, 0.0) * (self.params.no_credit_shock - 1.0)
+            shock = np.where(credit, shock, shock + extra)
         return self.age_hazard.between(age_years, (t1 - t0) / 12.0) * (
             self.params.park_exit_multiplier * shock
         )
@@ -443,7 +444,9 @@ class Tenancy:
             return 1.0
         _, shock = self.shocks.effects(np.array([t0]), np.array([t1]))
         shock = float(shock[0])
-        return (1.0 + (shock - 1.0) * self.params.no_credit_shock) / shock if shock > 0 else 1.0
+        if shock <= 1.0:  # no extra hazard to amplify
+            return 1.0
+        return (1.0 + (shock - 1.0) * self.params.no_credit_shock) / shock
 
     def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Revenue, tech firms, firms registered above designated size, and firms above the line

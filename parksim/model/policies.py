@@ -148,10 +148,11 @@ class Ledger:
         spent = self.spent.get(key, 0.0)
         positive = amounts > 0
         total = np.cumsum(np.where(positive, amounts, 0.0))
-        left = self.left(item, t, until)
-        paid = total <= left  # the longest run that fits, then the rest one by one
-        if paid.any():
-            left -= float(total[paid][-1])
+        left = max(self.left(item, t, until), 0.0)
+        fits = total <= left  # the longest run that fits, then the rest one by one
+        if fits.any():
+            left -= float(total[fits][-1])
+        paid = fits | ~positive  # nothing to pay is never refused
         if not paid.all():
             rest = np.flatnonzero(~paid & (amounts <= left))
             smallest = float(amounts[rest].min()) if rest.size else math.inf
@@ -161,7 +162,7 @@ class Ledger:
                 if amount <= left:
                     paid[i] = True
                     left -= amount
-            refused = ~paid
+            refused = ~paid & positive
             self._records.refusals(t, item, parks[refused], firms[refused])
         booked = paid & positive
         if booked.any():

@@ -124,7 +124,8 @@ def forecast_table(summary: dict[str, Any]) -> str:
 def _fiscal_lines(summary: dict[str, Any]) -> list[str]:
     """The three accounts of the ledger, and each lever's spend against its cap by year."""
     fiscal = summary["fiscal_cost_yuan"]
-    levers = ", ".join(f"{k} {_money(v)}" for k, v in fiscal["by_lever"].items())
+    shown = {r["lever"] for r in summary.get("ledger", [])} or set(fiscal["by_lever"])
+    levers = ", ".join(f"{k} {_money(v)}" for k, v in fiscal["by_lever"].items() if k in shown)
     lines = [
         f"public cost to {summary['target_date']} (district levers + capital outlays): median "
         f"{_money(fiscal['median'])} (5-95%: {_money(fiscal['p05'])} - {_money(fiscal['p95'])})",
@@ -147,8 +148,9 @@ def _fiscal_lines(summary: dict[str, Any]) -> list[str]:
                  f"{_money(summary['park_investment_yuan']['median'])}")
     rows = [r for r in summary.get("ledger", []) if r["account"] == "district"]
     if rows:
-        lines += ["", "district levers' budgets by calendar year (mean per replication; binds: "
-                      "share of replications in which a firm was refused for want of budget)",
+        lines += ["", "district levers' budgets by calendar year of their window (mean per "
+                      "replication; binds: share of replications in which a firm was refused for "
+                      "want of budget -- for a quarterly lever, of the tranche released so far)",
                   f"{'lever':<10}{'year':>6}{'cap':>16}{'spent':>16}{'binds':>8}"
                   f"{'firms refused':>15}  note"]
         for r in rows:
@@ -227,8 +229,10 @@ def comparison_table(summary: dict[str, Any]) -> str:
         "diff: mean paired difference of the target value; "
         "yuan per extra: extra mean public cost / diff (the marginal cost),"
     )
-    lines.append("shown where the extra is there (its 95% interval lies above zero); "
-                 "yuan per unit: mean cost / mean value.")
+    lines.append("shown where the extra is there (its 95% interval lies above zero; 0 where it "
+                 "costs no more); yuan per unit: mean cost / mean value.")
+    lines.append("Public cost: the district's levers and its capital outlays for parks "
+                 "(government-led parks, building subsidies, land concessions).")
     return "\n".join(lines)
 
 

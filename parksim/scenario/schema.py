@@ -697,8 +697,8 @@ class Lever(Strict):
         "first_come", "rule",
         "how the year's budget is paid out: first_come (the whole cap from January, claims paid "
         "as they arrive), quarterly (a quarter of the cap released each quarter, what is unspent "
-        "carried forward within the year) or ranked (half the cap released for each half-yearly "
-        "round, the round's claims paid best revenue per m2 first)",
+        "carried forward within the year) or ranked (an annual round: the whole cap from "
+        "January, a report's claims paid best revenue per m2 first)",
     )
     take_up: Share = q("probability", "chance an eligible firm takes the support at a review")
     max_revenue_yuan: float = q("yuan/year", "eligible firms have at most this revenue", ge=0)
@@ -870,7 +870,8 @@ class Services(Lever):
 class Relief(Lever):
     """Relief in a shock (e.g. the 2020 lockdown): the landlords of public parks waive rent (免租)
     for the window's months, to firms in parks that took it up, at the district's cost. Offered
-    for every review interval that reaches into the window, and booked when the window opens."""
+    at the reports and entries inside the window and, once, to the firms in parks when the
+    window opens."""
 
     rent_waived_share: Share = q(
         "share", "share of a firm's rent waived for each month of the window"

@@ -74,11 +74,14 @@ class Comparison:
                     "diff_ci_low": None,
                     "diff_ci_high": None,
                     "cost_per_extra_yuan": None,
+                    "extra_cost_yuan": None,
                     "average_cost_yuan": average_cost(self.values[name]["fiscal_total_yuan"], v),
                 }
                 if name != first:
                     diff, dlo, dhi = paired_difference(base[key], v)
                     row.update(
+                        extra_cost_yuan=float(np.mean(self.values[name]["fiscal_total_yuan"])
+                                              - np.mean(base["fiscal_total_yuan"])),
                         diff=diff,
                         diff_ci_low=dlo,
                         diff_ci_high=dhi,
