@@ -214,8 +214,11 @@ class FirmTable:
         self.support_rd[row] = 1.0
         self.support_registration[row] = 1.0
         self.mu_grade[row] = -1
-        for name, values in batch.profile.items():
-            getattr(self, name)[row] = values[i]
+        profile = batch.profile
+        self.productivity[row] = profile["productivity"][i]
+        self.rd_intensity[row] = profile["rd_intensity"][i]
+        self.brand[row] = profile["brand"][i]
+        self.credit[row] = profile["credit"][i]
         self.n = row + 1
         return row
 
