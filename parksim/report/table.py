@@ -129,7 +129,7 @@ def _fiscal_lines(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"public cost to {summary['target_date']} (district levers + capital outlays): median "
         f"{_money(fiscal['median'])} (5-95%: {_money(fiscal['p05'])} - {_money(fiscal['p95'])})",
-        f"  district levers (medians): {levers}",
+        f"  district levers (medians, which need not add up to the total's): {levers}",
     ]
     capital = summary.get("capital_outlay_yuan")
     if capital is not None:
