@@ -276,7 +276,8 @@ def ledger(records: Records, scenario: Scenario) -> dict[str, list]:
             if account == "district":
                 spec = getattr(policies, item)
                 cap = spec.budget_cap_yuan_per_year
-                first, last_year = int(spec.window.start[:4]), int(spec.window.end[:4])
+                first = parse_month(spec.window.start)[0]
+                last_year = parse_month(spec.window.end)[0]
                 active = years[(years >= first) & (years <= last_year)] if spec.enabled \
                     else years[:0]
             mine = records.lever == item

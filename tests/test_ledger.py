@@ -209,10 +209,15 @@ SEED = 23
 SMALL = ["district.firms=6000"]
 
 
-def _tech(baseline_path, *overrides: str) -> np.ndarray:
+def _target(baseline_path, key: str, *overrides: str) -> np.ndarray:
+    """``key`` at the target date per replication, on the common seeds."""
     scenario = parksim.load_scenario(baseline_path, overrides=[*SMALL, *overrides])
     return parksim.simulate(scenario, replications=REPLICATIONS, seed=SEED,
-                            workers=2).targets["tech_firms"].to_numpy()
+                            workers=2).targets[key].to_numpy()
+
+
+def _tech(baseline_path, *overrides: str) -> np.ndarray:
+    return _target(baseline_path, "tech_firms", *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -245,9 +250,7 @@ def test_the_tech_bound_sees_measures_that_change_nothing(baseline_path, without
 
 
 def _upgrades(baseline_path, *overrides: str) -> np.ndarray:
-    scenario = parksim.load_scenario(baseline_path, overrides=[*SMALL, *overrides])
-    return parksim.simulate(scenario, replications=REPLICATIONS, seed=SEED,
-                            workers=2).targets["upgrades"].to_numpy()
+    return _target(baseline_path, "upgrades", *overrides)
 
 
 @pytest.fixture(scope="module")

@@ -651,6 +651,9 @@ def test_a_development_model_on_impossible_terms_is_refused(baseline_path, overr
     ("policies.land", "grade_drift_per_year = { A = 0.02 }", "policies.mu_pricing"),
     ("parks.grading", "occupancy_weight = 0.35", "parks.grading.weights"),
     ("parks.demonstration", "min_consecutive_a = 2", "min_consecutive"),
+    ("policies.tax", "relief_share_of_revenue = 0.004", "policies.national.small_firm_relief"),
+    ("policies.national.rd_super_deduction", "rd_share_of_revenue = 0.03",
+     "district.rd_intensity_median"),
 ])
 def test_a_key_the_schema_no_longer_has_says_what_replaced_it(baseline_path, write_toml, table,
                                                               key, instead):
@@ -681,6 +684,24 @@ def test_a_key_the_schema_no_longer_has_says_what_replaced_it(baseline_path, wri
     ("shocks=[{name='x', start='2020-02', end='2020-02', growth_drift_per_year=-1.0, "
      "exit_hazard_multiplier=1.0, relocation_multiplier=1.0, recovery_half_life_months=0.0}]",
      "shocks", "greater than 0"),
+    ('policies.land.allocation="monthly"', "policies.land.allocation", "quarterly"),
+    ('policies.national.rd_super_deduction.rate_changes={"2021-01"=9.0}',
+     "policies.national.rd_super_deduction", "within [0, 5]"),
+    ('policies.national.rd_super_deduction.rate_changes={"2021-13"=1.0}',
+     "policies.national.rd_super_deduction.rate_changes", "2021-13"),
+    ("policies.national.small_firm_relief.relief_share_of_revenue=0.9",
+     "policies.national.small_firm_relief.relief_share_of_revenue", "0.5"),
+    ('policies.relief.park_models=["village"]', "policies.relief.park_models", "government"),
+    ("policies.relief.rent_waived_share=1.5", "policies.relief.rent_waived_share", "1"),
+    ("district.credit_access_share=-0.1", "district.credit_access_share", "0"),
+    ("district.revenue_per_employee_yuan=0.0", "district.revenue_per_employee_yuan",
+     "greater than 0"),
+    ("enterprises.no_credit_growth_drift_per_year=0.1",
+     "enterprises.no_credit_growth_drift_per_year", "0"),
+    ("enterprises.no_credit_shock_exit_multiplier=0.5",
+     "enterprises.no_credit_shock_exit_multiplier", "1"),
+    ("enterprises.tech_intensity_elasticity=-1.0", "enterprises.tech_intensity_elasticity",
+     "0"),
 ])
 def test_the_new_keys_refuse_bad_values_naming_the_key(baseline_path, override, key, fragment):
     with pytest.raises(ScenarioError) as err:

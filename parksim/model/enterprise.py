@@ -413,12 +413,12 @@ class Tenancy:
             return
         lever = self.policy["relief"]
         draws = table.draws(rows, table.review[rows], (lever.purpose,))[0]
-        until = table.until[rows]
+        until = float(table.until[rows[0]])  # the next report: every interval open at t ends there
         cohort = table.cohort(rows, self.params.revenue_per_employee)
         paid, strength = self.policy.relieve(cohort, Standing.of(self.parks, t), t, until, draws)
         drift, exit_multiplier, _, _ = lever.effects(strength)
         relieved = rows[paid]
-        left = (until[paid] - t) / (until[paid] - table.since[relieved])
+        left = (until - t) / (until - table.since[relieved])
         table.support_drift[relieved] += drift * left
         table.relief_keep[relieved] = exit_multiplier
         table.relief_from[relieved] = t

@@ -127,7 +127,7 @@ class Ledger:
     def book(self, item: str, t: float, amount: float, park: int, firm: int) -> None:
         """Book a positive, finite ``amount`` that nothing caps (a statutory relief), or that
         :meth:`pay` has checked."""
-        key = item, (self._month0 + int(t)) // 12
+        key = self._key(item, t)
         self.spent[key] = self.spent.get(key, 0.0) + amount
         self._records.paid(t, item, park, firm, amount)
 
@@ -425,9 +425,8 @@ class Lever:
         ratio = self.cost_ratio(standing.relief_ratio)
         if ratio is not None:
             cost = cost * ratio[cohort.park[takers]]
-        claim = until if np.ndim(until) == 0 else float(np.max(until, initial=t))
         paid = takers[ledger.pay_all(self.name, t, cost, cohort.park[takers], cohort.firm[takers],
-                                     claim)]
+                                     until)]
         return paid, strength[paid]
 
     def effects(self, strength):
@@ -812,10 +811,10 @@ class Policy:
             return lease_relief(lever.spec.rent_subsidy_share_by_year, lease_years)
         return 0.0
 
-    def relieve(self, cohort: Cohort, standing: Standing, t: float, until: np.ndarray,
+    def relieve(self, cohort: Cohort, standing: Standing, t: float, until: float,
                 take_up_draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The relief lever's round when its window opens at ``t``: offer it to the cohort's
-        firms, part-way through intervals ending at ``until`` (one per firm), for the window's
+        firms, part-way through intervals ending at the next report ``until``, for the window's
         months left in them. Returns the paid firms' positions and strengths
         (:meth:`Lever.offer`)."""
         return self.levers["relief"].offer(cohort, standing, t, until, take_up_draws,
