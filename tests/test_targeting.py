@@ -140,3 +140,28 @@ def test_finance_acts_through_credit_where_firms_lack_it(share, lifts):
     assert (low > 0) == lifts, (diff, low, high)
     if not lifts:  # every firm has credit: what finance gives changes nothing the model reads,
         assert diff == 0.0  # so every replication comes out the same
+
+
+def test_only_a_shocks_extra_hazard_is_amplified_for_firms_without_credit(baseline_path):
+    """In a lockdown (hazard x 2 over a window) a firm without credit meets 1 + (2 - 1) x 1.5 of
+    the hazard a firm with credit meets; in a boom that lowers the hazard (x 0.3) both meet the
+    same, never less than nothing (the entrant's factor and the report's hazard agree)."""
+    for multiplier, expected in ((2.0, 2.5 / 2.0), (0.3, 1.0)):
+        shock = (f"shocks=[{{name='s', start='2020-02', end='2020-04', growth_drift_per_year=0.0, "
+                 f"exit_hazard_multiplier={multiplier}, relocation_multiplier=1.0}}]")
+        scenario = parksim.load_scenario(baseline_path, overrides=[
+            "district.firms=500", shock, "enterprises.no_credit_shock_exit_multiplier=1.5"])
+        tenancy = Context(scenario, Streams(np.random.SeedSequence(1))).tenancy
+        t0, t1 = np.array([12.0]), np.array([18.0])  # January-June 2020: the whole window inside
+        share = 3.0 / 6.0
+        shock_factor = 1.0 + (multiplier - 1.0) * share
+        factor = tenancy.no_credit_shock_factors(t0, t1)[0]
+        with_credit, without = tenancy.exit_hazard(np.full(2, 5.0), np.full(2, 12.0), 18.0,
+                                                   np.array([True, False]))
+        assert without >= 0.0
+        if multiplier > 1:
+            assert factor == pytest.approx((1 + (shock_factor - 1) * 1.5) / shock_factor)
+        else:
+            assert factor == 1.0
+        assert without / with_credit == pytest.approx(factor)
+        assert (factor > 1.0) == (expected > 1.0)

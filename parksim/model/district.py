@@ -401,6 +401,7 @@ class Screening:
                     seed=firm_seeds[i].tolist(),
                     until=intervals.until,
                     hazard=intervals.hazard,
+                    no_credit_factor=intervals.no_credit_factor,
                     exposure=intervals.exposure,
                     terms=intervals.terms,
                     sector=pool.sector[f].tolist(),
@@ -433,7 +434,7 @@ class ApplicationBatch:
     ``seed`` is the firm's keyed stream in a park and ``pool_seed`` its stream in the pool;
     ``sector`` to ``floor_factor`` are its pool attributes, and ``profile`` those the policy
     targets (firm-table columns by name: :meth:`Pool.profile`); ``until``, ``hazard``,
-    ``exposure`` and ``terms`` describe its first interval in a park
+    ``no_credit_factor``, ``exposure`` and ``terms`` describe its first interval in a park
     (:class:`~parksim.model.enterprise.EntrantIntervals`); ``retry`` is true where the firm
     passed an earlier round, so this application is used only if that one found no room.
     """
@@ -448,6 +449,7 @@ class ApplicationBatch:
     seed: list[int]
     until: list[float]
     hazard: list[float]
+    no_credit_factor: list[float]
     exposure: list[float]
     terms: EntrantTerms
     sector: list[int]

@@ -318,7 +318,7 @@ class Tenancy:
         exit_multiplier = support.exit_multiplier
         if not (batch.profile["credit"][i] or support.credit):  # without credit, not financed
             drift += self.params.no_credit_drift
-            exit_multiplier *= self.no_credit_shock_factor(t, batch.until[i])
+            exit_multiplier *= batch.no_credit_factor[i]
         table.support_drift[row] = drift
         table.support_tech[row] = tech
         table.support_registration[row] = registration
@@ -439,17 +439,16 @@ class Tenancy:
             self.params.park_exit_multiplier * shock
         )
 
-    def no_credit_shock_factor(self, t0: float, t1: float) -> float:
-        """How much a firm without credit's exit hazard over ``[t0, t1)`` is above one with
+    def no_credit_shock_factors(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """How much a firm without credit's exit hazard over each ``[t0, t1)`` is above one with
         credit's: the shocks' extra hazard times ``no_credit_shock_exit_multiplier``, over the
-        shocks' factor."""
+        shocks' factor (1 where no shock adds hazard)."""
         if not self.shocks.windows or self.params.no_credit_shock == 1.0:
-            return 1.0
-        _, shock = self.shocks.effects(np.array([t0]), np.array([t1]))
-        shock = float(shock[0])
-        if shock <= 1.0:  # no extra hazard to amplify
-            return 1.0
-        return (1.0 + (shock - 1.0) * self.params.no_credit_shock) / shock
+            return np.ones(len(t0))
+        _, shock = self.shocks.effects(t0, t1)
+        extra = shock > 1.0
+        return np.where(extra, (1.0 + (shock - 1.0) * self.params.no_credit_shock)
+                        / np.where(extra, shock, 1.0), 1.0)
 
     def park_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Revenue, tech firms, firms registered above designated size, and firms above the line
@@ -669,11 +668,13 @@ def _move(tenancy: Tenancy, rows: np.ndarray, t: float) -> None:
 @dataclass(frozen=True, slots=True)
 class EntrantIntervals:
     """The first interval of a batch of would-be entrants, as lists by entrant: the report that
-    closes it, the exit hazard integrated over it without support, the Exp(1) exit draw, and
+    closes it, the exit hazard integrated over it without support, how much higher it is for a
+    firm without credit (:meth:`Tenancy.no_credit_shock_factors`), the Exp(1) exit draw, and
     the levers each would take up for it."""
 
     until: list[float]
     hazard: list[float]
+    no_credit_factor: list[float]
     exposure: list[float]
     terms: EntrantTerms
 
@@ -696,6 +697,7 @@ def first_intervals(tenancy: Tenancy, born_at: np.ndarray, entrants: Cohort,
     exposure = -np.log1p(-seeded_uniforms(seeds, Draw.FIRM.exit))
     levers = tenancy.policy.lever_list
     take_up = seeded_uniforms(seeds, np.array([lever.purpose for lever in levers])[:, None])
-    return EntrantIntervals(until.tolist(), hazard.tolist(), exposure.tolist(),
+    return EntrantIntervals(until.tolist(), hazard.tolist(),
+                            tenancy.no_credit_shock_factors(t, until).tolist(), exposure.tolist(),
                             EntrantTerms(levers, entrants, t, until, take_up,
                                          tenancy.policy.statutory))

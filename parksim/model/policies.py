@@ -657,7 +657,7 @@ class LeverTerms:
     """One lever's terms for a batch of would-be entrants, as lists indexed by entrant: the
     strength each would take it up at (0: not taken up), its cost, and its effects."""
 
-    lever: Lever | Statutory
+    lever: Lever
     strength: list[float]
     cost: list[float]
     drift: list[float]
