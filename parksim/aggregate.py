@@ -42,6 +42,13 @@ __all__ = [
     "fiscal_summary",
     "cost_per_unit",
     "paired_difference",
+    "wilson_interval",
+    "effective_trials",
+    "set_means",
+    "VarianceSplit",
+    "variance_split",
+    "top_parameters",
+    "INTEGRATED_OVER",
     "cost_per_extra_unit",
     "average_cost",
     "GRADE_MIX",
@@ -58,7 +65,16 @@ CONDITIONAL_ON = (
     "These probabilities count the simulation's chance only: they are conditional on the "
     "scenario's estimated parameters ([E] in the scenario file), taken at their written values."
 )
-"""What every forecast probability is conditional on (the ``conditional_on`` field)."""
+"""What a forecast's probabilities are conditional on when it takes the scenario's values as
+written (``--fixed``, or a scenario without priors): the ``conditional_on`` field."""
+
+INTEGRATED_OVER = (
+    "These probabilities integrate over the priors of the scenario's {count} uncertain "
+    "parameters ([uncertain] tables), {sets} parameter sets of {per_set} replications each: "
+    "they count what the model does not know about those parameters as well as chance. They "
+    "remain conditional on the model's structure and on every other value as written."
+)
+"""What an integrated forecast's probabilities are conditional on (``conditional_on``)."""
 
 
 def proportion_interval(
@@ -73,11 +89,123 @@ def proportion_interval(
     return float(min(max(ci.low, 0.0), 1.0)), float(min(max(ci.high, 0.0), 1.0))
 
 
-def proportion(met: np.ndarray) -> tuple[float, float, float]:
-    """Share of replications where ``met`` holds, and its confidence interval."""
+def proportion(met: np.ndarray, sets: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Share of replications where ``met`` holds, and its confidence interval.
+
+    With ``sets`` (the parameter set of each replication, of a nested design) the interval
+    accounts for the nesting: replications of one set share its parameters, so they count for
+    less than independent ones (:func:`effective_trials`).
+    """
     met = np.asarray(met, dtype=bool)
-    lo, hi = proportion_interval(int(met.sum()), len(met))
-    return float(met.mean()), lo, hi
+    if sets is None:
+        lo, hi = proportion_interval(int(met.sum()), len(met))
+        return float(met.mean()), lo, hi
+    p = float(met.mean())
+    lo, hi = wilson_interval(p, effective_trials(met, sets))
+    return p, lo, hi
+
+
+def wilson_interval(p: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` observed in ``trials`` (which may be an
+    effective, non-integer number of trials), clipped to [0, 1]."""
+    if trials <= 0:
+        return 0.0, 1.0
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z2n = z * z / trials
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / trials + z2n / (4 * trials))
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def effective_trials(met: np.ndarray, sets: np.ndarray) -> float:
+    """The number of independent trials a nested design's replications are worth: ``n`` over
+    Kish's design effect ``R var(set means) / (p (1 - p))``, kept between the number of sets
+    ``K`` (replications of a set all alike) and ``n`` (parameters that change nothing). With
+    every replication alike (``p`` 0 or 1) it is ``K``: with K parameter sets the model cannot
+    tell a chance below about 1/K of parameter values that would have met it."""
+    met = np.asarray(met, dtype=float)
+    n = len(met)
+    means = set_means(met, sets)
+    k = len(means)
+    p = float(met.mean())
+    if k < 2 or p in (0.0, 1.0):
+        return float(k)
+    design_effect = (n / k) * float(np.var(means, ddof=1)) / (p * (1 - p))
+    return float(min(max(n / max(design_effect, 1e-12), k), n))
+
+
+def set_means(values: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """The mean of ``values`` over the replications of each parameter set, in set order."""
+    values = np.asarray(values, dtype=float)
+    ids, index = np.unique(np.asarray(sets), return_inverse=True)
+    return np.bincount(index, weights=values, minlength=len(ids)) / np.bincount(index)
+
+
+@dataclass(frozen=True)
+class VarianceSplit:
+    """How much of an output's variance comes from the uncertain parameters (between parameter
+    sets) and how much from chance (between replications of a set): the law of total variance,
+    ``Var Y = Var E[Y | theta] + E Var[Y | theta]``, estimated by one-way random-effects
+    analysis of variance on a nested design, with percentile intervals from a bootstrap over
+    parameter sets. NaN where it cannot be estimated (one set, one replication per set, or an
+    output that never varies)."""
+
+    parameters: float
+    parameters_ci: tuple[float, float]
+    chance: float
+    chance_ci: tuple[float, float]
+
+
+def _parameter_share(groups: np.ndarray) -> float:
+    """The parameters' share of variance in a ``(K, R)`` array of outputs by set."""
+    k, r = groups.shape
+    within = float(groups.var(axis=1, ddof=1).mean())
+    between = float(groups.mean(axis=1).var(ddof=1))
+    parametric = max(between - within / r, 0.0)
+    total = parametric + within
+    return parametric / total if total > 0 else math.nan
+
+
+def variance_split(values: np.ndarray, sets: np.ndarray, seed: int = 0,
+                   resamples: int = 1000, confidence: float = 0.95) -> VarianceSplit:
+    """:class:`VarianceSplit` of per-replication ``values`` whose parameter sets are ``sets``
+    (equal replications per set); the bootstrap is seeded by ``seed``."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(np.asarray(sets), kind="stable")
+    k = len(np.unique(sets))
+    nan = VarianceSplit(math.nan, (math.nan, math.nan), math.nan, (math.nan, math.nan))
+    if k < 2 or len(values) % k or len(values) // k < 2:
+        return nan
+    groups = values[order].reshape(k, len(values) // k)
+    share = _parameter_share(groups)
+    if not math.isfinite(share):
+        return nan
+    rng = np.random.default_rng(seed)
+    boot = np.array([_parameter_share(groups[rng.integers(0, k, k)]) for _ in range(resamples)])
+    boot = boot[np.isfinite(boot)]
+    tail = (1 - confidence) / 2
+    lo, hi = (np.quantile(boot, (tail, 1 - tail)) if len(boot) else (math.nan, math.nan))
+    return VarianceSplit(share, (float(lo), float(hi)), 1 - share, (1 - float(hi), 1 - float(lo)))
+
+
+def top_parameters(set_mean: np.ndarray, parameters: Mapping[str, np.ndarray],
+                   count: int = 3) -> list[tuple[str, float]]:
+    """The parameters whose drawn values go most with an output's mean over each set's
+    replications: Spearman's rank correlation, largest in size first (``count`` of them; a
+    parameter that never varies, or an output that does not, is left out)."""
+    set_mean = np.asarray(set_mean, dtype=float)
+    if len(set_mean) < 3 or np.ptp(set_mean) == 0:
+        return []
+    out = []
+    for path, drawn in parameters.items():
+        drawn = np.asarray(drawn)
+        if drawn.dtype.kind not in "iuf" or np.ptp(drawn) == 0:
+            continue
+        rho = float(stats.spearmanr(drawn, set_mean).statistic)
+        if math.isfinite(rho):
+            out.append((path, rho))
+    out.sort(key=lambda item: -abs(item[1]))
+    return out[:count]
 
 
 def quantiles(values: np.ndarray) -> tuple[float, float, float]:
@@ -111,9 +239,10 @@ class TargetSummary:
 
 
 def summarise_targets(
-    values: dict[str, np.ndarray], scenario: Scenario
+    values: dict[str, np.ndarray], scenario: Scenario, sets: np.ndarray | None = None
 ) -> tuple[list[TargetSummary], dict[str, float]]:
-    """Per target: probability met (with CI), median and 5-95% range; and all six together."""
+    """Per target: probability met (with CI), median and 5-95% range; and all six together.
+    ``sets``: each replication's parameter set, for intervals that account for the nesting."""
     out = []
     n = len(next(iter(values.values())))
     all_met = np.ones(n, dtype=bool)
@@ -122,10 +251,10 @@ def summarise_targets(
         threshold = float(getattr(scenario.targets, key))
         met = v >= threshold
         all_met &= met
-        probability, lo, hi = proportion(met)
+        probability, lo, hi = proportion(met, sets)
         p05, p50, p95 = quantiles(v)
         out.append(TargetSummary(key, threshold, probability, lo, hi, p50, p05, p95))
-    probability, lo, hi = proportion(all_met)
+    probability, lo, hi = proportion(all_met, sets)
     return out, {"probability": probability, "ci_low": lo, "ci_high": hi}
 
 
@@ -199,11 +328,18 @@ def cost_per_unit(cost: np.ndarray, units: np.ndarray) -> float:
 
 
 def paired_difference(
-    a: np.ndarray, b: np.ndarray, confidence: float = 0.95
+    a: np.ndarray, b: np.ndarray, confidence: float = 0.95, sets: np.ndarray | None = None
 ) -> tuple[float, float, float]:
-    """Mean of ``b - a`` and its t interval (zero width when every pair differs alike)."""
+    """Mean of ``b - a`` and its t interval (zero width when every pair differs alike).
+
+    With ``sets`` (a nested design's parameter set of each pair) the interval is the t
+    interval of the mean difference per set: pairs of one set share its parameters, so the
+    sets, not the pairs, are the independent units.
+    """
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     mean = float(d.mean())
+    if sets is not None and len(np.unique(sets)) >= 2:
+        d = set_means(d, sets)
     if len(d) < 2 or float(d.std(ddof=1)) == 0.0:
         return mean, mean, mean
     lo, hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)

@@ -98,6 +98,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--force", action="store_true", help="write into a non-empty results directory"
     )
     run.add_argument("--records", action="store_true", help="also write every event record")
+    _uncertainty_flags(run)
     run.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
     )
@@ -117,6 +118,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
     )
     cmp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    _uncertainty_flags(cmp)
     cmp.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
     )
@@ -142,6 +144,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     swp.add_argument(
         "--rerun-failed", action="store_true", help="run again the tasks that failed before"
     )
+    swp.add_argument("--fixed", action="store_true",
+                     help="take every uncertain parameter at its written value (default: each "
+                          "task draws its own parameter set of the priors)")
     swp.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the summary"
     )
@@ -153,6 +158,16 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="check these overrides too")
     val.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _uncertainty_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fixed", action="store_true",
+                        help="take every uncertain parameter at its written value: the forecast "
+                             "conditional on them (default: integrate over the priors)")
+    parser.add_argument("--parameter-sets", "-k", type=_positive, metavar="K",
+                        help="parameter sets drawn from the priors; the replications are K x "
+                             "(replications / K) (default: the scenario's run.parameter_sets, "
+                             "else 10 replications per set)")
 
 
 def _failure(what: str, error: Exception) -> int:
@@ -209,9 +224,15 @@ def _run(args: argparse.Namespace) -> int:
     from parksim.report.table import forecast_table
     from parksim.results import write_results
     from parksim.scenario import ScenarioError, load_with_sources
+    from parksim.scenario.priors import design
 
     try:
         scenario, sources = load_with_sources(args.scenario, args.overrides)
+        try:
+            design([scenario], args.replications or scenario.run.replications,
+                   args.parameter_sets, args.fixed)
+        except ValueError as error:
+            raise ScenarioError("--parameter-sets", str(error)) from None
         if args.output:
             claim = claim_results_dir(args.output, args.force)
         else:
@@ -239,7 +260,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         try:
             forecast = run_forecast(scenario, n, args.seed, executor, records=args.records,
-                                    progress=bar.update if bar else None)
+                                    progress=bar.update if bar else None,
+                                    parameter_sets=args.parameter_sets, fixed=args.fixed)
         finally:
             if bar:
                 bar.close()
@@ -294,16 +316,21 @@ class _Unreachable(Exception):
 def _compare(args: argparse.Namespace) -> int:
     from parksim.report.table import comparison_table
     from parksim.scenario import ScenarioError, load_scenario
+    from parksim.scenario.priors import design
     from parksim.study.compare import compare
 
     try:
         scenarios = [load_scenario(path) for path in args.scenarios]
+        n = args.replications or scenarios[0].run.replications
+        try:
+            design(scenarios, n, args.parameter_sets, args.fixed)
+        except ValueError as error:
+            raise ScenarioError("--parameter-sets", str(error)) from None
     except ScenarioError as error:
         return _bad_input(error, args.json)
     names = [Path(p).stem for p in args.scenarios]
     if len(set(names)) != len(names):
         names = [str(p) for p in args.scenarios]
-    n = args.replications or scenarios[0].run.replications
     seed = scenarios[0].run.seed if args.seed is None else args.seed
     try:
         executor = _executor(args)
@@ -311,7 +338,8 @@ def _compare(args: argparse.Namespace) -> int:
         return _bad_input(error, args.json)
     bar = _progress(n * len(scenarios), "compare", args.quiet)
     try:
-        result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None)
+        result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None,
+                         parameter_sets=args.parameter_sets, fixed=args.fixed)
     except KeyboardInterrupt:
         print("parksim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -338,7 +366,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     target = Path(args.output) if args.output else Path("results") / Path(args.experiment).stem
     try:
-        plan = load_experiment(args.experiment)
+        plan = load_experiment(args.experiment, fixed=args.fixed)
         if not args.resume and (target / "manifest.json").exists():
             raise ResultsDirError(f"{target}: already holds a sweep (and --no-resume was given)")
     except (ScenarioError, ResultsDirError) as error:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from parksim.aggregate import (
     CONDITIONAL_ON,
+    INTEGRATED_OVER,
     INTERVAL_METHOD,
     cost_per_unit,
     fill_summary,
@@ -33,8 +34,11 @@ from parksim.aggregate import (
     ledger_summary,
     quantiles,
     reading,
+    set_means,
     summarise_observations,
     summarise_targets,
+    top_parameters,
+    variance_split,
 )
 from parksim.calendar import month_label
 from parksim.execution.executors import Executor, make_executor
@@ -49,6 +53,7 @@ from parksim.metrics import (
     SERIES_COLUMNS,
 )
 from parksim.model import GRADE_COLUMNS, PARK_COLUMNS
+from parksim.scenario.priors import active, design, draw
 from parksim.scenario.schema import CAPITAL_ITEMS, LEVERS, STATUTORY_ITEMS, TARGET_KEYS, Scenario
 
 __all__ = ["Forecast", "simulate", "run_forecast"]
@@ -71,12 +76,49 @@ class Forecast:
     executor: str = ""
     grades: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    parameter_sets: int = 0
+    """K of a nested design over the scenario's priors (0: the values as written)."""
+    fixed: bool = False
+    """The forecast was asked to take the written values (``--fixed``)."""
+    parameters: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    """The drawn value of every uncertain parameter, one row per parameter set."""
+
+    @property
+    def integrated(self) -> bool:
+        """The probabilities integrate over priors (a nested design of parameter sets)."""
+        return self.parameter_sets > 0
+
+    def _uncertainty(self, per_target: list[dict[str, Any]], all_met: dict[str, float]) -> None:
+        """Per target, in place: the variance split between parameters and chance, and the
+        parameters that matter most (``None`` where the forecast takes the written values)."""
+        t = self.targets
+        sets = t["parameter_set"].to_numpy() if self.integrated else None
+        drawn = {c: self.parameters[c].to_numpy() for c in self.parameters.columns
+                 if c != "parameter_set"}
+        for row in per_target:
+            row.update(variance_share_parameters=None, variance_share_parameters_ci=None,
+                       variance_share_chance=None, variance_share_chance_ci=None,
+                       top_parameters=[])
+            if sets is None:
+                continue
+            v = t[row["key"]].to_numpy()
+            split = variance_split(v, sets, seed=self.seed)
+            row.update(
+                variance_share_parameters=_num(split.parameters),
+                variance_share_parameters_ci=_pair(split.parameters_ci),
+                variance_share_chance=_num(split.chance),
+                variance_share_chance_ci=_pair(split.chance_ci),
+                top_parameters=[{"path": path, "rank_correlation": rho}
+                                for path, rho in top_parameters(set_means(v, sets), drawn)],
+            )
 
     def summary(self, results_dir: str | None = None) -> dict[str, Any]:
         """The forecast as one JSON-ready object (the ``--json`` output); the figures come
         from :mod:`parksim.aggregate`, undefined ones are ``None``."""
         s, t = self.scenario, self.targets
-        per_target, all_met = summarise_targets({key: t[key].to_numpy() for key in TARGET_KEYS}, s)
+        sets = t["parameter_set"].to_numpy() if self.integrated else None
+        per_target, all_met = summarise_targets({key: t[key].to_numpy() for key in TARGET_KEYS}, s,
+                                                sets)
         observed = summarise_observations(
             [self.observed[c].to_numpy() for c in self.observed.columns], s
         )
@@ -84,6 +126,7 @@ class Forecast:
                                 {lever: t[f"fiscal_{lever}_yuan"].to_numpy() for lever in LEVERS},
                                 t["park_investment_yuan"].to_numpy())
         targets = [target.as_dict() for target in per_target]
+        self._uncertainty(targets, all_met)
         for row in targets:
             if row["key"] == "firms":  # both readings of the firms target, beside each other
                 row["reading"] = s.targets.firms_reading
@@ -96,10 +139,17 @@ class Forecast:
         p = self.parks
         fill = fill_summary(p["opened_during_run"].to_numpy(), p["months_to_50pct"].to_numpy(),
                             p["months_to_90pct"].to_numpy())
+        priors = active(s.uncertain)
         return {
             "scenario": s.name,
             "replications": self.replications,
             "seed": self.seed,
+            "fixed": not self.integrated,
+            "parameter_sets": self.parameter_sets or None,
+            "replications_per_set": self.replications // self.parameter_sets
+            if self.integrated else None,
+            "uncertain": [{"path": path, "dist": prior.dist, "source": prior.source}
+                          for path, prior in priors.items()],
             "horizon": s.calendar.horizon,
             "target_date": s.targets.date,
             "targets": targets,
@@ -165,8 +215,14 @@ class Forecast:
                 "share_reaching_50pct": _num(fill.reached_50pct),
                 "share_reaching_90pct": _num(fill.reached_90pct),
             },
-            "interval_method": f"{INTERVAL_METHOD} score (scipy.stats.binomtest), 95%",
-            "conditional_on": CONDITIONAL_ON,
+            "interval_method": (
+                f"{INTERVAL_METHOD} score on the effective number of trials (Kish's design "
+                "effect over parameter sets), 95%" if self.integrated else
+                f"{INTERVAL_METHOD} score (scipy.stats.binomtest), 95%"),
+            "conditional_on": INTEGRATED_OVER.format(
+                count=len(priors), sets=self.parameter_sets,
+                per_set=self.replications // self.parameter_sets)
+            if self.integrated else CONDITIONAL_ON,
             "executor": self.executor,
             "wall_time_s": self.wall_time_s,
             "results_dir": results_dir,
@@ -183,6 +239,10 @@ def _readings(values: dict[str, float]) -> dict[str, float | None]:
     return {key: _num(value) for key, value in values.items()}
 
 
+def _pair(pair: tuple[float, float]) -> list[float | None]:
+    return [_num(pair[0]), _num(pair[1])]
+
+
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -195,6 +255,8 @@ def simulate(
     records: bool = False,
     progress: Callable[[int], None] | None = None,
     scheduler: str | None = None,
+    parameter_sets: int | None = None,
+    fixed: bool = False,
 ) -> Forecast:
     """Run replications of ``scenario`` and collect them.
 
@@ -215,11 +277,19 @@ def simulate(
         The address of a running Dask scheduler (``tcp://HOST:PORT``) to run on instead of
         the local pool. ``ConnectionError``, ``TimeoutError`` or ``ValueError`` when it cannot
         be reached (see :class:`~parksim.execution.executors.DaskExecutor`).
+    parameter_sets
+        K, the parameter sets of the scenario's priors the ``replications`` are spread over
+        (``replications / K`` each; default :func:`~parksim.scenario.priors.nested_design`).
+        ``ValueError`` unless it divides ``replications``.
+    fixed
+        Take every uncertain parameter at its written value: the forecast conditional on
+        them (a scenario without priors is always run so).
     """
     n, root = _run_settings(scenario, replications, seed)
+    design([scenario], n, parameter_sets, fixed)  # bad input before any worker starts
     executor = make_executor(workers, scheduler)
     try:
-        return run_forecast(scenario, n, root, executor, records, progress)
+        return run_forecast(scenario, n, root, executor, records, progress, parameter_sets, fixed)
     finally:
         executor.close()
 
@@ -237,16 +307,19 @@ def _run_settings(
 
 
 def run_forecast(scenario: Scenario, replications: int | None, seed: int | None, executor: Executor,
-                 records: bool = False, progress: Callable[[int], None] | None = None) -> Forecast:
+                 records: bool = False, progress: Callable[[int], None] | None = None,
+                 parameter_sets: int | None = None, fixed: bool = False) -> Forecast:
     """:func:`simulate` on a given ``executor``, which the caller closes. ``replications`` and
     ``seed`` default to the scenario's ``[run]`` table. ``RuntimeError`` if a replication fails."""
     n, root = _run_settings(scenario, replications, seed)
+    k, per_set = design([scenario], n, parameter_sets, fixed)
     outputs = (*ROW_OUTPUTS, "series", "parks", "grades", "ledger",
                *(("records",) if records else ()))
-    tasks = scenario_tasks(scenario, n, root)
+    run_as = scenario if k else scenario.model_copy(update={"uncertain": {}})
+    tasks = scenario_tasks(run_as, n, root, per_set)
     started = time.perf_counter()
     rows: list[dict[str, Any] | None] = [None] * n
-    for chunk in executor.run([scenario], root, tasks, outputs, n):
+    for chunk in executor.run([run_as], root, tasks, outputs, n):
         for row in chunk:
             if row["status"] != "ok":
                 raise RuntimeError(f"replication {row['replication']} failed: {row['error']}")
@@ -254,7 +327,15 @@ def run_forecast(scenario: Scenario, replications: int | None, seed: int | None,
         if progress is not None:
             progress(len(chunk))
     wall = time.perf_counter() - started
-    return _collect(scenario, root, n, executor, wall, rows)
+    forecast = _collect(scenario, root, n, executor, wall, rows)
+    forecast.fixed = fixed
+    forecast.parameter_sets = k
+    drawn = [draw(scenario.uncertain, scenario, root, j) for j in range(k)]
+    forecast.parameters = pd.DataFrame(
+        {"parameter_set": np.arange(k, dtype=np.int32),
+         **{path: [d[path] for d in drawn] for path in active(scenario.uncertain)}}
+        if k else {})
+    return forecast
 
 
 def _collect(
@@ -262,7 +343,9 @@ def _collect(
 ) -> Forecast:
     start = scenario.calendar.start
     months = scenario.horizon_months
-    targets = pd.DataFrame({"replication": np.arange(n, dtype=np.int32)})
+    targets = pd.DataFrame({"replication": np.arange(n, dtype=np.int32),
+                            "parameter_set": np.array([r["parameter_set"] for r in rows],
+                                                      dtype=np.int32)})
     for key in TARGET_KEYS:
         targets[key] = [r[key] for r in rows]
     for key in TARGET_KEYS:

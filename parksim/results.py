@@ -5,7 +5,9 @@ replications and seed actually run, so running it again reproduces the results),
 printed by the command line (``summary.json``), the per-replication target values
 (``targets``), the monthly series (``series``), each replication's parks (``parks``), its
 grading log (``grades``: park x grading year), its ledger (``ledger``: item x calendar year:
-cap, spend, firms refused, whether the cap bound) and, when
+cap, spend, firms refused, whether the cap bound), the parameter sets of a forecast that
+integrates over the scenario's priors (``parameters``: one row per set, one column per
+uncertain parameter; ``targets`` names each replication's set) and, when
 asked for, every event record (``records``) -- tables as Parquet, plus CSV in UTF-8 with a
 byte-order mark so spreadsheet programs show the Chinese park names -- and a ``manifest.json``
 (``kind = "forecast"``) with versions, hashes, seed and timings. Every file is written to a
@@ -53,7 +55,7 @@ __all__ = [
 FORECAST_KIND = "forecast"
 """The manifest's ``kind`` of a forecast's results directory."""
 
-TABLES = ("targets", "series", "parks", "grades", "ledger", "records")
+TABLES = ("targets", "series", "parks", "grades", "ledger", "parameters", "records")
 RESULT_FILES = (
     "manifest.json",
     "summary.json",
@@ -94,8 +96,11 @@ def write_results(
             stale.unlink()
     scenario = forecast.scenario
     resolved = scenario.model_dump(mode="json")
-    # as run, flags included
-    resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed}
+    # as run, flags included: a fixed forecast ran without the priors
+    resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed,
+                       "parameter_sets": forecast.parameter_sets or None}
+    if not forecast.parameter_sets:
+        resolved["uncertain"] = {}
     atomic_write_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())
     atomic_write_bytes(
         path / "summary.json",
@@ -103,6 +108,8 @@ def write_results(
     )
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks,
               "grades": forecast.grades, "ledger": forecast.ledger}
+    if forecast.parameter_sets:
+        tables["parameters"] = forecast.parameters
     if forecast.records is not None:
         tables["records"] = forecast.records
     for name, frame in tables.items():
@@ -121,8 +128,9 @@ def write_results(
         "replications": forecast.replications,
         "workers": forecast.workers,
         "wall_time_s": round(forecast.wall_time_s, 3),
-        "interval_method": f"{INTERVAL_METHOD} score interval for probabilities "
-                           "(scipy.stats.binomtest), 95%",
+        "interval_method": summary.get("interval_method", f"{INTERVAL_METHOD} score interval "
+                                       "for probabilities (scipy.stats.binomtest), 95%"),
+        "parameter_sets": forecast.parameter_sets or None,
         "quantiles": list(QUANTILES),
         "package_version": library_versions()["parksim"],
         "source_sha256": source_hash(),
@@ -156,6 +164,7 @@ class Results:
     records: pd.DataFrame | None
     grades: pd.DataFrame | None = None
     ledger: pd.DataFrame | None = None
+    parameters: pd.DataFrame | None = None
 
 
 def load_forecast(path: str | Path) -> Results:
@@ -197,4 +206,6 @@ def load_forecast(path: str | Path) -> Results:
         records,
         pd.read_parquet(path / "grades.parquet") if (path / "grades.parquet").exists() else None,
         pd.read_parquet(path / "ledger.parquet") if (path / "ledger.parquet").exists() else None,
+        pd.read_parquet(path / "parameters.parquet")
+        if (path / "parameters.parquet").exists() else None,
     )

@@ -19,7 +19,9 @@ from parksim.cli import main
 from parksim.report.table import LABELS
 from parksim.scenario import CAPITAL_ITEMS, LEDGER_ITEMS, LEVERS, TARGET_KEYS
 
-TARGET_FIELDS = {"key", "threshold", "probability", "ci_low", "ci_high", "median", "p05", "p95"}
+TARGET_FIELDS = {"key", "threshold", "probability", "ci_low", "ci_high", "median", "p05", "p95",
+                 "variance_share_parameters", "variance_share_parameters_ci",
+                 "variance_share_chance", "variance_share_chance_ci", "top_parameters"}
 SUMMARY_KEYS = {
     "scenario", "replications", "seed", "horizon", "targets", "all_met_probability",
     "observed", "fiscal_cost_yuan", "results_dir",

@@ -119,7 +119,8 @@ def test_forecast_summary_keeps_its_fields_and_only_adds(tiny_scenario):
         "results_dir",
     ]
     added = ["innovation_chain", "occupancy", "conditional_on", "executor", "grade_mix",
-             "capital_outlay_yuan", "tax_expenditure_yuan", "ledger"]
+             "capital_outlay_yuan", "tax_expenditure_yuan", "ledger", "fixed", "parameter_sets",
+             "replications_per_set", "uncertain"]
     assert [key for key in summary if key not in added] == earlier
     assert set(summary) == set(earlier) | set(added)
     assert np.isfinite(summary["all_met_probability"])

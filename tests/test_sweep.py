@@ -520,7 +520,7 @@ def test_cli_exit_code_3_when_tasks_failed(exp_path, tmp_path, capsys, monkeypat
     broken = dataclasses.replace(plan, scenarios=scenarios)
     import parksim.study.experiment as experiment_module
 
-    monkeypatch.setattr(experiment_module, "load_experiment", lambda path: broken)
+    monkeypatch.setattr(experiment_module, "load_experiment", lambda path, fixed=False: broken)
     out = tmp_path / "out"
     code = main(["sweep", str(exp_path), "-o", str(out), "-w", "2", "--quiet"])
     captured = capsys.readouterr()

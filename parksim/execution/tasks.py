@@ -29,6 +29,7 @@ from typing import Any
 from parksim.execution.replication import replicate, result_row
 from parksim.gc_tuning import freeze_long_lived
 from parksim.rng import replication_seed
+from parksim.scenario.priors import draw, realise
 from parksim.scenario.schema import Scenario
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "evaluate_batch",
     "interleaved",
     "scenario_tasks",
+    "realised",
     "META_COLUMNS",
 ]
 
@@ -48,9 +50,13 @@ META_COLUMNS = ("seconds", "host", "worker", "finished_at")
 
 @dataclass(frozen=True, slots=True)
 class Task:
+    """One replication of one design point; ``parameter_set`` is the set of the point's priors
+    it runs on (-1: the values as written, or a scenario without priors)."""
+
     key: str
     point: int
     replication: int
+    parameter_set: int = -1
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -61,29 +67,47 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def task_key(point_hash: str, seed: int, replication: int, version: str, source: str) -> str:
+def task_key(point_hash: str, seed: int, replication: int, version: str, source: str,
+             parameter_set: int = -1) -> str:
     """Hash of everything that determines a task's result."""
-    return hashlib.sha256(
-        f"{point_hash}|{seed}|{replication}|{version}|{source}".encode()
-    ).hexdigest()[:32]
+    text = f"{point_hash}|{seed}|{replication}|{version}|{source}"
+    if parameter_set >= 0:
+        text += f"|set{parameter_set}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def interleaved(
-    point_hashes: Sequence[str], replications: int, seed: int, version: str, source: str
+    point_hashes: Sequence[str], replications: int, seed: int, version: str, source: str,
+    per_set: Sequence[int] | None = None,
 ) -> Iterator[Task]:
-    """Tasks replication by replication across all points: a partial sweep covers the design."""
+    """Tasks replication by replication across all points: a partial sweep covers the design.
+
+    ``per_set`` gives, per point, the replications each parameter set of its priors runs
+    (replication ``r`` runs on set ``r // per_set``); 0, or no ``per_set``, for a point that
+    runs on its written values.
+    """
     for r in range(replications):
         for p, h in enumerate(point_hashes):
-            yield Task(task_key(h, seed, r, version, source), p, r)
+            k = r // per_set[p] if per_set and per_set[p] else -1
+            yield Task(task_key(h, seed, r, version, source, k), p, r, k)
 
 
-def scenario_tasks(scenario: Scenario, replications: int, seed: int) -> list[Task]:
+def scenario_tasks(scenario: Scenario, replications: int, seed: int,
+                   per_set: int = 0) -> list[Task]:
     """The tasks of one scenario's replications, for a run that keeps no store (a forecast).
 
     Keyed like a sweep's tasks, but without the package version and source hash: here the
     keys only name the tasks on an executor, and no finished task is ever read back.
     """
-    return list(interleaved([scenario_hash(scenario)], replications, seed, "", ""))
+    return list(interleaved([scenario_hash(scenario)], replications, seed, "", "", [per_set]))
+
+
+def realised(scenario: Scenario, seed: int, parameter_set: int) -> Scenario:
+    """The concrete scenario of one parameter set of ``scenario``'s priors
+    (:func:`~parksim.scenario.priors.realise`); the scenario itself for set -1."""
+    if parameter_set < 0:
+        return scenario
+    return realise(scenario, draw(scenario.uncertain, scenario, seed, parameter_set))
 
 
 def evaluate(
@@ -99,9 +123,11 @@ def evaluate(
         "point": task.point,
         "replication": task.replication,
         "seed": seed,
+        "parameter_set": task.parameter_set,
     }
     try:
-        result = replicate(scenario, replication_seed(seed, task.replication), task.replication,
+        result = replicate(realised(scenario, seed, task.parameter_set),
+                           replication_seed(seed, task.replication), task.replication,
                            keep_records="records" in outputs)
         row["status"] = "ok"
         row["error"] = ""

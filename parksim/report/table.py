@@ -31,14 +31,35 @@ def _n(x: float | None) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
+def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
+    """Per target, how much of its spread the unknown parameters make and which matter most."""
+    lines = [
+        "what the spread comes from (share of each target's variance, 95% interval over "
+        "parameter sets)",
+        f"{'target':<22}{'parameters':>11}{'95% CI':>16}  {'top parameters (rank correlation)'}",
+    ]
+    for t in summary["targets"]:
+        share, ci = t.get("variance_share_parameters"), t.get("variance_share_parameters_ci")
+        span = "" if not ci or ci[0] is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+        top = ", ".join(f"{p['path']} ({p['rank_correlation']:+.2f})"
+                        for p in t.get("top_parameters", []))
+        lines.append(f"{LABELS[t['key']]:<22}{_p(share):>11}{span:>16}  {top or '-'}")
+    return lines
+
+
 def _money(x: float | None) -> str:
     return "-" if x is None else f"{x / 1e6:,.1f} M yuan"
 
 
 def forecast_table(summary: dict[str, Any]) -> str:
     """Render a forecast summary as the table ``parksim run`` prints."""
+    sets = summary.get("parameter_sets")
+    design = (f"{sets} parameter sets x {summary['replications_per_set']} replications, "
+              "integrated over the priors" if sets else
+              f"{summary['replications']} replications, fixed at the written values"
+              if summary.get("uncertain") else f"{summary['replications']} replications")
     lines = [
-        f"parksim forecast: {summary['scenario']} -- {summary['replications']} replications, "
+        f"parksim forecast: {summary['scenario']} -- {design}, "
         f"seed {summary['seed']}, targets checked at the end of {summary['target_date']}",
         "",
         f"{'target':<22}{'threshold':>11}{'P(met)':>9}{'95% CI':>16}{'median':>12}"
@@ -67,6 +88,8 @@ def forecast_table(summary: dict[str, Any]) -> str:
         f"{'all six met':<22}{'':>11}{summary['all_met_probability']:>9.2f}"
         f"{f'[{lo:.2f}, {hi:.2f}]':>16}"
     )
+    if sets:
+        lines += ["", *_uncertainty_lines(summary)]
     if summary["observed"]:
         lines += [
             "",
@@ -113,8 +136,9 @@ def forecast_table(summary: dict[str, Any]) -> str:
                   for row in mix]
     lines += [
         "",
-        "P(met) is the share of replications meeting the target; "
-        "95% CI is the Wilson score interval.",
+        "P(met) is the share of replications meeting the target; 95% CI is the Wilson score "
+        "interval" + (" on the effective number of trials (replications of one parameter set "
+                      "count for less than independent ones)." if sets else "."),
     ]
     if "conditional_on" in summary:
         lines += textwrap.wrap(summary["conditional_on"], 100)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import tomllib
 import types
@@ -24,6 +25,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from parksim.scenario.priors import (
+    FAMILIES,
+    Choice,
+    active,
+    paths_written,
+    realise,
+    resolve,
+    support,
+    typed_like,
+)
 from parksim.scenario.schema import Scenario
 
 __all__ = [
@@ -35,6 +46,7 @@ __all__ = [
     "apply_overrides",
     "validate",
     "validate_model",
+    "check_priors",
     "read_toml",
     "find_line",
     "parse_key",
@@ -145,12 +157,59 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_raw(path: str | Path) -> tuple[dict[str, Any], list[Layer]]:
-    """The merged raw data of a file and its ``extends`` chain, and the layers (parent first)."""
+    """The merged raw data of a file and its ``extends`` chain, and the layers (parent first).
+
+    Priors (``[uncertain."path"]`` tables) do not merge key by key: a file that writes one
+    replaces the inherited one whole. A file that writes a plain value at a key with an
+    inherited prior, and no prior of its own for it, fixes the key at that value: the prior is
+    dropped (so does ``--set``, see :func:`apply_overrides`, and a sweep's factor).
+    """
     layers = _chain(Path(path))
     data: dict[str, Any] = {}
     for layer in layers:
+        inherited = dict(data.get("uncertain") or {})
+        own = layer.data.get("uncertain")
         data = merge(data, layer.data)
+        if isinstance(own, dict):
+            own = {p: _read_sample(layer, p, prior) for p, prior in own.items()}
+            data["uncertain"] = {**inherited, **own}
+        else:
+            own = {}
+        for fixed in paths_written(layer.data, [p for p in inherited if p not in own]):
+            del data["uncertain"][fixed]
     return data, layers
+
+
+def _read_sample(layer: Layer, path: str, prior: Any) -> Any:
+    """A ``sample`` prior with its values and weights read from its Parquet file (relative to
+    the file that names it); any other prior as written."""
+    if not (isinstance(prior, dict) and prior.get("dist") == "sample"
+            and isinstance(prior.get("file"), str) and prior["file"]) or "values" in prior:
+        return prior  # not a sample, or one carried in the file (a results directory's scenario)
+    key = ("uncertain", path, "file")
+    where = dict(file=str(layer.path), key=_dotted(key), line=find_line(layer.text, key))
+    file = layer.path.parent / prior["file"]
+    column = prior.get("column") or path
+    try:
+        import pyarrow.parquet as pq
+
+        raw = file.read_bytes()
+        table = pq.read_table(file)
+    except FileNotFoundError:
+        raise ScenarioError(message=f"sample file not found: {file}", **where) from None
+    except Exception as exc:  # pyarrow's errors for a file that is not Parquet
+        raise ScenarioError(message=f"cannot read the sample {file}: {exc}", **where) from None
+    if column not in table.column_names:
+        raise ScenarioError(message=f"the sample {file} has no column {column!r} (columns: "
+                            f"{', '.join(table.column_names)})", **where)
+    values = table.column(column).to_pylist()
+    weights = (table.column("weight").to_pylist() if "weight" in table.column_names
+               else [1.0] * len(values))
+    if any(v is None for v in values) or any(w is None for w in weights):
+        raise ScenarioError(message=f"the sample {file} has missing values in {column!r} "
+                            "or its weights", **where)
+    return {**prior, "values": [float(v) for v in values], "weights": [float(w) for w in weights],
+            "sample_id": hashlib.sha256(raw).hexdigest()}
 
 
 # --------------------------------------------------------------------------- overrides
@@ -173,7 +232,12 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
         keys = [k.strip() for k in path.strip().split(".")]
         if not all(keys):
             raise ScenarioError("--set", f"expected path.to.key=value, got {item!r}", key=path)
-        out = merge(out, _nest(keys, _parse_value(value.strip())))
+        setting = _nest(keys, _parse_value(value.strip()))
+        out = merge(out, setting)
+        priors = out.get("uncertain")
+        if isinstance(priors, dict):  # a value set at a key with a prior fixes it there
+            fixed = paths_written(setting, list(priors))
+            out["uncertain"] = {p: v for p, v in priors.items() if p not in fixed}
     return out
 
 
@@ -237,6 +301,8 @@ def _describe(
     err: dict[str, Any], layers: list[Layer], overridden: dict[str, Any], root: type[BaseModel]
 ) -> ScenarioError:
     loc = tuple(p for p in err["loc"] if p != "[key]")
+    if len(loc) > 2 and loc[0] == "uncertain" and loc[2] in FAMILIES:
+        loc = (*loc[:2], *loc[3:])  # the discriminator's tag, not a key of the file
     kind = err["type"]
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     named = _NAMED.match(msg) if kind == "value_error" else None
@@ -288,14 +354,20 @@ def _describe(
 
 
 _KEYS = re.compile(r"\b([a-z_]+(?:\.[a-z_]+|\[\d+\])+)\b")
-_NAMED = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])+): (.*)$", re.S)
+_NAMED = re.compile(r'^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\]|\."[^"]+")+): (.*)$', re.S)
 
 
 def parse_key(path: str) -> tuple[Any, ...]:
-    """``"parks.initial[2].opens"`` -> ``("parks", "initial", 2, "opens")``."""
+    """``"parks.initial[2].opens"`` -> ``("parks", "initial", 2, "opens")``; a quoted part is
+    one key (``uncertain."a.b".low`` -> ``("uncertain", "a.b", "low")``)."""
     out: list[Any] = []
-    for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", path):
-        out.append(int(part[1:-1]) if part.startswith("[") else part)
+    for part in re.findall(r'"[^"]*"|[^.\[\]"]+|\[\d+\]', path):
+        if part.startswith("["):
+            out.append(int(part[1:-1]))
+        elif part.startswith('"'):
+            out.append(part[1:-1])
+        else:
+            out.append(part.strip())
     return tuple(out)
 
 
@@ -324,7 +396,11 @@ def _owner(loc: tuple[Any, ...], layers: list[Layer], kind: str) -> Layer | None
 def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        part = f'"{part}"' if "." in str(part) else str(part)
+        out += f".{part}" if out else part
     return out
 
 
@@ -395,7 +471,7 @@ def find_line(text: str, loc: tuple[Any, ...]) -> int | None:
     for number, raw in enumerate(text.splitlines(), start=1):
         header = _HEADER.match(raw)
         if header:
-            parts = tuple(p.strip().strip('"') for p in header.group(2).split("."))
+            parts = parse_key(header.group(2))
             if header.group(1) == "[[":
                 index = counts.get(parts, -1) + 1
                 counts[parts] = index
@@ -409,11 +485,45 @@ def find_line(text: str, loc: tuple[Any, ...]) -> int | None:
             continue
         key = _KEY.match(raw)
         if key:
-            parts = tuple(p.strip().strip('"') for p in key.group(1).split("."))
+            parts = parse_key(key.group(1))
             full = (*table, *parts)
             if want[: len(full)] == full or full == want[: len(full)]:
                 return number
     return best
+
+
+def check_priors(scenario: Scenario, layers: list[Layer]) -> None:
+    """Every value a prior can give is one the scenario accepts: both ends of its support (a
+    large value for an unbounded end) and every value of a choice are written in and the
+    scenario validated again, so a prior reaching past a key's range, or past what another key
+    allows, is refused naming the prior's table."""
+    for path, prior in active(scenario.uncertain).items():
+        if isinstance(prior, Choice):
+            ends = [(f"value {v!r}", v) for v in prior.values]
+        else:
+            low, high = support(prior)
+            ends = [("low", low if math.isfinite(low) else -_FAR),
+                    ("high", high if math.isfinite(high) else _FAR)]
+        for which, end in ends:
+            try:
+                realise(scenario, {path: typed_like(resolve(scenario, path), end)})
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                reason = error["msg"].removeprefix("Value error, ")
+                unbounded = abs(end) == _FAR and not isinstance(prior, Choice)
+                message = (f"a {prior.dist} prior without {which} reaches values {path} does not "
+                           f"accept ({reason}): give it a {which}" if unbounded else
+                           f"the prior's {which} ({end:g}) is outside what {path} accepts: "
+                           f"{reason}" if isinstance(end, float | int) else
+                           f"the prior's {which} is not accepted at {path}: {reason}")
+                loc = ("uncertain", path, *(() if unbounded else (which,)))
+                layer = _owner(loc, layers, "") or (layers[-1] if layers else None)
+                raise ScenarioError(str(layer.path) if layer else "<scenario>", message,
+                                    key=_dotted(loc),
+                                    line=find_line(layer.text, loc) if layer else None) from None
+
+
+_FAR = 1e300
 
 
 # --------------------------------------------------------------------------- entry point
@@ -431,6 +541,7 @@ def load_with_sources(
         scenario = validate(
             apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides)
         )
+    check_priors(scenario, layers)
     sources = [
         {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()}
         for layer in layers

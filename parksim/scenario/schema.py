@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from parksim.calendar import month_index, parse_month
+from parksim.scenario.priors import Choice, Fixed, Prior, Sample, quoted, resolve, support
 
 __all__ = [
     "Scenario",
@@ -149,6 +150,9 @@ class Calendar(Strict):
 class RunSettings(Strict):
     replications: int = q("replications", "independent replications of the run", ge=1, le=1_000_000)
     seed: int = q("integer", "root seed of numpy.random.SeedSequence", ge=0, lt=2**63)
+    parameter_sets: int | None = qd(
+        None, "parameter sets", "K of a forecast integrated over the priors: the replications "
+        "are K sets of replications / K (default: 10 replications per set)", ge=1, le=1_000_000)
 
 
 class Campaign(Window):
@@ -986,6 +990,40 @@ class Scenario(Strict):
     observations: tuple[Observation, ...] = qd(
         (), "list", "observed values to print beside the simulated ones"
     )
+    uncertain: dict[str, Prior] = qd(
+        {}, "table", "priors of estimated parameters, by key path (parksim.scenario.priors)"
+    )
+
+    @model_validator(mode="after")
+    def _priors(self) -> Scenario:
+        # every prior names a value of this scenario, and the value written there is in its support
+        for path, prior in self.uncertain.items():
+            key = quoted(path)
+            if path.split(".")[0] in ("uncertain", "run", "name", "description"):
+                raise ValueError(f"{key}: {path!r} cannot be uncertain")
+            try:
+                value = resolve(self, path)
+            except KeyError as missing:
+                raise ValueError(f"{key}: {path!r} is not a key of the scenario: "
+                                 f"{missing.args[0]}") from None
+            if isinstance(value, BaseModel | dict | tuple):
+                raise ValueError(f"{key}: {path!r} is a table or list, not a value")
+            if isinstance(prior, Fixed):
+                continue
+            if isinstance(prior, Choice):
+                if value not in prior.values:
+                    raise ValueError(f"{key}: the value written at {path} ({value!r}) is not one "
+                                     f"of the choice's values {list(prior.values)}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{key}: {path} holds {type(value).__name__} {value!r}; only "
+                                 "a choice can give it values")
+            low, high = support(prior)
+            if not low <= value <= high:
+                what = "the sample's range" if isinstance(prior, Sample) else "its support"
+                raise ValueError(f"{key}: the value written at {path} ({value:g}) is outside "
+                                 f"{what} [{low:g}, {high:g}]")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

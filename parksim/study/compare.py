@@ -1,21 +1,21 @@
 """Paired comparison of scenarios on common random numbers.
 
-Every scenario runs the same replications with the same seeds: replication ``r`` of each
-uses :func:`~parksim.rng.replication_seed` and keyed streams, so the same firm meets the same
-luck in every scenario and the difference between two scenarios is measured on matched
-pairs. Per target, :func:`compare` gives each scenario's probability of meeting it (Wilson
-interval) and median, the mean paired difference of the target value against the first
-scenario with a t interval, the extra public cost per extra unit (the marginal cost: yuan per
-extra upgrade, per extra tech firm, per extra firm in parks; never negative) and, beside it,
-each scenario's average cost per unit. The public cost is the district's levers plus capital
-outlays; the national statutory tax expenditure is reported beside it, not in it. Beside the
-targets it pairs the channels the demonstration target is earned through (parks with a
-service platform, with digital management, titles given and taken back:
-:data:`~parksim.metrics.CHANNELS`), so a difference in demonstration parks can be traced to
-them. Undefined values -- the first scenario itself,
-or no extra units (a difference whose 95% interval does not lie above zero) -- are ``None``,
-never NaN or infinity. The figures are computed by :mod:`parksim.aggregate`; this module runs
-the replications and assembles them.
+Every scenario runs the same replications with the same seeds: replication ``r`` of each uses
+:func:`~parksim.rng.replication_seed` and keyed streams, so the same firm meets the same luck in
+every scenario and the difference between two scenarios is measured on matched pairs. Where the
+scenarios declare priors, they run on the same parameter sets, and the intervals count the sets,
+not the replications, as independent. Per target, :func:`compare` gives each scenario's
+probability of meeting it (Wilson interval) and median, the mean paired difference of the target
+value against the first scenario with a t interval, the extra public cost per extra unit (the
+marginal cost: yuan per extra upgrade, per extra tech firm, per extra firm in parks; never
+negative) and, beside it, each scenario's average cost per unit. The public cost is the
+district's levers plus capital outlays; the national statutory tax expenditure is reported
+beside it, not in it. Beside the targets it pairs the channels the demonstration target is
+earned through (parks with a service platform, with digital management, titles given and taken
+back: :data:`~parksim.metrics.CHANNELS`), so a difference in demonstration parks can be traced
+to them. Undefined values -- the first scenario itself, or no extra units (a difference whose
+95% interval does not lie above zero) -- are ``None``, never NaN or infinity. The figures are
+computed by :mod:`parksim.aggregate`; this module runs the replications and assembles them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from parksim.execution.executors import Executor
 from parksim.execution.tasks import interleaved, scenario_hash
 from parksim.metrics import CHANNELS
 from parksim.provenance import library_versions, source_hash
+from parksim.scenario.priors import active, design
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 
 __all__ = ["Comparison", "compare"]
@@ -50,18 +51,28 @@ class Comparison:
     replications: int
     seed: int
     values: dict[str, dict[str, np.ndarray]]  # name -> column -> per-replication values
+    parameter_sets: int = 0
+    """K of the nested design over the scenarios' priors (0: the values as written)."""
+
+    @property
+    def sets(self) -> np.ndarray | None:
+        """Each replication's parameter set, or None for a comparison at the written values."""
+        if not self.parameter_sets:
+            return None
+        return np.arange(self.replications) // (self.replications // self.parameter_sets)
 
     def summary(self) -> dict[str, Any]:
         """The comparison as one JSON-ready object (the ``--json`` output); the figures come
         from :mod:`parksim.aggregate`, undefined ones are ``None``."""
         first = self.names[0]
         base = self.values[first]
+        sets = self.sets
         out_targets = []
         for key in TARGET_KEYS:
             for name, scenario in zip(self.names, self.scenarios, strict=True):
                 v = self.values[name][key]
                 threshold = float(getattr(scenario.targets, key))
-                probability, lo, hi = proportion(v >= threshold)
+                probability, lo, hi = proportion(v >= threshold, sets)
                 row = {
                     "key": key,
                     "scenario": name,
@@ -78,7 +89,7 @@ class Comparison:
                     "average_cost_yuan": average_cost(self.values[name]["fiscal_total_yuan"], v),
                 }
                 if name != first:
-                    diff, dlo, dhi = paired_difference(base[key], v)
+                    diff, dlo, dhi = paired_difference(base[key], v, sets=sets)
                     row.update(
                         extra_cost_yuan=float(np.mean(self.values[name]["fiscal_total_yuan"])
                                               - np.mean(base["fiscal_total_yuan"])),
@@ -97,6 +108,8 @@ class Comparison:
             "scenarios": self.names,
             "replications": self.replications,
             "seed": self.seed,
+            "fixed": not self.parameter_sets,
+            "parameter_sets": self.parameter_sets or None,
             "fiscal_cost_yuan": {
                 n: median(self.values[n]["fiscal_total_yuan"]) for n in self.names
             },
@@ -119,7 +132,7 @@ class Comparison:
             for name in self.names:
                 v = self.values[name][key]
                 diff = (None, None, None) if name == first else paired_difference(
-                    self.values[first][key], v)
+                    self.values[first][key], v, sets=self.sets)
                 rows.append({k: _finite(x) for k, x in {
                     "key": key, "scenario": name, "mean": float(np.mean(v)),
                     "diff": diff[0], "diff_ci_low": diff[1], "diff_ci_high": diff[2],
@@ -134,11 +147,22 @@ def _finite(x: Any) -> Any:
 
 
 def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: int, seed: int,
-            executor: Executor, progress=None) -> Comparison:
-    """Run every scenario's replications on common random numbers and pair them up."""
+            executor: Executor, progress=None, parameter_sets: int | None = None,
+            fixed: bool = False) -> Comparison:
+    """Run every scenario's replications on common random numbers and pair them up.
+
+    Where the scenarios declare priors, every scenario runs on the same parameter sets
+    (:func:`~parksim.scenario.priors.design`; a prior one scenario fixes is simply not drawn
+    there) and replication ``r`` of each on the same set and seed, so pairs stay pairs;
+    ``fixed`` takes every parameter at its written value.
+    """
+    k, per_set = design(scenarios, replications, parameter_sets, fixed)
+    if fixed:
+        scenarios = [s.model_copy(update={"uncertain": {}}) for s in scenarios]
     hashes = [scenario_hash(s) for s in scenarios]
     version, source = library_versions()["parksim"], source_hash()
-    tasks = list(interleaved(hashes, replications, seed, version, source))
+    per_point = [per_set if active(s.uncertain) else 0 for s in scenarios]
+    tasks = list(interleaved(hashes, replications, seed, version, source, per_point))
     columns = [*TARGET_KEYS, *CHANNELS, "fiscal_total_yuan", "capital_outlay_yuan",
                "tax_expenditure_yuan"]
     values = {n: {c: np.full(replications, np.nan) for c in columns} for n in names}
@@ -157,4 +181,4 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
         raise RuntimeError(
             f"{failed} of {len(tasks)} replications failed; the comparison would not be paired"
         )
-    return Comparison(list(names), list(scenarios), replications, seed, values)
+    return Comparison(list(names), list(scenarios), replications, seed, values, k)

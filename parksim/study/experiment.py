@@ -29,6 +29,7 @@ from parksim.scenario.loader import (
     Layer,
     ScenarioError,
     apply_overrides,
+    check_priors,
     find_line,
     load_raw,
     nearest_name,
@@ -37,6 +38,7 @@ from parksim.scenario.loader import (
     validate,
     validate_model,
 )
+from parksim.scenario.priors import active
 from parksim.scenario.schema import Scenario
 
 __all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS"]
@@ -176,6 +178,21 @@ class Plan:
     scenarios: list[Scenario]
     point_hashes: list[str]
     sources: list[dict[str, str]]
+    integrated: bool = False
+    """Every task runs on its own parameter set of the scenario's priors: replication ``r`` of
+    every point on set ``r`` (so the points meet the same parameters as well as the same
+    luck); False when the experiment takes the written values (``fixed``) or the base scenario
+    declares no priors (a factor's key is always fixed by the factor)."""
+
+    @property
+    def per_set(self) -> list[int]:
+        """Replications per parameter set, per point (1: each task its own set; 0: none)."""
+        return [1 if self.integrated else 0] * len(self.scenarios)
+
+    @property
+    def uncertain(self) -> list[str]:
+        """The paths of the priors every task draws."""
+        return list(active(self.base.uncertain)) if self.integrated else []
 
     @property
     def factor_names(self) -> list[str]:
@@ -296,8 +313,12 @@ def _coerce(template: Any, value: Any) -> Any:
     return value
 
 
-def load_experiment(path: str | Path) -> Plan:
+def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
     """Load and validate an experiment file and every design point's scenario.
+
+    A factor's key is fixed by the factor at every point (its prior, if the base scenario has
+    one, is dropped); with ``fixed`` every key is taken at its written value. Otherwise every
+    task draws its own parameter set of the remaining priors (:attr:`Plan.integrated`).
 
     Raises
     ------
@@ -315,6 +336,7 @@ def load_experiment(path: str | Path) -> Plan:
                             line=find_line(text, ("scenario",)))
     raw, layers = load_raw(base_path)
     base = validate(raw, layers)
+    check_priors(base, layers)
     if exp.overrides:
         raw = apply_overrides(raw, exp.overrides)
         try:
@@ -324,6 +346,9 @@ def load_experiment(path: str | Path) -> Plan:
                                 line=find_line(text, ("overrides",))) from None
     raw = base.model_dump(mode="json")  # every key, those left to their defaults included
     keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(exp.factors)]
+    raw["uncertain"] = {} if fixed else {
+        p: prior for p, prior in raw["uncertain"].items() if p not in exp_paths(exp)}
+    base = validate(raw, layers)
     for i, f in enumerate(exp.factors):
         template = _get(raw, keys[i])
         if f.range is not None and (
@@ -364,4 +389,11 @@ def load_experiment(path: str | Path) -> Plan:
         {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()}
         for layer in [layer, *layers]
     ]
-    return Plan(path, exp, base, values, scenarios, hashes, sources)
+    return Plan(path, exp, base, values, scenarios, hashes, sources,
+                bool(active(base.uncertain)))
+
+
+def exp_paths(exp: Experiment) -> set[str]:
+    """The keys an experiment's factors set, as the paths priors are keyed by."""
+    return {".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parse_key(f.path))
+            .replace(".[", "[") for f in exp.factors}

@@ -118,6 +118,8 @@ class SweepStore:
             "factors": plan.factor_names,
             "points": len(plan.scenarios),
             "replications": exp.replications,
+            "integrated": plan.integrated,
+            "uncertain": plan.uncertain,
             "tasks": plan.tasks,
             "seed": exp.seed,
             "outputs": list(exp.outputs),
@@ -226,7 +228,8 @@ def load_sweep(path: str | Path, meta: bool = False) -> pd.DataFrame:
                 p,
                 r,
                 task_key(
-                    h, manifest["seed"], r, manifest["package_version"], manifest["source_sha256"]
+                    h, manifest["seed"], r, manifest["package_version"], manifest["source_sha256"],
+                    r if manifest.get("integrated") else -1,
                 ),
             )
             for p, h in zip(hashes["point"], hashes["scenario_sha256"], strict=True)

@@ -55,7 +55,8 @@ def _to_run(plan: Plan, version: str, source: str, skip: set[str]) -> Iterator[T
     """The tasks still to run, interleaved; a task shared by repeated design points runs once."""
     seen: set[str] = set()
     exp = plan.experiment
-    for task in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source):
+    for task in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source,
+                            plan.per_set):
         if task.key not in skip and task.key not in seen:
             seen.add(task.key)
             yield task
@@ -91,7 +92,8 @@ def run_sweep(
         ok, failed = store.finished()
         skip = ok if rerun_failed else ok | failed
         done_before = failed_before = 0
-        for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source):
+        for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source,
+                            plan.per_set):
             done_before += t.key in ok
             failed_before += (not rerun_failed) and t.key in failed
         todo = sum(1 for _ in _to_run(plan, version, source, skip))
@@ -112,7 +114,8 @@ def run_sweep(
         _, failed_now = store.finished()
         failed_total = sum(
             t.key in failed_now
-            for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source)
+            for t in interleaved(plan.point_hashes, exp.replications, exp.seed, version, source,
+                            plan.per_set)
         )
         report = SweepReport(
             exp.name,
