@@ -189,20 +189,25 @@ def variance_split(values: np.ndarray, sets: np.ndarray, seed: int = 0,
 
 
 def top_parameters(set_mean: np.ndarray, parameters: Mapping[str, np.ndarray],
-                   count: int = 3) -> list[tuple[str, float]]:
+                   count: int = 3, alpha: float = 0.05) -> list[tuple[str, float]]:
     """The parameters whose drawn values go most with an output's mean over each set's
-    replications: Spearman's rank correlation, largest in size first (``count`` of them; a
-    parameter that never varies, or an output that does not, is left out)."""
+    replications: Spearman's rank correlation, largest in size first, ``count`` of them.
+
+    Only correlations that are there count: among many parameters some correlate by chance, so
+    a parameter is kept only if its correlation's p-value is below ``alpha`` divided by the
+    number of parameters (Bonferroni). A parameter that never varies, or an output that does
+    not, is left out; with few parameter sets the list may be empty.
+    """
     set_mean = np.asarray(set_mean, dtype=float)
-    if len(set_mean) < 3 or np.ptp(set_mean) == 0:
+    if len(set_mean) < 4 or np.ptp(set_mean) == 0:
         return []
+    varying = {path: np.asarray(drawn) for path, drawn in parameters.items()
+               if np.asarray(drawn).dtype.kind in "iuf" and np.ptp(np.asarray(drawn)) > 0}
     out = []
-    for path, drawn in parameters.items():
-        drawn = np.asarray(drawn)
-        if drawn.dtype.kind not in "iuf" or np.ptp(drawn) == 0:
-            continue
-        rho = float(stats.spearmanr(drawn, set_mean).statistic)
-        if math.isfinite(rho):
+    for path, drawn in varying.items():
+        result = stats.spearmanr(drawn, set_mean)
+        rho, p = float(result.statistic), float(result.pvalue)
+        if math.isfinite(rho) and p < alpha / len(varying):
             out.append((path, rho))
     out.sort(key=lambda item: -abs(item[1]))
     return out[:count]
@@ -340,7 +345,7 @@ def paired_difference(
     mean = float(d.mean())
     if sets is not None and len(np.unique(sets)) >= 2:
         d = set_means(d, sets)
-    if len(d) < 2 or float(d.std(ddof=1)) == 0.0:
+    if len(d) < 2 or float(d.std(ddof=1)) <= 1e-12 * max(abs(mean), 1.0):
         return mean, mean, mean
     lo, hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)
     return mean, float(lo), float(hi)

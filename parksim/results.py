@@ -43,6 +43,7 @@ from parksim.io import (
 )
 from parksim.provenance import library_versions, platform_name, source_hash
 from parksim.scenario.loader import validate
+from parksim.scenario.priors import nested_design
 
 __all__ = [
     "FORECAST_KIND",
@@ -97,8 +98,10 @@ def write_results(
     scenario = forecast.scenario
     resolved = scenario.model_dump(mode="json")
     # as run, flags included: a fixed forecast ran without the priors
+    default_sets = nested_design(forecast.replications, None)[0]
     resolved["run"] = {"replications": forecast.replications, "seed": forecast.seed,
-                       "parameter_sets": forecast.parameter_sets or None}
+                       "parameter_sets": None if forecast.parameter_sets in (0, default_sets)
+                       else forecast.parameter_sets}
     if not forecast.parameter_sets:
         resolved["uncertain"] = {}
     atomic_write_bytes(path / "scenario.toml", tomli_w.dumps(_drop_none(resolved)).encode())

@@ -74,6 +74,8 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
         *scenario_files,
         "-n",
         "30",
+        "--parameter-sets",  # integrated over the priors, 15 sets of 2: pairs within sets
+        "15",
         "-w",
         "2",
         "--seed",
@@ -124,7 +126,7 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
 
     # the command line prints exactly what the API computes
     scenarios = [parksim.load_scenario(p) for p in scenario_files]
-    result = compare(scenarios, names, 30, 7, LocalExecutor(2))
+    result = compare(scenarios, names, 30, 7, LocalExecutor(2), parameter_sets=15)
     assert strict_json(json.dumps(result.summary(), allow_nan=False)) == out
     # yuan per extra upgrade: extra mean fiscal cost over the mean paired difference
     fiscal = {n: result.values[n]["fiscal_total_yuan"] for n in names}

@@ -50,3 +50,16 @@ def test_the_digest_sees_a_tiny_change_of_one_parameter(stored):
         GOLDEN, overrides=[f"enterprises.growth_drift_per_year={drift * (1 + 1e-6)!r}"]
     )
     assert digest(moved)["records_sha256"] != stored["records_sha256"]
+
+
+def test_the_digest_sees_a_tiny_change_of_one_prior(stored):
+    """Power check: moving one prior's upper end by 1e-6 moves the parameter sets' hash, and
+    not the records' (the replications run at the written values)."""
+    scenario = parksim.load_scenario(GOLDEN)
+    path = "enterprises.growth_drift_per_year"
+    prior = scenario.uncertain[path]
+    moved = scenario.model_copy(update={"uncertain": {
+        **scenario.uncertain, path: prior.model_copy(update={"high": prior.high + 1e-6})}})
+    fresh = digest(moved)
+    assert fresh["parameter_sets_sha256"] != stored["parameter_sets_sha256"]
+    assert fresh["records_sha256"] == stored["records_sha256"]

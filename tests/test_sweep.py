@@ -175,13 +175,16 @@ def test_a_sweep_is_not_read_as_a_forecast(exp_path, tmp_path):
 
 def test_baseline_point_reproduces_simulate(exp_path, tmp_path, baseline_path):
     plan = load_experiment(exp_path)
-    scenario = parksim.load_scenario(baseline_path, overrides=TINY)
+    # a factor fixes its key: the point is the baseline with the finance take-up written in
+    scenario = parksim.load_scenario(baseline_path,
+                                     overrides=[*TINY, "policies.finance.take_up=0.35"])
     base_point = plan.factor_values.index((0.35, 2.5e7))
     assert plan.point_hashes[base_point] == scenario_hash(scenario)
     run_sweep(plan, tmp_path / "out", LocalExecutor(1))
     frame = load_sweep(tmp_path / "out")
     rows = frame[frame["point"] == base_point].sort_values("replication").reset_index(drop=True)
-    forecast = parksim.simulate(scenario, replications=3, seed=SEED, workers=1)
+    # a sweep draws a parameter set per task: the forecast with one replication per set
+    forecast = parksim.simulate(scenario, replications=3, seed=SEED, workers=1, parameter_sets=3)
     expected = forecast.targets.sort_values("replication").reset_index(drop=True)
     assert list(rows["replication"]) == list(expected["replication"]) == [0, 1, 2]
     columns = [*TARGET_KEYS, *[c for c in FISCAL if c in expected.columns]]
@@ -203,7 +206,8 @@ def test_sweep_rows_and_forecast_tables_carry_the_same_columns(write_toml, tmp_p
     plan = load_experiment(write_toml("observed.toml", text))
     run_sweep(plan, tmp_path / "out", LocalExecutor(1))
     rows = load_sweep(tmp_path / "out").sort_values("replication").reset_index(drop=True)
-    forecast = parksim.simulate(plan.scenarios[0], replications=3, seed=SEED, workers=2)
+    forecast = parksim.simulate(plan.scenarios[0], replications=3, seed=SEED, workers=2,
+                                parameter_sets=3)
     observed = [f"observed_{i}" for i in range(len(plan.scenarios[0].observations))]
     assert observed and list(forecast.observed.columns) == observed
     pd.testing.assert_frame_equal(rows[observed], forecast.observed, check_dtype=False)

@@ -210,9 +210,11 @@ def comparison_table(summary: dict[str, Any]) -> str:
     names = summary["scenarios"]
     first = names[0]
     width = max(12, *(len(n) for n in names)) + 2
+    sets = summary.get("parameter_sets")
+    design = (f"{summary['replications']} replications each on the same {sets} parameter sets "
+              "of the priors" if sets else f"{summary['replications']} replications each")
     lines = [
-        f"parksim compare: {', '.join(names)} -- {summary['replications']} replications each, seed "
-        f"{summary['seed']}, "
+        f"parksim compare: {', '.join(names)} -- {design}, seed {summary['seed']}, "
         f"common random numbers; differences against {first}",
         "",
         f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}"

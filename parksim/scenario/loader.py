@@ -496,31 +496,59 @@ def check_priors(scenario: Scenario, layers: list[Layer]) -> None:
     """Every value a prior can give is one the scenario accepts: both ends of its support (a
     large value for an unbounded end) and every value of a choice are written in and the
     scenario validated again, so a prior reaching past a key's range, or past what another key
-    allows, is refused naming the prior's table."""
-    for path, prior in active(scenario.uncertain).items():
-        if isinstance(prior, Choice):
-            ends = [(f"value {v!r}", v) for v in prior.values]
-        else:
-            low, high = support(prior)
-            ends = [("low", low if math.isfinite(low) else -_FAR),
-                    ("high", high if math.isfinite(high) else _FAR)]
-        for which, end in ends:
-            try:
-                realise(scenario, {path: typed_like(resolve(scenario, path), end)})
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                reason = error["msg"].removeprefix("Value error, ")
-                unbounded = abs(end) == _FAR and not isinstance(prior, Choice)
-                message = (f"a {prior.dist} prior without {which} reaches values {path} does not "
-                           f"accept ({reason}): give it a {which}" if unbounded else
-                           f"the prior's {which} ({end:g}) is outside what {path} accepts: "
-                           f"{reason}" if isinstance(end, float | int) else
-                           f"the prior's {which} is not accepted at {path}: {reason}")
-                loc = ("uncertain", path, *(() if unbounded else (which,)))
-                layer = _owner(loc, layers, "") or (layers[-1] if layers else None)
-                raise ScenarioError(str(layer.path) if layer else "<scenario>", message,
-                                    key=_dotted(loc),
-                                    line=find_line(layer.text, loc) if layer else None) from None
+    allows, is refused naming the prior's table. All priors at their low ends, then all at
+    their high ends, are tried together first (two validations, where the checks pass); only
+    when one fails is each prior tried alone, to name it."""
+    priors = active(scenario.uncertain)
+    ends = {path: _ends(prior) for path, prior in priors.items()}
+
+    def accepted(values: dict[str, Any]) -> str | None:
+        typed = {path: typed_like(resolve(scenario, path), v) for path, v in values.items()}
+        try:
+            realise(scenario, typed)
+        except ValidationError as exc:
+            return exc.errors()[0]["msg"].removeprefix("Value error, ")
+        return None
+
+    joint = [accepted({path: e[side][1] for path, e in ends.items()})
+             for side in (0, -1)] if priors else []
+    inner = [(path, end) for path, e in ends.items() for end in e[1:-1]]
+    if not any(joint) and all(accepted({path: end[1]}) is None for path, end in inner):
+        return
+    for path, prior in priors.items():
+        for which, end in ends[path]:
+            reason = accepted({path: end})
+            if reason is None:
+                continue
+            unbounded = abs(end) == _FAR if isinstance(end, float) else False
+            message = (f"a {prior.dist} prior without {which} reaches values {path} does not "
+                       f"accept ({reason}): give it a {which}" if unbounded else
+                       f"the prior's {which} ({end:g}) is outside what {path} accepts: "
+                       f"{reason}" if isinstance(end, float | int) and not isinstance(end, bool)
+                       else f"the prior's {which} is not accepted at {path}: {reason}")
+            loc = ("uncertain", path, *(() if unbounded or isinstance(prior, Choice)
+                                         else (which,)))
+            raise _at(loc, layers, message)
+    reason = next(r for r in joint if r)
+    raise _at(("uncertain",), layers, "the priors' low ends together, or their high ends "
+              f"together, make a scenario that is not valid: {reason}")
+
+
+def _ends(prior: Any) -> list[tuple[str, Any]]:
+    """``(name, value)`` of the values a prior must be checked at: a continuous family's low
+    and high ends (a far value where unbounded), every value of a choice."""
+    if isinstance(prior, Choice):
+        return [(f"value {v!r}", v) for v in prior.values]
+    low, high = support(prior)
+    return [("low", low if math.isfinite(low) else -_FAR),
+            ("high", high if math.isfinite(high) else _FAR)]
+
+
+def _at(loc: tuple[Any, ...], layers: list[Layer], message: str) -> ScenarioError:
+    """An error about the key at ``loc``, blamed on the most derived file that wrote it."""
+    layer = _owner(loc, layers, "") or (layers[-1] if layers else None)
+    return ScenarioError(str(layer.path) if layer else "<scenario>", message, key=_dotted(loc),
+                         line=find_line(layer.text, loc) if layer else None)
 
 
 _FAR = 1e300

@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import stats
+from scipy import special
 
 from parksim.rng import firm_stream_seed, keyed_uniform
 
@@ -212,20 +212,31 @@ Prior = Annotated[Uniform | Triangular | Normal | LogNormal | Beta | Choice | Fi
 # --------------------------------------------------------------------------- families
 
 
-def _continuous(prior: Any):
-    """The frozen scipy distribution of a continuous family, before truncation."""
-    if isinstance(prior, Uniform):
-        return stats.uniform(loc=prior.low, scale=prior.high - prior.low)
-    if isinstance(prior, Triangular):
-        width = prior.high - prior.low
-        return stats.triang((prior.mode - prior.low) / width, loc=prior.low, scale=width)
+def _cdf(prior: Any, x: float) -> float:
+    """The cumulative probability of an untruncated normal or lognormal family at ``x``."""
     if isinstance(prior, Normal):
-        return stats.norm(loc=prior.mean, scale=prior.sd)
+        return float(special.ndtr((x - prior.mean) / prior.sd))
+    return float(special.ndtr((math.log(x) - math.log(prior.median)) / prior.sigma))
+
+
+def _ppf(prior: Any, u: float) -> float:
+    """The quantile of a continuous family at ``u``, before truncation (closed forms and
+    scipy.special: a parameter set draws a hundred of these, so no frozen distributions)."""
+    if isinstance(prior, Uniform):
+        return prior.low + u * (prior.high - prior.low)
+    if isinstance(prior, Triangular):
+        low, mode, high = prior.low, prior.mode, prior.high
+        width = high - low
+        if u * width < mode - low:
+            return low + math.sqrt(u * width * (mode - low))
+        return high - math.sqrt((1 - u) * width * (high - mode))
+    if isinstance(prior, Normal):
+        return prior.mean + prior.sd * float(special.ndtri(u))
     if isinstance(prior, LogNormal):
-        return stats.lognorm(prior.sigma, scale=prior.median)
+        return prior.median * math.exp(prior.sigma * float(special.ndtri(u)))
     if isinstance(prior, Beta):
-        return stats.beta(prior.a, prior.b, loc=prior.low, scale=prior.high - prior.low)
-    return None
+        return prior.low + (prior.high - prior.low) * float(special.betaincinv(prior.a, prior.b, u))
+    raise TypeError(f"a {type(prior).__name__} prior has no quantile")
 
 
 def support(prior: Any) -> tuple[float, float] | tuple[Any, ...]:
@@ -256,13 +267,12 @@ def quantile(prior: Any, u: float) -> Any:
         cumulative = np.cumsum(weights) / weights.sum()
         index = min(int(np.searchsorted(cumulative, u, side="right")), len(prior.values) - 1)
         return prior.values[index]
-    dist = _continuous(prior)
     low, high = getattr(prior, "low", None), getattr(prior, "high", None)
     if isinstance(prior, Normal | LogNormal) and (low is not None or high is not None):
-        f_low = float(dist.cdf(low)) if low is not None else 0.0
-        f_high = float(dist.cdf(high)) if high is not None else 1.0
+        f_low = _cdf(prior, low) if low is not None else 0.0
+        f_high = _cdf(prior, high) if high is not None else 1.0
         u = f_low + u * (f_high - f_low)
-    value = float(dist.ppf(u))
+    value = _ppf(prior, u)
     lo, hi = support(prior)
     return min(max(value, lo), hi)
 
@@ -424,14 +434,17 @@ def nested_design(replications: int, parameter_sets: int | None) -> tuple[int, i
 
 
 def paths_written(data: Mapping[str, Any], paths: Iterable[str]) -> list[str]:
-    """Those of ``paths`` whose key ``data`` (one file, or ``--set``) writes a value at."""
+    """Those of ``paths`` whose key ``data`` (one file, or ``--set``) writes anew: a value at
+    the key itself, or an array that holds it (arrays are replaced whole, so a prior on an
+    item of one the file rewrites, or empties, is dropped with it)."""
     out = []
     for path in paths:
         node: Any = data
         for part in _parts(path):
+            if isinstance(node, list | tuple):
+                out.append(path)
+                break
             if isinstance(node, Mapping) and part in node:
-                node = node[part]
-            elif isinstance(node, list | tuple) and isinstance(part, int) and part < len(node):
                 node = node[part]
             else:
                 break

@@ -2,9 +2,10 @@
 
 Where the fingerprint (:mod:`parksim.validation.fingerprint`) hashes exact bits, the golden
 digest hashes what must hold on any machine and numpy build: record kinds, park and firm ids
-and counts exactly, real values rounded to 10 significant digits. ``tests/test_golden.py``
-compares a stored digest with a fresh run, so every model change either leaves the numbers as
-they were or refreshes the digest on purpose::
+and counts exactly, real values rounded to 10 significant digits; and the first parameter sets
+drawn from the scenario's priors, so a change in how priors are drawn shows too.
+``tests/test_golden.py`` compares a stored digest with a fresh run, so every model change
+either leaves the numbers as they were or refreshes the digest on purpose::
 
     python -m parksim.validation.golden tests/golden/tiny.toml           # print the digest
     python -m parksim.validation.golden tests/golden/tiny.toml --write   # refresh tiny.digest.json
@@ -28,10 +29,15 @@ from parksim.model import PARK_COLUMNS, run_replication
 from parksim.records import KINDS
 from parksim.rng import replication_seed
 from parksim.scenario import ScenarioError, load_scenario
+from parksim.scenario.priors import active, draw
 from parksim.scenario.schema import Scenario
 from parksim.validation.fingerprint import SEED, park_rows, record_columns
 
-__all__ = ["digest", "digest_path", "main"]
+__all__ = ["digest", "digest_path", "main", "PARAMETER_SETS"]
+
+PARAMETER_SETS = 10
+"""Parameter sets of the scenario's priors the digest hashes (the simulated replications run
+at the written values: the model's numbers and the draws are guarded apart)."""
 
 
 def _text(value) -> str:
@@ -58,10 +64,16 @@ def digest(scenario: Scenario, seed: int = SEED) -> dict:
         for row in park_rows(out.parks):
             parks_sha.update(("|".join(_text(v) for v in (r, *row)) + "\n").encode())
         assert names[0] == "replication"
+    sets_sha = hashlib.sha256()
+    for k in range(PARAMETER_SETS):
+        for path, value in draw(scenario.uncertain, scenario, seed, k).items():
+            sets_sha.update(f"{k}|{path}|{_text(value)}\n".encode())
     return {
         "scenario": scenario.name,
         "seed": seed,
         "replications": scenario.run.replications,
+        "uncertain": sorted(active(scenario.uncertain)),
+        "parameter_sets_sha256": sets_sha.hexdigest(),
         "record_columns": names,
         "park_columns": list(PARK_COLUMNS),
         "counts": counts,
