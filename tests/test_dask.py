@@ -362,8 +362,9 @@ def test_compare_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster
 
 
 def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
-    """``parksim run --scheduler``: the local pool's forecast, tables and records included."""
-    sets = [arg for item in TINY for arg in ("--set", item)]
+    """``parksim run --scheduler``: the local pool's forecast, tables and records included,
+    integrated over the baseline's priors (5 parameter sets of 2 replications)."""
+    sets = [arg for item in TINY for arg in ("--set", item)] + ["--parameter-sets", "5"]
     local, remote = tmp_path / "local", tmp_path / "dask"
     done = _parksim(
         "run", BASELINE, *sets, "-n", "10", "-w", "2", "--records", "--json", "--quiet", "-o", local
@@ -386,6 +387,7 @@ def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) ->
     )
     assert done.returncode == 0, f"run on Dask failed (exit {done.returncode}):\n{done.stderr}"
     got = json.loads(done.stdout)
+    assert expected["parameter_sets"] == got["parameter_sets"] == 5
 
     assert expected["executor"] == "local pool, 2 workers"
     assert got["executor"] == f"Dask cluster at {dask_cluster.address}, 2 worker threads"
@@ -401,7 +403,8 @@ def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) ->
     # and from Python, on the same cluster
     scenario = parksim.load_scenario(BASELINE, overrides=TINY)
     forecast = _bounded(
-        lambda: parksim.simulate(scenario, replications=10, scheduler=dask_cluster.address),
+        lambda: parksim.simulate(scenario, replications=10, scheduler=dask_cluster.address,
+                                 parameter_sets=5),
         CLI_TIMEOUT,
         "simulate on the Dask cluster",
         dask_cluster.logs,

@@ -109,7 +109,7 @@ def _run(path, *overrides: str, column: str, replications: int = 80):
     return forecast.series.groupby("replication")[column].last().to_numpy(float)
 
 
-@pytest.mark.parametrize(("hit", "harder"), [(1.5, True), (1.0, False)])
+@pytest.mark.parametrize(("hit", "harder"), [(2.5, True), (1.0, False)])
 def test_a_lockdown_hits_firms_without_credit_harder(hit, harder):
     """In the 2020 lockdown, a district where no firm has credit loses more firms to failure
     than one where every firm has it, on the same replications; with no extra hazard for the
