@@ -27,6 +27,7 @@ _EXPORTS = {
     "load_forecast": "parksim.results",
     "load_results": "parksim.results_dir",
     "load_sweep": "parksim.study.store",
+    "sensitivity": "parksim.study.sensitivity",
     "Scenario": "parksim.scenario",
     "ScenarioError": "parksim.scenario",
     "load_scenario": "parksim.scenario",
@@ -42,6 +43,7 @@ __all__ = [
     "load_results",
     "load_scenario",
     "load_sweep",
+    "sensitivity",
     "simulate",
 ]
 
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from parksim.results import Results, load_forecast
     from parksim.results_dir import load_results
     from parksim.scenario import Scenario, ScenarioError, load_scenario
+    from parksim.study.sensitivity import sensitivity
     from parksim.study.store import load_sweep
 
 

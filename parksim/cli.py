@@ -152,6 +152,25 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     )
     swp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    sen = sub.add_parser(
+        "sensitivity", help="Sobol indices or Morris screening of an experiment's factors")
+    sen.add_argument("experiment", nargs="?",
+                     help="experiment file (TOML) with a sobol or morris design")
+    sen.add_argument("--from", dest="sweep", metavar="DIR",
+                     help="analyse an existing sweep directory instead of running one")
+    sen.add_argument("-o", "--output", help="results directory (default: results/<experiment "
+                     "file name>-sensitivity, or DIR-sensitivity with --from)")
+    sen.add_argument("--workers", "-w", type=_positive,
+                     help="local worker processes (default: all cores)")
+    sen.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    sen.add_argument("--fixed", action="store_true",
+                     help="priors that are not factors at their written values (default: each "
+                          "task draws its own parameter set of them)")
+    sen.add_argument("--json", action="store_true",
+                     help="print one JSON object instead of the table")
+    sen.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -357,6 +376,42 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
+               call) -> tuple[Any, int | None]:
+    """Run a study's tasks (a sweep, a sensitivity study) on the executor the flags ask for,
+    with a progress bar: ``(result, None)``, or ``(None, exit code)`` after saying why."""
+    from parksim.io import ResultsDirError
+
+    try:
+        executor = _executor(args)
+    except _Unreachable as error:
+        return None, _bad_input(error, args.json)
+    bar = None
+
+    def total(n: int) -> None:
+        nonlocal bar
+        bar = _progress(n, name, args.quiet)
+
+    try:
+        return call(executor, lambda k: bar.update(k) if bar else None, total), None
+    except ResultsDirError as error:
+        return None, _bad_input(error, args.json)
+    except KeyboardInterrupt:
+        print(f"parksim: interrupted; finished tasks are kept in {target}, "
+              "run the same command to go on", file=sys.stderr)
+        return None, EXIT_INTERRUPTED
+    except OSError as error:
+        print(f"parksim: cannot write to {target}: {error}; finished shards are kept",
+              file=sys.stderr)
+        return None, EXIT_FAILED
+    except Exception as error:
+        return None, _failure(what, error)
+    finally:
+        if bar:
+            bar.close()
+        executor.close()
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from parksim.io import ResultsDirError
     from parksim.report.table import sweep_summary
@@ -371,39 +426,13 @@ def _sweep(args: argparse.Namespace) -> int:
             raise ResultsDirError(f"{target}: already holds a sweep (and --no-resume was given)")
     except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
-    try:
-        executor = _executor(args)
-    except _Unreachable as error:
-        return _bad_input(error, args.json)
-    bar = None
-
-    def total(n: int) -> None:
-        nonlocal bar
-        bar = _progress(n, plan.experiment.name, args.quiet)
-
-    try:
-        report = run_sweep(plan, target, executor, rerun_failed=args.rerun_failed,
-                           progress=lambda k: bar.update(k) if bar else None, on_total=total)
-    except ResultsDirError as error:
-        return _bad_input(error, args.json)
-    except KeyboardInterrupt:
-        print(
-            f"parksim: interrupted; finished tasks are kept in {target}, "
-            "run the same command to go on",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    except OSError as error:
-        print(
-            f"parksim: cannot write to {target}: {error}; finished shards are kept", file=sys.stderr
-        )
-        return EXIT_FAILED
-    except Exception as error:
-        return _failure("sweep", error)
-    finally:
-        if bar:
-            bar.close()
-        executor.close()
+    report, code = _run_study(
+        args, plan.experiment.name, target, "sweep",
+        lambda executor, progress, total: run_sweep(plan, target, executor,
+                                                    rerun_failed=args.rerun_failed,
+                                                    progress=progress, on_total=total))
+    if code is not None:
+        return code
     if args.json:
         print(json.dumps(report.as_dict(), allow_nan=False))
     else:
@@ -411,14 +440,65 @@ def _sweep(args: argparse.Namespace) -> int:
     return EXIT_TASKS_FAILED if report.failed else EXIT_OK
 
 
+def _sensitivity(args: argparse.Namespace) -> int:
+    from parksim.report.table import sensitivity_table
+    from parksim.scenario import ScenarioError
+    from parksim.study.experiment import load_experiment
+    from parksim.study.sensitivity import analyse_sweep, run_sensitivity
+
+    if (args.experiment is None) == (args.sweep is None):
+        return _bad_input(ScenarioError("<arguments>", "give an experiment file or --from DIR "
+                                        "(one of them)"), args.json)
+    if args.sweep is not None:
+        out = Path(args.output) if args.output else Path(f"{args.sweep.rstrip('/')}-sensitivity")
+        try:
+            result = analyse_sweep(args.sweep, out)
+        except (FileNotFoundError, ValueError) as error:
+            return _bad_input(ScenarioError(args.sweep, str(error)), args.json)
+        return _sensitivity_out(result, out, args, sensitivity_table)
+    out = (Path(args.output) if args.output
+           else Path("results") / f"{Path(args.experiment).stem}-sensitivity")
+    try:
+        plan = load_experiment(args.experiment, fixed=args.fixed)
+        if plan.problem is None or plan.problem["kind"] not in ("sobol", "morris"):
+            raise ScenarioError(args.experiment, "sensitivity needs a sobol or morris design",
+                                key="design.kind")
+    except ScenarioError as error:
+        return _bad_input(error, args.json)
+    result, code = _run_study(
+        args, plan.experiment.name, out / "sweep", "sensitivity",
+        lambda executor, progress, total: run_sensitivity(plan, out, executor, progress, total))
+    if code is not None:
+        return code
+    if result.sweep is not None and not result.sweep.complete:
+        print(f"parksim: {result.warnings[0]}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"sweep": result.sweep.as_dict(), "indices": None},
+                             allow_nan=False))
+        return EXIT_TASKS_FAILED
+    return _sensitivity_out(result, out, args, sensitivity_table)
+
+
+def _sensitivity_out(result, out: Path, args: argparse.Namespace, table) -> int:
+    summary = {**result.summary, "results_dir": str(out)}
+    if result.sweep is not None:
+        summary["sweep_report"] = result.sweep.as_dict()
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
+    else:
+        print(table(summary))
+        print(f"\nresults written to {out}  (parksim.load_results(dir): one row per output "
+              "and factor)")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
     command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
     args = build_parser(json_errors="--json" in command_line[1:]).parse_args(command_line[1:])
     args.command_line = command_line
-    handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep}[
-        args.command
-    ]
+    handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep,
+               "sensitivity": _sensitivity}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

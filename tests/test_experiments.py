@@ -418,7 +418,7 @@ BAD = [
         ),
         "",
         "factors[0]",
-        ["either values or range"],
+        ["either values, range or prior"],
         None,
     ),
     (

@@ -10,7 +10,7 @@ from typing import Any
 
 from parksim.aggregate import GRADE_MIX
 
-__all__ = ["forecast_table", "comparison_table", "sweep_summary", "LABELS"]
+__all__ = ["forecast_table", "comparison_table", "sweep_summary", "sensitivity_table", "LABELS"]
 
 LABELS = {
     "parks": "parks recognised",
@@ -291,3 +291,44 @@ def sweep_summary(report: dict[str, Any]) -> str:
         f"  results: {report['results_dir']}  (parksim.load_results(dir) gives one row per task)",
     ]
     return "\n".join(lines)
+
+
+OUTPUT_LABELS = {**{k: LABELS[k] for k in LABELS},
+                 **{f"met_{k}": f"P({LABELS[k]})" for k in LABELS}, "met_all": "P(all six met)"}
+
+
+def sensitivity_table(summary: dict[str, Any]) -> str:
+    """Render a sensitivity study (``parksim sensitivity``): per output, the factors that matter
+    most with their index and interval, how much of it is replication noise, and whether the
+    indices can be trusted."""
+    method = summary["method"]
+    main = "ST" if method == "sobol" else "mu_star"
+    what = ("total Sobol index ST (95% interval)" if method == "sobol"
+            else "Morris mu* (95% interval; the output's units per unit of quantile)")
+    lines = [
+        f"parksim sensitivity: {summary.get('experiment', '')} -- {method}, "
+        f"{len(summary['factors'])} factors, {summary.get('points', '?')} points x "
+        f"{summary.get('replications', '?')} replications",
+        "",
+        f"{'output':<26}{'noise':>7}{'trusted':>9}  top factors: {what}",
+    ]
+    for row in summary["outputs"]:
+        label = OUTPUT_LABELS.get(row["output"], row["output"])
+        top = ", ".join(
+            f"{t['factor']} {_g(t[main])} ({_g(t[f'{main}_conf'], plus=True)})"
+            for t in row["top"])
+        noise = "-" if row["noise_share"] is None else f"{row['noise_share']:.2f}"
+        trusted = "-" if row["constant"] else "yes" if row["trusted"] else "no"
+        lines.append(f"{label:<26}{noise:>7}{trusted:>9}  {top or 'the same at every point'}")
+    lines += ["", "noise: share of the variance of the point means that replication noise "
+              "accounts for; trusted: the leading factor's interval is narrower than its index "
+              "and noise is under half."]
+    lines += [f"warning: {w}" for w in summary.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def _g(x: float | None, plus: bool = False) -> str:
+    if x is None:
+        return "-"
+    text = f"{x:.2f}" if abs(x) < 1000 else f"{x:,.0f}"
+    return f"±{text}" if plus else text

@@ -1,9 +1,12 @@
 """Experiment files: a base scenario, factors, a design, replications; and their design points.
 
 An experiment file (TOML, in ``experiments/``) names a base scenario, the factors to vary
-(any scenario key path, by a list of values or by a range), a design -- a full grid, a Latin
-hypercube (``scipy.stats.qmc``) or a Sobol/Saltelli sample (SALib) -- the replications per
-point and the outputs to keep. :func:`load_experiment` validates it with the same quality of
+(any scenario key path, by a list of values, by a range, or by the base scenario's prior for
+it -- ``uncertain = "all"`` makes every prior a factor), a design -- a full grid, a Latin
+hypercube (``scipy.stats.qmc``), a Sobol/Saltelli sample or Morris trajectories (SALib) -- the
+replications per point and the outputs to keep. A sampled design is drawn on the unit
+hypercube (:attr:`Plan.unit`, :attr:`Plan.problem`) and mapped to each factor's values: its
+range, or its prior's quantiles. :func:`load_experiment` validates it with the same quality of
 errors as a scenario file, then builds and validates every design point's scenario, so a bad
 factor path, a range of the wrong type, an empty design or a value the scenario schema
 refuses is reported (exit code 2) before anything runs.
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from parksim.execution.replication import ROW_OUTPUTS
 from parksim.execution.tasks import scenario_hash
@@ -38,7 +41,7 @@ from parksim.scenario.loader import (
     validate,
     validate_model,
 )
-from parksim.scenario.priors import active
+from parksim.scenario.priors import active, quantile
 from parksim.scenario.schema import Scenario
 
 __all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS"]
@@ -71,11 +74,18 @@ class Factor(_Table):
                                json_schema_extra={"unit": "levels"})
     scale: Literal["linear", "log"] = Field("linear", description="spacing of a range",
                                             json_schema_extra={"unit": "linear|log"})
+    prior: bool = Field(False, description="sample the key from the base scenario's prior for it "
+                        "(a sampled design: its quantile at the design's unit value)",
+                        json_schema_extra={"unit": "bool"})
 
     @model_validator(mode="after")
     def _one_source(self) -> Factor:
+        if self.prior:
+            if self.values is not None or self.range is not None or self.levels is not None:
+                raise ValueError("a factor drawn from its prior takes no values, range or levels")
+            return self
         if (self.values is None) == (self.range is None):
-            raise ValueError("give either values or range")
+            raise ValueError("give either values, range or prior = true")
         if self.range is not None:
             lo, hi = self.range
             if not lo <= hi:
@@ -88,9 +98,9 @@ class Factor(_Table):
 
 
 class Design(_Table):
-    kind: Literal["grid", "lhs", "sobol"] = Field(
-        description="full grid, Latin hypercube or Sobol/Saltelli",
-        json_schema_extra={"unit": "grid|lhs|sobol"},
+    kind: Literal["grid", "lhs", "sobol", "morris"] = Field(
+        description="full grid, Latin hypercube, Sobol/Saltelli or Morris trajectories",
+        json_schema_extra={"unit": "grid|lhs|sobol|morris"},
     )
     samples: int | None = Field(
         None,
@@ -98,8 +108,11 @@ class Design(_Table):
         le=10_000_000,
         json_schema_extra={"unit": "points"},
         description="lhs: number of points; sobol: base sample N "
-        "(points = N(D+2), or N(2D+2) with second_order)",
+        "(points = N(D+2), or N(2D+2) with second_order); morris: trajectories r "
+        "(points = r(D+1))",
     )
+    levels: int = Field(4, ge=2, le=100, description="morris: levels of the grid each factor "
+                        "moves on (even)", json_schema_extra={"unit": "levels"})
     seed: int = Field(
         0, ge=0, description="seed of the sampler", json_schema_extra={"unit": "integer"}
     )
@@ -108,10 +121,12 @@ class Design(_Table):
 
     @model_validator(mode="after")
     def _samples(self) -> Design:
-        if self.kind in ("lhs", "sobol") and self.samples is None:
+        if self.kind in ("lhs", "sobol", "morris") and self.samples is None:
             raise ValueError(
                 f"{'an' if self.kind == 'lhs' else 'a'} {self.kind} design needs samples"
             )
+        if self.kind == "morris" and self.levels % 2:
+            raise ValueError(f"levels: a morris design needs an even number, got {self.levels}")
         if self.kind == "sobol" and self.samples & (self.samples - 1):
             raise ValueError(
                 "samples: a sobol design needs a power of two (Sobol sequences), got "
@@ -147,9 +162,19 @@ class Experiment(_Table):
         description="what to keep per task",
     )
     design: Design
+    uncertain: Literal["all", "none"] = Field(
+        "none", json_schema_extra={"unit": "all|none"},
+        description="all: every prior of the base scenario is a factor too (prior = true)")
     factors: tuple[Factor, ...] = Field(
-        min_length=1, json_schema_extra={"unit": "list"}, description="the keys varied"
+        (), json_schema_extra={"unit": "list"}, description="the keys varied"
     )
+
+    @field_validator("factors")
+    @classmethod
+    def _some(cls, factors: tuple[Factor, ...], info: ValidationInfo) -> tuple[Factor, ...]:
+        if not factors and info.data.get("uncertain", "none") == "none":
+            raise ValueError('give at least one factor (or uncertain = "all")')
+        return factors
 
     @model_validator(mode="after")
     def _factors(self) -> Experiment:
@@ -164,6 +189,9 @@ class Experiment(_Table):
                 )
             if self.design.kind != "grid" and f.levels is not None:
                 raise ValueError(f"factors[{i}].levels: levels only apply to a grid design")
+            if self.design.kind == "grid" and f.prior:
+                raise ValueError(f"factors[{i}].prior: a factor drawn from its prior needs a "
+                                 "sampled design (lhs, sobol or morris), not a grid")
         return self
 
 
@@ -178,11 +206,16 @@ class Plan:
     scenarios: list[Scenario]
     point_hashes: list[str]
     sources: list[dict[str, str]]
+    unit: np.ndarray | None = None
+    """A sampled design's points in the unit hypercube, one row per point (the design before
+    each factor's values: its range, or its prior's quantiles); None for a grid."""
     integrated: bool = False
     """Every task runs on its own parameter set of the scenario's priors: replication ``r`` of
     every point on set ``r`` (so the points meet the same parameters as well as the same
     luck); False when the experiment takes the written values (``fixed``) or the base scenario
     declares no priors (a factor's key is always fixed by the factor)."""
+    factors: tuple[Factor, ...] = ()
+    """Every factor: the file's, then one per prior with ``uncertain = "all"``."""
 
     @property
     def per_set(self) -> list[int]:
@@ -196,7 +229,19 @@ class Plan:
 
     @property
     def factor_names(self) -> list[str]:
-        return [f.path for f in self.experiment.factors]
+        return [f.path for f in self.factors]
+
+    @property
+    def problem(self) -> dict[str, Any] | None:
+        """The SALib problem of a sampled design: its factors on the unit hypercube (the space
+        the design was drawn in, and the one sensitivity indices are computed in)."""
+        if self.unit is None:
+            return None
+        names = self.factor_names
+        return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names),
+                "kind": self.experiment.design.kind,
+                "second_order": self.experiment.design.second_order,
+                "levels": self.experiment.design.levels}
 
     @property
     def tasks(self) -> int:
@@ -223,15 +268,24 @@ def _unit_samples(design: Design, d: int) -> np.ndarray:
         from scipy.stats import qmc
 
         return qmc.LatinHypercube(d=d, seed=design.seed).random(design.samples)
+    problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
+    if design.kind == "morris":
+        from SALib.sample import morris
+
+        return morris.sample(problem, design.samples, num_levels=design.levels, seed=design.seed)
     from SALib.sample import sobol
 
-    problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
     return sobol.sample(
         problem, design.samples, calc_second_order=design.second_order, seed=design.seed
     )
 
 
-def _from_unit(factor: Factor, u: np.ndarray) -> list[Any]:
+_TOP = 1.0 - 1e-9  # a unit value of 1 (Sobol, Morris) is the prior's upper end, not past it
+
+
+def _from_unit(factor: Factor, u: np.ndarray, prior: Any = None) -> list[Any]:
+    if factor.prior:
+        return [quantile(prior, float(min(max(x, 0.0), _TOP))) for x in u]
     if factor.values is not None:
         idx = np.minimum((u * len(factor.values)).astype(int), len(factor.values) - 1)
         return [factor.values[i] for i in idx]
@@ -251,13 +305,13 @@ def _levels(factor: Factor) -> list[Any]:
     return list(np.linspace(lo, hi, n)) if n > 1 else [lo]
 
 
-def _points(exp: Experiment) -> list[tuple[Any, ...]]:
-    factors = exp.factors
+def _points(exp: Experiment, factors: tuple[Factor, ...], priors: dict[str, Any]
+            ) -> tuple[list[tuple[Any, ...]], np.ndarray | None]:
     if exp.design.kind == "grid":
-        return list(itertools.product(*(_levels(f) for f in factors)))
+        return list(itertools.product(*(_levels(f) for f in factors))), None
     u = _unit_samples(exp.design, len(factors))
-    columns = [_from_unit(f, u[:, i]) for i, f in enumerate(factors)]
-    return list(zip(*columns, strict=True))
+    columns = [_from_unit(f, u[:, i], priors.get(f.path)) for i, f in enumerate(factors)]
+    return list(zip(*columns, strict=True)), u
 
 
 def _get(data: Any, key: tuple[Any, ...]) -> Any:
@@ -344,12 +398,24 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
         except ScenarioError as err:
             raise ScenarioError(str(path), f"override {err.key}: {err.message}", key="overrides",
                                 line=find_line(text, ("overrides",))) from None
+    priors = active(base.uncertain)
+    factors = exp.factors
+    if exp.uncertain == "all":
+        written = {f.path for f in factors}
+        factors += tuple(Factor(path=p, prior=True) for p in priors if p not in written)
+    for i, f in enumerate(factors):
+        if f.prior and f.path not in priors:
+            raise ScenarioError(str(path), f"factor {f.path!r} has prior = true, but the base "
+                                "scenario declares no prior for it", key=f"factors[{i}].prior",
+                                line=find_line(text, ("factors", i, "prior")))
     raw = base.model_dump(mode="json")  # every key, those left to their defaults included
-    keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(exp.factors)]
+    keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(factors)]
+    varied = {".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in k).replace(".[", "[")
+              for k in keys}
     raw["uncertain"] = {} if fixed else {
-        p: prior for p, prior in raw["uncertain"].items() if p not in exp_paths(exp)}
+        p: prior for p, prior in raw["uncertain"].items() if p not in varied}
     base = validate(raw, layers)
-    for i, f in enumerate(exp.factors):
+    for i, f in enumerate(factors):
         template = _get(raw, keys[i])
         if f.range is not None and (
             isinstance(template, bool) or not isinstance(template, int | float)
@@ -360,7 +426,7 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
                 key=f"factors[{i}].range",
                 line=find_line(text, ("factors", i, "range")),
             )
-    points = _points(exp)
+    points, unit = _points(exp, factors, priors)
     if not points:
         raise ScenarioError(
             str(path), "the design has no points", key="design", line=find_line(text, ("design",))
@@ -375,7 +441,7 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
             scenario = validate(data_n)
         except ScenarioError as err:
             setting = ", ".join(
-                f"{f.path}={v!r}" for f, v in zip(exp.factors, coerced, strict=True)
+                f"{f.path}={v!r}" for f, v in zip(factors, coerced, strict=True)
             )
             raise ScenarioError(
                 str(path),
@@ -389,11 +455,5 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
         {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()}
         for layer in [layer, *layers]
     ]
-    return Plan(path, exp, base, values, scenarios, hashes, sources,
-                bool(active(base.uncertain)))
-
-
-def exp_paths(exp: Experiment) -> set[str]:
-    """The keys an experiment's factors set, as the paths priors are keyed by."""
-    return {".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parse_key(f.path))
-            .replace(".[", "[") for f in exp.factors}
+    return Plan(path, exp, base, values, scenarios, hashes, sources, unit,
+                bool(active(base.uncertain)), factors)

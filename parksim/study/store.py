@@ -43,6 +43,7 @@ from parksim.io import (
     read_manifest,
 )
 from parksim.provenance import library_versions, source_hash
+from parksim.scenario.schema import TARGET_KEYS
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
 
@@ -107,6 +108,10 @@ class SweepStore:
         points.insert(0, "point", range(len(points)))
         points["scenario_sha256"] = plan.point_hashes
         atomic_write_table(points, self.path / "points.parquet")
+        if plan.unit is not None:  # the design on the unit hypercube, for sensitivity analysis
+            unit = pd.DataFrame(plan.unit, columns=plan.factor_names)
+            unit.insert(0, "point", range(len(unit)))
+            atomic_write_table(unit, self.path / "design.parquet")
         atomic_write_bytes(self.path / "experiment.toml", plan.path.read_bytes())
         manifest = {
             "kind": SWEEP_KIND,
@@ -119,6 +124,9 @@ class SweepStore:
             "points": len(plan.scenarios),
             "replications": exp.replications,
             "integrated": plan.integrated,
+            "problem": plan.problem,
+            "factor_kinds": {f.path: "prior" if f.prior else "lever" for f in plan.factors},
+            "thresholds": {key: float(getattr(plan.base.targets, key)) for key in TARGET_KEYS},
             "uncertain": plan.uncertain,
             "tasks": plan.tasks,
             "seed": exp.seed,
