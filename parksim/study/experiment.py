@@ -165,6 +165,9 @@ class Experiment(_Table):
     uncertain: Literal["all", "none"] = Field(
         "none", json_schema_extra={"unit": "all|none"},
         description="all: every prior of the base scenario is a factor too (prior = true)")
+    fixed: bool = Field(False, json_schema_extra={"unit": "bool"},
+                        description="priors that are not factors at their written values "
+                        "(default: each task draws its own parameter set of them)")
     factors: tuple[Factor, ...] = Field(
         (), json_schema_extra={"unit": "list"}, description="the keys varied"
     )
@@ -384,6 +387,7 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
     data, text = read_toml(path)
     layer = Layer(path, data, text)
     exp: Experiment = validate_model(Experiment, data, [layer])
+    fixed = fixed or exp.fixed
     base_path = path.parent / exp.scenario
     if not base_path.exists():
         raise ScenarioError(str(path), f"base scenario not found: {base_path}", key="scenario",

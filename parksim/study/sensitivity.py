@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.nd
     method = problem["kind"]
     if method not in ("sobol", "morris"):
         raise ValueError(f"a {method} design has no sensitivity indices: use sobol or morris")
-    rows, per_output, warnings = [], [], []
+    rows, per_output, notes = [], [], []
     for output, matrix in outputs.items():
         y = matrix.mean(axis=1)
         noise = noise_share(matrix)
@@ -120,8 +121,11 @@ def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.nd
         if constant:
             indices = {}
         elif method == "sobol":
-            si = sobol.analyze(salib, y, calc_second_order=problem.get("second_order", False),
-                               num_resamples=RESAMPLES, seed=seed)
+            with warnings.catch_warnings():  # of near-constant outputs: the summary says so
+                warnings.simplefilter("ignore", UserWarning)
+                si = sobol.analyze(salib, y,
+                                   calc_second_order=problem.get("second_order", False),
+                                   num_resamples=RESAMPLES, seed=seed)
             indices = {k: si[k] for k in ("S1", "S1_conf", "ST", "ST_conf")}
         else:
             si = morris.analyze(salib, unit, y, num_resamples=RESAMPLES,
@@ -144,18 +148,18 @@ def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.nd
             top[0][f"{main}_conf"] < (top[0][main] or 0.0) and \
             not (math.isfinite(noise) and noise >= NOISE_LIMIT)
         if constant:
-            warnings.append(f"{output}: the same at every point of the design; no indices")
+            notes.append(f"{output}: the same at every point of the design; no indices")
         elif not trusted:
             why = (f"replication noise is {noise:.0%} of the variance of the point means"
                    if math.isfinite(noise) and noise >= NOISE_LIMIT else
                    "the leading factor's interval is wider than its index")
-            warnings.append(f"{output}: the indices cannot be trusted ({why}): "
+            notes.append(f"{output}: the indices cannot be trusted ({why}): "
                             "a larger design or more replications per point")
         per_output.append({"output": output, "noise_share": _num(noise), "constant": constant,
                            "trusted": trusted, "top": top})
     indices = pd.DataFrame(rows)
-    summary = {"method": method, "factors": names, "outputs": per_output, "warnings": warnings}
-    return Sensitivity(indices, summary, warnings=warnings)
+    summary = {"method": method, "factors": names, "outputs": per_output, "warnings": notes}
+    return Sensitivity(indices, summary, warnings=notes)
 
 
 def _num(x: Any) -> float | None:
