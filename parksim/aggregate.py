@@ -48,6 +48,7 @@ __all__ = [
     "VarianceSplit",
     "variance_split",
     "top_parameters",
+    "MIN_SETS_FOR_TOP",
     "INTEGRATED_OVER",
     "cost_per_extra_unit",
     "average_cost",
@@ -101,16 +102,21 @@ def proportion(met: np.ndarray, sets: np.ndarray | None = None) -> tuple[float, 
         lo, hi = proportion_interval(int(met.sum()), len(met))
         return float(met.mean()), lo, hi
     p = float(met.mean())
-    lo, hi = wilson_interval(p, effective_trials(met, sets))
+    k = len(np.unique(sets))
+    lo, hi = wilson_interval(p, effective_trials(met, sets), df=k - 1 if k > 1 else None)
     return p, lo, hi
 
 
-def wilson_interval(p: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(p: float, trials: float, confidence: float = 0.95,
+                    df: int | None = None) -> tuple[float, float]:
     """The Wilson score interval of a proportion ``p`` observed in ``trials`` (which may be an
-    effective, non-integer number of trials), clipped to [0, 1]."""
+    effective, non-integer number of trials), clipped to [0, 1]. With ``df`` the normal
+    quantile is replaced by Student's t with ``df`` degrees of freedom: with few independent
+    units (parameter sets) the variance they estimate is itself uncertain."""
     if trials <= 0:
         return 0.0, 1.0
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    q = 0.5 + confidence / 2
+    z = float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
     z2n = z * z / trials
     centre = (p + z2n / 2) / (1 + z2n)
     half = z / (1 + z2n) * math.sqrt(p * (1 - p) / trials + z2n / (4 * trials))
@@ -122,7 +128,7 @@ def effective_trials(met: np.ndarray, sets: np.ndarray) -> float:
     Kish's design effect ``R var(set means) / (p (1 - p))``, kept between the number of sets
     ``K`` (replications of a set all alike) and ``n`` (parameters that change nothing). With
     every replication alike (``p`` 0 or 1) it is ``K``: with K parameter sets the model cannot
-    tell a chance below about 1/K of parameter values that would have met it."""
+    rule out a share below about 4/K of parameter values that would have met it."""
     met = np.asarray(met, dtype=float)
     n = len(met)
     means = set_means(met, sets)
@@ -188,6 +194,10 @@ def variance_split(values: np.ndarray, sets: np.ndarray, seed: int = 0,
     return VarianceSplit(share, (float(lo), float(hi)), 1 - share, (1 - float(hi), 1 - float(lo)))
 
 
+MIN_SETS_FOR_TOP = 10
+"""Parameter sets below which no parameter is named as mattering (:func:`top_parameters`)."""
+
+
 def top_parameters(set_mean: np.ndarray, parameters: Mapping[str, np.ndarray],
                    count: int = 3, alpha: float = 0.05) -> list[tuple[str, float]]:
     """The parameters whose drawn values go most with an output's mean over each set's
@@ -196,10 +206,12 @@ def top_parameters(set_mean: np.ndarray, parameters: Mapping[str, np.ndarray],
     Only correlations that are there count: among many parameters some correlate by chance, so
     a parameter is kept only if its correlation's p-value is below ``alpha`` divided by the
     number of parameters (Bonferroni). A parameter that never varies, or an output that does
-    not, is left out; with few parameter sets the list may be empty.
+    not, is left out. Below :data:`MIN_SETS_FOR_TOP` sets the list is empty: Spearman's p-value
+    (a t approximation) is no guard with a handful of points, where four values in order give a
+    correlation of 1 by chance.
     """
     set_mean = np.asarray(set_mean, dtype=float)
-    if len(set_mean) < 4 or np.ptp(set_mean) == 0:
+    if len(set_mean) < MIN_SETS_FOR_TOP or np.ptp(set_mean) == 0:
         return []
     varying = {path: np.asarray(drawn) for path, drawn in parameters.items()
                if np.asarray(drawn).dtype.kind in "iuf" and np.ptp(np.asarray(drawn)) > 0}

@@ -243,15 +243,18 @@ def _run(args: argparse.Namespace) -> int:
     from parksim.report.table import forecast_table
     from parksim.results import write_results
     from parksim.scenario import ScenarioError, load_with_sources
+    from parksim.scenario.loader import check_parameter_sets
     from parksim.scenario.priors import design
 
     try:
         scenario, sources = load_with_sources(args.scenario, args.overrides)
         try:
-            design([scenario], args.replications or scenario.run.replications,
-                   args.parameter_sets, args.fixed)
+            sets, _ = design([scenario], args.replications or scenario.run.replications,
+                             args.parameter_sets, args.fixed)
         except ValueError as error:
             raise ScenarioError("--parameter-sets", str(error)) from None
+        check_parameter_sets(scenario, scenario.run.seed if args.seed is None else args.seed,
+                             sets)
         if args.output:
             claim = claim_results_dir(args.output, args.force)
         else:
@@ -359,6 +362,8 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None,
                          parameter_sets=args.parameter_sets, fixed=args.fixed)
+    except ScenarioError as error:
+        return _bad_input(error, args.json)
     except KeyboardInterrupt:
         print("parksim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -441,6 +446,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
+    from parksim.io import ResultsDirError
     from parksim.report.table import sensitivity_table
     from parksim.scenario import ScenarioError
     from parksim.study.experiment import load_experiment
@@ -453,6 +459,8 @@ def _sensitivity(args: argparse.Namespace) -> int:
         out = Path(args.output) if args.output else Path(f"{args.sweep.rstrip('/')}-sensitivity")
         try:
             result = analyse_sweep(args.sweep, out)
+        except ResultsDirError as error:
+            return _bad_input(error, args.json)
         except (FileNotFoundError, ValueError) as error:
             return _bad_input(ScenarioError(args.sweep, str(error)), args.json)
         return _sensitivity_out(result, out, args, sensitivity_table)

@@ -53,6 +53,7 @@ from parksim.metrics import (
     SERIES_COLUMNS,
 )
 from parksim.model import GRADE_COLUMNS, PARK_COLUMNS
+from parksim.scenario.loader import check_parameter_sets
 from parksim.scenario.priors import active, design, draw
 from parksim.scenario.schema import CAPITAL_ITEMS, LEVERS, STATUTORY_ITEMS, TARGET_KEYS, Scenario
 
@@ -284,9 +285,14 @@ def simulate(
     fixed
         Take every uncertain parameter at its written value: the forecast conditional on
         them (a scenario without priors is always run so).
+
+    Raises ``ValueError`` for a design that cannot be made and
+    :class:`~parksim.scenario.ScenarioError` for a parameter set that is not a valid scenario,
+    before anything runs.
     """
     n, root = _run_settings(scenario, replications, seed)
-    design([scenario], n, parameter_sets, fixed)  # bad input before any worker starts
+    k, _ = design([scenario], n, parameter_sets, fixed)  # bad input before any worker starts
+    check_parameter_sets(scenario, root, k)
     executor = make_executor(workers, scheduler)
     try:
         return run_forecast(scenario, n, root, executor, records, progress, parameter_sets, fixed)

@@ -329,7 +329,7 @@ def test_shipped_experiments_load_with_their_documented_sizes():
         "tax_vs_services": (40, 40 * 20),
         "uncertain_growth_hazard": (32 * (5 + 2), 32 * 7 * 4),
         "screening_baseline": (10 * (98 + 1), 10 * 99 * 2),
-        "sensitivity_baseline": (64 * (14 + 2), 64 * 16 * 2),
+        "sensitivity_baseline": (64 * (14 + 2), 64 * 16 * 4),
     }
 
 

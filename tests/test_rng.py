@@ -150,10 +150,16 @@ def test_replication_results_do_not_depend_on_how_many_are_requested():
         _same_records(run_replication(scenario, five[i]).records,
                       run_replication(scenario, replication_seed(31, i)).records)
     # and through the public API: the first rows of a longer forecast are the shorter forecast
-    short = parksim.simulate(scenario, replications=2, seed=31, workers=1)
-    long = parksim.simulate(scenario, replications=4, seed=31, workers=1)
-    cols = [c for c in short.targets.columns if c != "replication"]
-    assert short.targets[cols].equals(long.targets[cols].iloc[:2].reset_index(drop=True))
+    # (at the written values, or on parameter sets of one replication each: replication r runs
+    # on set r // R, so with R fixed the sets line up too)
+    for kwargs in ({"fixed": True}, {}):
+        sets = {} if kwargs else {"short": 2, "long": 4}
+        short = parksim.simulate(scenario, replications=2, seed=31, workers=1, **kwargs,
+                                 **({"parameter_sets": sets["short"]} if sets else {}))
+        long = parksim.simulate(scenario, replications=4, seed=31, workers=1, **kwargs,
+                                **({"parameter_sets": sets["long"]} if sets else {}))
+        cols = [c for c in short.targets.columns if c != "replication"]
+        assert short.targets[cols].equals(long.targets[cols].iloc[:2].reset_index(drop=True))
 
 
 # --------------------------------------------------------------------------- uniformity

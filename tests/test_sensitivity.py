@@ -48,6 +48,7 @@ def test_sobol_indices_of_the_ishigami_function():
     summary = result.summary["outputs"][0]
     assert summary["trusted"] and summary["top"][0]["factor"] == "x1"
     assert summary["noise_share"] is None  # one replication per point: noise unknown
+    assert any("noise is unknown" in w for w in result.warnings)
 
 
 def test_morris_ranks_a_linear_toy_by_its_slopes():
@@ -67,7 +68,11 @@ def test_noise_share_recovers_known_replication_noise():
     matrix = signal[:, None] + rng.normal(0, 2.0, (points, r))
     # variance of a point mean: 1 + 4 / 4 = 2, half of it noise
     assert noise_share(matrix) == pytest.approx(0.5, abs=0.08)
-    assert noise_share(signal[:, None] + np.zeros((points, r))) == 0.0
+    # luck common to every point (common random numbers) is no noise between points
+    common = matrix + np.array([0.0, 10.0, -10.0, 25.0])[None, :]
+    assert noise_share(common) == pytest.approx(noise_share(matrix))
+    assert np.mean(common.var(axis=1, ddof=1)) / r / np.var(common.mean(axis=1), ddof=1) > 1
+    assert noise_share(signal[:, None] + np.zeros((points, r))) == pytest.approx(0.0, abs=1e-12)
     assert math.isnan(noise_share(matrix[:, :1]))
 
 
@@ -78,6 +83,9 @@ def test_noise_or_a_small_design_makes_the_indices_untrusted():
     result = analyse({"y": noisy}, _problem("sobol"), unit, seed=1)
     assert not result.summary["outputs"][0]["trusted"]
     assert any("cannot be trusted" in w for w in result.warnings)
+    # an inert factor's total index is about the noise share: flagged as below it
+    inert = result.indices.set_index("factor").loc["x3"]
+    assert inert["below_noise"]
 
 
 TINY = """
@@ -144,3 +152,14 @@ def test_cli_sensitivity_refuses_what_has_no_indices(write_toml, baseline_path, 
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert json.loads(proc.stdout)["error"] == "bad_input"
     assert not (tmp_path / "a").exists()
+
+
+def test_a_study_never_overwrites_other_results(write_toml, baseline_path, tmp_path,
+                                                parksim_cli):
+    path = write_toml("sens.toml", TINY.format(baseline=baseline_path, kind="sobol", samples=2))
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    proc = parksim_cli("sensitivity", path, "-o", taken, "-q", cwd=tmp_path)
+    assert proc.returncode == 2 and "not empty" in proc.stderr
+    assert sorted(p.name for p in taken.iterdir()) == ["notes.txt"]

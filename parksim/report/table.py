@@ -321,8 +321,8 @@ def sensitivity_table(summary: dict[str, Any]) -> str:
         trusted = "-" if row["constant"] else "yes" if row["trusted"] else "no"
         lines.append(f"{label:<26}{noise:>7}{trusted:>9}  {top or 'the same at every point'}")
     lines += ["", "noise: share of the variance of the point means that replication noise "
-              "accounts for; trusted: the leading factor's interval is narrower than its index "
-              "and noise is under half."]
+              "accounts for (an index below it may be noise); trusted: the leading factor's "
+              f"interval is narrower than its index and noise is under {summary['noise_limit']}."]
     lines += [f"warning: {w}" for w in summary.get("warnings", [])]
     return "\n".join(lines)
 

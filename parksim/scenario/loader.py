@@ -29,6 +29,7 @@ from parksim.scenario.priors import (
     FAMILIES,
     Choice,
     active,
+    draw,
     paths_written,
     realise,
     resolve,
@@ -47,6 +48,7 @@ __all__ = [
     "validate",
     "validate_model",
     "check_priors",
+    "check_parameter_sets",
     "read_toml",
     "find_line",
     "parse_key",
@@ -167,7 +169,8 @@ def load_raw(path: str | Path) -> tuple[dict[str, Any], list[Layer]]:
     layers = _chain(Path(path))
     data: dict[str, Any] = {}
     for layer in layers:
-        inherited = dict(data.get("uncertain") or {})
+        inherited = data.get("uncertain")
+        inherited = dict(inherited) if isinstance(inherited, dict) else {}
         own = layer.data.get("uncertain")
         data = merge(data, layer.data)
         if isinstance(own, dict):
@@ -205,9 +208,10 @@ def _read_sample(layer: Layer, path: str, prior: Any) -> Any:
     values = table.column(column).to_pylist()
     weights = (table.column("weight").to_pylist() if "weight" in table.column_names
                else [1.0] * len(values))
-    if any(v is None for v in values) or any(w is None for w in weights):
-        raise ScenarioError(message=f"the sample {file} has missing values in {column!r} "
-                            "or its weights", **where)
+    numbers = (int, float)
+    if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in (*values, *weights)):
+        raise ScenarioError(message=f"the sample {file} has missing or non-numeric values in "
+                            f"{column!r} or its weights", **where)
     return {**prior, "values": [float(v) for v in values], "weights": [float(w) for w in weights],
             "sample_id": hashlib.sha256(raw).hexdigest()}
 
@@ -514,6 +518,8 @@ def check_priors(scenario: Scenario, layers: list[Layer]) -> None:
              for side in (0, -1)] if priors else []
     inner = [(path, end) for path, e in ends.items() for end in e[1:-1]]
     if not any(joint) and all(accepted({path: end[1]}) is None for path, end in inner):
+        if priors:
+            check_parameter_sets(scenario, 0, CHECKED_SETS, layers)
         return
     for path, prior in priors.items():
         for which, end in ends[path]:
@@ -528,7 +534,8 @@ def check_priors(scenario: Scenario, layers: list[Layer]) -> None:
                        else f"the prior's {which} is not accepted at {path}: {reason}")
             loc = ("uncertain", path, *(() if unbounded or isinstance(prior, Choice)
                                          else (which,)))
-            raise _at(loc, layers, message)
+            owner = _owner(("uncertain", path), layers, "")  # a prior's table is written whole
+            raise _at(loc, [owner] if owner else layers, message)
     reason = next(r for r in joint if r)
     raise _at(("uncertain",), layers, "the priors' low ends together, or their high ends "
               f"together, make a scenario that is not valid: {reason}")
@@ -552,6 +559,27 @@ def _at(loc: tuple[Any, ...], layers: list[Layer], message: str) -> ScenarioErro
 
 
 _FAR = 1e300
+
+CHECKED_SETS = 32
+"""Parameter sets :func:`check_priors` draws and validates (seed 0): a rule across keys that
+two priors can be drawn into breaking is found at load, not in a worker."""
+
+
+def check_parameter_sets(scenario: Scenario, seed: int, sets: int,
+                         layers: list[Layer] | None = None) -> None:
+    """Parameter sets ``0 .. sets - 1`` under ``seed`` each make a valid scenario; else a
+    :class:`ScenarioError` naming the first that does not, and why (priors whose draws can
+    break a rule across keys, such as grading thresholds in order)."""
+    for k in range(sets):
+        try:
+            realise(scenario, draw(scenario.uncertain, scenario, seed, k))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            reason = error["msg"].removeprefix("Value error, ")
+            raise _at(("uncertain",), layers or [],
+                      f"parameter set {k} (seed {seed}) drawn from the priors is not a valid "
+                      f"scenario: {reason}. Priors that can be drawn into values breaking a "
+                      "rule across keys need narrower ranges (or one of them fixed)") from None
 
 
 # --------------------------------------------------------------------------- entry point

@@ -53,6 +53,7 @@ __all__ = [
     "resolve",
     "set_value",
     "quoted",
+    "canonical",
     "typed_like",
     "paths_written",
 ]
@@ -297,6 +298,15 @@ def _parts(path: str) -> tuple[Any, ...]:
     return parse_key(path)
 
 
+def canonical(path: str) -> str:
+    """``path`` as priors are keyed: dotted names, ``[i]`` for an item of an array, no spaces
+    or empty parts (``district..rd_share`` is ``district.rd_share``)."""
+    out = ""
+    for part in _parts(path):
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def resolve(scenario: Any, path: str) -> Any:
     """The value at a dotted ``path`` of a scenario (``parks.initial[2].floor_area_m2``);
     ``KeyError`` with a message saying which part is missing."""
@@ -419,12 +429,13 @@ def nested_design(replications: int, parameter_sets: int | None) -> tuple[int, i
     """``(K, R)``: parameter sets and replications per set of ``replications`` model runs.
 
     ``parameter_sets`` defaults to ``replications / 10`` (10 replications per set); where ten
-    does not divide the runs, to the largest number of replications per set below ten that
-    does. ``ValueError`` unless ``parameter_sets`` divides ``replications``.
+    does not divide the runs, or would leave one set, to the largest number of replications
+    per set below ten (and at most half the runs) that does: ``-n 4`` is 2 sets of 2, a prime
+    ``-n 7`` 7 sets of 1. ``ValueError`` unless ``parameter_sets`` divides ``replications``.
     """
     n = int(replications)
-    if parameter_sets is None:
-        per_set = max(r for r in range(1, min(10, n) + 1) if n % r == 0)
+    if parameter_sets is None:  # at most 10 per set, and at least two sets where n allows
+        per_set = max(r for r in range(1, min(10, max(n // 2, 1)) + 1) if n % r == 0)
         return n // per_set, per_set
     k = int(parameter_sets)
     if k < 1 or k > n or n % k:

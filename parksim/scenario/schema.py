@@ -14,7 +14,16 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from parksim.calendar import month_index, parse_month
-from parksim.scenario.priors import Choice, Fixed, Prior, Sample, quoted, resolve, support
+from parksim.scenario.priors import (
+    Choice,
+    Fixed,
+    Prior,
+    Sample,
+    canonical,
+    quoted,
+    resolve,
+    support,
+)
 
 __all__ = [
     "Scenario",
@@ -995,6 +1004,14 @@ class Scenario(Strict):
     )
 
     @model_validator(mode="after")
+    def _sets_divide(self) -> Scenario:
+        run = self.run
+        if run.parameter_sets is not None and run.replications % run.parameter_sets:
+            raise ValueError(f"run.parameter_sets: {run.parameter_sets} parameter sets do not "
+                             f"divide run.replications ({run.replications})")
+        return self
+
+    @model_validator(mode="after")
     def _priors(self) -> Scenario:
         # every prior names a value of this scenario, and the value written there is in its support
         for path, prior in self.uncertain.items():
@@ -1008,8 +1025,15 @@ class Scenario(Strict):
                                  f"{missing.args[0]}") from None
             if isinstance(value, BaseModel | dict | tuple):
                 raise ValueError(f"{key}: {path!r} is a table or list, not a value")
+            if canonical(path) != path:
+                raise ValueError(f"{key}: write the path as {canonical(path)!r}")
             if isinstance(prior, Fixed):
                 continue
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if isinstance(prior, Choice) and whole and not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in prior.values):
+                raise ValueError(f"{key}: {path} holds an integer; a choice for it needs "
+                                 f"integer values, got {list(prior.values)}")
             if isinstance(prior, Choice):
                 if value not in prior.values:
                     raise ValueError(f"{key}: the value written at {path} ({value!r}) is not one "

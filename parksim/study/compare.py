@@ -38,6 +38,7 @@ from parksim.execution.executors import Executor
 from parksim.execution.tasks import interleaved, scenario_hash
 from parksim.metrics import CHANNELS
 from parksim.provenance import library_versions, source_hash
+from parksim.scenario.loader import check_parameter_sets
 from parksim.scenario.priors import active, design
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 
@@ -159,6 +160,9 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
     k, per_set = design(scenarios, replications, parameter_sets, fixed)
     if fixed:
         scenarios = [s.model_copy(update={"uncertain": {}}) for s in scenarios]
+    for scenario in scenarios:
+        if active(scenario.uncertain):
+            check_parameter_sets(scenario, seed, k)
     hashes = [scenario_hash(s) for s in scenarios]
     version, source = library_versions()["parksim"], source_hash()
     per_point = [per_set if active(s.uncertain) else 0 for s in scenarios]

@@ -32,6 +32,7 @@ from parksim.scenario.loader import (
     Layer,
     ScenarioError,
     apply_overrides,
+    check_parameter_sets,
     check_priors,
     find_line,
     load_raw,
@@ -41,7 +42,7 @@ from parksim.scenario.loader import (
     validate,
     validate_model,
 )
-from parksim.scenario.priors import active, quantile
+from parksim.scenario.priors import Sample, active, quantile
 from parksim.scenario.schema import Scenario
 
 __all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS"]
@@ -408,10 +409,20 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
         written = {f.path for f in factors}
         factors += tuple(Factor(path=p, prior=True) for p in priors if p not in written)
     for i, f in enumerate(factors):
+        where = dict(key=f"factors[{i}].prior" if i < len(exp.factors) else "uncertain",
+                     line=find_line(text, ("factors", i, "prior") if i < len(exp.factors)
+                                    else ("uncertain",)))
         if f.prior and f.path not in priors:
             raise ScenarioError(str(path), f"factor {f.path!r} has prior = true, but the base "
-                                "scenario declares no prior for it", key=f"factors[{i}].prior",
-                                line=find_line(text, ("factors", i, "prior")))
+                                "scenario declares no prior for it", **where)
+        if f.prior and exp.design.kind == "grid":
+            raise ScenarioError(str(path), f"factor {f.path!r} is drawn from its prior: that "
+                                "needs a sampled design (lhs, sobol or morris), not a grid",
+                                **where)
+        if f.prior and isinstance(priors[f.path], Sample):
+            raise ScenarioError(str(path), f"factor {f.path!r} has a joint sample as its prior: "
+                                "as a design factor it would lose its correlation with the "
+                                "sample's other columns; give it a range instead", **where)
     raw = base.model_dump(mode="json")  # every key, those left to their defaults included
     keys = [_check_path(path, text, raw, i, f.path) for i, f in enumerate(factors)]
     varied = {".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in k).replace(".[", "[")
@@ -459,5 +470,7 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
         {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()}
         for layer in [layer, *layers]
     ]
-    return Plan(path, exp, base, values, scenarios, hashes, sources, unit,
-                bool(active(base.uncertain)), factors)
+    integrated = bool(active(base.uncertain))
+    if integrated:  # replication r of every point runs on parameter set r
+        check_parameter_sets(base, exp.seed, exp.replications, layers)
+    return Plan(path, exp, base, values, scenarios, hashes, sources, unit, integrated, factors)

@@ -15,10 +15,13 @@ turns its rows into indices, per output: each target's value, each P(met) and P(
 
 Each point's output is the mean over its replications, so replication noise is part of what
 the indices see. Per output the analysis reports ``noise_share``: the share of the variance of
-the point means that replication noise accounts for (the mean within-point variance over R,
-against the variance of the point means); and it says when the indices cannot be trusted --
-the leading factor's interval wider than its index, or noise at least half the variance -- so
-that a small design is never read as a ranking.
+the point means that replication noise accounts for (:func:`noise_share`: the point x
+replication residual, since luck common to every point under common random numbers moves no
+index); and it says when the indices cannot be trusted --
+the leading factor's interval wider than its index, or noise at least :data:`NOISE_LIMIT` of
+the variance -- so that a small design is never read as a ranking. A Sobol total index below
+the noise share is flagged ``below_noise``: an inert factor's total index is about that much.
+With one replication per point the noise is unknown, and a warning says so.
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ import numpy as np
 import pandas as pd
 
 from parksim.execution.executors import Executor
-from parksim.io import atomic_write_bytes, atomic_write_table, fsync_dir, read_manifest, sha256_file
+from parksim.io import (
+    ResultsDirError,
+    atomic_write_bytes,
+    atomic_write_table,
+    fsync_dir,
+    read_manifest,
+    sha256_file,
+)
 from parksim.provenance import library_versions, source_hash
 from parksim.scenario.schema import TARGET_KEYS
 from parksim.study.experiment import Plan
@@ -53,7 +63,10 @@ OUTPUTS = (*TARGET_KEYS, *(f"met_{k}" for k in TARGET_KEYS), "met_all")
 its P(met)), and all six met."""
 
 RESAMPLES = 1000
-NOISE_LIMIT = 0.5
+NOISE_LIMIT = 0.2
+"""Replication noise at or above this share of the variance of the point means makes an
+output's indices untrusted: noise inflates every total index (an inert factor's ST is about
+the noise share) and deflates the first-order ones."""
 
 
 @dataclass
@@ -88,16 +101,25 @@ def outputs_by_point(rows: pd.DataFrame, thresholds: dict[str, float], points: i
 
 
 def noise_share(matrix: np.ndarray) -> float:
-    """The share of the variance of the point means that replication noise accounts for
-    (mean within-point variance / R over the variance of the point means, at most 1); NaN with
-    one replication per point or point means that never vary."""
+    """The share of the variance of the point means that replication noise accounts for; NaN
+    with one replication per point or point means that never vary.
+
+    Every point runs replication ``r`` on the same random numbers (common random numbers), so
+    the part of a replication's luck that is common to all points shifts every point mean
+    alike and moves no index. Only the rest -- the point x replication residual of a two-way
+    layout, ``y[p, r] - mean_p - mean_r + mean`` -- is noise between points: its variance over
+    R, against the variance of the point means (at most 1).
+    """
     points, r = matrix.shape
     if r < 2 or points < 2:
         return math.nan
-    between = float(matrix.mean(axis=1).var(ddof=1))
+    means = matrix.mean(axis=1)
+    between = float(means.var(ddof=1))
     if between <= 0:
         return math.nan
-    return min(float(matrix.var(axis=1, ddof=1).mean()) / r / between, 1.0)
+    residual = matrix - means[:, None] - matrix.mean(axis=0)[None, :] + matrix.mean()
+    noise = float((residual ** 2).sum()) / ((points - 1) * (r - 1))
+    return min(noise / r / between, 1.0)
 
 
 def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.ndarray,
@@ -139,6 +161,8 @@ def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.nd
             row.update({k: float(v[i]) for k, v in indices.items()})
             row["interval_wider_than_index"] = bool(indices) and bool(
                 row[f"{main}_conf"] > abs(row[main]))
+            row["below_noise"] = bool(indices) and method == "sobol" and \
+                math.isfinite(noise) and bool(row["ST"] < noise)
             rows.append(row)
         order = (np.argsort(-np.nan_to_num(np.asarray(indices[main], dtype=float), nan=-1.0))
                  if indices else [])
@@ -149,8 +173,12 @@ def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.nd
             not (math.isfinite(noise) and noise >= NOISE_LIMIT)
         if constant:
             notes.append(f"{output}: the same at every point of the design; no indices")
+        elif matrix.shape[1] < 2:
+            notes.append(f"{output}: one replication per point, so how much of the indices is "
+                         "replication noise is unknown (a stochastic model needs two or more)")
         elif not trusted:
-            why = (f"replication noise is {noise:.0%} of the variance of the point means"
+            why = (f"replication noise is {noise:.0%} of the variance of the point means, at "
+                   f"least {NOISE_LIMIT:.0%}"
                    if math.isfinite(noise) and noise >= NOISE_LIMIT else
                    "the leading factor's interval is wider than its index")
             notes.append(f"{output}: the indices cannot be trusted ({why}): "
@@ -158,7 +186,8 @@ def analyse(outputs: dict[str, np.ndarray], problem: dict[str, Any], unit: np.nd
         per_output.append({"output": output, "noise_share": _num(noise), "constant": constant,
                            "trusted": trusted, "top": top})
     indices = pd.DataFrame(rows)
-    summary = {"method": method, "factors": names, "outputs": per_output, "warnings": notes}
+    summary = {"method": method, "factors": names, "noise_limit": NOISE_LIMIT,
+               "outputs": per_output, "warnings": notes}
     return Sensitivity(indices, summary, warnings=notes)
 
 
@@ -194,8 +223,28 @@ def analyse_sweep(sweep_dir: str | Path, out: str | Path | None = None,
                           points=manifest["points"], replications=manifest["replications"],
                           tasks=manifest["tasks"], seed=manifest["seed"])
     if out is not None:
+        check_output(Path(out), sweep=Path(out) == sweep_dir.parent)
         _write(Path(out), result, manifest)
     return result
+
+
+def check_output(out: Path, sweep: bool = True) -> None:
+    """``out`` may take a sensitivity study: it does not exist, is empty, holds a study already
+    (written again), or -- with ``sweep`` -- only the study's ``sweep/`` of an interrupted run;
+    ``ResultsDirError`` for anything else, so no other results are overwritten."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ResultsDirError(f"{out}: output path is a file, expected a directory")
+    if (out / "manifest.json").exists():
+        kind = read_manifest(out).get("kind")
+        if kind != SENSITIVITY_KIND:
+            raise ResultsDirError(f"{out}: holds {kind!r} results, not a sensitivity study; "
+                                  "use a new output directory")
+        return
+    if any(p.name != "sweep" or not sweep for p in out.iterdir()):
+        raise ResultsDirError(f"{out}: output directory is not empty and holds no sensitivity "
+                              "study")
 
 
 def _write(out: Path, result: Sensitivity, sweep_manifest: dict[str, Any]) -> None:
@@ -231,6 +280,7 @@ def run_sensitivity(plan: Plan, out: str | Path, executor: Executor, progress=No
     out = Path(out)
     if plan.problem is None or plan.problem["kind"] not in ("sobol", "morris"):
         raise ValueError(f"{plan.path}: sensitivity needs a sobol or morris design")
+    check_output(out)
     report = run_sweep(plan, out / "sweep", executor, progress=progress, on_total=on_total)
     if not report.complete:
         return Sensitivity(pd.DataFrame(), {}, report,
