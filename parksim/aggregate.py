@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from parksim.scenario.schema import TARGET_KEYS, Scenario
+from parksim.scenario.schema import OBSERVABLES, TARGET_KEYS, Scenario
 
 __all__ = [
     "CONDITIONAL_ON",
@@ -287,6 +287,10 @@ class ObservationSummary:
     p95: float
     inside_p05_p95: bool
     source: str
+    kind: str = "count"
+    period: tuple[str, str] | None = None
+    interval: tuple[float, float] | None = None
+    se: float | None = None
 
 
 def summarise_observations(
@@ -300,9 +304,10 @@ def summarise_observations(
         column = np.asarray(column, dtype=float)
         p05, p50, p95 = quantiles(column[np.isfinite(column)])
         inside = bool(math.isfinite(p05) and p05 <= obs.value <= p95)
-        out.append(
-            ObservationSummary(obs.key, obs.date, obs.value, p50, p05, p95, inside, obs.source)
-        )
+        period = (obs.period.start, obs.period.end) if obs.period is not None else None
+        out.append(ObservationSummary(
+            obs.key, obs.date if obs.date is not None else obs.period.end, obs.value, p50, p05,
+            p95, inside, obs.source, OBSERVABLES[obs.key], period, obs.interval, obs.se))
     return out
 
 

@@ -166,6 +166,10 @@ class Forecast:
                     "p95": _num(o.p95),
                     "inside_p05_p95": o.inside_p05_p95,
                     "source": o.source,
+                    "kind": o.kind,
+                    "period": list(o.period) if o.period else None,
+                    "interval": list(o.interval) if o.interval else None,
+                    "se": o.se,
                 }
                 for o in observed
             ],

@@ -22,6 +22,7 @@ from parksim.scenario.schema import (
     CAPITAL_ITEMS,
     LEDGER_ITEMS,
     LEVERS,
+    OBSERVABLES,
     STATUTORY_ITEMS,
     TARGET_KEYS,
     Scenario,
@@ -298,16 +299,55 @@ def ledger(records: Records, scenario: Scenario) -> dict[str, list]:
 
 
 def observed_values(series: np.ndarray, scenario: Scenario) -> list[float]:
-    """Simulated value of each scenario observation (NaN when outside the run)."""
+    """Simulated value of each scenario observation (NaN when outside the run, or undefined:
+    a density or share of nothing).
+
+    Counts and totals are the series' value at the end of the month; densities and shares are
+    ratios of two series at that month (``firms_per_park`` firms in recognised parks per
+    recognised park, ``m2_per_firm`` their floor per firm, ``tech_share`` tech firms among those
+    firms, ``occupancy`` the occupied share of all parks' floor); a rate is the events of its
+    period (cumulative ``upgrades`` or ``exits_failure`` at its end, less at the month before it)
+    per in-park firm-year (firms in all parks, month by month, over 12).
+    """
+    start = scenario.calendar.start
+    col = {name: SERIES_COLUMNS.index(name) for name in SERIES_COLUMNS}
     out = []
     for obs in scenario.observations:
-        i = month_index(scenario.calendar.start, obs.date)
-        out.append(
-            float(series[i, SERIES_COLUMNS.index(obs.key)])
-            if 0 <= i < len(series)
-            else float("nan")
-        )
+        kind = OBSERVABLES[obs.key]
+        if kind == "rate":
+            first = month_index(start, obs.period.start)
+            last = month_index(start, obs.period.end)
+            if first < 0 or last >= len(series):
+                out.append(float("nan"))
+                continue
+            events = "upgrades" if obs.key == "upgrades_per_firm_year" else "exits_failure"
+            before = series[first - 1, col[events]] if first > 0 else 0.0
+            firm_years = float(series[first:last + 1, col["firms_all_parks"]].sum()) / 12.0
+            out.append(_ratio(series[last, col[events]] - before, firm_years))
+            continue
+        i = month_index(start, obs.date)
+        if not 0 <= i < len(series):
+            out.append(float("nan"))
+            continue
+        row = series[i]
+        if obs.key in _RATIOS:
+            numerator, denominator = _RATIOS[obs.key]
+            out.append(_ratio(row[col[numerator]], row[col[denominator]]))
+        else:
+            out.append(float(row[col[obs.key]]))
     return out
+
+
+_RATIOS = {
+    "firms_per_park": ("firms", "parks"),
+    "m2_per_firm": ("floor_area_m2", "firms"),
+    "tech_share": ("tech_firms", "firms"),
+}
+"""Densities and shares as (numerator, denominator) series (``occupancy`` is a series)."""
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator > 0 else float("nan")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,14 @@ LABELS = {
     "tech_firms": "tech firms",
     "demo_parks": "demonstration parks",
     "provincial_parks": "provincial parks",
+    "parks_open": "parks open",
+    "firms_all_parks": "firms in all parks",
+    "firms_per_park": "firms per park",
+    "m2_per_firm": "m2 per firm",
+    "tech_share": "tech share",
+    "occupancy": "occupancy",
+    "upgrades_per_firm_year": "upgrades/firm-year",
+    "failures_per_firm_year": "failures/firm-year",
 }
 
 
@@ -45,6 +53,13 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
                         for p in t.get("top_parameters", []))
         lines.append(f"{LABELS[t['key']]:<22}{_p(share):>11}{span:>16}  {top or '-'}")
     return lines
+
+
+def _v(x: float | None, kind: str) -> str:
+    """An observed or simulated value: counts as counts, ratios to three significant digits."""
+    if x is None or kind in ("count", "total") or abs(x) >= 100:
+        return _n(x)
+    return f"{x:.3g}"
 
 
 def _money(x: float | None) -> str:
@@ -93,10 +108,12 @@ def forecast_table(summary: dict[str, Any]) -> str:
     if summary["observed"]:
         lines += [
             "",
-            f"{'observed':<22}{'date':>11}{'value':>9}{'':>16}{'median':>12}{'5-95% range':>24}",
+            f"{'observed':<24}{'date or period':>17}{'value':>10}{'its range':>20}{'median':>12}"
+            f"{'5-95% range':>24}",
         ]
         for o in summary["observed"]:
-            span = f"{_n(o['p05'])} - {_n(o['p95'])}"
+            kind = o.get("kind", "count")
+            span = f"{_v(o['p05'], kind)} - {_v(o['p95'], kind)}"
             flag = (
                 "  (not simulated)"
                 if o["median"] is None
@@ -104,9 +121,12 @@ def forecast_table(summary: dict[str, Any]) -> str:
                 if o["inside_p05_p95"]
                 else "  (outside)"
             )
+            when = "..".join(o["period"]) if o.get("period") else o["date"]
+            known = (f"[{_v(o['interval'][0], kind)}, {_v(o['interval'][1], kind)}]"
+                     if o.get("interval") else f"se {_v(o['se'], kind)}" if o.get("se") else "")
             lines.append(
-                f"{LABELS.get(o['key'], o['key']):<22}{o['date']:>11}{_n(o['observed']):>9}{'':>16}"
-                f"{_n(o['median']):>12}{span:>24}{flag}"
+                f"{LABELS.get(o['key'], o['key']):<24}{when:>17}{_v(o['observed'], kind):>10}"
+                f"{known:>20}{_v(o['median'], kind):>12}{span:>24}{flag}"
             )
     lines += ["", *_fiscal_lines(summary)]
     chain = summary.get("innovation_chain")

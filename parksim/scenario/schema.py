@@ -29,6 +29,8 @@ __all__ = [
     "Scenario",
     "TARGET_KEYS",
     "OBSERVABLE_KEYS",
+    "OBSERVABLES",
+    "OBSERVATION_KINDS",
     "LEVERS",
     "ALLOCATIONS",
     "ACCOUNTS",
@@ -43,7 +45,24 @@ __all__ = [
 ]
 
 TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
-OBSERVABLE_KEYS = TARGET_KEYS + ("provincial_parks",)
+OBSERVABLES = {
+    **dict.fromkeys(("parks", "firms", "upgrades", "tech_firms", "demo_parks",
+                     "provincial_parks", "parks_open", "firms_all_parks"), "count"),
+    "floor_area_m2": "total",
+    "firms_per_park": "density",
+    "m2_per_firm": "density",
+    "tech_share": "share",
+    "occupancy": "share",
+    "upgrades_per_firm_year": "rate",
+    "failures_per_firm_year": "rate",
+}
+"""What can be observed, and its kind: counts and totals at the end of a month (the targets,
+provincial parks, parks open, firms in all parks), densities (firms per recognised park, m² of
+recognised parks per firm in them), shares (tech firms among the firms in recognised parks, the
+occupied share of all parks' floor) and rates over a period (upgrades and failures per in-park
+firm-year). ``parksim.metrics.observed_values`` computes each from the monthly series."""
+OBSERVABLE_KEYS = tuple(OBSERVABLES)
+OBSERVATION_KINDS = ("count", "total", "density", "share", "rate")
 LEVERS = ("finance", "land", "tax", "services", "relief")
 ALLOCATIONS = ("first_come", "quarterly", "ranked")
 CAPITAL_ITEMS = ("government_parks", "construction_subsidy", "renovation_subsidy",
@@ -977,10 +996,52 @@ class Targets(Strict):
 
 
 class Observation(Strict):
-    key: Literal[OBSERVABLE_KEYS] = q("key", "observed quantity")
-    date: Month = q("YYYY-MM", "month at whose end it was observed")
+    """An observed value: at the end of a month (``date``), or over a ``period`` for a rate;
+    with its uncertainty (an ``interval`` or a standard error ``se``) where it is known."""
+
+    key: Literal[OBSERVABLE_KEYS] = q("key", "observed quantity (parksim.scenario.OBSERVABLES)")
+    kind: Literal[OBSERVATION_KINDS] | None = qd(
+        None, "count|total|density|share|rate", "what kind of quantity it is (given by key; "
+        "checked if written)")
+    date: Month | None = qd(None, "YYYY-MM", "month at whose end it was observed (not for a rate)")
+    period: Window | None = qd(None, "window", "months a rate is observed over (rates only)")
     value: float = q("same as key", "observed value", ge=0)
+    interval: tuple[float, float] | None = qd(
+        None, "same as key", "[low, high]: the range the true value lies in, as the source "
+        "gives it or as judged")
+    se: float | None = qd(None, "same as key", "standard error of the observed value", gt=0)
     source: str = qd("", "text", "where the number comes from")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Observation:
+        kind = OBSERVABLES[self.key]
+        if self.kind is not None and self.kind != kind:
+            raise ValueError(f"{self.key} is a {kind}, not a {self.kind}")
+        if kind == "rate":
+            if self.period is None or self.date is not None:
+                raise ValueError(f"{self.key} is a rate: give its period (and no date)")
+        elif self.date is None or self.period is not None:
+            raise ValueError(f"{self.key} is observed at a date: give its date (and no period)")
+        if self.interval is not None:
+            low, high = self.interval
+            if not low <= self.value <= high:
+                raise ValueError(f"interval [{low:g}, {high:g}] does not hold the value "
+                                 f"{self.value:g}")
+            if self.se is not None:
+                raise ValueError("give an interval or a standard error, not both")
+        if kind == "share" and (self.value > 1 or (self.interval and self.interval[1] > 1)):
+            raise ValueError(f"{self.key} is a share: at most 1")
+        return self
+
+    @property
+    def kind_of(self) -> str:
+        """The observation's kind (written or given by its key)."""
+        return OBSERVABLES[self.key]
+
+    @property
+    def when(self) -> str:
+        """Its date, or a rate's period as ``START..END``."""
+        return self.date if self.date is not None else f"{self.period.start}..{self.period.end}"
 
 
 class Scenario(Strict):
