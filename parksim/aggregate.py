@@ -291,6 +291,8 @@ class ObservationSummary:
     period: tuple[str, str] | None = None
     interval: tuple[float, float] | None = None
     se: float | None = None
+    detail: dict[str, object] | None = None
+    """What narrows the key: ``grade``, ``age`` or ``level``, where written."""
 
 
 def summarise_observations(
@@ -307,7 +309,9 @@ def summarise_observations(
         period = (obs.period.start, obs.period.end) if obs.period is not None else None
         out.append(ObservationSummary(
             obs.key, obs.date if obs.date is not None else obs.period.end, obs.value, p50, p05,
-            p95, inside, obs.source, OBSERVABLES[obs.key], period, obs.interval, obs.se))
+            p95, inside, obs.source, OBSERVABLES[obs.key], period, obs.interval, obs.se,
+            {k: getattr(obs, k) for k in ("grade", "age", "level") if getattr(obs, k) is not None}
+            or None))
     return out
 
 

@@ -170,6 +170,8 @@ class Forecast:
                     "period": list(o.period) if o.period else None,
                     "interval": list(o.interval) if o.interval else None,
                     "se": o.se,
+                    **{k: list(v) if isinstance(v, tuple) else v
+                       for k, v in (o.detail or {}).items()},
                 }
                 for o in observed
             ],

@@ -36,6 +36,9 @@ __all__ = [
     "ledger",
     "LEDGER_COLUMNS",
     "observed_values",
+    "grade_share",
+    "months_to_fill",
+    "failures_by_age",
     "FirmHistories",
     "firm_histories",
     "FIRMS_READINGS",
@@ -298,7 +301,9 @@ def ledger(records: Records, scenario: Scenario) -> dict[str, list]:
     return out
 
 
-def observed_values(series: np.ndarray, scenario: Scenario) -> list[float]:
+def observed_values(series: np.ndarray, scenario: Scenario, records: Records | None = None,
+                    parks: dict[str, list] | None = None,
+                    grades: dict[str, list] | None = None) -> list[float]:
     """Simulated value of each scenario observation (NaN when outside the run, or undefined:
     a density or share of nothing).
 
@@ -307,13 +312,34 @@ def observed_values(series: np.ndarray, scenario: Scenario) -> list[float]:
     recognised park, ``m2_per_firm`` their floor per firm, ``tech_share`` tech firms among those
     firms, ``occupancy`` the occupied share of all parks' floor); a rate is the events of its
     period (cumulative ``upgrades`` or ``exits_failure`` at its end, less at the month before it)
-    per in-park firm-year (firms in all parks, month by month, over 12).
+    per in-park firm-year (firms in all parks, month by month, over 12). The others need the
+    replication's records, parks (with :func:`fill_months`' columns) and grading log:
+    ``failures_by_age`` (:func:`failures_by_age`), ``grade_share`` (:func:`grade_share`) and
+    ``months_to_fill`` (:func:`months_to_fill`).
     """
     start = scenario.calendar.start
     col = {name: SERIES_COLUMNS.index(name) for name in SERIES_COLUMNS}
     out = []
+    histories = None
     for obs in scenario.observations:
         kind = OBSERVABLES[obs.key]
+        if obs.key in ("failures_by_age", "months_to_fill", "grade_share"):
+            if records is None or parks is None or grades is None:
+                raise ValueError(f"{obs.key} needs the replication's records, parks and grades")
+            if obs.key == "grade_share":
+                out.append(grade_share(grades, int(obs.date[:4]), obs.grade))
+                continue
+            first = month_index(start, obs.period.start)
+            last = month_index(start, obs.period.end) + 1
+            if first < 0 or last > len(series):
+                out.append(float("nan"))
+            elif obs.key == "months_to_fill":
+                out.append(months_to_fill(records, parks, first, last, obs.level or 0.5,
+                                          len(series)))
+            else:
+                histories = histories or firm_histories(records)
+                out.append(failures_by_age(histories, first, last, obs.age, len(series)))
+            continue
         if kind == "rate":
             first = month_index(start, obs.period.start)
             last = month_index(start, obs.period.end)
@@ -348,6 +374,48 @@ _RATIOS = {
 
 def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator > 0 else float("nan")
+
+
+def grade_share(grades: dict[str, list], year: int, grade: str) -> float:
+    """The share of the parks graded in ``year`` (in grace or not taking part: not counted)
+    that were given ``grade``."""
+    years = np.asarray(grades["year"])
+    given = np.asarray(grades["grade"], dtype=object)[years == year]
+    graded = given != ""
+    return _ratio(float(np.sum(given[graded] == grade)), float(graded.sum()))
+
+
+def months_to_fill(records: Records, parks: dict[str, list], first: int, last: int,
+                   level: float, end: int) -> float:
+    """The median months from opening to ``level`` (0.5 or 0.9) occupancy of the parks that
+    opened in months ``[first, last)``; a park not there by the end of the run counts with its
+    months to the end (a lower bound). NaN if no park opened then."""
+    opened = records.kind == Kind.PARK_OPENED
+    at = np.full(len(parks["park_id"]), np.nan)
+    at[records.park_id[opened]] = records.time_months[opened]
+    chosen = (at >= first) & (at < last) & (at > 0)
+    if not chosen.any():
+        return float("nan")
+    months = np.asarray(parks[f"months_to_{round(level * 100)}pct"], dtype=float)[chosen]
+    months = np.where(np.isnan(months), end - at[chosen], months)
+    return float(np.median(months))
+
+
+def failures_by_age(histories: FirmHistories, first: int, last: int,
+                    age: tuple[float, float], end: int) -> float:
+    """Failures per in-park firm-year of firms aged ``age`` = [from, to) years, in months
+    ``[first, last)``: failures of firms that age then, over the time firms spent in parks at
+    that age then (each firm from its entry to its exit, or to the end of the run)."""
+    h = histories
+    left = np.where(np.isnan(h.exited_at), float(end), h.exited_at)
+    young = h.entered_at + 12.0 * (age[0] - h.age_at_entry)  # when a firm reaches the band
+    old = h.entered_at + 12.0 * (age[1] - h.age_at_entry)
+    lo = np.maximum.reduce([h.entered_at, young, np.full(len(h), float(first))])
+    hi = np.minimum.reduce([left, old, np.full(len(h), float(last))])
+    firm_years = float(np.clip(hi - lo, 0.0, None).sum()) / 12.0
+    failed = ((h.exit_reason == "failure") & (h.exited_at >= first) & (h.exited_at < last)
+              & (h.age_at_exit >= age[0]) & (h.age_at_exit < age[1]))
+    return _ratio(float(failed.sum()), firm_years)
 
 
 @dataclass(frozen=True)

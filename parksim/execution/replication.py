@@ -91,13 +91,14 @@ def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int
     """Run one replication and reduce its records to metrics."""
     out = run_replication(scenario, seed)
     series = monthly_series(out.records, scenario)
+    parks = {**out.parks, **fill_months(out.records, out.parks, scenario.parks.usable_share)}
     return ReplicationResult(
         replication,
         target_values(series, scenario),
         fiscal_cost(series, scenario),
-        observed_values(series, scenario),
+        observed_values(series, scenario, out.records, parks, out.grades),
         series,
-        {**out.parks, **fill_months(out.records, out.parks, scenario.parks.usable_share)},
+        parks,
         out.grades,
         ledger(out.records, scenario),
         out.records if keep_records else None,

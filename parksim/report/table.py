@@ -28,6 +28,9 @@ LABELS = {
     "occupancy": "occupancy",
     "upgrades_per_firm_year": "upgrades/firm-year",
     "failures_per_firm_year": "failures/firm-year",
+    "failures_by_age": "failures/firm-year",
+    "grade_share": "share graded",
+    "months_to_fill": "months to fill",
 }
 
 
@@ -108,7 +111,7 @@ def forecast_table(summary: dict[str, Any]) -> str:
     if summary["observed"]:
         lines += [
             "",
-            f"{'observed':<24}{'date or period':>17}{'value':>10}{'its range':>20}{'median':>12}"
+            f"{'observed':<28}{'date or period':>17}{'value':>10}{'its range':>20}{'median':>12}"
             f"{'5-95% range':>24}",
         ]
         for o in summary["observed"]:
@@ -124,8 +127,12 @@ def forecast_table(summary: dict[str, Any]) -> str:
             when = "..".join(o["period"]) if o.get("period") else o["date"]
             known = (f"[{_v(o['interval'][0], kind)}, {_v(o['interval'][1], kind)}]"
                      if o.get("interval") else f"se {_v(o['se'], kind)}" if o.get("se") else "")
+            label = LABELS.get(o["key"], o["key"]) + (
+                f" {o['grade']}" if o.get("grade") else
+                f", age {o['age'][0]:g}-{o['age'][1]:g}" if o.get("age") else
+                f" {o['level']:.0%}" if o.get("level") else "")
             lines.append(
-                f"{LABELS.get(o['key'], o['key']):<24}{when:>17}{_v(o['observed'], kind):>10}"
+                f"{label:<28}{when:>17}{_v(o['observed'], kind):>10}"
                 f"{known:>20}{_v(o['median'], kind):>12}{span:>24}{flag}"
             )
     lines += ["", *_fiscal_lines(summary)]

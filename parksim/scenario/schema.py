@@ -55,14 +55,20 @@ OBSERVABLES = {
     "occupancy": "share",
     "upgrades_per_firm_year": "rate",
     "failures_per_firm_year": "rate",
+    "failures_by_age": "rate",
+    "grade_share": "share",
+    "months_to_fill": "time",
 }
 """What can be observed, and its kind: counts and totals at the end of a month (the targets,
 provincial parks, parks open, firms in all parks), densities (firms per recognised park, m² of
 recognised parks per firm in them), shares (tech firms among the firms in recognised parks, the
 occupied share of all parks' floor) and rates over a period (upgrades and failures per in-park
-firm-year). ``parksim.metrics.observed_values`` computes each from the monthly series."""
+firm-year, and failures per in-park firm-year at ``age``), the share of graded parks given a
+``grade`` in the grading of ``date``'s year, and times to fill (the median months from opening
+to a ``level`` of occupancy of the parks opened in ``period``). ``parksim.metrics.
+observed_values`` computes each from a replication's series, records, parks and grading log."""
 OBSERVABLE_KEYS = tuple(OBSERVABLES)
-OBSERVATION_KINDS = ("count", "total", "density", "share", "rate")
+OBSERVATION_KINDS = ("count", "total", "density", "share", "rate", "time")
 LEVERS = ("finance", "land", "tax", "services", "relief")
 ALLOCATIONS = ("first_come", "quarterly", "ranked")
 CAPITAL_ITEMS = ("government_parks", "construction_subsidy", "renovation_subsidy",
@@ -995,6 +1001,9 @@ class Targets(Strict):
     demo_parks: float = q("parks", "demonstration parks", ge=0)
 
 
+Age = Annotated[float, Field(ge=0, le=200)]
+
+
 class Observation(Strict):
     """An observed value: at the end of a month (``date``), or over a ``period`` for a rate;
     with its uncertainty (an ``interval`` or a standard error ``se``) where it is known."""
@@ -1010,6 +1019,11 @@ class Observation(Strict):
         None, "same as key", "[low, high]: the range the true value lies in, as the source "
         "gives it or as judged")
     se: float | None = qd(None, "same as key", "standard error of the observed value", gt=0)
+    grade: Literal[GRADES] | None = qd(None, "A|B|C|D", "grade_share: the grade counted")
+    age: tuple[Age, Age] | None = qd(
+        None, "years", "failures_by_age: [from, to) firm age in years")
+    level: float | None = qd(None, "share", "months_to_fill: occupancy reached (default 0.5)",
+                             gt=0, le=1)
     source: str = qd("", "text", "where the number comes from")
 
     @model_validator(mode="after")
@@ -1017,9 +1031,21 @@ class Observation(Strict):
         kind = OBSERVABLES[self.key]
         if self.kind is not None and self.kind != kind:
             raise ValueError(f"{self.key} is a {kind}, not a {self.kind}")
-        if kind == "rate":
+        owners = {"grade": "grade_share", "age": "failures_by_age", "level": "months_to_fill"}
+        for extra, owner in owners.items():
+            if getattr(self, extra) is not None and self.key != owner:
+                raise ValueError(f"{extra} goes with {owner} only")
+        for extra in ("grade", "age"):
+            if self.key == owners[extra] and getattr(self, extra) is None:
+                raise ValueError(f"{self.key} needs its {extra}")
+        if self.level is not None and self.level not in (0.5, 0.9):
+            raise ValueError(f"level: 0.5 or 0.9 (the occupancies recorded), got {self.level:g}")
+        if self.age is not None and not self.age[0] < self.age[1]:
+            raise ValueError(f"age [{self.age[0]:g}, {self.age[1]:g}): from must be below to")
+        if kind in ("rate", "time"):
             if self.period is None or self.date is not None:
-                raise ValueError(f"{self.key} is a rate: give its period (and no date)")
+                raise ValueError(f"{self.key} is a {kind} over a period: give its period (and no "
+                             "date)")
         elif self.date is None or self.period is not None:
             raise ValueError(f"{self.key} is observed at a date: give its date (and no period)")
         if self.interval is not None:
