@@ -171,6 +171,18 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="print one JSON object instead of the table")
     sen.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    cal = sub.add_parser("calibrate", help="fit estimated parameters to observations (ABC-SMC)")
+    cal.add_argument("calibration", help="calibration file (TOML)")
+    cal.add_argument("-o", "--output", help="results directory (default: results/<calibration "
+                     "file name>)")
+    cal.add_argument("--workers", "-w", type=_positive,
+                     help="local worker processes (default: all cores)")
+    cal.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    cal.add_argument("--json", action="store_true",
+                     help="print one JSON object instead of the table")
+    cal.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -500,13 +512,44 @@ def _sensitivity_out(result, out: Path, args: argparse.Namespace, table) -> int:
     return EXIT_OK
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from parksim.report.table import calibration_table
+    from parksim.scenario import ScenarioError
+    from parksim.study.calibration import load_calibration, run_calibration
+
+    out = Path(args.output) if args.output else Path("results") / Path(args.calibration).stem
+    try:
+        plan = load_calibration(args.calibration)
+    except ScenarioError as error:
+        return _bad_input(error, args.json)
+    try:
+        import pyabc  # noqa: F401
+    except ImportError:
+        print("parksim: calibrate needs pyabc: pip install 'parksim[calibration]'",
+              file=sys.stderr)
+        return EXIT_FAILED
+    result, code = _run_study(
+        args, plan.file.name, out, "calibrate",
+        lambda executor, progress, total: run_calibration(plan, out, executor))
+    if code is not None:
+        return code
+    summary = {**result.summary, "results_dir": str(out)}
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
+    else:
+        print(calibration_table(summary))
+        print(f"\nresults written to {out}  (calibrated.toml extends the scenario with the "
+              "posterior)")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
     command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
     args = build_parser(json_errors="--json" in command_line[1:]).parse_args(command_line[1:])
     args.command_line = command_line
     handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep,
-               "sensitivity": _sensitivity}[args.command]
+               "sensitivity": _sensitivity, "calibrate": _calibrate}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from parksim.io import read_manifest
 from parksim.results import FORECAST_KIND, Results, load_forecast
+from parksim.study.calibration import CALIBRATION_KIND, load_calibration_results
 from parksim.study.sensitivity import SENSITIVITY_KIND, load_sensitivity
 from parksim.study.store import SWEEP_KIND, load_sweep
 
@@ -34,6 +35,7 @@ READERS: dict[str, Callable[[Path, bool], Any]] = {
     FORECAST_KIND: _forecast,
     SWEEP_KIND: load_sweep,
     SENSITIVITY_KIND: load_sensitivity,
+    CALIBRATION_KIND: load_calibration_results,
 }
 """The reader of each kind of results directory, by the manifest's ``kind``."""
 
@@ -44,7 +46,8 @@ def load_results(path: str | Path, meta: bool = False) -> Results | pd.DataFrame
     A forecast's directory (``parksim run``) gives :class:`~parksim.results.Results`; a
     sweep's directory gives a DataFrame with one row per task (see
     :func:`parksim.study.store.load_sweep`; ``meta=True`` adds timings, hosts, workers); a
-    sensitivity study's (``parksim sensitivity``) its indices, one row per output and factor.
+    sensitivity study's (``parksim sensitivity``) its indices, one row per output and factor; a
+    calibration's (``parksim calibrate``) its posterior, one row per particle.
 
     Raises ``FileNotFoundError`` when the directory has no manifest (it is not a results
     directory, or the run that wrote it was interrupted) and ``ValueError`` when the manifest

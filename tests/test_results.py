@@ -241,10 +241,11 @@ def test_each_reader_refuses_another_kind_of_results(results_dir, tmp_path):
     copy = tmp_path / "later-kind"
     shutil.copytree(results_dir, copy)
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
-    manifest["kind"] = "calibration"
+    manifest["kind"] = "optimisation"
     (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ValueError,
-                       match="unknown kind 'calibration'.*forecast, sensitivity, sweep"):
+                       match="unknown kind 'optimisation'.*calibration, forecast, sensitivity, "
+                             "sweep"):
         parksim.load_results(copy)
     with pytest.raises(ValueError, match="not a forecast"):
         parksim.load_forecast(copy)

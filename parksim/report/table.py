@@ -10,7 +10,8 @@ from typing import Any
 
 from parksim.aggregate import GRADE_MIX
 
-__all__ = ["forecast_table", "comparison_table", "sweep_summary", "sensitivity_table", "LABELS"]
+__all__ = ["forecast_table", "comparison_table", "sweep_summary", "sensitivity_table",
+           "calibration_table", "LABELS"]
 
 LABELS = {
     "parks": "parks recognised",
@@ -359,3 +360,30 @@ def _g(x: float | None, plus: bool = False) -> str:
         return "-"
     text = f"{x:.2f}" if abs(x) < 1000 else f"{x:,.0f}"
     return f"±{text}" if plus else text
+
+
+def calibration_table(summary: dict[str, Any]) -> str:
+    """Render a calibration (``parksim calibrate``): each generation, each fitted parameter's
+    posterior against its prior, the posterior predictive check of each observation."""
+    lines = [f"parksim calibrate: {summary['calibration']} -- ABC-SMC, population "
+             f"{summary['population']}, {summary['evaluations']:,} evaluations, seed "
+             f"{summary['seed']}", "",
+             f"{'generation':>10}{'epsilon':>12}{'evaluations':>13}{'acceptance':>12}{'ESS':>8}"]
+    lines += [f"{g['generation']:>10}{g['epsilon']:>12.4g}{g['evaluations']:>13}"
+              f"{g['acceptance']:>12.2f}{g['effective_sample_size']:>8.1f}"
+              for g in summary["generations"]]
+    lines += ["", f"{'parameter':<48}{'posterior median (5-95%)':>30}{'prior 5-95%':>24}"]
+    for p in summary["parameters"]:
+        post = f"{p['median']:.4g} ({p['p05']:.4g}-{p['p95']:.4g})"
+        prior = f"{p['prior_p05']:.4g}-{p['prior_p95']:.4g}"
+        flag = "" if p["identified"] else "  not identified"
+        lines.append(f"{p['path']:<48}{post:>30}{prior:>24}{flag}")
+    lines += ["", f"{'observation':<28}{'when':>17}{'observed':>12}"
+                  f"{'predictive median (5-95%)':>34}"]
+    for o in summary["predictive"]:
+        label = LABELS.get(o["key"], o["key"])
+        pred = f"{o['median']:.4g} ({o['p05']:.4g}-{o['p95']:.4g})"
+        flag = "" if o["inside_p05_p95"] else "  (outside)"
+        lines.append(f"{label:<28}{o['when']:>17}{o['observed']:>12.4g}{pred:>34}{flag}")
+    lines += [f"warning: {w}" for w in summary.get("warnings", [])]
+    return "\n".join(lines)
