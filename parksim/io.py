@@ -28,6 +28,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "prepare_results_dir",
     "read_manifest",
     "sha256_file",
+    "write_manifest",
 ]
 
 LOCK = ".parksim.lock"
@@ -244,3 +246,15 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_manifest(path: Path, manifest: dict[str, Any], files: Sequence[str]) -> None:
+    """Write ``path/manifest.json`` last: ``manifest`` and, under ``files``, the size and
+    SHA-256 of each named file already written there (the directory synced before and after,
+    so a manifest never lists a file that is not on disk)."""
+    listed = {name: {"bytes": (path / name).stat().st_size, "sha256": sha256_file(path / name)}
+              for name in files}
+    fsync_dir(path)
+    atomic_write_bytes(path / "manifest.json", (json.dumps(
+        {**manifest, "files": listed}, indent=2, ensure_ascii=False) + "\n").encode())
+    fsync_dir(path)

@@ -46,9 +46,8 @@ from parksim.io import (
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
-    fsync_dir,
     read_manifest,
-    sha256_file,
+    write_manifest,
 )
 from parksim.provenance import library_versions, source_hash
 from parksim.scenario.loader import (
@@ -454,13 +453,8 @@ def _write(out: Path, plan: CalibrationPlan, result: Calibration) -> None:
         "source_files": plan.sources, "seed": plan.file.seed,
         "package_version": library_versions()["parksim"], "source_sha256": source_hash(),
         "versions": library_versions(),
-        "files": {name: {"bytes": (out / name).stat().st_size, "sha256": sha256_file(out / name)}
-                  for name in files},
     }
-    fsync_dir(out)
-    atomic_write_bytes(out / "manifest.json",
-                       (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-    fsync_dir(out)
+    write_manifest(out, manifest, files)
 
 
 def load_calibration_results(path: str | Path, meta: bool = False) -> pd.DataFrame:
