@@ -126,8 +126,15 @@ def test_cli_calibrate_writes_a_calibrated_scenario(tmp_path, baseline_path, tar
     calibrated = parksim.load_scenario(out / "calibrated.toml")
     assert calibrated.uncertain["district.floor_m2_per_million_yuan"].dist == "sample"
     assert calibrated.name == "baseline_calibrated"
+    # the same command again finds the run finished, and writes the same results
     again = parksim_cli("calibrate", path, "-o", out, "-q", cwd=tmp_path)
-    assert again.returncode == 2 and "not empty" in again.stderr
+    assert again.returncode == 0, again.stderr
+    pd.testing.assert_frame_equal(parksim.load_results(out), posterior)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    refused = parksim_cli("calibrate", path, "-o", taken, "-q", cwd=tmp_path)
+    assert refused.returncode == 2 and "holds no calibration" in refused.stderr
 
 
 @pytest.mark.parametrize(("change", "fragment"), [
@@ -144,3 +151,53 @@ def test_a_bad_calibration_file_is_one_located_error(tmp_path, baseline_path, ch
     proc = parksim_cli("calibrate", path, "-o", tmp_path / "x", "--json", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_a_calibration_resumes_by_generation_as_if_never_stopped(
+        tmp_path, baseline_path, targets, monkeypatch):
+    """Run to 2 generations then raise to 3, or stop in the middle of a generation and run
+    again: the same posterior as one run of 3."""
+    import parksim.study.calibration as calibration
+
+    flat = tmp_path / "flat.toml"
+    flat.write_text(FLAT.format(baseline=baseline_path))
+
+    def plan(generations: int):
+        path = tmp_path / f"g{generations}.toml"
+        path.write_text(FILE.format(baseline=flat, seed=4, targets=targets)
+                        .replace("generations = 3", f"generations = {generations}"))
+        return load_calibration(path)
+
+    executor = LocalExecutor(2)
+    try:
+        full = run_calibration(plan(3), tmp_path / "full", executor)
+        run_calibration(plan(2), tmp_path / "grown", executor)
+        grown = run_calibration(plan(3), tmp_path / "grown", executor)
+        real = calibration._evaluator
+
+        def failing(*args, **kwargs):  # a batch of the second generation never comes back
+            evaluate = real(*args, **kwargs)
+            calls = {"n": 0}
+
+            def once(batch):
+                calls["n"] += 1
+                if calls["n"] == 7:  # in the second generation (after the first is stored)
+                    raise KeyboardInterrupt
+                return evaluate(batch)
+            return once
+
+        monkeypatch.setattr(calibration, "_evaluator", failing)
+        with pytest.raises(KeyboardInterrupt):
+            run_calibration(plan(3), tmp_path / "stopped", executor)
+        monkeypatch.setattr(calibration, "_evaluator", real)
+        stopped = run_calibration(plan(3), tmp_path / "stopped", executor)
+        with pytest.raises(calibration.ResultsDirError, match="another calibration"):
+            other = plan(3).file.model_copy(update={"seed": 5})
+            run_calibration(calibration.CalibrationPlan(
+                plan(3).path, other, *list(plan(3).__dict__.values())[2:]),
+                tmp_path / "full", executor)
+    finally:
+        executor.close()
+    pd.testing.assert_frame_equal(full.posterior, grown.posterior)
+    pd.testing.assert_frame_equal(full.posterior, stopped.posterior)
+    assert full.summary["generations"] == stopped.summary["generations"]

@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ CALIBRATION_KIND = "calibration"
 """The manifest's ``kind`` of a calibration's results directory."""
 
 _STREAM = 1 << 40  # replication numbers of calibration runs start here (never a forecast's)
+_COUNTER: dict[str, float] = {}  # asks an evaluator for its proposal counter
 _TOP = 1.0 - 1e-9
 
 
@@ -190,7 +192,8 @@ class BatchSampler:
     subclasses pyabc's ``Sampler`` (pyabc is imported only when a calibration runs)."""
 
 
-def _sampler(evaluate: Callable[[list[dict[str, float]]], list[dict[str, Any]]], batch: int):
+def _sampler(evaluate: Callable[[list[dict[str, float]]], list[dict[str, Any]]], batch: int,
+             checkpoint: Callable[[str], None] | None = None):
     from pyabc.sampler import Sampler
 
     class _Batch(Sampler, BatchSampler):
@@ -216,6 +219,8 @@ def _sampler(evaluate: Callable[[list[dict[str, float]]], list[dict[str, Any]]],
 
         def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf,
                                     all_accepted=False, ana_vars=None):
+            if checkpoint is not None:
+                checkpoint(f"start{t}")
             sample = self._create_empty_sample()
             evaluated = 0
             while sample.n_accepted < n and evaluated < max_eval:
@@ -235,6 +240,8 @@ def _sampler(evaluate: Callable[[list[dict[str, float]]], list[dict[str, Any]]],
             self.evaluations += evaluated
             if sample.n_accepted < n:
                 sample.ok = False
+            if checkpoint is not None:
+                checkpoint(f"end{t}")
             return sample
 
     return _Batch()
@@ -269,6 +276,8 @@ def _evaluator(plan: CalibrationPlan, executor: Executor, progress=None):
     n_obs = len(plan.run.observations)
 
     def evaluate(batch: list[dict[str, float]]) -> list[dict[str, Any]]:
+        if batch and batch[0] is _COUNTER:
+            return counter  # type: ignore[return-value]
         first = counter["next"]
         counter["next"] += len(batch)
         scenarios = [realise(plan.run, _values(plan, u)) for u in batch]
@@ -290,15 +299,25 @@ def _evaluator(plan: CalibrationPlan, executor: Executor, progress=None):
 
 def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
                     progress=None) -> Calibration:
-    """Run ABC-SMC for ``plan`` and write its results directory ``out`` (new or empty)."""
+    """Run ABC-SMC for ``plan`` and write its results directory ``out``.
+
+    ``out`` is new or empty, or holds an unfinished (or finished) run of the same calibration:
+    then it resumes after the last finished generation, and gives what one uninterrupted run
+    would. Numpy's random state and the proposal counter are saved as each generation's sample
+    ends (``out/checkpoints``); a resumed run loads pyabc's database, restores the state saved
+    after the last finished generation and runs the rest. ``generations`` may be raised between
+    runs (not the other settings).
+    """
     import pyabc
 
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("pyabc").setLevel(logging.WARNING)
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ResultsDirError(f"{out}: output directory is not empty")
+    identity = _identity(plan)
+    resume = _resumable(out, identity)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "checkpoints").mkdir(exist_ok=True)
+    atomic_write_bytes(out / "calibration.json", json.dumps({"identity": identity}).encode())
     calib = plan.file
     observations = plan.run.observations
     observed = {f"s{k}": float(o.value) for k, o in enumerate(observations)}
@@ -311,7 +330,14 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
             return math.inf
         return float(np.sqrt(np.mean(((sim - obs) / scales) ** 2)))
 
-    sampler = _sampler(_evaluator(plan, executor, progress), calib.batch or calib.population)
+    evaluate = _evaluator(plan, executor, progress)
+    counter = evaluate([_COUNTER])
+
+    def checkpoint(name: str) -> None:
+        atomic_write_bytes(out / "checkpoints" / f"{name}.pickle",
+                           pickle.dumps({"state": np.random.get_state(), "next": counter["next"]}))
+
+    sampler = _sampler(evaluate, calib.batch or calib.population, checkpoint)
     sampler.placeholder = dict(observed)
     prior = pyabc.Distribution(**{_name(i): pyabc.RV("uniform", 0.0, 1.0)
                                   for i in range(len(plan.priors))})
@@ -320,15 +346,56 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
     def model(parameters):
         return sampler.model({p: parameters[_name(i)] for i, p in enumerate(names)})
 
-    np.random.seed(calib.seed % 2**32)
     abc = pyabc.ABCSMC(model, prior, distance, population_size=calib.population,
                        sampler=sampler, eps=pyabc.MedianEpsilon())
-    database = out / "abc.db"
-    abc.new(f"sqlite:///{database}", observed)
-    history = abc.run(max_nr_populations=calib.generations)
+    database = f"sqlite:///{out / 'abc.db'}"
+    done = int(pyabc.History(database).max_t) if resume else -2
+    saved = out / "checkpoints" / f"end{done}.pickle"
+    if resume and done >= 0 and saved.exists():
+        # the state after the last finished generation's sampling: pyabc redoes what follows
+        # it (fitting the transition, the next epsilon) when it loads the run
+        abc.load(database, 1)
+        state = pickle.loads(saved.read_bytes())
+        np.random.set_state(state["state"])
+        counter["next"] = state["next"]
+        remaining = calib.generations - (done + 1)
+    else:  # a new run, or one stopped before its first generation was stored: start again
+        if resume:
+            (out / "abc.db").unlink()
+        np.random.seed(calib.seed % 2**32)
+        abc.new(database, observed)
+        remaining = calib.generations
+    history = abc.run(max_nr_populations=remaining) if remaining > 0 else abc.history
     result = _collect(plan, history, names, executor, scales)
     _write(out, plan, result)
     return result
+
+
+def _identity(plan: CalibrationPlan) -> str:
+    """What a resumed run must share with the run it continues: the calibration file's settings
+    but ``generations`` and ``predictive``, the scenario files and the model's source."""
+    settings = plan.file.model_dump(mode="json", exclude={"generations", "predictive"})
+    payload = {"settings": settings, "sources": [s["sha256"] for s in plan.sources[1:]],
+               "package_version": library_versions()["parksim"], "source": source_hash()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _resumable(out: Path, identity: str) -> bool:
+    """Whether ``out`` holds a run of this calibration to resume (``ResultsDirError`` if it
+    holds anything else)."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise ResultsDirError(f"{out}: output path is a file, expected a directory")
+    if not any(out.iterdir()):
+        return False
+    marker = out / "calibration.json"
+    if not marker.exists() or not (out / "abc.db").exists():
+        raise ResultsDirError(f"{out}: output directory is not empty and holds no calibration")
+    if json.loads(marker.read_text()).get("identity") != identity:
+        raise ResultsDirError(f"{out}: holds another calibration (or one run by another model "
+                              "version); use a new output directory")
+    return True
 
 
 def _name(i: int) -> str:
