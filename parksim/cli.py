@@ -160,28 +160,16 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="analyse an existing sweep directory instead of running one")
     sen.add_argument("-o", "--output", help="results directory (default: results/<experiment "
                      "file name>-sensitivity, or DIR-sensitivity with --from)")
-    sen.add_argument("--workers", "-w", type=_positive,
-                     help="local worker processes (default: all cores)")
-    sen.add_argument("--scheduler", metavar="ADDRESS",
-                     help="run on a Dask cluster, e.g. tcp://HOST:8786")
     sen.add_argument("--fixed", action="store_true",
                      help="priors that are not factors at their written values (default: each "
                           "task draws its own parameter set of them)")
-    sen.add_argument("--json", action="store_true",
-                     help="print one JSON object instead of the table")
-    sen.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _study_flags(sen)
 
     cal = sub.add_parser("calibrate", help="fit estimated parameters to observations (ABC-SMC)")
     cal.add_argument("calibration", help="calibration file (TOML)")
     cal.add_argument("-o", "--output", help="results directory (default: results/<calibration "
                      "file name>)")
-    cal.add_argument("--workers", "-w", type=_positive,
-                     help="local worker processes (default: all cores)")
-    cal.add_argument("--scheduler", metavar="ADDRESS",
-                     help="run on a Dask cluster, e.g. tcp://HOST:8786")
-    cal.add_argument("--json", action="store_true",
-                     help="print one JSON object instead of the table")
-    cal.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _study_flags(cal)
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
@@ -189,6 +177,17 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="check these overrides too")
     val.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _study_flags(parser: argparse.ArgumentParser) -> None:
+    """Where a study runs and how it reports: --workers, --scheduler, --json, --quiet."""
+    parser.add_argument("--workers", "-w", type=_positive,
+                        help="local worker processes (default: all cores)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object instead of the table")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _uncertainty_flags(parser: argparse.ArgumentParser) -> None:

@@ -73,7 +73,6 @@ CALIBRATION_KIND = "calibration"
 """The manifest's ``kind`` of a calibration's results directory."""
 
 _STREAM = 1 << 40  # replication numbers of calibration runs start here (never a forecast's)
-_COUNTER: dict[str, float] = {}  # asks an evaluator for its proposal counter
 _TOP = 1.0 - 1e-9
 
 
@@ -268,16 +267,15 @@ def _values(plan: CalibrationPlan, u: dict[str, float]) -> dict[str, Any]:
 
 
 def _evaluator(plan: CalibrationPlan, executor: Executor, progress=None):
-    """A function from a batch of unit-cube proposals to their summary statistics; proposal
-    ``i`` of the whole run uses replications ``_STREAM + i * R + j`` of the root seed."""
+    """A function from a batch of unit-cube proposals to their summary statistics, and its
+    proposal counter (``{"next": i}``): proposal ``i`` of the whole run uses replications
+    ``_STREAM + i * R + j`` of the root seed."""
     calib = plan.file
     r = calib.replications
     counter = {"next": 0}
     n_obs = len(plan.run.observations)
 
     def evaluate(batch: list[dict[str, float]]) -> list[dict[str, Any]]:
-        if batch and batch[0] is _COUNTER:
-            return counter  # type: ignore[return-value]
         first = counter["next"]
         counter["next"] += len(batch)
         scenarios = [realise(plan.run, _values(plan, u)) for u in batch]
@@ -294,7 +292,7 @@ def _evaluator(plan: CalibrationPlan, executor: Executor, progress=None):
         means = sums / r
         return [{f"s{k}": float(means[i, k]) for k in range(n_obs)} for i in range(len(batch))]
 
-    return evaluate
+    return evaluate, counter
 
 
 def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
@@ -330,8 +328,7 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
             return math.inf
         return float(np.sqrt(np.mean(((sim - obs) / scales) ** 2)))
 
-    evaluate = _evaluator(plan, executor, progress)
-    counter = evaluate([_COUNTER])
+    evaluate, counter = _evaluator(plan, executor, progress)
 
     def checkpoint(name: str) -> None:
         atomic_write_bytes(out / "checkpoints" / f"{name}.pickle",

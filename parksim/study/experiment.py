@@ -42,7 +42,7 @@ from parksim.scenario.loader import (
     validate,
     validate_model,
 )
-from parksim.scenario.priors import Sample, active, quantile
+from parksim.scenario.priors import Sample, active, quantile, typed_like
 from parksim.scenario.schema import Scenario
 
 __all__ = ["Experiment", "Factor", "Design", "Plan", "load_experiment", "OUTPUTS"]
@@ -362,13 +362,7 @@ def _coerce(template: Any, value: Any) -> Any:
     """A design value in the type of the scenario key it sets (ints rounded, numpy unwrapped)."""
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(template, bool) or isinstance(value, bool | str):
-        return value
-    if isinstance(template, int) and isinstance(value, float):
-        return int(round(value))
-    if isinstance(template, float) and isinstance(value, int):
-        return float(value)
-    return value
+    return typed_like(template, value)
 
 
 def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
