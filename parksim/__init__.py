@@ -28,6 +28,7 @@ _EXPORTS = {
     "load_results": "parksim.results_dir",
     "load_sweep": "parksim.study.store",
     "sensitivity": "parksim.study.sensitivity",
+    "calibrate": "parksim.study.calibration",
     "Scenario": "parksim.scenario",
     "ScenarioError": "parksim.scenario",
     "load_scenario": "parksim.scenario",
@@ -39,6 +40,7 @@ __all__ = [
     "Results",
     "Scenario",
     "ScenarioError",
+    "calibrate",
     "load_forecast",
     "load_results",
     "load_scenario",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from parksim.results import Results, load_forecast
     from parksim.results_dir import load_results
     from parksim.scenario import Scenario, ScenarioError, load_scenario
+    from parksim.study.calibration import calibrate
     from parksim.study.sensitivity import sensitivity
     from parksim.study.store import load_sweep
 

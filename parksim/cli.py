@@ -169,6 +169,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     cal.add_argument("calibration", help="calibration file (TOML)")
     cal.add_argument("-o", "--output", help="results directory (default: results/<calibration "
                      "file name>)")
+    cal.add_argument("--scenario", metavar="PATH",
+                     help="also write the calibrated scenario to PATH (a .toml file) and its "
+                          "posterior sample beside it, as <name>.posterior.parquet")
     _study_flags(cal)
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -514,11 +517,19 @@ def _sensitivity_out(result, out: Path, args: argparse.Namespace, table) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from parksim.report.table import calibration_table
     from parksim.scenario import ScenarioError
-    from parksim.study.calibration import load_calibration, run_calibration
+    from parksim.study.calibration import (
+        load_calibration,
+        run_calibration,
+        write_calibrated_scenario,
+    )
 
     out = Path(args.output) if args.output else Path("results") / Path(args.calibration).stem
     try:
         plan = load_calibration(args.calibration)
+        if args.scenario is not None and (Path(args.scenario).suffix != ".toml"
+                                          or not Path(args.scenario).parent.is_dir()):
+            raise ScenarioError(args.scenario, "--scenario must name a .toml file in an "
+                                "existing folder")
     except ScenarioError as error:
         return _bad_input(error, args.json)
     try:
@@ -533,12 +544,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     if code is not None:
         return code
     summary = {**result.summary, "results_dir": str(out)}
+    if args.scenario is not None:
+        command = " ".join(["parksim calibrate", args.calibration, "--scenario", args.scenario])
+        written, sample = write_calibrated_scenario(plan, result, args.scenario, command)
+        summary["scenario"], summary["scenario_sample"] = str(written), str(sample)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
     else:
         print(calibration_table(summary))
         print(f"\nresults written to {out}  (calibrated.toml extends the scenario with the "
               "posterior)")
+        if args.scenario is not None:
+            print(f"calibrated scenario written to {summary['scenario']} (its posterior: "
+                  f"{summary['scenario_sample']})")
     return EXIT_OK
 
 

@@ -126,10 +126,24 @@ def test_cli_calibrate_writes_a_calibrated_scenario(tmp_path, baseline_path, tar
     calibrated = parksim.load_scenario(out / "calibrated.toml")
     assert calibrated.uncertain["district.floor_m2_per_million_yuan"].dist == "sample"
     assert calibrated.name == "baseline_calibrated"
-    # the same command again finds the run finished, and writes the same results
-    again = parksim_cli("calibrate", path, "-o", out, "-q", cwd=tmp_path)
+    # the same command again finds the run finished, writes the same results and, with
+    # --scenario, the calibrated scenario elsewhere: its paths relative to where it is
+    (tmp_path / "shipped").mkdir()
+    again = parksim_cli("calibrate", path, "-o", out, "-q", "--scenario",
+                        "shipped/calibrated.toml", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     pd.testing.assert_frame_equal(parksim.load_results(out), posterior)
+    shipped = tmp_path / "shipped" / "calibrated.toml"
+    assert shipped.read_text().startswith("# Written by `parksim calibrate ")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "shipped" / "calibrated.posterior.parquet"), posterior)
+    moved = parksim.load_scenario(shipped, ["district.firms=1500", 'calendar.horizon="2019-12"',
+                                            'targets.date="2019-12"'])
+    assert moved.uncertain["policies.relief.take_up"].dist == "sample"
+    assert parksim.simulate(moved, 4, seed=1, workers=1).targets.shape[0] == 4
+    wrong = parksim_cli("calibrate", path, "-o", out, "-q", "--scenario", "shipped/x.txt",
+                        cwd=tmp_path)
+    assert wrong.returncode == 2 and "--scenario" in wrong.stderr
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")

@@ -415,6 +415,49 @@ def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) ->
     ]
 
 
+CALIBRATION = """
+name = "on_dask"
+scenario = {baseline}
+overrides = ["district.firms=1500", "observations=[]"]
+parameters = ["district.floor_m2_per_million_yuan", "district.acceptance_probability"]
+replications = 1
+seed = 3
+population = 12
+generations = 2
+horizon = "2019-12"
+predictive = 6
+[[targets]]
+key = "m2_per_firm"
+date = "2019-12"
+value = 2000.0
+interval = [1330.0, 2930.0]
+[[targets]]
+key = "firms_per_park"
+date = "2019-12"
+value = 25.0
+se = 3.0
+"""
+
+
+def test_calibration_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
+    """``parksim calibrate --scheduler``: the posterior the local pool gives, particle for
+    particle (proposals are evaluated in batches and accepted in proposal order)."""
+    pytest.importorskip("pyabc")
+    path = tmp_path / "calibration.toml"
+    path.write_text(CALIBRATION.format(baseline=json.dumps(str(BASELINE))), encoding="utf-8")
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    done = _parksim("calibrate", path, "-o", local, "-w", "2", "--json", "--quiet",
+                    timeout=300)
+    assert done.returncode == 0, done.stderr
+    done = _parksim("calibrate", path, "-o", remote, "--scheduler", dask_cluster.address,
+                    "--json", "--quiet", timeout=300)
+    assert done.returncode == 0, f"calibrate on Dask failed:\n{done.stderr}"
+    pd.testing.assert_frame_equal(parksim.load_results(local), parksim.load_results(remote))
+    expected, got = (json.loads((d / "summary.json").read_text()) for d in (local, remote))
+    assert got["generations"] == expected["generations"]
+    assert got["predictive"] == expected["predictive"]
+
+
 def _toml_overrides() -> str:
     """TINY as TOML tables, for a scenario file."""
     return ("[district]\nfirms = 1500\n"

@@ -66,7 +66,8 @@ from parksim.scenario.priors import Choice, Sample, active, quantile, realise, r
 from parksim.scenario.schema import Month, Observation, Scenario
 
 __all__ = ["CalibrationFile", "CalibrationPlan", "Calibration", "BatchSampler",
-           "load_calibration", "run_calibration", "load_calibration_results",
+           "load_calibration", "run_calibration", "load_calibration_results", "calibrate",
+           "calibrated_scenario", "write_calibrated_scenario",
            "CALIBRATION_KIND", "distance_scales"]
 
 CALIBRATION_KIND = "calibration"
@@ -484,30 +485,14 @@ def _predictive(plan: CalibrationPlan, posterior: pd.DataFrame, names: list[str]
 
 
 def _write(out: Path, plan: CalibrationPlan, result: Calibration) -> None:
-    import tomli_w
-
     atomic_write_table(result.posterior, out / "posterior.parquet")
     atomic_write_table(result.generations, out / "generations.csv")
     atomic_write_table(result.predictive, out / "predictive.csv")
     atomic_write_bytes(out / "summary.json", (json.dumps(
         result.summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
-    scenario: dict[str, Any] = {
-        "extends": os.path.relpath(plan.scenario_path.resolve(), out.resolve()),
-        "name": f"{plan.base.name}_calibrated",
-        "description": f"{plan.base.name}, its fitted parameters drawn from the posterior of "
-                       f"{plan.file.name} (posterior.parquet)",
-    }
-    for row in result.summary["parameters"]:
-        node = scenario
-        keys = row["path"].split(".")
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = typed_like(resolve(plan.base, row["path"]), row["median"])
-    scenario["uncertain"] = {row["path"]: {
-        "dist": "sample", "file": "posterior.parquet",
-        "source": f"[C {plan.file.name}: ABC-SMC posterior]"}
-        for row in result.summary["parameters"]}
-    atomic_write_bytes(out / "calibrated.toml", tomli_w.dumps(scenario).encode())
+    atomic_write_bytes(out / "calibrated.toml",
+                       calibrated_scenario(plan, result.summary, out / "calibrated.toml",
+                                           "posterior.parquet"))
     files = ("posterior.parquet", "generations.csv", "predictive.csv", "summary.json",
              "calibrated.toml")
     manifest = {
@@ -519,6 +504,71 @@ def _write(out: Path, plan: CalibrationPlan, result: Calibration) -> None:
         "versions": library_versions(),
     }
     write_manifest(out, manifest, files)
+
+
+def calibrated_scenario(plan: CalibrationPlan, summary: dict[str, Any], path: Path,
+                        sample: str, command: str | None = None) -> bytes:
+    """The TOML of a scenario at ``path`` that extends the calibrated one (by a path relative
+    to ``path``'s folder) with each fitted parameter at its posterior median and a
+    ``dist = "sample"`` prior on the posterior sample ``sample`` (relative to the same folder);
+    ``command``, if given, is named in a header comment as the way to regenerate it."""
+    import tomli_w
+
+    folder = path.resolve().parent
+    scenario: dict[str, Any] = {
+        "extends": Path(os.path.relpath(plan.scenario_path.resolve(), folder)).as_posix(),
+        "name": f"{plan.base.name}_calibrated",
+        "description": f"{plan.base.name}, its fitted parameters drawn from the posterior of "
+                       f"{plan.file.name} ({sample})",
+    }
+    for row in summary["parameters"]:
+        node = scenario
+        keys = row["path"].split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = typed_like(resolve(plan.base, row["path"]), row["median"])
+    scenario["uncertain"] = {row["path"]: {
+        "dist": "sample", "file": sample,
+        "source": f"[C {plan.file.name}: ABC-SMC posterior]"}
+        for row in summary["parameters"]}
+    header = ""
+    if command:
+        header = (f"# Written by `{command}`: the posterior of the calibration in {sample}.\n"
+                  "# Do not edit by hand; run that command again to regenerate both files.\n")
+    return (header + tomli_w.dumps(scenario)).encode()
+
+
+def write_calibrated_scenario(plan: CalibrationPlan, result: Calibration, path: str | Path,
+                              command: str | None = None) -> tuple[Path, Path]:
+    """Write the calibrated scenario to ``path`` and its posterior sample beside it, as
+    ``<stem>.posterior.parquet``; returns both paths."""
+    path = Path(path)
+    if path.suffix != ".toml":
+        raise ValueError(f"{path}: a calibrated scenario is a .toml file")
+    sample = path.with_name(f"{path.stem}.posterior.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_table(result.posterior, sample)
+    atomic_write_bytes(path, calibrated_scenario(plan, result.summary, path, sample.name,
+                                                 command))
+    return path, sample
+
+
+def calibrate(calibration: str | Path, out: str | Path, workers: int | None = None,
+              scheduler: str | None = None, scenario: str | Path | None = None
+              ) -> pd.DataFrame:
+    """``parksim calibrate CALIBRATION -o OUT [--scenario PATH]`` from Python: run (or resume)
+    the calibration and return its posterior, one row per particle with its ``weight``."""
+    from parksim.execution.executors import make_executor
+
+    plan = load_calibration(calibration)
+    executor = make_executor(workers, scheduler)
+    try:
+        result = run_calibration(plan, out, executor)
+    finally:
+        executor.close()
+    if scenario is not None:
+        write_calibrated_scenario(plan, result, scenario)
+    return result.posterior
 
 
 def load_calibration_results(path: str | Path, meta: bool = False) -> pd.DataFrame:
