@@ -215,3 +215,52 @@ def test_a_calibration_resumes_by_generation_as_if_never_stopped(
     pd.testing.assert_frame_equal(full.posterior, grown.posterior)
     pd.testing.assert_frame_equal(full.posterior, stopped.posterior)
     assert full.summary["generations"] == stopped.summary["generations"]
+
+
+def test_the_shipped_calibration_runs_end_to_end(tmp_path, scenarios_dir):
+    """experiments/calibrate_2019.toml as shipped, on a population of 8 and one generation:
+    its seven parameters and eight observations (two of the scenario, six targets) go through
+    the whole path, predictive checks included."""
+    plan = load_calibration(scenarios_dir.parent / "experiments" / "calibrate_2019.toml")
+    assert len(plan.file.parameters) >= 4 and len(plan.run.observations) == 8
+    assert all(t.source and (t.interval or t.se) for t in plan.file.targets)
+    small = plan.file.model_copy(update={"population": 8, "generations": 1, "predictive": 3,
+                                         "replications": 1})
+    executor = LocalExecutor(2)
+    try:
+        result = run_calibration(type(plan)(plan.path, small, *list(plan.__dict__.values())[2:]),
+                                 tmp_path / "small", executor)
+    finally:
+        executor.close()
+    assert list(result.posterior.columns) == [*plan.file.parameters, "weight"]
+    assert len(result.predictive) == 8 and result.predictive["median"].notna().all()
+
+
+def test_the_shipped_calibrated_baseline_is_that_calibration_s_output(scenarios_dir):
+    """scenarios/baseline_calibrated.toml extends the baseline, draws exactly the shipped
+    calibration's parameters from the committed posterior sample, and writes each at its
+    weighted posterior median; its header names the command that regenerates it."""
+    path = scenarios_dir / "baseline_calibrated.toml"
+    plan = load_calibration(scenarios_dir.parent / "experiments" / "calibrate_2019.toml")
+    text = path.read_text(encoding="utf-8")
+    assert ("parksim calibrate experiments/calibrate_2019.toml --scenario "
+            "scenarios/baseline_calibrated.toml") in text.splitlines()[0]
+    assert 'extends = "baseline.toml"' in text
+    calibrated = parksim.load_scenario(path)
+    posterior = pd.read_parquet(scenarios_dir / "baseline_calibrated.posterior.parquet")
+    assert list(posterior.columns) == [*plan.file.parameters, "weight"]
+    assert np.isclose(posterior["weight"].sum(), 1.0)
+    baseline = parksim.load_scenario(scenarios_dir / "baseline.toml")
+    for p in plan.file.parameters:
+        prior = calibrated.uncertain[p]
+        assert prior.dist == "sample" and prior.file == "baseline_calibrated.posterior.parquet"
+        from parksim.scenario.priors import resolve
+        order = np.argsort(posterior[p].to_numpy())
+        cumulative = np.cumsum(posterior["weight"].to_numpy()[order])
+        lo = posterior[p].to_numpy()[order][np.searchsorted(cumulative, 0.45)]
+        hi = posterior[p].to_numpy()[order][np.searchsorted(cumulative, 0.55)]
+        assert lo <= resolve(calibrated, p) <= hi, p  # near the weighted median
+        assert baseline.uncertain[p].dist != "sample"
+    others = set(baseline.uncertain) - set(plan.file.parameters)
+    assert {p: calibrated.uncertain[p] for p in others} == {
+        p: baseline.uncertain[p] for p in others}

@@ -16,6 +16,7 @@ import parksim
 from parksim.cli import main
 from parksim.execution.tasks import scenario_hash
 from parksim.scenario import ScenarioError
+from parksim.study.calibration import load_calibration
 from parksim.study.experiment import load_experiment
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -321,14 +322,19 @@ def test_sobol_samples_must_be_a_power_of_two(plan_of):
 
 def test_shipped_experiments_load_with_their_documented_sizes():
     sizes = {}
-    for path in sorted((REPO_DIR / "experiments").glob("*.toml")):
+    for path in sorted((REPO_DIR / "experiments").glob("calibrate_*.toml")):
+        # a calibration file (parksim calibrate), beside the experiments
+        sizes[path.stem] = len(load_calibration(path).file.parameters)
+    for path in sorted(set((REPO_DIR / "experiments").glob("*.toml"))
+                       - set((REPO_DIR / "experiments").glob("calibrate_*.toml"))):
         plan = load_experiment(path)
         sizes[path.stem] = (len(plan.scenarios), plan.tasks)
     assert sizes == {
+        "calibrate_2019": 7,
         "finance_vs_land": (16, 16 * 50),
         "tax_vs_services": (40, 40 * 20),
         "uncertain_growth_hazard": (32 * (5 + 2), 32 * 7 * 4),
-        "screening_baseline": (10 * (98 + 1), 10 * 99 * 2),
+        "screening_baseline": (10 * (99 + 1), 10 * 100 * 2),
         "sensitivity_baseline": (64 * (14 + 2), 64 * 16 * 4),
     }
 

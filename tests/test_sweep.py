@@ -150,6 +150,31 @@ def test_cli_sweep_gives_one_row_per_task(exp_path, tmp_path, parksim_cli):
     pd.testing.assert_frame_equal(full[frame.columns], frame)
 
 
+def test_progress_goes_to_a_log_as_lines_and_not_with_quiet(exp_path, tmp_path):
+    """Without a terminal, a command's progress is a line every PARKSIM_PROGRESS_EVERY seconds
+    (30 by default) on stderr; --quiet silences it; stdout stays the JSON object."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PARKSIM_PROGRESS_EVERY": "0"}
+
+    def sweep(*flags):
+        return subprocess.run([sys.executable, "-m", "parksim", "sweep", str(exp_path), "-o",
+                               str(tmp_path / f"out{len(flags)}"), "-w", "2", "--json", *flags],
+                              capture_output=True, text=True, encoding="utf-8", env=env,
+                              timeout=180)
+
+    logged, quiet = sweep(), sweep("--quiet")
+    assert logged.returncode == 0 and quiet.returncode == 0, logged.stderr
+    lines = logged.stderr.splitlines()
+    assert lines and all(line.startswith("parksim: ") and " of 12 tasks (" in line
+                         for line in lines), lines
+    assert lines[-1].split(": ")[2].startswith("12 of 12 tasks (100%)")
+    assert quiet.stderr == "" and json.loads(logged.stdout)["run"] == 12
+
+
 def test_results_do_not_depend_on_workers_or_run(exp_path, tmp_path, parksim_cli):
     one, two = tmp_path / "w1", tmp_path / "w2"
     assert main(["sweep", str(exp_path), "-o", str(one), "-w", "1", "--quiet"]) == 0

@@ -526,15 +526,17 @@ def calibrated_scenario(plan: CalibrationPlan, summary: dict[str, Any], path: Pa
         keys = row["path"].split(".")
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = typed_like(resolve(plan.base, row["path"]), row["median"])
+        # four significant digits: to read, well inside the sample's range
+        node[keys[-1]] = typed_like(resolve(plan.base, row["path"]), float(f"{row['median']:.4g}"))
     scenario["uncertain"] = {row["path"]: {
         "dist": "sample", "file": sample,
         "source": f"[C {plan.file.name}: ABC-SMC posterior]"}
         for row in summary["parameters"]}
     header = ""
     if command:
-        header = (f"# Written by `{command}`: the posterior of the calibration in {sample}.\n"
-                  "# Do not edit by hand; run that command again to regenerate both files.\n")
+        header = (f"# Written by `{command}`,\n# with the calibration's posterior sample in "
+                  f"{sample}. Do not edit by hand:\n# run that command again to regenerate "
+                  "both files.\n")
     return (header + tomli_w.dumps(scenario)).encode()
 
 
