@@ -31,6 +31,7 @@ __all__ = [
     "INTERVAL_METHOD",
     "QUANTILES",
     "proportion_interval",
+    "probability_difference",
     "proportion",
     "quantiles",
     "median",
@@ -226,18 +227,30 @@ def top_parameters(set_mean: np.ndarray, parameters: Mapping[str, np.ndarray],
 
 
 def quantiles(values: np.ndarray) -> tuple[float, float, float]:
-    """The 5%, 50% and 95% quantiles (linear interpolation), NaN for no values."""
+    """The 5%, 50% and 95% quantiles, NaN for no values: of counts (whole numbers only) a
+    value that occurred (the inverse of the empirical distribution function), so a count's
+    range is in whole numbers; of other values linear interpolation."""
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return math.nan, math.nan, math.nan
-    p05, p50, p95 = np.quantile(values, QUANTILES)
+    p05, p50, p95 = np.quantile(values, QUANTILES, method=_method(values))
     return float(p05), float(p50), float(p95)
 
 
 def median(values: np.ndarray) -> float:
-    """The median (``numpy.median``: the mean of the middle two of an even count, which can
-    differ in the last bit from :func:`quantiles`' interpolated 50%)."""
-    return float(np.median(np.asarray(values, dtype=float)))
+    """The median: of counts the lower middle value (a count, as :func:`quantiles`), of other
+    values ``numpy.median`` (the mean of the middle two of an even count)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) and _method(values) != "linear":
+        return float(np.quantile(values, 0.5, method="inverted_cdf"))
+    return float(np.median(values))
+
+
+def _method(values: np.ndarray) -> str:
+    """``inverted_cdf`` for counts (finite whole numbers), else ``linear``."""
+    finite = np.isfinite(values)
+    whole = bool(finite.all()) and bool(np.all(values == np.round(values)))
+    return "inverted_cdf" if whole else "linear"
 
 
 @dataclass(frozen=True)
@@ -370,6 +383,67 @@ def paired_difference(
         return mean, mean, mean
     lo, hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)
     return mean, float(lo), float(hi)
+
+
+def probability_difference(
+    met_a: np.ndarray, met_b: np.ndarray, sets: np.ndarray | None = None,
+    confidence: float = 0.95, seed: int = 0, resamples: int = 4000,
+) -> tuple[float, float, float]:
+    """The change in P(met) from ``a`` to ``b`` on paired replications, with its interval.
+
+    Without ``sets`` (values as written; pairs independent) the interval is Newcombe's hybrid
+    score interval for paired proportions (1998, method 10): it joins the Wilson intervals of
+    the two proportions through the pairs' correlation, so it is the McNemar-type interval
+    that stays inside [-1, 1] and keeps its coverage with few discordant pairs.
+
+    With ``sets`` (a nested design's parameter set of each pair) pairs of one set share its
+    parameters, so the sets are resampled: a percentile bootstrap over sets of the mean
+    difference (seeded by ``seed``), or Student's t over the sets' mean differences below 10
+    sets, where percentiles of a few values are too narrow. The interval is never narrower
+    than the pairs' own (Newcombe's): sets that happen to agree (say, no discordant pair in
+    any) say nothing about how much they can differ, as the effective number of trials of
+    :func:`proportion` never exceeds the replications.
+    """
+    a = np.asarray(met_a, dtype=bool)
+    b = np.asarray(met_b, dtype=bool)
+    n = len(a)
+    if n == 0:
+        return math.nan, -1.0, 1.0
+    diff, lo, hi = _paired_proportions(a, b, confidence)
+    if sets is None or len(np.unique(sets)) < 2:
+        return diff, lo, hi
+    d = set_means(b.astype(float) - a.astype(float), sets)
+    if np.ptp(d) <= 1e-12:
+        return diff, lo, hi
+    if len(d) < 10:
+        c_lo, c_hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)
+    else:
+        rng = np.random.default_rng([seed, 3])
+        boot = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+        tail = (1 - confidence) / 2
+        c_lo, c_hi = np.quantile(boot, (tail, 1 - tail))
+    return diff, max(min(float(c_lo), lo), -1.0), min(max(float(c_hi), hi), 1.0)
+
+
+def _paired_proportions(a: np.ndarray, b: np.ndarray,
+                        confidence: float) -> tuple[float, float, float]:
+    """``P(b) - P(a)`` of independent pairs and Newcombe's method-10 interval."""
+    n = len(a)
+    both = float(np.sum(a & b))
+    only_b = float(np.sum(b & ~a))
+    only_a = float(np.sum(a & ~b))
+    neither = n - both - only_b - only_a
+    p_b, p_a = (both + only_b) / n, (both + only_a) / n
+    lo_b, hi_b = proportion_interval(int(both + only_b), n, confidence)
+    lo_a, hi_a = proportion_interval(int(both + only_a), n, confidence)
+    margins = (both + only_b) * (neither + only_a) * (both + only_a) * (neither + only_b)
+    phi = (both * neither - only_b * only_a) / math.sqrt(margins) if margins > 0 else 0.0
+    below = math.sqrt(max((p_b - lo_b) ** 2 - 2 * phi * (p_b - lo_b) * (hi_a - p_a)
+                          + (hi_a - p_a) ** 2, 0.0))
+    above = math.sqrt(max((hi_b - p_b) ** 2 - 2 * phi * (hi_b - p_b) * (p_a - lo_a)
+                          + (p_a - lo_a) ** 2, 0.0))
+    diff = p_b - p_a
+    return diff, max(diff - below, -1.0), min(diff + above, 1.0)
 
 
 def cost_per_extra_unit(

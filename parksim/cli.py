@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,10 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
     )
     cmp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    cmp.add_argument("--output", "-o", metavar="DIR",
+                     help="also write a results directory: the summary, the paired table and "
+                          "each scenario as run")
+    cmp.add_argument("--force", action="store_true", help="overwrite a non-empty --output")
     _uncertainty_flags(cmp)
     cmp.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
@@ -174,6 +179,15 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="also write the calibrated scenario to PATH (a .toml file) and its "
                           "posterior sample beside it, as <name>.posterior.parquet")
     _study_flags(cal)
+
+    plo = sub.add_parser("plot", help="draw a figure of a results directory")
+    plo.add_argument("results", metavar="DIR", help="a results directory (parksim run, or "
+                     "parksim compare -o for pmet)")
+    plo.add_argument("figure", choices=FIGURE_NAMES, help="the figure")
+    plo.add_argument("--target", choices=TARGET_NAMES, help="the target (for fan)")
+    plo.add_argument("-o", "--output", metavar="FILE",
+                     help="image file; its extension (.png, .svg, .pdf) sets the format "
+                          "(default: FIGURE[-TARGET].png here)")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
@@ -364,6 +378,8 @@ class _LogProgress:
 def _executor(args: argparse.Namespace):
     from parksim.execution.executors import make_executor
 
+    _flush_warnings()  # the input is accepted: say what was odd in it before the run starts
+
     try:
         return make_executor(args.workers, args.scheduler)
     except (OSError, TimeoutError, ValueError) as error:
@@ -377,48 +393,74 @@ class _Unreachable(Exception):
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from parksim.io import ResultsDirError, claim_results_dir
     from parksim.report.table import comparison_table
-    from parksim.scenario import ScenarioError, load_scenario
+    from parksim.scenario import ScenarioError, load_with_sources
     from parksim.scenario.priors import design
-    from parksim.study.compare import compare
+    from parksim.study.compare import compare, write_comparison
 
+    claim = None
     try:
-        scenarios = [load_scenario(path) for path in args.scenarios]
+        loaded = [load_with_sources(path) for path in args.scenarios]
+        scenarios = [scenario for scenario, _ in loaded]
         n = args.replications or scenarios[0].run.replications
         try:
             design(scenarios, n, args.parameter_sets, args.fixed)
         except ValueError as error:
             raise ScenarioError("--parameter-sets", str(error)) from None
-    except ScenarioError as error:
+        if args.output is not None:
+            claim = claim_results_dir(args.output, args.force)
+    except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
     names = [Path(p).stem for p in args.scenarios]
     if len(set(names)) != len(names):
         names = [str(p) for p in args.scenarios]
     seed = scenarios[0].run.seed if args.seed is None else args.seed
+
+    def release(failed: bool) -> None:
+        if claim is not None:
+            claim.release(remove_if_empty=failed)
+
     try:
         executor = _executor(args)
     except _Unreachable as error:
+        release(True)
         return _bad_input(error, args.json)
     bar = _progress(n * len(scenarios), "compare", args.quiet)
     try:
         result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None,
                          parameter_sets=args.parameter_sets, fixed=args.fixed)
+        summary = result.summary()
+        if claim is not None:
+            summary["results_dir"] = str(claim.path)
+            write_comparison(result, claim.path, summary, force=args.force,
+                             sources=[s for _, sources in loaded for s in sources],
+                             command=args.command_line)
+        release(False)
     except ScenarioError as error:
+        release(True)
         return _bad_input(error, args.json)
     except KeyboardInterrupt:
-        print("parksim: interrupted", file=sys.stderr)
+        release(True)
+        print("parksim: interrupted; no results written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as error:
+        release(True)
+        print(f"parksim: cannot write results to {args.output}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as error:
+        release(True)
         return _failure("compare", error)
     finally:
         if bar:
             bar.close()
         executor.close()
-    summary = result.summary()
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
     else:
         print(comparison_table(summary))
+        if claim is not None:
+            print(f"\nresults written to {claim.path}")
     return EXIT_OK
 
 
@@ -594,20 +636,89 @@ def _calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_show_python_warning = warnings.showwarning
+
+
+FIGURE_NAMES = ("fan", "pmet", "ledger", "parks", "grades")
+"""``parksim.plot.FIGURES``' names (written out here so that ``--help`` imports no plotting)."""
+TARGET_NAMES = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from parksim import plot
+    from parksim.io import read_manifest
+    from parksim.results import load_forecast
+
+    out = Path(args.output or (args.figure + (f"-{args.target}" if args.target else "")
+                               + ".png"))
+    try:
+        if args.figure == "fan" and args.target is None:
+            raise ValueError("the fan figure needs --target (one of: "
+                             f"{', '.join(TARGET_NAMES)})")
+        if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ValueError(f"{out}: the image's extension must be .png, .svg or .pdf")
+        if not out.parent.is_dir():
+            raise ValueError(f"{out}: no such folder {out.parent}")
+        kind = read_manifest(args.results).get("kind")
+        if kind == "comparison" and args.figure == "pmet":
+            data: Any = json.loads((Path(args.results) / "summary.json").read_text("utf-8"))
+        elif kind == "forecast":
+            data = load_forecast(args.results)
+        else:
+            raise ValueError(f"{args.results}: holds {kind!r} results; the {args.figure} "
+                             "figure is drawn from a forecast (parksim run)"
+                             + (" or a comparison (parksim compare -o)"
+                                if args.figure == "pmet" else ""))
+        figure = plot.FIGURES[args.figure]
+        fig = figure(data, args.target) if args.figure == "fan" else figure(data)
+    except (OSError, ValueError) as error:
+        return _bad_input(error, False)
+    fig.savefig(out)
+    print(f"parksim: {args.figure} figure written to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+_PENDING: list[str] = []
+"""Warnings about the input, held until the input is known to be good: bad input is one line."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A scenario's or a figure's warning as one line, ``parksim: warning: ...``, printed once
+    the input has been accepted (:func:`_flush_warnings`); others as Python shows them."""
+    if category.__name__ in ("ScenarioWarning", "PlotWarning"):
+        _PENDING.append(f"parksim: warning: {message}")
+    else:
+        _show_python_warning(message, category, filename, lineno, file, line)
+
+
+def _flush_warnings(show: bool = True) -> None:
+    if show:
+        for text in _PENDING:
+            print(text, file=sys.stderr)
+    _PENDING.clear()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
     command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
     args = build_parser(json_errors="--json" in command_line[1:]).parse_args(command_line[1:])
     args.command_line = command_line
+    warnings.showwarning = _show_warning
     handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep,
-               "sensitivity": _sensitivity, "calibrate": _calibrate}[args.command]
+               "sensitivity": _sensitivity, "calibrate": _calibrate, "plot": _plot}[args.command]
+    code = EXIT_FAILED
     try:
-        return handler(args)
+        code = handler(args)
+        return code
     except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
         print("parksim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        code = EXIT_OK
         return EXIT_OK
+    finally:
+        _flush_warnings(show=code != EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":  # pragma: no cover

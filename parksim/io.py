@@ -50,6 +50,7 @@ __all__ = [
     "default_results_dir",
     "fsync_dir",
     "prepare_results_dir",
+    "read_kind_table",
     "read_manifest",
     "sha256_file",
     "write_manifest",
@@ -237,6 +238,18 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"{path}: no manifest.json (not a results directory, or an interrupted run)"
         )
     return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+
+def read_kind_table(path: str | Path, kind: str, noun: str, table: str) -> pd.DataFrame:
+    """The Parquet ``table`` of a results directory whose manifest says ``kind``; a
+    ``ValueError`` naming what it holds instead (``noun``: what ``kind`` is called)."""
+    import pandas as pd
+
+    path = Path(path)
+    found = read_manifest(path).get("kind")
+    if found != kind:
+        raise ValueError(f"{path}: holds {found!r} results, not {noun}")
+    return pd.read_parquet(path / table)
 
 
 def sha256_file(path: Path) -> str:

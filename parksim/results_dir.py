@@ -21,6 +21,7 @@ import pandas as pd
 from parksim.io import read_manifest
 from parksim.results import FORECAST_KIND, Results, load_forecast
 from parksim.study.calibration import CALIBRATION_KIND, load_calibration_results
+from parksim.study.compare import COMPARISON_KIND, load_comparison
 from parksim.study.sensitivity import SENSITIVITY_KIND, load_sensitivity
 from parksim.study.store import SWEEP_KIND, load_sweep
 
@@ -36,6 +37,7 @@ READERS: dict[str, Callable[[Path, bool], Any]] = {
     SWEEP_KIND: load_sweep,
     SENSITIVITY_KIND: load_sensitivity,
     CALIBRATION_KIND: load_calibration_results,
+    COMPARISON_KIND: load_comparison,
 }
 """The reader of each kind of results directory, by the manifest's ``kind``."""
 
@@ -47,7 +49,8 @@ def load_results(path: str | Path, meta: bool = False) -> Results | pd.DataFrame
     sweep's directory gives a DataFrame with one row per task (see
     :func:`parksim.study.store.load_sweep`; ``meta=True`` adds timings, hosts, workers); a
     sensitivity study's (``parksim sensitivity``) its indices, one row per output and factor; a
-    calibration's (``parksim calibrate``) its posterior, one row per particle.
+    calibration's (``parksim calibrate``) its posterior, one row per particle; a comparison's
+    (``parksim compare -o``) its paired table, one row per scenario and replication.
 
     Raises ``FileNotFoundError`` when the directory has no manifest (it is not a results
     directory, or the run that wrote it was interrupted) and ``ValueError`` when the manifest

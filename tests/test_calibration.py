@@ -64,6 +64,7 @@ def targets(baseline_path) -> str:
 
 
 FLAT = """extends = "{baseline}"
+name = "flat"
 [uncertain."district.floor_m2_per_million_yuan"]
 dist = "uniform"
 low = 160.0

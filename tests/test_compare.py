@@ -29,6 +29,9 @@ TARGET_FIELDS = {
     "diff_ci_low",
     "diff_ci_high",
     "cost_per_extra_yuan",
+    "probability_diff",
+    "probability_diff_ci_low",
+    "probability_diff_ci_high",
 }
 TINY_TABLES = """
 [district]
@@ -110,8 +113,10 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
         assert isinstance(t["median"], float)
         if t["scenario"] == "base":
             assert t["diff"] is None and t["diff_ci_low"] is None and t["diff_ci_high"] is None
-            assert t["cost_per_extra_yuan"] is None
+            assert t["cost_per_extra_yuan"] is None and t["probability_diff"] is None
         else:
+            assert -1 <= t["probability_diff_ci_low"] <= t["probability_diff"] \
+                <= t["probability_diff_ci_high"] <= 1, t
             assert t["diff_ci_low"] <= t["diff"] <= t["diff_ci_high"], t
             if t["cost_per_extra_yuan"] is not None:  # a price only for a gain that is there
                 assert t["diff_ci_low"] > 0, t
@@ -123,6 +128,14 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
     assert row["upgrades", "finance_up"]["cost_per_extra_yuan"] > 0
     assert row["tech_firms", "tax_up"]["diff_ci_low"] > 0
     assert 0 < row["upgrades", "base"]["probability"] < row["upgrades", "finance_up"]["probability"]
+    assert row["upgrades", "finance_up"]["probability_diff"] == pytest.approx(
+        row["upgrades", "finance_up"]["probability"] - row["upgrades", "base"]["probability"])
+    # what differs: the keys each file writes, with every scenario's value, names aside
+    differs = {d["key"]: d["values"] for d in out["differences"]}
+    assert differs["policies.finance.take_up"] == {"base": 0.35, "finance_up": 0.9,
+                                                   "tax_up": 0.35}
+    assert differs["policies.tax.tech_hazard_multiplier"]["tax_up"] == 2.0
+    assert "name" not in differs and "district.firms" not in differs
 
     # the command line prints exactly what the API computes
     scenarios = [parksim.load_scenario(p) for p in scenario_files]
@@ -162,7 +175,10 @@ def test_cli_compare_table(scenario_files, capsys):
     text = captured.out
     assert "yuan per extra" in text
     header = next(line for line in text.splitlines() if "yuan per extra" in line)
-    assert "diff" in header and "P(met)" in header
+    assert "diff" in header and "median" in header
+    header = next(line for line in text.splitlines() if "P(met)" in line)
+    assert "95% CI of change" in header
+    assert "what differs (" in text and "  policies.finance.take_up: 0.35 | 0.9" in text
     for name in ("base", "finance_up"):
         assert name in text
         # a row per target for each scenario
@@ -228,3 +244,35 @@ def test_common_random_numbers_shrink_the_variance_of_the_difference(scenarios_d
     )
     assert row["diff"] == pytest.approx(float(np.mean(b - a)))
     assert row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"]
+
+
+def test_compare_writes_a_results_directory_with_the_paired_table(scenario_files, tmp_path,
+                                                                  parksim_cli):
+    out = tmp_path / "cmp"
+    proc = parksim_cli("compare", *scenario_files[:2], "-n", "6", "-w", "2", "--seed", "5",
+                       "-o", out, "--json", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = strict_json(proc.stdout)
+    assert summary["results_dir"] == str(out)
+    assert strict_json((out / "summary.json").read_text(encoding="utf-8")) == summary
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["kind"] == "comparison" and manifest["seed"] == 5
+    assert [s["name"] for s in manifest["scenarios"]] == ["base", "finance_up"]
+    paired = parksim.load_results(out)
+    assert len(paired) == 12 and list(paired["scenario"].unique()) == ["base", "finance_up"]
+    # rows of one replication are a pair: their differences give the summary's
+    wide = paired.pivot(index="replication", columns="scenario", values="upgrades")
+    row = next(t for t in summary["targets"]
+               if t["key"] == "upgrades" and t["scenario"] == "finance_up")
+    assert row["diff"] == pytest.approx(float((wide["finance_up"] - wide["base"]).mean()))
+    again = parksim.load_scenario(out / "scenario_2.toml")
+    assert again.policies.finance.take_up == 0.9 and again.run.seed == 5
+    # a refused output is touched by nothing
+    (tmp_path / "afile").write_text("x")
+    refused = parksim_cli("compare", *scenario_files[:2], "-n", "2", "-o", tmp_path / "afile",
+                          "--quiet", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert (tmp_path / "afile").read_text() == "x"
+    taken = parksim_cli("compare", *scenario_files[:2], "-n", "2", "-o", out, "--quiet",
+                        cwd=tmp_path)
+    assert taken.returncode == 2 and "not empty" in taken.stderr

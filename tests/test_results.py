@@ -244,8 +244,8 @@ def test_each_reader_refuses_another_kind_of_results(results_dir, tmp_path):
     manifest["kind"] = "optimisation"
     (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ValueError,
-                       match="unknown kind 'optimisation'.*calibration, forecast, sensitivity, "
-                             "sweep"):
+                       match="unknown kind 'optimisation'.*calibration, comparison, forecast, "
+                             "sensitivity, sweep"):
         parksim.load_results(copy)
     with pytest.raises(ValueError, match="not a forecast"):
         parksim.load_forecast(copy)

@@ -153,7 +153,7 @@ take_up = 0.75
     base = load_scenario(baseline_path)
     assert scenario.policies.tax.take_up == 0.75
     assert scenario.policies.tax.upgrade_reward_yuan == base.policies.tax.upgrade_reward_yuan
-    assert scenario.name == base.name  # not written in the child
+    assert scenario.name == "child"  # not written in the child: named after its file
 
 
 def test_three_level_chain_applies_parent_first(baseline_path, write_toml):
@@ -723,3 +723,22 @@ platform = true
     with pytest.raises(ScenarioError) as err:
         load_scenario(child)
     assert "only a park operating at the start" in str(err.value)
+
+
+def test_a_child_without_a_name_is_named_after_its_file_with_a_warning(tmp_path, baseline_path,
+                                                                      parksim_cli):
+    """Two files whose results share a name are indistinguishable in a results folder: a child
+    that writes no name takes its file's, and the command line says so in one line."""
+    child = tmp_path / "more_land.toml"
+    child.write_text(f'extends = "{baseline_path.as_posix()}"\n[policies.land]\ntake_up = 0.95\n')
+    with pytest.warns(parksim.scenario.ScenarioWarning, match="named 'more_land' after its file"):
+        assert parksim.load_scenario(child).name == "more_land"
+    proc = parksim_cli("validate", child, cwd=tmp_path)
+    assert proc.returncode == 0 and "(more_land:" in proc.stdout
+    assert proc.stderr.splitlines() == [
+        f"parksim: warning: {child}: writes no name and would inherit 'baseline' from "
+        "baseline.toml; named 'more_land' after its file"]
+    named = tmp_path / "named.toml"
+    named.write_text(f'extends = "{baseline_path.as_posix()}"\nname = "land_plan"\n')
+    proc = parksim_cli("validate", named, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "" and "(land_plan:" in proc.stdout

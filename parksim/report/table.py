@@ -5,21 +5,18 @@ Reads a forecast summary (the object ``parksim run --json`` prints) and never ru
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any
 
 from parksim.aggregate import GRADE_MIX
+from parksim.scenario.schema import TARGET_LABELS
 
 __all__ = ["forecast_table", "comparison_table", "sweep_summary", "sensitivity_table",
            "calibration_table", "LABELS"]
 
 LABELS = {
-    "parks": "parks recognised",
-    "floor_area_m2": "floor area (m2)",
-    "firms": "firms in parks",
-    "upgrades": "upgrades",
-    "tech_firms": "tech firms",
-    "demo_parks": "demonstration parks",
+    **TARGET_LABELS,
     "provincial_parks": "provincial parks",
     "parks_open": "parks open",
     "firms_all_parks": "firms in all parks",
@@ -234,7 +231,9 @@ def _signed(x: float | None) -> str:
 
 
 def comparison_table(summary: dict[str, Any]) -> str:
-    """Render a paired comparison (``parksim compare``)."""
+    """Render a paired comparison (``parksim compare``): the probability of each target and
+    its change against the first scenario, then the targets' values, costs, the channels of
+    the demonstration target and the keys that differ."""
     names = summary["scenarios"]
     first = names[0]
     width = max(12, *(len(n) for n in names)) + 2
@@ -245,11 +244,20 @@ def comparison_table(summary: dict[str, Any]) -> str:
         f"parksim compare: {', '.join(names)} -- {design}, seed {summary['seed']}, "
         f"common random numbers; differences against {first}",
         "",
-        f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'median':>12}{'diff':>11}"
-        f"{'95% CI of diff':>24}{'yuan per extra':>18}{'yuan per unit':>16}",
+        f"{'target':<22}{'scenario':<{width}}{'P(met)':>8}{'95% CI':>16}{'change':>10}"
+        f"{'95% CI of change':>22}",
     ]
     for t in summary["targets"]:
+        label = LABELS[t["key"]] if t["scenario"] == first else ""
         ci = f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]"
+        change = "" if t.get("probability_diff") is None else f"{t['probability_diff']:+.2f}"
+        cci = "" if t.get("probability_diff") is None else \
+            f"[{t['probability_diff_ci_low']:+.2f}, {t['probability_diff_ci_high']:+.2f}]"
+        lines.append(f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}"
+                     f"{change:>10}{cci:>22}")
+    lines += ["", f"{'target value':<22}{'scenario':<{width}}{'median':>12}{'diff':>11}"
+                  f"{'95% CI of diff':>24}{'yuan per extra':>18}{'yuan per unit':>16}"]
+    for t in summary["targets"]:
         dci = (
             ""
             if t["diff"] is None
@@ -260,8 +268,8 @@ def comparison_table(summary: dict[str, Any]) -> str:
         label = LABELS[t["key"]] if t["scenario"] == first else ""
         diff = "" if t["diff"] is None else _signed(t["diff"])
         lines.append(
-            f"{label:<22}{t['scenario']:<{width}}{t['probability']:>8.2f}{ci:>16}"
-            f"{_n(t['median']):>12}{diff:>11} {dci:>23}{per:>18}{avg:>16}"
+            f"{label:<22}{t['scenario']:<{width}}{_n(t['median']):>12}{diff:>11} {dci:>23}"
+            f"{per:>18}{avg:>16}"
         )
     channels = summary.get("channels")
     if channels:
@@ -279,15 +287,60 @@ def comparison_table(summary: dict[str, Any]) -> str:
     if "tax_expenditure_yuan" in summary:
         lines.append("national tax expenditure, beside it (median): " + ", ".join(
             f"{n} {_money(v)}" for n, v in summary["tax_expenditure_yuan"].items()))
-    lines.append(
-        "diff: mean paired difference of the target value; "
-        "yuan per extra: extra mean public cost / diff (the marginal cost),"
-    )
-    lines.append("shown where the extra is there (its 95% interval lies above zero; 0 where it "
-                 "costs no more); yuan per unit: mean cost / mean value.")
-    lines.append("Public cost: the district's levers and its capital outlays for parks "
-                 "(government-led parks, building subsidies, land concessions).")
+    lines += _differences(summary.get("differences"), names)
+    lines.append("")
+    lines.append("change: the paired change in P(met) against the first scenario ("
+                 + ("a bootstrap over parameter sets" if sets else "Newcombe's paired score "
+                    "interval") + "); diff: mean paired difference of the target value;")
+    lines.append("yuan per extra: extra mean public cost / diff (the marginal cost), shown where "
+                 "the extra is there (its 95% interval lies above zero; 0 where it costs no "
+                 "more);")
+    lines.append("yuan per unit: mean cost / mean value. Public cost: the district's levers and "
+                 "its capital outlays for parks (government-led parks, building subsidies, land "
+                 "concessions).")
     return "\n".join(lines)
+
+
+def _differences(rows: list[dict[str, Any]] | None, names: list[str], limit: int = 20
+                 ) -> list[str]:
+    """The keys that differ between the scenarios, one line each, at most ``limit``."""
+    if rows is None:
+        return []
+    if not rows:
+        return ["", "the scenarios' keys are all the same (their names aside)"]
+    lines = ["", f"what differs ({len(rows)} key{'s' if len(rows) != 1 else ''}; "
+                 f"values in the order {', '.join(names)})"]
+    for row in rows[:limit]:
+        prior = row["key"].startswith("uncertain.")
+        values = " | ".join(_prior(v) if prior else _value(v) for v in row["values"].values())
+        lines.append(f"  {row['key']}: {values}")
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more (--json lists them all)")
+    return lines
+
+
+def _prior(v: dict[str, Any] | None) -> str:
+    """A prior in a few words: ``triangular 0.2-0.5 (mode 0.35)``."""
+    if v is None:
+        return "(no prior)"
+    words = [v.get("dist", "?")]
+    if v.get("low") is not None and v.get("high") is not None:
+        words.append(f"{v['low']:g}-{v['high']:g}")
+    for key in ("mode", "mean", "sd"):
+        if v.get(key) is not None:
+            words.append(f"({key} {v[key]:g})")
+    if v.get("file"):
+        words.append(str(v["file"]))
+    return " ".join(words)
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "(absent)"
+    if isinstance(v, float):
+        return f"{v:g}"
+    text = json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 CHANNEL_LABELS = {

@@ -2,6 +2,7 @@
 
 from parksim.scenario.loader import (
     ScenarioError,
+    ScenarioWarning,
     apply_overrides,
     load_raw,
     load_scenario,
@@ -23,6 +24,7 @@ from parksim.scenario.schema import (
 __all__ = [
     "Scenario",
     "ScenarioError",
+    "ScenarioWarning",
     "load_scenario",
     "load_with_sources",
     "load_raw",

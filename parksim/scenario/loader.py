@@ -19,6 +19,7 @@ import re
 import tomllib
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from parksim.scenario.schema import Scenario
 
 __all__ = [
     "ScenarioError",
+    "ScenarioWarning",
     "Layer",
     "load_scenario",
     "load_with_sources",
@@ -54,6 +56,11 @@ __all__ = [
     "parse_key",
     "nearest_name",
 ]
+
+
+class ScenarioWarning(UserWarning):
+    """Something in a scenario file that works but is probably not meant (the command line
+    prints it as ``parksim: warning: ...``)."""
 
 
 @dataclass
@@ -161,6 +168,9 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def load_raw(path: str | Path) -> tuple[dict[str, Any], list[Layer]]:
     """The merged raw data of a file and its ``extends`` chain, and the layers (parent first).
 
+    A file that extends another but writes no ``name`` is named after its file (with a
+    :class:`ScenarioWarning`), never after its parent: results of two files never share a name.
+
     Priors (``[uncertain."path"]`` tables) do not merge key by key: a file that writes one
     replaces the inherited one whole. A file that writes a plain value at a key with an
     inherited prior, and no prior of its own for it, fixes the key at that value: the prior is
@@ -180,6 +190,12 @@ def load_raw(path: str | Path) -> tuple[dict[str, Any], list[Layer]]:
             own = {}
         for fixed in paths_written(layer.data, [p for p in inherited if p not in own]):
             del data["uncertain"][fixed]
+    if len(layers) > 1 and "name" not in layers[-1].data:
+        stem = layers[-1].path.stem
+        warnings.warn(f"{layers[-1].path}: writes no name and would inherit "
+                      f"{data.get('name')!r} from {layers[-2].path.name}; named {stem!r} after "
+                      "its file", ScenarioWarning, stacklevel=2)
+        data["name"] = stem
     return data, layers
 
 

@@ -45,6 +45,15 @@ __all__ = [
 ]
 
 TARGET_KEYS = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
+TARGET_LABELS = {
+    "parks": "parks recognised",
+    "floor_area_m2": "floor area (m2)",
+    "firms": "firms in parks",
+    "upgrades": "upgrades",
+    "tech_firms": "tech firms",
+    "demo_parks": "demonstration parks",
+}
+"""How each target is named for a reader (tables, figures, reports)."""
 OBSERVABLES = {
     **dict.fromkeys(("parks", "firms", "upgrades", "tech_firms", "demo_parks",
                      "provincial_parks", "parks_open", "firms_all_parks"), "count"),

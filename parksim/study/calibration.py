@@ -47,7 +47,7 @@ from parksim.io import (
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
-    read_manifest,
+    read_kind_table,
     write_manifest,
 )
 from parksim.provenance import library_versions, source_hash
@@ -575,8 +575,4 @@ def calibrate(calibration: str | Path, out: str | Path, workers: int | None = No
 
 def load_calibration_results(path: str | Path, meta: bool = False) -> pd.DataFrame:
     """A calibration's posterior: one row per particle, the fitted values and ``weight``."""
-    path = Path(path)
-    manifest = read_manifest(path)
-    if manifest.get("kind") != CALIBRATION_KIND:
-        raise ValueError(f"{path}: holds {manifest.get('kind')!r} results, not a calibration")
-    return pd.read_parquet(path / "posterior.parquet")
+    return read_kind_table(path, CALIBRATION_KIND, "a calibration", "posterior.parquet")

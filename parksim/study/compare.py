@@ -4,45 +4,67 @@ Every scenario runs the same replications with the same seeds: replication ``r``
 :func:`~parksim.rng.replication_seed` and keyed streams, so the same firm meets the same luck in
 every scenario and the difference between two scenarios is measured on matched pairs. Where the
 scenarios declare priors, they run on the same parameter sets, and the intervals count the sets,
-not the replications, as independent. Per target, :func:`compare` gives each scenario's
-probability of meeting it (Wilson interval) and median, the mean paired difference of the target
-value against the first scenario with a t interval, the extra public cost per extra unit (the
-marginal cost: yuan per extra upgrade, per extra tech firm, per extra firm in parks; never
-negative) and, beside it, each scenario's average cost per unit. The public cost is the
-district's levers plus capital outlays; the national statutory tax expenditure is reported
-beside it, not in it. Beside the targets it pairs the channels the demonstration target is
-earned through (parks with a service platform, with digital management, titles given and taken
-back: :data:`~parksim.metrics.CHANNELS`), so a difference in demonstration parks can be traced
-to them. Undefined values -- the first scenario itself, or no extra units (a difference whose
-95% interval does not lie above zero) -- are ``None``, never NaN or infinity. The figures are
-computed by :mod:`parksim.aggregate`; this module runs the replications and assembles them.
+not the replications, as independent.
+
+Per target, :func:`compare` gives each scenario's probability of meeting it (Wilson interval)
+and the change in that probability against the first scenario (a paired interval:
+:func:`~parksim.aggregate.probability_difference`); its median and the mean paired difference
+of the target value with a t interval; the extra public cost per extra unit (the marginal
+cost: yuan per extra upgrade, per extra tech firm, per extra firm in parks; never negative)
+and, beside it, each scenario's average cost per unit. The public cost is the district's levers
+plus capital outlays; the national statutory tax expenditure is reported beside it, not in it.
+Beside the targets it pairs the channels the demonstration target is earned through (parks
+with a service platform, with digital management, titles given and taken back:
+:data:`~parksim.metrics.CHANNELS`), so a difference in demonstration parks can be traced to
+them, and it lists the scenario keys whose values differ (:func:`differences`), so a reader
+sees what was changed beside what it did. Undefined values -- the first scenario itself, or no
+extra units (a difference whose 95% interval does not lie above zero) -- are ``None``, never
+NaN or infinity. The figures are computed by :mod:`parksim.aggregate`; this module runs the
+replications and assembles them.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import tomli_w
 
 from parksim.aggregate import (
     average_cost,
     cost_per_extra_unit,
     median,
     paired_difference,
+    probability_difference,
     proportion,
 )
 from parksim.execution.executors import Executor
 from parksim.execution.tasks import interleaved, scenario_hash
+from parksim.io import (
+    atomic_write_bytes,
+    atomic_write_table,
+    prepare_results_dir,
+    read_kind_table,
+    write_manifest,
+)
 from parksim.metrics import CHANNELS
 from parksim.provenance import library_versions, source_hash
 from parksim.scenario.loader import check_parameter_sets
 from parksim.scenario.priors import active, design
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["COMPARISON_KIND", "Comparison", "compare", "differences", "write_comparison",
+           "load_comparison"]
+
+COMPARISON_KIND = "comparison"
+"""The manifest's ``kind`` of a comparison's results directory (``parksim compare -o``)."""
 
 
 @dataclass
@@ -70,10 +92,13 @@ class Comparison:
         sets = self.sets
         out_targets = []
         for key in TARGET_KEYS:
+            base_met = base[key] >= float(getattr(self.scenarios[0].targets, key))
             for name, scenario in zip(self.names, self.scenarios, strict=True):
                 v = self.values[name][key]
                 threshold = float(getattr(scenario.targets, key))
                 probability, lo, hi = proportion(v >= threshold, sets)
+                change = (None, None, None) if name == first else probability_difference(
+                    base_met, v >= threshold, sets, seed=self.seed)
                 row = {
                     "key": key,
                     "scenario": name,
@@ -81,6 +106,9 @@ class Comparison:
                     "probability": probability,
                     "ci_low": lo,
                     "ci_high": hi,
+                    "probability_diff": change[0],
+                    "probability_diff_ci_low": change[1],
+                    "probability_diff_ci_high": change[2],
                     "median": median(v),
                     "diff": None,
                     "diff_ci_low": None,
@@ -122,7 +150,24 @@ class Comparison:
             },
             "targets": out_targets,
             "channels": self._channels(),
+            "differences": differences(self.scenarios, self.names),
         }
+
+    def paired(self) -> pd.DataFrame:
+        """The paired table: one row per scenario and replication (``scenario``,
+        ``replication``, ``parameter_set`` or -1 at the written values), with each target,
+        channel and cost; rows of the same replication are pairs."""
+        sets = self.sets
+        frames = []
+        for name in self.names:
+            frame = pd.DataFrame({"scenario": name,
+                                  "replication": np.arange(self.replications),
+                                  "parameter_set": sets if sets is not None
+                                  else np.full(self.replications, -1)})
+            for column, values in self.values[name].items():
+                frame[column] = values
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
 
     def _channels(self) -> list[dict[str, Any]]:
         """What the demonstration target is earned through (:data:`CHANNELS`), per scenario:
@@ -139,6 +184,41 @@ class Comparison:
                     "diff": diff[0], "diff_ci_low": diff[1], "diff_ci_high": diff[2],
                 }.items()})
         return rows
+
+
+def differences(scenarios: Sequence[Scenario], names: Sequence[str]) -> list[dict[str, Any]]:
+    """The scenario keys whose values differ between the compared scenarios (their names and
+    descriptions aside), in the order of the first scenario's keys: ``{"key": path,
+    "values": {name: value}}``, a value ``None`` where a scenario lacks the key. Tables are
+    followed key by key and arrays of tables item by item (``parks.initial[3].firms``); other
+    arrays are one value; a prior (``uncertain."path"``) is one value, a table."""
+    flat = [_flatten(s.model_dump(mode="json")) for s in scenarios]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    out = []
+    for key in keys:
+        if key in ("name", "description"):
+            continue
+        values = [f.get(key) for f in flat]
+        if any(v != values[0] for v in values[1:]):
+            out.append({"key": key, "values": dict(zip(names, values, strict=True))})
+    return out
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if prefix == "uncertain":  # a prior is one value, whole
+        return {f'uncertain."{k}"': v for k, v in node.items()}
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            name = f'"{k}"' if "." in str(k) else str(k)
+            out.update(_flatten(v, f"{prefix}.{name}" if prefix else name))
+        return out
+    if isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
+        out = {}
+        for i, v in enumerate(node):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: node}
 
 
 def _finite(x: Any) -> Any:
@@ -186,3 +266,44 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
             f"{failed} of {len(tasks)} replications failed; the comparison would not be paired"
         )
     return Comparison(list(names), list(scenarios), replications, seed, values, k)
+
+
+def write_comparison(result: Comparison, path: str | Path, summary: dict[str, Any],
+                     force: bool = False, sources: Sequence[dict[str, str]] = (),
+                     command: list[str] | None = None) -> Path:
+    """Write a comparison's results directory (claimed by the caller): ``summary.json`` (what
+    ``--json`` prints), the paired table (``paired.parquet`` and ``.csv``: :meth:`Comparison.
+    paired`), each scenario as run (``scenario_1.toml``, ...; priors dropped for a ``--fixed``
+    comparison) and the manifest, last."""
+    path = prepare_results_dir(path, force)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path / "summary.json", (json.dumps(
+        summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
+    paired = result.paired()
+    atomic_write_table(paired, path / "paired.parquet")
+    atomic_write_table(paired, path / "paired.csv")
+    files = ["summary.json", "paired.parquet", "paired.csv"]
+    listed = []
+    for i, (name, scenario) in enumerate(zip(result.names, result.scenarios, strict=True), 1):
+        resolved = scenario.model_dump(mode="json", exclude_none=True)
+        resolved["run"] = {"replications": result.replications, "seed": result.seed}
+        file = f"scenario_{i}.toml"
+        atomic_write_bytes(path / file, tomli_w.dumps(resolved).encode())
+        files.append(file)
+        listed.append({"name": name, "file": file})
+    manifest = {
+        "kind": COMPARISON_KIND,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "scenarios": listed, "scenario_files": list(sources), "command": command,
+        "seed": result.seed, "replications": result.replications,
+        "parameter_sets": result.parameter_sets or None,
+        "package_version": library_versions()["parksim"], "source_sha256": source_hash(),
+        "versions": library_versions(),
+    }
+    write_manifest(path, manifest, files)
+    return path
+
+
+def load_comparison(path: str | Path, meta: bool = False) -> pd.DataFrame:
+    """A comparison's paired table (see :meth:`Comparison.paired`)."""
+    return read_kind_table(path, COMPARISON_KIND, "a comparison", "paired.parquet")

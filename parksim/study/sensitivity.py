@@ -42,6 +42,7 @@ from parksim.io import (
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
+    read_kind_table,
     read_manifest,
     write_manifest,
 )
@@ -287,12 +288,7 @@ def run_sensitivity(plan: Plan, out: str | Path, executor: Executor, progress=No
 
 def load_sensitivity(path: str | Path, meta: bool = False) -> pd.DataFrame:
     """A sensitivity study's indices: one row per output and factor (``meta`` is unused)."""
-    path = Path(path)
-    manifest = read_manifest(path)
-    if manifest.get("kind") != SENSITIVITY_KIND:
-        raise ValueError(f"{path}: holds {manifest.get('kind')!r} results, not a sensitivity "
-                         "study")
-    return pd.read_parquet(path / "indices.parquet")
+    return read_kind_table(path, SENSITIVITY_KIND, "a sensitivity study", "indices.parquet")
 
 
 def sensitivity(experiment: str | Path, out: str | Path, workers: int | None = None,
