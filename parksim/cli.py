@@ -639,7 +639,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 _show_python_warning = warnings.showwarning
 
 
-FIGURE_NAMES = ("fan", "pmet", "ledger", "parks", "grades")
+FIGURE_NAMES = ("fan", "pmet", "ledger", "parks", "occupancy", "grades")
 """``parksim.plot.FIGURES``' names (written out here so that ``--help`` imports no plotting)."""
 TARGET_NAMES = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
 
@@ -673,7 +673,9 @@ def _plot(args: argparse.Namespace) -> int:
         fig = figure(data, args.target) if args.figure == "fan" else figure(data)
     except (OSError, ValueError) as error:
         return _bad_input(error, False)
-    fig.savefig(out)
+    with warnings.catch_warnings():  # without a CJK font a PlotWarning has said so, once
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(out)
     print(f"parksim: {args.figure} figure written to {out}", file=sys.stderr)
     return EXIT_OK
 

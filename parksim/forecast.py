@@ -50,6 +50,8 @@ from parksim.metrics import (
     FILL_COLUMNS,
     FIRMS_READINGS,
     LEDGER_COLUMNS,
+    PARK_SERIES_COLUMNS,
+    PARK_STATUSES,
     SERIES_COLUMNS,
 )
 from parksim.model import GRADE_COLUMNS, PARK_COLUMNS
@@ -77,6 +79,8 @@ class Forecast:
     executor: str = ""
     grades: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     ledger: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    park_series: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    """Each park's standing, firms and occupancy at each month's end, per replication."""
     parameter_sets: int = 0
     """K of a nested design over the scenario's priors (0: the values as written)."""
     fixed: bool = False
@@ -325,7 +329,7 @@ def run_forecast(scenario: Scenario, replications: int | None, seed: int | None,
     ``seed`` default to the scenario's ``[run]`` table. ``RuntimeError`` if a replication fails."""
     n, root = _run_settings(scenario, replications, seed)
     k, per_set = design([scenario], n, parameter_sets, fixed)
-    outputs = (*ROW_OUTPUTS, "series", "parks", "grades", "ledger",
+    outputs = (*ROW_OUTPUTS, "series", "parks", "park_series", "grades", "ledger",
                *(("records",) if records else ()))
     run_as = scenario if k else scenario.model_copy(update={"uncertain": {}})
     tasks = scenario_tasks(run_as, n, root, per_set)
@@ -385,6 +389,17 @@ def _collect(
         **{name: [v for r in rows for v in r["tables"]["parks"][name]]
            for name in (*PARK_COLUMNS, *FILL_COLUMNS)},
     })
+    park_series = pd.DataFrame({
+        "replication": np.repeat(np.array([r["replication"] for r in rows], dtype=np.int32),
+                                 [len(r["tables"]["park_series"]["park_id"]) for r in rows]),
+        **{name: np.concatenate([r["tables"]["park_series"][name] for r in rows])
+           if n else np.zeros(0) for name in PARK_SERIES_COLUMNS},
+    })
+    park_series["status"] = pd.Categorical(park_series["status"], categories=PARK_STATUSES,
+                                           ordered=True)
+    park_series.insert(3, "date", pd.Categorical(
+        np.asarray(labels, dtype=object)[park_series["month"].to_numpy(dtype=np.int64)],
+        categories=labels, ordered=True) if n else pd.Categorical([], categories=labels))
     grades = pd.DataFrame({
         "replication": np.array(
             [r["replication"] for r in rows for _ in r["tables"]["grades"]["park_id"]],
@@ -419,4 +434,5 @@ def _collect(
         executor.describe(),
         grades,
         ledger,
+        park_series=park_series,
     )

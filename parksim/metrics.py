@@ -29,6 +29,9 @@ from parksim.scenario.schema import (
 )
 
 __all__ = [
+    "PARK_SERIES_COLUMNS",
+    "PARK_STATUSES",
+    "park_series",
     "SERIES_COLUMNS",
     "monthly_series",
     "target_values",
@@ -492,6 +495,56 @@ def firm_histories(records: Records) -> FirmHistories:
         exit_reason=once(Kind.FIRM_EXITED, "firm_exited", records.exit_reason),
         age_at_exit=once(Kind.FIRM_EXITED, "firm_exited", age),
     )
+
+
+PARK_STATUSES = ("not open", "open", "recognised", "provincial", "demonstration", "delisted")
+"""A park's standing at a month's end, each including the ones before it but delisted: not
+yet open, open (operating, not recognised), recognised by the district, recommended provincial,
+a demonstration park, delisted (its recognition withdrawn)."""
+
+PARK_SERIES_COLUMNS = ("park_id", "month", "status", "firms", "occupancy")
+"""Columns of :func:`park_series` (park x month)."""
+
+
+def park_series(records: Records, parks: dict[str, list], scenario: Scenario
+                ) -> dict[str, np.ndarray]:
+    """Each park's end-of-month state in one replication, park by park, month by month: its
+    standing (:data:`PARK_STATUSES`), the firms in it and its occupancy (occupied share of its
+    usable floor; NaN before it opens), as :func:`monthly_series` counts them."""
+    months = scenario.horizon_months
+    n = len(parks["park_id"])
+    month = np.clip(np.floor(records.time_months).astype(np.int64), 0, max(months - 1, 0))
+    kind = records.kind
+    park = np.maximum(records.park_id, 0)
+    delisted = kind == Kind.PARK_DELISTED
+
+    def per_park(mask, weights=None):
+        idx = park[mask].astype(np.int64) * months + month[mask]
+        w = None if weights is None else weights[mask]
+        counts = np.bincount(idx, weights=w, minlength=n * months)[: n * months]
+        return np.cumsum(counts.reshape(n, months), axis=1)
+
+    arrived = (kind == Kind.FIRM_ENTERED) | (kind == Kind.FIRM_MOVED)
+    exited = kind == Kind.FIRM_EXITED
+    floor = np.nan_to_num(records.floor_m2)
+    firms = per_park(arrived) - per_park(exited)
+    occupied = (per_park(arrived, floor) + per_park(kind == Kind.FIRM_EXPANDED, floor)
+                - per_park(exited, floor))
+    status = np.zeros((n, months), dtype=np.int8)
+    opened = per_park(kind == Kind.PARK_OPENED) > 0
+    status[opened] = 1
+    status[per_park(kind == Kind.PARK_RECOGNISED) > 0] = 2
+    status[per_park(kind == Kind.PARK_PROVINCIAL) > 0] = 3
+    status[per_park(kind == Kind.PARK_DEMONSTRATION) - per_park(kind == Kind.PARK_DEMOTED) > 0] = 4
+    status[per_park(delisted) > 0] = 5
+    usable = np.asarray(parks["floor_area_m2"], dtype=float)[:, None] * scenario.parks.usable_share
+    with np.errstate(invalid="ignore", divide="ignore"):
+        occupancy = np.where(opened, occupied / usable, np.nan)
+    return {"park_id": np.repeat(np.asarray(parks["park_id"]), months),
+            "month": np.tile(np.arange(months, dtype=np.int32), n),
+            "status": np.asarray(PARK_STATUSES, dtype=object)[status.ravel()],
+            "firms": firms.ravel().astype(np.int32),
+            "occupancy": occupancy.ravel()}
 
 
 FILL_COLUMNS = ("opened_during_run", "months_to_50pct", "months_to_90pct")

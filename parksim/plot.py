@@ -14,6 +14,7 @@ caller saves it (``fig.savefig("upgrades.png")``) or embeds it in a report.
 - :func:`ledger`: each district lever's spend per year against its budget cap, and the share
   of replications in which the cap bound: a cap that never binds is visible at a glance.
 - :func:`parks`: parks open, recognised, provincial and demonstration over time.
+- :func:`occupancy`: each listed park's occupancy over time, and the parks the pipeline built.
 - :func:`grades`: the evaluation's grade mix per year.
 
 Chinese text (park and sector names) needs a CJK font: :func:`cjk_font` finds an installed one
@@ -31,13 +32,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib import font_manager, rc_context
+from matplotlib import colormaps, font_manager, rc_context
 from matplotlib.figure import Figure
 
 from parksim.results import Results
 from parksim.scenario.schema import TARGET_KEYS, TARGET_LABELS
 
-__all__ = ["FIGURES", "PlotWarning", "cjk_font", "fan", "grades", "ledger", "parks", "pmet"]
+__all__ = ["FIGURES", "PlotWarning", "cjk_font", "fan", "grades", "ledger", "occupancy",
+           "parks", "pmet"]
 
 BAND = "#9ecae1"
 BAND_INNER = "#4292c6"
@@ -237,6 +239,42 @@ def parks(results: Results) -> Figure:
     return fig
 
 
+def occupancy(results: Results) -> Figure:
+    """Occupancy over time of each park the scenario lists (its name; the median across
+    replications, from the month it opens), and the median of the parks the pipeline opened
+    during the run (which differ between replications)."""
+    table = results.park_series
+    if table is None or table.empty:
+        raise ValueError(f"{results.path}: holds no park_series table (written by parksim run "
+                         "since it was added)")
+    months, dates = _months(results.series)
+    listed = len(results.scenario.parks.initial)
+    names = (results.parks.drop_duplicates("park_id").set_index("park_id")["name"])
+    open_ = table[table["occupancy"].notna()]
+    with _style(*[str(n) for n in names.iloc[:listed]]):
+        fig = Figure(figsize=(9, 5), layout="constrained")
+        ax = fig.add_subplot()
+        ax.set_prop_cycle(color=colormaps["tab20"].colors)
+        for park_id in range(listed):
+            rows = open_[open_["park_id"] == park_id]
+            if rows.empty:
+                continue
+            median = rows.groupby("month")["occupancy"].median().reindex(months)
+            ax.plot(months, median.to_numpy(), linewidth=1.5, label=str(names.get(park_id)))
+        built = open_[open_["park_id"] >= listed]
+        if not built.empty:
+            median = built.groupby("month")["occupancy"].median().reindex(months)
+            ax.plot(months, median.to_numpy(), color="black", linestyle="--", linewidth=2,
+                    label="parks the pipeline opened (median)")
+        _date_ticks(ax, months, dates)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("month")
+        ax.set_ylabel("occupied share of usable floor (median)")
+        ax.set_title(f"Occupancy by park ({results.scenario.name})")
+        ax.legend(frameon=False, fontsize="x-small", loc="center left", bbox_to_anchor=(1, 0.5))
+    return fig
+
+
 def grades(results: Results) -> Figure:
     """The evaluation's grade mix per year: the share of graded parks given A, B, C and D
     (parks in their grace years or not taking part are not graded), over all replications."""
@@ -262,6 +300,7 @@ def grades(results: Results) -> Figure:
 
 
 FIGURES: dict[str, Callable[..., Figure]] = {
-    "fan": fan, "pmet": pmet, "ledger": ledger, "parks": parks, "grades": grades,
+    "fan": fan, "pmet": pmet, "ledger": ledger, "parks": parks, "occupancy": occupancy,
+    "grades": grades,
 }
 """The figures by the name ``parksim plot DIR NAME`` knows them by."""

@@ -3,7 +3,8 @@
 A forecast's results directory holds the resolved scenario (``scenario.toml``, with the
 replications and seed actually run, so running it again reproduces the results), the summary
 printed by the command line (``summary.json``), the per-replication target values
-(``targets``), the monthly series (``series``), each replication's parks (``parks``), its
+(``targets``), the monthly series (``series``), each replication's parks (``parks``), each
+park's standing, firms and occupancy month by month (``park_series``), its
 grading log (``grades``: park x grading year), its ledger (``ledger``: item x calendar year:
 cap, spend, firms refused, whether the cap bound), the parameter sets of a forecast that
 integrates over the scenario's priors (``parameters``: one row per set, one column per
@@ -56,7 +57,8 @@ __all__ = [
 FORECAST_KIND = "forecast"
 """The manifest's ``kind`` of a forecast's results directory."""
 
-TABLES = ("targets", "series", "parks", "grades", "ledger", "parameters", "records")
+TABLES = ("targets", "series", "parks", "park_series", "grades", "ledger", "parameters",
+          "records")
 RESULT_FILES = (
     "manifest.json",
     "summary.json",
@@ -111,6 +113,8 @@ def write_results(
     )
     tables = {"targets": forecast.targets, "series": forecast.series, "parks": forecast.parks,
               "grades": forecast.grades, "ledger": forecast.ledger}
+    if not forecast.park_series.empty:
+        tables["park_series"] = forecast.park_series
     if forecast.parameter_sets:
         tables["parameters"] = forecast.parameters
     if forecast.records is not None:
@@ -168,6 +172,7 @@ class Results:
     grades: pd.DataFrame | None = None
     ledger: pd.DataFrame | None = None
     parameters: pd.DataFrame | None = None
+    park_series: pd.DataFrame | None = None
 
 
 def load_forecast(path: str | Path) -> Results:
@@ -211,4 +216,6 @@ def load_forecast(path: str | Path) -> Results:
         pd.read_parquet(path / "ledger.parquet") if (path / "ledger.parquet").exists() else None,
         pd.read_parquet(path / "parameters.parquet")
         if (path / "parameters.parquet").exists() else None,
+        pd.read_parquet(path / "park_series.parquet")
+        if (path / "park_series.parquet").exists() else None,
     )

@@ -118,6 +118,23 @@ def test_parks_and_grades(forecast):
         assert sum(stack) == pytest.approx(1.0)
 
 
+def test_occupancy_draws_each_listed_park_and_the_parks_the_pipeline_built(forecast):
+    (ax,) = plot.occupancy(forecast).axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    table = forecast.park_series
+    names = forecast.parks.drop_duplicates("park_id").set_index("park_id")["name"]
+    first = names[0]
+    median = (table[(table["park_id"] == 0) & table["occupancy"].notna()]
+              .groupby("month")["occupancy"].median())
+    drawn = lines[first].get_ydata()
+    assert np.allclose(drawn[median.index.to_numpy()], median.to_numpy())
+    listed = len(forecast.scenario.parks.initial)
+    opened = table[(table["park_id"] < listed) & table["occupancy"].notna()]["park_id"].nunique()
+    built = (table["park_id"] >= listed) & table["occupancy"].notna()
+    assert len(lines) == opened + bool(built.any())
+    assert ax.get_ylabel() == "occupied share of usable floor (median)"
+
+
 def test_chinese_names_need_a_cjk_font(forecast):
     """With a CJK font installed no glyph of a Chinese scenario name is missing; without one,
     the figure says so (a PlotWarning), once per figure."""

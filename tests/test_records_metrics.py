@@ -25,11 +25,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import parksim
 from parksim.aggregate import fill_summary
 from parksim.metrics import (
+    PARK_STATUSES,
     SERIES_COLUMNS,
     fill_months,
     firm_histories,
@@ -37,6 +39,7 @@ from parksim.metrics import (
     ledger,
     monthly_series,
     observed_values,
+    park_series,
     target_values,
 )
 from parksim.records import KINDS, Kind, RecordBuffer, Records
@@ -323,9 +326,9 @@ def test_to_frame_names_kinds_and_dates():
     ]
 
 
-def test_delisting_a_demonstration_park_removes_its_standing():
-    """A delisted park loses what it held: recognition, provincial and demonstration status."""
-    scenario = _scenario()
+def _delisted_demonstration_park() -> Records:
+    """Park 0 opened, recognised and provincial in January 2019, one tech firm of 1,000 m2
+    from January, a demonstration park from February, delisted in April."""
     buf = RecordBuffer()
     buf.park(0.0, Kind.PARK_OPENED, 0, 30_000.0)
     buf.park(0.2, Kind.PARK_RECOGNISED, 0, 30_000.0)
@@ -333,7 +336,13 @@ def test_delisting_a_demonstration_park_removes_its_standing():
     buf.firm(0.6, Kind.FIRM_ENTERED, 0, 5, 2.0, 4e6, 1_000.0, True)
     buf.park(1.5, Kind.PARK_DEMONSTRATION, 0, 30_000.0)
     buf.delisted(3.5, 0, 30_000.0, "provincial+demonstration")
-    series = monthly_series(buf.freeze(), scenario)
+    return buf.freeze()
+
+
+def test_delisting_a_demonstration_park_removes_its_standing():
+    """A delisted park loses what it held: recognition, provincial and demonstration status."""
+    scenario = _scenario()
+    series = monthly_series(_delisted_demonstration_park(), scenario)
     col = {name: i for i, name in enumerate(SERIES_COLUMNS)}
     before, after = series[2], series[3]
     assert [
@@ -343,6 +352,48 @@ def test_delisting_a_demonstration_park_removes_its_standing():
         after[col[k]] for k in ("parks", "provincial_parks", "demo_parks", "firms", "tech_firms")
     ] == [0, 0, 0, 0, 0]
     assert after[col["firms_all_parks"]] == 1 and after[col["floor_area_m2"]] == 0
+
+
+def test_park_series_follows_a_park_through_its_standings():
+    """One park month by month: opened, recognised and provincial in January, a demonstration
+    park from February, delisted in April; one firm of 1,000 m2 in 24,000 usable m2."""
+    parks = {"park_id": [0, 1], "floor_area_m2": [30_000.0, 9_000.0]}
+    table = park_series(_delisted_demonstration_park(), parks, _scenario())
+    first = table["park_id"] == 0
+    assert table["status"][first].tolist() == [
+        "provincial", "demonstration", "demonstration", "delisted", *["delisted"] * 4]
+    assert table["firms"][first].tolist() == [1] * 8
+    assert np.allclose(table["occupancy"][first], 1_000 / 24_000)
+    assert table["status"][~first].tolist() == ["not open"] * 8  # never opened: no occupancy
+    assert np.isnan(table["occupancy"][~first]).all()
+    assert set(table["status"]) <= set(PARK_STATUSES)
+
+
+def test_park_series_adds_up_to_the_district_series():
+    """In a real run, the parks' table agrees with the district's series every month: firms in
+    all parks, parks open, recognised, provincial and demonstration parks, occupied floor."""
+    scenario = parksim.load_scenario(_BASELINE, overrides=["district.firms=3000"])
+    forecast = parksim.simulate(scenario, 3, seed=4, workers=1, fixed=True)
+    table, series = forecast.park_series, forecast.series.set_index(["replication", "month"])
+
+    def parks_in(*statuses):
+        chosen = table[table["status"].isin(statuses)]
+        return chosen.groupby(["replication", "month"], observed=True).size().reindex(
+            series.index, fill_value=0).to_numpy()
+
+    by_month = table.groupby(["replication", "month"])
+    assert np.array_equal(by_month["firms"].sum().to_numpy(), series["firms_all_parks"])
+    assert np.array_equal(parks_in("recognised", "provincial", "demonstration"),
+                          series["parks"])
+    assert np.array_equal(parks_in("provincial", "demonstration"), series["provincial_parks"])
+    assert np.array_equal(parks_in("demonstration"), series["demo_parks"])
+    assert np.array_equal(parks_in(*PARK_STATUSES[1:]), series["parks_open"])
+    floor = forecast.parks.set_index(["replication", "park_id"])["floor_area_m2"]
+    usable = floor.reindex(pd.MultiIndex.from_arrays([table["replication"], table["park_id"]]))
+    occupied = (table["occupancy"].fillna(0).to_numpy() * usable.to_numpy()
+                * scenario.parks.usable_share)
+    assert np.allclose(pd.Series(occupied).groupby([table["replication"], table["month"]]).sum(),
+                       series["occupied_m2"])
 
 
 def test_firm_histories_of_the_timeline():

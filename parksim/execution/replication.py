@@ -17,10 +17,11 @@ What travels back is chosen by name, as *outputs*:
 * table outputs (:data:`TABLE_OUTPUTS`) travel whole, by name, in the row's ``tables``
   entry (apart from the columns: the ``parks`` table is not the ``parks`` target): ``series``
   (the months x :data:`~parksim.metrics.SERIES_COLUMNS` array), ``parks`` (named columns,
-  :data:`~parksim.model.PARK_COLUMNS`), ``grades`` (the grading log, named columns,
-  :data:`~parksim.model.GRADE_COLUMNS`), ``ledger`` (item x calendar year, named columns,
-  :data:`~parksim.metrics.LEDGER_COLUMNS`) and ``records`` (:class:`~parksim.records.Records`).
-  This is what a forecast assembles into its tables.
+  :data:`~parksim.model.PARK_COLUMNS`), ``park_series`` (park x month: standing, firms,
+  occupancy, :data:`~parksim.metrics.PARK_SERIES_COLUMNS`), ``grades`` (the grading log,
+  named columns, :data:`~parksim.model.GRADE_COLUMNS`), ``ledger`` (item x calendar year,
+  named columns, :data:`~parksim.metrics.LEDGER_COLUMNS`) and ``records``
+  (:class:`~parksim.records.Records`). This is what a forecast assembles into its tables.
 
 :func:`result_row` is the one flattening of a result into a row, and :func:`result_columns`
 names the columns it gives, so a forecast's tables, a sweep's rows and a comparison's values
@@ -44,6 +45,7 @@ from parksim.metrics import (
     ledger,
     monthly_series,
     observed_values,
+    park_series,
     target_values,
 )
 from parksim.model import run_replication
@@ -64,7 +66,7 @@ __all__ = [
 ROW_OUTPUTS = ("targets", "fiscal", "observed")
 """Outputs that flatten into scalar columns of a result row."""
 
-TABLE_OUTPUTS = ("series", "parks", "grades", "ledger", "records")
+TABLE_OUTPUTS = ("series", "parks", "park_series", "grades", "ledger", "records")
 """Outputs that travel whole, in a result row's ``tables`` entry."""
 
 OUTPUTS = ROW_OUTPUTS + TABLE_OUTPUTS
@@ -84,6 +86,7 @@ class ReplicationResult:
     grades: dict[str, list]
     ledger: dict[str, list]
     records: Records | None = None
+    park_series: dict[str, np.ndarray] | None = None
 
 
 def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int,
@@ -102,6 +105,7 @@ def replicate(scenario: Scenario, seed: np.random.SeedSequence, replication: int
         out.grades,
         ledger(out.records, scenario),
         out.records if keep_records else None,
+        park_series(out.records, out.parks, scenario),
     )
 
 
