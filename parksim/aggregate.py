@@ -32,6 +32,7 @@ __all__ = [
     "QUANTILES",
     "proportion_interval",
     "probability_difference",
+    "quantile_method",
     "proportion",
     "quantiles",
     "median",
@@ -233,7 +234,7 @@ def quantiles(values: np.ndarray) -> tuple[float, float, float]:
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return math.nan, math.nan, math.nan
-    p05, p50, p95 = np.quantile(values, QUANTILES, method=_method(values))
+    p05, p50, p95 = np.quantile(values, QUANTILES, method=quantile_method(values))
     return float(p05), float(p50), float(p95)
 
 
@@ -241,12 +242,12 @@ def median(values: np.ndarray) -> float:
     """The median: of counts the lower middle value (a count, as :func:`quantiles`), of other
     values ``numpy.median`` (the mean of the middle two of an even count)."""
     values = np.asarray(values, dtype=float)
-    if len(values) and _method(values) != "linear":
+    if len(values) and quantile_method(values) != "linear":
         return float(np.quantile(values, 0.5, method="inverted_cdf"))
     return float(np.median(values))
 
 
-def _method(values: np.ndarray) -> str:
+def quantile_method(values: np.ndarray) -> str:
     """``inverted_cdf`` for counts (finite whole numbers), else ``linear``."""
     finite = np.isfinite(values)
     whole = bool(finite.all()) and bool(np.all(values == np.round(values)))
@@ -400,21 +401,24 @@ def probability_difference(
     parameters, so the sets are resampled: a percentile bootstrap over sets of the mean
     difference (seeded by ``seed``), or Student's t over the sets' mean differences below 10
     sets, where percentiles of a few values are too narrow. The interval is never narrower
-    than the pairs' own (Newcombe's): sets that happen to agree (say, no discordant pair in
-    any) say nothing about how much they can differ, as the effective number of trials of
-    :func:`proportion` never exceeds the replications.
+    than the pairs' own (Newcombe's). Sets that all agree (say, no discordant pair in any), or
+    a single set, cannot say how much sets differ: then the interval is Newcombe's with the
+    pairs counting as many as the sets, as P(met)'s own interval counts them
+    (:func:`effective_trials`).
     """
     a = np.asarray(met_a, dtype=bool)
     b = np.asarray(met_b, dtype=bool)
     n = len(a)
     if n == 0:
         return math.nan, -1.0, 1.0
-    diff, lo, hi = _paired_proportions(a, b, confidence)
-    if sets is None or len(np.unique(sets)) < 2:
+    diff, lo, hi = _paired_proportions(a, b, confidence, n)
+    if sets is None:
         return diff, lo, hi
     d = set_means(b.astype(float) - a.astype(float), sets)
-    if np.ptp(d) <= 1e-12:
-        return diff, lo, hi
+    if len(d) < 2 or np.ptp(d) <= 1e-12:
+        # sets that agree (or one set) cannot tell how much they differ: the pairs count as
+        # many as the sets, as :func:`effective_trials` counts them for P(met) itself
+        return _paired_proportions(a, b, confidence, len(d))
     if len(d) < 10:
         c_lo, c_hi = stats.ttest_1samp(d, 0.0).confidence_interval(confidence)
     else:
@@ -425,19 +429,24 @@ def probability_difference(
     return diff, max(min(float(c_lo), lo), -1.0), min(max(float(c_hi), hi), 1.0)
 
 
-def _paired_proportions(a: np.ndarray, b: np.ndarray,
-                        confidence: float) -> tuple[float, float, float]:
-    """``P(b) - P(a)`` of independent pairs and Newcombe's method-10 interval."""
+def _paired_proportions(a: np.ndarray, b: np.ndarray, confidence: float,
+                        trials: float) -> tuple[float, float, float]:
+    """``P(b) - P(a)`` and Newcombe's method-10 interval, the pairs counting as ``trials``
+    independent ones (the cells scaled by ``trials / n``), with the correlation term's
+    continuity correction as Newcombe gives it (Altman et al., Statistics with Confidence)."""
     n = len(a)
-    both = float(np.sum(a & b))
-    only_b = float(np.sum(b & ~a))
-    only_a = float(np.sum(a & ~b))
-    neither = n - both - only_b - only_a
-    p_b, p_a = (both + only_b) / n, (both + only_a) / n
-    lo_b, hi_b = proportion_interval(int(both + only_b), n, confidence)
-    lo_a, hi_a = proportion_interval(int(both + only_a), n, confidence)
+    scale = trials / n
+    both = float(np.sum(a & b)) * scale
+    only_b = float(np.sum(b & ~a)) * scale
+    only_a = float(np.sum(a & ~b)) * scale
+    neither = trials - both - only_b - only_a
+    p_b, p_a = (both + only_b) / trials, (both + only_a) / trials
+    lo_b, hi_b = wilson_interval(p_b, trials, confidence)
+    lo_a, hi_a = wilson_interval(p_a, trials, confidence)
     margins = (both + only_b) * (neither + only_a) * (both + only_a) * (neither + only_b)
-    phi = (both * neither - only_b * only_a) / math.sqrt(margins) if margins > 0 else 0.0
+    cross = both * neither - only_b * only_a
+    cross = cross - trials / 2 if cross > trials / 2 else 0.0 if cross >= 0 else cross
+    phi = cross / math.sqrt(margins) if margins > 0 else 0.0
     below = math.sqrt(max((p_b - lo_b) ** 2 - 2 * phi * (p_b - lo_b) * (hi_a - p_a)
                           + (hi_a - p_a) ** 2, 0.0))
     above = math.sqrt(max((hi_b - p_b) ** 2 - 2 * phi * (hi_b - p_b) * (p_a - lo_a)

@@ -396,7 +396,8 @@ def _compare(args: argparse.Namespace) -> int:
     from parksim.io import ResultsDirError, claim_results_dir
     from parksim.report.table import comparison_table
     from parksim.scenario import ScenarioError, load_with_sources
-    from parksim.scenario.priors import design
+    from parksim.scenario.loader import check_parameter_sets
+    from parksim.scenario.priors import active, design
     from parksim.study.compare import compare, write_comparison
 
     claim = None
@@ -405,9 +406,13 @@ def _compare(args: argparse.Namespace) -> int:
         scenarios = [scenario for scenario, _ in loaded]
         n = args.replications or scenarios[0].run.replications
         try:
-            design(scenarios, n, args.parameter_sets, args.fixed)
+            sets, _ = design(scenarios, n, args.parameter_sets, args.fixed)
         except ValueError as error:
             raise ScenarioError("--parameter-sets", str(error)) from None
+        seed = scenarios[0].run.seed if args.seed is None else args.seed
+        for scenario in scenarios:
+            if sets and active(scenario.uncertain):
+                check_parameter_sets(scenario, seed, sets)
         if args.output is not None:
             claim = claim_results_dir(args.output, args.force)
     except (ScenarioError, ResultsDirError) as error:
@@ -415,7 +420,6 @@ def _compare(args: argparse.Namespace) -> int:
     names = [Path(p).stem for p in args.scenarios]
     if len(set(names)) != len(names):
         names = [str(p) for p in args.scenarios]
-    seed = scenarios[0].run.seed if args.seed is None else args.seed
 
     def release(failed: bool) -> None:
         if claim is not None:
@@ -426,6 +430,10 @@ def _compare(args: argparse.Namespace) -> int:
     except _Unreachable as error:
         release(True)
         return _bad_input(error, args.json)
+    except KeyboardInterrupt:
+        release(True)
+        print("parksim: interrupted; no results written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     bar = _progress(n * len(scenarios), "compare", args.quiet)
     try:
         result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None,
@@ -673,9 +681,13 @@ def _plot(args: argparse.Namespace) -> int:
         fig = figure(data, args.target) if args.figure == "fan" else figure(data)
     except (OSError, ValueError) as error:
         return _bad_input(error, False)
-    with warnings.catch_warnings():  # without a CJK font a PlotWarning has said so, once
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(out)
+    try:
+        with warnings.catch_warnings():  # without a CJK font a PlotWarning has said so, once
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig.savefig(out)
+    except OSError as error:
+        print(f"parksim: cannot write {out}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"parksim: {args.figure} figure written to {out}", file=sys.stderr)
     return EXIT_OK
 

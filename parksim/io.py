@@ -241,15 +241,23 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def read_kind_table(path: str | Path, kind: str, noun: str, table: str) -> pd.DataFrame:
-    """The Parquet ``table`` of a results directory whose manifest says ``kind``; a
-    ``ValueError`` naming what it holds instead (``noun``: what ``kind`` is called)."""
+    """The Parquet ``table`` of a results directory whose manifest says ``kind``, checked
+    against the size and SHA-256 the manifest lists; a ``ValueError`` naming what it holds
+    instead (``noun``: what ``kind`` is called), or the damaged file."""
     import pandas as pd
 
     path = Path(path)
-    found = read_manifest(path).get("kind")
+    manifest = read_manifest(path)
+    found = manifest.get("kind")
     if found != kind:
         raise ValueError(f"{path}: holds {found!r} results, not {noun}")
-    return pd.read_parquet(path / table)
+    listed = manifest.get("files", {}).get(table)
+    file = path / table
+    if listed is not None and (not file.exists() or file.stat().st_size != listed["bytes"]
+                               or sha256_file(file) != listed["sha256"]):
+        raise ValueError(f"{file}: does not match the manifest (changed or damaged after it "
+                         "was written)")
+    return pd.read_parquet(file)
 
 
 def sha256_file(path: Path) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 from matplotlib import colormaps, font_manager, rc_context
 from matplotlib.figure import Figure
 
+from parksim.aggregate import quantile_method
 from parksim.results import Results
 from parksim.scenario.schema import TARGET_KEYS, TARGET_LABELS
 
@@ -79,6 +80,21 @@ def _style(*texts: str) -> Any:
                        "figure.dpi": 100})
 
 
+def _quantiles(frame: pd.DataFrame, column: str, qs: Sequence[float],
+               months: np.ndarray) -> pd.DataFrame:
+    """Per month, the quantiles ``qs`` of ``column`` across replications (of counts, values
+    that occurred, as the summary gives them), with the last month repeated one month on, so
+    that a step drawn ``post`` shows the last month as a level, not a spike."""
+    method = quantile_method(frame[column].to_numpy(dtype=float))
+    q = frame.groupby("month")[column].quantile(list(qs), interpolation=_INTERPOLATION[method])
+    q = q.unstack().reindex(months)
+    q.loc[months[-1] + 1] = q.loc[months[-1]]
+    return q
+
+
+_INTERPOLATION = {"inverted_cdf": "lower", "linear": "linear"}
+
+
 def _months(series: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     frame = series[["month", "date"]].drop_duplicates("month").sort_values("month")
     return frame["month"].to_numpy(), [str(d) for d in frame["date"]]
@@ -96,17 +112,17 @@ def fan(results: Results, target: str) -> Figure:
         raise ValueError(f"unknown target {target!r} (one of: {', '.join(TARGET_KEYS)})")
     series = results.series
     months, dates = _months(series)
-    q = series.groupby("month")[target].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
-    q = q.reindex(months)
+    q = _quantiles(series, target, (0.05, 0.25, 0.5, 0.75, 0.95), months)
+    x = q.index.to_numpy()
     threshold = float(getattr(results.scenario.targets, target))
     target_date = results.scenario.targets.date
     with _style(results.scenario.name):
         fig = Figure(figsize=(8, 4.2), layout="constrained")
         ax = fig.add_subplot()
-        ax.fill_between(months, q[0.05], q[0.95], color=BAND, label="90% of runs", step="post")
-        ax.fill_between(months, q[0.25], q[0.75], color=BAND_INNER, alpha=0.6,
+        ax.fill_between(x, q[0.05], q[0.95], color=BAND, label="90% of runs", step="post")
+        ax.fill_between(x, q[0.25], q[0.75], color=BAND_INNER, alpha=0.6,
                         label="50% of runs", step="post")
-        ax.step(months, q[0.5], where="post", color=LINE, linewidth=2, label="median")
+        ax.step(x, q[0.5], where="post", color=LINE, linewidth=2, label="median")
         ax.axhline(threshold, color=THRESHOLD, linestyle="--", linewidth=1.5,
                    label=f"target {threshold:,.0f}")
         if target_date in dates:
@@ -226,10 +242,10 @@ def parks(results: Results) -> Figure:
         fig = Figure(figsize=(8, 4.2), layout="constrained")
         ax = fig.add_subplot()
         for column, label in columns.items():
-            q = series.groupby("month")[column].quantile([0.25, 0.5, 0.75]).unstack()
-            q = q.reindex(months)
-            line = ax.step(months, q[0.5], where="post", linewidth=2, label=label)[0]
-            ax.fill_between(months, q[0.25], q[0.75], step="post", alpha=0.2,
+            q = _quantiles(series, column, (0.25, 0.5, 0.75), months)
+            x = q.index.to_numpy()
+            line = ax.step(x, q[0.5], where="post", linewidth=2, label=label)[0]
+            ax.fill_between(x, q[0.25], q[0.75], step="post", alpha=0.2,
                             color=line.get_color())
         _date_ticks(ax, months, dates)
         ax.set_title(f"Parks by status over time ({results.scenario.name})")
@@ -245,8 +261,8 @@ def occupancy(results: Results) -> Figure:
     during the run (which differ between replications)."""
     table = results.park_series
     if table is None or table.empty:
-        raise ValueError(f"{results.path}: holds no park_series table (written by parksim run "
-                         "since it was added)")
+        raise ValueError(f"{results.path}: holds no park rows (a scenario without parks, or "
+                         "results written before park_series was added)")
     months, dates = _months(results.series)
     listed = len(results.scenario.parks.initial)
     names = (results.parks.drop_duplicates("park_id").set_index("park_id")["name"])

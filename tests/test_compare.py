@@ -276,3 +276,13 @@ def test_compare_writes_a_results_directory_with_the_paired_table(scenario_files
     taken = parksim_cli("compare", *scenario_files[:2], "-n", "2", "-o", out, "--quiet",
                         cwd=tmp_path)
     assert taken.returncode == 2 and "not empty" in taken.stderr
+    # overwritten with --force by a comparison of two: nothing of the three is left
+    three = parksim_cli("compare", *scenario_files, "-n", "2", "-w", "2", "-o", tmp_path / "c3",
+                        "--quiet", cwd=tmp_path)
+    assert three.returncode == 0 and (tmp_path / "c3" / "scenario_3.toml").exists()
+    two = parksim_cli("compare", *scenario_files[:2], "-n", "2", "-w", "2", "-o",
+                      tmp_path / "c3", "--force", "--quiet", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert not (tmp_path / "c3" / "scenario_3.toml").exists()
+    assert list(parksim.load_results(tmp_path / "c3")["scenario"].unique()) == [
+        "base", "finance_up"]

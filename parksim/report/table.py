@@ -290,8 +290,10 @@ def comparison_table(summary: dict[str, Any]) -> str:
     lines += _differences(summary.get("differences"), names)
     lines.append("")
     lines.append("change: the paired change in P(met) against the first scenario ("
-                 + ("a bootstrap over parameter sets" if sets else "Newcombe's paired score "
-                    "interval") + "); diff: mean paired difference of the target value;")
+                 + ("a bootstrap over parameter sets" if sets and sets >= 10
+                    else "Student's t over parameter sets" if sets
+                    else "Newcombe's paired score interval") + "); diff: mean paired "
+                 "difference of the target value;")
     lines.append("yuan per extra: extra mean public cost / diff (the marginal cost), shown where "
                  "the extra is there (its 95% interval lies above zero; 0 where it costs no "
                  "more);")

@@ -606,9 +606,12 @@ def load_with_sources(
 ) -> tuple[Scenario, list[dict[str, str]]]:
     """:func:`load_scenario`, and the files it read (parent first) with their SHA-256, taken
     from the very text that was validated."""
-    data, layers = load_raw(path)
-    scenario = validate(data, layers)
     overrides = list(overrides)
+    with warnings.catch_warnings():
+        if any(o.split("=", 1)[0].strip() == "name" for o in overrides):
+            warnings.simplefilter("ignore", ScenarioWarning)  # --set name=... names it
+        data, layers = load_raw(path)
+    scenario = validate(data, layers)
     if overrides:
         scenario = validate(
             apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides)

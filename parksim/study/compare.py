@@ -187,17 +187,18 @@ class Comparison:
 
 
 def differences(scenarios: Sequence[Scenario], names: Sequence[str]) -> list[dict[str, Any]]:
-    """The scenario keys whose values differ between the compared scenarios (their names and
-    descriptions aside), in the order of the first scenario's keys: ``{"key": path,
-    "values": {name: value}}``, a value ``None`` where a scenario lacks the key. Tables are
-    followed key by key and arrays of tables item by item (``parks.initial[3].firms``); other
-    arrays are one value; a prior (``uncertain."path"``) is one value, a table."""
+    """The scenario keys whose values differ between the compared scenarios (their names,
+    descriptions and ``[run]`` tables aside: every scenario runs the same replications), in
+    the order of the first scenario's keys: ``{"key": path, "values": {name: value}}``, a
+    value ``None`` where a scenario lacks the key. Tables are followed key by key and arrays
+    of tables item by item (``parks.initial[3].firms``); other arrays are one value; a prior
+    (``uncertain."path"``) is one value, a table."""
     flat = [_flatten(s.model_dump(mode="json")) for s in scenarios]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     out = []
     for key in keys:
-        if key in ("name", "description"):
-            continue
+        if key in ("name", "description") or key.startswith("run."):
+            continue  # compare runs every scenario with the first's replications and seed
         values = [f.get(key) for f in flat]
         if any(v != values[0] for v in values[1:]):
             out.append({"key": key, "values": dict(zip(names, values, strict=True))})
@@ -277,6 +278,11 @@ def write_comparison(result: Comparison, path: str | Path, summary: dict[str, An
     comparison) and the manifest, last."""
     path = prepare_results_dir(path, force)
     path.mkdir(parents=True, exist_ok=True)
+    # an overwritten directory: its manifest goes first, so a failure leaves no valid-looking
+    # mixture of old and new files, then every file of an earlier comparison
+    for old in ("manifest.json", "summary.json", "paired.parquet", "paired.csv",
+                *(f.name for f in path.glob("scenario_*.toml"))):
+        (path / old).unlink(missing_ok=True)
     atomic_write_bytes(path / "summary.json", (json.dumps(
         summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
     paired = result.paired()
@@ -287,6 +293,10 @@ def write_comparison(result: Comparison, path: str | Path, summary: dict[str, An
     for i, (name, scenario) in enumerate(zip(result.names, result.scenarios, strict=True), 1):
         resolved = scenario.model_dump(mode="json", exclude_none=True)
         resolved["run"] = {"replications": result.replications, "seed": result.seed}
+        if result.parameter_sets:
+            resolved["run"]["parameter_sets"] = result.parameter_sets
+        else:
+            resolved["uncertain"] = {}  # a --fixed comparison ran the written values
         file = f"scenario_{i}.toml"
         atomic_write_bytes(path / file, tomli_w.dumps(resolved).encode())
         files.append(file)
