@@ -105,12 +105,14 @@ def _cumulative(
 
 
 def _per_park(
-    park: np.ndarray, month: np.ndarray, mask: np.ndarray, parks: int, months: int
+    park: np.ndarray, month: np.ndarray, mask: np.ndarray, parks: int, months: int,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Cumulative count per park and month, shape ``(parks, months)``."""
+    """Cumulative count (or sum of ``weights``) per park and month, shape ``(parks, months)``."""
     idx = park[mask].astype(np.int64) * months + month[mask]
-    counts = np.bincount(idx, minlength=parks * months)[: parks * months].reshape(parks, months)
-    return np.cumsum(counts, axis=1)
+    w = None if weights is None else weights[mask]
+    counts = np.bincount(idx, weights=w, minlength=parks * months)[: parks * months]
+    return np.cumsum(counts.reshape(parks, months), axis=1)
 
 
 def _lost(lost_standing: np.ndarray, mask: np.ndarray, standing: str) -> np.ndarray:
@@ -519,10 +521,7 @@ def park_series(records: Records, parks: dict[str, list], scenario: Scenario
     delisted = kind == Kind.PARK_DELISTED
 
     def per_park(mask, weights=None):
-        idx = park[mask].astype(np.int64) * months + month[mask]
-        w = None if weights is None else weights[mask]
-        counts = np.bincount(idx, weights=w, minlength=n * months)[: n * months]
-        return np.cumsum(counts.reshape(n, months), axis=1)
+        return _per_park(park, month, mask, n, months, weights)
 
     arrived = (kind == Kind.FIRM_ENTERED) | (kind == Kind.FIRM_MOVED)
     exited = kind == Kind.FIRM_EXITED

@@ -265,3 +265,20 @@ def test_the_shipped_calibrated_baseline_is_that_calibration_s_output(scenarios_
     others = set(baseline.uncertain) - set(plan.file.parameters)
     assert {p: calibrated.uncertain[p] for p in others} == {
         p: baseline.uncertain[p] for p in others}
+
+
+def test_calibrate_from_python_returns_the_posterior_and_writes_the_scenario(
+        tmp_path, baseline_path, targets):
+    """``parksim.calibrate(FILE, DIR, scenario=PATH)``: what ``parksim calibrate --scenario``
+    does, returning the posterior that ``load_results`` reads back."""
+    path = tmp_path / "c.toml"
+    path.write_text(FILE.format(baseline=baseline_path, seed=3, targets=targets)
+                    .replace("generations = 3", "generations = 1")
+                    .replace("population = 20", "population = 8"))
+    posterior = parksim.calibrate(path, tmp_path / "out", workers=2,
+                                  scenario=tmp_path / "fitted.toml")
+    pd.testing.assert_frame_equal(posterior, parksim.load_results(tmp_path / "out"))
+    assert np.isclose(posterior["weight"].sum(), 1.0)
+    fitted = parksim.load_scenario(tmp_path / "fitted.toml")
+    assert fitted.uncertain["policies.relief.take_up"].dist == "sample"
+    assert (tmp_path / "fitted.posterior.parquet").exists()

@@ -167,3 +167,11 @@ def test_the_plot_command(forecast_dir, tmp_path, parksim_cli):
         proc = parksim_cli("plot", *args, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert fragment in proc.stderr
+
+
+def test_the_command_s_names_are_the_figures_and_targets():
+    """``parksim plot`` spells its choices out so that ``--help`` imports no plotting: they
+    must stay the figures and targets there are."""
+    from parksim.cli import FIGURE_NAMES, TARGET_NAMES
+
+    assert FIGURE_NAMES == tuple(plot.FIGURES) and TARGET_NAMES == TARGET_KEYS
