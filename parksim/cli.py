@@ -181,8 +181,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     _study_flags(cal)
 
     plo = sub.add_parser("plot", help="draw a figure of a results directory")
-    plo.add_argument("results", metavar="DIR", help="a results directory (parksim run, or "
-                     "parksim compare -o for pmet)")
+    plo.add_argument("results", metavar="DIR", help="a results directory: parksim run's "
+                     "(survival needs --records); parksim compare -o's for pmet; parksim "
+                     "sensitivity's for sensitivity; parksim calibrate's for posterior and ppc")
     plo.add_argument("figure", choices=FIGURE_NAMES, help="the figure")
     plo.add_argument("--target", choices=TARGET_NAMES, help="the target (for fan)")
     plo.add_argument("-o", "--output", metavar="FILE",
@@ -647,7 +648,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 _show_python_warning = warnings.showwarning
 
 
-FIGURE_NAMES = ("fan", "pmet", "ledger", "parks", "occupancy", "grades")
+FIGURE_NAMES = ("fan", "pmet", "ledger", "parks", "occupancy", "grades", "survival",
+                "sensitivity", "posterior", "ppc")
 """``parksim.plot.FIGURES``' names (written out here so that ``--help`` imports no plotting)."""
 TARGET_NAMES = ("parks", "floor_area_m2", "firms", "upgrades", "tech_firms", "demo_parks")
 
@@ -656,6 +658,7 @@ def _plot(args: argparse.Namespace) -> int:
     from parksim import plot
     from parksim.io import read_manifest
     from parksim.results import load_forecast
+    from parksim.study.sensitivity import load_sensitivity
 
     out = Path(args.output or (args.figure + (f"-{args.target}" if args.target else "")
                                + ".png"))
@@ -668,15 +671,23 @@ def _plot(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise ValueError(f"{out}: no such folder {out.parent}")
         kind = read_manifest(args.results).get("kind")
+        drawn_from = {"sensitivity": ("sensitivity", "a sensitivity study (parksim sensitivity)"),
+                      "posterior": ("calibration", "a calibration (parksim calibrate)"),
+                      "ppc": ("calibration", "a calibration (parksim calibrate)")}
+        needed, source = drawn_from.get(args.figure, ("forecast", "a forecast (parksim run)"))
         if kind == "comparison" and args.figure == "pmet":
             data: Any = json.loads((Path(args.results) / "summary.json").read_text("utf-8"))
-        elif kind == "forecast":
-            data = load_forecast(args.results)
-        else:
+        elif kind != needed:
             raise ValueError(f"{args.results}: holds {kind!r} results; the {args.figure} "
-                             "figure is drawn from a forecast (parksim run)"
+                             f"figure is drawn from {source}"
                              + (" or a comparison (parksim compare -o)"
                                 if args.figure == "pmet" else ""))
+        elif kind == "sensitivity":
+            data = load_sensitivity(args.results)
+        elif kind == "calibration":
+            data = plot.read_calibration(args.results)
+        else:
+            data = load_forecast(args.results)
         figure = plot.FIGURES[args.figure]
         fig = figure(data, args.target) if args.figure == "fan" else figure(data)
     except (OSError, ValueError) as error:

@@ -44,6 +44,7 @@ __all__ = [
     "Claim",
     "DirectoryLock",
     "ResultsDirError",
+    "add_to_manifest",
     "atomic_write_bytes",
     "atomic_write_table",
     "claim_results_dir",
@@ -238,6 +239,20 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"{path}: no manifest.json (not a results directory, or an interrupted run)"
         )
     return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+
+def add_to_manifest(path: Path, files: Sequence[str], **fields: Any) -> None:
+    """List ``files`` (already written in ``path``) in its manifest, with ``fields`` added to
+    it: a report written after its results, for example. The manifest is replaced atomically,
+    so a failure leaves the earlier manifest, which lists everything but the new files."""
+    manifest = read_manifest(path)
+    listed = manifest.pop("files", {})
+    listed.update({name: {"bytes": (path / name).stat().st_size,
+                          "sha256": sha256_file(path / name)} for name in files})
+    fsync_dir(path)
+    atomic_write_bytes(path / "manifest.json", (json.dumps(
+        {**manifest, **fields, "files": listed}, indent=2, ensure_ascii=False) + "\n").encode())
+    fsync_dir(path)
 
 
 def read_kind_table(path: str | Path, kind: str, noun: str, table: str) -> pd.DataFrame:

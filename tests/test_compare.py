@@ -15,8 +15,9 @@ from scipy import stats
 import parksim
 from parksim.cli import main
 from parksim.execution.executors import LocalExecutor
+from parksim.forecast import run_forecast
 from parksim.scenario import TARGET_KEYS
-from parksim.study.compare import compare
+from parksim.study.compare import Comparison, compare
 
 TARGET_FIELDS = {
     "key",
@@ -151,6 +152,11 @@ def test_cli_compare_json(scenario_files, tmp_path, parksim_cli):
     assert out["fiscal_cost_yuan"]["finance_up"] == pytest.approx(
         float(np.median(fiscal["finance_up"]))
     )
+    # forecasts run on the same seed, replications and parameter sets pair row by row: the
+    # comparison of their targets tables (compare -o --report, parksim report A B) is this one
+    forecasts = [run_forecast(s, 30, 7, LocalExecutor(2), parameter_sets=15) for s in scenarios]
+    paired = Comparison.from_targets(names, scenarios, [f.targets for f in forecasts], 7, 15)
+    assert paired.summary() == result.summary()
 
 
 def test_cli_compare_default_seed_and_replications_come_from_the_first_scenario(

@@ -66,6 +66,10 @@ __all__ = ["COMPARISON_KIND", "Comparison", "compare", "differences", "write_com
 COMPARISON_KIND = "comparison"
 """The manifest's ``kind`` of a comparison's results directory (``parksim compare -o``)."""
 
+COLUMNS = (*TARGET_KEYS, *CHANNELS, "fiscal_total_yuan", "capital_outlay_yuan",
+           "tax_expenditure_yuan")
+"""The per-replication values a comparison pairs."""
+
 
 @dataclass
 class Comparison:
@@ -76,6 +80,22 @@ class Comparison:
     values: dict[str, dict[str, np.ndarray]]  # name -> column -> per-replication values
     parameter_sets: int = 0
     """K of the nested design over the scenarios' priors (0: the values as written)."""
+
+    @classmethod
+    def from_targets(cls, names: Sequence[str], scenarios: Sequence[Scenario],
+                     targets: Sequence[pd.DataFrame], seed: int, parameter_sets: int = 0
+                     ) -> Comparison:
+        """The comparison of forecasts run on common random numbers: their ``targets`` tables
+        (one row per replication, as :class:`~parksim.forecast.Forecast` holds them), which
+        pair row by row when the forecasts ran the same replications on the same seed and
+        parameter sets, as :func:`compare` runs them."""
+        lengths = {len(t) for t in targets}
+        if len(lengths) != 1:
+            raise ValueError(f"forecasts of different lengths ({sorted(lengths)} replications) "
+                             "do not pair")
+        values = {n: {c: t[c].to_numpy(dtype=float) for c in COLUMNS}
+                  for n, t in zip(names, targets, strict=True)}
+        return cls(list(names), list(scenarios), lengths.pop(), seed, values, parameter_sets)
 
     @property
     def sets(self) -> np.ndarray | None:
@@ -248,9 +268,7 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
     version, source = library_versions()["parksim"], source_hash()
     per_point = [per_set if active(s.uncertain) else 0 for s in scenarios]
     tasks = list(interleaved(hashes, replications, seed, version, source, per_point))
-    columns = [*TARGET_KEYS, *CHANNELS, "fiscal_total_yuan", "capital_outlay_yuan",
-               "tax_expenditure_yuan"]
-    values = {n: {c: np.full(replications, np.nan) for c in columns} for n in names}
+    values = {n: {c: np.full(replications, np.nan) for c in COLUMNS} for n in names}
     failed = 0
     for rows in executor.run(list(scenarios), seed, tasks, ("targets", "fiscal"), len(tasks)):
         for row in rows:
@@ -258,7 +276,7 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
                 failed += 1
                 continue
             name = names[row["point"]]
-            for c in columns:
+            for c in COLUMNS:
                 values[name][c][row["replication"]] = row[c]
         if progress is not None:
             progress(len(rows))

@@ -1,0 +1,285 @@
+"""The planner's report (``parksim.report.html``, ``parksim run --report``, ``parksim report``):
+what it says (the headline sentence per target, what bound, the assumptions with their source
+tags, the comparison paired only when the runs pair), what it does with bad input (one line,
+the rest still built), and the page itself opened in a real headless browser (Debian's
+chromium, driven by Selenium with chromium-driver): every image loads and has alt text, no
+console errors, every table has header cells, no horizontal scroll at 1280 px, a print
+stylesheet, and a screenshot kept as a test artifact."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import parksim
+from parksim.report.html import build_report, headline
+from parksim.scenario.sources import parameters, source_notes, tags
+
+SMALL = ["district.firms=1500", 'calendar.horizon="2020-12"', 'targets.date="2020-12"']
+ARTIFACTS = Path(os.environ.get("PARKSIM_TEST_ARTIFACTS",
+                                Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+
+def _sets(items):
+    return [arg for item in items for arg in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def forecast_dir(tmp_path_factory, baseline_path, parksim_cli):
+    """A small forecast over two years with its records: 8 runs on 2 parameter sets."""
+    out = tmp_path_factory.mktemp("report") / "baseline"
+    proc = parksim_cli("run", baseline_path, *_sets(SMALL), "-n", "8", "-k", "2", "-w", "2",
+                       "-q", "--records", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def boosted_dir(tmp_path_factory, scenarios_dir, parksim_cli):
+    """The finance boost on the same seeds, replications and parameter sets."""
+    out = tmp_path_factory.mktemp("report") / "finance_boost"
+    proc = parksim_cli("run", scenarios_dir / "finance_boost.toml", *_sets(SMALL), "-n", "8",
+                       "-k", "2", "-w", "2", "-q", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_path(forecast_dir, boosted_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report-html") / "report.html"
+    report = build_report([forecast_dir, boosted_dir], out)
+    assert report.path == out
+    return out
+
+
+class _Page(HTMLParser):
+    """The parts of a page the tests read: images, tables and their header cells, text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict[str, str]] = []
+        self.tables = 0
+        self.tables_with_th = 0
+        self._in_table = False
+        self._th = False
+        self.text: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append({k: v or "" for k, v in a.items()})
+        elif tag == "table":
+            self.tables += 1
+            self._in_table, self._th = True, False
+        elif tag == "th" and self._in_table:
+            self._th = True
+        elif tag in ("link", "script") and (a.get("href") or a.get("src")):
+            self.links.append(a.get("href") or a.get("src"))
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.tables_with_th += self._th
+            self._in_table = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _page(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.text = [" ".join(" ".join(page.text).split())]
+    return page
+
+
+# --------------------------------------------------------------------------- source tags
+
+
+def test_source_notes_follow_tables_arrays_and_continued_comments(tmp_path):
+    file = tmp_path / "s.toml"
+    file.write_text(
+        'name = "x"  # not a number [S me]\n'
+        "[district]\n"
+        "firms = 30000   # district firms [S seed article]\n"
+        "rd_share = 0.25 # share doing R&D [E 0.1-0.3;\n"
+        "                # district R&D intensity 3.4% [S]]\n"
+        "[[parks.initial]]\n"
+        'name = "a"      # [E]\n'
+        "[[parks.initial]]\n"
+        'name = "b # not a comment"\n'
+        "floor_area_m2 = [1, 2,   # first [D sum]\n"
+        "   3]           # rest [R]\n"
+        "[policies.finance]\n"
+        'window = { start = "2019-07", end = "2021-12" }  # [S policy]\n',
+        encoding="utf-8")
+    notes = source_notes([file])
+    assert tags(notes["district.firms"]) == "S"
+    assert tags(notes["district.rd_share"]) == "ES"
+    assert "3.4%" in notes["district.rd_share"]
+    assert notes["parks.initial[0].name"] == "[E]"
+    assert "parks.initial[1].name" not in notes  # a '#' inside a string is not a comment
+    assert tags(notes["parks.initial[1].floor_area_m2"]) == "DR"
+    assert tags(notes["policies.finance.window"]) == "S"
+    # a child's note replaces its parent's for the keys it sets
+    child = tmp_path / "c.toml"
+    child.write_text("[district]\nfirms = 100  # tried [E 50-200]\n", encoding="utf-8")
+    both = source_notes([file, child])
+    assert tags(both["district.firms"]) == "E" and tags(both["district.rd_share"]) == "ES"
+
+
+def test_the_shipped_baseline_tags_the_values_it_writes(baseline_path):
+    """Every value the baseline file writes a comment beside names where it comes from: the
+    assumptions table is only as good as these tags, so a value without one is caught here."""
+    scenario = parksim.load_scenario(baseline_path)
+    notes = source_notes([baseline_path])
+    written = {p["path"] for p in parameters(scenario)} & set(notes)
+    assert len(written) > 150
+    untagged = sorted(p for p in written if not tags(notes[p]))
+    assert len(untagged) <= 5, untagged
+
+
+def test_headline_says_the_answer_in_one_sentence():
+    row = {"key": "upgrades", "threshold": 50.0, "probability": 0.46, "ci_low": 0.43,
+           "ci_high": 0.49, "median": 49.0}
+    assert headline(row, "2021-12") == ("Upgrades: 46% likely to reach 50 by Dec 2021 "
+                                        "(43%-49%); median 49.")
+
+
+# --------------------------------------------------------------------------- content
+
+
+def test_the_report_holds_the_answer_what_bound_the_assumptions_and_provenance(
+        report_path, forecast_dir):
+    results = parksim.load_results(forecast_dir)
+    page = _page(report_path)
+    text = page.text[0]
+    for row in results.summary["targets"]:
+        assert headline(row, results.summary["target_date"]) in text
+    assert "budget cap" in text and "The parks' space" in text
+    assert "What these probabilities are conditional on" in text
+    assert results.summary["conditional_on"].split(".")[0] in text
+    assert "district.relocation_rate_per_year" in text  # the assumptions table
+    assert results.manifest["source_sha256"][:16] in text  # provenance
+    # six fans per forecast, then P(met), ledger, grades, parks, occupancy (and survival
+    # where records were kept): every figure is embedded, nothing comes from the network
+    assert len(page.images) >= 2 * 6 + 1
+    assert all(img["src"].startswith("data:image/png;base64,") for img in page.images)
+    assert all(img.get("alt", "").strip() for img in page.images)
+    assert not [u for u in page.links if re.match(r"(https?:)?//", u)]
+    assert page.tables == page.tables_with_th
+
+
+def test_forecasts_on_the_same_seeds_are_paired_others_side_by_side(
+        report_path, forecast_dir, boosted_dir, tmp_path, parksim_cli, baseline_path):
+    text = _page(report_path).text[0]
+    assert "Comparison: baseline vs finance_boost" in text
+    assert "change in P(met) (95% interval)" in text
+    assert "policies.finance" in text  # what differs
+    # another seed: side by side, saying why
+    other = tmp_path / "other"
+    proc = parksim_cli("run", baseline_path, *_sets(SMALL), "-n", "8", "-k", "2", "-q",
+                       "--seed", "7", "-o", other)
+    assert proc.returncode == 0, proc.stderr
+    report = build_report([forecast_dir, other], tmp_path / "side.html")
+    side = _page(report.path).text[0]
+    assert "shown side by side, not paired" in side and "different seeds" in side
+    assert "change in P(met) (95% interval)" not in side
+
+
+def test_bad_input_is_one_line_each_and_the_rest_is_still_built(forecast_dir, tmp_path):
+    not_results = tmp_path / "notes"
+    not_results.mkdir()
+    copy = tmp_path / "copy"
+    shutil.copytree(forecast_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["package_version"] = "0.0.1"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    report = build_report([forecast_dir, not_results, copy], tmp_path / "r.html")
+    assert any("not a results directory" in p for p in report.problems)
+    assert any("different versions of parksim" in p for p in report.problems)
+    assert all("\n" not in p for p in report.problems)
+    text = _page(report.path).text[0]
+    assert "What this report could not show" in text
+    assert "not a results directory" in text and "Parks recognised:" in text
+    with pytest.raises(ValueError, match="not a results directory"):
+        build_report([not_results], tmp_path / "n.html")
+    assert not (tmp_path / "n.html").exists()
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    found = _chromium()
+    if found is None:
+        reason = "Debian's chromium and chromium-driver are not installed (apt-get install " \
+                 "chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; CI is set, so the browser test must run")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--hide-scrollbars"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(found[1]), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_the_report_in_a_real_browser(browser, report_path, forecast_dir):
+    browser.get(report_path.as_uri())
+    state = browser.execute_script("""
+        const imgs = [...document.images];
+        const sheets = [...document.styleSheets];
+        const rules = sheets.flatMap(s => [...s.cssRules]);
+        return {
+          images: imgs.length,
+          loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+          without_alt: imgs.filter(i => !(i.getAttribute('alt') || '').trim()).length,
+          tables: document.querySelectorAll('table').length,
+          tables_with_th: [...document.querySelectorAll('table')]
+              .filter(t => t.querySelector('th')).length,
+          scroll_width: document.documentElement.scrollWidth,
+          client_width: document.documentElement.clientWidth,
+          print_rules: rules.filter(r => r.media && [...r.media].includes('print')).length,
+          height: document.documentElement.scrollHeight,
+          text: document.body.innerText,
+        };""")
+    assert state["images"] >= 13
+    assert state["loaded"] == state["images"]
+    assert state["without_alt"] == 0
+    assert state["tables"] > 0 and state["tables_with_th"] == state["tables"]
+    assert state["client_width"] >= 1200
+    assert state["scroll_width"] <= state["client_width"], "horizontal scroll at 1280 px"
+    assert state["print_rules"] >= 1
+    results = parksim.load_results(forecast_dir)
+    for row in results.summary["targets"]:
+        assert headline(row, results.summary["target_date"]) in state["text"]
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    pdf = browser.print_page()  # the print stylesheet in use: the report prints
+    assert len(pdf) > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.set_window_size(1280, min(state["height"], 16000))
+    assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
