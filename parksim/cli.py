@@ -100,6 +100,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--force", action="store_true", help="write into a non-empty results directory"
     )
     run.add_argument("--records", action="store_true", help="also write every event record")
+    run.add_argument("--report", action="store_true",
+                     help="also write report.html into the results directory: the forecast "
+                          "for a reader, with its figures (opens in a browser)")
     _uncertainty_flags(run)
     run.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
@@ -124,6 +127,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                      help="also write a results directory: the summary, the paired table and "
                           "each scenario as run")
     cmp.add_argument("--force", action="store_true", help="overwrite a non-empty --output")
+    cmp.add_argument("--report", action="store_true",
+                     help="with -o: also write each scenario's forecast into DIR/forecasts/ and "
+                          "DIR/report.html, the comparison for a reader with its figures")
     _uncertainty_flags(cmp)
     cmp.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
@@ -189,6 +195,13 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     plo.add_argument("-o", "--output", metavar="FILE",
                      help="image file; its extension (.png, .svg, .pdf) sets the format "
                           "(default: FIGURE[-TARGET].png here)")
+
+    rep = sub.add_parser("report", help="write the HTML report of results directories")
+    rep.add_argument("results", metavar="DIR", nargs="+",
+                     help="results directories: forecasts (parksim run) and comparisons "
+                          "(parksim compare -o); several forecasts are compared")
+    rep.add_argument("-o", "--output", metavar="FILE",
+                     help="the report (.html; default: report.html here)")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario files (TOML)")
@@ -328,11 +341,54 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as error:
         claim.release(remove_if_empty=True)
         return _failure("run", error)
+    failed = _write_report(args, target, summary)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
     else:
         print(forecast_table(summary))
         print(f"\nresults written to {target}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write_report(args: argparse.Namespace, target: Path, summary: dict[str, Any]) -> bool:
+    """With ``--report``, write the finished results directory's report into it, say where
+    on stderr and put its path in ``summary`` (the ``--json`` output); whether it failed (the
+    results stay, complete, and the line says so)."""
+    if not args.report:
+        return False
+    from parksim.report.html import report_into
+
+    try:
+        report = report_into(target)
+    except (OSError, ValueError) as error:
+        print(f"parksim: the results are complete in {target}, but the report could not be "
+              f"written: {error}", file=sys.stderr)
+        return True
+    for problem in report.problems:
+        print(f"parksim: warning: {problem}", file=sys.stderr)
+    print(f"parksim: report written to {report.path}", file=sys.stderr)
+    summary["report"] = str(report.path)
+    return False
+
+
+def _report(args: argparse.Namespace) -> int:
+    from parksim.report.html import build_report
+
+    out = Path(args.output or "report.html")
+    if out.suffix.lower() not in (".html", ".htm"):
+        return _bad_input(ValueError(f"{out}: the report's extension must be .html"), False)
+    if not out.parent.is_dir():
+        return _bad_input(ValueError(f"{out}: no such folder {out.parent}"), False)
+    try:
+        report = build_report(args.results, out)
+    except ValueError as error:  # nothing to report: every directory was bad input
+        return _bad_input(error, False)
+    except OSError as error:
+        print(f"parksim: cannot write {out}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for problem in report.problems:
+        print(f"parksim: warning: {problem}", file=sys.stderr)
+    print(f"parksim: report written to {report.path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -394,12 +450,14 @@ class _Unreachable(Exception):
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from parksim.io import ResultsDirError, claim_results_dir
+    from parksim.forecast import run_forecast
+    from parksim.io import ResultsDirError, add_to_manifest, claim_results_dir
     from parksim.report.table import comparison_table
+    from parksim.results import write_results
     from parksim.scenario import ScenarioError, load_with_sources
     from parksim.scenario.loader import check_parameter_sets
     from parksim.scenario.priors import active, design
-    from parksim.study.compare import compare, write_comparison
+    from parksim.study.compare import Comparison, compare, write_comparison
 
     claim = None
     try:
@@ -414,6 +472,9 @@ def _compare(args: argparse.Namespace) -> int:
         for scenario in scenarios:
             if sets and active(scenario.uncertain):
                 check_parameter_sets(scenario, seed, sets)
+        if args.report and args.output is None:
+            raise ScenarioError("--report", "the report is written into the comparison's "
+                                "results directory: give it with -o DIR")
         if args.output is not None:
             claim = claim_results_dir(args.output, args.force)
     except (ScenarioError, ResultsDirError) as error:
@@ -436,15 +497,33 @@ def _compare(args: argparse.Namespace) -> int:
         print("parksim: interrupted; no results written", file=sys.stderr)
         return EXIT_INTERRUPTED
     bar = _progress(n * len(scenarios), "compare", args.quiet)
+    forecasts = []
     try:
-        result = compare(scenarios, names, n, seed, executor, progress=bar.update if bar else None,
-                         parameter_sets=args.parameter_sets, fixed=args.fixed)
+        if args.report:  # each scenario's whole forecast, for the report's figures
+            forecasts = [run_forecast(s, n, seed, executor, progress=bar.update if bar else None,
+                                      parameter_sets=args.parameter_sets, fixed=args.fixed)
+                         for s in scenarios]
+            result = Comparison.from_targets(names, [f.scenario for f in forecasts],
+                                             [f.targets for f in forecasts], seed, sets)
+        else:
+            result = compare(scenarios, names, n, seed, executor,
+                             progress=bar.update if bar else None,
+                             parameter_sets=args.parameter_sets, fixed=args.fixed)
         summary = result.summary()
         if claim is not None:
             summary["results_dir"] = str(claim.path)
             write_comparison(result, claim.path, summary, force=args.force,
                              sources=[s for _, sources in loaded for s in sources],
                              command=args.command_line)
+            listed = []
+            for name, forecast, (_, sources) in zip(names, forecasts, loaded, strict=False):
+                where = f"forecasts/{_safe_name(name)}"
+                write_results(forecast, claim.path / where,
+                              forecast.summary(results_dir=str(claim.path / where)),
+                              sources=sources, command=args.command_line)
+                listed.append({"name": name, "dir": where})
+            if listed:
+                add_to_manifest(claim.path, [], forecasts=listed)
         release(False)
     except ScenarioError as error:
         release(True)
@@ -464,13 +543,20 @@ def _compare(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
         executor.close()
+    failed = claim is not None and _write_report(args, claim.path, summary)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
     else:
         print(comparison_table(summary))
         if claim is not None:
             print(f"\nresults written to {claim.path}")
-    return EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _safe_name(name: str) -> str:
+    """A scenario's name as one folder name (a path given as a name loses its slashes)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "scenario"
+
 
 
 def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
@@ -730,7 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = command_line
     warnings.showwarning = _show_warning
     handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep,
-               "sensitivity": _sensitivity, "calibrate": _calibrate, "plot": _plot}[args.command]
+               "sensitivity": _sensitivity, "calibrate": _calibrate, "plot": _plot,
+               "report": _report}[args.command]
     code = EXIT_FAILED
     try:
         code = handler(args)

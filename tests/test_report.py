@@ -193,7 +193,8 @@ def test_forecasts_on_the_same_seeds_are_paired_others_side_by_side(
     assert "change in P(met) (95% interval)" not in side
 
 
-def test_bad_input_is_one_line_each_and_the_rest_is_still_built(forecast_dir, tmp_path):
+def test_bad_input_is_one_line_each_and_the_rest_is_still_built(forecast_dir, boosted_dir,
+                                                                 tmp_path):
     not_results = tmp_path / "notes"
     not_results.mkdir()
     copy = tmp_path / "copy"
@@ -208,9 +209,95 @@ def test_bad_input_is_one_line_each_and_the_rest_is_still_built(forecast_dir, tm
     text = _page(report.path).text[0]
     assert "What this report could not show" in text
     assert "not a results directory" in text and "Parks recognised:" in text
+    # a forecast without records has no survival curve: said in its place, not as a problem
+    plain = build_report([boosted_dir], tmp_path / "plain.html")
+    assert plain.problems == []
+    assert "run the forecast with --records" in _page(plain.path).text[0]
     with pytest.raises(ValueError, match="not a results directory"):
         build_report([not_results], tmp_path / "n.html")
     assert not (tmp_path / "n.html").exists()
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_run_report_writes_report_html_into_the_results_dir_and_its_manifest(
+        tmp_path, baseline_path, tiny_args, parksim_cli):
+    out = tmp_path / "run"
+    proc = parksim_cli("run", baseline_path, *tiny_args, "-o", out, "--report", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # stdout stays one JSON object
+    assert summary["report"] == str(out / "report.html")
+    assert f"parksim: report written to {out / 'report.html'}" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["report"] == "report.html" and "report.html" in manifest["files"]
+    assert parksim.load_results(out).summary["targets"]  # still reads, hashes checked
+    text = _page(out / "report.html").text[0]
+    assert "Parks recognised:" in text and "Provenance" in text
+
+
+def _tiny_child(tmp_path, parent, name):
+    """A small version of ``parent`` (compare takes no --set)."""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'extends = "{parent}"\nname = "{name}"\n[district]\nfirms = 1500\n'
+                    '[calendar]\nhorizon = "2020-06"\n[targets]\ndate = "2020-06"\n',
+                    encoding="utf-8")
+    return path
+
+
+def test_compare_report_pairs_the_scenarios_and_draws_each_ledger(
+        tmp_path, baseline_path, scenarios_dir, parksim_cli):
+    out = tmp_path / "cmp"
+    baseline_path = _tiny_child(tmp_path, baseline_path, "baseline")
+    boost = _tiny_child(tmp_path, scenarios_dir / "finance_boost.toml", "finance_boost")
+    tiny_args = ["-n", "4", "-w", "2", "-q"]
+    proc = parksim_cli("compare", baseline_path, boost, *tiny_args, "-o", out, "--report")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [f["name"] for f in manifest["forecasts"]] == ["baseline", "finance_boost"]
+    assert "report.html" in manifest["files"]
+    for entry in manifest["forecasts"]:  # each scenario's forecast, a results directory
+        assert parksim.load_results(out / entry["dir"]).scenario.name == entry["name"]
+    page = _page(out / "report.html")
+    text = page.text[0]
+    assert "Comparison: baseline vs finance_boost" in text
+    assert "change in P(met) (95% interval)" in text
+    ledgers = [i for i in page.images if "budget cap" in i["alt"]]
+    assert len(ledgers) == 2
+    # the comparison is the one compare prints without --report
+    again = parksim_cli("compare", baseline_path, boost, *tiny_args, "--json")
+    plain = json.loads(again.stdout)
+    written = json.loads((out / "summary.json").read_text())
+    assert written["targets"] == plain["targets"]
+    # --report needs the directory it writes into
+    refused = parksim_cli("compare", baseline_path, baseline_path, *tiny_args, "--report")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "-o DIR" in refused.stderr
+
+
+def test_parksim_report_of_results_and_of_bad_input(forecast_dir, boosted_dir, tmp_path,
+                                                    parksim_cli):
+    out = tmp_path / "both.html"
+    proc = parksim_cli("report", forecast_dir, boosted_dir, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "Comparison: baseline vs finance_boost" in _page(out).text[0]
+    # the default: report.html here
+    proc = parksim_cli("report", forecast_dir, cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "report.html").is_file()
+    # one bad directory among good ones: a warning line, the rest still built
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = parksim_cli("report", forecast_dir, empty, "-o", tmp_path / "some.html")
+    assert proc.returncode == 0
+    assert f"parksim: warning: {empty}: not a results directory" in proc.stderr
+    # nothing to report, a bad extension, a missing folder: one line, exit 2, nothing written
+    for args in ([empty, "-o", tmp_path / "none.html"],
+                 [forecast_dir, "-o", tmp_path / "r.pdf"],
+                 [forecast_dir, "-o", tmp_path / "no" / "r.html"]):
+        proc = parksim_cli("report", *args)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "none.html").exists() and not (tmp_path / "r.pdf").exists()
 
 
 # --------------------------------------------------------------------------- the browser

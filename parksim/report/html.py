@@ -14,8 +14,9 @@ when they ran the same replications on the same seeds, parameter sets and model 
 otherwise side by side, saying why.
 
 What cannot be shown is said in one line where it would have been (a results directory that is
-not one, a figure whose data the run did not keep), and the rest of the report is still built:
-:class:`Report` lists those lines as ``problems``.
+not one, a figure whose data the run did not keep), and the rest of the report is still built.
+:class:`Report` lists the lines about its input as ``problems``; a figure the run kept no data
+for (no ``--records``, so no survival curve) is said only in its place.
 """
 
 from __future__ import annotations
@@ -35,13 +36,18 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from parksim import plot
-from parksim.io import atomic_write_bytes, read_manifest, sha256_file
+from parksim.io import add_to_manifest, atomic_write_bytes, read_manifest, sha256_file
 from parksim.results import FORECAST_KIND, Results, load_forecast
 from parksim.scenario.schema import TARGET_KEYS, TARGET_LABELS
 from parksim.scenario.sources import TAG_MEANINGS, parameters, source_notes, tags
 from parksim.study.compare import COMPARISON_KIND, Comparison
 
-__all__ = ["Report", "ReportError", "build_report", "headline"]
+__all__ = ["REPORT_FILE", "Report", "ReportError", "build_report", "headline",
+           "report_into"]
+
+REPORT_FILE = "report.html"
+"""A results directory's report (``parksim run --report``, ``parksim compare -o DIR
+--report``), listed in its manifest."""
 
 DISTRICT_LEVERS = ("finance", "land", "tax", "services", "relief")
 FULL = 0.95
@@ -108,7 +114,9 @@ def _figure(problems: list[str], draw: Callable[[], Any], alt: str, caption: str
     """A figure for the template: its image and alt text, or the one line saying why not."""
     try:
         return {"src": _png(draw()), "alt": alt, "caption": caption, "missing": ""}
-    except ValueError as error:  # plot.MissingData among them: the data were not kept
+    except plot.MissingData as error:  # the run did not keep these data: said in its place
+        return {"src": "", "alt": alt, "caption": caption, "missing": str(error)}
+    except ValueError as error:
         problems.append(str(error))
         return {"src": "", "alt": alt, "caption": caption, "missing": str(error)}
 
@@ -465,3 +473,12 @@ def build_report(paths: Sequence[str | Path], out: str | Path) -> Report:
     out = Path(out)
     atomic_write_bytes(out, html.encode("utf-8"))
     return Report(out, problems)
+
+
+def report_into(path: str | Path) -> Report:
+    """Write the report of the results directory ``path`` into it, as ``report.html``, and
+    list it in its manifest (under ``files`` and as ``report``)."""
+    path = Path(path)
+    report = build_report([path], path / REPORT_FILE)
+    add_to_manifest(path, [REPORT_FILE], report=REPORT_FILE)
+    return report

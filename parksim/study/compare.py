@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,9 +299,10 @@ def write_comparison(result: Comparison, path: str | Path, summary: dict[str, An
     path.mkdir(parents=True, exist_ok=True)
     # an overwritten directory: its manifest goes first, so a failure leaves no valid-looking
     # mixture of old and new files, then every file of an earlier comparison
-    for old in ("manifest.json", "summary.json", "paired.parquet", "paired.csv",
+    for old in ("manifest.json", "summary.json", "paired.parquet", "paired.csv", "report.html",
                 *(f.name for f in path.glob("scenario_*.toml"))):
         (path / old).unlink(missing_ok=True)
+    shutil.rmtree(path / "forecasts", ignore_errors=True)  # written by compare --report
     atomic_write_bytes(path / "summary.json", (json.dumps(
         summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
     paired = result.paired()
