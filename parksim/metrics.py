@@ -79,6 +79,7 @@ SERIES_COLUMNS = (
     "digital_platforms",
     "demonstration_selected",
     "demonstration_lost",
+    "projects_awaiting_land",
 )
 """Columns of the monthly series: end-of-month values; entries, exits, spend and the
 investment in park projects started during the run are cumulative. Spend is by ledger item
@@ -92,7 +93,8 @@ or moved to another park; ``exits_graduated`` those that left for their own indu
 ``service_platforms`` and ``digital_platforms`` count the parks (all, not only recognised ones)
 where a public service platform or digital management works; ``demonstration_selected`` and
 ``demonstration_lost`` the titles given and taken back (at a re-check or by delisting), so
-that ``demo_parks`` is their difference."""
+that ``demo_parks`` is their difference. ``projects_awaiting_land`` counts the park projects
+decided for building that wait, at the month's end, for the land quota to cover them."""
 
 
 def _cumulative(
@@ -204,6 +206,10 @@ def monthly_series(records: Records, scenario: Scenario) -> np.ndarray:
     platform = kind == Kind.PARK_PLATFORM
     out[:, col["service_platforms"]] = cum(platform & (records.build == "services"))
     out[:, col["digital_platforms"]] = cum(platform & (records.build == "digital"))
+    awaiting = kind == Kind.PARK_AWAITING_LAND
+    waited = np.isin(records.park_id, records.park_id[awaiting])
+    out[:, col["projects_awaiting_land"]] = cum(awaiting) - cum(
+        (kind == Kind.PARK_STARTED) & waited)
     return out
 
 

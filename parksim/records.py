@@ -42,6 +42,7 @@ class Kind:
     PARK_PLATFORM = 14
     PARK_DEMOTED = 15
     SUPPORT_REFUSED = 16
+    PARK_AWAITING_LAND = 17
 
 
 KINDS = (
@@ -62,6 +63,7 @@ KINDS = (
     "park_platform",
     "park_demoted",
     "support_refused",
+    "park_awaiting_land",
 )
 
 COLUMNS = (
@@ -154,6 +156,13 @@ class RecordBuffer:
         """``platform`` ("services" or "digital") began to work in ``park``."""
         self.rows.append(
             (t, Kind.PARK_PLATFORM, park, -1, _NAN, _NAN, floor_m2, False, platform, cost_yuan)
+        )
+
+    def awaiting_land(self, t: float, park: int, floor_m2: float) -> None:
+        """A park project decided at ``t`` found the land quota short and waits for land (its
+        park_started record says when the land came)."""
+        self.rows.append(
+            (t, Kind.PARK_AWAITING_LAND, park, -1, _NAN, _NAN, floor_m2, False, "", 0.0)
         )
 
     def started(

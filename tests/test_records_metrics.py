@@ -97,6 +97,11 @@ def _timeline() -> Records:
     buf.platform(2.0, 0, 10_000.0, "services", 5e5)  # a platform's cost is not a payment
     buf.platform(6.5, 0, 10_000.0, "digital", 3e5)
     buf.demoted(7.2, 0, 10_000.0)
+    # projects waiting for land: one gets it within its month, one never, one after a month
+    buf.awaiting_land(0.1, 2, 20_000.0)
+    buf.awaiting_land(2.4, 4, 9_000.0)
+    buf.awaiting_land(5.2, 5, 9_000.0)
+    buf.started(6.8, 5, 9_000.0, "new_build", 0.0)
     return buf.freeze()
 
 
@@ -130,6 +135,7 @@ TIMELINE = {
         upgrades=0,
     ),
     "2019-03": dict(
+        projects_awaiting_land=1,
         service_platforms=1,
         provincial_parks=1,
         upgrades=1,
@@ -158,6 +164,7 @@ TIMELINE = {
         spend_total_yuan=205_000,
     ),
     "2019-06": dict(
+        projects_awaiting_land=2,
         demo_parks=1,
         demonstration_selected=1,
         parks=1,
@@ -170,6 +177,7 @@ TIMELINE = {
     ),
     # firm 8 moves from the delisted park 1 to park 0: it counts again, with its new floor
     "2019-07": dict(
+        projects_awaiting_land=1,
         spend_land_yuan=70_000, spend_total_yuan=275_000, upgrades=1, firms=1, firms_all_parks=1,
         tech_firms=1, moves=1, occupied_m2=1_000, digital_platforms=1,
     ),
@@ -184,7 +192,7 @@ TIMELINE = {
 def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
     rec = _timeline()
     assert np.all(np.diff(rec.time_months) >= 0)
-    assert len(rec) == 26
+    assert len(rec) == 30
     # at t=2.5 the upgrade was recorded before the reward, at t=4.9 the entry before the payment
     at = lambda t: [KINDS[k] for k in rec.kind[rec.time_months == t]]  # noqa: E731
     assert at(2.5) == ["firm_upgraded", "support_paid"]
@@ -201,9 +209,10 @@ def test_freeze_sorts_by_time_and_keeps_ties_in_recording_order():
     assert rec.amount_yuan[paid].tolist() == [200_000.0, 5_000.0, 70_000.0]
     assert np.all(rec.firm_id[rec.kind <= Kind.PARK_DELISTED] == -1)
     started = rec.of(Kind.PARK_STARTED)
-    assert rec.build[started].tolist() == ["renovation"] and rec.amount_yuan[started].tolist() == [
-        2.4e7
-    ]
+    assert rec.build[started].tolist() == ["renovation", "new_build"]
+    assert rec.amount_yuan[started].tolist() == [2.4e7, 0.0]
+    waiting = rec.of(Kind.PARK_AWAITING_LAND)
+    assert rec.park_id[waiting].tolist() == [2, 4, 5] and set(rec.build[waiting]) == {""}
 
 
 def test_monthly_series_follows_the_timeline():

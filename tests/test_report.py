@@ -370,3 +370,19 @@ def test_the_report_in_a_real_browser(browser, report_path, forecast_dir):
     browser.set_window_size(1280, min(state["height"], 16000))
     assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_the_land_quota_sentence_reads_the_projects_waiting_for_land():
+    import pandas as pd
+
+    from parksim.report.html import _land_sentence
+
+    def series(waiting):  # replications x months of projects waiting at each month's end
+        return pd.DataFrame([{"replication": r, "month": m, "projects_awaiting_land": w}
+                             for r, row in enumerate(waiting) for m, w in enumerate(row)])
+
+    assert "no park project ever waited" in _land_sentence(series([[0, 0], [0, 0]]))
+    most = _land_sentence(series([[1, 2], [0, 1], [0, 0]]))
+    assert "in 67% of runs" in most and "quota bound" in most
+    assert "a median of 2 project-months" in most  # 3 and 1 where they waited
+    assert "rarely" in _land_sentence(series([[0, 1]] + [[0, 0]] * 19))

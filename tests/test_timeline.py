@@ -365,7 +365,8 @@ def test_a_developer_who_sells_the_units_builds_what_a_landlord_would_not(
 def test_a_new_build_on_land_its_developer_holds_needs_no_quota(write_toml, baseline_path):
     """A new build at 500 yuan/m2 (4.5 M yuan) on 6.75 mu of state land at 300,000 yuan/mu
     (2.0 M) pays (8.41 M yuan of rent): the developer decides for it (the project exists) but
-    with no land quota released it waits for land that never comes, and nothing is started.
+    with no land quota released it waits for land that never comes (its record says so from
+    the month it was decided), and nothing is started.
     On land the developer already holds it needs no quota and no purchase: building starts at
     once. At 1 M yuan/mu the state land (6.75 M) would not pay; held land still does."""
     for price in ("3e5", "1e6"):
@@ -373,7 +374,8 @@ def test_a_new_build_on_land_its_developer_holds_needs_no_quota(write_toml, base
                      f"land_quota_mu_per_year = 0.0\nland_price_yuan_per_mu = {price}\n"),)
         path = _scenario(write_toml, baseline_path, f"no_quota_{price}", *no_quota)
         world = _world(path)
-        assert _site(world, renovation=False, new_build_cost_yuan_per_m2=500.0) == []
+        waits = [(7.0, "park_awaiting_land", 1, -1, "")] if price == "3e5" else []
+        assert _site(world, renovation=False, new_build_cost_yuan_per_m2=500.0) == waits
         assert len(world.parks) == (2 if price == "3e5" else 1)  # decided, or waiting
         assert _site(_world(path), renovation=False, new_build_cost_yuan_per_m2=500.0,
                      own_land=True) == [

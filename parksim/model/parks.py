@@ -792,7 +792,10 @@ def _project(parks: Parks, site: Site, park: Park):
     spec = parks.scenario.parks.pipeline
     if site.takes_land:
         mu = site.land_mu(spec.plot_ratio)
-        yield parks.land.get(mu)
+        land = parks.land.get(mu)
+        if not land.triggered:  # the quota is short: the project waits for land
+            parks.records.awaiting_land(env.now, park.id, site.floor_area_m2)
+        yield land
         if not site.government_led:  # the district does not pay itself for its own land
             parks.policy.grant_land(env.now, mu, park.id)
     build = "renovation" if site.renovation else "new_build"

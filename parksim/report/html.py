@@ -183,7 +183,26 @@ def _bound_sentences(results: Results, budgets: list[dict[str, Any]]) -> list[st
         else:
             sentence += ": space did not bind."
         out.append(sentence)
+        if "projects_awaiting_land" in series:
+            out.append(_land_sentence(series))
     return out
+
+
+def _land_sentence(series) -> str:
+    """Whether the land quota held park projects back: how often one waited, for how long."""
+    waiting = series.pivot(index="replication", columns="month",
+                           values="projects_awaiting_land").to_numpy(dtype=float)
+    ever = float(np.mean(waiting.max(axis=1) > 0))
+    if ever == 0:
+        return "The land quota: no park project ever waited for land; the quota did not bind."
+    months = float(np.median(waiting.sum(axis=1)[waiting.max(axis=1) > 0]))
+    at_end = float(np.median(waiting[:, -1]))
+    return (f"The land quota: in {_pct(ever)} of runs park projects waited for land (a median "
+            f"of {_count(months)} project-months of waiting where they did; "
+            f"{_count(at_end)} still waiting at the end, median across runs)"
+            + (": the quota bound, so more land would have let parks open sooner."
+               if ever >= 0.5 else ": it bound in some runs, not in most." if ever >= 0.1
+               else ": it rarely bound."))
 
 
 # --------------------------------------------------------------------------- assumptions
