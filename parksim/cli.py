@@ -379,6 +379,8 @@ def _report(args: argparse.Namespace) -> int:
         return _bad_input(ValueError(f"{out}: the report's extension must be .html"), False)
     if not out.parent.is_dir():
         return _bad_input(ValueError(f"{out}: no such folder {out.parent}"), False)
+    if out.is_dir():
+        return _bad_input(ValueError(f"{out}: is a folder; name the report's file"), False)
     try:
         report = build_report(args.results, out)
     except ValueError as error:  # nothing to report: every directory was bad input
@@ -451,7 +453,7 @@ class _Unreachable(Exception):
 
 def _compare(args: argparse.Namespace) -> int:
     from parksim.forecast import run_forecast
-    from parksim.io import ResultsDirError, add_to_manifest, claim_results_dir
+    from parksim.io import ResultsDirError, claim_results_dir
     from parksim.report.table import comparison_table
     from parksim.results import write_results
     from parksim.scenario import ScenarioError, load_with_sources
@@ -479,9 +481,9 @@ def _compare(args: argparse.Namespace) -> int:
             claim = claim_results_dir(args.output, args.force)
     except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
-    names = [Path(p).stem for p in args.scenarios]
-    if len(set(names)) != len(names):
-        names = [str(p) for p in args.scenarios]
+    stems = [Path(p).stem for p in args.scenarios]
+    names = [stem if stems[:i].count(stem) == 0 else f"{stem} #{stems[:i].count(stem) + 1}"
+             for i, stem in enumerate(stems)]  # a file given twice: name, name #2, ...
 
     def release(failed: bool) -> None:
         if claim is not None:
@@ -501,7 +503,7 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         if args.report:  # each scenario's whole forecast, for the report's figures
             forecasts = [run_forecast(s, n, seed, executor, progress=bar.update if bar else None,
-                                      parameter_sets=args.parameter_sets, fixed=args.fixed)
+                                      parameter_sets=sets or None, fixed=args.fixed)
                          for s in scenarios]
             result = Comparison.from_targets(names, [f.scenario for f in forecasts],
                                              [f.targets for f in forecasts], seed, sets)
@@ -510,20 +512,23 @@ def _compare(args: argparse.Namespace) -> int:
                              progress=bar.update if bar else None,
                              parameter_sets=args.parameter_sets, fixed=args.fixed)
         summary = result.summary()
+        def write_forecasts(path: Path) -> dict[str, Any]:
+            """Each scenario's forecast under ``path/forecasts/``, before the manifest."""
+            listed = []
+            for name, forecast, (_, sources) in zip(names, forecasts, loaded, strict=True):
+                where = f"forecasts/{_safe_name(name)}"
+                write_results(forecast, path / where,
+                              forecast.summary(results_dir=str(path / where)),
+                              sources=sources, command=args.command_line)
+                listed.append({"name": name, "dir": where})
+            return {"forecasts": listed}
+
         if claim is not None:
             summary["results_dir"] = str(claim.path)
             write_comparison(result, claim.path, summary, force=args.force,
                              sources=[s for _, sources in loaded for s in sources],
-                             command=args.command_line)
-            listed = []
-            for name, forecast, (_, sources) in zip(names, forecasts, loaded, strict=False):
-                where = f"forecasts/{_safe_name(name)}"
-                write_results(forecast, claim.path / where,
-                              forecast.summary(results_dir=str(claim.path / where)),
-                              sources=sources, command=args.command_line)
-                listed.append({"name": name, "dir": where})
-            if listed:
-                add_to_manifest(claim.path, [], forecasts=listed)
+                             command=args.command_line,
+                             before_manifest=write_forecasts if forecasts else None)
         release(False)
     except ScenarioError as error:
         release(True)

@@ -204,24 +204,32 @@ def fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` under a temporary name, synced, then renamed into place."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves nothing half-written behind
+        raise
 
 
 def atomic_write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write a table as Parquet or, by the suffix, as CSV in UTF-8 with a byte-order mark (so
     spreadsheet programs show Chinese names): under a temporary name, synced, renamed into place."""
     tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False, encoding="utf-8-sig")
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------------------- reading
@@ -242,9 +250,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def add_to_manifest(path: Path, files: Sequence[str], **fields: Any) -> None:
-    """List ``files`` (already written in ``path``) in its manifest, with ``fields`` added to
-    it: a report written after its results, for example. The manifest is replaced atomically,
-    so a failure leaves the earlier manifest, which lists everything but the new files."""
+    """List ``files`` (already written in ``path``) in its manifest, with their sizes and
+    hashes, and add ``fields`` to it. The manifest is replaced atomically, so a failure leaves
+    the earlier manifest, which lists everything but the new files."""
     manifest = read_manifest(path)
     listed = manifest.pop("files", {})
     listed.update({name: {"bytes": (path / name).stat().st_size,

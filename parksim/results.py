@@ -63,6 +63,7 @@ RESULT_FILES = (
     "manifest.json",
     "summary.json",
     "scenario.toml",
+    "report.html",
     *(f"{t}.parquet" for t in TABLES),
     *(f"{t}.csv" for t in TABLES),
 )

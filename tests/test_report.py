@@ -19,7 +19,7 @@ import pytest
 
 import parksim
 from parksim.report.html import build_report, headline
-from parksim.scenario.sources import parameters, source_notes, tags
+from parksim.scenario.sources import parameters, source_notes, tags, written_keys
 
 SMALL = ["district.firms=1500", 'calendar.horizon="2020-12"', 'targets.date="2020-12"']
 ARTIFACTS = Path(os.environ.get("PARKSIM_TEST_ARTIFACTS",
@@ -52,9 +52,12 @@ def boosted_dir(tmp_path_factory, scenarios_dir, parksim_cli):
 
 @pytest.fixture(scope="module")
 def report_path(forecast_dir, boosted_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-html") / "report.html"
-    report = build_report([forecast_dir, boosted_dir], out)
-    assert report.path == out
+    folder = tmp_path_factory.mktemp("report-html")
+    out = folder / "report.html"
+    long_name = folder / ("a-folder-whose-name-is-far-too-long-to-fit-on-one-line-" * 4)
+    long_name.mkdir()  # not a results directory: a long unbreakable line in the report
+    report = build_report([forecast_dir, boosted_dir, long_name], out)
+    assert report.path == out and len(report.problems) == 1
     return out
 
 
@@ -90,6 +93,14 @@ class _Page(HTMLParser):
 
     def handle_data(self, data):
         self.text.append(data)
+
+
+def _table(path: Path, caption: str) -> str:
+    """The HTML of the table with this caption."""
+    html = path.read_text(encoding="utf-8")
+    found = re.search(rf"<caption>{re.escape(caption)}</caption>(.*?)</table>", html, re.S)
+    assert found, f"no table captioned {caption!r}"
+    return found.group(1)
 
 
 def _page(path: Path) -> _Page:
@@ -134,22 +145,73 @@ def test_source_notes_follow_tables_arrays_and_continued_comments(tmp_path):
     assert tags(both["district.firms"]) == "E" and tags(both["district.rd_share"]) == "ES"
 
 
+def test_source_notes_survive_strings_headers_and_extends_chains(tmp_path):
+    parent = tmp_path / "parent.toml"
+    parent.write_text(
+        "[district]                 # the pool [S census]\n"
+        'name = "a [b"              # a bracket in a string opens nothing [E x]\n'
+        'quote = "say \\" # not"     # after an escaped quote [R y]\n'
+        "firms = 100                # [S seed]\n"
+        "rd_share = 0.2             # [E 0.1-0.3]\n"
+        '"造纸" = 0.3               # a quoted Chinese key [D sum]\n'
+        "[[parks.initial]]          # [E] a placeholder\n"
+        "firms = 3\n"
+        "[parks.initial.extra]\n"
+        "size = 2                   # [R z]\n", encoding="utf-8")
+    notes = source_notes([parent])
+    assert tags(notes["district"]) == "S"  # a header's note, under the table's path
+    assert tags(notes["district.name"]) == "E" and tags(notes["district.quote"]) == "R"
+    assert tags(notes["district.firms"]) == "S" and tags(notes["district.造纸"]) == "D"
+    assert tags(notes["parks.initial[0]"]) == "E"
+    assert tags(notes["parks.initial[0].extra.size"]) == "R"
+    # a child writing a key without a note drops its parent's; its array replaces the parent's
+    child = tmp_path / "child.toml"
+    child.write_text("[district]\nfirms = 5\n[[parks.initial]]\nfirms = 1\n",
+                     encoding="utf-8")
+    chain = source_notes([parent, child])
+    assert "district.firms" not in chain and tags(chain["district.rd_share"]) == "E"
+    assert not any(k.startswith("parks.initial") for k in chain)
+    assert "district.firms" in written_keys([parent, child])
+    assert "district.floor_min_m2" not in written_keys([parent, child])
+
+
 def test_the_shipped_baseline_tags_the_values_it_writes(baseline_path):
-    """Every value the baseline file writes a comment beside names where it comes from: the
-    assumptions table is only as good as these tags, so a value without one is caught here."""
+    """Every value the baseline file writes has a note naming where it comes from, beside it,
+    on its table's header or as its table's source: the assumptions table is only as good as
+    these tags, so a value written without one is caught here."""
+    from parksim.report.html import _note
+
     scenario = parksim.load_scenario(baseline_path)
     notes = source_notes([baseline_path])
-    written = {p["path"] for p in parameters(scenario)} & set(notes)
-    assert len(written) > 150
-    untagged = sorted(p for p in written if not tags(notes[p]))
-    assert len(untagged) <= 5, untagged
+    written = written_keys([baseline_path])
+    rows = list(parameters(scenario))
+    cited = {r["path"].rsplit(".", 1)[0] for r in rows if r["path"].endswith(".source")}
+    values = [r["path"] for r in rows if not r["path"].endswith(".source")
+              and any(r["path"] == k or r["path"].startswith((k + ".", k + "["))
+                      for k in written)]
+    assert len(values) > 250
+    untagged = sorted(p for p in values
+                      if not tags(_note(notes, p)) and p.rsplit(".", 1)[0] not in cited)
+    assert len(untagged) <= 3, untagged
+
+
+def test_a_cap_that_bound_once_in_a_thousand_runs_is_said_to_have_rarely_bound():
+    from parksim.report.html import _cap_sentence
+
+    year = {"lever": "tax", "year": 2021, "share": 0.6, "used": "60%", "refused": "0.0"}
+    rare = _cap_sentence("tax", [{**year, "bound_share": 0.001, "bound": "<1%"}])
+    assert "bound in 2021 in <1% of runs" in rare and "rarely bound" in rare
+    most = _cap_sentence("tax", [{**year, "bound_share": 0.7, "bound": "70%"}])
+    assert "more money there would have reached more firms" in most
+    never = _cap_sentence("tax", [{**year, "bound_share": 0.0, "bound": "0%"}])
+    assert "never bound (at most 60% of it spent, in 2021)" in never
 
 
 def test_headline_says_the_answer_in_one_sentence():
     row = {"key": "upgrades", "threshold": 50.0, "probability": 0.46, "ci_low": 0.43,
            "ci_high": 0.49, "median": 49.0}
     assert headline(row, "2021-12") == ("Upgrades: 46% likely to reach 50 by Dec 2021 "
-                                        "(43%-49%); median 49.")
+                                        "(43-49%); median 49.")
 
 
 # --------------------------------------------------------------------------- content
@@ -162,7 +224,9 @@ def test_the_report_holds_the_answer_what_bound_the_assumptions_and_provenance(
     text = page.text[0]
     for row in results.summary["targets"]:
         assert headline(row, results.summary["target_date"]) in text
-    assert "budget cap" in text and "The parks' space" in text
+    assert re.search(r"budget cap of the finance lever \([^)]*\) (never bound|bound in \d{4})",
+                     text)
+    assert "The parks' space" in text and "The land quota" in text
     assert "What these probabilities are conditional on" in text
     assert results.summary["conditional_on"].split(".")[0] in text
     assert "district.relocation_rate_per_year" in text  # the assumptions table
@@ -181,7 +245,7 @@ def test_forecasts_on_the_same_seeds_are_paired_others_side_by_side(
     text = _page(report_path).text[0]
     assert "Comparison: baseline vs finance_boost" in text
     assert "change in P(met) (95% interval)" in text
-    assert "policies.finance" in text  # what differs
+    assert "policies.finance.take_up" in _table(report_path, "What differs between the scenarios")
     # another seed: side by side, saying why
     other = tmp_path / "other"
     proc = parksim_cli("run", baseline_path, *_sets(SMALL), "-n", "8", "-k", "2", "-q",
@@ -216,6 +280,18 @@ def test_bad_input_is_one_line_each_and_the_rest_is_still_built(forecast_dir, bo
     with pytest.raises(ValueError, match="not a results directory"):
         build_report([not_results], tmp_path / "n.html")
     assert not (tmp_path / "n.html").exists()
+    # damaged manifests: not JSON, a JSON list; a forecast whose files changed
+    for i, text in enumerate(("{not json", "[]")):
+        bad = tmp_path / f"bad{i}"
+        shutil.copytree(forecast_dir, bad)
+        (bad / "manifest.json").write_text(text)
+        report = build_report([forecast_dir, bad], tmp_path / f"bad{i}.html")
+        assert len(report.problems) == 1 and str(bad) in report.problems[0]
+    changed = tmp_path / "changed"
+    shutil.copytree(forecast_dir, changed)
+    (changed / "targets.csv").write_text("x\n")
+    report = build_report([forecast_dir, changed], tmp_path / "changed.html")
+    assert any("does not match the manifest" in p for p in report.problems)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -230,17 +306,25 @@ def test_run_report_writes_report_html_into_the_results_dir_and_its_manifest(
     assert summary["report"] == str(out / "report.html")
     assert f"parksim: report written to {out / 'report.html'}" in proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["report"] == "report.html" and "report.html" in manifest["files"]
-    assert parksim.load_results(out).summary["targets"]  # still reads, hashes checked
+    # named in the manifest, not hashed: a report of the results may be written again
+    assert manifest["report"] == "report.html" and "report.html" not in manifest["files"]
     text = _page(out / "report.html").text[0]
     assert "Parks recognised:" in text and "Provenance" in text
+    proc = parksim_cli("report", out, "-o", out / "report.html")
+    assert proc.returncode == 0, proc.stderr
+    assert parksim.load_results(out).summary["targets"]  # still reads, hashes checked
+    # the same directory again with --force and without --report: no stale report is left
+    proc = parksim_cli("run", baseline_path, *tiny_args, "-o", out, "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "report.html").exists()
+    assert "report" not in json.loads((out / "manifest.json").read_text())
 
 
-def _tiny_child(tmp_path, parent, name):
+def _tiny_child(tmp_path, parent, name, run=""):
     """A small version of ``parent`` (compare takes no --set)."""
     path = tmp_path / f"{name}.toml"
     path.write_text(f'extends = "{parent}"\nname = "{name}"\n[district]\nfirms = 1500\n'
-                    '[calendar]\nhorizon = "2020-06"\n[targets]\ndate = "2020-06"\n',
+                    '[calendar]\nhorizon = "2020-06"\n[targets]\ndate = "2020-06"\n' + run,
                     encoding="utf-8")
     return path
 
@@ -249,13 +333,15 @@ def test_compare_report_pairs_the_scenarios_and_draws_each_ledger(
         tmp_path, baseline_path, scenarios_dir, parksim_cli):
     out = tmp_path / "cmp"
     baseline_path = _tiny_child(tmp_path, baseline_path, "baseline")
-    boost = _tiny_child(tmp_path, scenarios_dir / "finance_boost.toml", "finance_boost")
+    # its own [run] parameter_sets is not the comparison's: the first scenario's design holds
+    boost = _tiny_child(tmp_path, scenarios_dir / "finance_boost.toml", "finance_boost",
+                        run="[run]\nparameter_sets = 4\n")
     tiny_args = ["-n", "4", "-w", "2", "-q"]
     proc = parksim_cli("compare", baseline_path, boost, *tiny_args, "-o", out, "--report")
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert [f["name"] for f in manifest["forecasts"]] == ["baseline", "finance_boost"]
-    assert "report.html" in manifest["files"]
+    assert manifest["report"] == "report.html"
     for entry in manifest["forecasts"]:  # each scenario's forecast, a results directory
         assert parksim.load_results(out / entry["dir"]).scenario.name == entry["name"]
     page = _page(out / "report.html")
@@ -269,6 +355,18 @@ def test_compare_report_pairs_the_scenarios_and_draws_each_ledger(
     plain = json.loads(again.stdout)
     written = json.loads((out / "summary.json").read_text())
     assert written["targets"] == plain["targets"]
+    # a file given twice is paired with itself, named apart
+    twice = tmp_path / "twice"
+    proc = parksim_cli("compare", baseline_path, baseline_path, *tiny_args, "-o", twice,
+                       "--report", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["scenarios"] == ["baseline", "baseline #2"]
+    assert sorted(p.name for p in (twice / "forecasts").iterdir()) == ["baseline", "baseline__2"]
+    # a comparison whose forecasts were deleted: its report says so, the rest is built
+    shutil.rmtree(twice / "forecasts" / "baseline__2")
+    proc = parksim_cli("report", twice, "-o", tmp_path / "twice.html")
+    assert proc.returncode == 0, proc.stderr
+    assert "not a results directory" in proc.stderr and "Traceback" not in proc.stderr
     # --report needs the directory it writes into
     refused = parksim_cli("compare", baseline_path, baseline_path, *tiny_args, "--report")
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
@@ -347,6 +445,13 @@ def test_the_report_in_a_real_browser(browser, report_path, forecast_dir):
           tables_with_th: [...document.querySelectorAll('table')]
               .filter(t => t.querySelector('th')).length,
           scroll_width: document.documentElement.scrollWidth,
+          beyond: [...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right
+                           > document.documentElement.clientWidth + 1)
+              .map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 40)),
+          spilling: [...document.querySelectorAll('th, td, li, p, code, dd')]
+              .filter(e => e.scrollWidth > e.clientWidth + 1)
+              .map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 40)),
           client_width: document.documentElement.clientWidth,
           print_rules: rules.filter(r => r.media && [...r.media].includes('print')).length,
           height: document.documentElement.scrollHeight,
@@ -358,6 +463,7 @@ def test_the_report_in_a_real_browser(browser, report_path, forecast_dir):
     assert state["tables"] > 0 and state["tables_with_th"] == state["tables"]
     assert state["client_width"] >= 1200
     assert state["scroll_width"] <= state["client_width"], "horizontal scroll at 1280 px"
+    assert state["beyond"] == [] and state["spilling"] == []  # nothing wider than its box
     assert state["print_rules"] >= 1
     results = parksim.load_results(forecast_dir)
     for row in results.summary["targets"]:

@@ -6,12 +6,12 @@ Jinja2 template ``templates/report.html.j2``: every figure embedded as a PNG dat
 alt text, nothing loaded from the network, a print stylesheet, so the file opens from disk,
 prints, and reads aloud. Per scenario it holds the answer in one sentence per target, the
 target table, the six fan charts, P(met), the ledger against the caps and the grade mix, what
-bound and what did not (budgets, the parks' space), the checks against what was observed, the
-statement of what the probabilities are conditional on, the assumptions (every value with its
-unit, source tag and prior) and the provenance. Given several forecasts, it compares them:
-paired (the change in P(met) with a paired interval, as ``parksim compare`` computes it) only
-when they ran the same replications on the same seeds, parameter sets and model source;
-otherwise side by side, saying why.
+bound and what did not (budgets, the parks' space, the land quota), the checks against what
+was observed, the statement of what the probabilities are conditional on, the assumptions
+(every value with its unit, source tag and prior) and the provenance. Given several
+forecasts, it compares them: paired (the change in P(met) with a paired interval, as
+``parksim compare`` computes it) only when they ran the same replications on the same seeds,
+parameter sets and model source; otherwise side by side, saying why and what differs.
 
 What cannot be shown is said in one line where it would have been (a results directory that is
 not one, a figure whose data the run did not keep), and the rest of the report is still built.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import io
 import json
 import math
@@ -36,11 +37,12 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from parksim import plot
-from parksim.io import add_to_manifest, atomic_write_bytes, read_manifest, sha256_file
+from parksim.io import add_to_manifest, atomic_write_bytes, read_manifest
+from parksim.report.table import LABELS, prior_words
 from parksim.results import FORECAST_KIND, Results, load_forecast
 from parksim.scenario.schema import TARGET_KEYS, TARGET_LABELS
-from parksim.scenario.sources import TAG_MEANINGS, parameters, source_notes, tags
-from parksim.study.compare import COMPARISON_KIND, Comparison
+from parksim.scenario.sources import TAG_MEANINGS, parameters, source_notes, tags, written_keys
+from parksim.study.compare import COMPARISON_KIND, Comparison, differences
 
 __all__ = ["REPORT_FILE", "Report", "ReportError", "build_report", "headline",
            "report_into"]
@@ -49,7 +51,14 @@ REPORT_FILE = "report.html"
 """A results directory's report (``parksim run --report``, ``parksim compare -o DIR
 --report``), listed in its manifest."""
 
-DISTRICT_LEVERS = ("finance", "land", "tax", "services", "relief")
+LEVER_WORDS = {
+    "finance": "finance lever (loan guarantees and interest subsidies)",
+    "land": "land lever (rent subsidies and building support for parks)",
+    "tax": "tax lever (the district's rewards for upgrading and innovation)",
+    "services": "services lever (purchased services and platform subsidies)",
+    "relief": "relief lever (rent waived in a shock)",
+}
+"""Each district lever named by what it pays, for the sentences on its budget cap."""
 FULL = 0.95
 """Occupancy at or above which a park counts as full."""
 
@@ -80,7 +89,25 @@ def _count(x: float | None) -> str:
 
 
 def _pct(p: float | None) -> str:
-    return "-" if p is None else f"{100 * p:.0f}%"
+    if p is None:
+        return "-"
+    if 0 < p < 0.005:
+        return "<1%"
+    if 0.995 < p < 1:
+        return ">99%"
+    return f"{100 * p:.0f}%"
+
+
+def _number(x: float) -> str:
+    """A value as a reader writes it: thousands separated, at most six significant digits,
+    never in exponent notation, never ``-0``."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    digits = max(0, 5 - math.floor(math.log10(abs(x))))
+    text = f"{x:,.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _yuan(x: float | None) -> str:
@@ -95,7 +122,12 @@ def headline(row: dict[str, Any], target_date: str) -> str:
     label = TARGET_LABELS[row["key"]]
     return (f"{label[0].upper()}{label[1:]}: {_pct(row['probability'])} likely to reach "
             f"{_count(row['threshold'])} by {_month_words(target_date)} "
-            f"({_pct(row['ci_low'])}-{_pct(row['ci_high'])}); median {_count(row['median'])}.")
+            f"({_interval(row['ci_low'], row['ci_high'])}); median {_count(row['median'])}.")
+
+
+def _interval(low: float, high: float) -> str:
+    """A probability interval as ``43-49%`` (``<1-3%`` at the edge)."""
+    return f"{_pct(low).rstrip('%')}-{_pct(high)}"
 
 
 # --------------------------------------------------------------------------- figures
@@ -113,12 +145,14 @@ def _figure(problems: list[str], draw: Callable[[], Any], alt: str, caption: str
             ) -> dict[str, str]:
     """A figure for the template: its image and alt text, or the one line saying why not."""
     try:
-        return {"src": _png(draw()), "alt": alt, "caption": caption, "missing": ""}
+        return {"src": _png(draw()), "alt": alt, "caption": caption, "missing": "",
+                "wide": False}
     except plot.MissingData as error:  # the run did not keep these data: said in its place
-        return {"src": "", "alt": alt, "caption": caption, "missing": str(error)}
-    except ValueError as error:
-        problems.append(str(error))
-        return {"src": "", "alt": alt, "caption": caption, "missing": str(error)}
+        return {"src": "", "alt": alt, "caption": caption, "missing": str(error), "wide": False}
+    except Exception as error:  # a figure that cannot be drawn never stops the report
+        line = f"{caption} could not be drawn: {type(error).__name__}: {error}"
+        problems.append(line)
+        return {"src": "", "alt": alt, "caption": caption, "missing": line, "wide": False}
 
 
 def _fan_alt(results: Results, row: dict[str, Any]) -> str:
@@ -135,104 +169,130 @@ def _budgets(results: Results) -> list[dict[str, Any]]:
     """Per district lever with a cap, per year: spend, cap and how often the cap bound."""
     rows = []
     for entry in results.summary.get("ledger", []):
-        if entry["lever"] not in DISTRICT_LEVERS or entry.get("budget_cap_yuan") is None:
+        if entry["lever"] not in LEVER_WORDS or entry.get("budget_cap_yuan") is None:
             continue
         cap = entry["budget_cap_yuan"]
+        share = entry["spent_yuan"] / cap if cap else 0.0
         rows.append({
             "lever": entry["lever"], "year": entry["year"], "cap": _yuan(cap),
-            "spent": _yuan(entry["spent_yuan"]),
-            "share": entry["spent_yuan"] / cap if cap else 0.0,
-            "used": _pct(entry["spent_yuan"] / cap) if cap else "-",
-            "bound": _pct(entry["cap_bound_share"]),
+            "spent": _yuan(entry["spent_yuan"]), "share": share,
+            "used": _pct(share) if cap else "-",
+            "bound_share": entry["cap_bound_share"], "bound": _pct(entry["cap_bound_share"]),
             "refused": _count(entry["refused_firms"]),
-            "binds": entry["cap_bound_share"] > 0,
         })
     return rows
 
 
+def _graded(share: float, most: str, some: str, rarely: str) -> str:
+    """The conclusion for a constraint that bound in ``share`` of the runs."""
+    return most if share >= 0.5 else some if share >= 0.1 else rarely
+
+
+def _cap_sentence(lever: str, years: list[dict[str, Any]]) -> str:
+    bound = [b for b in years if b["bound_share"] > 0]
+    name = f"The budget cap of the {LEVER_WORDS[lever]}"
+    if not bound:
+        most = max(years, key=lambda b: b["share"])
+        return (f"{name} never bound (at most {most['used']} of it spent, in "
+                f"{most['year']}): raising it changes nothing.")
+    where = ", ".join(f"{b['year']} in {b['bound']} of runs ({b['refused']} firms refused, "
+                      "mean)" for b in bound)
+    return f"{name} bound in {where}: " + _graded(
+        max(b["bound_share"] for b in bound),
+        "more money there would have reached more firms.",
+        "more money there would have helped in some runs, not in most.",
+        "it rarely bound; raising it changes little.")
+
+
 def _bound_sentences(results: Results, budgets: list[dict[str, Any]]) -> list[str]:
-    """What bound and what did not, in sentences: each lever's cap, then the parks' space."""
-    out = []
-    for lever in DISTRICT_LEVERS:
-        years = [b for b in budgets if b["lever"] == lever]
-        if not years:
-            continue
-        bound = [b for b in years if b["binds"]]
-        if bound:
-            where = ", ".join(f"{b['year']} ({b['bound']} of runs, {b['refused']} firms refused "
-                              "on average)" for b in bound)
-            out.append(f"The {lever} budget cap bound in {where}: more money there would have "
-                       "reached more firms.")
-        else:
-            most = max(years, key=lambda b: b["share"])
-            out.append(f"The {lever} budget cap never bound (at most {most['used']} of it "
-                       f"spent, in {most['year']}): raising it changes nothing.")
+    """What bound and what did not, in sentences: each lever's cap, the parks' space, the
+    land quota."""
+    out = [_cap_sentence(lever, [b for b in budgets if b["lever"] == lever])
+           for lever in LEVER_WORDS if any(b["lever"] == lever for b in budgets)]
     series = results.series
-    if series is not None and len(series):
-        last = series[series["month"] == series["month"].max()]
-        occupancy = last["occupancy"].to_numpy(dtype=float)
-        full = float(np.mean(occupancy >= FULL))
-        sentence = (f"The parks' space: at the end of the run the parks were "
-                    f"{_pct(float(np.median(occupancy)))} let (median across runs); in "
-                    f"{_pct(full)} of runs they were {FULL:.0%} let or more")
-        if full >= 0.5:
-            sentence += (": space bound in most runs; more or larger parks would have taken "
-                         "more firms.")
-        elif full >= 0.1:
-            sentence += ": space bound in some runs, not in most."
-        else:
-            sentence += ": space did not bind."
-        out.append(sentence)
-        if "projects_awaiting_land" in series:
-            out.append(_land_sentence(series))
+    if series is None or not len(series):
+        return out
+    last = series[series["month"] == series["month"].max()]
+    occupancy = last["occupancy"].to_numpy(dtype=float)
+    full = float(np.mean(occupancy >= FULL))
+    out.append(f"The parks' space: at the end of the run the parks were "
+               f"{_pct(float(np.median(occupancy)))} let (median across runs), and "
+               f"{FULL:.0%} let or more in {_pct(full)} of runs: " + _graded(
+                   full, "space bound in most runs; more or larger parks would have taken "
+                   "more firms.", "space bound in some runs, not in most.",
+                   "space did not bind."))
+    if "projects_awaiting_land" in series:
+        out.append(_land_sentence(series))
+    else:
+        out.append("The land quota: these results were written before parksim counted the "
+                   "projects waiting for land, so they cannot say whether it bound.")
     return out
 
 
 def _land_sentence(series) -> str:
-    """Whether the land quota held park projects back: how often one waited, for how long."""
+    """Whether the land quota held park projects back: how often one waited, for how long,
+    and how often one was still waiting at the end."""
     waiting = series.pivot(index="replication", columns="month",
                            values="projects_awaiting_land").to_numpy(dtype=float)
-    ever = float(np.mean(waiting.max(axis=1) > 0))
+    waited = waiting.max(axis=1) > 0
+    ever = float(np.mean(waited))
     if ever == 0:
         return "The land quota: no park project ever waited for land; the quota did not bind."
-    months = float(np.median(waiting.sum(axis=1)[waiting.max(axis=1) > 0]))
-    at_end = float(np.median(waiting[:, -1]))
-    return (f"The land quota: in {_pct(ever)} of runs park projects waited for land (a median "
-            f"of {_count(months)} project-months of waiting where they did; "
-            f"{_count(at_end)} still waiting at the end, median across runs)"
-            + (": the quota bound, so more land would have let parks open sooner."
-               if ever >= 0.5 else ": it bound in some runs, not in most." if ever >= 0.1
-               else ": it rarely bound."))
+    months = float(np.median(waiting.sum(axis=1)[waited]))
+    at_end = float(np.mean(waiting[:, -1] > 0))
+    return (f"The land quota: park projects waited for land in {_pct(ever)} of runs (a median "
+            f"of {_count(months)} project-months of waiting where they did), and were still "
+            f"waiting at the end in {_pct(at_end)}: " + _graded(
+                ever, "the quota bound; more land would have let parks open sooner.",
+                "it bound in some runs, not in most.", "it rarely bound."))
 
 
 # --------------------------------------------------------------------------- assumptions
 
 
+def _text_sha256(path: Path) -> str:
+    """A scenario file's SHA-256 as the loader records it: of its text, newlines as read."""
+    return hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
+
+
 def _scenario_files(results: Results, problems: list[str]) -> list[Path]:
-    """The scenario files the forecast was run from, where they are still as they were."""
+    """The scenario files the forecast was run from, where they are still as they were: where
+    the run found them, else (a relative path) from here or the results directory's folders
+    up."""
     files = []
     for entry in results.manifest.get("scenario_files", []):
-        path = Path(entry["path"])
-        if not path.is_file():
-            problems.append(f"{path}: the scenario file is gone; the assumptions table shows "
-                            "no source tags")
+        recorded = Path(entry["path"])
+        candidates = [Path(entry["resolved"])] if entry.get("resolved") else []
+        candidates += [recorded] if recorded.is_absolute() else [
+            recorded, *(up / recorded for up in results.path.resolve().parents[:3])]
+        found = [c for c in candidates if c.is_file()]
+        same = [c for c in found if _text_sha256(c) == entry["sha256"]]
+        if not same:
+            why = "changed after the run" if found else "is not found"
+            problems.append(f"{recorded}: the scenario file {why}; the assumptions table "
+                            "shows no notes or source tags")
             return []
-        if sha256_file(path) != entry["sha256"]:
-            problems.append(f"{path}: the scenario file changed after the run; the "
-                            "assumptions table shows no source tags")
-            return []
-        files.append(path)
+        files.append(same[0])
     return files
 
 
+def _overridden(results: Results) -> set[str]:
+    """The keys the command line set (``--set KEY=VALUE``), as its manifest recorded it."""
+    command = results.manifest.get("command") or []
+    return {command[i + 1].split("=", 1)[0].strip().replace('"', "")
+            for i, arg in enumerate(command[:-1]) if arg == "--set" and "=" in command[i + 1]}
+
+
 def _value_text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.6g}"
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value).lower()
+    if isinstance(value, int | float):
+        return _number(float(value))
     if isinstance(value, list | tuple):
         return ", ".join(_value_text(v) for v in value)
     if isinstance(value, dict):
         return "; ".join(f"{k} {_value_text(v)}" for k, v in value.items())
-    return "" if value is None else str(value)
+    return str(value)
 
 
 def _prior_text(prior: Any) -> str:
@@ -247,7 +307,7 @@ def _prior_text(prior: Any) -> str:
 
 def _note(notes: dict[str, str], path: str) -> str:
     """The note of ``path`` or of the nearest table above it (a window's start and end share
-    their window's note)."""
+    their window's note, a table header's note covers its keys)."""
     while path:
         if path in notes:
             return notes[path]
@@ -255,28 +315,55 @@ def _note(notes: dict[str, str], path: str) -> str:
     return ""
 
 
+def _written(path: str, keys: set[str]) -> bool:
+    """Whether ``path`` is among ``keys``, inside one of them (a window written inline), or
+    holds some of them (a table of values, such as the sector shares)."""
+    return any(path == k or path.startswith((k + ".", k + "[")) or k.startswith(path + ".")
+               for k in keys)
+
+
 def _assumptions(results: Results, problems: list[str]) -> list[dict[str, Any]]:
+    """Every value the scenario sets: its unit, the note written beside it (or the table's
+    ``source``), its source tags, whether it is an estimate and its prior."""
     files = _scenario_files(results, problems)
     notes = source_notes(files) if files else {}
+    keys = written_keys(files) if files else set()
+    overridden = _overridden(results)
     priors = dict(getattr(results.scenario, "uncertain", {}) or {})
-    rows = []
-    for p in parameters(results.scenario):
-        note = _note(notes, p["path"])
+    rows = list(parameters(results.scenario))
+    cited = {r["path"].rsplit(".", 1)[0]: str(r["value"]) for r in rows
+             if r["path"].endswith(".source") and r["value"]}
+    out = []
+    for p in rows:
+        path = p["path"]
+        if path.endswith(".source"):
+            continue  # a table's citation: shown as its keys' note
+        if _written(path, overridden):
+            note = "set on the command line (--set)"
+        elif not files:
+            note = ""
+        elif not _written(path, keys):
+            note = "the schema's default"
+        else:
+            note = _note(notes, path) or cited.get(path.rsplit(".", 1)[0], "")
         tag = tags(note)
-        prior = priors.get(p["path"])
-        rows.append({
-            "path": p["path"], "value": _value_text(p["value"]), "unit": p["unit"],
-            "source": note if note else ("the schema's default" if files else ""),
-            "tag": tag, "estimate": "yes" if ("E" in tag or prior is not None) else "",
-            "prior": _prior_text(prior), "description": p["description"],
+        prior = priors.get(path)
+        out.append({
+            "path": path, "value": _value_text(p["value"]), "unit": p["unit"],
+            "source": note, "tag": tag, "prior": _prior_text(prior),
+            "estimate": "yes" if ("E" in tag or prior is not None) else "",
+            "description": p["description"],
         })
-    return rows
+    return out
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def _forecast_section(results: Results, problems: list[str]) -> dict[str, Any]:
+def _forecast_section(results: Results, problems: list[str], survival: bool = True
+                      ) -> dict[str, Any]:
+    """A forecast's part of the report (``survival``: draw or say why not the survival
+    figure; a comparison's forecasts keep no records, so there it is left out)."""
     summary = results.summary
     scenario = results.scenario
     rows = {t["key"]: t for t in summary["targets"]}
@@ -293,7 +380,9 @@ def _forecast_section(results: Results, problems: list[str]) -> dict[str, Any]:
          + "; ".join(f"{TARGET_LABELS[k]} {_pct(rows[k]['probability'])}" for k in TARGET_KEYS)
          + ".", "P(met) per target with its 95% interval."),
         (lambda: plot.ledger(results), "Bar charts of each district lever's spend per year "
-         "against its budget cap, and the share of runs in which the cap bound.",
+         "against its budget cap, and the share of runs in which the cap bound: "
+         + " ".join(_cap_sentence(lever, [b for b in budgets if b["lever"] == lever])
+                    for lever in LEVER_WORDS if any(b["lever"] == lever for b in budgets)),
          "Spend against each budget cap, per lever and year."),
         (lambda: plot.grades(results), "Stacked bars of the evaluation's grade mix per year "
          "(A, B, C, D).", "The grade mix per year."),
@@ -302,14 +391,15 @@ def _forecast_section(results: Results, problems: list[str]) -> dict[str, Any]:
         (lambda: plot.occupancy(results), "Lines of each listed park's median occupancy "
          "over time.", "Each park's occupancy over time."),
     ]
-    survival = getattr(plot, "survival", None)
-    if survival is not None:
-        more.append((lambda: survival(results), "Kaplan-Meier survival of firms in parks by "
-                     "age beside the survival the scenario assumes.",
+    if survival:
+        more.append((lambda: plot.survival(results), "Kaplan-Meier survival of firms in parks "
+                     "by age beside the survival the scenario assumes.",
                      "Firms' survival by age: the runs against the assumed hazard."))
     others = [_figure(problems, draw, alt, caption) for draw, alt, caption in more]
+    others[1]["wide"] = True  # the ledger: its per-year labels need the width
     observed = [{
-        "key": o["key"], "date": o["date"], "observed": _count(o["observed"]),
+        "key": LABELS.get(o["key"], o["key"]), "date": o["date"],
+        "observed": _count(o["observed"]),
         "median": _count(o["median"]), "range": f"{_count(o['p05'])}-{_count(o['p95'])}",
         "inside": "yes" if o["inside_p05_p95"] else "no", "source": o["source"],
     } for o in summary.get("observed", [])]
@@ -322,7 +412,7 @@ def _forecast_section(results: Results, problems: list[str]) -> dict[str, Any]:
         "targets": [{
             "label": TARGET_LABELS[k], "threshold": _count(rows[k]["threshold"]),
             "probability": _pct(rows[k]["probability"]),
-            "interval": f"{_pct(rows[k]['ci_low'])}-{_pct(rows[k]['ci_high'])}",
+            "interval": _interval(rows[k]["ci_low"], rows[k]["ci_high"]),
             "median": _count(rows[k]["median"]),
             "range": f"{_count(rows[k]['p05'])}-{_count(rows[k]['p95'])}",
             "parameters": _pct(rows[k].get("variance_share_parameters")),
@@ -354,20 +444,27 @@ def _forecast_section(results: Results, problems: list[str]) -> dict[str, Any]:
     }
 
 
-def _pairable(forecasts: Sequence[Results]) -> str:
+def _why_not_paired(forecasts: Sequence[Results]) -> str:
     """Why these forecasts cannot be paired replication by replication ("" if they can)."""
     first = forecasts[0].manifest
+
+    def shown(key: str, value: Any) -> str:
+        if value is None:
+            return "none"
+        return str(value)[:12] if key == "source_sha256" else str(value)
+
     for r in forecasts[1:]:
         m = r.manifest
         for key, words in (("package_version", "versions of parksim"),
                            ("source_sha256", "model sources"),
                            ("seed", "seeds"), ("replications", "numbers of replications"),
-                           ("parameter_sets", "parameter sets")):
+                           ("parameter_sets", "numbers of parameter sets")):
             if m.get(key) != first.get(key):
-                return (f"they ran with different {words} ({first.get(key)} and "
-                        f"{m.get(key)})")
+                return (f"they ran with different {words} ({shown(key, first.get(key))} and "
+                        f"{shown(key, m.get(key))})")
         if r.summary["target_date"] != forecasts[0].summary["target_date"]:
-            return "their target dates differ"
+            return (f"their target dates differ ({forecasts[0].summary['target_date']} and "
+                    f"{r.summary['target_date']})")
     return ""
 
 
@@ -384,10 +481,16 @@ def _comparison_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
                        f"{100 * t['probability_diff']:+.0f} points "
                        f"({100 * t['probability_diff_ci_low']:+.0f} to "
                        f"{100 * t['probability_diff_ci_high']:+.0f})"),
-            "diff": ("-" if t["diff"] is None else f"{t['diff']:+,.1f} ({t['diff_ci_low']:+,.1f}"
-                     f" to {t['diff_ci_high']:+,.1f})"),
+            "diff": ("-" if t["diff"] is None else
+                     f"{_signed(t['diff'])} ({_signed(t['diff_ci_low'])} to "
+                     f"{_signed(t['diff_ci_high'])})"),
         })
     return rows
+
+
+def _signed(x: float) -> str:
+    text = _number(round(x, 1) if abs(x) < 1000 else round(x))
+    return text if text.startswith("-") or text == "0" else "+" + text
 
 
 def _comparison_of_forecasts(forecasts: Sequence[Results], problems: list[str]
@@ -395,13 +498,14 @@ def _comparison_of_forecasts(forecasts: Sequence[Results], problems: list[str]
     names = [r.scenario.name for r in forecasts]
     if len(set(names)) != len(names):
         names = [f"{n} #{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
-    why = _pairable(forecasts)
-    figure = _figure(problems, lambda: plot.pmet(list(forecasts)),
-                     "Bar chart of each scenario's probability of meeting each target.",
-                     "P(met) per target, one bar per scenario (95% intervals).")
+    why = _why_not_paired(forecasts)
     if why:
+        figure = _figure(problems, lambda: plot.pmet(list(forecasts)),
+                         "Bar chart of each scenario's probability of meeting each target.",
+                         "P(met) per target, one bar per scenario (95% intervals).")
+        keys = differences([r.scenario for r in forecasts], names)
         return {"paired": False, "why": why, "names": names, "rows": [], "figure": figure,
-                "differences": [], "path": ""}
+                "differences": _difference_rows({"differences": keys}), "path": ""}
     m = forecasts[0].manifest
     comparison = Comparison.from_targets(names, [r.scenario for r in forecasts],
                                          [r.targets for r in forecasts], int(m["seed"]),
@@ -410,8 +514,15 @@ def _comparison_of_forecasts(forecasts: Sequence[Results], problems: list[str]
 
 
 def _difference_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": d["key"], "values": [_value_text(v) for v in d["values"].values()]}
-            for d in summary.get("differences", [])]
+    """The keys that differ, each scenario's value (a prior in a few words, "(absent)" where
+    a scenario does not have the key)."""
+    rows = []
+    for d in summary.get("differences", []):
+        prior = d["key"].startswith("uncertain.")
+        rows.append({"key": d["key"], "values": [
+            prior_words(v) if prior else "(absent)" if v is None else _value_text(v)
+            for v in d["values"].values()]})
+    return rows
 
 
 def _paired_section(summary: dict[str, Any], problems: list[str], path: str = ""
@@ -430,32 +541,55 @@ def _paired_section(summary: dict[str, Any], problems: list[str], path: str = ""
 # --------------------------------------------------------------------------- the report
 
 
-def _load(paths: Sequence[Path], problems: list[str]
-          ) -> tuple[list[Results], list[Path]]:
-    """The forecasts and comparisons among ``paths``; a comparison written with its
-    scenarios' forecasts (``parksim compare -o DIR --report``) brings them too."""
-    forecasts, comparisons = [], []
+@dataclass
+class _Loaded:
+    """What the directories given hold: forecasts (``nested``: a comparison's own, which keep
+    no records) and comparisons' summaries with their directories."""
+
+    forecasts: list[Results] = field(default_factory=list)
+    nested: list[bool] = field(default_factory=list)
+    comparisons: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+
+
+def _forecast_at(path: Path, loaded: _Loaded, problems: list[str], nested: bool) -> None:
+    try:
+        loaded.forecasts.append(load_forecast(path))
+        loaded.nested.append(nested)
+    except FileNotFoundError:
+        problems.append(f"{path}: not a results directory (no manifest.json)")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problems.append(f"{path}: cannot be read ({error})" if str(path) not in str(error)
+                        else str(error))
+
+
+def _load(paths: Sequence[Path], problems: list[str]) -> _Loaded:
+    """The forecasts and comparisons among ``paths``, each bad one a line in ``problems``; a
+    comparison written with its scenarios' forecasts (``compare -o DIR --report``) brings
+    them too."""
+    loaded = _Loaded()
     for path in paths:
         try:
             manifest = read_manifest(path)
+            if not isinstance(manifest, dict):
+                raise ValueError("manifest.json is not a JSON object")
             kind = manifest.get("kind")
             if kind == FORECAST_KIND:
-                forecasts.append(load_forecast(path))
+                _forecast_at(path, loaded, problems, nested=False)
             elif kind == COMPARISON_KIND:
-                comparisons.append(path)
+                summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+                loaded.comparisons.append((path, summary))
                 for entry in manifest.get("forecasts", []):
-                    try:
-                        forecasts.append(load_forecast(path / entry["dir"]))
-                    except (OSError, ValueError) as error:
-                        problems.append(str(error))
+                    _forecast_at(path / str(entry.get("dir", "")), loaded, problems,
+                                 nested=True)
             else:
                 problems.append(f"{path}: holds {kind!r} results; a report is built from "
                                 "forecasts (parksim run) and comparisons (parksim compare -o)")
-        except FileNotFoundError:
-            problems.append(f"{path}: not a results directory (no manifest.json)")
-        except (OSError, ValueError) as error:
-            problems.append(str(error))
-    return forecasts, comparisons
+        except FileNotFoundError as error:
+            problems.append(f"{path}: not a results directory (no manifest.json)"
+                            if "manifest" in str(error) else f"{path}: {error}")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            problems.append(f"{path}: cannot be read ({type(error).__name__}: {error})")
+    return loaded
 
 
 def build_report(paths: Sequence[str | Path], out: str | Path) -> Report:
@@ -467,17 +601,19 @@ def build_report(paths: Sequence[str | Path], out: str | Path) -> Report:
     """
     paths = [Path(p) for p in paths]
     problems: list[str] = []
-    forecasts, comparisons = _load(paths, problems)
-    if not forecasts and not comparisons:
+    loaded = _load(paths, problems)
+    forecasts = loaded.forecasts
+    if not forecasts and not loaded.comparisons:
         raise ReportError("; ".join(problems) or "no results directories given")
-    versions = sorted({r.manifest.get("package_version", "?") for r in forecasts})
+    versions = sorted({str(r.manifest.get("package_version", "?")) for r in forecasts})
     if len(versions) > 1:
         problems.append(f"these results come from different versions of parksim "
                         f"({', '.join(versions)}): they are shown side by side, not paired")
-    sections = [_forecast_section(r, problems) for r in forecasts]
-    comparison = [_paired_section(json.loads((p / "summary.json").read_text(encoding="utf-8")),
-                                  problems, str(p)) for p in comparisons]
-    if len(forecasts) > 1 and not comparisons:
+    sections = [_forecast_section(r, problems, survival=not nested)
+                for r, nested in zip(forecasts, loaded.nested, strict=True)]
+    comparison = [_paired_section(summary, problems, str(p))
+                  for p, summary in loaded.comparisons]
+    if len(forecasts) > 1 and not loaded.comparisons:
         comparison.insert(0, _comparison_of_forecasts(forecasts, problems))
     env = Environment(loader=PackageLoader("parksim.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
@@ -496,8 +632,9 @@ def build_report(paths: Sequence[str | Path], out: str | Path) -> Report:
 
 def report_into(path: str | Path) -> Report:
     """Write the report of the results directory ``path`` into it, as ``report.html``, and
-    list it in its manifest (under ``files`` and as ``report``)."""
+    name it in its manifest (``report``). It is not among the manifest's hashed ``files``:
+    the results are what the hashes guard, and a report of them may be written again."""
     path = Path(path)
     report = build_report([path], path / REPORT_FILE)
-    add_to_manifest(path, [REPORT_FILE], report=REPORT_FILE)
+    add_to_manifest(path, [], report=REPORT_FILE)  # not hashed: a report may be rewritten
     return report

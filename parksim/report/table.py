@@ -13,7 +13,7 @@ from parksim.aggregate import GRADE_MIX
 from parksim.scenario.schema import TARGET_LABELS
 
 __all__ = ["forecast_table", "comparison_table", "sweep_summary", "sensitivity_table",
-           "calibration_table", "LABELS"]
+           "calibration_table", "prior_words", "LABELS"]
 
 LABELS = {
     **TARGET_LABELS,
@@ -314,14 +314,14 @@ def _differences(rows: list[dict[str, Any]] | None, names: list[str], limit: int
                  f"values in the order {', '.join(names)})"]
     for row in rows[:limit]:
         prior = row["key"].startswith("uncertain.")
-        values = " | ".join(_prior(v) if prior else _value(v) for v in row["values"].values())
+        values = " | ".join(prior_words(v) if prior else _value(v) for v in row["values"].values())
         lines.append(f"  {row['key']}: {values}")
     if len(rows) > limit:
         lines.append(f"  ... and {len(rows) - limit} more (--json lists them all)")
     return lines
 
 
-def _prior(v: dict[str, Any] | None) -> str:
+def prior_words(v: dict[str, Any] | None) -> str:
     """A prior in a few words: ``triangular 0.2-0.5 (mode 0.35)``."""
     if v is None:
         return "(no prior)"

@@ -618,7 +618,8 @@ def load_with_sources(
         )
     check_priors(scenario, layers)
     sources = [
-        {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()}
+        {"path": str(layer.path), "resolved": str(Path(layer.path).resolve()),
+         "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()}
         for layer in layers
     ]
     return scenario, sources

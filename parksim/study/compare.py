@@ -29,7 +29,7 @@ import datetime as _dt
 import json
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,16 @@ class Comparison:
         if len(lengths) != 1:
             raise ValueError(f"forecasts of different lengths ({sorted(lengths)} replications) "
                              "do not pair")
+        first = targets[0]
+        for t in targets[1:]:
+            same = np.array_equal(t["replication"].to_numpy(), first["replication"].to_numpy())
+            if same and t["parameter_set"].nunique() > 1 and first["parameter_set"].nunique() > 1:
+                # both drew parameter sets (a scenario without priors draws none)
+                same = np.array_equal(t["parameter_set"].to_numpy(),
+                                      first["parameter_set"].to_numpy())
+            if not same:
+                raise ValueError("the forecasts' replications or parameter sets differ row by "
+                                 "row: they do not pair")
         values = {n: {c: t[c].to_numpy(dtype=float) for c in COLUMNS}
                   for n, t in zip(names, targets, strict=True)}
         return cls(list(names), list(scenarios), lengths.pop(), seed, values, parameter_sets)
@@ -290,11 +300,14 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
 
 def write_comparison(result: Comparison, path: str | Path, summary: dict[str, Any],
                      force: bool = False, sources: Sequence[dict[str, str]] = (),
-                     command: list[str] | None = None) -> Path:
+                     command: list[str] | None = None,
+                     before_manifest: Callable[[Path], dict[str, Any]] | None = None) -> Path:
     """Write a comparison's results directory (claimed by the caller): ``summary.json`` (what
     ``--json`` prints), the paired table (``paired.parquet`` and ``.csv``: :meth:`Comparison.
     paired`), each scenario as run (``scenario_1.toml``, ...; priors dropped for a ``--fixed``
-    comparison) and the manifest, last."""
+    comparison) and the manifest, last. ``before_manifest`` writes more into the directory
+    just before the manifest (each scenario's forecast, for ``compare --report``) and gives
+    the fields the manifest names them by."""
     path = prepare_results_dir(path, force)
     path.mkdir(parents=True, exist_ok=True)
     # an overwritten directory: its manifest goes first, so a failure leaves no valid-looking
@@ -321,7 +334,9 @@ def write_comparison(result: Comparison, path: str | Path, summary: dict[str, An
         atomic_write_bytes(path / file, tomli_w.dumps(resolved).encode())
         files.append(file)
         listed.append({"name": name, "file": file})
+    extra = before_manifest(path) if before_manifest is not None else {}
     manifest = {
+        **extra,
         "kind": COMPARISON_KIND,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "scenarios": listed, "scenario_files": list(sources), "command": command,
