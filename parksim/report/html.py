@@ -178,7 +178,8 @@ def _budgets(results: Results) -> list[dict[str, Any]]:
             "spent": _yuan(entry["spent_yuan"]), "share": share,
             "used": _pct(share) if cap else "-",
             "bound_share": entry["cap_bound_share"], "bound": _pct(entry["cap_bound_share"]),
-            "refused": _count(entry["refused_firms"]),
+            "refused": ("<0.1" if 0 < entry["refused_firms"] < 0.05
+                        else _count(entry["refused_firms"])),
         })
     return rows
 
