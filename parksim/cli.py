@@ -48,17 +48,19 @@ def _seed(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is also a JSON object on stdout when ``json_errors`` is set
-    (:func:`main` sets it when the arguments it parses hold ``--json``)."""
+    """argparse, but a usage error is one line on stderr (the usage is ``--help``'s), and also
+    a JSON object on stdout when ``json_errors`` is set (:func:`main` sets it when the
+    arguments it parses hold ``--json``)."""
 
     def __init__(self, *args: Any, json_errors: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.json_errors = json_errors
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """A usage error in one line (the usage itself is ``--help``'s), exit code 2."""
         if self.json_errors:
             print(json.dumps({"error": "bad_input", "file": None, "key": None, "message": message}))
-        super().error(message)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
@@ -130,6 +132,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     cmp.add_argument("--report", action="store_true",
                      help="with -o: also write each scenario's forecast into DIR/forecasts/ and "
                           "DIR/report.html, the comparison for a reader with its figures")
+    cmp.add_argument("--allow-different-dates", action="store_true",
+                     help="compare scenarios whose target dates differ, all at the earliest "
+                          "of them (refused otherwise)")
     _uncertainty_flags(cmp)
     cmp.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
@@ -464,7 +469,8 @@ def _compare(args: argparse.Namespace) -> int:
     claim = None
     try:
         loaded = [load_with_sources(path) for path in args.scenarios]
-        scenarios = [scenario for scenario, _ in loaded]
+        scenarios, compared_at = _common_target_date(
+            [scenario for scenario, _ in loaded], args.scenarios, args.allow_different_dates)
         n = args.replications or scenarios[0].run.replications
         try:
             sets, _ = design(scenarios, n, args.parameter_sets, args.fixed)
@@ -512,6 +518,9 @@ def _compare(args: argparse.Namespace) -> int:
                              progress=bar.update if bar else None,
                              parameter_sets=args.parameter_sets, fixed=args.fixed)
         summary = result.summary()
+        if compared_at is not None:
+            summary["compared_at"] = compared_at
+
         def write_forecasts(path: Path) -> dict[str, Any]:
             """Each scenario's forecast under ``path/forecasts/``, before the manifest."""
             listed = []
@@ -556,6 +565,31 @@ def _compare(args: argparse.Namespace) -> int:
         if claim is not None:
             print(f"\nresults written to {claim.path}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _common_target_date(scenarios: list[Any], files: list[str], allow: bool
+                        ) -> tuple[list[Any], str | None]:
+    """The scenarios to compare, and the date they are compared at when their target dates
+    differ (``None`` when they agree): refused unless ``allow``, then all read at the
+    earliest. A target date says only when the targets are read, never what is simulated."""
+    from parksim.scenario import ScenarioError
+
+    dates = sorted({s.targets.date for s in scenarios})
+    if len(dates) == 1:
+        return scenarios, None
+    listed = ", ".join(f"{Path(f).name} {s.targets.date}"
+                       for f, s in zip(files, scenarios, strict=True))
+    if not allow:
+        latest = [s.targets.date for s in scenarios].index(dates[-1])
+        raise ScenarioError(str(files[latest]),
+                            f"the scenarios' target dates differ ({listed}): their values "
+                            "would be taken at different dates; --allow-different-dates "
+                            f"compares them all at the earliest, {dates[0]}",
+                            key="targets.date")
+    print(f"parksim: note: the scenarios' target dates differ ({listed}); all are compared "
+          f"at {dates[0]}", file=sys.stderr)
+    return [s.model_copy(update={"targets": s.targets.model_copy(update={"date": dates[0]})})
+            for s in scenarios], dates[0]
 
 
 def _safe_name(name: str) -> str:
@@ -800,9 +834,12 @@ _PENDING: list[str] = []
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A scenario's or a figure's warning as one line, ``parksim: warning: ...``, printed once
-    the input has been accepted (:func:`_flush_warnings`); others as Python shows them."""
+    the input has been accepted (:func:`_flush_warnings`); a worker's while it runs; others
+    as Python shows them."""
     if category.__name__ in ("ScenarioWarning", "PlotWarning"):
         _PENDING.append(f"parksim: warning: {message}")
+    elif category.__name__ == "WorkerWarning":  # while running: said at once
+        print(f"parksim: warning: {message}", file=sys.stderr, flush=True)
     else:
         _show_python_warning(message, category, filename, lineno, file, line)
 
@@ -814,10 +851,29 @@ def _flush_warnings(show: bool = True) -> None:
     _PENDING.clear()
 
 
+def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an empty ``-o`` or ``--scheduler`` (which would silently mean the current folder
+    or the local pool) and an output name longer than the file system allows, as flag
+    errors: one line, exit code 2."""
+    for flag, name in (("-o/--output", "output"), ("--scheduler", "scheduler")):
+        value = getattr(args, name, None)
+        if value is not None and not str(value).strip():
+            what = "an address" if name == "scheduler" else "a path"
+            parser.error(f"argument {flag}: expected {what}, got an empty string")
+    output = getattr(args, "output", None)
+    if output:
+        for part in Path(output).parts:
+            if len(os.fsencode(part)) > 255:
+                parser.error(f"argument -o/--output: the name {part[:40]}... is longer than "
+                             "the file system allows (255 bytes)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
     command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
-    args = build_parser(json_errors="--json" in command_line[1:]).parse_args(command_line[1:])
+    parser = build_parser(json_errors="--json" in command_line[1:])
+    args = parser.parse_args(command_line[1:])
+    _check_paths(parser, args)
     args.command_line = command_line
     warnings.showwarning = _show_warning
     handler = {"run": _run, "validate": _validate, "compare": _compare, "sweep": _sweep,

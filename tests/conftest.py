@@ -63,9 +63,11 @@ def write_toml(tmp_path: Path) -> Callable[[str, str], Path]:
 
 
 def run_parksim(*args: str | os.PathLike, cwd: str | os.PathLike | None = None,
-                timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m parksim ARGS`` as a real subprocess and capture its output."""
-    env = {k: v for k, v in os.environ.items() if k != "PARKSIM_DEBUG"}
+                timeout: float = 180, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m parksim ARGS`` as a real subprocess and capture its output (``env``:
+    variables added to this process's environment)."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PARKSIM_DEBUG"}, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "parksim", *map(str, args)],
         capture_output=True, text=True, encoding="utf-8", cwd=cwd, env=env, timeout=timeout,

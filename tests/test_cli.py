@@ -401,6 +401,24 @@ def test_usage_errors_without_json_print_no_json(capsys, monkeypatch):
     assert out == "" and "parksim run: error:" in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["run", "scenario.toml", "-n", "0"],
+    ["run", "scenario.toml", "--seed", str(2**70)],
+    ["run"],
+    ["bogus"],
+    ["compare", "a.toml", "--workers", "x"],
+    ["sweep", "e.toml", "--bogus"],
+])
+def test_a_flag_error_is_one_line_naming_help(argv, capsys):
+    """The usage block is --help's; a flag error is the one line that says what is wrong."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "error:" in err and "--help)" in err and "usage:" not in err
+
+
 # --------------------------------------------------------------------------- interruption
 
 

@@ -292,3 +292,22 @@ def test_compare_writes_a_results_directory_with_the_paired_table(scenario_files
     assert not (tmp_path / "c3" / "scenario_3.toml").exists()
     assert list(parksim.load_results(tmp_path / "c3")["scenario"].unique()) == [
         "base", "finance_up"]
+
+
+def test_different_target_dates_are_refused_unless_allowed(scenario_files, write_toml, capsys):
+    """Values read at different dates are not a comparison: refused in one line naming the
+    key; with --allow-different-dates all are read at the earliest date, and said so."""
+    base = scenario_files[0]
+    early = write_toml("early.toml", f'extends = {json.dumps(base.as_posix())}\n'
+                       'name = "early"\n[targets]\ndate = "2020-01"\n')
+    args = ["compare", str(base), str(early), "-n", "4", "-w", "1", "-q", "--json"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and "targets.date" in err
+    assert "--allow-different-dates" in err and json.loads(out)["key"] == "targets.date"
+    assert main([*args, "--allow-different-dates"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["compared_at"] == "2020-01" and "all are compared at 2020-01" in err
+    # the same scenario read at the same date: every paired difference is exactly zero
+    assert all(t["diff"] == 0 for t in summary["targets"] if t["scenario"] == "early")

@@ -4,6 +4,7 @@ executor, a failed replication reported by number, and the layer's imports."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,65 @@ def test_execution_never_imports_the_layers_above_it():
     for path in files:
         for name in _imports(path):
             assert not name.startswith(FORBIDDEN), f"{path.name} imports {name}"
+
+
+# --------------------------------------------------------------------------- killed workers
+
+
+def test_a_worker_killed_by_sigkill_has_its_tasks_run_again(tmp_path, monkeypatch):
+    """The out-of-memory killer's SIGKILL on a pool worker (here, a fault the pool injects in
+    its first job) breaks the pool at once; the jobs in flight run again on a fresh one and
+    every result arrives once, as without the fault."""
+    from parksim.execution import pool
+
+    monkeypatch.setenv(pool.FAULT_KILL_ONCE, str(tmp_path / "killed"))
+    with pytest.warns(pool.WorkerWarning, match="died abruptly"):
+        got = sorted(pool.imap_unordered(abs, range(-40, 0), 2, tune_gc=False))
+    assert got == list(range(1, 41))
+    assert (tmp_path / "killed").exists()  # the fault did fire
+    monkeypatch.delenv(pool.FAULT_KILL_ONCE)
+    monkeypatch.setenv(pool.FAULT_KILL_ALWAYS, "1")
+    with pytest.raises(pool.WorkerDied, match="died 3 times"), \
+            pytest.warns(pool.WorkerWarning):
+        list(pool.imap_unordered(abs, range(5), 2, tune_gc=False))
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_commands_survive_a_killed_worker_or_fail_in_one_line(
+        command, tmp_path, baseline_path, tiny_args, parksim_cli, write_toml):
+    """``run`` and ``sweep`` on the local pool: a worker killed once costs nothing but a
+    warning line (the results equal a run without it); workers killed every time end the
+    command with exit 1 and one line naming the cause, never a hang."""
+    from parksim.execution import pool
+
+    if command == "run":
+        args = ["run", baseline_path, *tiny_args, "-n", "8", "-w", "2", "--json"]
+    else:
+        experiment = write_toml("e.toml", f'scenario = "{baseline_path}"\n'
+                                'overrides = ["district.firms=2000", '
+                                '"calendar.horizon=\\"2020-06\\"", '
+                                '"targets.date=\\"2020-06\\""]\nreplications = 2\nseed = 3\n'
+                                "[design]\nkind = \"grid\"\n[[factors]]\n"
+                                'path = "policies.finance.take_up"\nrange = [0.2, 0.6]\n'
+                                "levels = 2\n")
+        args = ["sweep", experiment, "-w", "2", "-q", "--json"]
+    plain = parksim_cli(*args, "-o", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    marker = tmp_path / "killed"
+    env = {pool.FAULT_KILL_ONCE: str(marker)}
+    once = parksim_cli(*args, "-o", tmp_path / "once", env=env, timeout=120)
+    assert once.returncode == 0, once.stderr
+    assert marker.exists()
+    assert "parksim: warning: a local worker process died abruptly" in once.stderr
+    if command == "run":
+        assert json.loads(once.stdout)["targets"] == json.loads(plain.stdout)["targets"]
+    else:
+        a = parksim.load_results(tmp_path / "plain").sort_values(["point", "replication"])
+        b = parksim.load_results(tmp_path / "once").sort_values(["point", "replication"])
+        assert a["upgrades"].tolist() == b["upgrades"].tolist() and len(a) == 4
+    always = parksim_cli(*args, "-o", tmp_path / "always", env={pool.FAULT_KILL_ALWAYS: "1"},
+                         timeout=120)
+    assert always.returncode == 1
+    last = always.stderr.strip().splitlines()[-1]
+    assert "WorkerDied" in last and "out of memory" in last
+    assert "Traceback" not in always.stderr

@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import math
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -96,23 +97,85 @@ class ScenarioError(Exception):
 # --------------------------------------------------------------------------- files and chains
 
 
-def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+MAX_FILE_BYTES = 1 << 20
+"""The largest input file read (scenario, experiment, calibration): 1 MiB."""
+MAX_CHAIN = 32
+"""The most files an ``extends`` chain may hold."""
+MAX_NESTING = 32
+"""The deepest nesting of tables and arrays an input (a file, a ``--set`` value) may have."""
+
+
+def nesting(value: Any) -> int:
+    """How deeply tables and arrays nest in ``value`` (0 for a plain value), without
+    recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list | tuple):
+            deepest = max(deepest, depth + 1)
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text parsed, refusing more than :data:`MAX_NESTING` levels of nesting (a
+    ``ValueError``; the parser recurses, so very deep nesting would otherwise crash it)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except RecursionError:
+        data = None
+    if data is None or nesting(data) > MAX_NESTING:
+        raise ValueError(f"tables or arrays nested more than {MAX_NESTING} levels deep")
+    return data
+
+
+def read_toml(path: Path, asked_by: ScenarioError | None = None) -> tuple[dict[str, Any], str]:
+    """A TOML input file's data and text. Refused: a missing file, anything but a regular
+    file (a directory, a device such as /dev/zero, a pipe), a file over 1 MiB, bad UTF-8 or
+    TOML, and nesting deeper than :data:`MAX_NESTING`. ``asked_by`` is where a file named by
+    another (an ``extends``) is blamed for what is wrong with the file as a file (missing, not
+    a regular file, too large): that file, key and line, with this path in the message; what
+    is wrong inside the file is blamed on the file itself, at its line."""
+
+    def refuse(message: str, line: int | None = None, inside: bool = False) -> ScenarioError:
+        if asked_by is not None and not inside:
+            return ScenarioError(asked_by.file, f"{path}: {message}", key=asked_by.key,
+                                 line=asked_by.line)
+        return ScenarioError(str(path), message, line=line)
+
+    try:
+        info = path.stat()
     except FileNotFoundError:
-        raise ScenarioError(str(path), "file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(str(path), "is a directory, expected a TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(str(path), f"cannot read file: {exc}") from None
+        raise refuse("file not found") from None
+    except OSError as exc:
+        raise refuse(f"cannot read file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise refuse("is a directory, expected a TOML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse("is not a regular file (a device, a pipe or a socket), expected a TOML "
+                     "file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise refuse(f"is {info.st_size:,} bytes; an input file is at most 1 MiB")
     try:
-        return tomllib.loads(text), text
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
+    except (OSError, UnicodeDecodeError) as exc:
+        raise refuse(f"cannot read file: {exc}", inside=True) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise refuse("grew past 1 MiB while it was read; an input file is at most 1 MiB")
+    try:
+        return parse_toml(text), text
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         match = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(match.group(1)) if match else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise ScenarioError(str(path), f"TOML syntax error: {msg}", line=line) from None
+        raise refuse(f"TOML syntax error: {msg}", line, inside=True) from None
+    except ValueError as exc:
+        raise refuse(str(exc), inside=True) from None
 
 
 @dataclass(frozen=True)
@@ -124,14 +187,19 @@ class Layer:
     text: str
 
 
-def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
+def _chain(path: Path, seen: tuple[Path, ...] = (),
+           asked_by: ScenarioError | None = None) -> list[Layer]:
     resolved = path.resolve()
     if resolved in seen:
         cycle = " -> ".join(str(p) for p in (*seen, resolved))
         raise ScenarioError(
             str(path), f"extends chain loops back on itself: {cycle}", key="extends"
         )
-    data, text = read_toml(path)
+    if len(seen) >= MAX_CHAIN:
+        raise ScenarioError(asked_by.file if asked_by else str(path),
+                            f"the extends chain holds more than {MAX_CHAIN} files",
+                            key="extends", line=asked_by.line if asked_by else None)
+    data, text = read_toml(path, asked_by)
     parent = data.pop("extends", None)
     layer = Layer(path, data, text)
     if parent is None:
@@ -144,14 +212,18 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
             line=find_line(text, ("extends",)),
         )
     parent_path = path.parent / parent
+    line = find_line(text, ("extends",))
     if not parent_path.exists():
+        looked = f" (looked in {parent_path.parent.resolve()})" if not Path(parent).is_absolute() \
+            else ""
         raise ScenarioError(
             str(path),
-            f"extends a file that does not exist: {parent_path}",
+            f"extends a file that does not exist: {parent_path}{looked}",
             key="extends",
-            line=find_line(text, ("extends",)),
+            line=line,
         )
-    return [*_chain(parent_path, (*seen, resolved)), layer]
+    asking = ScenarioError(str(path), "", key="extends", line=line)
+    return [*_chain(parent_path, (*seen, resolved), asking), layer]
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +309,7 @@ def _read_sample(layer: Layer, path: str, prior: Any) -> Any:
 
 def _parse_value(text: str) -> Any:
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        return parse_toml(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
 
@@ -252,7 +324,10 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
         keys = [k.strip() for k in path.strip().split(".")]
         if not all(keys):
             raise ScenarioError("--set", f"expected path.to.key=value, got {item!r}", key=path)
-        setting = _nest(keys, _parse_value(value.strip()))
+        try:
+            setting = _nest(keys, _parse_value(value.strip()))
+        except ValueError as exc:  # nested too deeply
+            raise ScenarioError("--set", str(exc), key=path.strip()) from None
         out = merge(out, setting)
         priors = out.get("uncertain")
         if isinstance(priors, dict):  # a value set at a key with a prior fixes it there
