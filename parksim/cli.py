@@ -11,12 +11,15 @@ JSON object on stdout -- and nothing is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
+import signal
 import sys
 import time
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,21 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _replications(text: str) -> int:
+    """A number of replications: the range a scenario's ``run.replications`` takes."""
+    value = _positive(text)
+    if value > 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected at most 1,000,000 replications, got {value:,}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive(text)
+    if value > 1024:
+        raise argparse.ArgumentTypeError(f"expected at most 1024 workers, got {value:,}")
     return value
 
 
@@ -81,12 +99,12 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     run.add_argument(
         "--replications",
         "-n",
-        type=_positive,
+        type=_replications,
         help="replications (default: the scenario's run.replications)",
     )
     run.add_argument("--seed", type=_seed, help="root seed (default: the scenario's run.seed)")
     run.add_argument(
-        "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
+        "--workers", "-w", type=_workers, help="local worker processes (default: all cores)"
     )
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
     run.add_argument(
@@ -118,11 +136,12 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         help="scenario files (TOML); differences are taken against the first",
     )
     cmp.add_argument(
-        "--replications", "-n", type=_positive, help="replications (default: the first scenario's)"
+        "--replications", "-n", type=_replications,
+        help="replications (default: the first scenario's)"
     )
     cmp.add_argument("--seed", type=_seed, help="root seed (default: the first scenario's)")
     cmp.add_argument(
-        "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
+        "--workers", "-w", type=_workers, help="local worker processes (default: all cores)"
     )
     cmp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
     cmp.add_argument("--output", "-o", metavar="DIR",
@@ -149,7 +168,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "-o", "--output", help="results directory (default: results/<experiment file name>)"
     )
     swp.add_argument(
-        "--workers", "-w", type=_positive, help="local worker processes (default: all cores)"
+        "--workers", "-w", type=_workers, help="local worker processes (default: all cores)"
     )
     swp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
     swp.add_argument(
@@ -218,7 +237,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
 
 def _study_flags(parser: argparse.ArgumentParser) -> None:
     """Where a study runs and how it reports: --workers, --scheduler, --json, --quiet."""
-    parser.add_argument("--workers", "-w", type=_positive,
+    parser.add_argument("--workers", "-w", type=_workers,
                         help="local worker processes (default: all cores)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster, e.g. tcp://HOST:8786")
@@ -289,7 +308,7 @@ def _run(args: argparse.Namespace) -> int:
     from parksim.forecast import run_forecast
     from parksim.io import ResultsDirError, claim_results_dir, default_results_dir
     from parksim.report.table import forecast_table
-    from parksim.results import write_results
+    from parksim.results import RESULT_FILES, write_results
     from parksim.scenario import ScenarioError, load_with_sources
     from parksim.scenario.loader import check_parameter_sets
     from parksim.scenario.priors import design
@@ -304,7 +323,7 @@ def _run(args: argparse.Namespace) -> int:
         check_parameter_sets(scenario, scenario.run.seed if args.seed is None else args.seed,
                              sets)
         if args.output:
-            claim = claim_results_dir(args.output, args.force)
+            claim = claim_results_dir(args.output, args.force, leftovers=RESULT_FILES)
         else:
             claim = claim_results_dir(default_results_dir(Path(args.scenario).stem), unique=True)
         target = claim.path
@@ -321,6 +340,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     n = args.replications or scenario.run.replications
     bar = _progress(n, scenario.name, args.quiet, unit="rep")
+    complete = False
     try:
         try:
             forecast = run_forecast(scenario, n, args.seed, executor, records=args.records,
@@ -334,11 +354,17 @@ def _run(args: argparse.Namespace) -> int:
         write_results(
             forecast, target, summary, force=args.force, sources=sources, command=args.command_line
         )
+        complete = True
         claim.release()
     except KeyboardInterrupt:
         claim.release(remove_if_empty=True)
-        print("parksim: interrupted; no results written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        # the manifest is written last, and an earlier one removed first: with it, complete
+        if not (complete or (target / "manifest.json").exists()):
+            print(_interrupted(target, RESULT_FILES), file=sys.stderr)
+            return EXIT_INTERRUPTED
+        summary = json.loads((target / "summary.json").read_text(encoding="utf-8"))
+        print(f"parksim: interrupted after the results were complete; they are in {target}",
+              file=sys.stderr)
     except OSError as error:
         claim.release(remove_if_empty=True)
         print(f"parksim: cannot write results to {target}: {error}", file=sys.stderr)
@@ -346,13 +372,45 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as error:
         claim.release(remove_if_empty=True)
         return _failure("run", error)
-    failed = _write_report(args, target, summary)
-    if args.json:
-        print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
-    else:
-        print(forecast_table(summary))
-        print(f"\nresults written to {target}")
+    with _interrupt_deferred(target):  # the results are complete: say so, and succeed
+        failed = _write_report(args, target, summary)
+        if args.json:
+            print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
+        else:
+            print(forecast_table(summary))
+            print(f"\nresults written to {target}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _interrupted(target: Path, leftovers: Collection[str]) -> str:
+    """What an interrupt left in ``target``: nothing, or an incomplete result the same
+    command writes over."""
+    from parksim.io import interrupted_leftovers
+
+    if target.is_dir() and interrupted_leftovers(target, leftovers) and any(
+            p.name != ".parksim.lock" for p in target.iterdir()):
+        return (f"parksim: interrupted while writing the results: {target} holds an incomplete "
+                "result (no manifest.json); the same command writes over it")
+    return "parksim: interrupted; no results written"
+
+
+@contextlib.contextmanager
+def _interrupt_deferred(target: Path):
+    """Ctrl-C held back while a finished command reports (its results are complete): said
+    in one line at the end instead of breaking off the report."""
+    hit: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    except ValueError:  # not the main thread: nothing to hold back
+        previous = None
+    try:
+        yield hit
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if hit:
+            print(f"parksim: interrupt ignored: the results were complete, in {target}",
+                  file=sys.stderr)
 
 
 def _write_report(args: argparse.Namespace, target: Path, summary: dict[str, Any]) -> bool:
@@ -413,8 +471,10 @@ def _progress(total: int | None, desc: str, quiet: bool, unit: str = "task"):
 
 
 class _LogProgress:
-    """Progress lines for a log: ``parksim: NAME: 1,200 of 4,096 tasks (29%), 62 s``, every
-    30 seconds or every ``PARKSIM_PROGRESS_EVERY`` seconds if the environment sets it."""
+    """Progress lines for a log: a header when the runs start, then ``parksim: NAME: 1,200 of
+    4,096 tasks (29%), 62 s, 19.4 tasks/s, about 149 s left`` every 30 seconds (or every
+    ``PARKSIM_PROGRESS_EVERY`` seconds if the environment sets it), and a last line when the
+    runs are done."""
 
     def __init__(self, total: int | None, desc: str, unit: str):
         try:
@@ -424,19 +484,36 @@ class _LogProgress:
         self.total, self.desc, self.unit = total, desc, unit
         self.done = 0
         self.start = self.last = time.monotonic()
+        of = f"{total:,} {unit}s" if total else f"{unit}s"
+        print(f"parksim: {desc}: started, {of}", file=sys.stderr, flush=True)
+
+    def _line(self, now: float) -> str:
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        text = f"parksim: {self.desc}: {self.done:,}"
+        if self.total:
+            text += f" of {self.total:,} {self.unit}s ({self.done / self.total:.0%})"
+        else:
+            text += f" {self.unit}s"
+        text += f", {elapsed:.0f} s, {rate:.1f} {self.unit}s/s"
+        if self.total and rate > 0 and self.done < self.total:
+            text += f", about {(self.total - self.done) / rate:.0f} s left"
+        return text
 
     def update(self, k: int) -> None:
         self.done += k
         now = time.monotonic()
         if now - self.last >= self.every:
-            self.last = now
-            of = (f" of {self.total:,} {self.unit}s ({self.done / self.total:.0%})"
-                  if self.total else f" {self.unit}s")
-            print(f"parksim: {self.desc}: {self.done:,}{of}, {now - self.start:.0f} s",
-                  file=sys.stderr, flush=True)
+            self._print(now)
+
+    def _print(self, now: float) -> None:
+        self.last, self.printed = now, self.done
+        print(self._line(now), file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        pass
+        """The last line, unless the last update printed it already."""
+        if self.done != getattr(self, "printed", None):
+            self._print(time.monotonic())
 
 
 def _executor(args: argparse.Namespace):
@@ -836,7 +913,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     """A scenario's or a figure's warning as one line, ``parksim: warning: ...``, printed once
     the input has been accepted (:func:`_flush_warnings`); a worker's while it runs; others
     as Python shows them."""
-    if category.__name__ in ("ScenarioWarning", "PlotWarning"):
+    if category.__name__ in ("ScenarioWarning", "PlotWarning", "ResultsWarning"):
         _PENDING.append(f"parksim: warning: {message}")
     elif category.__name__ == "WorkerWarning":  # while running: said at once
         print(f"parksim: warning: {message}", file=sys.stderr, flush=True)

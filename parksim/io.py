@@ -28,7 +28,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +49,10 @@ __all__ = [
     "atomic_write_table",
     "claim_results_dir",
     "default_results_dir",
+    "check_not_dangling",
+    "fault_point",
     "fsync_dir",
+    "interrupted_leftovers",
     "prepare_results_dir",
     "read_kind_table",
     "read_manifest",
@@ -118,16 +121,52 @@ def default_results_dir(name: str, base: str | Path = "results") -> Path:
     return Path(base) / f"{name}-{stamp}"
 
 
-def prepare_results_dir(path: str | Path, force: bool = False) -> Path:
+FAULT_INTERRUPT_AT = "PARKSIM_FAULT_INTERRUPT_AT"
+"""A fault for tests: the name of a point (:func:`fault_point`) where the process sends
+itself SIGINT, as a user's Ctrl-C landing at exactly that instant would."""
+
+
+def fault_point(name: str) -> None:
+    """Where a test may interrupt a run at one exact instant (see :data:`FAULT_INTERRUPT_AT`);
+    nothing happens otherwise."""
+    if os.environ.get(FAULT_INTERRUPT_AT) == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def check_not_dangling(path: Path) -> None:
+    """Refuse an output path that is a symbolic link to nothing (or a loop of links): writing
+    through it would put the results somewhere the user did not name."""
+    if path.is_symlink() and not path.exists():
+        raise ResultsDirError(f"{path}: is a symbolic link to nothing that exists (or a loop "
+                              "of links); give a directory")
+
+
+def interrupted_leftovers(path: Path, leftovers: Collection[str]) -> bool:
+    """Whether ``path`` holds only what an interrupted run of one kind leaves: no manifest,
+    nothing but files named in ``leftovers`` and temporary files (``.NAME.tmp``)."""
+    if not leftovers or not path.is_dir():
+        return False
+    names = [p.name for p in path.iterdir() if p.name != LOCK]
+    return "manifest.json" not in names and all(
+        n in leftovers or (n.startswith(".") and n.endswith(".tmp")) for n in names)
+
+
+def prepare_results_dir(path: str | Path, force: bool = False,
+                        leftovers: Collection[str] = ()) -> Path:
     """Check that ``path`` can become a results directory, before anything runs.
 
-    Refuses an existing file, an existing non-empty directory (unless ``force``) and a
-    location that cannot be created. Creates nothing.
+    Refuses an existing file, an existing non-empty directory (unless ``force``, or unless it
+    holds only an interrupted run's ``leftovers``: result files without a manifest, which the
+    run writes over) and a location that cannot be created. Creates nothing.
     """
     path = Path(path)
+    check_not_dangling(path)
     if path.exists() and not path.is_dir():
         raise ResultsDirError(f"{path}: output path is a file, expected a directory")
-    if path.is_dir() and any(p.name != LOCK for p in path.iterdir()) and not force:
+    if (path.is_dir() and any(p.name != LOCK for p in path.iterdir()) and not force
+            and not interrupted_leftovers(path, leftovers)):
         raise ResultsDirError(f"{path}: output directory is not empty (use --force to overwrite)")
     probe = path
     while not probe.exists():
@@ -154,17 +193,20 @@ class Claim:
             self.path.rmdir()
 
 
-def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False) -> Claim:
+def claim_results_dir(path: str | Path, force: bool = False, unique: bool = False,
+                      leftovers: Collection[str] = ()) -> Claim:
     """Create (or take over) the results directory before a run and lock it for this run.
 
     With ``unique`` (a default, timestamped name) a taken name gets a suffix instead of an
-    error. A directory another live run holds is refused, whatever ``force`` says.
+    error. A directory another live run holds is refused, whatever ``force`` says; one that
+    holds only an interrupted run's ``leftovers`` is taken over (see
+    :func:`prepare_results_dir`).
     """
     path = Path(path)
     candidate, n = path, 1
     while True:
         if not (unique and candidate.exists()):
-            prepare_results_dir(candidate, force)
+            prepare_results_dir(candidate, force, leftovers)
             created = False
             try:
                 candidate.mkdir(parents=True, exist_ok=False)
@@ -176,7 +218,13 @@ def claim_results_dir(path: str | Path, force: bool = False, unique: bool = Fals
                     f"{candidate}: cannot create directory: {exc.strerror}"
                 ) from None
             lock = DirectoryLock(candidate)
-            if lock.acquire():
+            try:
+                locked = lock.acquire()
+            except OSError as exc:  # a leftover lock file this user cannot open, say
+                raise ResultsDirError(
+                    f"{candidate}: cannot take its lock {LOCK}: {exc.strerror or exc}"
+                ) from None
+            if locked:
                 return Claim(candidate, created, lock)
             if not unique:
                 raise ResultsDirError(f"{candidate}: another run is writing into this directory")
@@ -239,14 +287,22 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of a results directory.
 
     Raises ``FileNotFoundError`` when there is none: the directory is not a results
-    directory, or the run writing it was interrupted before it finished.
+    directory, or the run writing it was interrupted before it finished; ``ValueError`` when
+    it is not a JSON object (damaged).
     """
     manifest_path = Path(path) / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(
             f"{path}: no manifest.json (not a results directory, or an interrupted run)"
         )
-    return json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{manifest_path}: not valid JSON ({exc}); the directory is damaged"
+                         ) from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{manifest_path}: not a JSON object; the directory is damaged")
+    return manifest
 
 
 def add_to_manifest(path: Path, files: Sequence[str], **fields: Any) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from parksim.aggregate import INTERVAL_METHOD, QUANTILES
 from parksim.io import (
     atomic_write_bytes,
     atomic_write_table,
+    fault_point,
     fsync_dir,
     prepare_results_dir,
     read_manifest,
@@ -50,6 +52,7 @@ __all__ = [
     "FORECAST_KIND",
     "RESULT_FILES",
     "Results",
+    "ResultsWarning",
     "load_forecast",
     "write_results",
 ]
@@ -87,17 +90,20 @@ def write_results(
 ) -> Path:
     """Write a forecast into its (claimed) results directory: atomically, manifest last.
 
-    A non-empty directory is refused unless ``force``. Every file is written under a
+    A non-empty directory is refused unless ``force``, or unless it holds only an interrupted
+    run's result files (no manifest), which are written over. Every file is written under a
     temporary name, synced and renamed into place; the
     manifest, written last, lists each file with its size and SHA-256, which
     :func:`load_forecast` checks.
     """
-    path = prepare_results_dir(path, force)
+    path = prepare_results_dir(path, force, leftovers=RESULT_FILES)
     path.mkdir(parents=True, exist_ok=True)
     for name in RESULT_FILES:
         stale = path / name
         if stale.exists():
             stale.unlink()
+    for stale in path.glob(".*.tmp"):  # an interrupted write's
+        stale.unlink()
     scenario = forecast.scenario
     resolved = scenario.model_dump(mode="json")
     # as run, flags included: a fixed forecast ran without the priors
@@ -123,6 +129,7 @@ def write_results(
     for name, frame in tables.items():
         atomic_write_table(frame, path / f"{name}.parquet")
         atomic_write_table(frame, path / f"{name}.csv")
+        fault_point(f"results:{name}")
     files = sorted(
         p.name for p in path.iterdir() if p.name in RESULT_FILES and p.name != "manifest.json"
     )
@@ -155,7 +162,13 @@ def write_results(
         path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     )
     fsync_dir(path)
+    fault_point("results:manifest")
     return path
+
+
+class ResultsWarning(UserWarning):
+    """Something in a results directory that is not read: a table the manifest does not
+    list."""
 
 
 @dataclass
@@ -189,8 +202,14 @@ def load_forecast(path: str | Path) -> Results:
     if manifest.get("kind") != FORECAST_KIND:
         raise ValueError(f"{path}: holds {manifest.get('kind')!r} results, not a forecast "
                          "(parksim.load_results reads any kind)")
-    for name, expected in manifest.get("files", {}).items():
+    listed = manifest.get("files")
+    if not isinstance(listed, dict):
+        raise ValueError(f"{path / 'manifest.json'}: lists no files; the directory is damaged")
+    for name, expected in listed.items():
         file = path / name
+        if not isinstance(expected, dict) or not {"bytes", "sha256"} <= set(expected):
+            raise ValueError(f"{path / 'manifest.json'}: lists {name} without its size and "
+                             "SHA-256; the directory is damaged")
         if (
             not file.exists()
             or file.stat().st_size != expected["bytes"]
@@ -199,24 +218,22 @@ def load_forecast(path: str | Path) -> Results:
             raise ValueError(
                 f"{file}: does not match the manifest (changed or damaged after it was written)"
             )
+    for name in ("summary.json", "scenario.toml", "targets.parquet", "series.parquet",
+                 "parks.parquet"):
+        if name not in listed:
+            raise ValueError(f"{path / 'manifest.json'}: does not list {name}; the directory "
+                             "is damaged")
+    for stray in sorted(f"{t}.parquet" for t in TABLES):
+        if stray not in listed and (path / stray).exists():
+            warnings.warn(f"{path / stray}: not listed in the manifest, so not read (a file "
+                          "added after the run)", ResultsWarning, stacklevel=2)
+
+    def table(name: str) -> pd.DataFrame | None:
+        file = f"{name}.parquet"
+        return pd.read_parquet(path / file) if file in listed else None
+
     summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     scenario = validate(tomllib.loads((path / "scenario.toml").read_text(encoding="utf-8")))
-    records = (
-        pd.read_parquet(path / "records.parquet") if (path / "records.parquet").exists() else None
-    )
-    return Results(
-        path,
-        manifest,
-        summary,
-        scenario,
-        pd.read_parquet(path / "targets.parquet"),
-        pd.read_parquet(path / "series.parquet"),
-        pd.read_parquet(path / "parks.parquet"),
-        records,
-        pd.read_parquet(path / "grades.parquet") if (path / "grades.parquet").exists() else None,
-        pd.read_parquet(path / "ledger.parquet") if (path / "ledger.parquet").exists() else None,
-        pd.read_parquet(path / "parameters.parquet")
-        if (path / "parameters.parquet").exists() else None,
-        pd.read_parquet(path / "park_series.parquet")
-        if (path / "park_series.parquet").exists() else None,
-    )
+    return Results(path, manifest, summary, scenario, table("targets"), table("series"),
+                   table("parks"), table("records"), table("grades"), table("ledger"),
+                   table("parameters"), table("park_series"))

@@ -221,3 +221,32 @@ def test_commands_survive_a_killed_worker_or_fail_in_one_line(
     last = always.stderr.strip().splitlines()[-1]
     assert "WorkerDied" in last and "out of memory" in last
     assert "Traceback" not in always.stderr
+
+
+# --------------------------------------------------------------------------- interrupts
+
+
+@pytest.mark.parametrize("instant, code, says", [
+    ("results:targets", 130, "holds an incomplete result (no manifest.json); the same command "
+                             "writes over it"),
+    ("results:manifest", 0, "after the results were complete"),
+])
+def test_an_interrupt_while_writing_results_says_what_is_there(
+        instant, code, says, tmp_path, baseline_path, tiny_args, parksim_cli):
+    """Ctrl-C at two exact instants of writing a forecast's results (a fault point sends
+    SIGINT there): after the first table, the directory holds an incomplete result and the
+    same command writes over it; after the manifest, the run is complete and succeeds."""
+    from parksim.io import FAULT_INTERRUPT_AT
+
+    out = tmp_path / "out"
+    args = ["run", baseline_path, *tiny_args, "-o", out]
+    proc = parksim_cli(*args, env={FAULT_INTERRUPT_AT: instant})
+    assert proc.returncode == code, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    if code == 0:
+        assert parksim.load_results(out).summary["targets"]
+        return
+    assert not (out / "manifest.json").exists() and (out / "targets.parquet").exists()
+    again = parksim_cli(*args)  # the same command, no --force
+    assert again.returncode == 0, again.stderr
+    assert parksim.load_results(out).summary["targets"]

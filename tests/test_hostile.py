@@ -77,6 +77,16 @@ CASES: list[tuple[str, Callable[[Path], Path], list[str], str]] = [
     ("a --set value nested hundreds deep", lambda folder: BASELINE,
      ["--set", f"district.firms={_nested(500)}"], "--set: district.firms: tables or arrays"),
     ("not UTF-8", _latin1, [], "cannot read file"),
+    ("a loan of 1e308 yuan", lambda folder: BASELINE, ["--set", "policies.finance.loan_yuan=1e308"],
+     "loan_yuan: 1e+308 yuan is beyond any district"),
+    ("a rent of 1e308", lambda folder: BASELINE, ["--set", "parks.rent_yuan_m2_month=1e308"],
+     "rent_yuan_m2_month: 1e+308 yuan/m2/month is beyond any district"),
+    ("a payback of a billion years", lambda folder: BASELINE,
+     ["--set", "parks.pipeline.payback_years=1e9"], "payback_years: 1e+09 years"),
+    ("floor of 1e12 m2 per park", _file("huge.toml", f"extends = {json.dumps(str(BASELINE))}\n"
+                                        'name = "huge"\n[parks.recognition]\n'
+                                        "min_floor_area_m2 = 1e12\n"), [],
+     "min_floor_area_m2: 1e+12 m2 is beyond any district"),
     ("a TOML syntax error", _file("bad.toml", "name = \n"), [], "TOML syntax error"),
     ("the scenario is a directory", lambda folder: folder, [], "is a directory"),
     ("the scenario is missing", lambda folder: folder / "missing.toml", [], "file not found"),
@@ -110,6 +120,9 @@ def test_hostile_input_is_one_line_exit_2_and_nothing_written(
     (["run", str(BASELINE), "-w", "-1"], "--workers/-w"),
     (["compare", str(BASELINE), "-n", "x"], "--replications/-n"),
     (["plot"], "required"),
+    (["run", str(BASELINE), "-n", str(10**9)], "at most 1,000,000 replications"),
+    (["compare", str(BASELINE), "-n", str(10**7)], "at most 1,000,000 replications"),
+    (["run", str(BASELINE), "-w", str(10**6)], "at most 1024 workers"),
     (["run", str(BASELINE), "-o", ""], "-o/--output: expected a path, got an empty string"),
     (["run", str(BASELINE), "--scheduler", ""], "--scheduler: expected an address"),
     (["sweep", "e.toml", "-o", " "], "-o/--output: expected a path"),
@@ -123,3 +136,78 @@ def test_flag_errors_are_one_line(argv, says, capsys):
     assert stop.value.code == 2
     _, stderr = capsys.readouterr()
     assert len(stderr.strip().splitlines()) == 1 and says in stderr and "usage:" not in stderr
+
+
+def _study(kind: str, samples: str, levels: int, replications: int) -> str:
+    """An experiment over three levers' take-up (a grid of ``levels`` each, or sampled)."""
+    factors = "".join(
+        f'[[factors]]\npath = "policies.{lever}.take_up"\nrange = [0.1, 0.9]\n'
+        + (f"levels = {levels}\n" if kind == "grid" else "")
+        for lever in ("finance", "land", "tax"))
+    return (f"scenario = {json.dumps(str(BASELINE))}\nreplications = {replications}\n"
+            f'seed = 1\n[design]\nkind = "{kind}"\n{samples}\n{factors}')
+
+
+@pytest.mark.parametrize("kind, samples, levels, replications, says", [
+    ("grid", "", 10_000, 1, "1,000,000,000,000 points"),
+    ("grid", "", 100, 20, "1,000,000 points"),
+    ("grid", "", 40, 200, "12,800,000 tasks"),
+    ("lhs", "samples = 10000000", 2, 1, "10,000,000 points"),
+    ("sobol", "samples = 1048576", 2, 1, "5,242,880 points"),
+])
+def test_studies_far_too_large_are_refused_before_anything_is_made(
+        kind, samples, levels, replications, says, tmp_path, capsys):
+    """Counted before any design point is made: a sweep of 10^12 points is refused at once,
+    naming the estimate, and writes nothing."""
+    experiment = tmp_path / "big.toml"
+    experiment.write_text(_study(kind, samples, levels, replications), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["sweep", str(experiment), "-o", str(out), "-q"]) == 2
+    _, stderr = capsys.readouterr()
+    assert len(stderr.strip().splitlines()) == 1 and says in stderr and "design" in stderr
+    assert not out.exists()
+
+
+def test_a_factor_over_a_chinese_key_is_a_value(tmp_path, capsys):
+    """A sector named in Chinese is a key like any other: a factor over its share is swept
+    (grid and Latin hypercube), set with --set and given a prior."""
+    import parksim
+
+    (tmp_path / "s.toml").write_text(
+        f'extends = {json.dumps(str(BASELINE))}\nname = "cn"\n[district.sectors]\n'
+        '"造纸" = 0.18\n', encoding="utf-8")
+    for design in ('kind = "grid"', 'kind = "lhs"\nsamples = 2'):
+        levels = "levels = 2\n" if "grid" in design else ""
+        (tmp_path / "e.toml").write_text(
+            'scenario = "s.toml"\nreplications = 1\nseed = 1\noverrides = ["district.firms=1500", '
+            '"calendar.horizon=\\"2019-06\\"", "targets.date=\\"2019-06\\""]\n'
+            f'[design]\n{design}\n[[factors]]\npath = "district.sectors.造纸"\n'
+            f"range = [0.1, 0.3]\n{levels}", encoding="utf-8")
+        out = tmp_path / design[8:12]
+        assert main(["sweep", str(tmp_path / "e.toml"), "-o", str(out), "-q", "-w", "1"]) == 0
+        rows = parksim.load_results(out)
+        assert rows["district.sectors.造纸"].between(0.1, 0.3).all() and len(rows) == 2
+    assert main(["validate", str(tmp_path / "s.toml"), "--set", "district.sectors.造纸=0.2"]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_an_output_that_is_a_link_to_nothing_is_refused(link, command, tmp_path, capsys):
+    """Writing through a dangling link would put results where nobody asked; a loop of links
+    cannot be written at all: both are one line, exit 2, and nothing is created."""
+    out = tmp_path / link
+    out.symlink_to(tmp_path / ("nowhere" if link == "dangling" else link))
+    if command == "run":
+        argv = ["run", str(BASELINE), "-n", "2", "-w", "1", "-q", "-o", str(out)]
+    else:
+        experiment = tmp_path / "e.toml"
+        experiment.write_text(f"scenario = {json.dumps(str(BASELINE))}\nreplications = 1\n"
+                              'seed = 1\n[design]\nkind = "grid"\n[[factors]]\n'
+                              'path = "policies.finance.take_up"\nvalues = [0.2]\n',
+                              encoding="utf-8")
+        argv = ["sweep", str(experiment), "-w", "1", "-q", "-o", str(out)]
+    assert main(argv) == 2
+    _, stderr = capsys.readouterr()
+    assert len(stderr.strip().splitlines()) == 1 and "symbolic link to nothing" in stderr
+    assert not (tmp_path / "nowhere").exists()

@@ -291,3 +291,37 @@ def test_a_killed_run_leaves_no_lock_behind(tmp_path):
     again = claim_results_dir(out)
     assert again.path == out and not again.created
     again.release()
+
+
+def test_damaged_manifests_and_stray_tables_are_said_in_one_line(tmp_path, baseline_path,
+                                                                 tiny_args, parksim_cli):
+    """A table the manifest does not list is not read (a warning says so); a manifest that is
+    not JSON, not an object, or lists a file without its size and hash is a ValueError
+    naming the file, and parksim plot on it is one line with exit code 2."""
+    import shutil
+    import warnings
+
+    from parksim.results import ResultsWarning
+
+    out = tmp_path / "run"
+    assert parksim_cli("run", baseline_path, *tiny_args, "-o", out).returncode == 0
+    planted = tmp_path / "planted"
+    shutil.copytree(out, planted)
+    (planted / "records.parquet").write_bytes((out / "targets.parquet").read_bytes())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = parksim.load_results(planted)
+    assert results.records is None
+    assert any(issubclass(w.category, ResultsWarning) and "records.parquet" in str(w.message)
+               for w in caught)
+    for name, text in (("notjson", "{"), ("list", "[]"),
+                       ("nosize", json.dumps({"kind": "forecast",
+                                              "files": {"summary.json": {"sha256": "x"}}}))):
+        damaged = tmp_path / name
+        shutil.copytree(out, damaged)
+        (damaged / "manifest.json").write_text(text)
+        with pytest.raises(ValueError, match="manifest.json"):
+            parksim.load_results(damaged)
+        proc = parksim_cli("plot", damaged, "parks", "-o", tmp_path / f"{name}.png")
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in proc.stderr

@@ -151,8 +151,9 @@ def test_cli_sweep_gives_one_row_per_task(exp_path, tmp_path, parksim_cli):
 
 
 def test_progress_goes_to_a_log_as_lines_and_not_with_quiet(exp_path, tmp_path):
-    """Without a terminal, a command's progress is a line every PARKSIM_PROGRESS_EVERY seconds
-    (30 by default) on stderr; --quiet silences it; stdout stays the JSON object."""
+    """Without a terminal, a command's progress is a header when its runs start, then a line
+    every PARKSIM_PROGRESS_EVERY seconds (30 by default) on stderr with the rate and the time
+    left; --quiet silences it; stdout stays the JSON object."""
     import json
     import os
     import subprocess
@@ -168,10 +169,12 @@ def test_progress_goes_to_a_log_as_lines_and_not_with_quiet(exp_path, tmp_path):
 
     logged, quiet = sweep(), sweep("--quiet")
     assert logged.returncode == 0 and quiet.returncode == 0, logged.stderr
-    lines = logged.stderr.splitlines()
+    header, *lines = logged.stderr.splitlines()
+    assert header.startswith("parksim: ") and header.endswith(": started, 12 tasks"), header
     assert lines and all(line.startswith("parksim: ") and " of 12 tasks (" in line
-                         for line in lines), lines
+                         and " tasks/s" in line for line in lines), lines
     assert lines[-1].split(": ")[2].startswith("12 of 12 tasks (100%)")
+    assert "left" in " ".join(lines[:-1]) or len(lines) == 1  # an estimate while running
     assert quiet.stderr == "" and json.loads(logged.stdout)["run"] == 12
 
 
@@ -375,6 +378,45 @@ def test_a_sweep_being_written_is_refused(exp_path, tmp_path, capsys):
     finally:
         lock.release()
     assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 0
+
+
+def test_a_sweep_refused_by_another_run_s_lock_touches_nothing(exp_path, tmp_path, capsys):
+    """A forecast has claimed the directory and written nothing yet: a sweep sent there is
+    refused and leaves no trace (the forecast then writes into it as if nothing happened)."""
+    out = tmp_path / "forecast"
+    out.mkdir()
+    lock = DirectoryLock(out)
+    assert lock.acquire()
+    try:
+        before = sorted(p.name for p in out.iterdir())
+        assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 2
+        assert "another run is writing" in one_error_line(capsys.readouterr().err)
+        assert sorted(p.name for p in out.iterdir()) == before
+    finally:
+        lock.release()
+
+
+def test_a_sweep_stopped_before_its_manifest_starts_again(exp_path, tmp_path, capsys):
+    """Killed between its header files and its manifest (or with a disk that filled up while
+    the header was written), a sweep's directory holds points, a temporary file and an empty
+    shards folder: the same command starts it, as the interrupt message promised."""
+    out = tmp_path / "out"
+    (out / "shards").mkdir(parents=True)
+    (out / "points.parquet").write_bytes(b"half a table")
+    (out / ".experiment.toml.tmp").write_bytes(b"half")
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 0
+    rows = parksim.load_results(out)
+    assert len(rows) == shard_rows(out) > 0
+
+
+def test_header_files_deleted_after_a_sweep_are_written_again(exp_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 0
+    rows = parksim.load_results(out)
+    (out / "points.parquet").unlink()
+    (out / "experiment.toml").unlink()
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 0
+    pd.testing.assert_frame_equal(parksim.load_results(out), rows)
 
 
 def test_changed_model_never_mixes_results_in_one_dir(exp_path, tmp_path, monkeypatch):

@@ -160,6 +160,7 @@ def _connect(address: str, timeout: float):
 
     from distributed import Client
 
+    _quiet_dask()
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
     if not parts.hostname or not parts.port:
         raise ValueError(f"expected a scheduler address like tcp://HOST:8786, got {address!r}")
@@ -187,6 +188,18 @@ def _connect(address: str, timeout: float):
     raise TimeoutError(
         f"no Dask scheduler answered within {timeout:.0f} s (is that the scheduler's port?)"
     )
+
+
+def _quiet_dask() -> None:
+    """Dask's client logs a lost scheduler as tracebacks on stderr, beside parksim's own
+    one-line error: its loggers are silenced unless ``PARKSIM_DEBUG`` is set."""
+    import logging
+    import os
+
+    if not os.environ.get("PARKSIM_DEBUG"):
+        for name in ("distributed", "distributed.client", "distributed.batched",
+                     "distributed.core", "distributed.comm"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

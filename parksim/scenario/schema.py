@@ -124,14 +124,28 @@ MonthsRange = Annotated[tuple[float, float], AfterValidator(_months_range)]
 Grade = Literal[GRADES]
 
 
+UNIT_CAPS = {
+    "yuan": 1e15, "yuan/year": 1e15, "yuan/firm/year": 1e12, "yuan/m2": 1e12,
+    "yuan/m2/month": 1e12, "yuan/m2/year": 1e12, "yuan/mu": 1e12, "m2": 1e9,
+    "m2 per M yuan/year": 1e5, "mu/year": 1e7, "months": 1200, "years": 100,
+    "firms": 1e7, "parks": 1e5, "parks/year": 1e4,
+}
+"""The largest value a field of each unit takes unless it sets its own bound: far beyond any
+district (a quadrillion yuan, which tests use as "unlimited"; a thousand square kilometres of
+floor; a century), and far below what overflows a float in the model's arithmetic (a rent of
+1e308 would)."""
+
+
 def q(unit: str, description: str, **constraints: Any) -> Any:
-    """A required field with a unit and a description (and optional bounds)."""
+    """A required field with a unit and a description (and optional bounds; a number in a
+    unit of :data:`UNIT_CAPS` is bounded by its cap unless the field sets its own)."""
     return Field(description=description, json_schema_extra={"unit": unit}, **constraints)
 
 
 def qd(default: Any, unit: str, description: str, **constraints: Any) -> Any:
-    """An optional field with a default, a unit and a description."""
-    return Field(default, description=description, json_schema_extra={"unit": unit}, **constraints)
+    """An optional field with a default, a unit and a description (bounded as :func:`q`)."""
+    return Field(default, description=description, json_schema_extra={"unit": unit},
+                 **constraints)
 
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -150,6 +164,23 @@ class Strict(BaseModel):
     FORMER_KEYS: ClassVar[dict[str, str]] = {}
     """Keys a former version of the table had, and what replaced them: unknown keys still,
     whose error message says what to write instead."""
+
+    @model_validator(mode="after")
+    def _within_caps(self) -> Strict:
+        """Numbers in a unit of :data:`UNIT_CAPS` stay under its cap unless their field sets
+        its own upper bound."""
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            unit = (info.json_schema_extra or {}).get("unit") if isinstance(
+                info.json_schema_extra, dict) else None
+            cap = UNIT_CAPS.get(unit)
+            bounded = any(hasattr(m, "le") or hasattr(m, "lt") for m in info.metadata)
+            if cap is not None and not bounded and value > cap:
+                raise ValueError(f"{name}: {value:g} {unit} is beyond any district (at most "
+                                 f"{cap:g})")
+        return self
 
 
 def _rank_shares(value: dict[str, float]) -> dict[str, float]:

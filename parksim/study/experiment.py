@@ -309,6 +309,25 @@ def _levels(factor: Factor) -> list[Any]:
     return list(np.linspace(lo, hi, n)) if n > 1 else [lo]
 
 
+MAX_POINTS = 100_000
+"""The most design points an experiment may have: each is a scenario, validated and kept."""
+MAX_TASKS = 10_000_000
+"""The most tasks (points x replications) a study may run."""
+
+
+def point_count(exp: Experiment, factors: tuple[Factor, ...]) -> int:
+    """How many points the design has, counted before any is made."""
+    d = len(factors)
+    samples = exp.design.samples or 0
+    if exp.design.kind == "grid":
+        return math.prod(len(_levels(f)) for f in factors)
+    if exp.design.kind == "lhs":
+        return samples
+    if exp.design.kind == "morris":
+        return samples * (d + 1)
+    return samples * ((2 * d + 2) if exp.design.second_order else (d + 2))
+
+
 def _points(exp: Experiment, factors: tuple[Factor, ...], priors: dict[str, Any]
             ) -> tuple[list[tuple[Any, ...]], np.ndarray | None]:
     if exp.design.kind == "grid":
@@ -435,6 +454,13 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
                 key=f"factors[{i}].range",
                 line=find_line(text, ("factors", i, "range")),
             )
+    n_points = point_count(exp, factors)
+    if n_points > MAX_POINTS or n_points * exp.replications > MAX_TASKS:
+        raise ScenarioError(
+            str(path), f"the design has {n_points:,} points x {exp.replications:,} replications "
+            f"= {n_points * exp.replications:,} tasks; at most {MAX_POINTS:,} points and "
+            f"{MAX_TASKS:,} tasks are run (split the study, or use fewer levels or samples)",
+            key="design", line=find_line(text, ("design",)))
     points, unit = _points(exp, factors, priors)
     if not points:
         raise ScenarioError(

@@ -39,6 +39,7 @@ from parksim.io import (
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
+    check_not_dangling,
     fsync_dir,
     read_manifest,
 )
@@ -46,6 +47,22 @@ from parksim.provenance import library_versions, source_hash
 from parksim.scenario.schema import TARGET_KEYS
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
+
+HEADER_FILES = ("points.parquet", "design.parquet", "experiment.toml")
+"""What a sweep writes before its manifest."""
+
+
+def _header_only(path: Path) -> bool:
+    """Whether ``path`` holds nothing, or only the header of a sweep interrupted before its
+    manifest (no finished shard): a directory a sweep may start in."""
+    for entry in path.iterdir():
+        if entry.name == LOCK or entry.name in HEADER_FILES or (
+                entry.name.startswith(".") and entry.name.endswith(".tmp")):
+            continue
+        if entry.name == "shards" and entry.is_dir() and not any(entry.glob("part-*.parquet")):
+            continue
+        return False
+    return True
 
 SWEEP_KIND = "sweep"
 
@@ -74,22 +91,15 @@ class SweepStore:
     # ------------------------------------------------------------------ opening
 
     def _open(self) -> None:
+        """Lock the directory first (a refused sweep touches nothing), then check what it
+        holds: a sweep of this experiment (its header files rewritten where missing), the
+        header of one interrupted before its manifest (started again), or nothing."""
         path = self.path
-        identity = self.identity
+        check_not_dangling(path)
         if path.exists() and not path.is_dir():
             raise ResultsDirError(f"{path}: output path is a file, expected a directory")
-        manifest_path = path / "manifest.json"
-        if manifest_path.exists():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if manifest.get("kind") != SWEEP_KIND or manifest.get("identity") != identity:
-                raise ResultsDirError(
-                    f"{path}: holds results of a different experiment (or another model version); "
-                    "use a new output directory"
-                )
-        elif path.is_dir() and any(p.name != LOCK for p in path.iterdir()):
-            raise ResultsDirError(f"{path}: output directory is not empty and holds no sweep")
         try:
-            self.shards.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
             self.lock = DirectoryLock(path)
             locked = self.lock.acquire()
         except OSError as exc:
@@ -97,22 +107,59 @@ class SweepStore:
                 f"{path}: cannot create the results directory: {exc.strerror}"
             ) from None
         if not locked:
-            raise ResultsDirError(f"{path}: another sweep is writing into this directory")
-        if not manifest_path.exists():
-            self._write_header(identity)
+            raise ResultsDirError(f"{path}: another run is writing into this directory")
+        try:
+            resuming = self._check(path)
+            self.shards.mkdir(exist_ok=True)
+            self._write_header(self.identity, resuming)
+        except BaseException:
+            self.lock.release()
+            raise
 
-    def _write_header(self, identity: str) -> None:
+    def _check(self, path: Path) -> bool:
+        """Whether ``path`` holds this sweep already (``False``: it holds nothing, or only the
+        header of a sweep interrupted before its manifest was written)."""
+        manifest_path = path / "manifest.json"
+        if not manifest_path.exists():
+            if not _header_only(path):
+                raise ResultsDirError(f"{path}: output directory is not empty and holds no "
+                                      "sweep")
+            return False
+        try:
+            manifest = read_manifest(path)
+        except ValueError as exc:
+            raise ResultsDirError(str(exc)) from None
+        if not isinstance(manifest, dict) or manifest.get("kind") != SWEEP_KIND \
+                or manifest.get("identity") != self.identity:
+            raise ResultsDirError(
+                f"{path}: holds results of a different experiment (or another model version); "
+                "use a new output directory"
+            )
+        return True
+
+    def _write_header(self, identity: str, resuming: bool = False) -> None:
+        """The sweep's header: its points (and unit design), the experiment file and, last,
+        the manifest. Resuming, only the header files that are missing are written again
+        (the same experiment gives the same files)."""
         plan = self.plan
         exp = plan.experiment
-        points = pd.DataFrame(plan.factor_values, columns=plan.factor_names)
-        points.insert(0, "point", range(len(points)))
-        points["scenario_sha256"] = plan.point_hashes
-        atomic_write_table(points, self.path / "points.parquet")
-        if plan.unit is not None:  # the design on the unit hypercube, for sensitivity analysis
+        def wanted(name: str) -> bool:
+            return not (resuming and (self.path / name).exists())
+
+        if wanted("points.parquet"):
+            points = pd.DataFrame(plan.factor_values, columns=plan.factor_names)
+            points.insert(0, "point", range(len(points)))
+            points["scenario_sha256"] = plan.point_hashes
+            atomic_write_table(points, self.path / "points.parquet")
+        if plan.unit is not None and wanted("design.parquet"):
             unit = pd.DataFrame(plan.unit, columns=plan.factor_names)
             unit.insert(0, "point", range(len(unit)))
             atomic_write_table(unit, self.path / "design.parquet")
-        atomic_write_bytes(self.path / "experiment.toml", plan.path.read_bytes())
+        if wanted("experiment.toml"):
+            atomic_write_bytes(self.path / "experiment.toml", plan.path.read_bytes())
+        if resuming:
+            fsync_dir(self.path)
+            return
         manifest = {
             "kind": SWEEP_KIND,
             "identity": identity,
