@@ -11,6 +11,7 @@ JSON object on stdout -- and nothing is written.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import functools
 import json
@@ -945,9 +946,29 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
                              "the file system allows (255 bytes)")
 
 
+def _escape(error: UnicodeError) -> tuple[str, int]:
+    """What a stream that cannot encode a character writes instead: ``\\uXXXX`` (a surrogate
+    pair beyond the first plane), which reads as the character in JSON and is legible in
+    text."""
+    text = error.object[error.start:error.end]
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code > 0xFFFF:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out), error.end
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parksim`` console script and ``python -m parksim``."""
     command_line = list(sys.argv) if argv is None else ["parksim", *map(str, argv)]
+    codecs.register_error("parksim-escape", _escape)
+    for stream in (sys.stdout, sys.stderr):  # a terminal or pipe that cannot show Chinese
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="parksim-escape")  # degrades, never crashes
     parser = build_parser(json_errors="--json" in command_line[1:])
     args = parser.parse_args(command_line[1:])
     _check_paths(parser, args)

@@ -211,3 +211,47 @@ def test_an_output_that_is_a_link_to_nothing_is_refused(link, command, tmp_path,
     _, stderr = capsys.readouterr()
     assert len(stderr.strip().splitlines()) == 1 and "symbolic link to nothing" in stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("entry, says", [
+    ('"district.firms"', "expected path.to.key=value"),
+    ('"district.firms=-5"', "greater than or equal to 0"),
+    (f'"district.firms={_nested(40)}"', "nested more than"),
+])
+def test_a_bad_override_in_an_experiment_is_blamed_on_its_file(entry, says, tmp_path, capsys):
+    """An experiment's overrides are the file's, not a --set nobody gave."""
+    experiment = tmp_path / "e.toml"
+    experiment.write_text(f"scenario = {json.dumps(str(BASELINE))}\noverrides = [{entry}]\n"
+                          'replications = 1\nseed = 1\n[design]\nkind = "grid"\n[[factors]]\n'
+                          'path = "policies.finance.take_up"\nvalues = [0.2]\n',
+                          encoding="utf-8")
+    assert main(["sweep", str(experiment), "-o", str(tmp_path / "out"), "-q"]) == 2
+    _, stderr = capsys.readouterr()
+    line = stderr.strip()
+    assert "\n" not in line and f"{experiment}:2: overrides: override" in line
+    assert says in line and "--set" not in line
+
+
+def test_output_that_cannot_show_chinese_degrades_and_never_crashes(tmp_path, parksim_cli):
+    """With a terminal or pipe that cannot encode Chinese (PYTHONIOENCODING=ascii), text is
+    escaped: validate and run succeed, --json stays valid JSON with the name intact, and bad
+    input is still exit 2."""
+    scenario = tmp_path / "zh.toml"
+    scenario.write_text(f'extends = {json.dumps(str(BASELINE))}\nname = "富阳基线"\n',
+                        encoding="utf-8")
+    ascii_only = {"PYTHONIOENCODING": "ascii"}
+    proc = parksim_cli("validate", scenario, env=ascii_only)
+    assert proc.returncode == 0 and "\\u5bcc" in proc.stdout, proc.stderr
+    proc = parksim_cli("validate", scenario, "--json", env=ascii_only)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["files"][0]["scenario"] == "富阳基线"
+    proc = parksim_cli("run", scenario, "-n", "2", "-w", "1", "-q", "--set", "district.firms=1500",
+                       "--set", 'calendar.horizon="2019-06"', "--set", 'targets.date="2019-06"',
+                       "-o", tmp_path / "out", "--json", env=ascii_only)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["scenario"] == "富阳基线"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = {json.dumps(str(BASELINE))}\nname = "富阳"\n[district]\n'
+                   "firms = -1\n", encoding="utf-8")
+    proc = parksim_cli("run", bad, "--json", "-o", tmp_path / "never", env=ascii_only)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "never").exists()

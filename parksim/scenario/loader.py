@@ -47,6 +47,7 @@ __all__ = [
     "load_scenario",
     "load_with_sources",
     "load_raw",
+    "apply_file_overrides",
     "apply_overrides",
     "validate",
     "validate_model",
@@ -312,6 +313,20 @@ def _parse_value(text: str) -> Any:
         return parse_toml(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+def apply_file_overrides(raw: dict[str, Any], layers: list[Layer], overrides: typing.Sequence[str],
+                         file: Path, text: str) -> tuple[dict[str, Any], Any]:
+    """An experiment's or calibration's ``overrides`` applied to its base scenario's data:
+    the data and the validated scenario. A bad entry is blamed on the file's ``overrides``
+    key (at its line), not on a ``--set`` that was never given."""
+    where = dict(key="overrides", line=find_line(text, ("overrides",)))
+    try:
+        raw = apply_overrides(raw, overrides)
+        return raw, validate(raw, layers, overridden=apply_overrides({}, overrides))
+    except ScenarioError as err:
+        entry = f" {err.key}" if err.key else ""
+        raise ScenarioError(str(file), f"override{entry}: {err.message}", **where) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from parksim.provenance import library_versions, source_hash
 from parksim.scenario.loader import (
     Layer,
     ScenarioError,
-    apply_overrides,
+    apply_file_overrides,
     check_priors,
     find_line,
     load_raw,
@@ -139,8 +139,7 @@ def load_calibration(path: str | Path) -> CalibrationPlan:
     raw, layers = load_raw(scenario_path)
     base = validate(raw, layers)
     if calib.overrides:
-        raw = apply_overrides(raw, calib.overrides)
-        base = validate(raw, layers, overridden=apply_overrides({}, calib.overrides))
+        raw, base = apply_file_overrides(raw, layers, calib.overrides, path, text)
     check_priors(base, layers)
     priors = active(base.uncertain)
     for i, p in enumerate(calib.parameters):

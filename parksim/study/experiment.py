@@ -31,7 +31,7 @@ from parksim.execution.tasks import scenario_hash
 from parksim.scenario.loader import (
     Layer,
     ScenarioError,
-    apply_overrides,
+    apply_file_overrides,
     check_parameter_sets,
     check_priors,
     find_line,
@@ -410,12 +410,7 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
     base = validate(raw, layers)
     check_priors(base, layers)
     if exp.overrides:
-        raw = apply_overrides(raw, exp.overrides)
-        try:
-            base = validate(raw, layers, overridden=apply_overrides({}, exp.overrides))
-        except ScenarioError as err:
-            raise ScenarioError(str(path), f"override {err.key}: {err.message}", key="overrides",
-                                line=find_line(text, ("overrides",))) from None
+        raw, base = apply_file_overrides(raw, layers, exp.overrides, path, text)
     priors = active(base.uncertain)
     factors = exp.factors
     if exp.uncertain == "all":
