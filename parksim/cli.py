@@ -108,6 +108,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--workers", "-w", type=_workers, help="local worker processes (default: all cores)"
     )
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    _worker_timeout_flag(run)
     run.add_argument(
         "--set",
         dest="overrides",
@@ -145,6 +146,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--workers", "-w", type=_workers, help="local worker processes (default: all cores)"
     )
     cmp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    _worker_timeout_flag(cmp)
     cmp.add_argument("--output", "-o", metavar="DIR",
                      help="also write a results directory: the summary, the paired table and "
                           "each scenario as run")
@@ -172,6 +174,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         "--workers", "-w", type=_workers, help="local worker processes (default: all cores)"
     )
     swp.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    _worker_timeout_flag(swp)
     swp.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
@@ -236,12 +239,29 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+def _worker_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--worker-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                        help="with --scheduler: how long to wait for a first worker to join "
+                             "(default 60)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 86400], got {value:g}")
+    return value
+
+
 def _study_flags(parser: argparse.ArgumentParser) -> None:
     """Where a study runs and how it reports: --workers, --scheduler, --json, --quiet."""
     parser.add_argument("--workers", "-w", type=_workers,
                         help="local worker processes (default: all cores)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask cluster, e.g. tcp://HOST:8786")
+    _worker_timeout_flag(parser)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of the table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -271,6 +291,8 @@ def _failure(what: str, error: Exception) -> int:
 
 def _bad_input(error: Any, as_json: bool) -> int:
     print(f"parksim: error: {error}", file=sys.stderr)
+    if isinstance(error, _NoWorkers):  # the input was good; the cluster was not ready
+        return EXIT_FAILED
     if as_json:
         payload = (
             error.to_json()
@@ -522,8 +544,13 @@ def _executor(args: argparse.Namespace):
 
     _flush_warnings()  # the input is accepted: say what was odd in it before the run starts
 
+    from parksim.execution.executors import NoWorkers
+
     try:
-        return make_executor(args.workers, args.scheduler)
+        return make_executor(args.workers, args.scheduler,
+                             getattr(args, "worker_timeout", 60.0))
+    except NoWorkers as error:
+        raise _NoWorkers(str(error)) from None
     except (OSError, TimeoutError, ValueError) as error:
         raise _Unreachable(
             f"cannot reach the Dask scheduler at {args.scheduler}: {error}"
@@ -532,6 +559,10 @@ def _executor(args: argparse.Namespace):
 
 class _Unreachable(Exception):
     pass
+
+
+class _NoWorkers(_Unreachable):
+    """The scheduler answers but has no workers: not bad input, so exit code 1."""
 
 
 def _compare(args: argparse.Namespace) -> int:

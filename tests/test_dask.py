@@ -168,6 +168,8 @@ class Cluster:
         # under test that needs a default client is not rescued by the fixture's. A client can
         # wait past its own timeout, so the wait runs in a thread bounded by the deadline.
         def workers_joined() -> None:
+            if not self.n_workers:  # a scheduler alone
+                return
             with Client(self.address, timeout=20, set_as_default=False) as client:
                 while True:
                     try:
@@ -652,3 +654,31 @@ def test_sweep_survives_a_killed_worker(tmp_path: Path, own_cluster: Cluster) ->
     survivor = next(p for p in pids.values() if p != kill["pid"])
     assert survivor in {_pid(w) for w in meta["worker"]}
     pd.testing.assert_frame_equal(parksim.load_results(local_dir), parksim.load_results(dask_dir))
+
+
+def test_a_scheduler_without_workers_is_said_and_given_up_on(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """A real ``dask scheduler`` with no worker: the command says it waits, gives up after
+    --worker-timeout with exit code 1 and one line naming how to start a worker, and leaves
+    no results directory; never a silent wait."""
+    cluster = Cluster(tmp_path_factory.mktemp("dask-no-workers"), workers=0)
+    try:
+        cluster.start()
+        out = tmp_path / "out"
+        sets = [arg for item in TINY for arg in ("--set", item)]
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "parksim", "run", str(BASELINE), *sets, "-n", "2", "-q",
+             "--scheduler", cluster.address, "--worker-timeout", "3", "-o", str(out)],
+            capture_output=True, text=True, encoding="utf-8", env=_env(), timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert time.monotonic() - started < 40
+        lines = proc.stderr.strip().splitlines()
+        assert lines[0].startswith("parksim: warning: the Dask scheduler at")
+        assert "waiting" in lines[0]
+        assert lines[-1].startswith("parksim: error: no worker joined")
+        assert "dask worker" in lines[-1]
+        assert len(lines) == 2 and "Traceback" not in proc.stderr
+        assert not out.exists()
+    finally:
+        cluster.stop()

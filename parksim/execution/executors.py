@@ -20,15 +20,16 @@ task's result is a pure function of (scenario, seed, replication).
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from parksim.execution.pool import chunk_sizes, default_workers, imap_unordered
+from parksim.execution.pool import WorkerWarning, chunk_sizes, default_workers, imap_unordered
 from parksim.execution.replication import check_outputs
 from parksim.execution.tasks import Task, evaluate_batch
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "make_executor"]
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "NoWorkers", "make_executor"]
 
 
 def _chunks(
@@ -99,10 +100,12 @@ class DaskExecutor(Executor):
     """A Dask distributed cluster, reached at ``address`` (e.g. ``tcp://127.0.0.1:8786``)."""
 
     def __init__(
-        self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0
+        self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0,
+        worker_timeout: float = 60.0,
     ):
         self.address = address
         self.client = _connect(address, timeout)
+        _await_workers(self.client, address, worker_timeout)
         info = self.client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
         self.chunk = chunk
@@ -202,8 +205,29 @@ def _quiet_dask() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+class NoWorkers(RuntimeError):
+    """The Dask scheduler answered, but no worker joined it in time."""
+
+
+def _await_workers(client, address: str, timeout: float) -> None:
+    """Return once the scheduler has a worker; if it has none, say so (a
+    :class:`~parksim.execution.pool.WorkerWarning`) and wait up to ``timeout`` seconds for
+    one, then give up with :class:`NoWorkers`: a run never waits for ever in silence."""
+    if client.scheduler_info().get("workers"):
+        return
+    warnings.warn(f"the Dask scheduler at {address} has no workers; waiting up to "
+                  f"{timeout:.0f} s for one (--worker-timeout)", WorkerWarning, stacklevel=3)
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception:  # distributed raises its own TimeoutError
+        client.close()
+        raise NoWorkers(f"no worker joined the Dask scheduler at {address} within "
+                        f"{timeout:.0f} s (start workers with: dask worker {address})") from None
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None,
+                  worker_timeout: float = 60.0) -> Executor:
     """A Dask executor when a scheduler address is given, else the local pool."""
     if scheduler:
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, worker_timeout=worker_timeout)
     return LocalExecutor(workers)
