@@ -408,10 +408,10 @@ def _run(args: argparse.Namespace) -> int:
 def _interrupted(target: Path, leftovers: Collection[str]) -> str:
     """What an interrupt left in ``target``: nothing, or an incomplete result the same
     command writes over."""
-    from parksim.io import interrupted_leftovers
+    from parksim.io import LOCK, interrupted_leftovers
 
     if target.is_dir() and interrupted_leftovers(target, leftovers) and any(
-            p.name != ".parksim.lock" for p in target.iterdir()):
+            p.name != LOCK for p in target.iterdir()):
         return (f"parksim: interrupted while writing the results: {target} holds an incomplete "
                 "result (no manifest.json); the same command writes over it")
     return "parksim: interrupted; no results written"

@@ -53,6 +53,7 @@ __all__ = [
     "fault_point",
     "fsync_dir",
     "interrupted_leftovers",
+    "is_temporary",
     "prepare_results_dir",
     "read_kind_table",
     "read_manifest",
@@ -143,6 +144,12 @@ def check_not_dangling(path: Path) -> None:
                               "of links); give a directory")
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is an atomic write's temporary file (``.NAME.tmp``), which a write cut
+    short can leave behind."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def interrupted_leftovers(path: Path, leftovers: Collection[str]) -> bool:
     """Whether ``path`` holds only what an interrupted run of one kind leaves: no manifest,
     nothing but files named in ``leftovers`` and temporary files (``.NAME.tmp``)."""
@@ -150,7 +157,7 @@ def interrupted_leftovers(path: Path, leftovers: Collection[str]) -> bool:
         return False
     names = [p.name for p in path.iterdir() if p.name != LOCK]
     return "manifest.json" not in names and all(
-        n in leftovers or (n.startswith(".") and n.endswith(".tmp")) for n in names)
+        n in leftovers or is_temporary(n) for n in names)
 
 
 def prepare_results_dir(path: str | Path, force: bool = False,

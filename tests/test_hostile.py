@@ -123,6 +123,8 @@ def test_hostile_input_is_one_line_exit_2_and_nothing_written(
     (["run", str(BASELINE), "-n", str(10**9)], "at most 1,000,000 replications"),
     (["compare", str(BASELINE), "-n", str(10**7)], "at most 1,000,000 replications"),
     (["run", str(BASELINE), "-w", str(10**6)], "at most 1024 workers"),
+    (["run", str(BASELINE), "--worker-timeout", "0"], "--worker-timeout: expected seconds"),
+    (["sweep", "e.toml", "--worker-timeout", "soon"], "--worker-timeout: expected seconds"),
     (["run", str(BASELINE), "-o", ""], "-o/--output: expected a path, got an empty string"),
     (["run", str(BASELINE), "--scheduler", ""], "--scheduler: expected an address"),
     (["sweep", "e.toml", "-o", " "], "-o/--output: expected a path"),

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import hashlib
 import io
 import json
 import math
@@ -40,6 +39,7 @@ from parksim import plot
 from parksim.io import add_to_manifest, atomic_write_bytes, read_manifest
 from parksim.report.table import LABELS, prior_words
 from parksim.results import FORECAST_KIND, Results, load_forecast
+from parksim.scenario.loader import text_sha256
 from parksim.scenario.schema import TARGET_KEYS, TARGET_LABELS
 from parksim.scenario.sources import TAG_MEANINGS, parameters, source_notes, tags, written_keys
 from parksim.study.compare import COMPARISON_KIND, Comparison, differences
@@ -251,11 +251,6 @@ def _land_sentence(series) -> str:
 # --------------------------------------------------------------------------- assumptions
 
 
-def _text_sha256(path: Path) -> str:
-    """A scenario file's SHA-256 as the loader records it: of its text, newlines as read."""
-    return hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
-
-
 def _scenario_files(results: Results, problems: list[str]) -> list[Path]:
     """The scenario files the forecast was run from, where they are still as they were: where
     the run found them, else (a relative path) from here or the results directory's folders
@@ -267,7 +262,8 @@ def _scenario_files(results: Results, problems: list[str]) -> list[Path]:
         candidates += [recorded] if recorded.is_absolute() else [
             recorded, *(up / recorded for up in results.path.resolve().parents[:3])]
         found = [c for c in candidates if c.is_file()]
-        same = [c for c in found if _text_sha256(c) == entry["sha256"]]
+        same = [c for c in found
+                if text_sha256(c.read_text(encoding="utf-8")) == entry["sha256"]]
         if not same:
             why = "changed after the run" if found else "is not found"
             problems.append(f"{recorded}: the scenario file {why}; the assumptions table "

@@ -48,6 +48,8 @@ __all__ = [
     "load_with_sources",
     "load_raw",
     "apply_file_overrides",
+    "source_files",
+    "text_sha256",
     "apply_overrides",
     "validate",
     "validate_model",
@@ -225,6 +227,18 @@ def _chain(path: Path, seen: tuple[Path, ...] = (),
         )
     asking = ScenarioError(str(path), "", key="extends", line=line)
     return [*_chain(parent_path, (*seen, resolved), asking), layer]
+
+
+def text_sha256(text: str) -> str:
+    """The SHA-256 a manifest records for an input file: of its text, newlines as read."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def source_files(layers: typing.Iterable[Layer]) -> list[dict[str, str]]:
+    """Each input file as a results manifest records it: the path given, where it was read
+    from, and :func:`text_sha256` of its text."""
+    return [{"path": str(layer.path), "resolved": str(Path(layer.path).resolve()),
+             "sha256": text_sha256(layer.text)} for layer in layers]
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -707,12 +721,7 @@ def load_with_sources(
             apply_overrides(data, overrides), layers, overridden=apply_overrides({}, overrides)
         )
     check_priors(scenario, layers)
-    sources = [
-        {"path": str(layer.path), "resolved": str(Path(layer.path).resolve()),
-         "sha256": hashlib.sha256(layer.text.encode("utf-8")).hexdigest()}
-        for layer in layers
-    ]
-    return scenario, sources
+    return scenario, source_files(layers)
 
 
 def load_scenario(path: str | Path, overrides: typing.Iterable[str] = ()) -> Scenario:

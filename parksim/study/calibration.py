@@ -59,6 +59,7 @@ from parksim.scenario.loader import (
     find_line,
     load_raw,
     read_toml,
+    source_files,
     validate,
     validate_model,
 )
@@ -164,9 +165,7 @@ def load_calibration(path: str | Path) -> CalibrationPlan:
     except ScenarioError as err:
         raise ScenarioError(str(path), f"the calibration runs are not a valid scenario: "
                             f"{err.key}: {err.message}", key="horizon") from None
-    sources = [{"path": str(layer_.path),
-                "sha256": hashlib.sha256(layer_.text.encode()).hexdigest()}
-               for layer_ in (layer, *layers)]
+    sources = source_files([layer, *layers])
     return CalibrationPlan(path, calib, scenario_path, base, run,
                            {p: priors[p] for p in calib.parameters}, sources)
 

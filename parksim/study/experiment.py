@@ -39,6 +39,7 @@ from parksim.scenario.loader import (
     nearest_name,
     parse_key,
     read_toml,
+    source_files,
     validate,
     validate_model,
 )
@@ -481,10 +482,7 @@ def load_experiment(path: str | Path, fixed: bool = False) -> Plan:
         scenarios.append(scenario)
         values.append(coerced)
         hashes.append(scenario_hash(scenario))
-    sources = [
-        {"path": str(layer.path), "sha256": hashlib.sha256(layer.text.encode()).hexdigest()}
-        for layer in [layer, *layers]
-    ]
+    sources = source_files([layer, *layers])
     integrated = bool(active(base.uncertain))
     if integrated:  # replication r of every point runs on parameter set r
         check_parameter_sets(base, exp.seed, exp.replications, layers)

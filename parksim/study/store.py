@@ -41,6 +41,7 @@ from parksim.io import (
     atomic_write_table,
     check_not_dangling,
     fsync_dir,
+    is_temporary,
     read_manifest,
 )
 from parksim.provenance import library_versions, source_hash
@@ -56,8 +57,7 @@ def _header_only(path: Path) -> bool:
     """Whether ``path`` holds nothing, or only the header of a sweep interrupted before its
     manifest (no finished shard): a directory a sweep may start in."""
     for entry in path.iterdir():
-        if entry.name == LOCK or entry.name in HEADER_FILES or (
-                entry.name.startswith(".") and entry.name.endswith(".tmp")):
+        if entry.name == LOCK or entry.name in HEADER_FILES or is_temporary(entry.name):
             continue
         if entry.name == "shards" and entry.is_dir() and not any(entry.glob("part-*.parquet")):
             continue
