@@ -4,6 +4,10 @@ Every results directory records these in its manifest, and a sweep's task keys i
 source hash, so results computed by one version of the model are never mixed with, or passed
 off as, another's. Kept apart from any one results format, since forecasts, sweeps and
 comparisons all name the model that made them.
+
+The source hash covers the modules a simulated number passes through
+(:data:`MODEL_MODULES`), not the report, figure or command-line code: editing how results are
+shown never makes a sweep or a calibration refuse to resume, nor two forecasts refuse to pair.
 """
 
 from __future__ import annotations
@@ -14,17 +18,28 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["LIBRARIES", "library_versions", "platform_name", "source_hash"]
+__all__ = ["LIBRARIES", "MODEL_MODULES", "library_versions", "platform_name", "source_hash",
+           "what_changed"]
 
 LIBRARIES = ("parksim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "matplotlib")
 """The packages whose versions a manifest records (besides Python's)."""
 
 
-def source_hash() -> str:
-    """SHA-256 of the package's own source files, so results name the exact model that made them."""
-    root = Path(__file__).resolve().parent
+MODEL_MODULES = ("calendar", "execution", "gc_tuning", "io", "metrics", "model", "records",
+                 "rng", "scenario")
+"""The package's modules and subpackages a task runs through, from reading a scenario to its
+row of results. A test holds that everything :mod:`parksim.execution` imports is among them."""
+
+
+def source_hash(root: Path | None = None) -> str:
+    """SHA-256 of the model's source (the ``.py`` files of :data:`MODEL_MODULES` under
+    ``root``, the installed package by default), so results name the exact model that made
+    them."""
+    root = Path(__file__).resolve().parent if root is None else root
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    files = [p for p in root.rglob("*.py")
+             if p.relative_to(root).parts[0].removesuffix(".py") in MODEL_MODULES]
+    for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -44,3 +59,26 @@ def library_versions() -> dict[str, str]:
 def platform_name() -> str:
     """The operating system and machine, as :func:`platform.platform` names them."""
     return platform.platform()
+
+
+_PARTS = {
+    "experiment_sha256": "the experiment (its settings, points or scenario files)",
+    "settings_sha256": "the calibration (its settings or scenario files)",
+    "package_version": "parksim's version",
+    "source_sha256": "the model's source",
+}
+
+
+def what_changed(recorded: dict, current: dict) -> str:
+    """Which parts of a resumable run's identity differ between the run a directory holds
+    (``recorded``, from its manifest) and the one asked for (``current``), each with both
+    values, e.g. ``the model's source changed (this directory: 3f2a..., now: 9c1b...)``."""
+    def shown(value: object) -> str:
+        text = "not recorded" if value is None else str(value)
+        return text[:16] if len(text) == 64 else text
+
+    changed = [f"{label} changed (this directory: {shown(recorded.get(key))}, "
+               f"now: {shown(current[key])})"
+               for key, label in _PARTS.items()
+               if key in current and recorded.get(key) != current[key]]
+    return "; ".join(changed) or "its identity differs"

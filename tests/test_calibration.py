@@ -206,7 +206,8 @@ def test_a_calibration_resumes_by_generation_as_if_never_stopped(
             run_calibration(plan(3), tmp_path / "stopped", executor)
         monkeypatch.setattr(calibration, "_evaluator", real)
         stopped = run_calibration(plan(3), tmp_path / "stopped", executor)
-        with pytest.raises(calibration.ResultsDirError, match="another calibration"):
+        with pytest.raises(calibration.ResultsDirError,
+                           match=r"the calibration \(its settings or scenario files\) changed"):
             other = plan(3).file.model_copy(update={"seed": 5})
             run_calibration(calibration.CalibrationPlan(
                 plan(3).path, other, *list(plan(3).__dict__.values())[2:]),

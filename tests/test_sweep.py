@@ -7,12 +7,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import grimp
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -24,7 +26,8 @@ from parksim.cli import main
 from parksim.execution.executors import LocalExecutor
 from parksim.execution.pool import chunk_sizes
 from parksim.execution.tasks import META_COLUMNS, scenario_hash
-from parksim.io import LOCK, DirectoryLock, ResultsDirError
+from parksim.io import LOCK, DirectoryLock
+from parksim.provenance import MODEL_MODULES, source_hash
 from parksim.scenario import LEVERS, TARGET_KEYS
 from parksim.study.experiment import load_experiment
 from parksim.study.store import load_sweep
@@ -321,7 +324,9 @@ def test_dir_of_another_experiment_is_refused(write_toml, baseline_path, tmp_pat
     captured = capsys.readouterr()
     assert code == 2
     line = one_error_line(captured.err)
-    assert str(out) in line and "different experiment" in line
+    assert str(out) in line and "the experiment (its settings, points or scenario files) " \
+        "changed (this directory: " in line and "model's source" not in line
+    assert f"to start over, use a new output directory or delete {out}" in line
     assert shard_stats(out) == before
     assert (out / "manifest.json").read_bytes() == manifest
     assert len(load_sweep(out)) == 12
@@ -419,24 +424,48 @@ def test_header_files_deleted_after_a_sweep_are_written_again(exp_path, tmp_path
     pd.testing.assert_frame_equal(parksim.load_results(out), rows)
 
 
-def test_changed_model_never_mixes_results_in_one_dir(exp_path, tmp_path, monkeypatch):
-    """A sweep directory written by another model version (source hash) must not end up holding
-    two rows per task: either it is refused (as the error message's "or another model version"
-    promises) or its old rows are not passed off alongside the new ones."""
+def test_changed_model_is_refused_naming_both_source_hashes(exp_path, tmp_path, monkeypatch,
+                                                           capsys):
+    """A sweep directory written by another model (source hash) is refused, never mixed: the
+    line names the model's source as what changed, with both hashes, and how to start over."""
     out = tmp_path / "out"
-    plan = load_experiment(exp_path)
-    run_sweep(plan, out, LocalExecutor(1))
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 0
+    recorded = json.loads((out / "manifest.json").read_text())["source_sha256"]
+    before = shard_stats(out)
     import parksim.study.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "source_hash", lambda: "0" * 64)  # the model's source changed
-    try:
-        run_sweep(plan, out, LocalExecutor(1))
-    except ResultsDirError:
-        pass  # refused: fine
-    frame = load_sweep(out)
-    assert not frame.duplicated(["point", "replication"]).any(), (
-        f"{len(frame)} rows for {plan.tasks} tasks: results of two model versions mixed")
-    assert len(frame) == plan.tasks
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert (f"the model's source changed (this directory: {recorded[:16]}, now: "
+            f"{'0' * 16})") in line
+    assert "experiment" not in line.split("cannot be resumed:")[1]
+    assert f"delete {out}" in line
+    assert shard_stats(out) == before
+    assert len(load_sweep(out)) == 12
+
+
+def test_sweep_identity_ignores_report_and_cli_source(tmp_path):
+    """The model's source hash covers the modules a task runs through: a comment added to the
+    report, figure or command-line code leaves it (and so every sweep's task keys) unchanged;
+    the same comment in the model changes it."""
+    # everything a task imports is hashed
+    graph = grimp.build_graph("parksim")
+    ran = {m.split(".")[1] for m in graph.find_upstream_modules("parksim.execution")
+           if m.count(".") >= 1} | {"execution"}
+    assert ran <= set(MODEL_MODULES), ran - set(MODEL_MODULES)
+
+    root = tmp_path / "parksim"
+    shutil.copytree(Path(parksim.__file__).parent, root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_hash(root)
+    for shown in ("cli.py", "plot.py", "report/html.py", "study/sweep.py"):
+        with open(root / shown, "a") as fh:
+            fh.write("# a comment\n")
+        assert source_hash(root) == before, shown
+    with open(root / "model" / "parks.py", "a") as fh:
+        fh.write("# a comment\n")
+    assert source_hash(root) != before
 
 
 # --------------------------------------------------------------------------- streaming shards

@@ -50,7 +50,7 @@ from parksim.io import (
     read_kind_table,
     write_manifest,
 )
-from parksim.provenance import library_versions, source_hash
+from parksim.provenance import library_versions, source_hash, what_changed
 from parksim.scenario.loader import (
     Layer,
     ScenarioError,
@@ -314,7 +314,7 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
     resume = _resumable(out, identity)
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
-    atomic_write_bytes(out / "calibration.json", json.dumps({"identity": identity}).encode())
+    atomic_write_bytes(out / "calibration.json", json.dumps(identity).encode())
     calib = plan.file
     observations = plan.run.observations
     observed = {f"s{k}": float(o.value) for k, o in enumerate(observations)}
@@ -367,16 +367,23 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
     return result
 
 
-def _identity(plan: CalibrationPlan) -> str:
+def _identity(plan: CalibrationPlan) -> dict[str, str]:
     """What a resumed run must share with the run it continues: the calibration file's settings
-    but ``generations`` and ``predictive``, the scenario files and the model's source."""
+    but ``generations`` and ``predictive``, with the scenario files (``settings_sha256``), the
+    package version and the model's source; ``identity`` hashes the three."""
     settings = plan.file.model_dump(mode="json", exclude={"generations", "predictive"})
-    payload = {"settings": settings, "sources": [s["sha256"] for s in plan.sources[1:]],
-               "package_version": library_versions()["parksim"], "source": source_hash()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    parts = {
+        "settings_sha256": hashlib.sha256(json.dumps(
+            {"settings": settings, "sources": [s["sha256"] for s in plan.sources[1:]]},
+            sort_keys=True).encode()).hexdigest(),
+        "package_version": library_versions()["parksim"],
+        "source_sha256": source_hash(),
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return {"identity": digest, **parts}
 
 
-def _resumable(out: Path, identity: str) -> bool:
+def _resumable(out: Path, identity: dict[str, str]) -> bool:
     """Whether ``out`` holds a run of this calibration to resume (``ResultsDirError`` if it
     holds anything else)."""
     if not out.exists():
@@ -388,9 +395,17 @@ def _resumable(out: Path, identity: str) -> bool:
     marker = out / "calibration.json"
     if not marker.exists() or not (out / "abc.db").exists():
         raise ResultsDirError(f"{out}: output directory is not empty and holds no calibration")
-    if json.loads(marker.read_text()).get("identity") != identity:
-        raise ResultsDirError(f"{out}: holds another calibration (or one run by another model "
-                              "version); use a new output directory")
+    try:
+        recorded = json.loads(marker.read_text())
+    except (ValueError, UnicodeDecodeError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise ResultsDirError(f"{marker}: damaged (not a JSON object); to start over, use a new "
+                              f"output directory or delete {out}")
+    if recorded.get("identity") != identity["identity"]:
+        raise ResultsDirError(f"{out}: holds a calibration that cannot be resumed: "
+                              f"{what_changed(recorded, identity)}; to start over, use a new "
+                              f"output directory or delete {out}")
     return True
 
 

@@ -252,19 +252,24 @@ class Plan:
     def tasks(self) -> int:
         return len(self.scenarios) * self.experiment.replications
 
-    def identity(self, version: str, source: str) -> str:
-        """What makes two sweeps the same experiment: settings, points (their resolved scenarios)
-        and the model that computes them (package ``version`` and ``source`` hash)."""
+    def experiment_hash(self) -> str:
+        """The experiment's own part of a sweep's identity: its settings and its points (their
+        resolved scenarios, so an edited scenario file counts)."""
         e = self.experiment
         payload = {
-            "package_version": version,
-            "source_sha256": source,
             "replications": e.replications,
             "seed": e.seed,
             "outputs": list(e.outputs),
             "factors": self.factor_names,
             "points": self.point_hashes,
         }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def identity(self, version: str, source: str) -> str:
+        """What makes two sweeps the same: the experiment (:meth:`experiment_hash`) and the
+        model that computes it (package ``version`` and ``source`` hash)."""
+        payload = {"experiment_sha256": self.experiment_hash(), "package_version": version,
+                   "source_sha256": source}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

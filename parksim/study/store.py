@@ -44,7 +44,7 @@ from parksim.io import (
     is_temporary,
     read_manifest,
 )
-from parksim.provenance import library_versions, source_hash
+from parksim.provenance import library_versions, what_changed
 from parksim.scenario.schema import TARGET_KEYS
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
@@ -74,13 +74,16 @@ class SweepStore:
         self,
         path: str | Path,
         plan,
-        identity: str,
+        version: str,
+        source: str,
         flush_rows: int = 500,
         flush_seconds: float = 5.0,
     ):
         self.path = Path(path)
         self.plan = plan
-        self.identity = identity
+        self.version = version
+        self.source = source
+        self.identity = plan.identity(version, source)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.shards = self.path / "shards"
@@ -111,7 +114,7 @@ class SweepStore:
         try:
             resuming = self._check(path)
             self.shards.mkdir(exist_ok=True)
-            self._write_header(self.identity, resuming)
+            self._write_header(resuming)
         except BaseException:
             self.lock.release()
             raise
@@ -129,15 +132,20 @@ class SweepStore:
             manifest = read_manifest(path)
         except ValueError as exc:
             raise ResultsDirError(str(exc)) from None
-        if not isinstance(manifest, dict) or manifest.get("kind") != SWEEP_KIND \
-                or manifest.get("identity") != self.identity:
+        if manifest.get("kind") != SWEEP_KIND:
+            raise ResultsDirError(f"{path}: holds {manifest.get('kind')!r} results, not a "
+                                  "sweep; use a new output directory")
+        if manifest.get("identity") != self.identity:
+            current = {"experiment_sha256": self.plan.experiment_hash(),
+                       "package_version": self.version, "source_sha256": self.source}
             raise ResultsDirError(
-                f"{path}: holds results of a different experiment (or another model version); "
-                "use a new output directory"
+                f"{path}: holds a sweep that cannot be resumed: "
+                f"{what_changed(manifest, current)}; to start over, use a new output "
+                f"directory or delete {path}"
             )
         return True
 
-    def _write_header(self, identity: str, resuming: bool = False) -> None:
+    def _write_header(self, resuming: bool = False) -> None:
         """The sweep's header: its points (and unit design), the experiment file and, last,
         the manifest. Resuming, only the header files that are missing are written again
         (the same experiment gives the same files)."""
@@ -162,7 +170,8 @@ class SweepStore:
             return
         manifest = {
             "kind": SWEEP_KIND,
-            "identity": identity,
+            "identity": self.identity,
+            "experiment_sha256": plan.experiment_hash(),
             "experiment": exp.name,
             "experiment_file": str(plan.path),
             "source_files": plan.sources,
@@ -179,8 +188,8 @@ class SweepStore:
             "seed": exp.seed,
             "outputs": list(exp.outputs),
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "package_version": library_versions()["parksim"],
-            "source_sha256": source_hash(),
+            "package_version": self.version,
+            "source_sha256": self.source,
             "versions": library_versions(),
         }
         atomic_write_bytes(

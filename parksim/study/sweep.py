@@ -84,7 +84,8 @@ def run_sweep(
     store = SweepStore(
         path,
         plan,
-        plan.identity(version, source),
+        version,
+        source,
         flush_rows=flush_rows,
         flush_seconds=flush_seconds,
     )
