@@ -461,12 +461,12 @@ def _report(args: argparse.Namespace) -> int:
     from parksim.report.html import build_report
 
     out = Path(args.output or "report.html")
+    if out.is_dir():
+        return _bad_input(ValueError(f"{out}: is a directory; name the report's file"), False)
     if out.suffix.lower() not in (".html", ".htm"):
         return _bad_input(ValueError(f"{out}: the report's extension must be .html"), False)
     if not out.parent.is_dir():
         return _bad_input(ValueError(f"{out}: no such folder {out.parent}"), False)
-    if out.is_dir():
-        return _bad_input(ValueError(f"{out}: is a folder; name the report's file"), False)
     try:
         report = build_report(args.results, out)
     except ValueError as error:  # nothing to report: every directory was bad input

@@ -154,8 +154,20 @@ def load_calibration(path: str | Path) -> CalibrationPlan:
     if not observations:
         raise ScenarioError(str(path), "nothing to fit: no observations in the scenario and no "
                             "[[targets]]", key="targets")
-    last = max(o.date if o.date is not None else o.period.end for o in observations)
-    horizon = calib.horizon or last
+    def month(o: Observation) -> str:
+        return o.date if o.date is not None else o.period.end
+
+    horizon = calib.horizon or max(month(o) for o in observations)
+    for i, o in enumerate(observations):
+        if month(o) > horizon:
+            own = i >= len(base.observations)
+            where = (dict(key=f"targets[{i - len(base.observations)}]",
+                          line=find_line(text, ("targets",))) if own
+                     else dict(key="horizon", line=find_line(text, ("horizon",))))
+            raise ScenarioError(str(path), f"the runs stop at {horizon}, before the "
+                                f"{o.key} observed at {month(o)}"
+                                + ("" if own else " (an observation of the scenario)")
+                                + ": a calibration fits only what its runs reach", **where)
     dump = base.model_dump(mode="json")
     dump["calendar"]["horizon"] = horizon
     dump["targets"]["date"] = min(dump["targets"]["date"], horizon)

@@ -171,7 +171,8 @@ class Experiment(_Table):
                         description="priors that are not factors at their written values "
                         "(default: each task draws its own parameter set of them)")
     factors: tuple[Factor, ...] = Field(
-        (), json_schema_extra={"unit": "list"}, description="the keys varied"
+        (), validate_default=True, json_schema_extra={"unit": "list"},
+        description="the keys varied"
     )
 
     @field_validator("factors")
