@@ -616,38 +616,44 @@ def _compare(args: argparse.Namespace) -> int:
     bar = _progress(n * len(scenarios), "compare", args.quiet)
     forecasts = []
     try:
-        if args.report:  # each scenario's whole forecast, for the report's figures
-            forecasts = [run_forecast(s, n, seed, executor, progress=bar.update if bar else None,
-                                      parameter_sets=sets or None, fixed=args.fixed)
-                         for s in scenarios]
-            result = Comparison.from_targets(names, [f.scenario for f in forecasts],
-                                             [f.targets for f in forecasts], seed, sets)
-        else:
-            result = compare(scenarios, names, n, seed, executor,
-                             progress=bar.update if bar else None,
-                             parameter_sets=args.parameter_sets, fixed=args.fixed)
-        summary = result.summary()
-        if compared_at is not None:
-            summary["compared_at"] = compared_at
+        try:
+            if args.report:  # each scenario's whole forecast, for the report's figures
+                forecasts = [run_forecast(s, n, seed, executor,
+                                          progress=bar.update if bar else None,
+                                          parameter_sets=sets or None, fixed=args.fixed)
+                             for s in scenarios]
+                result = Comparison.from_targets(names, [f.scenario for f in forecasts],
+                                                 [f.targets for f in forecasts], seed, sets)
+            else:
+                result = compare(scenarios, names, n, seed, executor,
+                                 progress=bar.update if bar else None,
+                                 parameter_sets=args.parameter_sets, fixed=args.fixed)
+            summary = result.summary()
+            if compared_at is not None:
+                summary["compared_at"] = compared_at
 
-        def write_forecasts(path: Path) -> dict[str, Any]:
-            """Each scenario's forecast under ``path/forecasts/``, before the manifest."""
-            listed = []
-            for name, forecast, (_, sources) in zip(names, forecasts, loaded, strict=True):
-                where = f"forecasts/{_safe_name(name)}"
-                write_results(forecast, path / where,
-                              forecast.summary(results_dir=str(path / where)),
-                              sources=sources, command=args.command_line)
-                listed.append({"name": name, "dir": where})
-            return {"forecasts": listed}
+            def write_forecasts(path: Path) -> dict[str, Any]:
+                """Each scenario's forecast under ``path/forecasts/``, before the manifest."""
+                listed = []
+                for name, forecast, (_, sources) in zip(names, forecasts, loaded, strict=True):
+                    where = f"forecasts/{_safe_name(name)}"
+                    write_results(forecast, path / where,
+                                  forecast.summary(results_dir=str(path / where)),
+                                  sources=sources, command=args.command_line)
+                    listed.append({"name": name, "dir": where})
+                return {"forecasts": listed}
 
-        if claim is not None:
-            summary["results_dir"] = str(claim.path)
-            write_comparison(result, claim.path, summary, force=args.force,
-                             sources=[s for _, sources in loaded for s in sources],
-                             command=args.command_line,
-                             before_manifest=write_forecasts if forecasts else None)
-        release(False)
+            if claim is not None:
+                summary["results_dir"] = str(claim.path)
+                write_comparison(result, claim.path, summary, force=args.force,
+                                 sources=[s for _, sources in loaded for s in sources],
+                                 command=args.command_line,
+                                 before_manifest=write_forecasts if forecasts else None)
+            release(False)
+        finally:  # the bar is closed before anything is said
+            if bar:
+                bar.close()
+            executor.close()
     except ScenarioError as error:
         release(True)
         return _bad_input(error, args.json)
@@ -662,10 +668,6 @@ def _compare(args: argparse.Namespace) -> int:
     except Exception as error:
         release(True)
         return _failure("compare", error)
-    finally:
-        if bar:
-            bar.close()
-        executor.close()
     failed = claim is not None and _write_report(args, claim.path, summary)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
@@ -724,7 +726,12 @@ def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
         bar = _progress(n, name, args.quiet, unit="run" if n is None else "task")
 
     try:
-        return call(executor, lambda k: bar.update(k) if bar else None, total), None
+        try:
+            return call(executor, lambda k: bar.update(k) if bar else None, total), None
+        finally:  # the bar is closed before anything is said
+            if bar:
+                bar.close()
+            executor.close()
     except ResultsDirError as error:
         return None, _bad_input(error, args.json)
     except KeyboardInterrupt:
@@ -737,10 +744,6 @@ def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
         return None, EXIT_FAILED
     except Exception as error:
         return None, _failure(what, error)
-    finally:
-        if bar:
-            bar.close()
-        executor.close()
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -503,3 +503,72 @@ def test_ctrl_c_while_the_workers_start_is_not_lost(baseline_path, tmp_path):
     assert code == 130, stderr
     assert "interrupted" in stderr
     assert not (out / "manifest.json").exists()
+
+
+def _ctrl_c_on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``parksim ARGV`` with its output on a terminal (a pseudo-terminal), press Ctrl-C
+    once its progress bar is drawn, and return its exit code and everything it wrote."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "parksim", *argv], stdin=subprocess.DEVNULL,
+                            stdout=follower, stderr=follower, cwd=cwd, preexec_fn=_hear_ctrl_c)
+    os.close(follower)
+    seen = b""
+
+    def read(until: float) -> None:
+        nonlocal seen
+        while time.monotonic() < until:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the process closed the terminal
+                return
+            if not chunk:
+                return
+            seen += chunk
+            if b"|" in seen and proc.poll() is None and b"interrupted" not in seen:
+                return
+
+    try:
+        read(time.monotonic() + 60)
+        assert b"|" in seen, f"no progress bar drawn: {seen!r}"
+        proc.send_signal(signal.SIGINT)
+        read(time.monotonic() + 60)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return proc.returncode, seen.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("command", ["sweep", "compare"])
+def test_on_a_terminal_the_bar_is_closed_before_the_interrupt_is_said(
+        command, baseline_path, tiny_overrides, tmp_path):
+    """Ctrl-C while the bar is drawn: the bar is finished on its own line, and the interrupt
+    message starts a line of its own instead of running on after the bar."""
+    if command == "sweep":
+        experiment = tmp_path / "e.toml"
+        experiment.write_text(
+            f"scenario = {json.dumps(str(baseline_path))}\nreplications = 200\nseed = 1\n"
+            f"overrides = {json.dumps(tiny_overrides)}\n"
+            '[design]\nkind = "grid"\n[[factors]]\npath = "policies.finance.take_up"\n'
+            "values = [0.2, 0.6]\n", encoding="utf-8")
+        argv = ["sweep", str(experiment), "-o", str(tmp_path / "out"), "-w", "1"]
+    else:
+        tiny = tmp_path / "tiny.toml"
+        tiny.write_text(f"extends = {json.dumps(str(baseline_path))}\nname = \"tiny\"\n"
+                        '[district]\nfirms = 2000\n[calendar]\nhorizon = "2020-06"\n'
+                        '[targets]\ndate = "2020-06"\n', encoding="utf-8")
+        argv = ["compare", str(tiny), str(tiny), "-n", "400", "-w", "1"]
+    code, output = _ctrl_c_on_a_terminal(argv, tmp_path)
+    assert code == 130, output
+    said = output.index("parksim: interrupted")
+    assert output[:said].endswith("\n"), repr(output[max(0, said - 120):said + 40])
+    assert "Traceback" not in output
