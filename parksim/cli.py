@@ -573,7 +573,7 @@ def _compare(args: argparse.Namespace) -> int:
     from parksim.scenario import ScenarioError, load_with_sources
     from parksim.scenario.loader import check_parameter_sets
     from parksim.scenario.priors import active, design
-    from parksim.study.compare import Comparison, compare, write_comparison
+    from parksim.study.compare import Comparison, compare, comparison_files, write_comparison
 
     claim = None
     try:
@@ -593,7 +593,8 @@ def _compare(args: argparse.Namespace) -> int:
             raise ScenarioError("--report", "the report is written into the comparison's "
                                 "results directory: give it with -o DIR")
         if args.output is not None:
-            claim = claim_results_dir(args.output, args.force)
+            claim = claim_results_dir(args.output, args.force,
+                                      leftovers=comparison_files(len(scenarios)))
     except (ScenarioError, ResultsDirError) as error:
         return _bad_input(error, args.json)
     stems = [Path(p).stem for p in args.scenarios]
@@ -659,8 +660,13 @@ def _compare(args: argparse.Namespace) -> int:
         return _bad_input(error, args.json)
     except KeyboardInterrupt:
         release(True)
-        print("parksim: interrupted; no results written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        # the manifest is written last: with it, the comparison is complete
+        if claim is None or not (claim.path / "manifest.json").exists():
+            print(_interrupted(claim.path, comparison_files(len(scenarios))) if claim
+                  else "parksim: interrupted; no results written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"parksim: interrupted after the results were complete; they are in "
+              f"{claim.path}", file=sys.stderr)
     except OSError as error:
         release(True)
         print(f"parksim: cannot write results to {args.output}: {error}", file=sys.stderr)
@@ -668,13 +674,14 @@ def _compare(args: argparse.Namespace) -> int:
     except Exception as error:
         release(True)
         return _failure("compare", error)
-    failed = claim is not None and _write_report(args, claim.path, summary)
-    if args.json:
-        print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
-    else:
-        print(comparison_table(summary))
-        if claim is not None:
-            print(f"\nresults written to {claim.path}")
+    with _interrupt_deferred(claim.path) if claim else contextlib.nullcontext():
+        failed = claim is not None and _write_report(args, claim.path, summary)
+        if args.json:
+            print(json.dumps(summary, ensure_ascii=False, allow_nan=False))
+        else:
+            print(comparison_table(summary))
+            if claim is not None:
+                print(f"\nresults written to {claim.path}")
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -358,10 +358,12 @@ def sha256_file(path: Path) -> str:
 def write_manifest(path: Path, manifest: dict[str, Any], files: Sequence[str]) -> None:
     """Write ``path/manifest.json`` last: ``manifest`` and, under ``files``, the size and
     SHA-256 of each named file already written there (the directory synced before and after,
-    so a manifest never lists a file that is not on disk)."""
+    so a manifest never lists a file that is not on disk). A test may interrupt just after it
+    (fault point ``KIND:manifest``)."""
     listed = {name: {"bytes": (path / name).stat().st_size, "sha256": sha256_file(path / name)}
               for name in files}
     fsync_dir(path)
     atomic_write_bytes(path / "manifest.json", (json.dumps(
         {**manifest, "files": listed}, indent=2, ensure_ascii=False) + "\n").encode())
     fsync_dir(path)
+    fault_point(f"{manifest.get('kind', 'results')}:manifest")

@@ -39,10 +39,10 @@ from parksim.io import (
     atomic_write_bytes,
     atomic_write_table,
     fault_point,
-    fsync_dir,
     prepare_results_dir,
     read_manifest,
     sha256_file,
+    write_manifest,
 )
 from parksim.provenance import library_versions, platform_name, source_hash
 from parksim.scenario.loader import validate
@@ -129,7 +129,7 @@ def write_results(
     for name, frame in tables.items():
         atomic_write_table(frame, path / f"{name}.parquet")
         atomic_write_table(frame, path / f"{name}.csv")
-        fault_point(f"results:{name}")
+        fault_point(f"forecast:{name}")
     files = sorted(
         p.name for p in path.iterdir() if p.name in RESULT_FILES and p.name != "manifest.json"
     )
@@ -152,17 +152,8 @@ def write_results(
         "versions": library_versions(),
         "platform": platform_name(),
         "tables": sorted(tables),
-        "files": {
-            name: {"bytes": (path / name).stat().st_size, "sha256": sha256_file(path / name)}
-            for name in files
-        },
     }
-    fsync_dir(path)
-    atomic_write_bytes(
-        path / "manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-    )
-    fsync_dir(path)
-    fault_point("results:manifest")
+    write_manifest(path, manifest, files)
     return path
 
 

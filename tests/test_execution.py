@@ -223,13 +223,66 @@ def test_commands_survive_a_killed_worker_or_fail_in_one_line(
     assert "Traceback" not in always.stderr
 
 
+def _study_inputs(folder: Path, baseline_path: Path) -> dict[str, list]:
+    """Tiny inputs for compare, sensitivity and calibrate, and each command's line (its
+    output directory given after it with -o)."""
+    tiny = folder / "tiny.toml"
+    tiny.write_text(f"extends = {json.dumps(str(baseline_path))}\nname = \"tiny\"\n"
+                    '[district]\nfirms = 2000\n[calendar]\nhorizon = "2020-06"\n'
+                    '[targets]\ndate = "2020-06"\n', encoding="utf-8")
+    (folder / "s.toml").write_text(
+        'scenario = "tiny.toml"\nreplications = 1\nseed = 3\n[design]\nkind = "sobol"\n'
+        'samples = 4\n[[factors]]\npath = "policies.finance.take_up"\nrange = [0.2, 0.6]\n',
+        encoding="utf-8")
+    (folder / "c.toml").write_text(
+        'scenario = "tiny.toml"\nparameters = ["district.rd_share"]\nreplications = 1\n'
+        "seed = 1\npopulation = 5\ngenerations = 1\n", encoding="utf-8")
+    return {"compare": ["compare", tiny, tiny, "-n", "4"],
+            "sensitivity": ["sensitivity", folder / "s.toml"],
+            "calibrate": ["calibrate", folder / "c.toml"]}
+
+
+def _answer(stdout: str) -> dict:
+    """A study's --json answer without where and how it ran."""
+    answer = json.loads(stdout)
+    for key in ("results_dir", "sweep", "sweep_report"):
+        answer.pop(key, None)
+    return answer
+
+
+@pytest.mark.parametrize("command", ["compare", "sensitivity", "calibrate"])
+def test_studies_survive_a_killed_worker_or_fail_in_one_line(
+        command, tmp_path, baseline_path, parksim_cli):
+    """compare, sensitivity and calibrate share the local pool with run and sweep: a worker
+    killed once costs a warning line and their answer is the undisturbed one; workers killed
+    every time end them with exit 1 and one line naming the cause, never a hang."""
+    from parksim.execution import pool
+
+    args = [*_study_inputs(tmp_path, baseline_path)[command], "-w", "2", "-q", "--json"]
+    plain = parksim_cli(*args, "-o", tmp_path / "plain", timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    marker = tmp_path / "killed"
+    once = parksim_cli(*args, "-o", tmp_path / "once", env={pool.FAULT_KILL_ONCE: str(marker)},
+                       timeout=120)
+    assert once.returncode == 0, once.stderr
+    assert marker.exists()
+    assert "parksim: warning: a local worker process died abruptly" in once.stderr
+    assert _answer(once.stdout) == _answer(plain.stdout)
+    always = parksim_cli(*args, "-o", tmp_path / "always", env={pool.FAULT_KILL_ALWAYS: "1"},
+                         timeout=120)
+    assert always.returncode == 1
+    last = always.stderr.strip().splitlines()[-1]
+    assert "WorkerDied" in last and "out of memory" in last
+    assert "Traceback" not in always.stderr
+
+
 # --------------------------------------------------------------------------- interrupts
 
 
 @pytest.mark.parametrize("instant, code, says", [
-    ("results:targets", 130, "holds an incomplete result (no manifest.json); the same command "
+    ("forecast:targets", 130, "holds an incomplete result (no manifest.json); the same command "
                              "writes over it"),
-    ("results:manifest", 0, "after the results were complete"),
+    ("forecast:manifest", 0, "after the results were complete"),
 ])
 def test_an_interrupt_while_writing_results_says_what_is_there(
         instant, code, says, tmp_path, baseline_path, tiny_args, parksim_cli):
@@ -250,3 +303,49 @@ def test_an_interrupt_while_writing_results_says_what_is_there(
     again = parksim_cli(*args)  # the same command, no --force
     assert again.returncode == 0, again.stderr
     assert parksim.load_results(out).summary["targets"]
+
+
+@pytest.mark.parametrize("instant, code, says", [
+    ("comparison:paired", 130, "holds an incomplete result (no manifest.json); the same "
+                               "command writes over it"),
+    ("comparison:manifest", 0, "after the results were complete"),
+])
+def test_an_interrupt_while_writing_a_comparison_says_what_is_there(
+        instant, code, says, tmp_path, baseline_path, parksim_cli):
+    """As for a forecast: Ctrl-C after the paired table leaves an incomplete comparison that
+    the same command writes over; after the manifest, the comparison is complete and
+    succeeds, its table printed."""
+    from parksim.io import FAULT_INTERRUPT_AT
+
+    out = tmp_path / "out"
+    args = [*_study_inputs(tmp_path, baseline_path)["compare"], "-w", "1", "-q", "-o", out]
+    proc = parksim_cli(*args, env={FAULT_INTERRUPT_AT: instant})
+    assert proc.returncode == code, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    if code == 0:
+        assert "results written to" in proc.stdout
+        assert len(parksim.load_results(out)) == 8  # 2 scenarios x 4
+        return
+    assert not (out / "manifest.json").exists() and (out / "paired.parquet").exists()
+    again = parksim_cli(*args)  # the same command, no --force
+    assert again.returncode == 0, again.stderr
+    assert len(parksim.load_results(out)) == 8  # 2 scenarios x 4
+
+
+@pytest.mark.parametrize("instant", ["sensitivity:indices", "sensitivity:manifest"])
+def test_an_interrupt_while_a_sensitivity_study_writes_leaves_it_resumable(
+        instant, tmp_path, baseline_path, parksim_cli):
+    """Ctrl-C while the analysis is written, after its finished sweep: the same command takes
+    the directory back (never "not empty") and gives the undisturbed study's answer."""
+    from parksim.io import FAULT_INTERRUPT_AT
+
+    args = [*_study_inputs(tmp_path, baseline_path)["sensitivity"], "-w", "1", "-q", "--json"]
+    plain = parksim_cli(*args, "-o", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    out = tmp_path / "out"
+    stopped = parksim_cli(*args, "-o", out, env={FAULT_INTERRUPT_AT: instant})
+    assert stopped.returncode == 130 and "run the same command to go on" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    again = parksim_cli(*args, "-o", out)
+    assert again.returncode == 0, again.stderr
+    assert _answer(again.stdout) == _answer(plain.stdout)

@@ -51,6 +51,7 @@ from parksim.execution.tasks import interleaved, scenario_hash
 from parksim.io import (
     atomic_write_bytes,
     atomic_write_table,
+    fault_point,
     prepare_results_dir,
     read_kind_table,
     write_manifest,
@@ -61,8 +62,8 @@ from parksim.scenario.loader import check_parameter_sets
 from parksim.scenario.priors import active, design
 from parksim.scenario.schema import TARGET_KEYS, Scenario
 
-__all__ = ["COMPARISON_KIND", "Comparison", "compare", "differences", "write_comparison",
-           "load_comparison"]
+__all__ = ["COMPARISON_KIND", "Comparison", "compare", "comparison_files", "differences",
+           "write_comparison", "load_comparison"]
 
 COMPARISON_KIND = "comparison"
 """The manifest's ``kind`` of a comparison's results directory (``parksim compare -o``)."""
@@ -298,6 +299,13 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
     return Comparison(list(names), list(scenarios), replications, seed, values, k)
 
 
+def comparison_files(count: int) -> tuple[str, ...]:
+    """What a comparison of ``count`` scenarios writes in its directory: all of it but the
+    manifest is what an interrupted one may leave, and the same command writes over it."""
+    return ("manifest.json", "summary.json", "paired.parquet", "paired.csv", "report.html",
+            "forecasts", *(f"scenario_{i}.toml" for i in range(1, count + 1)))
+
+
 def write_comparison(result: Comparison, path: str | Path, summary: dict[str, Any],
                      force: bool = False, sources: Sequence[dict[str, str]] = (),
                      command: list[str] | None = None,
@@ -308,19 +316,21 @@ def write_comparison(result: Comparison, path: str | Path, summary: dict[str, An
     comparison) and the manifest, last. ``before_manifest`` writes more into the directory
     just before the manifest (each scenario's forecast, for ``compare --report``) and gives
     the fields the manifest names them by."""
-    path = prepare_results_dir(path, force)
+    path = prepare_results_dir(path, force, leftovers=comparison_files(len(result.names)))
     path.mkdir(parents=True, exist_ok=True)
     # an overwritten directory: its manifest goes first, so a failure leaves no valid-looking
     # mixture of old and new files, then every file of an earlier comparison
-    for old in ("manifest.json", "summary.json", "paired.parquet", "paired.csv", "report.html",
-                *(f.name for f in path.glob("scenario_*.toml"))):
-        (path / old).unlink(missing_ok=True)
-    shutil.rmtree(path / "forecasts", ignore_errors=True)  # written by compare --report
+    for old in (*comparison_files(0), *(f.name for f in path.glob("scenario_*.toml"))):
+        if old == "forecasts":  # written by compare --report
+            shutil.rmtree(path / old, ignore_errors=True)
+        else:
+            (path / old).unlink(missing_ok=True)
     atomic_write_bytes(path / "summary.json", (json.dumps(
         summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
     paired = result.paired()
     atomic_write_table(paired, path / "paired.parquet")
     atomic_write_table(paired, path / "paired.csv")
+    fault_point("comparison:paired")
     files = ["summary.json", "paired.parquet", "paired.csv"]
     listed = []
     for i, (name, scenario) in enumerate(zip(result.names, result.scenarios, strict=True), 1):

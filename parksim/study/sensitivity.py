@@ -42,6 +42,8 @@ from parksim.io import (
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
+    fault_point,
+    interrupted_leftovers,
     read_kind_table,
     read_manifest,
     write_manifest,
@@ -228,10 +230,15 @@ def analyse_sweep(sweep_dir: str | Path, out: str | Path | None = None,
     return result
 
 
+STUDY_FILES = ("indices.parquet", "indices.csv", "summary.json")
+"""What a sensitivity study writes beside its manifest (and its ``sweep/``)."""
+
+
 def check_output(out: Path, sweep: bool = True) -> None:
     """``out`` may take a sensitivity study: it does not exist, is empty, holds a study already
-    (written again), or -- with ``sweep`` -- only the study's ``sweep/`` of an interrupted run;
-    ``ResultsDirError`` for anything else, so no other results are overwritten."""
+    (written again), or only what an interrupted one leaves (with ``sweep``, its ``sweep/``;
+    the analysis's files without the manifest); ``ResultsDirError`` for anything else, so no
+    other results are overwritten."""
     if not out.exists():
         return
     if not out.is_dir():
@@ -242,7 +249,7 @@ def check_output(out: Path, sweep: bool = True) -> None:
             raise ResultsDirError(f"{out}: holds {kind!r} results, not a sensitivity study; "
                                   "use a new output directory")
         return
-    if any(p.name != "sweep" or not sweep for p in out.iterdir()):
+    if not interrupted_leftovers(out, (*STUDY_FILES, *(("sweep",) if sweep else ()))):
         raise ResultsDirError(f"{out}: output directory is not empty and holds no sensitivity "
                               "study")
 
@@ -251,9 +258,9 @@ def _write(out: Path, result: Sensitivity, sweep_manifest: dict[str, Any]) -> No
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_table(result.indices, out / "indices.parquet")
     atomic_write_table(result.indices, out / "indices.csv")
+    fault_point("sensitivity:indices")
     atomic_write_bytes(out / "summary.json", (json.dumps(
         result.summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
-    files = ("indices.parquet", "indices.csv", "summary.json")
     manifest = {
         "kind": SENSITIVITY_KIND,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -265,7 +272,7 @@ def _write(out: Path, result: Sensitivity, sweep_manifest: dict[str, Any]) -> No
         "source_sha256": source_hash(),
         "versions": library_versions(),
     }
-    write_manifest(out, manifest, files)
+    write_manifest(out, manifest, STUDY_FILES)
 
 
 def run_sensitivity(plan: Plan, out: str | Path, executor: Executor, progress=None,
