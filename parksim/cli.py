@@ -16,6 +16,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -277,30 +278,32 @@ def _uncertainty_flags(parser: argparse.ArgumentParser) -> None:
                              "else 10 replications per set)")
 
 
+def _one_line(text: object) -> str:
+    """``text`` on one line: a library's message may hold line breaks; the promise is one."""
+    return re.sub(r"\s*\n\s*", " ", str(text).strip())
+
+
 def _failure(what: str, error: Exception) -> int:
     """A failure while running: one line, and the traceback with ``PARKSIM_DEBUG=1``."""
     if os.environ.get("PARKSIM_DEBUG"):
         raise error
-    print(
-        f"parksim: {what} failed: {type(error).__name__}: {error} "
-        "(set PARKSIM_DEBUG=1 for details)",
-        file=sys.stderr,
-    )
+    print(f"parksim: {what} failed: {type(error).__name__}: {_one_line(error)} "
+          "(set PARKSIM_DEBUG=1 for details)", file=sys.stderr)
     return EXIT_FAILED
 
 
 def _bad_input(error: Any, as_json: bool) -> int:
-    print(f"parksim: error: {error}", file=sys.stderr)
-    if isinstance(error, _NoWorkers):  # the input was good; the cluster was not ready
-        return EXIT_FAILED
-    if as_json:
+    """One line naming what is wrong; exit 2 (bad input), or the error's own ``exit_code``."""
+    print(f"parksim: error: {_one_line(error)}", file=sys.stderr)
+    code = getattr(error, "exit_code", EXIT_BAD_INPUT)
+    if as_json and code == EXIT_BAD_INPUT:
         payload = (
             error.to_json()
             if hasattr(error, "to_json")
-            else {"error": "bad_input", "message": str(error)}
+            else {"error": "bad_input", "message": _one_line(error)}
         )
         print(json.dumps(payload, ensure_ascii=False))
-    return EXIT_BAD_INPUT
+    return code
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -563,6 +566,8 @@ class _Unreachable(Exception):
 
 class _NoWorkers(_Unreachable):
     """The scheduler answers but has no workers: not bad input, so exit code 1."""
+
+    exit_code = EXIT_FAILED
 
 
 def _compare(args: argparse.Namespace) -> int:

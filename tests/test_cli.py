@@ -572,3 +572,20 @@ def test_on_a_terminal_the_bar_is_closed_before_the_interrupt_is_said(
     said = output.index("parksim: interrupted")
     assert output[:said].endswith("\n"), repr(output[max(0, said - 120):said + 40])
     assert "Traceback" not in output
+
+
+def test_a_failure_with_a_message_of_several_lines_is_said_in_one(
+        baseline_path, tiny_args, tmp_path, capsys, monkeypatch):
+    """A library's exception may carry line breaks (Dask's cancelled futures do): the command
+    still says it in one line, exit 1."""
+    import parksim.forecast
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("first line\n  second line\n")
+
+    monkeypatch.setattr(parksim.forecast, "run_forecast", broken)
+    assert main(["run", str(baseline_path), *tiny_args, "-o", str(tmp_path / "out")]) == 1
+    _, stderr = capsys.readouterr()
+    assert stderr.strip().splitlines() == [
+        "parksim: run failed: RuntimeError: first line second line "
+        "(set PARKSIM_DEBUG=1 for details)"]

@@ -3,9 +3,11 @@
 A module-scoped fixture starts ``dask scheduler`` and two ``dask worker`` processes on
 127.0.0.1 (each in its own session, so a worker's nanny and its worker process can be killed
 together) and tears them down afterwards, whatever happens. The tests check that a Dask run
-gives the same results as the local pool, that a sweep survives a worker killed mid-way, and
-that an unreachable scheduler is a one-line error. If Dask cannot start here, the tests fail:
-CI has the same environment.
+gives the same results as the local pool, that a sweep survives a worker killed mid-way, that
+an unreachable scheduler is a one-line error, and that a scheduler killed mid-sweep is one line
+(no Dask traceback) and leaves a sweep the same command resumes, even against a restarted
+scheduler without workers. If Dask cannot start here, the tests fail: CI has the same
+environment.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import parksim
-from parksim.execution.executors import DaskExecutor, LocalExecutor
+from parksim.execution.executors import DaskExecutor, LocalExecutor, SchedulerLost
 from parksim.study.experiment import load_experiment
 from parksim.study.sweep import run_sweep
 
@@ -91,6 +94,8 @@ class Cluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.scheduler: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
+        self._retired: list[subprocess.Popen] = []  # a killed scheduler, stopped workers
+        self._started = 0  # schedulers started at this address
         self._logs: list = []
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -119,40 +124,45 @@ class Cluster:
                 pytest.fail(f"{what}: `{' '.join(map(str, proc.args))}` exited with code "
                             f"{proc.returncode}\n{self.logs()}")
 
+    def _spawn_scheduler(self) -> None:
+        self._started += 1
+        name = "scheduler" if self._started == 1 else f"scheduler-{self._started}"
+        self.scheduler = self._spawn(
+            name,
+            [_dask_command(), "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+             "--no-dashboard"],
+        )
+
+    def _spawn_worker(self) -> None:
+        i = len(self.workers) + len(self._retired)
+        self.workers.append(
+            self._spawn(
+                f"worker-{i}",
+                [_dask_command(), "worker", self.address, "--nthreads", "1", "--nworkers", "1",
+                 "--no-dashboard", "--host", "127.0.0.1", "--name", f"parksim-test-{i}",
+                 "--memory-limit", "0"],
+            )
+        )
+
     def start(self) -> None:
+        self._spawn_scheduler()
+        for _ in range(self.n_workers):
+            self._spawn_worker()
+        self._await(self.n_workers, time.monotonic() + START_TIMEOUT, "starting")
+
+    def restart_scheduler(self) -> None:
+        """A new scheduler at the same address (no workers), after the last one was killed."""
+        assert self.scheduler is None, "kill the scheduler first"
+        self._spawn_scheduler()
+        self._await(0, time.monotonic() + START_TIMEOUT, "restarting")
+
+    def _await(self, workers: int, deadline: float, what: str) -> None:
+        """Wait until the scheduler listens and ``workers`` workers have joined it."""
         from distributed import Client
 
-        dask = _dask_command()
-        self.scheduler = self._spawn(
-            "scheduler",
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
-        )
-        for i in range(self.n_workers):
-            self.workers.append(
-                self._spawn(
-                    f"worker-{i}",
-                    [
-                        dask,
-                        "worker",
-                        self.address,
-                        "--nthreads",
-                        "1",
-                        "--nworkers",
-                        "1",
-                        "--no-dashboard",
-                        "--host",
-                        "127.0.0.1",
-                        "--name",
-                        f"parksim-test-{i}",
-                        "--memory-limit",
-                        "0",
-                    ],
-                )
-            )
-        deadline = time.monotonic() + START_TIMEOUT
         # the scheduler listens ...
         while True:
-            self._check_alive("starting the Dask cluster")
+            self._check_alive(f"{what} the Dask cluster")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), timeout=1),
@@ -164,16 +174,16 @@ class Cluster:
                     f"within {START_TIMEOUT} s\n{self.logs()}"
                 )
             time.sleep(0.1)
-        # ... and both workers have joined. The client is not the default one, so that code
+        # ... and the workers have joined. The client is not the default one, so that code
         # under test that needs a default client is not rescued by the fixture's. A client can
         # wait past its own timeout, so the wait runs in a thread bounded by the deadline.
         def workers_joined() -> None:
-            if not self.n_workers:  # a scheduler alone
+            if not workers:  # a scheduler alone
                 return
             with Client(self.address, timeout=20, set_as_default=False) as client:
                 while True:
                     try:
-                        client.wait_for_workers(self.n_workers, timeout=2)
+                        client.wait_for_workers(workers, timeout=2)
                         return
                     except TimeoutError:
                         if any(p.poll() is not None for p in [self.scheduler, *self.workers]) \
@@ -186,10 +196,10 @@ class Cluster:
             "waiting for the Dask workers",
             self.logs,
         )
-        self._check_alive("starting the Dask workers")
-        if self.worker_count() < self.n_workers:
+        self._check_alive(f"{what} the Dask workers")
+        if workers and self.worker_count() < workers:
             pytest.fail(
-                f"the Dask scheduler at {self.address} did not see {self.n_workers} workers "
+                f"the Dask scheduler at {self.address} did not see {workers} workers "
                 f"within {START_TIMEOUT} s\n{self.logs()}"
             )
 
@@ -217,24 +227,42 @@ class Cluster:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
 
+    def kill_scheduler(self) -> None:
+        """SIGKILL the scheduler's process group: it dies as a crashed machine's would."""
+        assert self.scheduler is not None
+        self._signal_group(self.scheduler, signal.SIGKILL)
+        self.scheduler.wait(timeout=10)
+        self._retired.append(self.scheduler)
+        self.scheduler = None
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker, as a restart of their machines does."""
+        for i in range(len(self.workers)):
+            self.kill_worker(i)
+        self._retired.extend(self.workers)
+        self.workers = []
+
     def kill_worker(self, i: int) -> None:
         """SIGKILL worker ``i``'s whole process group (its nanny and its worker process)."""
         self._signal_group(self.workers[i], signal.SIGKILL)
         self.workers[i].wait(timeout=10)
 
+    def _stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            self._signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        # whatever is left in the group (the worker process, the resource tracker) goes too
+        self._signal_group(proc, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
     def stop(self) -> None:
-        procs = [*self.workers, *([self.scheduler] if self.scheduler else [])]
+        procs = [*self.workers, *([self.scheduler] if self.scheduler else []), *self._retired]
         for proc in procs:  # workers first, so they do not try to reconnect
-            if proc.poll() is None:
-                self._signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            # whatever is left in the group (the worker process, the resource tracker) goes too
-            self._signal_group(proc, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+            self._stop(proc)
         for log in self._logs:
             log.close()
 
@@ -263,8 +291,9 @@ def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield cluster
 
 
-def _experiment(tmp_path: Path, name: str, replications: int, seed: int = 20190723) -> Path:
-    overrides = ", ".join(json.dumps(o) for o in TINY)
+def _experiment(tmp_path: Path, name: str, replications: int, seed: int = 20190723,
+                overrides: list[str] | None = None) -> Path:
+    overrides = ", ".join(json.dumps(o) for o in (TINY if overrides is None else overrides))
     text = f"""
 name = "{name}"
 scenario = {json.dumps(str(BASELINE))}
@@ -682,3 +711,186 @@ def test_a_scheduler_without_workers_is_said_and_given_up_on(
         assert not out.exists()
     finally:
         cluster.stop()
+
+
+CHEAP = ["district.firms=200", 'calendar.horizon="2019-03"', 'targets.date="2019-03"']
+"""The cheapest tasks that still run the model, for a sweep long enough to be cut mid-way."""
+KILLED_LIMIT = 30.0  # seconds a command may take to stop once its scheduler is killed
+
+
+@contextlib.contextmanager
+def _background(*args, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """``python -m parksim ARGS`` running in its own session; killed on the way out if still
+    running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parksim", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        env=_env() if env is None else env,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=10)
+        for pipe in (proc.stdout, proc.stderr):
+            pipe.close()
+
+
+def _kill_scheduler_when(cluster: Cluster, proc: subprocess.Popen, ready, what: str
+                         ) -> tuple[int, str, str, float]:
+    """SIGKILL the scheduler as soon as ``ready()`` holds while ``proc`` still runs; then wait
+    for ``proc`` to stop: its exit code, stdout, stderr and seconds from the kill to its end."""
+    deadline = time.monotonic() + CLI_TIMEOUT
+    while not ready():
+        if proc.poll() is not None:
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"the command ended (exit {proc.returncode}) before {what}: "
+                        f"nothing to kill mid-way\n{stdout}{stderr}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {CLI_TIMEOUT:.0f} s\n{cluster.logs()}")
+        time.sleep(0.02)
+    assert proc.poll() is None, "the command ended before its scheduler was killed"
+    cluster.kill_scheduler()
+    killed = time.monotonic()
+    try:
+        stdout, stderr = proc.communicate(timeout=KILLED_LIMIT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=10)
+        pytest.fail(f"the command hung after its scheduler was killed; stderr: {stderr!r}")
+    return proc.returncode, stdout, stderr, time.monotonic() - killed
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    """Every file under ``path``, by its relative name."""
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*"))
+            if f.is_file()}
+
+
+def _shards(path: Path) -> list[Path]:
+    return sorted((path / "shards").glob("part-*.parquet")) if (path / "shards").is_dir() else []
+
+
+def _rows(path: Path) -> int:
+    return sum(pq.read_metadata(shard).num_rows for shard in _shards(path))
+
+
+def test_a_killed_scheduler_stops_a_sweep_in_one_line_and_the_sweep_resumes(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The scheduler SIGKILLed mid-sweep: exit 1 at once with parksim's one line and no Dask
+    traceback, its shards kept; the same command against the restarted scheduler without
+    workers gives up after --worker-timeout touching nothing; the sweep then resumes and
+    ends equal to an undisturbed run."""
+    exp = _experiment(tmp_path, "scheduler_dies", replications=70, overrides=CHEAP)  # 630 tasks
+    out, reference = tmp_path / "dask", tmp_path / "local"
+    # One worker: the first shard (5 s or 500 rows) comes well before the end, and the
+    # undisturbed run, on the local pool, has the other core meanwhile.
+    cluster = Cluster(tmp_path_factory.mktemp("dask-scheduler-dies"), workers=1)
+    with _background("sweep", exp, "-o", reference, "-w", "1", "--quiet") as undisturbed:
+        try:
+            cluster.start()
+            command = ["sweep", exp, "-o", out, "--scheduler", cluster.address,
+                       "--worker-timeout", "2", "--quiet"]
+            with _background(*command) as proc:
+                code, stdout, stderr, seconds = _kill_scheduler_when(
+                    cluster, proc, lambda: bool(_shards(out)), "a first shard was written")
+            assert code == 1, stderr
+            assert "Traceback" not in stderr and "distributed" not in stderr, stderr
+            lines = stderr.strip().splitlines()
+            assert len(lines) == 1, stderr
+            assert lines[0].startswith("parksim: sweep failed: SchedulerLost: lost the "
+                                       f"connection to the Dask scheduler at {cluster.address}"
+                                       ), lines[0]
+            assert stdout == ""
+            assert seconds < 15, f"{seconds:.1f} s to stop after the scheduler was killed"
+            kept, rows = _files(out), _rows(out)
+            assert 0 < rows < 630, f"{rows} rows kept: not a mid-sweep kill"
+
+            cluster.kill_workers()
+            cluster.restart_scheduler()  # at the same address, without workers
+            started = time.monotonic()
+            done = _parksim(*command, timeout=60)
+            assert done.returncode == 1, done.stderr
+            assert time.monotonic() - started < 40
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 2 and "Traceback" not in done.stderr, done.stderr
+            assert lines[0].startswith(f"parksim: warning: the Dask scheduler at "
+                                       f"{cluster.address}"), lines[0]
+            assert lines[-1].startswith("parksim: error: no worker joined"), lines[-1]
+            assert f"dask worker {cluster.address}" in lines[-1]
+            assert _files(out) == kept, "the sweep directory changed while no worker was there"
+        finally:
+            cluster.stop()
+        # it resumes (on the local pool: quicker here than workers joining the new scheduler)
+        done = _parksim("sweep", exp, "-o", out, "-w", "2", "--quiet", "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert (report["skipped"], report["run"], report["failed"]) == (rows, 630 - rows, 0)
+        _, err = undisturbed.communicate(timeout=CLI_TIMEOUT)
+        assert undisturbed.returncode == 0, err
+    now = _files(out)
+    assert all(now.get(name) == data for name, data in kept.items()), (
+        "a file written before the kill was rewritten or removed")
+    assert _rows(out) == 630, "tasks kept were run again"
+    pd.testing.assert_frame_equal(parksim.load_results(reference), parksim.load_results(out))
+
+
+def _until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition()`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def test_a_scheduler_lost_before_the_first_tasks_is_said_at_once(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A scheduler lost between connecting and sending the first tasks: SchedulerLost at once,
+    not after the client's 30 s of reconnecting (Dask cancels only the futures it holds)."""
+    plan = load_experiment(_experiment(tmp_path, "lost_early", replications=2))
+    cluster = Cluster(tmp_path_factory.mktemp("dask-lost-early"), workers=1)
+    try:
+        cluster.start()
+        executor = _bounded(lambda: DaskExecutor(cluster.address), 40,
+                            "connecting to the Dask cluster", cluster.logs)
+        try:
+            cluster.kill_scheduler()
+            _until(lambda: executor.client.status != "running", 20,
+                   "the client noticing that its scheduler is gone")
+            with pytest.raises(SchedulerLost, match="lost the connection to the Dask scheduler"):
+                _bounded(lambda: run_sweep(plan, tmp_path / "out", executor), 15,
+                         "a sweep on a lost scheduler")
+        finally:
+            _bounded(executor.close, 20, "closing the client of a lost scheduler")
+    finally:
+        cluster.stop()
+    assert (tmp_path / "out" / "manifest.json").exists() and not _shards(tmp_path / "out")
+
+
+def test_parksim_debug_leaves_dasks_log_of_a_lost_scheduler(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With PARKSIM_DEBUG=1, Dask's client logs the lost scheduler with its tracebacks: what
+    the quiet mode keeps off stderr otherwise (the power of the one-line check above)."""
+    exp = _experiment(tmp_path, "debug_scheduler_dies", replications=70, overrides=CHEAP)
+    out = tmp_path / "out"
+    cluster = Cluster(tmp_path_factory.mktemp("dask-debug"), workers=1)
+    try:
+        cluster.start()
+        with _background("sweep", exp, "-o", out, "--scheduler", cluster.address, "--quiet",
+                         env={**_env(), "PARKSIM_DEBUG": "1"}) as proc:
+            code, _, stderr, _ = _kill_scheduler_when(
+                cluster, proc, lambda: (out / "manifest.json").exists(), "the sweep started")
+    finally:
+        cluster.stop()
+    assert code == 1, stderr
+    assert "distributed.client - ERROR" in stderr, stderr
+    assert stderr.count("Traceback") >= 2, stderr  # Dask's, and parksim's own under debug

@@ -717,3 +717,34 @@ def test_chunks_cover_every_task_and_shrink_towards_the_end(total, workers, larg
     assert sizes == sorted(sizes, reverse=True)
     if total >= workers * 4:
         assert sizes[-1] == 1
+
+
+class _FailsAfter(LocalExecutor):
+    """A local pool that loses its way after ``good`` chunks: ``error`` is raised as a lost
+    scheduler or a full disk would be, mid-run."""
+
+    def __init__(self, good: int, error: BaseException):
+        super().__init__(1, chunk=1)
+        self.good, self.error = good, error
+
+    def run(self, *args):
+        for i, rows in enumerate(super().run(*args)):
+            if i == self.good:
+                raise self.error
+            yield rows
+
+
+@pytest.mark.parametrize("error, kept", [(RuntimeError("scheduler lost"), 5),
+                                         (KeyboardInterrupt(), 5),
+                                         (OSError(28, "No space left on device"), 0)])
+def test_rows_that_arrived_before_a_failure_are_kept(exp_path, tmp_path, error, kept):
+    """A run that fails mid-sweep (its scheduler lost, a Ctrl-C) writes the rows that arrived
+    since the last shard before it stops, so the next run need not compute them again; a
+    full disk writes nothing more (those rows are computed again)."""
+    out = tmp_path / "out"
+    plan = load_experiment(exp_path)
+    with pytest.raises(type(error)):
+        run_sweep(plan, out, _FailsAfter(5, error), flush_rows=1000, flush_seconds=1e9)
+    assert shard_rows(out) == kept
+    report = run_sweep(plan, out, LocalExecutor(1))
+    assert report.run == plan.tasks - kept and len(load_sweep(out)) == plan.tasks

@@ -14,7 +14,8 @@ task's result is a pure function of (scenario, seed, replication).
   commands), sends chunks of tasks with the scenarios they need, and keeps a bounded number of
   chunks in flight, so the driver never holds more than a window of results. If a worker
   dies, Dask runs its unfinished chunks elsewhere. A long-lived worker freezes what it holds
-  for the garbage collector before its first task.
+  for the garbage collector before its first task. If the scheduler itself is lost mid-run,
+  the run stops at once with :class:`SchedulerLost` (one line), not Dask's cancelled futures.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from parksim.execution.replication import check_outputs
 from parksim.execution.tasks import Task, evaluate_batch
 from parksim.scenario.schema import Scenario
 
-__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "NoWorkers", "make_executor"]
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "NoWorkers", "SchedulerLost",
+           "make_executor"]
 
 
 def _chunks(
@@ -128,14 +130,35 @@ class DaskExecutor(Executor):
         ]
         if not first:
             return
+        self._check_connected()
         running = as_completed(first, loop=client.loop)
         for future in running:
-            rows = future.result()
+            try:
+                rows = future.result()
+            except Exception as exc:
+                if _scheduler_lost(client, exc):
+                    raise self._lost() from exc
+                raise
             future.release()
             nxt = next(chunks, None)
             if nxt is not None:
                 running.add(self._submit(scenarios, seed, nxt, outputs))
+                self._check_connected()
             yield rows
+
+    def _lost(self) -> SchedulerLost:
+        return SchedulerLost(
+            f"lost the connection to the Dask scheduler at {self.address} mid-run (it stopped, "
+            "or the network failed); run the same command again once it is back"
+        )
+
+    def _check_connected(self) -> None:
+        """Raise :class:`SchedulerLost` if the scheduler was lost before the futures just
+        submitted were registered. Dask cancels the futures it holds when it loses the
+        scheduler, but one submitted after that waits for the client's reconnection timeout;
+        checked after submitting, so a loss any later cancels what was submitted."""
+        if self.client.status != "running":
+            raise self._lost()
 
     def _submit(self, scenarios, seed, chunk, outputs):
         # The chunk carries its scenarios (a few kB each). Scattered data would be cheaper to
@@ -203,6 +226,25 @@ def _quiet_dask() -> None:
         for name in ("distributed", "distributed.client", "distributed.batched",
                      "distributed.core", "distributed.comm"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class SchedulerLost(RuntimeError):
+    """The Dask scheduler went away while tasks were running. Not an ``OSError``: nothing
+    failed to be written, and what a sweep had written stays (the same command resumes it)."""
+
+
+def _scheduler_lost(client, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a chunk's result, means the client lost its scheduler: Dask
+    then cancels every future (reason ``scheduler-connection-lost``, with a two-line message),
+    and a result being fetched at that instant fails on the closed connection."""
+    from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
+
+    if client.status != "running":  # reconnecting, or given up
+        return True
+    if isinstance(exc, FutureCancelledError):  # lost, and found again at once
+        return exc.reason == "scheduler-connection-lost"
+    return isinstance(exc, CommClosedError)
 
 
 class NoWorkers(RuntimeError):

@@ -129,11 +129,11 @@ def run_sweep(
             failed_total,
             time.perf_counter() - started,
         )
-    except KeyboardInterrupt:
-        store.close()
+    except OSError:
+        store.abandon()  # a full disk, say: the buffered rows are computed again next time
         raise
     except BaseException:
-        store.abandon()
+        store.close()  # Ctrl-C, a lost scheduler, a failure: keep every row that arrived
         raise
     store.close(report.as_dict())
     return report
