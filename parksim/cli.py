@@ -366,7 +366,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     n = args.replications or scenario.run.replications
     bar = _progress(n, scenario.name, args.quiet, unit="rep")
-    complete = False
+    earlier = _manifest_stamp(target)  # a --force run's earlier results, until replaced
     try:
         try:
             forecast = run_forecast(scenario, n, args.seed, executor, records=args.records,
@@ -380,12 +380,11 @@ def _run(args: argparse.Namespace) -> int:
         write_results(
             forecast, target, summary, force=args.force, sources=sources, command=args.command_line
         )
-        complete = True
         claim.release()
     except KeyboardInterrupt:
         claim.release(remove_if_empty=True)
-        # the manifest is written last, and an earlier one removed first: with it, complete
-        if not (complete or (target / "manifest.json").exists()):
+        # the manifest is written last: a new one means the results are complete
+        if _manifest_stamp(target) in (None, earlier):
             print(_interrupted(target, RESULT_FILES), file=sys.stderr)
             return EXIT_INTERRUPTED
         summary = json.loads((target / "summary.json").read_text(encoding="utf-8"))
@@ -408,11 +407,24 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _manifest_stamp(target: Path) -> tuple[int, int] | None:
+    """Which ``manifest.json`` ``target`` holds (its inode and modification time; ``None``
+    without one): written under a new name and renamed into place, a new manifest is a new
+    stamp, so a run can tell its own from an earlier one it was to replace."""
+    try:
+        stat = (target / "manifest.json").stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def _interrupted(target: Path, leftovers: Collection[str]) -> str:
-    """What an interrupt left in ``target``: nothing, or an incomplete result the same
-    command writes over."""
+    """What an interrupt left in ``target``: nothing, the earlier results it was to replace,
+    or an incomplete result the same command writes over."""
     from parksim.io import LOCK, interrupted_leftovers
 
+    if (target / "manifest.json").exists():
+        return f"parksim: interrupted; no results written ({target} is as it was)"
     if target.is_dir() and interrupted_leftovers(target, leftovers) and any(
             p.name != LOCK for p in target.iterdir()):
         return (f"parksim: interrupted while writing the results: {target} holds an incomplete "
@@ -620,6 +632,7 @@ def _compare(args: argparse.Namespace) -> int:
         print("parksim: interrupted; no results written", file=sys.stderr)
         return EXIT_INTERRUPTED
     bar = _progress(n * len(scenarios), "compare", args.quiet)
+    earlier = _manifest_stamp(claim.path) if claim else None
     forecasts = []
     try:
         try:
@@ -665,8 +678,8 @@ def _compare(args: argparse.Namespace) -> int:
         return _bad_input(error, args.json)
     except KeyboardInterrupt:
         release(True)
-        # the manifest is written last: with it, the comparison is complete
-        if claim is None or not (claim.path / "manifest.json").exists():
+        # the manifest is written last: a new one means the comparison is complete
+        if claim is None or _manifest_stamp(claim.path) in (None, earlier):
             print(_interrupted(claim.path, comparison_files(len(scenarios))) if claim
                   else "parksim: interrupted; no results written", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -723,8 +736,11 @@ def _safe_name(name: str) -> str:
 
 def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
                call) -> tuple[Any, int | None]:
-    """Run a study's tasks (a sweep, a sensitivity study) on the executor the flags ask for,
-    with a progress bar: ``(result, None)``, or ``(None, exit code)`` after saying why."""
+    """Run a study's tasks (a sweep, a sensitivity study, a calibration) on the executor the
+    flags ask for, with a progress bar: ``(result, None)``, or ``(None, exit code)`` after
+    saying why (and what of the study ``target`` keeps: finished tasks, or a calibration's
+    finished generations)."""
+    kept = "finished generations" if what == "calibrate" else "finished tasks"
     from parksim.io import ResultsDirError
 
     try:
@@ -747,11 +763,11 @@ def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
     except ResultsDirError as error:
         return None, _bad_input(error, args.json)
     except KeyboardInterrupt:
-        print(f"parksim: interrupted; finished tasks are kept in {target}, "
+        print(f"parksim: interrupted; {kept} are kept in {target}, "
               "run the same command to go on", file=sys.stderr)
         return None, EXIT_INTERRUPTED
     except OSError as error:
-        print(f"parksim: cannot write to {target}: {error}; finished shards are kept",
+        print(f"parksim: cannot write to {target}: {error}; {kept} are kept",
               file=sys.stderr)
         return None, EXIT_FAILED
     except Exception as error:

@@ -295,7 +295,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
     Raises ``FileNotFoundError`` when there is none: the directory is not a results
     directory, or the run writing it was interrupted before it finished; ``ValueError`` when
-    it is not a JSON object (damaged).
+    it cannot be read or is not a JSON object (damaged).
     """
     manifest_path = Path(path) / "manifest.json"
     if not manifest_path.exists():
@@ -307,6 +307,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{manifest_path}: not valid JSON ({exc}); the directory is damaged"
                          ) from None
+    except OSError as exc:  # a directory in its place, unreadable, ...
+        raise ValueError(f"{manifest_path}: cannot be read ({exc.strerror}); the directory is "
+                         "damaged") from None
     if not isinstance(manifest, dict):
         raise ValueError(f"{manifest_path}: not a JSON object; the directory is damaged")
     return manifest

@@ -13,13 +13,14 @@ shown never makes a sweep or a calibration refuse to resume, nor two forecasts r
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import sys
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["LIBRARIES", "MODEL_MODULES", "library_versions", "platform_name", "source_hash",
-           "what_changed"]
+__all__ = ["LIBRARIES", "MODEL_MODULES", "identity_of", "library_versions", "platform_name",
+           "source_hash", "what_changed"]
 
 LIBRARIES = ("parksim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "matplotlib")
 """The packages whose versions a manifest records (besides Python's)."""
@@ -61,24 +62,30 @@ def platform_name() -> str:
     return platform.platform()
 
 
-_PARTS = {
-    "experiment_sha256": "the experiment (its settings, points or scenario files)",
-    "settings_sha256": "the calibration (its settings or scenario files)",
-    "package_version": "parksim's version",
-    "source_sha256": "the model's source",
-}
+_PARTS = {"package_version": "parksim's version", "source_sha256": "the model's source"}
 
 
-def what_changed(recorded: dict, current: dict) -> str:
+def identity_of(parts: dict[str, str]) -> str:
+    """The identity of a resumable run (a sweep, a calibration): the hash of its ``parts``,
+    each a hash or version that must match for a run to continue another."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def what_changed(recorded: dict, current: dict[str, str], labels: dict[str, str]) -> str:
     """Which parts of a resumable run's identity differ between the run a directory holds
     (``recorded``, from its manifest) and the one asked for (``current``), each with both
-    values, e.g. ``the model's source changed (this directory: 3f2a..., now: 9c1b...)``."""
+    values, e.g. ``the model's source changed (this directory: 3f2a..., now: 9c1b...)``.
+    ``labels`` names the caller's own parts; a part the directory did not record is not
+    claimed to have changed."""
+    labels = {**_PARTS, **labels}
+
     def shown(value: object) -> str:
-        text = "not recorded" if value is None else str(value)
+        text = str(value)
         return text[:16] if len(text) == 64 else text
 
-    changed = [f"{label} changed (this directory: {shown(recorded.get(key))}, "
-               f"now: {shown(current[key])})"
-               for key, label in _PARTS.items()
-               if key in current and recorded.get(key) != current[key]]
-    return "; ".join(changed) or "its identity differs"
+    changed = [f"{labels.get(key, key)} changed (this directory: {shown(recorded[key])}, "
+               f"now: {shown(value)})"
+               for key, value in current.items()
+               if recorded.get(key) is not None and recorded[key] != value]
+    return "; ".join(changed) or ("it was written by an earlier parksim, which did not record "
+                                  "what it was made of")

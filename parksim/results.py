@@ -97,6 +97,7 @@ def write_results(
     :func:`load_forecast` checks.
     """
     path = prepare_results_dir(path, force, leftovers=RESULT_FILES)
+    fault_point("forecast:writing")
     path.mkdir(parents=True, exist_ok=True)
     for name in RESULT_FILES:
         stale = path / name

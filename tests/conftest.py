@@ -3,6 +3,7 @@ for writing scenario files and running the ``parksim`` command line."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,57 @@ TINY_OVERRIDES = (
     "targets.date=2020-06",
     "run.replications=4",
 )
+
+TINY_SENSITIVITY = """
+name = "tiny_sensitivity"
+scenario = "{baseline}"
+overrides = ["district.firms=1500", 'calendar.horizon="2019-12"', 'targets.date="2019-12"']
+replications = 2
+seed = 5
+[design]
+kind = "{kind}"
+samples = {samples}
+seed = 3
+[[factors]]
+path = "district.floor_m2_per_million_yuan"
+prior = true
+[[factors]]
+path = "enterprises.growth_drift_per_year"
+prior = true
+[[factors]]
+path = "policies.finance.budget_cap_yuan_per_year"
+range = [1.0e7, 5.0e7]
+"""
+"""A Sobol (or other sampled) study of three factors of a small 2019 district, two of them
+priors: format it with ``baseline`` (the baseline's path), ``kind`` and ``samples``."""
+
+
+def calibration_text(baseline: Path, **settings: object) -> str:
+    """A small calibration file to end-2019: two parameters fitted to two facts of other
+    places (one with an interval, one with a standard error) beside the scenario's own;
+    ``settings`` replaces any of its keys (``name``, ``overrides``, ``parameters``, ``seed``,
+    ``population``, ``generations``, ``predictive``)."""
+    keys = {"name": "tiny_fit", "scenario": baseline.as_posix(),
+            "overrides": ["district.firms=1500"],
+            "parameters": ["district.floor_m2_per_million_yuan",
+                           "enterprises.growth_drift_per_year"],
+            "replications": 1, "seed": 11, "population": 5, "generations": 1,
+            "horizon": "2019-12", "predictive": 4, **settings}
+    return ("".join(f"{key} = {json.dumps(value)}\n"
+                    for key, value in keys.items())
+            + '[[targets]]\nkey = "m2_per_firm"\ndate = "2019-12"\nvalue = 2000.0\n'
+            "interval = [1330.0, 2930.0]\n"
+            '[[targets]]\nkey = "firms_per_park"\ndate = "2019-12"\nvalue = 40.0\nse = 5.0\n')
+
+
+def write_tiny_scenario(folder: Path, baseline: Path, name: str = "tiny") -> Path:
+    """``folder/NAME.toml``: the baseline made small and fast (as :data:`TINY_OVERRIDES`,
+    written as a scenario file), for commands that take files and no ``--set``."""
+    path = folder / f"{name}.toml"
+    path.write_text(f"extends = {json.dumps(str(baseline))}\nname = {json.dumps(name)}\n"
+                    '[district]\nfirms = 2000\n[calendar]\nhorizon = "2020-06"\n'
+                    '[targets]\ndate = "2020-06"\n', encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import calibration_text
 
 import parksim
 from parksim.execution.executors import DaskExecutor, LocalExecutor, SchedulerLost
@@ -446,36 +447,15 @@ def test_run_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) ->
     ]
 
 
-CALIBRATION = """
-name = "on_dask"
-scenario = {baseline}
-overrides = ["district.firms=1500", "observations=[]"]
-parameters = ["district.floor_m2_per_million_yuan", "district.acceptance_probability"]
-replications = 1
-seed = 3
-population = 12
-generations = 2
-horizon = "2019-12"
-predictive = 6
-[[targets]]
-key = "m2_per_firm"
-date = "2019-12"
-value = 2000.0
-interval = [1330.0, 2930.0]
-[[targets]]
-key = "firms_per_park"
-date = "2019-12"
-value = 25.0
-se = 3.0
-"""
-
-
 def test_calibration_on_dask_equals_local_pool(tmp_path: Path, dask_cluster: Cluster) -> None:
     """``parksim calibrate --scheduler``: the posterior the local pool gives, particle for
     particle (proposals are evaluated in batches and accepted in proposal order)."""
     pytest.importorskip("pyabc")
     path = tmp_path / "calibration.toml"
-    path.write_text(CALIBRATION.format(baseline=json.dumps(str(BASELINE))), encoding="utf-8")
+    path.write_text(calibration_text(
+        BASELINE, name="on_dask", overrides=["district.firms=1500", "observations=[]"],
+        parameters=["district.floor_m2_per_million_yuan", "district.acceptance_probability"],
+        seed=3, population=12, generations=2, predictive=6), encoding="utf-8")
     local, remote = tmp_path / "local", tmp_path / "dask"
     done = _parksim("calibrate", path, "-o", local, "-w", "2", "--json", "--quiet",
                     timeout=300)
@@ -527,18 +507,8 @@ def bad_address_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]
     for case, address in addresses.items():
         out = tmp / f"out-{case}"
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "parksim",
-                "sweep",
-                str(exp),
-                "-o",
-                str(out),
-                "--scheduler",
-                address,
-                "--quiet",
-            ],
+            [sys.executable, "-m", "parksim", "sweep", str(exp), "-o", str(out),
+             "--scheduler", address, "--quiet"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,

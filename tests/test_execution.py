@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_tiny_scenario
 
 import parksim
 from parksim.execution import tasks as task_module
@@ -182,6 +183,17 @@ def test_a_worker_killed_by_sigkill_has_its_tasks_run_again(tmp_path, monkeypatc
         list(pool.imap_unordered(abs, range(5), 2, tune_gc=False))
 
 
+def _workers_always_killed_is_one_line(parksim_cli, *args) -> None:
+    """Workers killed by every task: exit 1, the last line naming the cause, no traceback."""
+    from parksim.execution import pool
+
+    always = parksim_cli(*args, env={pool.FAULT_KILL_ALWAYS: "1"}, timeout=120)
+    assert always.returncode == 1
+    last = always.stderr.strip().splitlines()[-1]
+    assert "WorkerDied" in last and "out of memory" in last
+    assert "Traceback" not in always.stderr
+
+
 @pytest.mark.parametrize("command", ["run", "sweep"])
 def test_commands_survive_a_killed_worker_or_fail_in_one_line(
         command, tmp_path, baseline_path, tiny_args, parksim_cli, write_toml):
@@ -215,21 +227,13 @@ def test_commands_survive_a_killed_worker_or_fail_in_one_line(
         a = parksim.load_results(tmp_path / "plain").sort_values(["point", "replication"])
         b = parksim.load_results(tmp_path / "once").sort_values(["point", "replication"])
         assert a["upgrades"].tolist() == b["upgrades"].tolist() and len(a) == 4
-    always = parksim_cli(*args, "-o", tmp_path / "always", env={pool.FAULT_KILL_ALWAYS: "1"},
-                         timeout=120)
-    assert always.returncode == 1
-    last = always.stderr.strip().splitlines()[-1]
-    assert "WorkerDied" in last and "out of memory" in last
-    assert "Traceback" not in always.stderr
+    _workers_always_killed_is_one_line(parksim_cli, *args, "-o", tmp_path / "always")
 
 
 def _study_inputs(folder: Path, baseline_path: Path) -> dict[str, list]:
     """Tiny inputs for compare, sensitivity and calibrate, and each command's line (its
     output directory given after it with -o)."""
-    tiny = folder / "tiny.toml"
-    tiny.write_text(f"extends = {json.dumps(str(baseline_path))}\nname = \"tiny\"\n"
-                    '[district]\nfirms = 2000\n[calendar]\nhorizon = "2020-06"\n'
-                    '[targets]\ndate = "2020-06"\n', encoding="utf-8")
+    tiny = write_tiny_scenario(folder, baseline_path)
     (folder / "s.toml").write_text(
         'scenario = "tiny.toml"\nreplications = 1\nseed = 3\n[design]\nkind = "sobol"\n'
         'samples = 4\n[[factors]]\npath = "policies.finance.take_up"\nrange = [0.2, 0.6]\n',
@@ -268,12 +272,7 @@ def test_studies_survive_a_killed_worker_or_fail_in_one_line(
     assert marker.exists()
     assert "parksim: warning: a local worker process died abruptly" in once.stderr
     assert _answer(once.stdout) == _answer(plain.stdout)
-    always = parksim_cli(*args, "-o", tmp_path / "always", env={pool.FAULT_KILL_ALWAYS: "1"},
-                         timeout=120)
-    assert always.returncode == 1
-    last = always.stderr.strip().splitlines()[-1]
-    assert "WorkerDied" in last and "out of memory" in last
-    assert "Traceback" not in always.stderr
+    _workers_always_killed_is_one_line(parksim_cli, *args, "-o", tmp_path / "always")
 
 
 # --------------------------------------------------------------------------- interrupts
@@ -349,3 +348,28 @@ def test_an_interrupt_while_a_sensitivity_study_writes_leaves_it_resumable(
     again = parksim_cli(*args, "-o", out)
     assert again.returncode == 0, again.stderr
     assert _answer(again.stdout) == _answer(plain.stdout)
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_an_interrupt_before_force_replaces_earlier_results_leaves_them(
+        command, tmp_path, baseline_path, tiny_args, parksim_cli):
+    """With --force over earlier results, Ctrl-C before the new ones are written (their
+    manifest is still the earlier run's) says the directory is as it was and leaves it
+    readable, never "complete" with the earlier numbers passed off as the new ones."""
+    from parksim.io import FAULT_INTERRUPT_AT
+
+    out = tmp_path / "out"
+    if command == "run":
+        args = ["run", baseline_path, *tiny_args, "-o", out, "--force"]
+    else:
+        args = [*_study_inputs(tmp_path, baseline_path)["compare"], "-w", "1", "-q", "-o", out,
+                "--force"]
+    first = parksim_cli(*args[:-1])
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    instant = {"run": "forecast:writing", "compare": "comparison:writing"}[command]
+    stopped = parksim_cli(*args, "--seed", "9", env={FAULT_INTERRUPT_AT: instant})
+    assert stopped.returncode == 130, stopped.stderr
+    assert f"interrupted; no results written ({out} is as it was)" in stopped.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    parksim.load_results(out)

@@ -5,6 +5,7 @@ the command line makes about bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -310,6 +311,8 @@ EXPERIMENTS: list[tuple[str, Build, str]] = [
                                                 "values = [0.2]\n"), "kind"),
     ("an experiment without a design", _experiment(FACTOR + "values = [0.2]\n"), "design"),
     ("an experiment without factors", _experiment(GRID), "factors"),
+    ("an experiment with uncertain neither all nor none",
+     _experiment(ONE_POINT, uncertain='"some"'), "uncertain"),
     ("a factor over a key nobody knows",
      _experiment(GRID + '[[factors]]\npath = "district.nope"\nvalues = [1]\n'), "district.nope"),
     ("a factor over a table",
@@ -460,6 +463,24 @@ RESULTS: list[tuple[str, Build, str]] = [
      "manifest.json"),
     ("a manifest that is not UTF-8",
      _damaged(lambda out: (out / "manifest.json").write_bytes(b"\xff\xfe{")), "manifest.json"),
+    ("a manifest that is a directory", _damaged(lambda out: (
+        (out / "manifest.json").unlink(), (out / "manifest.json").mkdir())),
+     "manifest.json: cannot be read"),
+    ("a report of a manifest that is a directory", _damaged(lambda out: (
+        (out / "manifest.json").unlink(), (out / "manifest.json").mkdir()),
+        "report", "{dir}", "-o", OUT + ".html"), "manifest.json: cannot be read"),
+    ("a sweep over a manifest that is a directory", lambda folder, made: [
+        *_experiment(ONE_POINT)(folder, made)[:2], "-o",
+        str((shutil.copytree(made["sweep"], folder / "sweep"),
+             (folder / "sweep" / "manifest.json").unlink(),
+             (folder / "sweep" / "manifest.json").mkdir())[0]), "-q"],
+     "manifest.json: cannot be read"),
+    ("a sensitivity analysis of a sweep whose manifest is a directory", lambda folder, made: [
+        "sensitivity", "--from",
+        str((shutil.copytree(made["sweep"], folder / "sweep"),
+             (folder / "sweep" / "manifest.json").unlink(),
+             (folder / "sweep" / "manifest.json").mkdir())[0]), "-o", OUT],
+     "manifest.json: cannot be read"),
     ("a manifest of an unknown kind", _damaged(_manifest_with(lambda m: m.update(kind="poem"))),
      "poem"),
     ("a manifest entry without its hash",
@@ -599,9 +620,15 @@ def made(tmp_path_factory) -> dict[str, Path]:
     return {"forecast": root / "forecast", "sweep": root / "sweep"}
 
 
-def _tree(root: Path) -> list[tuple[str, int]]:
-    return sorted((str(p.relative_to(root)), p.lstat().st_size if p.is_file() else -1)
-                  for p in root.rglob("*"))
+def _tree(root: Path) -> list[tuple[str, str]]:
+    """Every path under ``root`` with what it holds: a file's SHA-256, a link's target."""
+    def held(p: Path) -> str:
+        if p.is_symlink():
+            return f"-> {os.readlink(p)}"
+        if p.is_file():
+            return hashlib.sha256(p.read_bytes()).hexdigest()
+        return "dir" if p.is_dir() else "other"
+    return sorted((str(p.relative_to(root)), held(p)) for p in root.rglob("*"))
 
 
 def _exit_code(argv: list[str]) -> int:

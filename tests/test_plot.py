@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_SENSITIVITY, calibration_text
 from matplotlib.container import BarContainer
 
 import parksim
@@ -183,53 +184,6 @@ def test_the_command_s_names_are_the_figures_and_targets():
 
 # ---------------------------------------------------------------- survival, studies, calibration
 
-SENSITIVITY = """
-name = "tiny_sensitivity"
-scenario = "{baseline}"
-overrides = ["district.firms=1500", 'calendar.horizon="2019-12"', 'targets.date="2019-12"']
-replications = 2
-seed = 5
-[design]
-kind = "sobol"
-samples = 4
-seed = 3
-[[factors]]
-path = "district.floor_m2_per_million_yuan"
-prior = true
-[[factors]]
-path = "enterprises.growth_drift_per_year"
-prior = true
-[[factors]]
-path = "policies.finance.budget_cap_yuan_per_year"
-range = [1.0e7, 5.0e7]
-"""
-
-CALIBRATION = """
-name = "tiny_fit"
-scenario = "{baseline}"
-overrides = ["district.firms=1500"]
-parameters = ["district.floor_m2_per_million_yuan", "enterprises.growth_drift_per_year"]
-replications = 1
-seed = 11
-population = 5
-generations = 1
-horizon = "2019-12"
-predictive = 4
-
-[[targets]]
-key = "m2_per_firm"
-date = "2019-12"
-value = 2000.0
-interval = [1330.0, 2930.0]
-
-[[targets]]
-key = "firms_per_park"
-date = "2019-12"
-value = 40.0
-se = 5.0
-"""
-
-
 @pytest.fixture(scope="module")
 def records_dir(tmp_path_factory, baseline_path, parksim_cli):
     """The small district's forecast with every event record: 4 runs on 2 parameter sets."""
@@ -251,7 +205,8 @@ def sensitivity_dir(tmp_path_factory, baseline_path, parksim_cli):
     """A Sobol study of three factors (two priors, one lever) on 20 points x 2 runs."""
     folder = tmp_path_factory.mktemp("sensitivity")
     path = folder / "sens.toml"
-    path.write_text(SENSITIVITY.format(baseline=baseline_path.as_posix()), encoding="utf-8")
+    path.write_text(TINY_SENSITIVITY.format(baseline=baseline_path.as_posix(), kind="sobol",
+                                            samples=4), encoding="utf-8")
     proc = parksim_cli("sensitivity", path, "-o", folder / "study", "-w", "2", "-q", cwd=folder)
     assert proc.returncode == 0, proc.stderr
     return folder / "study"
@@ -263,8 +218,7 @@ def calibration_dir(tmp_path_factory, baseline_path, parksim_cli):
     its file (the manifest names it relatively, as ``c.toml``): four observations, two of the
     scenario's (no stated uncertainty), one with an interval and one with a standard error."""
     folder = tmp_path_factory.mktemp("calibration")
-    (folder / "c.toml").write_text(CALIBRATION.format(baseline=baseline_path.as_posix()),
-                                   encoding="utf-8")
+    (folder / "c.toml").write_text(calibration_text(baseline_path), encoding="utf-8")
     proc = parksim_cli("calibrate", "c.toml", "-o", "cal", "-w", "2", "-q", cwd=folder)
     assert proc.returncode == 0, proc.stderr
     return folder / "cal"

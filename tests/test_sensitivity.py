@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_SENSITIVITY
 
 import parksim
 from parksim.study.experiment import Design, _unit_samples
@@ -88,30 +89,9 @@ def test_noise_or_a_small_design_makes_the_indices_untrusted():
     assert inert["below_noise"]
 
 
-TINY = """
-name = "tiny_sensitivity"
-scenario = "{baseline}"
-overrides = ["district.firms=1500", 'calendar.horizon="2019-12"', 'targets.date="2019-12"']
-replications = 2
-seed = 5
-[design]
-kind = "{kind}"
-samples = {samples}
-seed = 3
-[[factors]]
-path = "district.floor_m2_per_million_yuan"
-prior = true
-[[factors]]
-path = "enterprises.growth_drift_per_year"
-prior = true
-[[factors]]
-path = "policies.finance.budget_cap_yuan_per_year"
-range = [1.0e7, 5.0e7]
-"""
-
-
 def test_cli_sensitivity_end_to_end(write_toml, baseline_path, tmp_path, parksim_cli):
-    path = write_toml("sens.toml", TINY.format(baseline=baseline_path, kind="sobol", samples=4))
+    path = write_toml("sens.toml", TINY_SENSITIVITY.format(
+        baseline=baseline_path, kind="sobol", samples=4))
     out = tmp_path / "study"
     proc = parksim_cli("sensitivity", path, "-o", out, "-w", "2", "--json", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -144,7 +124,8 @@ def test_cli_sensitivity_end_to_end(write_toml, baseline_path, tmp_path, parksim
 
 def test_cli_sensitivity_refuses_what_has_no_indices(write_toml, baseline_path, tmp_path,
                                                     parksim_cli):
-    grid = write_toml("grid.toml", TINY.format(baseline=baseline_path, kind="lhs", samples=4))
+    grid = write_toml("grid.toml", TINY_SENSITIVITY.format(
+        baseline=baseline_path, kind="lhs", samples=4))
     for args in (["sensitivity", grid, "-o", tmp_path / "a"], ["sensitivity"],
                  ["sensitivity", grid, "--from", tmp_path]):
         proc = parksim_cli(*args, "--json", cwd=tmp_path)
@@ -156,7 +137,8 @@ def test_cli_sensitivity_refuses_what_has_no_indices(write_toml, baseline_path, 
 
 def test_a_study_never_overwrites_other_results(write_toml, baseline_path, tmp_path,
                                                 parksim_cli):
-    path = write_toml("sens.toml", TINY.format(baseline=baseline_path, kind="sobol", samples=2))
+    path = write_toml("sens.toml", TINY_SENSITIVITY.format(
+        baseline=baseline_path, kind="sobol", samples=2))
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import parksim
 from parksim.cli import main
-from parksim.execution.executors import LocalExecutor
+from parksim.execution.executors import LocalExecutor, SchedulerLost
 from parksim.execution.pool import chunk_sizes
 from parksim.execution.tasks import META_COLUMNS, scenario_hash
 from parksim.io import LOCK, DirectoryLock
@@ -445,15 +445,32 @@ def test_changed_model_is_refused_naming_both_source_hashes(exp_path, tmp_path, 
     assert len(load_sweep(out)) == 12
 
 
+def test_a_sweep_that_did_not_record_its_parts_is_not_said_to_have_changed_them(
+        exp_path, tmp_path, capsys):
+    """A manifest of an earlier parksim, without experiment_sha256 and with another identity:
+    refused, but nothing it did not record is claimed to have changed."""
+    out = tmp_path / "out"
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["experiment_sha256"]
+    manifest["identity"] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["sweep", str(exp_path), "-o", str(out), "-w", "1", "--quiet"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "cannot be resumed: it was written by an earlier parksim, which did not record" in line
+    assert "changed" not in line
+
+
 def test_sweep_identity_ignores_report_and_cli_source(tmp_path):
     """The model's source hash covers the modules a task runs through: a comment added to the
     report, figure or command-line code leaves it (and so every sweep's task keys) unchanged;
     the same comment in the model changes it."""
     # everything a task imports is hashed
     graph = grimp.build_graph("parksim")
-    ran = {m.split(".")[1] for m in graph.find_upstream_modules("parksim.execution")
-           if m.count(".") >= 1} | {"execution"}
-    assert ran <= set(MODEL_MODULES), ran - set(MODEL_MODULES)
+    ran = {m.split(".")[1] for m in graph.find_upstream_modules("parksim.execution",
+                                                                as_package=True)}
+    assert {"model", "scenario", "records", "metrics"} <= ran  # the search did find them
+    assert ran | {"execution"} <= set(MODEL_MODULES), ran - set(MODEL_MODULES)
 
     root = tmp_path / "parksim"
     shutil.copytree(Path(parksim.__file__).parent, root,
@@ -734,7 +751,7 @@ class _FailsAfter(LocalExecutor):
             yield rows
 
 
-@pytest.mark.parametrize("error, kept", [(RuntimeError("scheduler lost"), 5),
+@pytest.mark.parametrize("error, kept", [(SchedulerLost("lost the Dask scheduler"), 5),
                                          (KeyboardInterrupt(), 5),
                                          (OSError(28, "No space left on device"), 0)])
 def test_rows_that_arrived_before_a_failure_are_kept(exp_path, tmp_path, error, kept):

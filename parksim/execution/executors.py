@@ -20,6 +20,7 @@ task's result is a pure function of (scenario, seed, replication).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -118,6 +119,16 @@ class DaskExecutor(Executor):
         return f"Dask cluster at {self.address}, {self.workers} worker {threads}"
 
     def run(self, scenarios, seed, tasks, outputs, total):
+        try:
+            yield from self._run(scenarios, seed, tasks, outputs, total)
+        except SchedulerLost:
+            raise
+        except Exception as exc:  # a result, a submission or the window lost with the scheduler
+            if _scheduler_lost(self.client, exc):
+                raise self._lost() from exc
+            raise
+
+    def _run(self, scenarios, seed, tasks, outputs, total):
         from distributed import as_completed
 
         outputs = check_outputs(outputs)
@@ -133,12 +144,7 @@ class DaskExecutor(Executor):
         self._check_connected()
         running = as_completed(first, loop=client.loop)
         for future in running:
-            try:
-                rows = future.result()
-            except Exception as exc:
-                if _scheduler_lost(client, exc):
-                    raise self._lost() from exc
-                raise
+            rows = future.result()
             future.release()
             nxt = next(chunks, None)
             if nxt is not None:
@@ -171,7 +177,9 @@ class DaskExecutor(Executor):
                                   key=key, pure=False, retries=1)
 
     def close(self) -> None:
-        self.client.close()
+        """Close the client; a scheduler already lost is not a second error to report."""
+        with contextlib.suppress(Exception):
+            self.client.close()
 
 
 def _connect(address: str, timeout: float):
@@ -237,13 +245,13 @@ def _scheduler_lost(client, exc: BaseException) -> bool:
     """Whether ``exc``, raised by a chunk's result, means the client lost its scheduler: Dask
     then cancels every future (reason ``scheduler-connection-lost``, with a two-line message),
     and a result being fetched at that instant fails on the closed connection."""
-    from distributed.client import FutureCancelledError
+    from distributed.client import FutureCancelledError  # distributed >= 2024.7
     from distributed.comm import CommClosedError
 
     if client.status != "running":  # reconnecting, or given up
         return True
     if isinstance(exc, FutureCancelledError):  # lost, and found again at once
-        return exc.reason == "scheduler-connection-lost"
+        return getattr(exc, "reason", None) == "scheduler-connection-lost"
     return isinstance(exc, CommClosedError)
 
 

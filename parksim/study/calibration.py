@@ -48,9 +48,10 @@ from parksim.io import (
     atomic_write_bytes,
     atomic_write_table,
     read_kind_table,
+    sha256_file,
     write_manifest,
 )
-from parksim.provenance import library_versions, source_hash, what_changed
+from parksim.provenance import identity_of, library_versions, source_hash, what_changed
 from parksim.scenario.loader import (
     Layer,
     ScenarioError,
@@ -382,17 +383,18 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
 def _identity(plan: CalibrationPlan) -> dict[str, str]:
     """What a resumed run must share with the run it continues: the calibration file's settings
     but ``generations`` and ``predictive``, with the scenario files (``settings_sha256``), the
-    package version and the model's source; ``identity`` hashes the three."""
+    package version and the source of the model and of the calibration itself (which maps
+    proposals to parameters and seeds their runs); ``identity`` hashes the three."""
     settings = plan.file.model_dump(mode="json", exclude={"generations", "predictive"})
     parts = {
         "settings_sha256": hashlib.sha256(json.dumps(
             {"settings": settings, "sources": [s["sha256"] for s in plan.sources[1:]]},
             sort_keys=True).encode()).hexdigest(),
         "package_version": library_versions()["parksim"],
-        "source_sha256": source_hash(),
+        "source_sha256": hashlib.sha256((source_hash() + sha256_file(Path(__file__))).encode()
+                                        ).hexdigest(),
     }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-    return {"identity": digest, **parts}
+    return {"identity": identity_of(parts), **parts}
 
 
 def _resumable(out: Path, identity: dict[str, str]) -> bool:
@@ -415,9 +417,12 @@ def _resumable(out: Path, identity: dict[str, str]) -> bool:
         raise ResultsDirError(f"{marker}: damaged (not a JSON object); to start over, use a new "
                               f"output directory or delete {out}")
     if recorded.get("identity") != identity["identity"]:
-        raise ResultsDirError(f"{out}: holds a calibration that cannot be resumed: "
-                              f"{what_changed(recorded, identity)}; to start over, use a new "
-                              f"output directory or delete {out}")
+        changed = what_changed(recorded, {k: v for k, v in identity.items() if k != "identity"},
+                               {"settings_sha256": "the calibration (its settings or scenario "
+                                "files)", "source_sha256": "the source of the model or of the "
+                                "calibration"})
+        raise ResultsDirError(f"{out}: holds a calibration that cannot be resumed: {changed}; "
+                              f"to start over, use a new output directory or delete {out}")
     return True
 
 

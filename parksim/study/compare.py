@@ -299,11 +299,15 @@ def compare(scenarios: Sequence[Scenario], names: Sequence[str], replications: i
     return Comparison(list(names), list(scenarios), replications, seed, values, k)
 
 
+COMPARISON_FILES = ("manifest.json", "summary.json", "paired.parquet", "paired.csv",
+                    "report.html", "forecasts")
+"""What any comparison writes in its directory, besides its ``scenario_N.toml`` files."""
+
+
 def comparison_files(count: int) -> tuple[str, ...]:
     """What a comparison of ``count`` scenarios writes in its directory: all of it but the
     manifest is what an interrupted one may leave, and the same command writes over it."""
-    return ("manifest.json", "summary.json", "paired.parquet", "paired.csv", "report.html",
-            "forecasts", *(f"scenario_{i}.toml" for i in range(1, count + 1)))
+    return (*COMPARISON_FILES, *(f"scenario_{i}.toml" for i in range(1, count + 1)))
 
 
 def write_comparison(result: Comparison, path: str | Path, summary: dict[str, Any],
@@ -317,10 +321,11 @@ def write_comparison(result: Comparison, path: str | Path, summary: dict[str, An
     just before the manifest (each scenario's forecast, for ``compare --report``) and gives
     the fields the manifest names them by."""
     path = prepare_results_dir(path, force, leftovers=comparison_files(len(result.names)))
+    fault_point("comparison:writing")
     path.mkdir(parents=True, exist_ok=True)
     # an overwritten directory: its manifest goes first, so a failure leaves no valid-looking
     # mixture of old and new files, then every file of an earlier comparison
-    for old in (*comparison_files(0), *(f.name for f in path.glob("scenario_*.toml"))):
+    for old in (*COMPARISON_FILES, *(f.name for f in path.glob("scenario_*.toml"))):
         if old == "forecasts":  # written by compare --report
             shutil.rmtree(path / old, ignore_errors=True)
         else:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from parksim.execution.replication import ROW_OUTPUTS
 from parksim.execution.tasks import scenario_hash
+from parksim.provenance import identity_of
 from parksim.scenario.loader import (
     Layer,
     ScenarioError,
@@ -178,7 +179,9 @@ class Experiment(_Table):
     @field_validator("factors")
     @classmethod
     def _some(cls, factors: tuple[Factor, ...], info: ValidationInfo) -> tuple[Factor, ...]:
-        if not factors and info.data.get("uncertain", "none") == "none":
+        if "uncertain" not in info.data:  # itself invalid: said on its own
+            return factors
+        if not factors and info.data["uncertain"] == "none":
             raise ValueError('give at least one factor (or uncertain = "all")')
         return factors
 
@@ -266,12 +269,15 @@ class Plan:
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-    def identity(self, version: str, source: str) -> str:
+    def identity_parts(self, version: str, source: str) -> dict[str, str]:
         """What makes two sweeps the same: the experiment (:meth:`experiment_hash`) and the
         model that computes it (package ``version`` and ``source`` hash)."""
-        payload = {"experiment_sha256": self.experiment_hash(), "package_version": version,
-                   "source_sha256": source}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return {"experiment_sha256": self.experiment_hash(), "package_version": version,
+                "source_sha256": source}
+
+    def identity(self, version: str, source: str) -> str:
+        """The hash of :meth:`identity_parts`, which a sweep's manifest records."""
+        return identity_of(self.identity_parts(version, source))
 
 
 def _unit_samples(design: Design, d: int) -> np.ndarray:

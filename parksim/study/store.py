@@ -44,7 +44,7 @@ from parksim.io import (
     is_temporary,
     read_manifest,
 )
-from parksim.provenance import library_versions, what_changed
+from parksim.provenance import identity_of, library_versions, what_changed
 from parksim.scenario.schema import TARGET_KEYS
 
 __all__ = ["SweepStore", "load_sweep", "SWEEP_KIND"]
@@ -83,7 +83,8 @@ class SweepStore:
         self.plan = plan
         self.version = version
         self.source = source
-        self.identity = plan.identity(version, source)
+        self.parts = plan.identity_parts(version, source)
+        self.identity = identity_of(self.parts)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.shards = self.path / "shards"
@@ -136,13 +137,10 @@ class SweepStore:
             raise ResultsDirError(f"{path}: holds {manifest.get('kind')!r} results, not a "
                                   "sweep; use a new output directory")
         if manifest.get("identity") != self.identity:
-            current = {"experiment_sha256": self.plan.experiment_hash(),
-                       "package_version": self.version, "source_sha256": self.source}
-            raise ResultsDirError(
-                f"{path}: holds a sweep that cannot be resumed: "
-                f"{what_changed(manifest, current)}; to start over, use a new output "
-                f"directory or delete {path}"
-            )
+            changed = what_changed(manifest, self.parts, {
+                "experiment_sha256": "the experiment (its settings, points or scenario files)"})
+            raise ResultsDirError(f"{path}: holds a sweep that cannot be resumed: {changed}; to "
+                                  f"start over, use a new output directory or delete {path}")
         return True
 
     def _write_header(self, resuming: bool = False) -> None:
@@ -171,7 +169,7 @@ class SweepStore:
         manifest = {
             "kind": SWEEP_KIND,
             "identity": self.identity,
-            "experiment_sha256": plan.experiment_hash(),
+            "experiment_sha256": self.parts["experiment_sha256"],
             "experiment": exp.name,
             "experiment_file": str(plan.path),
             "source_files": plan.sources,
