@@ -283,3 +283,28 @@ def test_calibrate_from_python_returns_the_posterior_and_writes_the_scenario(
     fitted = parksim.load_scenario(tmp_path / "fitted.toml")
     assert fitted.uncertain["policies.relief.take_up"].dist == "sample"
     assert (tmp_path / "fitted.posterior.parquet").exists()
+
+
+def test_a_second_calibration_in_a_directory_being_written_is_refused(tmp_path, baseline_path,
+                                                                        capsys):
+    """While one calibration holds its directory (its lock), a second in the same directory is
+    one line, exit 2, and changes nothing there: two would write one database at once."""
+    from conftest import calibration_text
+
+    from parksim.cli import main
+    from parksim.io import DirectoryLock
+
+    (tmp_path / "c.toml").write_text(calibration_text(baseline_path), encoding="utf-8")
+    out = tmp_path / "cal"
+    out.mkdir()
+    (out / "calibration.json").write_text("{}")
+    held = DirectoryLock(out)
+    assert held.acquire()
+    try:
+        before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+        assert main(["calibrate", str(tmp_path / "c.toml"), "-o", str(out), "-q", "-w", "1"]) == 2
+        line = capsys.readouterr().err.strip()
+        assert line == f"parksim: error: {out}: another run is writing into this directory"
+        assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
+    finally:
+        held.release()

@@ -476,7 +476,10 @@ def _toml_overrides() -> str:
             '[targets]\ndate = "2019-12"\n')
 
 
-BAD_ADDRESS_LIMIT = 45.0  # seconds: the client's connect timeout is 30 s
+CONNECT_TIMEOUT = 8
+"""Seconds the bad-address runs wait for an answer: Dask's connect timeout, set through the
+environment as a user would (30 s by default)."""
+BAD_ADDRESS_LIMIT = CONNECT_TIMEOUT + 15.0
 
 
 class _NotDask(http.server.BaseHTTPRequestHandler):
@@ -494,7 +497,8 @@ class _NotDask(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def bad_address_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """``parksim sweep --scheduler`` at a closed port and at a port where an HTTP server listens,
-    started together (each may take the client's whole 30 s timeout) and collected by the tests."""
+    started together (each may take the client's whole connect timeout) and collected by the
+    tests."""
     tmp = tmp_path_factory.mktemp("bad-scheduler")
     exp = _experiment(tmp, "bad_scheduler", replications=2)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotDask)
@@ -514,7 +518,7 @@ def bad_address_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]
             stdin=subprocess.DEVNULL,
             text=True,
             encoding="utf-8",
-            env=_env(),
+            env={**_env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": f"{CONNECT_TIMEOUT}s"},
             start_new_session=True,
         )
         runs[case] = {"proc": proc, "started": time.monotonic(), "out": out, "address": address}
@@ -545,7 +549,8 @@ def _finish(run: dict) -> tuple[int, str, str, float]:
         stdout, stderr = proc.communicate(timeout=10)
         pytest.fail(
             f"`parksim sweep --scheduler {run['address']}` still had not answered after "
-            f"{BAD_ADDRESS_LIMIT:.0f} s (the client timeout is 30 s); stderr: {stderr!r}"
+            f"{BAD_ADDRESS_LIMIT:.0f} s (the client timeout is {CONNECT_TIMEOUT} s); "
+            f"stderr: {stderr!r}"
         )
     return proc.returncode, stdout, stderr, time.monotonic() - run["started"]
 

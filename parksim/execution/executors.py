@@ -103,11 +103,11 @@ class DaskExecutor(Executor):
     """A Dask distributed cluster, reached at ``address`` (e.g. ``tcp://127.0.0.1:8786``)."""
 
     def __init__(
-        self, address: str, chunk: int | None = None, tune_gc: bool = True, timeout: float = 30.0,
-        worker_timeout: float = 60.0,
+        self, address: str, chunk: int | None = None, tune_gc: bool = True,
+        timeout: float | None = None, worker_timeout: float = 60.0,
     ):
         self.address = address
-        self.client = _connect(address, timeout)
+        self.client = _connect(address, _connect_timeout() if timeout is None else timeout)
         _await_workers(self.client, address, worker_timeout)
         info = self.client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
@@ -180,6 +180,17 @@ class DaskExecutor(Executor):
         """Close the client; a scheduler already lost is not a second error to report."""
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+def _connect_timeout() -> float:
+    """Seconds to wait for a scheduler's answer: Dask's own setting,
+    ``distributed.comm.timeouts.connect`` (30 s unless the Dask configuration or the
+    environment, ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s``, says otherwise)."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"),
+                                 default="seconds"))
 
 
 def _connect(address: str, timeout: float):

@@ -44,9 +44,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from parksim.execution.executors import Executor
 from parksim.execution.tasks import Task
 from parksim.io import (
+    LOCK,
+    DirectoryLock,
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
+    check_not_dangling,
     read_kind_table,
     sha256_file,
     write_manifest,
@@ -316,13 +319,29 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
     would. Numpy's random state and the proposal counter are saved as each generation's sample
     ends (``out/checkpoints``); a resumed run loads pyabc's database, restores the state saved
     after the last finished generation and runs the rest. ``generations`` may be raised between
-    runs (not the other settings).
+    runs (not the other settings). The directory is locked while the calibration runs: a second
+    one in it is refused (``ResultsDirError``) before it touches anything.
     """
+    out = Path(out)
+    check_not_dangling(out)
+    if out.exists() and not out.is_dir():
+        raise ResultsDirError(f"{out}: output path is a file, expected a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = DirectoryLock(out)
+    if not lock.acquire():
+        raise ResultsDirError(f"{out}: another run is writing into this directory")
+    try:
+        return _calibrate(plan, out, executor, progress)
+    finally:
+        lock.release()
+
+
+def _calibrate(plan: CalibrationPlan, out: Path, executor: Executor, progress) -> Calibration:
+    """:func:`run_calibration` in its locked directory."""
     import pyabc
 
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("pyabc").setLevel(logging.WARNING)
-    out = Path(out)
     identity = _identity(plan)
     resume = _resumable(out, identity)
     out.mkdir(parents=True, exist_ok=True)
@@ -404,7 +423,7 @@ def _resumable(out: Path, identity: dict[str, str]) -> bool:
         return False
     if not out.is_dir():
         raise ResultsDirError(f"{out}: output path is a file, expected a directory")
-    if not any(out.iterdir()):
+    if not any(p.name != LOCK for p in out.iterdir()):
         return False
     marker = out / "calibration.json"
     if not marker.exists() or not (out / "abc.db").exists():
