@@ -187,9 +187,10 @@ def _connect_timeout() -> float:
     ``distributed.comm.timeouts.connect`` (30 s unless the Dask configuration or the
     environment, ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s``, says otherwise)."""
     import dask.config
+    import distributed  # noqa: F401 -- loads distributed's defaults into Dask's configuration
     from dask.utils import parse_timedelta
 
-    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"),
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect", "30s"),
                                  default="seconds"))
 
 
