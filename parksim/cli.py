@@ -521,6 +521,7 @@ class _LogProgress:
             self.every = 30.0
         self.total, self.desc, self.unit = total, desc, unit
         self.done = 0
+        self.printed: int | None = None  # how many were done at the last line printed
         self.start = self.last = time.monotonic()
         of = f"{total:,} {unit}s" if total else f"{unit}s"
         print(f"parksim: {desc}: started, {of}", file=sys.stderr, flush=True)
@@ -550,7 +551,7 @@ class _LogProgress:
 
     def close(self) -> None:
         """The last line, unless the last update printed it already."""
-        if self.done != getattr(self, "printed", None):
+        if self.done != self.printed:
             self._print(time.monotonic())
 
 
@@ -740,9 +741,9 @@ def _run_study(args: argparse.Namespace, name: str, target: Path, what: str,
     flags ask for, with a progress bar: ``(result, None)``, or ``(None, exit code)`` after
     saying why (and what of the study ``target`` keeps: finished tasks, or a calibration's
     finished generations)."""
-    kept = "finished generations" if what == "calibrate" else "finished tasks"
     from parksim.io import ResultsDirError
 
+    kept = "finished generations" if what == "calibrate" else "finished tasks"
     try:
         executor = _executor(args)
     except _Unreachable as error:

@@ -54,6 +54,7 @@ __all__ = [
     "fsync_dir",
     "interrupted_leftovers",
     "is_temporary",
+    "lock_results_dir",
     "prepare_results_dir",
     "read_kind_table",
     "read_manifest",
@@ -158,6 +159,26 @@ def interrupted_leftovers(path: Path, leftovers: Collection[str]) -> bool:
     names = [p.name for p in path.iterdir() if p.name != LOCK]
     return "manifest.json" not in names and all(
         n in leftovers or is_temporary(n) for n in names)
+
+
+def lock_results_dir(path: Path) -> DirectoryLock:
+    """Create ``path`` if need be and lock it for a run that resumes in place (a sweep, a
+    calibration), before anything in it is looked at: a run refused here changes nothing.
+    ``ResultsDirError`` for a link to nothing, a file, a directory that cannot be made or
+    locked, or one another run holds."""
+    check_not_dangling(path)
+    if path.exists() and not path.is_dir():
+        raise ResultsDirError(f"{path}: output path is a file, expected a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock = DirectoryLock(path)
+        locked = lock.acquire()
+    except OSError as exc:
+        raise ResultsDirError(f"{path}: cannot create or lock the results directory: "
+                              f"{exc.strerror or exc}") from None
+    if not locked:
+        raise ResultsDirError(f"{path}: another run is writing into this directory")
+    return lock
 
 
 def prepare_results_dir(path: str | Path, force: bool = False,

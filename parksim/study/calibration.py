@@ -45,11 +45,10 @@ from parksim.execution.executors import Executor
 from parksim.execution.tasks import Task
 from parksim.io import (
     LOCK,
-    DirectoryLock,
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
-    check_not_dangling,
+    lock_results_dir,
     read_kind_table,
     sha256_file,
     write_manifest,
@@ -323,13 +322,7 @@ def run_calibration(plan: CalibrationPlan, out: str | Path, executor: Executor,
     one in it is refused (``ResultsDirError``) before it touches anything.
     """
     out = Path(out)
-    check_not_dangling(out)
-    if out.exists() and not out.is_dir():
-        raise ResultsDirError(f"{out}: output path is a file, expected a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    lock = DirectoryLock(out)
-    if not lock.acquire():
-        raise ResultsDirError(f"{out}: another run is writing into this directory")
+    lock = lock_results_dir(out)
     try:
         return _calibrate(plan, out, executor, progress)
     finally:
@@ -344,7 +337,6 @@ def _calibrate(plan: CalibrationPlan, out: Path, executor: Executor, progress) -
     logging.getLogger("pyabc").setLevel(logging.WARNING)
     identity = _identity(plan)
     resume = _resumable(out, identity)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
     atomic_write_bytes(out / "calibration.json", json.dumps(identity).encode())
     calib = plan.file
@@ -417,12 +409,8 @@ def _identity(plan: CalibrationPlan) -> dict[str, str]:
 
 
 def _resumable(out: Path, identity: dict[str, str]) -> bool:
-    """Whether ``out`` holds a run of this calibration to resume (``ResultsDirError`` if it
-    holds anything else)."""
-    if not out.exists():
-        return False
-    if not out.is_dir():
-        raise ResultsDirError(f"{out}: output path is a file, expected a directory")
+    """Whether the (locked) directory ``out`` holds a run of this calibration to resume
+    (``ResultsDirError`` if it holds anything else)."""
     if not any(p.name != LOCK for p in out.iterdir()):
         return False
     marker = out / "calibration.json"

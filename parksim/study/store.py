@@ -35,13 +35,12 @@ import pyarrow.parquet as pq
 from parksim.execution.tasks import META_COLUMNS, task_key
 from parksim.io import (
     LOCK,
-    DirectoryLock,
     ResultsDirError,
     atomic_write_bytes,
     atomic_write_table,
-    check_not_dangling,
     fsync_dir,
     is_temporary,
+    lock_results_dir,
     read_manifest,
 )
 from parksim.provenance import identity_of, library_versions, what_changed
@@ -81,8 +80,6 @@ class SweepStore:
     ):
         self.path = Path(path)
         self.plan = plan
-        self.version = version
-        self.source = source
         self.parts = plan.identity_parts(version, source)
         self.identity = identity_of(self.parts)
         self.flush_rows = flush_rows
@@ -99,19 +96,7 @@ class SweepStore:
         holds: a sweep of this experiment (its header files rewritten where missing), the
         header of one interrupted before its manifest (started again), or nothing."""
         path = self.path
-        check_not_dangling(path)
-        if path.exists() and not path.is_dir():
-            raise ResultsDirError(f"{path}: output path is a file, expected a directory")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            self.lock = DirectoryLock(path)
-            locked = self.lock.acquire()
-        except OSError as exc:
-            raise ResultsDirError(
-                f"{path}: cannot create the results directory: {exc.strerror}"
-            ) from None
-        if not locked:
-            raise ResultsDirError(f"{path}: another run is writing into this directory")
+        self.lock = lock_results_dir(path)
         try:
             resuming = self._check(path)
             self.shards.mkdir(exist_ok=True)
@@ -186,8 +171,8 @@ class SweepStore:
             "seed": exp.seed,
             "outputs": list(exp.outputs),
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "package_version": self.version,
-            "source_sha256": self.source,
+            "package_version": self.parts["package_version"],
+            "source_sha256": self.parts["source_sha256"],
             "versions": library_versions(),
         }
         atomic_write_bytes(
